@@ -1,0 +1,228 @@
+//! The glue between the exported WIT callbacks and a [`GenServer`] implementation.
+//!
+//! [`crate::export_genserver!`] expands to an implementation of the generated `Guest` trait
+//! whose every method calls one function here. The state lives in this instance's memory
+//! between callbacks; it is taken out while a callback runs so that a callback may call other
+//! servers without holding a borrow.
+
+use std::any::Any;
+use std::cell::RefCell;
+
+use crate::bindings::exports::otter::genserver::server::{
+    CallResult, ExitReason as WitExitReason, ReplyTo as WitFrom, Info as WitInfo, InitResult,
+    NoreplyResult,
+};
+use crate::bindings::otter::genserver::types::Next as WitNext;
+use crate::server::{GenServer, Init, Next, NoReply, Reply};
+use crate::types::{ExitReason, From, Info};
+use crate::{decode, encode};
+
+thread_local! {
+    static STATE: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
+}
+
+fn take<S: GenServer>() -> S {
+    let boxed = STATE
+        .with(|s| s.borrow_mut().take())
+        .expect("otter: callback before init (the host never does this)");
+    *boxed
+        .downcast::<S>()
+        .expect("otter: state has the server's type")
+}
+
+fn put<S: GenServer>(state: S) {
+    STATE.with(|s| *s.borrow_mut() = Some(Box::new(state)));
+}
+
+fn next_to_wit<C: serde::Serialize>(next: Next<C>) -> WitNext {
+    match next {
+        Next::None => WitNext::None,
+        Next::Timeout(ms) => WitNext::Timeout(ms),
+        Next::Hibernate => WitNext::Hibernate,
+        Next::Continue(c) => WitNext::Continue(encode(&c)),
+    }
+}
+
+fn noreply_to_wit<C: serde::Serialize>(r: NoReply<C>) -> NoreplyResult {
+    match r {
+        NoReply::NoReply(next) => NoreplyResult::Noreply(next_to_wit(next)),
+        NoReply::Stop(reason) => NoreplyResult::Stop(reason.to_wit()),
+    }
+}
+
+/// `init`: decode the arguments, build the state. Arguments that do not decode stop the
+/// start with a `badarg` reason rather than trapping.
+pub fn init<S: GenServer>(args: Vec<u8>) -> InitResult {
+    let args: S::Args = match decode(&args) {
+        Ok(a) => a,
+        Err(e) => {
+            return InitResult::Stop(WitExitReason::Error(format!("badarg: init args: {e}")));
+        }
+    };
+    match S::init(args) {
+        Init::Ok(state, next) => {
+            put(state);
+            InitResult::Ok(next_to_wit(next))
+        }
+        Init::Ignore => InitResult::Ignore,
+        Init::Stop(reason) => InitResult::Stop(reason.to_wit()),
+    }
+}
+
+/// `handle-call`: a request that does not decode is answered `badarg`.
+pub fn handle_call<S: GenServer>(request: Vec<u8>, from: WitFrom) -> CallResult {
+    let request: S::Call = match decode(&request) {
+        Ok(r) => r,
+        Err(e) => return CallResult::Badarg(e),
+    };
+    let mut state = take::<S>();
+    let result = state.handle_call(request, From::from_wit(from));
+    put(state);
+    match result {
+        Reply::Reply(r, next) => CallResult::Reply((encode(&r), next_to_wit(next))),
+        Reply::NoReply(next) => CallResult::Noreply(next_to_wit(next)),
+        Reply::StopReply(reason, r) => CallResult::StopReply((reason.to_wit(), encode(&r))),
+        Reply::Stop(reason) => CallResult::Stop(reason.to_wit()),
+    }
+}
+
+/// `handle-cast`: a request that does not decode is logged and dropped.
+pub fn handle_cast<S: GenServer>(request: Vec<u8>) -> NoreplyResult {
+    let request: S::Cast = match decode(&request) {
+        Ok(r) => r,
+        Err(e) => {
+            crate::log::warn("cast did not decode; dropped", &[("error", &e)]);
+            return NoreplyResult::Noreply(WitNext::None);
+        }
+    };
+    let mut state = take::<S>();
+    let result = state.handle_cast(request);
+    put(state);
+    noreply_to_wit(result)
+}
+
+/// `handle-info`: a plain message that does not decode is logged and dropped.
+pub fn handle_info<S: GenServer>(msg: WitInfo) -> NoreplyResult {
+    let msg: Info<S::Info> = match Info::from_wit(msg) {
+        Ok(m) => m,
+        Err(e) => {
+            crate::log::warn("message did not decode; dropped", &[("error", &e)]);
+            return NoreplyResult::Noreply(WitNext::None);
+        }
+    };
+    let mut state = take::<S>();
+    let result = state.handle_info(msg);
+    put(state);
+    noreply_to_wit(result)
+}
+
+/// `handle-continue`.
+pub fn handle_continue<S: GenServer>(arg: Vec<u8>) -> NoreplyResult {
+    let arg: S::Continue = match decode(&arg) {
+        Ok(a) => a,
+        Err(e) => return NoreplyResult::Stop(WitExitReason::Error(format!("badarg: continue: {e}"))),
+    };
+    let mut state = take::<S>();
+    let result = state.handle_continue(arg);
+    put(state);
+    noreply_to_wit(result)
+}
+
+/// `terminate`.
+pub fn terminate<S: GenServer>(reason: WitExitReason) {
+    let mut state = take::<S>();
+    state.terminate(ExitReason::from_wit(reason));
+    put(state);
+}
+
+/// `code-change`: build this version's state from an older version's bytes.
+pub fn code_change<S: GenServer>(
+    old_vsn: String,
+    old_state: Vec<u8>,
+    extra: Vec<u8>,
+) -> Result<(), String> {
+    let state = S::code_change(&old_vsn, &old_state, &extra)?;
+    put(state);
+    Ok(())
+}
+
+/// `export-state`.
+pub fn export_state<S: GenServer>() -> Vec<u8> {
+    let state = take::<S>();
+    let bytes = encode(&state);
+    put(state);
+    bytes
+}
+
+/// `restore-state`: the bytes this same version exported.
+pub fn restore_state<S: GenServer>(bytes: Vec<u8>) -> Result<(), String> {
+    let state: S = decode(&bytes)?;
+    put(state);
+    Ok(())
+}
+
+/// `vsn`.
+pub fn vsn<S: GenServer>() -> String {
+    S::VSN.to_owned()
+}
+
+/// Export a [`GenServer`] as this component's `server` interface.
+///
+/// Use it once per guest crate, at the top level:
+///
+/// ```ignore
+/// otter_guest::export_genserver!(Counter);
+/// ```
+#[macro_export]
+macro_rules! export_genserver {
+    ($server:ty) => {
+        #[doc(hidden)]
+        pub struct __OtterGenServerExport;
+
+        impl $crate::__private::Guest for __OtterGenServerExport {
+            fn init(args: ::std::vec::Vec<u8>) -> $crate::__private::InitResult {
+                $crate::__private::init::<$server>(args)
+            }
+            fn handle_call(
+                request: ::std::vec::Vec<u8>,
+                from: $crate::__private::WitFrom,
+            ) -> $crate::__private::CallResult {
+                $crate::__private::handle_call::<$server>(request, from)
+            }
+            fn handle_cast(request: ::std::vec::Vec<u8>) -> $crate::__private::NoreplyResult {
+                $crate::__private::handle_cast::<$server>(request)
+            }
+            fn handle_info(msg: $crate::__private::WitInfo) -> $crate::__private::NoreplyResult {
+                $crate::__private::handle_info::<$server>(msg)
+            }
+            fn handle_continue(arg: ::std::vec::Vec<u8>) -> $crate::__private::NoreplyResult {
+                $crate::__private::handle_continue::<$server>(arg)
+            }
+            fn terminate(reason: $crate::__private::WitExitReason) {
+                $crate::__private::terminate::<$server>(reason)
+            }
+            fn code_change(
+                old_vsn: ::std::string::String,
+                old_state: ::std::vec::Vec<u8>,
+                extra: ::std::vec::Vec<u8>,
+            ) -> ::std::result::Result<(), ::std::string::String> {
+                $crate::__private::code_change::<$server>(old_vsn, old_state, extra)
+            }
+            fn export_state() -> ::std::vec::Vec<u8> {
+                $crate::__private::export_state::<$server>()
+            }
+            fn restore_state(
+                state: ::std::vec::Vec<u8>,
+            ) -> ::std::result::Result<(), ::std::string::String> {
+                $crate::__private::restore_state::<$server>(state)
+            }
+            fn vsn() -> ::std::string::String {
+                $crate::__private::vsn::<$server>()
+            }
+        }
+
+        $crate::__private::bindings::__export_genserver_bindings!(
+            __OtterGenServerExport with_types_in $crate::__private::bindings
+        );
+    };
+}

@@ -1,0 +1,127 @@
+//! Write Erlang/OTP-style GenServers in Rust and run them as WebAssembly processes on Otter.
+//!
+//! A server is a serde-serializable state type that implements [`GenServer`], exported with
+//! [`export_genserver!`] and compiled for `wasm32-unknown-unknown`. The host runs each process
+//! in its own sandbox: a panic or trap ends that process alone and its callers get an error.
+//!
+//! # Example
+//!
+//! A counter that answers `"ping"` with a count and takes `"reset"` as a cast:
+//!
+//! ```
+//! use otter_guest::{GenServer, Init, Reply, NoReply, From};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize, Default)]
+//! struct Counter {
+//!     count: u64,
+//! }
+//!
+//! #[derive(Deserialize)]
+//! #[serde(rename_all = "snake_case")]
+//! enum Req {
+//!     Ping,
+//! }
+//!
+//! #[derive(Serialize)]
+//! struct Pong {
+//!     count: u64,
+//! }
+//!
+//! #[derive(Deserialize)]
+//! #[serde(rename_all = "snake_case")]
+//! enum Note {
+//!     Reset,
+//! }
+//!
+//! impl GenServer for Counter {
+//!     type Args = ();
+//!     type Call = Req;
+//!     type Reply = Pong;
+//!     type Cast = Note;
+//!     type Info = ();
+//!     type Continue = ();
+//!     const VSN: &'static str = "1";
+//!
+//!     fn init(_args: ()) -> Init<Self> {
+//!         Init::ok(Counter::default())
+//!     }
+//!
+//!     fn handle_call(&mut self, req: Req, _from: From) -> Reply<Pong> {
+//!         match req {
+//!             Req::Ping => {
+//!                 self.count += 1;
+//!                 Reply::ok(Pong { count: self.count })
+//!             }
+//!         }
+//!     }
+//!
+//!     fn handle_cast(&mut self, note: Note) -> NoReply {
+//!         match note {
+//!             Note::Reset => self.count = 0,
+//!         }
+//!         NoReply::ok()
+//!     }
+//! }
+//!
+//! # #[cfg(target_family = "wasm")]
+//! otter_guest::export_genserver!(Counter);
+//! ```
+//!
+//! With the host running it under the name `counter`:
+//!
+//! ```text
+//! $ otter call counter '"ping"'
+//! {"count":1}
+//! $ otter cast counter '"reset"'
+//! ```
+//!
+//! # What each return does
+//!
+//! - [`Init::Ok`] with [`Next::None`]: `start` returns the pid and the server waits.
+//!   [`Init::Ignore`]: `start` returns `ignore`, the process exits `normal`, no name is
+//!   registered. [`Init::Stop`]: `start` fails with the reason.
+//! - [`Reply::Reply`]: the caller gets the reply now. [`Reply::NoReply`]: the caller keeps
+//!   waiting until someone calls [`reply`] with its [`From`] (or its timeout fires).
+//!   [`Reply::StopReply`]: the caller gets the reply, then `terminate` runs and the process
+//!   exits. [`Reply::Stop`]: the caller gets `CallError::Exited(reason)`.
+//! - [`NoReply::NoReply`]: go on. [`NoReply::Stop`]: `terminate(reason)` runs, then the
+//!   process exits with that reason.
+//! - [`Next::Timeout`]: [`Info::Timeout`] arrives after that many idle milliseconds; any
+//!   message cancels it. [`Next::Continue`]: [`GenServer::handle_continue`] runs before any
+//!   queued message, even those the callback sent to itself. [`Next::Hibernate`]: the state is
+//!   serialized and the instance dropped until the next message wakes the process.
+//!
+//! A callback that panics or traps crashes the process with an `error` reason: pending callers
+//! get [`CallError::Exited`], monitors get [`Info::Down`], `terminate` does not run.
+#![warn(missing_docs, unreachable_pub)]
+
+extern crate self as otter_guest;
+
+#[doc(hidden)]
+pub mod bindings;
+mod export;
+pub mod log;
+mod process;
+mod server;
+mod term;
+mod types;
+
+pub use process::{
+    call, call_timeout, cancel_timer, cast, demonitor, message_queue_len, monitor, register, reply,
+    self_pid, send, send_after, unregister, whereis,
+};
+pub use server::{GenServer, Init, Next, NoReply, Reply};
+pub use term::{decode, encode};
+pub use types::{CallError, Dest, ExitReason, From, Info, MonitorRef, Pid, RegisterError, TimerRef};
+
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::bindings;
+    pub use crate::bindings::exports::otter::genserver::server::{
+        CallResult, ExitReason as WitExitReason, ReplyTo as WitFrom, Guest, Info as WitInfo,
+        InitResult, NoreplyResult,
+    };
+    pub use crate::export::*;
+    pub use wit_bindgen;
+}

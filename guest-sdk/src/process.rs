@@ -1,0 +1,119 @@
+//! Typed wrappers over the host's `process` interface.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::bindings::otter::genserver::process as host;
+use crate::bindings::otter::genserver::types::RegisterError as WitRegisterError;
+use crate::types::{CallError, Dest, From, MonitorRef, Pid, RegisterError, TimerRef};
+use crate::{decode, encode};
+
+/// This process's pid.
+pub fn self_pid() -> Pid {
+    host::self_()
+}
+
+/// Call a server and wait up to 5 seconds for its reply (OTP's default).
+///
+/// Only this process waits: the host goes on running every other process.
+///
+/// # Errors
+/// [`CallError::Timeout`] (a late reply is dropped), [`CallError::NoProc`],
+/// [`CallError::CallingSelf`], [`CallError::Exited`] if the server died first,
+/// [`CallError::Badarg`] if it could not decode the request, [`CallError::BadReply`] if the
+/// reply does not decode as `R`.
+pub fn call<Req: Serialize + ?Sized, R: DeserializeOwned>(
+    to: impl Into<Dest>,
+    request: &Req,
+) -> Result<R, CallError> {
+    call_raw(to.into(), request, None)
+}
+
+/// [`call`] with a timeout in milliseconds.
+///
+/// # Errors
+/// As [`call`].
+pub fn call_timeout<Req: Serialize + ?Sized, R: DeserializeOwned>(
+    to: impl Into<Dest>,
+    request: &Req,
+    timeout_ms: u32,
+) -> Result<R, CallError> {
+    call_raw(to.into(), request, Some(timeout_ms))
+}
+
+fn call_raw<Req: Serialize + ?Sized, R: DeserializeOwned>(
+    to: Dest,
+    request: &Req,
+    timeout_ms: Option<u32>,
+) -> Result<R, CallError> {
+    let bytes = host::call(&to.to_wit(), &encode(request), timeout_ms)
+        .map_err(CallError::from_wit)?;
+    decode(&bytes).map_err(CallError::BadReply)
+}
+
+/// Send a request to a server's `handle_cast`. Never fails, even if nobody is there.
+pub fn cast<M: Serialize + ?Sized>(to: impl Into<Dest>, msg: &M) {
+    host::cast(&to.into().to_wit(), &encode(msg));
+}
+
+/// Send a plain message to a process's `handle_info`.
+///
+/// # Errors
+/// [`CallError::NoProc`] if `to` is a name nobody holds; a dead pid is not an error.
+pub fn send<M: Serialize + ?Sized>(to: impl Into<Dest>, msg: &M) -> Result<(), CallError> {
+    host::send(&to.into().to_wit(), &encode(msg)).map_err(CallError::from_wit)
+}
+
+/// Answer a call that this server (or the one that passed `from` on) left pending.
+/// Answering a caller that gave up or died is a no-op.
+pub fn reply<R: Serialize + ?Sized>(from: From, msg: &R) {
+    host::reply(from.to_wit(), &encode(msg));
+}
+
+/// Send `msg` to `to`'s `handle_info` after `ms` milliseconds.
+pub fn send_after<M: Serialize + ?Sized>(to: impl Into<Dest>, msg: &M, ms: u32) -> TimerRef {
+    host::send_after(&to.into().to_wit(), &encode(msg), ms)
+}
+
+/// Cancel a timer: the milliseconds that were left, or `None` if it already fired.
+pub fn cancel_timer(timer: TimerRef) -> Option<u32> {
+    host::cancel_timer(timer)
+}
+
+/// Register this process under a local name, freed the moment it exits.
+///
+/// # Errors
+/// [`RegisterError::AlreadyRegistered`] with the holder's pid, or
+/// [`RegisterError::AlreadyNamed`] if this process has a name already.
+pub fn register(name: &str) -> Result<(), RegisterError> {
+    host::register(name).map_err(|e| match e {
+        WitRegisterError::AlreadyRegistered(p) => RegisterError::AlreadyRegistered(p),
+        WitRegisterError::AlreadyNamed(n) => RegisterError::AlreadyNamed(n),
+    })
+}
+
+/// Remove this process's registered name, if any.
+pub fn unregister() {
+    host::unregister();
+}
+
+/// The pid registered under `name`.
+pub fn whereis(name: &str) -> Option<Pid> {
+    host::whereis(name)
+}
+
+/// Monitor a process: [`crate::Info::Down`] arrives when it exits, at once (`noproc`) if it
+/// is not alive.
+pub fn monitor(target: impl Into<Dest>) -> MonitorRef {
+    host::monitor(&target.into().to_wit())
+}
+
+/// Remove a monitor; a `Down` for it that has not been handled is dropped.
+pub fn demonitor(monitor: MonitorRef) {
+    host::demonitor(monitor);
+}
+
+/// How many messages wait in this process's mailbox.
+pub fn message_queue_len() -> u32 {
+    host::message_queue_len()
+}

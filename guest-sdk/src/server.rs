@@ -1,0 +1,146 @@
+//! The `GenServer` trait and what its callbacks return.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::types::{ExitReason, From, Info};
+
+/// What the process does after a callback: wait, time out, hibernate or continue.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Next<C = ()> {
+    /// Wait for the next message.
+    #[default]
+    None,
+    /// Deliver [`Info::Timeout`] if no message arrives within this many milliseconds.
+    /// Any message, signal or call that arrives first cancels it.
+    Timeout(u32),
+    /// Serialize the state and drop the instance: the process keeps only its state bytes
+    /// until the next message re-creates it and restores the state.
+    Hibernate,
+    /// Run [`GenServer::handle_continue`] with this value before any queued message.
+    Continue(C),
+}
+
+/// What [`GenServer::init`] returns.
+#[derive(Debug)]
+pub enum Init<S, C = ()> {
+    /// Started with this state; `start` returns the pid.
+    Ok(S, Next<C>),
+    /// Not started: `start` returns `ignore` and the process exits `normal`.
+    Ignore,
+    /// Not started: `start` fails with this reason.
+    Stop(ExitReason),
+}
+
+impl<S, C> Init<S, C> {
+    /// Started with this state, waiting for messages.
+    pub fn ok(state: S) -> Self {
+        Init::Ok(state, Next::None)
+    }
+}
+
+/// What [`GenServer::handle_call`] returns.
+#[derive(Debug)]
+pub enum Reply<R, C = ()> {
+    /// Answer the caller with `R`, then go on as [`Next`] says.
+    Reply(R, Next<C>),
+    /// Do not answer now: answer later with [`crate::reply`], from this server or another.
+    NoReply(Next<C>),
+    /// Answer the caller, then run `terminate` and exit with the reason.
+    StopReply(ExitReason, R),
+    /// Exit with the reason without answering; the caller gets `CallError::Exited`.
+    Stop(ExitReason),
+}
+
+impl<R, C> Reply<R, C> {
+    /// Answer the caller now and wait for the next message.
+    pub fn ok(reply: R) -> Self {
+        Reply::Reply(reply, Next::None)
+    }
+}
+
+/// What [`GenServer::handle_cast`], [`GenServer::handle_info`] and
+/// [`GenServer::handle_continue`] return.
+#[derive(Debug)]
+pub enum NoReply<C = ()> {
+    /// Go on as [`Next`] says.
+    NoReply(Next<C>),
+    /// Run `terminate` and exit with the reason.
+    Stop(ExitReason),
+}
+
+impl<C> NoReply<C> {
+    /// Go on, waiting for the next message.
+    pub fn ok() -> Self {
+        NoReply::NoReply(Next::None)
+    }
+}
+
+/// A server: its state is `Self`, its messages are the associated types.
+///
+/// Every message type is decoded with serde from the CBOR the host delivers. A call whose
+/// request does not decode is answered with `badarg` and the server goes on; a cast or info
+/// that does not decode is logged and dropped, as OTP logs an unexpected message.
+pub trait GenServer: Sized + Serialize + DeserializeOwned + 'static {
+    /// The start arguments `init` receives.
+    type Args: DeserializeOwned;
+    /// Requests to [`GenServer::handle_call`].
+    type Call: DeserializeOwned;
+    /// Replies to calls.
+    type Reply: Serialize;
+    /// Requests to [`GenServer::handle_cast`].
+    type Cast: DeserializeOwned;
+    /// Plain messages to [`GenServer::handle_info`] (from `send`, `send_after`).
+    type Info: DeserializeOwned;
+    /// The value a [`Next::Continue`] carries to [`GenServer::handle_continue`].
+    type Continue: Serialize + DeserializeOwned;
+
+    /// This module's version, reported to the host and given to `code_change` of the next one.
+    const VSN: &'static str = "0";
+
+    /// Build the state. Returning [`Init::Ok`] makes `start` return the pid; nothing
+    /// queued is handled before `init` returns.
+    fn init(args: Self::Args) -> Init<Self, Self::Continue>;
+
+    /// Answer a call. The default crashes the server, as an Elixir server without the
+    /// clause does, so that a call to a server that takes none is never silently dropped.
+    fn handle_call(
+        &mut self,
+        request: Self::Call,
+        from: From,
+    ) -> Reply<Self::Reply, Self::Continue> {
+        let _ = (request, from);
+        Reply::Stop(ExitReason::Error("handle_call not implemented".into()))
+    }
+
+    /// Handle a cast. The default logs it and goes on.
+    fn handle_cast(&mut self, request: Self::Cast) -> NoReply<Self::Continue> {
+        let _ = request;
+        crate::log::warn("unhandled cast", &[]);
+        NoReply::ok()
+    }
+
+    /// Handle any other message. The default logs it and goes on.
+    fn handle_info(&mut self, msg: Info<Self::Info>) -> NoReply<Self::Continue> {
+        crate::log::warn("unhandled info", &[("kind", msg.kind())]);
+        NoReply::ok()
+    }
+
+    /// Continue work from a previous callback before any queued message.
+    fn handle_continue(&mut self, arg: Self::Continue) -> NoReply<Self::Continue> {
+        let _ = arg;
+        NoReply::ok()
+    }
+
+    /// The process is stopping (never called when it is killed).
+    fn terminate(&mut self, reason: ExitReason) {
+        let _ = reason;
+    }
+
+    /// Build this version's state from the state an older version exported.
+    /// The default decodes the old bytes as the new state type.
+    fn code_change(old_vsn: &str, old_state: &[u8], extra: &[u8]) -> Result<Self, String> {
+        let _ = (old_vsn, extra);
+        crate::decode(old_state)
+    }
+}

@@ -1,0 +1,255 @@
+//! The SDK's own types for pids, reasons, callers and errors, converted to and from WIT.
+
+use std::fmt;
+
+use serde::de::DeserializeOwned;
+
+use crate::bindings::otter::genserver::types as wit;
+
+/// A process identifier.
+pub type Pid = u64;
+
+/// Where a message goes: a pid or a registered name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dest {
+    /// A process by pid.
+    Pid(Pid),
+    /// A process by its registered name.
+    Name(String),
+}
+
+impl std::convert::From<Pid> for Dest {
+    fn from(pid: Pid) -> Self {
+        Dest::Pid(pid)
+    }
+}
+
+impl std::convert::From<&str> for Dest {
+    fn from(name: &str) -> Self {
+        Dest::Name(name.to_owned())
+    }
+}
+
+impl std::convert::From<String> for Dest {
+    fn from(name: String) -> Self {
+        Dest::Name(name)
+    }
+}
+
+impl Dest {
+    pub(crate) fn to_wit(&self) -> wit::Dest {
+        match self {
+            Dest::Pid(p) => wit::Dest::Pid(*p),
+            Dest::Name(n) => wit::Dest::Name(n.clone()),
+        }
+    }
+}
+
+/// Why a process exits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExitReason {
+    /// Finished normally.
+    Normal,
+    /// Asked to stop.
+    Shutdown,
+    /// A clean stop carrying a CBOR term.
+    ShutdownWith(Vec<u8>),
+    /// Killed; `terminate` did not run.
+    Killed,
+    /// The process did not exist.
+    NoProc,
+    /// A crash, with its description.
+    Error(String),
+}
+
+impl ExitReason {
+    /// A crash reason from anything printable.
+    pub fn error(reason: impl fmt::Display) -> Self {
+        ExitReason::Error(reason.to_string())
+    }
+
+    /// Whether this reason is a clean stop (`normal`, `shutdown`, `{shutdown, _}`).
+    pub fn is_clean(&self) -> bool {
+        matches!(
+            self,
+            ExitReason::Normal | ExitReason::Shutdown | ExitReason::ShutdownWith(_)
+        )
+    }
+
+    pub(crate) fn to_wit(&self) -> wit::ExitReason {
+        match self {
+            ExitReason::Normal => wit::ExitReason::Normal,
+            ExitReason::Shutdown => wit::ExitReason::Shutdown,
+            ExitReason::ShutdownWith(t) => wit::ExitReason::ShutdownWith(t.clone()),
+            ExitReason::Killed => wit::ExitReason::Killed,
+            ExitReason::NoProc => wit::ExitReason::Noproc,
+            ExitReason::Error(e) => wit::ExitReason::Error(e.clone()),
+        }
+    }
+
+    pub(crate) fn from_wit(r: wit::ExitReason) -> Self {
+        match r {
+            wit::ExitReason::Normal => ExitReason::Normal,
+            wit::ExitReason::Shutdown => ExitReason::Shutdown,
+            wit::ExitReason::ShutdownWith(t) => ExitReason::ShutdownWith(t),
+            wit::ExitReason::Killed => ExitReason::Killed,
+            wit::ExitReason::Noproc => ExitReason::NoProc,
+            wit::ExitReason::Error(e) => ExitReason::Error(e),
+        }
+    }
+}
+
+impl fmt::Display for ExitReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExitReason::Normal => f.write_str("normal"),
+            ExitReason::Shutdown => f.write_str("shutdown"),
+            ExitReason::ShutdownWith(_) => f.write_str("shutdown(term)"),
+            ExitReason::Killed => f.write_str("killed"),
+            ExitReason::NoProc => f.write_str("noproc"),
+            ExitReason::Error(e) => write!(f, "error: {e}"),
+        }
+    }
+}
+
+/// The caller of a pending call, to answer later with [`crate::reply`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct From {
+    /// The server that received the call.
+    pub server: Pid,
+    /// The calling process, or 0 when the caller is not a process.
+    pub caller: Pid,
+    /// Tells this call apart from the server's other pending calls.
+    pub tag: u64,
+}
+
+impl From {
+    pub(crate) fn from_wit(f: wit::ReplyTo) -> Self {
+        From {
+            server: f.server,
+            caller: f.caller,
+            tag: f.tag,
+        }
+    }
+
+    pub(crate) fn to_wit(self) -> wit::ReplyTo {
+        wit::ReplyTo {
+            server: self.server,
+            caller: self.caller,
+            tag: self.tag,
+        }
+    }
+}
+
+/// A monitor reference.
+pub type MonitorRef = u64;
+
+/// A timer reference.
+pub type TimerRef = u64;
+
+/// What reaches [`crate::GenServer::handle_info`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Info<M> {
+    /// A plain message, decoded.
+    Message(M),
+    /// The idle timeout from [`crate::Next::Timeout`] expired.
+    Timeout,
+    /// A monitored process exited.
+    Down {
+        /// The reference [`crate::monitor`] returned.
+        monitor: MonitorRef,
+        /// The process that exited.
+        pid: Pid,
+        /// Why it exited.
+        reason: ExitReason,
+    },
+}
+
+impl<M> Info<M> {
+    /// A short name of the variant, for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Info::Message(_) => "message",
+            Info::Timeout => "timeout",
+            Info::Down { .. } => "down",
+        }
+    }
+}
+
+impl<M: DeserializeOwned> Info<M> {
+    pub(crate) fn from_wit(info: wit::Info) -> Result<Self, String> {
+        Ok(match info {
+            wit::Info::Message(bytes) => Info::Message(crate::decode(&bytes)?),
+            wit::Info::Timeout => Info::Timeout,
+            wit::Info::Down(d) => Info::Down {
+                monitor: d.monitor,
+                pid: d.pid,
+                reason: ExitReason::from_wit(d.reason),
+            },
+        })
+    }
+}
+
+/// Why a [`crate::call`] failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallError {
+    /// No reply within the timeout; a late reply is dropped.
+    Timeout,
+    /// No process with that pid or name.
+    NoProc,
+    /// The process called itself.
+    CallingSelf,
+    /// The server exited before replying.
+    Exited(ExitReason),
+    /// The server could not decode the request.
+    Badarg(String),
+    /// The reply did not decode as the expected type.
+    BadReply(String),
+}
+
+impl CallError {
+    pub(crate) fn from_wit(e: wit::CallError) -> Self {
+        match e {
+            wit::CallError::Timeout => CallError::Timeout,
+            wit::CallError::Noproc => CallError::NoProc,
+            wit::CallError::CallingSelf => CallError::CallingSelf,
+            wit::CallError::Exited(r) => CallError::Exited(ExitReason::from_wit(r)),
+            wit::CallError::Badarg(m) => CallError::Badarg(m),
+        }
+    }
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallError::Timeout => f.write_str("call timed out"),
+            CallError::NoProc => f.write_str("no such process"),
+            CallError::CallingSelf => f.write_str("a process cannot call itself"),
+            CallError::Exited(r) => write!(f, "the server exited ({r})"),
+            CallError::Badarg(m) => write!(f, "bad argument: {m}"),
+            CallError::BadReply(m) => write!(f, "reply did not decode: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for CallError {}
+
+/// Why [`crate::register`] failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegisterError {
+    /// The name is held by this pid.
+    AlreadyRegistered(Pid),
+    /// This process already has this name.
+    AlreadyNamed(String),
+}
+
+impl fmt::Display for RegisterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RegisterError::AlreadyRegistered(p) => write!(f, "name already registered by {p}"),
+            RegisterError::AlreadyNamed(n) => write!(f, "process already registered as {n}"),
+        }
+    }
+}
+
+impl std::error::Error for RegisterError {}
