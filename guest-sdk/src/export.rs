@@ -9,8 +9,8 @@ use std::any::Any;
 use std::cell::RefCell;
 
 use crate::bindings::exports::otter::genserver::server::{
-    CallResult, ExitReason as WitExitReason, ReplyTo as WitFrom, Info as WitInfo, InitResult,
-    NoreplyResult,
+    CallResult, ExitReason as WitExitReason, Info as WitInfo, InitResult, NoreplyResult,
+    ReplyTo as WitFrom,
 };
 use crate::bindings::otter::genserver::types::Next as WitNext;
 use crate::server::{GenServer, Init, Next, NoReply, Reply};
@@ -120,7 +120,9 @@ pub fn handle_info<S: GenServer>(msg: WitInfo) -> NoreplyResult {
 pub fn handle_continue<S: GenServer>(arg: Vec<u8>) -> NoreplyResult {
     let arg: S::Continue = match decode(&arg) {
         Ok(a) => a,
-        Err(e) => return NoreplyResult::Stop(WitExitReason::Error(format!("badarg: continue: {e}"))),
+        Err(e) => {
+            return NoreplyResult::Stop(WitExitReason::Error(format!("badarg: continue: {e}")));
+        }
     };
     let mut state = take::<S>();
     let result = state.handle_continue(arg);

@@ -113,14 +113,16 @@ pub use process::{
 };
 pub use server::{GenServer, Init, Next, NoReply, Reply};
 pub use term::{decode, encode};
-pub use types::{CallError, Dest, ExitReason, From, Info, MonitorRef, Pid, RegisterError, TimerRef};
+pub use types::{
+    CallError, Dest, ExitReason, From, Info, MonitorRef, Pid, RegisterError, TimerRef,
+};
 
 #[doc(hidden)]
 pub mod __private {
     pub use crate::bindings;
     pub use crate::bindings::exports::otter::genserver::server::{
-        CallResult, ExitReason as WitExitReason, ReplyTo as WitFrom, Guest, Info as WitInfo,
-        InitResult, NoreplyResult,
+        CallResult, ExitReason as WitExitReason, Guest, Info as WitInfo, InitResult, NoreplyResult,
+        ReplyTo as WitFrom,
     };
     pub use crate::export::*;
     pub use wit_bindgen;

@@ -46,8 +46,8 @@ fn call_raw<Req: Serialize + ?Sized, R: DeserializeOwned>(
     request: &Req,
     timeout_ms: Option<u32>,
 ) -> Result<R, CallError> {
-    let bytes = host::call(&to.to_wit(), &encode(request), timeout_ms)
-        .map_err(CallError::from_wit)?;
+    let bytes =
+        host::call(&to.to_wit(), &encode(request), timeout_ms).map_err(CallError::from_wit)?;
     decode(&bytes).map_err(CallError::BadReply)
 }
 

@@ -1,0 +1,29 @@
+//! Otter: Erlang/OTP's GenServer model on WebAssembly.
+//!
+//! Every process is one wasm component instance in its own store, driven by one tokio task.
+//! A [`Node`] loads modules, spawns processes and talks to them; the `otter` binary wraps it
+//! in a CLI that runs a manifest and serves a local control socket.
+#![warn(missing_docs, unreachable_pub)]
+
+mod alloc;
+mod bindings;
+pub mod control;
+mod engine;
+mod error;
+mod exit;
+mod host;
+mod mailbox;
+pub mod manifest;
+mod node;
+mod process;
+mod registry;
+mod term;
+
+pub use engine::{EngineConfig, Module};
+pub use error::{CallError, LoadError, StartError, StopError};
+pub use exit::ExitReason;
+pub use node::{
+    DEFAULT_CALL_TIMEOUT, Dest, Node, NodeConfig, ProcessInfo, RegisterError, SpawnOptions,
+};
+pub use process::Pid;
+pub use term::{Term, TermError, decode, encode, from_json, to_json};

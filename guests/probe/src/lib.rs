@@ -1,0 +1,389 @@
+//! A server for the tests: each request exercises one piece of GenServer behaviour (trap,
+//! panic, runaway loop, deferred and late replies, calls to other servers, continue, idle
+//! timeout, hibernate, monitors), and it keeps a log of what it saw, in order, which a test
+//! reads back with `log`. With an `observer` name it also casts each event there, so events
+//! that happen while it stops (terminate) can be read from another process.
+
+use otter_guest::{
+    CallError, Dest, ExitReason, From, GenServer, Info, Init, Next, NoReply, Reply, log,
+};
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, Default)]
+struct Probe {
+    events: Vec<String>,
+    counter: u64,
+    deferred: Vec<(u64, u64, u64)>,
+    observer: Option<String>,
+    /// Bytes allocated on request; lost when the process restarts.
+    ballast: Vec<u8>,
+}
+
+/// How `init` behaves.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+enum Mode {
+    #[default]
+    Ok,
+    Ignore,
+    Stop(String),
+    Panic,
+    /// Spin forever inside init.
+    Loop,
+    Continue(String),
+    Timeout(u32),
+    Hibernate,
+    /// Send a message to itself, then continue: the continue must run first.
+    SendSelfThenContinue,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Args {
+    mode: Mode,
+    observer: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Call {
+    Ping,
+    Log,
+    Add(u64),
+    Panic,
+    Trap,
+    Loop,
+    Spin(u64),
+    /// Answer later, when `release` comes.
+    Defer,
+    Release(String),
+    /// Answer after this many milliseconds (via a timer).
+    DeferFor(u32),
+    /// Answer with `reply` inside the callback, then return noreply.
+    ReplyInline,
+    Call {
+        to: DestArg,
+        request: serde_json_free::Value,
+        timeout: Option<u32>,
+    },
+    CallSelf,
+    StopReply(ReasonArg),
+    Stop(ReasonArg),
+    /// Reply, then continue with this tag; also sends itself a message first.
+    ReplyContinue(String),
+    Timeout(u32),
+    Hibernate,
+    SendSelf(String),
+    CastSelf(String),
+    Monitor(DestArg),
+    Demonitor(u64),
+    Register(String),
+    Whereis(String),
+    QueueLen,
+    SelfPid,
+    /// Allocate and touch this many bytes.
+    Alloc(u64),
+    SendAfter { ms: u32, msg: String },
+    CancelTimer(u64),
+}
+
+/// A CBOR-agnostic request value: whatever JSON-like value the test sends is forwarded.
+mod serde_json_free {
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Serialize, Deserialize, Debug, Clone)]
+    #[serde(untagged)]
+    pub enum Value {
+        Null,
+        Bool(bool),
+        Int(i64),
+        Str(String),
+        List(Vec<Value>),
+        Map(std::collections::BTreeMap<String, Value>),
+    }
+}
+
+use serde_json_free::Value;
+
+#[derive(Deserialize, Clone)]
+#[serde(rename_all = "snake_case")]
+enum DestArg {
+    Pid(u64),
+    Name(String),
+}
+
+impl DestArg {
+    fn dest(&self) -> Dest {
+        match self {
+            DestArg::Pid(p) => Dest::Pid(*p),
+            DestArg::Name(n) => Dest::Name(n.clone()),
+        }
+    }
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum ReasonArg {
+    Normal,
+    Shutdown,
+    Error(String),
+}
+
+impl ReasonArg {
+    fn reason(self) -> ExitReason {
+        match self {
+            ReasonArg::Normal => ExitReason::Normal,
+            ReasonArg::Shutdown => ExitReason::Shutdown,
+            ReasonArg::Error(e) => ExitReason::Error(e),
+        }
+    }
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Cast {
+    Record(String),
+    Panic,
+    Stop(ReasonArg),
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Msg {
+    Text(String),
+    Late { server: u64, caller: u64, tag: u64 },
+}
+
+fn call_error(e: CallError) -> Value {
+    Value::Str(match e {
+        CallError::Timeout => "timeout".into(),
+        CallError::NoProc => "noproc".into(),
+        CallError::CallingSelf => "calling_self".into(),
+        CallError::Exited(r) => format!("exited:{r}"),
+        CallError::Badarg(m) => format!("badarg:{m}"),
+        CallError::BadReply(m) => format!("bad_reply:{m}"),
+    })
+}
+
+impl Probe {
+    fn event(&mut self, e: String) {
+        if let Some(obs) = &self.observer {
+            otter_guest::cast(obs.as_str(), &Cast::Record(e.clone()));
+        }
+        self.events.push(e);
+    }
+}
+
+fn ok() -> Value {
+    Value::Str("ok".into())
+}
+
+impl GenServer for Probe {
+    type Args = Args;
+    type Call = Call;
+    type Reply = Value;
+    type Cast = Cast;
+    type Info = Msg;
+    type Continue = String;
+    const VSN: &'static str = "1";
+
+    fn init(args: Args) -> Init<Self, String> {
+        let mut probe = Probe {
+            observer: args.observer,
+            ..Probe::default()
+        };
+        probe.event("init".into());
+        match args.mode {
+            Mode::Ok => Init::ok(probe),
+            Mode::Ignore => Init::Ignore,
+            Mode::Stop(why) => Init::Stop(ExitReason::Error(why)),
+            Mode::Panic => panic!("init panicked on purpose"),
+            Mode::Loop => {
+                #[allow(clippy::empty_loop)]
+                loop {}
+            }
+            Mode::Continue(tag) => Init::Ok(probe, Next::Continue(tag)),
+            Mode::Timeout(ms) => Init::Ok(probe, Next::Timeout(ms)),
+            Mode::Hibernate => Init::Ok(probe, Next::Hibernate),
+            Mode::SendSelfThenContinue => {
+                let me = otter_guest::self_pid();
+                let _ = otter_guest::send(me, &Msg::Text("from-init".into()));
+                Init::Ok(probe, Next::Continue("after-init".into()))
+            }
+        }
+    }
+
+    fn handle_call(&mut self, request: Call, from: From) -> Reply<Value, String> {
+        match request {
+            Call::Ping => Reply::ok(Value::Str("pong".into())),
+            Call::Log => Reply::ok(Value::List(
+                self.events.iter().cloned().map(Value::Str).collect(),
+            )),
+            Call::Add(n) => {
+                self.counter += n;
+                Reply::ok(Value::Int(self.counter as i64))
+            }
+            Call::Panic => panic!("handle_call panicked on purpose"),
+            Call::Trap => core::arch::wasm32::unreachable(),
+            Call::Loop =>
+            {
+                #[allow(clippy::empty_loop)]
+                loop {}
+            }
+            Call::Spin(n) => {
+                let mut x = 0u64;
+                for i in 0..n {
+                    x = core::hint::black_box(x.wrapping_add(i));
+                }
+                Reply::ok(Value::Int((x & 0xffff) as i64))
+            }
+            Call::Defer => {
+                self.event("defer".into());
+                self.deferred.push((from.server, from.caller, from.tag));
+                Reply::NoReply(Next::None)
+            }
+            Call::Release(text) => {
+                for (server, caller, tag) in self.deferred.drain(..) {
+                    otter_guest::reply(
+                        From {
+                            server,
+                            caller,
+                            tag,
+                        },
+                        &Value::Str(text.clone()),
+                    );
+                }
+                Reply::ok(ok())
+            }
+            Call::DeferFor(ms) => {
+                let late = Msg::Late {
+                    server: from.server,
+                    caller: from.caller,
+                    tag: from.tag,
+                };
+                otter_guest::send_after(otter_guest::self_pid(), &late, ms);
+                Reply::NoReply(Next::None)
+            }
+            Call::ReplyInline => {
+                otter_guest::reply(from, &Value::Str("inline".into()));
+                Reply::NoReply(Next::None)
+            }
+            Call::Call {
+                to,
+                request,
+                timeout,
+            } => {
+                let r: Result<Value, CallError> = match timeout {
+                    Some(ms) => otter_guest::call_timeout(to.dest(), &request, ms),
+                    None => otter_guest::call(to.dest(), &request),
+                };
+                Reply::ok(r.unwrap_or_else(call_error))
+            }
+            Call::CallSelf => {
+                let r: Result<Value, CallError> =
+                    otter_guest::call(otter_guest::self_pid(), &Value::Str("ping".into()));
+                Reply::ok(r.unwrap_or_else(call_error))
+            }
+            Call::StopReply(reason) => Reply::StopReply(reason.reason(), ok()),
+            Call::Stop(reason) => Reply::Stop(reason.reason()),
+            Call::ReplyContinue(tag) => {
+                let me = otter_guest::self_pid();
+                let _ = otter_guest::send(me, &Msg::Text(format!("sent-before-{tag}")));
+                Reply::Reply(ok(), Next::Continue(tag))
+            }
+            Call::Timeout(ms) => Reply::Reply(ok(), Next::Timeout(ms)),
+            Call::Hibernate => Reply::Reply(ok(), Next::Hibernate),
+            Call::SendSelf(text) => {
+                let me = otter_guest::self_pid();
+                let _ = otter_guest::send(me, &Msg::Text(text));
+                Reply::ok(ok())
+            }
+            Call::CastSelf(text) => {
+                otter_guest::cast(otter_guest::self_pid(), &Cast::Record(text));
+                Reply::ok(ok())
+            }
+            Call::Monitor(target) => {
+                Reply::ok(Value::Int(otter_guest::monitor(target.dest()) as i64))
+            }
+            Call::Demonitor(r) => {
+                otter_guest::demonitor(r);
+                Reply::ok(ok())
+            }
+            Call::Register(name) => Reply::ok(match otter_guest::register(&name) {
+                Ok(()) => ok(),
+                Err(e) => Value::Str(e.to_string()),
+            }),
+            Call::Whereis(name) => Reply::ok(match otter_guest::whereis(&name) {
+                Some(p) => Value::Int(p as i64),
+                None => Value::Null,
+            }),
+            Call::QueueLen => Reply::ok(Value::Int(otter_guest::message_queue_len() as i64)),
+            Call::SelfPid => Reply::ok(Value::Int(otter_guest::self_pid() as i64)),
+            Call::Alloc(n) => {
+                self.ballast = vec![1u8; n as usize];
+                Reply::ok(Value::Int(self.ballast.len() as i64))
+            }
+            Call::SendAfter { ms, msg } => {
+                let t = otter_guest::send_after(otter_guest::self_pid(), &Msg::Text(msg), ms);
+                Reply::ok(Value::Int(t as i64))
+            }
+            Call::CancelTimer(t) => Reply::ok(match otter_guest::cancel_timer(t) {
+                Some(left) => Value::Int(left as i64),
+                None => Value::Null,
+            }),
+        }
+    }
+
+    fn handle_cast(&mut self, request: Cast) -> NoReply<String> {
+        match request {
+            Cast::Record(text) => {
+                self.event(format!("cast:{text}"));
+                NoReply::ok()
+            }
+            Cast::Panic => panic!("handle_cast panicked on purpose"),
+            Cast::Stop(reason) => NoReply::Stop(reason.reason()),
+        }
+    }
+
+    fn handle_info(&mut self, msg: Info<Msg>) -> NoReply<String> {
+        match msg {
+            Info::Message(Msg::Text(text)) => self.event(format!("info:{text}")),
+            Info::Message(Msg::Late {
+                server,
+                caller,
+                tag,
+            }) => {
+                self.event("late-reply".into());
+                otter_guest::reply(
+                    From {
+                        server,
+                        caller,
+                        tag,
+                    },
+                    &Value::Str("late".into()),
+                );
+            }
+            Info::Timeout => self.event("timeout".into()),
+            Info::Down { pid, reason, .. } => self.event(format!("down:{pid}:{reason}")),
+        }
+        NoReply::ok()
+    }
+
+    fn handle_continue(&mut self, tag: String) -> NoReply<String> {
+        self.event(format!("continue:{tag}"));
+        // `chain-N` continues N more times before yielding to the mailbox.
+        if let Some(n) = tag.strip_prefix("chain-").and_then(|n| n.parse::<u32>().ok())
+            && n > 0
+        {
+            return NoReply::NoReply(Next::Continue(format!("chain-{}", n - 1)));
+        }
+        NoReply::ok()
+    }
+
+    fn terminate(&mut self, reason: ExitReason) {
+        log::debug("terminating", &[("reason", &reason.to_string())]);
+        self.event(format!("terminate:{reason}"));
+    }
+}
+
+otter_guest::export_genserver!(Probe);

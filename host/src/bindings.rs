@@ -1,0 +1,17 @@
+//! The only place the host generates code from `wit/`.
+
+wasmtime::component::bindgen!({
+    world: "genserver",
+    path: "../wit",
+    imports: {
+        "otter:genserver/process.call": async,
+        default: trappable,
+    },
+    exports: { default: async },
+});
+
+pub(crate) use exports::otter::genserver::server::{CallResult, InitResult, NoreplyResult};
+pub(crate) use otter::genserver::types::{
+    Down as WitDown, ExitReason as WitExitReason, Info as WitInfo, Next as WitNext,
+    ReplyTo as WitReplyTo,
+};

@@ -1,0 +1,190 @@
+//! The wasmtime engine, how modules are compiled and checked, and the epoch clock.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine};
+
+use crate::bindings::{Genserver, GenserverPre};
+use crate::error::LoadError;
+use crate::host::ProcessCtx;
+
+/// How the engine is set up; every setter states its default.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub(crate) max_memory: usize,
+    pub(crate) max_wasm_stack: usize,
+    pub(crate) epoch_tick: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            max_memory: 16 << 20,
+            max_wasm_stack: 128 << 10,
+            epoch_tick: Duration::from_millis(1),
+        }
+    }
+}
+
+impl EngineConfig {
+    /// The most linear memory one process may have. Default 16 MiB. A process that grows
+    /// past it fails its allocation (a Rust guest then traps) and exits; nothing else does.
+    pub fn max_memory(&mut self, bytes: usize) -> &mut Self {
+        self.max_memory = bytes;
+        self
+    }
+
+    /// The wasm stack one callback may use. Default 128 KiB.
+    pub fn max_wasm_stack(&mut self, bytes: usize) -> &mut Self {
+        self.max_wasm_stack = bytes;
+        self
+    }
+
+    /// How often a running callback yields to the scheduler. Default 1 ms.
+    pub fn epoch_tick(&mut self, tick: Duration) -> &mut Self {
+        self.epoch_tick = tick;
+        self
+    }
+}
+
+pub(crate) fn new_engine(cfg: &EngineConfig) -> anyhow::Result<Engine> {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    config.max_wasm_stack(cfg.max_wasm_stack);
+    // A fiber's stack must hold the wasm stack plus the host frames below the deepest import.
+    config.async_stack_size(cfg.max_wasm_stack + (128 << 10));
+    // Processes are many and small: no virtual reservation or guard region per memory (those
+    // exhaust address space and map count long before RAM), and no copy-on-write image
+    // (4 kernel maps per instance). Bounds are checked explicitly instead.
+    config.memory_reservation(0);
+    config.memory_guard_size(0);
+    config.memory_reservation_for_growth(64 << 10);
+    config.guard_before_linear_memory(false);
+    config.memory_init_cow(false);
+    config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+    crate::alloc::install(&mut config, cfg);
+    wasmtime::Engine::new(&config).map_err(|e| anyhow::anyhow!("{e:#}"))
+}
+
+/// Advances the engine's epoch every tick so running callbacks yield; stops when dropped.
+pub(crate) struct EpochClock {
+    stop: Arc<AtomicBool>,
+}
+
+impl EpochClock {
+    pub(crate) fn start(engine: Engine, tick: Duration) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::Builder::new()
+            .name("otter-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(tick);
+                    engine.increment_epoch();
+                }
+            })
+            .expect("spawn the epoch thread");
+        EpochClock { stop }
+    }
+}
+
+impl Drop for EpochClock {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A loaded, compiled and checked server module; shared by all its processes.
+pub struct Module {
+    name: String,
+    vsn: String,
+    path: PathBuf,
+    pub(crate) pre: GenserverPre<ProcessCtx>,
+}
+
+impl std::fmt::Debug for Module {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Module")
+            .field("name", &self.name)
+            .field("vsn", &self.vsn)
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl Module {
+    /// The name processes are started from.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The version the module reports (its `vsn` export).
+    pub fn vsn(&self) -> &str {
+        &self.vsn
+    }
+
+    /// Where it was loaded from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Compile `bytes` (a component, or a core module built with the SDK, which is wrapped into a
+/// component here), check it against the contract and ask it for its version.
+pub(crate) async fn compile(
+    engine: &Engine,
+    linker: &Linker<ProcessCtx>,
+    name: &str,
+    path: &Path,
+    bytes: &[u8],
+    probe_ctx: ProcessCtx,
+) -> Result<Module, LoadError> {
+    let invalid = |reason: String| LoadError::Invalid {
+        path: path.to_owned(),
+        reason,
+    };
+    let component_bytes;
+    let bytes = if wasmparser::Parser::is_core_wasm(bytes) {
+        component_bytes = wit_component::ComponentEncoder::default()
+            .module(bytes)
+            .and_then(|e| e.validate(true).encode())
+            .map_err(|e| {
+                invalid(format!(
+                    "a core module that is not an Otter guest (build it with otter-guest): {e:#}"
+                ))
+            })?;
+        &component_bytes[..]
+    } else if wasmparser::Parser::is_component(bytes) {
+        bytes
+    } else {
+        return Err(invalid("not a WebAssembly module or component".into()));
+    };
+    let component = Component::new(engine, bytes).map_err(|e| invalid(format!("{e:#}")))?;
+    let pre = linker
+        .instantiate_pre(&component)
+        .map_err(|e| invalid(format!("imports what Otter does not provide: {e:#}")))?;
+    let pre = GenserverPre::new(pre)
+        .map_err(|e| invalid(format!("does not export otter:genserver/server: {e:#}")))?;
+    // Ask the module its version once, from a throwaway instance.
+    let mut store = crate::host::new_store(engine, probe_ctx);
+    let instance: Genserver = pre
+        .instantiate_async(&mut store)
+        .await
+        .map_err(|e| invalid(format!("cannot be instantiated: {e:#}")))?;
+    let vsn = instance
+        .otter_genserver_server()
+        .call_vsn(&mut store)
+        .await
+        .map_err(|e| invalid(format!("vsn() failed: {e:#}")))?;
+    Ok(Module {
+        name: name.to_owned(),
+        vsn,
+        path: path.to_owned(),
+        pre,
+    })
+}

@@ -1,0 +1,85 @@
+//! The errors of each operation, as enums callers match on.
+
+use std::path::PathBuf;
+
+use crate::exit::ExitReason;
+use crate::process::Pid;
+
+/// Why a call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    /// No reply within the timeout. The server goes on; its late reply is dropped.
+    #[error("call timed out")]
+    Timeout,
+    /// No process with that pid or name.
+    #[error("no such process")]
+    NoProc,
+    /// A process called itself, which could never be answered.
+    #[error("a process cannot call itself")]
+    CallingSelf,
+    /// The server exited before replying.
+    #[error("the server exited: {0}")]
+    Exited(ExitReason),
+    /// The server could not decode the request.
+    #[error("bad argument: {0}")]
+    Badarg(String),
+    /// The reply did not decode as the expected type.
+    #[error("the reply did not decode: {0}")]
+    BadReply(String),
+}
+
+/// Why a process did not start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StartError {
+    /// The name is already registered by this pid.
+    #[error("already started as {0}")]
+    AlreadyStarted(Pid),
+    /// `init` returned `ignore`; the process exited `normal`. Not a failure in OTP's terms:
+    /// a supervisor keeps the child spec.
+    #[error("init returned ignore")]
+    Ignore,
+    /// `init` returned `stop` with this reason, or crashed (an `Error` reason).
+    #[error("init failed: {0}")]
+    Stopped(ExitReason),
+    /// `init` did not return within the start timeout; the process was killed.
+    #[error("init timed out")]
+    Timeout,
+    /// No module with this name is loaded.
+    #[error("unknown module {0:?}")]
+    UnknownModule(String),
+    /// The module could not be instantiated.
+    #[error("instantiation failed: {0}")]
+    Instantiate(String),
+}
+
+/// Why a stop did not complete.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StopError {
+    /// No process with that pid or name.
+    #[error("no such process")]
+    NoProc,
+    /// The process did not finish `terminate` within the timeout. It was not killed.
+    #[error("stop timed out")]
+    Timeout,
+}
+
+/// Why a module could not be loaded. Nothing running is touched when this happens.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The module's path.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The bytes are not a valid module or component, or do not implement the contract.
+    #[error("{path}: {reason}")]
+    Invalid {
+        /// The module's path (or `<bytes>`).
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+}

@@ -1,0 +1,102 @@
+//! What a guest imports: one module per WIT interface, all on one store data type.
+
+mod log;
+mod process;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::task::AbortHandle;
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Engine, Store, UpdateDeadline};
+
+use crate::bindings::{Genserver, otter};
+use crate::mailbox::{Mailbox, ReplySlot};
+use crate::node::NodeInner;
+use crate::process::Pid;
+use crate::term::Term;
+
+/// A pending `send-after`.
+pub(crate) struct Timer {
+    pub(crate) handle: AbortHandle,
+    pub(crate) deadline: Instant,
+}
+
+/// A process's host-side state: its store data, and all it keeps while hibernating.
+pub(crate) struct ProcessCtx {
+    pub(crate) pid: Pid,
+    pub(crate) node: Arc<NodeInner>,
+    pub(crate) module: Arc<str>,
+    pub(crate) mailbox: Mailbox,
+    /// The call being handled, so `reply` inside `handle-call` can answer it.
+    pub(crate) current_call: Option<(u64, ReplySlot)>,
+    /// Calls answered `noreply`, by tag.
+    pub(crate) pending: HashMap<u64, ReplySlot>,
+    pub(crate) next_tag: u64,
+    pub(crate) timers: HashMap<u64, Timer>,
+    /// Monitors this process holds: ref → target.
+    pub(crate) monitors: HashMap<u64, Pid>,
+    pub(crate) limits: wasmtime::StoreLimits,
+}
+
+impl ProcessCtx {
+    pub(crate) fn new(pid: Pid, node: Arc<NodeInner>, module: Arc<str>, mailbox: Mailbox) -> Self {
+        let limits = wasmtime::StoreLimitsBuilder::new()
+            .memory_size(node.config.engine.max_memory)
+            .build();
+        ProcessCtx {
+            pid,
+            node,
+            module,
+            mailbox,
+            current_call: None,
+            pending: HashMap::new(),
+            next_tag: 0,
+            timers: HashMap::new(),
+            monitors: HashMap::new(),
+            limits,
+        }
+    }
+
+    /// Answer a call this process holds; a caller that gave up is skipped.
+    pub(crate) fn answer(&mut self, tag: u64, reply: Term) {
+        let slot = match self.current_call.take() {
+            Some((t, slot)) if t == tag => Some(slot),
+            other => {
+                self.current_call = other;
+                self.pending.remove(&tag)
+            }
+        };
+        if let Some(slot) = slot {
+            let _ = slot.send(Ok(reply));
+        }
+    }
+}
+
+impl Drop for ProcessCtx {
+    fn drop(&mut self) {
+        for (_, t) in self.timers.drain() {
+            t.handle.abort();
+        }
+    }
+}
+
+/// A store for one process: it yields to the scheduler at every epoch tick, and its memory is
+/// capped.
+pub(crate) fn new_store(engine: &Engine, ctx: ProcessCtx) -> Store<ProcessCtx> {
+    let mut store = Store::new(engine, ctx);
+    store.limiter(|ctx| &mut ctx.limits);
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+    store
+}
+
+pub(crate) fn linker(engine: &Engine) -> anyhow::Result<Linker<ProcessCtx>> {
+    let mut linker = Linker::new(engine);
+    Genserver::add_to_linker::<ProcessCtx, HasSelf<ProcessCtx>>(&mut linker, |ctx| ctx)
+        .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    Ok(linker)
+}
+
+impl otter::genserver::types::Host for ProcessCtx {}

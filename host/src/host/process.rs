@@ -1,0 +1,137 @@
+//! `otter:genserver/process`: what a process may ask of the host.
+
+use std::time::{Duration, Instant};
+
+use crate::bindings::otter::genserver::process::Host;
+use crate::bindings::otter::genserver::types::{
+    CallError as WitCallError, Dest, MonitorRef, Pid, RegisterError, ReplyTo, Term, TimerRef,
+};
+use crate::error::CallError;
+use crate::host::{ProcessCtx, Timer};
+use crate::mailbox::Signal;
+use crate::node::{DEFAULT_CALL_TIMEOUT, Dest as NodeDest};
+
+fn dest(d: Dest) -> NodeDest {
+    match d {
+        Dest::Pid(p) => NodeDest::Pid(p),
+        Dest::Name(n) => NodeDest::Name(n),
+    }
+}
+
+fn call_error(e: CallError) -> WitCallError {
+    match e {
+        CallError::Timeout => WitCallError::Timeout,
+        CallError::NoProc => WitCallError::Noproc,
+        CallError::CallingSelf => WitCallError::CallingSelf,
+        CallError::Exited(r) => WitCallError::Exited(r.to_wit()),
+        CallError::Badarg(m) | CallError::BadReply(m) => WitCallError::Badarg(m),
+    }
+}
+
+impl Host for ProcessCtx {
+    fn self_(&mut self) -> wasmtime::Result<Pid> {
+        Ok(self.pid)
+    }
+
+    fn send(&mut self, to: Dest, msg: Term) -> wasmtime::Result<Result<(), WitCallError>> {
+        Ok(self.node.send(&dest(to), msg).map_err(call_error))
+    }
+
+    async fn call(
+        &mut self,
+        to: Dest,
+        request: Term,
+        timeout_ms: Option<u32>,
+    ) -> Result<Term, WitCallError> {
+        let timeout =
+            timeout_ms.map_or(DEFAULT_CALL_TIMEOUT, |ms| Duration::from_millis(ms.into()));
+        self.node
+            .call_from(self.pid, &dest(to), request, Some(timeout))
+            .await
+            .map_err(call_error)
+    }
+
+    fn cast(&mut self, to: Dest, msg: Term) -> wasmtime::Result<()> {
+        self.node.cast(&dest(to), msg);
+        Ok(())
+    }
+
+    fn reply(&mut self, to: ReplyTo, msg: Term) -> wasmtime::Result<()> {
+        if to.server == self.pid {
+            self.answer(to.tag, msg);
+        } else if let Some(entry) = self.node.entry(to.server) {
+            let _ = entry.mailbox.signal(Signal::Reply {
+                tag: to.tag,
+                reply: msg,
+            });
+        }
+        Ok(())
+    }
+
+    fn send_after(&mut self, to: Dest, msg: Term, ms: u32) -> wasmtime::Result<TimerRef> {
+        if self.timers.len() >= 64 {
+            self.timers.retain(|_, t| !t.handle.is_finished());
+        }
+        let id = self.node.next_ref();
+        let delay = Duration::from_millis(ms.into());
+        let node = self.node.clone();
+        let to = dest(to);
+        let task = tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let _ = node.send(&to, msg);
+        });
+        self.timers.insert(
+            id,
+            Timer {
+                handle: task.abort_handle(),
+                deadline: Instant::now() + delay,
+            },
+        );
+        Ok(id)
+    }
+
+    fn cancel_timer(&mut self, timer: TimerRef) -> wasmtime::Result<Option<u32>> {
+        let Some(t) = self.timers.remove(&timer) else {
+            return Ok(None);
+        };
+        if t.handle.is_finished() {
+            return Ok(None);
+        }
+        t.handle.abort();
+        let left = t.deadline.saturating_duration_since(Instant::now());
+        Ok(Some(u32::try_from(left.as_millis()).unwrap_or(u32::MAX)))
+    }
+
+    fn register(&mut self, name: String) -> wasmtime::Result<Result<(), RegisterError>> {
+        Ok(self.node.register(self.pid, &name).map_err(|e| match e {
+            crate::node::RegisterError::AlreadyRegistered(p) => RegisterError::AlreadyRegistered(p),
+            crate::node::RegisterError::AlreadyNamed(n) => RegisterError::AlreadyNamed(n),
+        }))
+    }
+
+    fn unregister(&mut self) -> wasmtime::Result<()> {
+        self.node.unregister(self.pid);
+        Ok(())
+    }
+
+    fn whereis(&mut self, name: String) -> wasmtime::Result<Option<Pid>> {
+        Ok(self.node.whereis(&name))
+    }
+
+    fn monitor(&mut self, target: Dest) -> wasmtime::Result<MonitorRef> {
+        let (mref, target) = self.node.monitor_from(self.pid, &dest(target));
+        self.monitors.insert(mref, target);
+        Ok(mref)
+    }
+
+    fn demonitor(&mut self, monitor: MonitorRef) -> wasmtime::Result<()> {
+        if let Some(target) = self.monitors.remove(&monitor) {
+            self.node.demonitor(target, monitor);
+        }
+        Ok(())
+    }
+
+    fn message_queue_len(&mut self) -> wasmtime::Result<u32> {
+        Ok(u32::try_from(self.mailbox.len()).unwrap_or(u32::MAX))
+    }
+}

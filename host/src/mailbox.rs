@@ -1,0 +1,91 @@
+//! A process's mailbox: messages in arrival order, and signals that overtake them.
+//!
+//! Signals (stop, a reply passed on from another process, state inspection) travel on their
+//! own channel and are taken first, like BEAM's system messages. Every call carries its own
+//! reply slot, so the server never scans its mailbox for a reply.
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::CallError;
+use crate::exit::ExitReason;
+use crate::process::Pid;
+use crate::term::Term;
+
+/// Where a call's answer goes: the caller waits on the other end.
+pub(crate) type ReplySlot = oneshot::Sender<Result<Term, CallError>>;
+
+/// A message, handled in arrival order.
+pub(crate) enum Message {
+    /// A call; `caller` is 0 when the caller is not a process.
+    Call {
+        request: Term,
+        caller: Pid,
+        reply: ReplySlot,
+    },
+    /// A cast.
+    Cast(Term),
+    /// A plain message.
+    Info(Term),
+    /// A monitored process exited.
+    Down {
+        monitor: u64,
+        pid: Pid,
+        reason: ExitReason,
+    },
+}
+
+/// A signal, handled before any message.
+pub(crate) enum Signal {
+    /// Run `terminate(reason)` and exit.
+    Stop(ExitReason),
+    /// Answer a call this process left pending (sent by whoever holds its `reply-to`).
+    Reply { tag: u64, reply: Term },
+    /// Export the state.
+    GetState(oneshot::Sender<Result<Term, String>>),
+}
+
+/// The sending side, kept in the process table.
+pub(crate) struct MailboxSender {
+    messages: mpsc::UnboundedSender<Message>,
+    signals: mpsc::UnboundedSender<Signal>,
+}
+
+/// The receiving side, owned by the process.
+pub(crate) struct Mailbox {
+    pub(crate) messages: mpsc::UnboundedReceiver<Message>,
+    pub(crate) signals: mpsc::UnboundedReceiver<Signal>,
+}
+
+pub(crate) fn mailbox() -> (MailboxSender, Mailbox) {
+    let (mtx, mrx) = mpsc::unbounded_channel();
+    let (stx, srx) = mpsc::unbounded_channel();
+    (
+        MailboxSender {
+            messages: mtx,
+            signals: stx,
+        },
+        Mailbox {
+            messages: mrx,
+            signals: srx,
+        },
+    )
+}
+
+impl MailboxSender {
+    /// Queue a message; gives it back if the process has exited.
+    pub(crate) fn send(&self, msg: Message) -> Result<(), Message> {
+        self.messages.send(msg).map_err(|e| e.0)
+    }
+
+    /// Queue a signal; gives it back if the process has exited.
+    pub(crate) fn signal(&self, sig: Signal) -> Result<(), Signal> {
+        self.signals.send(sig).map_err(|e| e.0)
+    }
+}
+
+impl Mailbox {
+    /// Messages waiting.
+    pub(crate) fn len(&self) -> usize {
+        self.messages.len()
+    }
+}

@@ -1,0 +1,576 @@
+//! A node: the process table, the name registry, loaded modules, and the API to talk to
+//! processes from Rust.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use dashmap::DashMap;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::oneshot;
+use wasmtime::Engine;
+use wasmtime::component::Linker;
+
+use crate::engine::{EngineConfig, EpochClock, Module};
+use crate::error::{CallError, LoadError, StartError, StopError};
+use crate::exit::ExitReason;
+use crate::host::ProcessCtx;
+use crate::mailbox::{Message, Signal, mailbox};
+use crate::process::{Pid, ProcessEntry, Watcher};
+use crate::registry::Registry;
+use crate::term::{Term, decode, encode};
+
+/// OTP's default call timeout.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where a message goes: a pid or a registered name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Dest {
+    /// A process by pid.
+    Pid(Pid),
+    /// A process by registered name.
+    Name(String),
+}
+
+impl From<Pid> for Dest {
+    fn from(pid: Pid) -> Self {
+        Dest::Pid(pid)
+    }
+}
+
+impl From<&str> for Dest {
+    fn from(name: &str) -> Self {
+        Dest::Name(name.to_owned())
+    }
+}
+
+impl From<String> for Dest {
+    fn from(name: String) -> Self {
+        Dest::Name(name)
+    }
+}
+
+impl std::fmt::Display for Dest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Dest::Pid(p) => write!(f, "<{p}>"),
+            Dest::Name(n) => f.write_str(n),
+        }
+    }
+}
+
+/// Why a name could not be registered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegisterError {
+    /// The name is held by this pid.
+    #[error("name already registered by <{0}>")]
+    AlreadyRegistered(Pid),
+    /// The process already has this name.
+    #[error("process already registered as {0}")]
+    AlreadyNamed(String),
+}
+
+/// How to start a process.
+#[derive(Debug, Clone, Default)]
+pub struct SpawnOptions {
+    pub(crate) name: Option<String>,
+    pub(crate) start_timeout: Option<Duration>,
+}
+
+impl SpawnOptions {
+    /// Register the process under `name` before `init` runs. Default: no name.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Kill the process and fail with [`StartError::Timeout`] if `init` takes longer.
+    /// Default: wait as long as `init` takes (OTP's `infinity`).
+    pub fn start_timeout(mut self, timeout: Duration) -> Self {
+        self.start_timeout = Some(timeout);
+        self
+    }
+}
+
+/// What `ps` shows of a process.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProcessInfo {
+    /// Its pid.
+    pub pid: Pid,
+    /// Its registered name.
+    pub name: Option<String>,
+    /// The module it runs.
+    pub module: String,
+    /// The module's version.
+    pub vsn: String,
+    /// Milliseconds since it started.
+    pub uptime_ms: u64,
+}
+
+/// Node-wide settings.
+#[derive(Debug, Clone, Default)]
+pub struct NodeConfig {
+    pub(crate) engine: EngineConfig,
+}
+
+impl NodeConfig {
+    /// The engine's settings.
+    pub fn engine(&mut self) -> &mut EngineConfig {
+        &mut self.engine
+    }
+}
+
+pub(crate) struct NodeInner {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<ProcessCtx>,
+    pub(crate) config: NodeConfig,
+    modules: RwLock<HashMap<String, Arc<Module>>>,
+    processes: DashMap<Pid, Arc<ProcessEntry>>,
+    registry: Registry,
+    next_pid: AtomicU64,
+    next_ref: AtomicU64,
+    _clock: EpochClock,
+}
+
+/// A running Otter node. Cheap to clone; every clone is the same node.
+///
+/// It must be created and used inside a tokio runtime.
+///
+/// ```no_run
+/// # async fn demo() -> anyhow::Result<()> {
+/// use otter::{Node, SpawnOptions};
+/// let node = Node::new(Default::default())?;
+/// node.load_module("echo", "echo.wasm").await?;
+/// let pid = node.spawn("echo", otter::encode(&())?, SpawnOptions::default().name("echo")).await?;
+/// let pong: serde_json::Value = node.call("echo", &"ping").await?;
+/// node.shutdown().await;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Node {
+    pub(crate) inner: Arc<NodeInner>,
+}
+
+impl Node {
+    /// A node with its engine and epoch clock.
+    ///
+    /// # Errors
+    /// If wasmtime rejects the engine configuration.
+    pub fn new(config: NodeConfig) -> anyhow::Result<Node> {
+        let engine = crate::engine::new_engine(&config.engine)?;
+        let linker = crate::host::linker(&engine)?;
+        let clock = EpochClock::start(engine.clone(), config.engine.epoch_tick);
+        Ok(Node {
+            inner: Arc::new(NodeInner {
+                engine,
+                linker,
+                config,
+                modules: RwLock::default(),
+                processes: DashMap::new(),
+                registry: Registry::default(),
+                next_pid: AtomicU64::new(1),
+                next_ref: AtomicU64::new(1),
+                _clock: clock,
+            }),
+        })
+    }
+
+    /// Load, compile and check a module from a file, under `name`. Replaces nothing if it
+    /// fails.
+    ///
+    /// # Errors
+    /// [`LoadError`] naming the file and what is wrong with it.
+    pub async fn load_module(
+        &self,
+        name: &str,
+        path: impl AsRef<Path>,
+    ) -> Result<Arc<Module>, LoadError> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        self.load_module_bytes(name, path, &bytes).await
+    }
+
+    /// Load a module from bytes; `path` is only used in messages.
+    ///
+    /// # Errors
+    /// [`LoadError::Invalid`] if the bytes are not an Otter server.
+    pub async fn load_module_bytes(
+        &self,
+        name: &str,
+        path: &Path,
+        bytes: &[u8],
+    ) -> Result<Arc<Module>, LoadError> {
+        let (probe, _keep) = mailbox();
+        let ctx = ProcessCtx::new(0, self.inner.clone(), name.into(), _keep);
+        drop(probe);
+        let module = crate::engine::compile(
+            &self.inner.engine,
+            &self.inner.linker,
+            name,
+            path,
+            bytes,
+            ctx,
+        )
+        .await?;
+        let module = Arc::new(module);
+        self.inner
+            .modules
+            .write()
+            .expect("module table lock")
+            .insert(name.to_owned(), module.clone());
+        Ok(module)
+    }
+
+    /// The module loaded under `name`.
+    pub fn module(&self, name: &str) -> Option<Arc<Module>> {
+        self.inner.module(name)
+    }
+
+    /// Start a process of `module` with CBOR `args`; returns once `init` has returned.
+    ///
+    /// # Errors
+    /// [`StartError`]: the name is taken, `init` returned ignore or stop or crashed, or the
+    /// start timed out (the process is then gone).
+    pub async fn spawn(
+        &self,
+        module: &str,
+        args: Term,
+        opts: SpawnOptions,
+    ) -> Result<Pid, StartError> {
+        let module = self
+            .inner
+            .module(module)
+            .ok_or_else(|| StartError::UnknownModule(module.to_owned()))?;
+        crate::process::spawn(&self.inner, module, args, opts).await
+    }
+
+    /// Call a server with a serde request and decode its reply, waiting up to 5 s.
+    ///
+    /// # Errors
+    /// [`CallError`]: timeout, noproc, the server exited or could not decode the request,
+    /// or the reply is not an `R`.
+    ///
+    /// # Cancel safety
+    /// Dropping the future abandons the call; the server's reply is then dropped.
+    pub async fn call<Req: Serialize + ?Sized, R: DeserializeOwned>(
+        &self,
+        dest: impl Into<Dest>,
+        request: &Req,
+    ) -> Result<R, CallError> {
+        let request = encode(request).map_err(|e| CallError::Badarg(e.0))?;
+        let reply = self
+            .call_term(dest, request, Some(DEFAULT_CALL_TIMEOUT))
+            .await?;
+        decode(&reply).map_err(|e| CallError::BadReply(e.0))
+    }
+
+    /// Call with a CBOR request and timeout (`None` waits forever).
+    ///
+    /// # Errors
+    /// As [`Node::call`].
+    pub async fn call_term(
+        &self,
+        dest: impl Into<Dest>,
+        request: Term,
+        timeout: Option<Duration>,
+    ) -> Result<Term, CallError> {
+        self.inner
+            .call_from(0, &dest.into(), request, timeout)
+            .await
+    }
+
+    /// Cast a CBOR request. Never fails, as in OTP.
+    pub fn cast(&self, dest: impl Into<Dest>, request: Term) {
+        self.inner.cast(&dest.into(), request)
+    }
+
+    /// Send a plain CBOR message to `handle_info`.
+    ///
+    /// # Errors
+    /// [`CallError::NoProc`] for a name nobody holds (a dead pid is not an error).
+    pub fn send(&self, dest: impl Into<Dest>, msg: Term) -> Result<(), CallError> {
+        self.inner.send(&dest.into(), msg)
+    }
+
+    /// Stop a process with `reason`: `terminate(reason)` runs and the process is gone when
+    /// this returns `Ok`.
+    ///
+    /// # Errors
+    /// [`StopError::NoProc`]; [`StopError::Timeout`] if `terminate` is still running after
+    /// `timeout` (the process is not killed).
+    pub async fn stop(
+        &self,
+        dest: impl Into<Dest>,
+        reason: ExitReason,
+        timeout: Option<Duration>,
+    ) -> Result<(), StopError> {
+        let entry = self.inner.resolve(&dest.into()).ok_or(StopError::NoProc)?;
+        let exited = self.inner.watch(&entry);
+        if entry.mailbox.signal(Signal::Stop(reason)).is_err() {
+            return Err(StopError::NoProc);
+        }
+        let wait = async {
+            let _ = exited.await;
+        };
+        match timeout {
+            Some(t) => tokio::time::timeout(t, wait)
+                .await
+                .map_err(|_| StopError::Timeout),
+            None => {
+                wait.await;
+                Ok(())
+            }
+        }
+    }
+
+    /// Kill a process: it exits `killed` at once, without `terminate`. Returns whether it
+    /// was alive.
+    pub fn kill(&self, dest: impl Into<Dest>) -> bool {
+        match self.inner.resolve(&dest.into()) {
+            Some(entry) => {
+                entry.kill();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Wait until a process exits and return its reason (`NoProc` if it is not alive).
+    pub async fn wait_exit(&self, pid: Pid) -> ExitReason {
+        match self.inner.entry(pid) {
+            Some(entry) => self.inner.watch(&entry).await.unwrap_or(ExitReason::NoProc),
+            None => ExitReason::NoProc,
+        }
+    }
+
+    /// The pid registered under `name`.
+    pub fn whereis(&self, name: &str) -> Option<Pid> {
+        self.inner.whereis(name)
+    }
+
+    /// Whether a process is alive.
+    pub fn is_alive(&self, pid: Pid) -> bool {
+        self.inner.processes.contains_key(&pid)
+    }
+
+    /// A process's state, exported as CBOR (works while it hibernates).
+    ///
+    /// # Errors
+    /// [`CallError::NoProc`]; [`CallError::Exited`] if it died first.
+    pub async fn get_state(&self, dest: impl Into<Dest>) -> Result<Term, CallError> {
+        let entry = self.inner.resolve(&dest.into()).ok_or(CallError::NoProc)?;
+        let (tx, rx) = oneshot::channel();
+        entry
+            .mailbox
+            .signal(Signal::GetState(tx))
+            .map_err(|_| CallError::NoProc)?;
+        match rx.await {
+            Ok(Ok(state)) => Ok(state),
+            Ok(Err(e)) => Err(CallError::Exited(ExitReason::Error(e))),
+            Err(_) => Err(CallError::Exited(entry.exit_reason())),
+        }
+    }
+
+    /// Every live process.
+    pub fn processes(&self) -> Vec<ProcessInfo> {
+        let mut all: Vec<ProcessInfo> = self
+            .inner
+            .processes
+            .iter()
+            .map(|e| e.value().info())
+            .collect();
+        all.sort_by_key(|p| p.pid);
+        all
+    }
+
+    /// How many processes are alive.
+    pub fn process_count(&self) -> usize {
+        self.inner.processes.len()
+    }
+
+    /// Stop every process, newest first, each with `terminate(shutdown)` and up to 5 s.
+    pub async fn shutdown(&self) {
+        let mut pids: Vec<Pid> = self.inner.processes.iter().map(|e| *e.key()).collect();
+        pids.sort_unstable_by(|a, b| b.cmp(a));
+        for pid in pids {
+            if self
+                .stop(pid, ExitReason::Shutdown, Some(Duration::from_secs(5)))
+                .await
+                == Err(StopError::Timeout)
+            {
+                self.kill(pid);
+            }
+        }
+    }
+}
+
+impl NodeInner {
+    pub(crate) fn module(&self, name: &str) -> Option<Arc<Module>> {
+        self.modules
+            .read()
+            .expect("module table lock")
+            .get(name)
+            .cloned()
+    }
+
+    pub(crate) fn next_pid(&self) -> Pid {
+        self.next_pid.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn next_ref(&self) -> u64 {
+        self.next_ref.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn entry(&self, pid: Pid) -> Option<Arc<ProcessEntry>> {
+        self.processes.get(&pid).map(|e| e.value().clone())
+    }
+
+    pub(crate) fn insert(&self, entry: Arc<ProcessEntry>) {
+        self.processes.insert(entry.pid, entry);
+    }
+
+    pub(crate) fn resolve(&self, dest: &Dest) -> Option<Arc<ProcessEntry>> {
+        match dest {
+            Dest::Pid(pid) => self.entry(*pid),
+            Dest::Name(name) => self.entry(self.registry.whereis(name)?),
+        }
+    }
+
+    pub(crate) fn whereis(&self, name: &str) -> Option<Pid> {
+        self.registry.whereis(name)
+    }
+
+    pub(crate) fn register(&self, pid: Pid, name: &str) -> Result<(), RegisterError> {
+        let entry = self.entry(pid).ok_or(RegisterError::AlreadyRegistered(0))?;
+        let mut own = entry.name.lock().expect("name lock");
+        if let Some(existing) = own.as_ref() {
+            return Err(RegisterError::AlreadyNamed(existing.clone()));
+        }
+        self.registry
+            .register(name, pid)
+            .map_err(RegisterError::AlreadyRegistered)?;
+        *own = Some(name.to_owned());
+        Ok(())
+    }
+
+    pub(crate) fn unregister(&self, pid: Pid) {
+        if let Some(entry) = self.entry(pid)
+            && let Some(name) = entry.name.lock().expect("name lock").take()
+        {
+            self.registry.unregister(&name, pid);
+        }
+    }
+
+    /// Remove an exited process from the table and the registry.
+    pub(crate) fn remove(&self, entry: &ProcessEntry) {
+        if let Some(name) = entry.name.lock().expect("name lock").take() {
+            self.registry.unregister(&name, entry.pid);
+        }
+        self.processes.remove(&entry.pid);
+    }
+
+    pub(crate) async fn call_from(
+        &self,
+        caller: Pid,
+        dest: &Dest,
+        request: Term,
+        timeout: Option<Duration>,
+    ) -> Result<Term, CallError> {
+        let entry = self.resolve(dest).ok_or(CallError::NoProc)?;
+        if entry.pid == caller {
+            return Err(CallError::CallingSelf);
+        }
+        let (tx, rx) = oneshot::channel();
+        let msg = Message::Call {
+            request,
+            caller,
+            reply: tx,
+        };
+        if entry.mailbox.send(msg).is_err() {
+            return Err(CallError::NoProc);
+        }
+        let outcome = match timeout {
+            Some(t) => match tokio::time::timeout(t, rx).await {
+                Ok(r) => r,
+                Err(_) => return Err(CallError::Timeout),
+            },
+            None => rx.await,
+        };
+        match outcome {
+            Ok(result) => result,
+            // The slot was dropped without an answer: only a kill does that.
+            Err(_) => Err(CallError::Exited(entry.exit_reason())),
+        }
+    }
+
+    pub(crate) fn cast(&self, dest: &Dest, request: Term) {
+        if let Some(entry) = self.resolve(dest) {
+            let _ = entry.mailbox.send(Message::Cast(request));
+        }
+    }
+
+    pub(crate) fn send(&self, dest: &Dest, msg: Term) -> Result<(), CallError> {
+        match self.resolve(dest) {
+            Some(entry) => {
+                let _ = entry.mailbox.send(Message::Info(msg));
+                Ok(())
+            }
+            None if matches!(dest, Dest::Pid(_)) => Ok(()),
+            None => Err(CallError::NoProc),
+        }
+    }
+
+    /// A future that resolves with the process's exit reason.
+    pub(crate) fn watch(
+        &self,
+        entry: &ProcessEntry,
+    ) -> impl Future<Output = Option<ExitReason>> + use<> {
+        let (tx, rx) = oneshot::channel();
+        if let Err(Watcher::Waiter(tx)) = entry.add_watcher(Watcher::Waiter(tx)) {
+            let _ = tx.send(entry.exit_reason());
+        }
+        async move { rx.await.ok() }
+    }
+
+    /// `watcher` monitors `target`; returns the monitor ref and the target's pid.
+    pub(crate) fn monitor_from(&self, watcher: Pid, target: &Dest) -> (u64, Pid) {
+        let mref = self.next_ref();
+        let Some(entry) = self.resolve(target) else {
+            let pid = match target {
+                Dest::Pid(p) => *p,
+                Dest::Name(_) => 0,
+            };
+            self.deliver_down(watcher, mref, pid, ExitReason::NoProc);
+            return (mref, pid);
+        };
+        if entry
+            .add_watcher(Watcher::Monitor { mref, watcher })
+            .is_err()
+        {
+            self.deliver_down(watcher, mref, entry.pid, entry.exit_reason());
+        }
+        (mref, entry.pid)
+    }
+
+    pub(crate) fn demonitor(&self, target: Pid, mref: u64) {
+        if let Some(entry) = self.entry(target) {
+            entry.remove_monitor(mref);
+        }
+    }
+
+    pub(crate) fn deliver_down(&self, watcher: Pid, monitor: u64, pid: Pid, reason: ExitReason) {
+        if let Some(w) = self.entry(watcher) {
+            let _ = w.mailbox.send(Message::Down {
+                monitor,
+                pid,
+                reason,
+            });
+        }
+    }
+}

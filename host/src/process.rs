@@ -1,0 +1,562 @@
+//! One process: a component instance in its own store, driven by one tokio task.
+//!
+//! The task takes signals before messages, runs one callback at a time, honours what each
+//! callback returns next (continue before any queued message, idle timeout, hibernate), and
+//! on exit frees its name, answers pending callers and notifies its monitors. A trap ends
+//! the process alone; a kill aborts the task, which drops the store wherever it was.
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+use tokio::task::AbortHandle;
+use wasmtime::Store;
+
+use crate::bindings::{
+    CallResult, Genserver, InitResult, NoreplyResult, WitDown, WitInfo, WitNext, WitReplyTo,
+};
+use crate::engine::Module;
+use crate::error::{CallError, StartError};
+use crate::exit::ExitReason;
+use crate::host::{ProcessCtx, new_store};
+use crate::mailbox::{Mailbox, MailboxSender, Message, Signal, mailbox};
+use crate::node::{NodeInner, ProcessInfo, SpawnOptions};
+use crate::term::Term;
+
+/// A process identifier, unique for the node's lifetime.
+pub type Pid = u64;
+
+/// Who is told when a process exits.
+pub(crate) enum Watcher {
+    /// A process monitor: a `down` message goes to `watcher`.
+    Monitor { mref: u64, watcher: Pid },
+    /// Someone in Rust waiting for the exit (stop, wait_exit).
+    Waiter(oneshot::Sender<ExitReason>),
+}
+
+/// A process as the rest of the node sees it.
+pub(crate) struct ProcessEntry {
+    pub(crate) pid: Pid,
+    pub(crate) module: Arc<Module>,
+    pub(crate) mailbox: MailboxSender,
+    pub(crate) name: Mutex<Option<String>>,
+    started: Instant,
+    exit: OnceLock<ExitReason>,
+    /// `None` once the process has exited: nobody may watch it any more.
+    watchers: Mutex<Option<Vec<Watcher>>>,
+    abort: OnceLock<AbortHandle>,
+}
+
+impl ProcessEntry {
+    pub(crate) fn exit_reason(&self) -> ExitReason {
+        self.exit.get().cloned().unwrap_or(ExitReason::Killed)
+    }
+
+    /// Add a watcher; gives it back if the process has already exited.
+    pub(crate) fn add_watcher(&self, w: Watcher) -> Result<(), Watcher> {
+        match self.watchers.lock().expect("watchers lock").as_mut() {
+            Some(list) => {
+                list.push(w);
+                Ok(())
+            }
+            None => Err(w),
+        }
+    }
+
+    pub(crate) fn remove_monitor(&self, mref: u64) {
+        if let Some(list) = self.watchers.lock().expect("watchers lock").as_mut() {
+            list.retain(|w| !matches!(w, Watcher::Monitor { mref: m, .. } if *m == mref));
+        }
+    }
+
+    pub(crate) fn kill(&self) {
+        if let Some(abort) = self.abort.get() {
+            abort.abort();
+        }
+    }
+
+    pub(crate) fn info(&self) -> ProcessInfo {
+        ProcessInfo {
+            pid: self.pid,
+            name: self.name.lock().expect("name lock").clone(),
+            module: self.module.name().to_owned(),
+            vsn: self.module.vsn().to_owned(),
+            uptime_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+}
+
+/// Start a process and wait for its `init`.
+pub(crate) async fn spawn(
+    node: &Arc<NodeInner>,
+    module: Arc<Module>,
+    args: Term,
+    opts: SpawnOptions,
+) -> Result<Pid, StartError> {
+    let pid = node.next_pid();
+    let (sender, mailbox) = mailbox();
+    let entry = Arc::new(ProcessEntry {
+        pid,
+        module: module.clone(),
+        mailbox: sender,
+        name: Mutex::new(None),
+        started: Instant::now(),
+        exit: OnceLock::new(),
+        watchers: Mutex::new(Some(Vec::new())),
+        abort: OnceLock::new(),
+    });
+    node.insert(entry.clone());
+    if let Some(name) = &opts.name
+        && let Err(e) = node.register(pid, name)
+    {
+        node.remove(&entry);
+        return Err(match e {
+            crate::node::RegisterError::AlreadyRegistered(holder) => {
+                StartError::AlreadyStarted(holder)
+            }
+            crate::node::RegisterError::AlreadyNamed(_) => {
+                unreachable!("a new process has no name")
+            }
+        });
+    }
+    let (started_tx, started_rx) = oneshot::channel();
+    let ctx = ProcessCtx::new(pid, node.clone(), module.name().into(), mailbox);
+    let guard = ExitGuard {
+        node: node.clone(),
+        entry: entry.clone(),
+        reason: None,
+    };
+    let task = tokio::spawn(run(guard, module, ctx, args, started_tx));
+    let _ = entry.abort.set(task.abort_handle());
+    let started = async {
+        started_rx
+            .await
+            .unwrap_or(Err(StartError::Stopped(ExitReason::Killed)))
+    };
+    match opts.start_timeout {
+        None => started.await,
+        Some(t) => match tokio::time::timeout(t, started).await {
+            Ok(r) => r,
+            Err(_) => {
+                entry.kill();
+                // Wait until it is gone, so the name is free when the caller sees the error.
+                let _ = node.watch(&entry).await;
+                Err(StartError::Timeout)
+            }
+        },
+    }
+}
+
+/// Runs the exit sequence when the process task ends, however it ends (a kill drops it).
+struct ExitGuard {
+    node: Arc<NodeInner>,
+    entry: Arc<ProcessEntry>,
+    reason: Option<ExitReason>,
+}
+
+impl Drop for ExitGuard {
+    fn drop(&mut self) {
+        let reason = self.reason.take().unwrap_or(ExitReason::Killed);
+        let _ = self.entry.exit.set(reason.clone());
+        self.node.remove(&self.entry);
+        let watchers = self
+            .entry
+            .watchers
+            .lock()
+            .expect("watchers lock")
+            .take()
+            .unwrap_or_default();
+        for w in watchers {
+            match w {
+                Watcher::Monitor { mref, watcher } => {
+                    self.node
+                        .deliver_down(watcher, mref, self.entry.pid, reason.clone())
+                }
+                Watcher::Waiter(tx) => {
+                    let _ = tx.send(reason.clone());
+                }
+            }
+        }
+        let pid = self.entry.pid;
+        let module = self.entry.module.name();
+        if reason.is_clean() {
+            tracing::debug!(pid, module, %reason, "process exited");
+        } else {
+            tracing::error!(pid, module, %reason, "process crashed");
+        }
+    }
+}
+
+/// What happens after a callback.
+enum Flow {
+    Next(WitNext),
+    /// A clean or chosen stop: `terminate` runs.
+    Stop(ExitReason),
+    /// A trap: the instance is unusable, so `terminate` cannot run.
+    Crash(ExitReason),
+}
+
+/// The instance while awake; only the state bytes while hibernating.
+enum Instance {
+    Awake {
+        store: Store<ProcessCtx>,
+        server: Genserver,
+    },
+    Hibernating {
+        ctx: ProcessCtx,
+        state: Term,
+    },
+    /// Transient, while switching between the two.
+    Gone,
+}
+
+struct Process {
+    module: Arc<Module>,
+    instance: Instance,
+}
+
+/// What woke the process.
+enum Event {
+    Signal(Signal),
+    Message(Message),
+    Timeout,
+}
+
+fn crash(e: wasmtime::Error) -> ExitReason {
+    ExitReason::Error(format!("{e:#}"))
+}
+
+async fn run(
+    mut guard: ExitGuard,
+    module: Arc<Module>,
+    ctx: ProcessCtx,
+    args: Term,
+    started: oneshot::Sender<Result<Pid, StartError>>,
+) {
+    let pid = ctx.pid;
+    let engine = ctx.node.engine.clone();
+    let mut store = new_store(&engine, ctx);
+    let server = match module.pre.instantiate_async(&mut store).await {
+        Ok(s) => s,
+        Err(e) => {
+            let reason = crash(e);
+            guard.reason = Some(reason.clone());
+            drop(guard);
+            let _ = started.send(Err(StartError::Instantiate(reason.to_string())));
+            return;
+        }
+    };
+    let init = server
+        .otter_genserver_server()
+        .call_init(&mut store, &args)
+        .await;
+    let next = match init {
+        Ok(InitResult::Ok(next)) => next,
+        other => {
+            let (reason, err) = match other {
+                Ok(InitResult::Ignore) => (ExitReason::Normal, StartError::Ignore),
+                Ok(InitResult::Stop(r)) => {
+                    let r = ExitReason::from_wit(r);
+                    (r.clone(), StartError::Stopped(r))
+                }
+                Err(e) => {
+                    let r = crash(e);
+                    (r.clone(), StartError::Stopped(r))
+                }
+                Ok(InitResult::Ok(_)) => unreachable!(),
+            };
+            // Exit (freeing the name) before the starter sees the result.
+            guard.reason = Some(reason);
+            drop(store);
+            drop(guard);
+            let _ = started.send(Err(err));
+            return;
+        }
+    };
+    let _ = started.send(Ok(pid));
+    let mut process = Process {
+        module,
+        instance: Instance::Awake { store, server },
+    };
+    let reason = process.serve(next).await;
+    guard.reason = Some(reason);
+}
+
+impl Process {
+    fn ctx(&mut self) -> &mut ProcessCtx {
+        match &mut self.instance {
+            Instance::Awake { store, .. } => store.data_mut(),
+            Instance::Hibernating { ctx, .. } => ctx,
+            Instance::Gone => unreachable!("process instance is always restored"),
+        }
+    }
+
+    /// The message loop; returns the exit reason.
+    async fn serve(&mut self, mut next: WitNext) -> ExitReason {
+        loop {
+            let deadline = match next {
+                WitNext::None => None,
+                WitNext::Timeout(ms) => {
+                    Some(tokio::time::Instant::now() + Duration::from_millis(ms.into()))
+                }
+                WitNext::Hibernate => {
+                    if let Err(reason) = self.hibernate().await {
+                        return self.exit(reason, false).await;
+                    }
+                    None
+                }
+                WitNext::Continue(arg) => {
+                    let r = self.awake().await;
+                    let flow = match r {
+                        Ok((store, server)) => {
+                            let r = server
+                                .otter_genserver_server()
+                                .call_handle_continue(store, &arg)
+                                .await;
+                            noreply_flow(r)
+                        }
+                        Err(reason) => Flow::Crash(reason),
+                    };
+                    match flow {
+                        Flow::Next(n) => {
+                            next = n;
+                            continue;
+                        }
+                        Flow::Stop(reason) => return self.exit(reason, true).await,
+                        Flow::Crash(reason) => return self.exit(reason, false).await,
+                    }
+                }
+            };
+            let event = self.receive(deadline).await;
+            let flow = match self.awake().await {
+                Ok(_) => self.handle(event).await,
+                Err(reason) => Flow::Crash(reason),
+            };
+            next = match flow {
+                Flow::Next(n) => n,
+                Flow::Stop(reason) => return self.exit(reason, true).await,
+                Flow::Crash(reason) => return self.exit(reason, false).await,
+            };
+        }
+    }
+
+    async fn receive(&mut self, deadline: Option<tokio::time::Instant>) -> Event {
+        let mailbox: &mut Mailbox = &mut self.ctx().mailbox;
+        let idle = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            Some(sig) = mailbox.signals.recv() => Event::Signal(sig),
+            Some(msg) = mailbox.messages.recv() => Event::Message(msg),
+            () = idle => Event::Timeout,
+        }
+    }
+
+    /// The awake instance, re-created from the state if hibernating.
+    async fn awake(&mut self) -> Result<(&mut Store<ProcessCtx>, &Genserver), ExitReason> {
+        if let Instance::Hibernating { .. } = self.instance {
+            let Instance::Hibernating { ctx, state } =
+                std::mem::replace(&mut self.instance, Instance::Gone)
+            else {
+                unreachable!()
+            };
+            let engine = ctx.node.engine.clone();
+            let mut store = new_store(&engine, ctx);
+            let server = self
+                .module
+                .pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(crash)?;
+            server
+                .otter_genserver_server()
+                .call_restore_state(&mut store, &state)
+                .await
+                .map_err(crash)?
+                .map_err(|e| ExitReason::Error(format!("restore after hibernate: {e}")))?;
+            self.instance = Instance::Awake { store, server };
+        }
+        match &mut self.instance {
+            Instance::Awake { store, server } => Ok((store, server)),
+            _ => unreachable!(),
+        }
+    }
+
+    /// Serialize the state and drop the instance.
+    async fn hibernate(&mut self) -> Result<(), ExitReason> {
+        let Instance::Awake { store, server } = &mut self.instance else {
+            return Ok(());
+        };
+        let state = server
+            .otter_genserver_server()
+            .call_export_state(&mut *store)
+            .await
+            .map_err(crash)?;
+        let Instance::Awake { store, .. } = std::mem::replace(&mut self.instance, Instance::Gone)
+        else {
+            unreachable!()
+        };
+        self.instance = Instance::Hibernating {
+            ctx: store.into_data(),
+            state,
+        };
+        Ok(())
+    }
+
+    async fn handle(&mut self, event: Event) -> Flow {
+        let Instance::Awake { store, server } = &mut self.instance else {
+            unreachable!("handle runs awake")
+        };
+        let guest = server.otter_genserver_server();
+        match event {
+            Event::Signal(Signal::Stop(reason)) => Flow::Stop(reason),
+            Event::Signal(Signal::Reply { tag, reply }) => {
+                store.data_mut().answer(tag, reply);
+                Flow::Next(WitNext::None)
+            }
+            Event::Signal(Signal::GetState(tx)) => match guest.call_export_state(&mut *store).await
+            {
+                Ok(state) => {
+                    let _ = tx.send(Ok(state));
+                    Flow::Next(WitNext::None)
+                }
+                Err(e) => {
+                    let reason = crash(e);
+                    let _ = tx.send(Err(reason.to_string()));
+                    Flow::Crash(reason)
+                }
+            },
+            Event::Timeout => {
+                noreply_flow(guest.call_handle_info(&mut *store, &WitInfo::Timeout).await)
+            }
+            Event::Message(Message::Cast(req)) => {
+                noreply_flow(guest.call_handle_cast(&mut *store, &req).await)
+            }
+            Event::Message(Message::Info(msg)) => noreply_flow(
+                guest
+                    .call_handle_info(&mut *store, &WitInfo::Message(msg))
+                    .await,
+            ),
+            Event::Message(Message::Down {
+                monitor,
+                pid,
+                reason,
+            }) => {
+                // A demonitored ref's DOWN is dropped, even if it was already queued.
+                if store.data_mut().monitors.remove(&monitor).is_none() {
+                    return Flow::Next(WitNext::None);
+                }
+                let info = WitInfo::Down(WitDown {
+                    monitor,
+                    pid,
+                    reason: reason.to_wit(),
+                });
+                noreply_flow(guest.call_handle_info(&mut *store, &info).await)
+            }
+            Event::Message(Message::Call {
+                request,
+                caller,
+                reply,
+            }) => {
+                let ctx = store.data_mut();
+                let tag = ctx.next_tag;
+                ctx.next_tag += 1;
+                ctx.current_call = Some((tag, reply));
+                let from = WitReplyTo {
+                    server: ctx.pid,
+                    caller,
+                    tag,
+                };
+                let result = guest.call_handle_call(&mut *store, &request, from).await;
+                let ctx = store.data_mut();
+                // None if the guest already answered with `reply` inside the callback.
+                let slot = ctx.current_call.take().map(|(_, s)| s);
+                let answer = |slot: Option<_>, r: Result<Term, CallError>| {
+                    if let Some(s) = slot {
+                        let _: Result<_, _> = oneshot::Sender::send(s, r);
+                    }
+                };
+                match result {
+                    Ok(CallResult::Reply((term, next))) => {
+                        answer(slot, Ok(term));
+                        Flow::Next(next)
+                    }
+                    Ok(CallResult::Noreply(next)) => {
+                        if let Some(s) = slot {
+                            ctx.pending.insert(tag, s);
+                        }
+                        Flow::Next(next)
+                    }
+                    Ok(CallResult::StopReply((reason, term))) => {
+                        answer(slot, Ok(term));
+                        Flow::Stop(ExitReason::from_wit(reason))
+                    }
+                    Ok(CallResult::Stop(reason)) => {
+                        // The caller learns the reason when the process has exited.
+                        if let Some(s) = slot {
+                            ctx.pending.insert(tag, s);
+                        }
+                        Flow::Stop(ExitReason::from_wit(reason))
+                    }
+                    Ok(CallResult::Badarg(why)) => {
+                        answer(slot, Err(CallError::Badarg(why)));
+                        Flow::Next(WitNext::None)
+                    }
+                    Err(e) => {
+                        let reason = crash(e);
+                        if let Some(s) = slot {
+                            ctx.pending.insert(tag, s);
+                        }
+                        Flow::Crash(reason)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Run `terminate` (unless the instance is unusable) and answer pending callers with
+    /// the exit reason.
+    async fn exit(&mut self, mut reason: ExitReason, terminate: bool) -> ExitReason {
+        if terminate {
+            match self.awake().await {
+                Ok((store, server)) => {
+                    let wit_reason = reason.to_wit();
+                    if let Err(e) = server
+                        .otter_genserver_server()
+                        .call_terminate(store, &wit_reason)
+                        .await
+                    {
+                        reason = crash(e);
+                    }
+                }
+                Err(r) => reason = r,
+            }
+        }
+        if let Instance::Gone = self.instance {
+            return reason;
+        }
+        let ctx = self.ctx();
+        let pending = ctx
+            .current_call
+            .take()
+            .map(|(_, s)| s)
+            .into_iter()
+            .chain(ctx.pending.drain().map(|(_, s)| s));
+        for slot in pending {
+            let _ = slot.send(Err(CallError::Exited(reason.clone())));
+        }
+        reason
+    }
+}
+
+fn noreply_flow(r: wasmtime::Result<NoreplyResult>) -> Flow {
+    match r {
+        Ok(NoreplyResult::Noreply(next)) => Flow::Next(next),
+        Ok(NoreplyResult::Stop(reason)) => Flow::Stop(ExitReason::from_wit(reason)),
+        Err(e) => Flow::Crash(crash(e)),
+    }
+}

@@ -1,0 +1,35 @@
+//! Local names: one process per name, freed the moment the process exits.
+
+use dashmap::DashMap;
+use dashmap::mapref::entry::Entry;
+
+use crate::process::Pid;
+
+/// The node's name table.
+#[derive(Default)]
+pub(crate) struct Registry {
+    names: DashMap<String, Pid>,
+}
+
+impl Registry {
+    /// Take `name` for `pid`, or say who holds it.
+    pub(crate) fn register(&self, name: &str, pid: Pid) -> Result<(), Pid> {
+        match self.names.entry(name.to_owned()) {
+            Entry::Occupied(e) => Err(*e.get()),
+            Entry::Vacant(e) => {
+                e.insert(pid);
+                Ok(())
+            }
+        }
+    }
+
+    /// Free `name` if `pid` holds it.
+    pub(crate) fn unregister(&self, name: &str, pid: Pid) {
+        self.names.remove_if(name, |_, holder| *holder == pid);
+    }
+
+    /// Who holds `name`.
+    pub(crate) fn whereis(&self, name: &str) -> Option<Pid> {
+        self.names.get(name).map(|p| *p)
+    }
+}
