@@ -106,6 +106,8 @@ pub struct ProcessInfo {
     pub module: String,
     /// The module's version.
     pub vsn: String,
+    /// Whether it is hibernating (its instance dropped, only its state kept).
+    pub hibernating: bool,
     /// Milliseconds since it started.
     pub uptime_ms: u64,
 }
@@ -352,6 +354,11 @@ impl Node {
     /// The pid registered under `name`.
     pub fn whereis(&self, name: &str) -> Option<Pid> {
         self.inner.whereis(name)
+    }
+
+    /// Whether a process is hibernating.
+    pub fn is_hibernating(&self, pid: Pid) -> bool {
+        self.inner.entry(pid).is_some_and(|e| e.is_hibernating())
     }
 
     /// Whether a process is alive.

@@ -5,6 +5,7 @@
 //! on exit frees its name, answers pending callers and notifies its monitors. A trap ends
 //! the process alone; a kill aborts the task, which drops the store wherever it was.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -19,7 +20,7 @@ use crate::engine::Module;
 use crate::error::{CallError, StartError};
 use crate::exit::ExitReason;
 use crate::host::{ProcessCtx, new_store};
-use crate::mailbox::{Mailbox, MailboxSender, Message, Signal, mailbox};
+use crate::mailbox::{Mailbox, MailboxSender, Message, ReplySlot, Signal, mailbox};
 use crate::node::{NodeInner, ProcessInfo, SpawnOptions};
 use crate::term::Term;
 
@@ -41,6 +42,7 @@ pub(crate) struct ProcessEntry {
     pub(crate) mailbox: MailboxSender,
     pub(crate) name: Mutex<Option<String>>,
     started: Instant,
+    hibernating: AtomicBool,
     exit: OnceLock<ExitReason>,
     /// `None` once the process has exited: nobody may watch it any more.
     watchers: Mutex<Option<Vec<Watcher>>>,
@@ -75,12 +77,17 @@ impl ProcessEntry {
         }
     }
 
+    pub(crate) fn is_hibernating(&self) -> bool {
+        self.hibernating.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn info(&self) -> ProcessInfo {
         ProcessInfo {
             pid: self.pid,
             name: self.name.lock().expect("name lock").clone(),
             module: self.module.name().to_owned(),
             vsn: self.module.vsn().to_owned(),
+            hibernating: self.is_hibernating(),
             uptime_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
         }
     }
@@ -101,6 +108,7 @@ pub(crate) async fn spawn(
         mailbox: sender,
         name: Mutex::new(None),
         started: Instant::now(),
+        hibernating: AtomicBool::new(false),
         exit: OnceLock::new(),
         watchers: Mutex::new(Some(Vec::new())),
         abort: OnceLock::new(),
@@ -125,6 +133,7 @@ pub(crate) async fn spawn(
         node: node.clone(),
         entry: entry.clone(),
         reason: None,
+        pending: Vec::new(),
     };
     let task = tokio::spawn(run(guard, module, ctx, args, started_tx));
     let _ = entry.abort.set(task.abort_handle());
@@ -152,6 +161,8 @@ struct ExitGuard {
     node: Arc<NodeInner>,
     entry: Arc<ProcessEntry>,
     reason: Option<ExitReason>,
+    /// Callers to answer with the exit reason once the name is free.
+    pending: Vec<ReplySlot>,
 }
 
 impl Drop for ExitGuard {
@@ -176,6 +187,9 @@ impl Drop for ExitGuard {
                     let _ = tx.send(reason.clone());
                 }
             }
+        }
+        for slot in self.pending.drain(..) {
+            let _ = slot.send(Err(CallError::Exited(reason.clone())));
         }
         let pid = self.entry.pid;
         let module = self.entry.module.name();
@@ -212,7 +226,10 @@ enum Instance {
 
 struct Process {
     module: Arc<Module>,
+    entry: Arc<ProcessEntry>,
     instance: Instance,
+    /// Callers still waiting when the process exits.
+    pending: Vec<ReplySlot>,
 }
 
 /// What woke the process.
@@ -276,10 +293,13 @@ async fn run(
     let _ = started.send(Ok(pid));
     let mut process = Process {
         module,
+        entry: guard.entry.clone(),
         instance: Instance::Awake { store, server },
+        pending: Vec::new(),
     };
     let reason = process.serve(next).await;
     guard.reason = Some(reason);
+    guard.pending = std::mem::take(&mut process.pending);
 }
 
 impl Process {
@@ -327,7 +347,19 @@ impl Process {
                     }
                 }
             };
-            let event = self.receive(deadline).await;
+            let event = loop {
+                match self.receive(deadline).await {
+                    // Signals that need no callback neither wake a hibernating process nor
+                    // cancel an idle timeout, as system messages do not in OTP.
+                    Event::Signal(Signal::Reply { tag, reply }) => self.ctx().answer(tag, reply),
+                    Event::Signal(Signal::GetState(tx)) => {
+                        if let Err(reason) = self.export_state(tx).await {
+                            return self.exit(reason, false).await;
+                        }
+                    }
+                    event => break event,
+                }
+            };
             let flow = match self.awake().await {
                 Ok(_) => self.handle(event).await,
                 Err(reason) => Flow::Crash(reason),
@@ -379,10 +411,42 @@ impl Process {
                 .map_err(crash)?
                 .map_err(|e| ExitReason::Error(format!("restore after hibernate: {e}")))?;
             self.instance = Instance::Awake { store, server };
+            self.entry.hibernating.store(false, Ordering::Relaxed);
         }
         match &mut self.instance {
             Instance::Awake { store, server } => Ok((store, server)),
             _ => unreachable!(),
+        }
+    }
+
+    /// Answer a `get_state` signal, from the kept bytes when hibernating.
+    async fn export_state(
+        &mut self,
+        tx: oneshot::Sender<Result<Term, String>>,
+    ) -> Result<(), ExitReason> {
+        match &mut self.instance {
+            Instance::Hibernating { state, .. } => {
+                let _ = tx.send(Ok(state.clone()));
+                Ok(())
+            }
+            Instance::Awake { store, server } => {
+                match server
+                    .otter_genserver_server()
+                    .call_export_state(&mut *store)
+                    .await
+                {
+                    Ok(state) => {
+                        let _ = tx.send(Ok(state));
+                        Ok(())
+                    }
+                    Err(e) => {
+                        let reason = crash(e);
+                        let _ = tx.send(Err(reason.to_string()));
+                        Err(reason)
+                    }
+                }
+            }
+            Instance::Gone => unreachable!("process instance is always restored"),
         }
     }
 
@@ -404,6 +468,7 @@ impl Process {
             ctx: store.into_data(),
             state,
         };
+        self.entry.hibernating.store(true, Ordering::Relaxed);
         Ok(())
     }
 
@@ -414,22 +479,9 @@ impl Process {
         let guest = server.otter_genserver_server();
         match event {
             Event::Signal(Signal::Stop(reason)) => Flow::Stop(reason),
-            Event::Signal(Signal::Reply { tag, reply }) => {
-                store.data_mut().answer(tag, reply);
-                Flow::Next(WitNext::None)
+            Event::Signal(Signal::Reply { .. } | Signal::GetState(_)) => {
+                unreachable!("answered without a callback")
             }
-            Event::Signal(Signal::GetState(tx)) => match guest.call_export_state(&mut *store).await
-            {
-                Ok(state) => {
-                    let _ = tx.send(Ok(state));
-                    Flow::Next(WitNext::None)
-                }
-                Err(e) => {
-                    let reason = crash(e);
-                    let _ = tx.send(Err(reason.to_string()));
-                    Flow::Crash(reason)
-                }
-            },
             Event::Timeout => {
                 noreply_flow(guest.call_handle_info(&mut *store, &WitInfo::Timeout).await)
             }
@@ -518,8 +570,8 @@ impl Process {
         }
     }
 
-    /// Run `terminate` (unless the instance is unusable) and answer pending callers with
-    /// the exit reason.
+    /// Run `terminate` (unless the instance is unusable) and hand the pending callers to the
+    /// exit guard, which answers them once the process is gone.
     async fn exit(&mut self, mut reason: ExitReason, terminate: bool) -> ExitReason {
         if terminate {
             match self.awake().await {
@@ -540,15 +592,14 @@ impl Process {
             return reason;
         }
         let ctx = self.ctx();
-        let pending = ctx
+        let pending: Vec<ReplySlot> = ctx
             .current_call
             .take()
             .map(|(_, s)| s)
             .into_iter()
-            .chain(ctx.pending.drain().map(|(_, s)| s));
-        for slot in pending {
-            let _ = slot.send(Err(CallError::Exited(reason.clone())));
-        }
+            .chain(ctx.pending.drain().map(|(_, s)| s))
+            .collect();
+        self.pending = pending;
         reason
     }
 }

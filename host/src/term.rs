@@ -6,20 +6,37 @@ use serde::de::DeserializeOwned;
 /// A CBOR-encoded value (RFC 8949).
 pub type Term = Vec<u8>;
 
-/// Encode a serde value as a term.
+/// CBOR `null`.
+const NULL: u8 = 0xf6;
+/// CBOR `[]`, which is how the CBOR library reads `()`.
+const EMPTY_ARRAY: u8 = 0x80;
+
+/// Encode a serde value as a term. Unit values are written as CBOR `null`, as the guest SDK
+/// writes them.
 ///
 /// # Errors
 /// If the value's `Serialize` implementation fails.
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Term, TermError> {
-    minicbor_serde::to_vec(value).map_err(|e| TermError(e.to_string()))
+    let mut ser = minicbor_serde::Serializer::new(Vec::new());
+    ser.serialize_unit_as_null(true);
+    value
+        .serialize(&mut ser)
+        .map_err(|e| TermError(e.to_string()))?;
+    Ok(ser.into_encoder().into_writer())
 }
 
-/// Decode a term into a serde value.
+/// Decode a term into a serde value; a top-level `null` also reads as `()`.
 ///
 /// # Errors
 /// If the bytes are not CBOR or do not have the shape of `T`.
 pub fn decode<T: DeserializeOwned>(term: &[u8]) -> Result<T, TermError> {
-    minicbor_serde::from_slice(term).map_err(|e| TermError(e.to_string()))
+    match minicbor_serde::from_slice(term) {
+        Ok(v) => Ok(v),
+        Err(e) if term == [NULL] => {
+            minicbor_serde::from_slice(&[EMPTY_ARRAY]).map_err(|_| TermError(e.to_string()))
+        }
+        Err(e) => Err(TermError(e.to_string())),
+    }
 }
 
 /// A term as JSON (CBOR maps with non-string keys and byte strings become JSON's nearest).
@@ -30,14 +47,9 @@ pub fn to_json(term: &[u8]) -> Result<serde_json::Value, TermError> {
     decode(term)
 }
 
-/// A JSON value as a term; JSON `null` becomes CBOR `null` (serde's unit would be `[]`).
+/// A JSON value as a term.
 pub fn from_json(value: &serde_json::Value) -> Term {
-    let mut ser = minicbor_serde::Serializer::new(Vec::new());
-    ser.serialize_unit_as_null(true);
-    value
-        .serialize(&mut ser)
-        .expect("every JSON value encodes as CBOR");
-    ser.into_encoder().into_writer()
+    encode(value).expect("every JSON value encodes as CBOR")
 }
 
 /// A term that could not be encoded or decoded.
