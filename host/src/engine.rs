@@ -134,9 +134,27 @@ impl Module {
     }
 }
 
+/// A component's bytes: components as they are, a core module built with the SDK wrapped
+/// into a component by its embedded WIT.
+fn to_component(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    if wasmparser::Parser::is_component(bytes) {
+        return Ok(bytes.to_vec());
+    }
+    if !wasmparser::Parser::is_core_wasm(bytes) {
+        return Err("not a WebAssembly module or component".into());
+    }
+    wit_component::ComponentEncoder::default()
+        .module(bytes)
+        .and_then(|e| e.validate(true).encode())
+        .map_err(|e| {
+            format!("a core module that is not an Otter guest (build it with otter-guest): {e:#}")
+        })
+}
+
 /// Compile `bytes` (a component, or a core module built with the SDK, which is wrapped into a
 /// component here), check it against the contract and ask it for its version.
 pub(crate) async fn compile(
+    cache: &crate::cache::CompileCache,
     engine: &Engine,
     linker: &Linker<ProcessCtx>,
     name: &str,
@@ -148,23 +166,12 @@ pub(crate) async fn compile(
         path: path.to_owned(),
         reason,
     };
-    let component_bytes;
-    let bytes = if wasmparser::Parser::is_core_wasm(bytes) {
-        component_bytes = wit_component::ComponentEncoder::default()
-            .module(bytes)
-            .and_then(|e| e.validate(true).encode())
-            .map_err(|e| {
-                invalid(format!(
-                    "a core module that is not an Otter guest (build it with otter-guest): {e:#}"
-                ))
-            })?;
-        &component_bytes[..]
-    } else if wasmparser::Parser::is_component(bytes) {
-        bytes
-    } else {
-        return Err(invalid("not a WebAssembly module or component".into()));
-    };
-    let component = Component::new(engine, bytes).map_err(|e| invalid(format!("{e:#}")))?;
+    let component = cache
+        .get_or_compile(engine, bytes, || {
+            let component = to_component(bytes).map_err(wasmtime::Error::msg)?;
+            Component::new(engine, &component)
+        })
+        .map_err(|e| invalid(format!("{e:#}")))?;
     let pre = linker
         .instantiate_pre(&component)
         .map_err(|e| invalid(format!("imports what Otter does not provide: {e:#}")))?;

@@ -7,6 +7,7 @@
 
 mod alloc;
 mod bindings;
+mod cache;
 pub mod control;
 mod engine;
 mod error;

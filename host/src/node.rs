@@ -2,7 +2,7 @@
 //! processes from Rust.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 use wasmtime::Engine;
 use wasmtime::component::Linker;
 
+use crate::cache::CompileCache;
 use crate::engine::{EngineConfig, EpochClock, Module};
 use crate::error::{CallError, LoadError, StartError, StopError};
 use crate::exit::ExitReason;
@@ -113,12 +114,30 @@ pub struct ProcessInfo {
 }
 
 /// Node-wide settings.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct NodeConfig {
     pub(crate) engine: EngineConfig,
+    pub(crate) compile_cache: Option<PathBuf>,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            engine: EngineConfig::default(),
+            compile_cache: CompileCache::default_dir(),
+        }
+    }
 }
 
 impl NodeConfig {
+    /// Where compiled modules are cached; `None` compiles every time. Default
+    /// `$OTTER_CACHE_DIR`, else `$XDG_CACHE_HOME/otter`, else `~/.cache/otter`. The directory
+    /// must be trusted: cached images are machine code.
+    pub fn compile_cache(&mut self, dir: Option<PathBuf>) -> &mut Self {
+        self.compile_cache = dir;
+        self
+    }
+
     /// The engine's settings.
     pub fn engine(&mut self) -> &mut EngineConfig {
         &mut self.engine
@@ -129,6 +148,7 @@ pub(crate) struct NodeInner {
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<ProcessCtx>,
     pub(crate) config: NodeConfig,
+    cache: CompileCache,
     modules: RwLock<HashMap<String, Arc<Module>>>,
     processes: DashMap<Pid, Arc<ProcessEntry>>,
     registry: Registry,
@@ -169,6 +189,7 @@ impl Node {
             inner: Arc::new(NodeInner {
                 engine,
                 linker,
+                cache: CompileCache::new(config.compile_cache.clone()),
                 config,
                 modules: RwLock::default(),
                 processes: DashMap::new(),
@@ -212,6 +233,7 @@ impl Node {
         let ctx = ProcessCtx::new(0, self.inner.clone(), name.into(), _keep);
         drop(probe);
         let module = crate::engine::compile(
+            &self.inner.cache,
             &self.inner.engine,
             &self.inner.linker,
             name,
