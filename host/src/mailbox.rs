@@ -42,6 +42,10 @@ pub(crate) enum Signal {
     Reply { tag: u64, reply: Term },
     /// Export the state.
     GetState(oneshot::Sender<Result<Term, String>>),
+    /// Handle only signals until `Resume`; messages queue meanwhile.
+    Suspend,
+    /// Handle messages again, in the order they arrived.
+    Resume,
 }
 
 /// The sending side, kept in the process table.

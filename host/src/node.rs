@@ -406,6 +406,28 @@ impl Node {
         }
     }
 
+    /// Suspend a process (OTP's `sys:suspend`): it handles only signals (`get_state`, stop,
+    /// resume) until resumed; calls to it time out and messages queue in order.
+    ///
+    /// # Errors
+    /// [`CallError::NoProc`].
+    pub fn suspend(&self, dest: impl Into<Dest>) -> Result<(), CallError> {
+        self.signal(dest.into(), Signal::Suspend)
+    }
+
+    /// Resume a suspended process; it handles the queued messages in arrival order.
+    ///
+    /// # Errors
+    /// [`CallError::NoProc`].
+    pub fn resume(&self, dest: impl Into<Dest>) -> Result<(), CallError> {
+        self.signal(dest.into(), Signal::Resume)
+    }
+
+    fn signal(&self, dest: Dest, signal: Signal) -> Result<(), CallError> {
+        let entry = self.inner.resolve(&dest).ok_or(CallError::NoProc)?;
+        entry.mailbox.signal(signal).map_err(|_| CallError::NoProc)
+    }
+
     /// Every live process.
     pub fn processes(&self) -> Vec<ProcessInfo> {
         let mut all: Vec<ProcessInfo> = self

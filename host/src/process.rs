@@ -230,6 +230,8 @@ struct Process {
     instance: Instance,
     /// Callers still waiting when the process exits.
     pending: Vec<ReplySlot>,
+    /// Suspended (`sys:suspend`): only signals are handled.
+    suspended: bool,
 }
 
 /// What woke the process.
@@ -296,6 +298,7 @@ async fn run(
         entry: guard.entry.clone(),
         instance: Instance::Awake { store, server },
         pending: Vec::new(),
+        suspended: false,
     };
     let reason = process.serve(next).await;
     guard.reason = Some(reason);
@@ -357,6 +360,8 @@ impl Process {
                             return self.exit(reason, false).await;
                         }
                     }
+                    Event::Signal(Signal::Suspend) => self.suspended = true,
+                    Event::Signal(Signal::Resume) => self.suspended = false,
                     event => break event,
                 }
             };
@@ -373,6 +378,7 @@ impl Process {
     }
 
     async fn receive(&mut self, deadline: Option<tokio::time::Instant>) -> Event {
+        let suspended = self.suspended;
         let mailbox: &mut Mailbox = &mut self.ctx().mailbox;
         let idle = async {
             match deadline {
@@ -383,8 +389,8 @@ impl Process {
         tokio::select! {
             biased;
             Some(sig) = mailbox.signals.recv() => Event::Signal(sig),
-            Some(msg) = mailbox.messages.recv() => Event::Message(msg),
-            () = idle => Event::Timeout,
+            Some(msg) = mailbox.messages.recv(), if !suspended => Event::Message(msg),
+            () = idle, if !suspended => Event::Timeout,
         }
     }
 
@@ -479,7 +485,9 @@ impl Process {
         let guest = server.otter_genserver_server();
         match event {
             Event::Signal(Signal::Stop(reason)) => Flow::Stop(reason),
-            Event::Signal(Signal::Reply { .. } | Signal::GetState(_)) => {
+            Event::Signal(
+                Signal::Reply { .. } | Signal::GetState(_) | Signal::Suspend | Signal::Resume,
+            ) => {
                 unreachable!("answered without a callback")
             }
             Event::Timeout => {

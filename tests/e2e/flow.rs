@@ -152,3 +152,29 @@ async fn message_queue_len_counts_waiting_messages() {
     assert_eq!(len, json!(0));
     assert!(events(&node, p).await.contains(&"cast:2".to_string()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suspended_server_queues_messages_and_resume_handles_them_in_order() {
+    let node = node().await;
+    let p = probe(&node).await;
+    node.suspend(p).unwrap();
+    for i in 0..3 {
+        node.cast(p, otter::from_json(&json!({"record": i.to_string()})));
+    }
+    let r = node
+        .call_term(
+            p,
+            otter::from_json(&json!("ping")),
+            Some(Duration::from_millis(100)),
+        )
+        .await;
+    assert_eq!(r, Err(otter::CallError::Timeout));
+    // get_state still answers while suspended.
+    let state = otter::to_json(&node.get_state(p).await.unwrap()).unwrap();
+    assert_eq!(state["events"], json!(["init"]));
+    node.resume(p).unwrap();
+    assert_eq!(
+        events(&node, p).await,
+        ["init", "cast:0", "cast:1", "cast:2"]
+    );
+}

@@ -1,0 +1,123 @@
+//! Micro-benchmarks of the runtime's hot paths, with real wasm guests:
+//! a call round trip from Rust, casts drained by a final call, and spawning a server.
+//!
+//! `cargo bench -p otter-host --bench runtime` (guests are built first).
+
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use otter::{Node, SpawnOptions};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// Run `f` as a task on the runtime's workers, as a process's client would be, rather than on
+/// the benchmark's own thread (which would add a cross-thread wake-up to every message).
+fn on_worker<F: Future<Output = Duration> + Send + 'static>(
+    rt: &tokio::runtime::Runtime,
+    f: F,
+) -> Duration {
+    rt.block_on(rt.spawn(f)).expect("benchmark task")
+}
+
+fn node(rt: &tokio::runtime::Runtime) -> Node {
+    let dir = xtask::build_guests().expect("build guests");
+    rt.block_on(async {
+        let node = Node::new(Default::default()).expect("node");
+        node.load_module("echo", dir.join("echo.wasm"))
+            .await
+            .expect("load echo");
+        node
+    })
+}
+
+fn unit() -> otter::Term {
+    otter::encode(&()).expect("unit")
+}
+
+fn call_round_trip(c: &mut Criterion) {
+    let rt = runtime();
+    let node = node(&rt);
+    let pid = rt
+        .block_on(node.spawn("echo", unit(), SpawnOptions::default()))
+        .expect("spawn");
+    let ping = otter::encode("ping").expect("encode");
+    c.bench_function("call_round_trip", |b| {
+        b.iter_custom(|iters| {
+            let (node, ping) = (node.clone(), ping.clone());
+            on_worker(&rt, async move {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    node.call_term(pid, ping.clone(), None).await.expect("call");
+                }
+                start.elapsed()
+            })
+        })
+    });
+}
+
+fn cast_throughput(c: &mut Criterion) {
+    let rt = runtime();
+    let node = node(&rt);
+    let pid = rt
+        .block_on(node.spawn("echo", unit(), SpawnOptions::default()))
+        .expect("spawn");
+    let cast = otter::encode(&serde_json::json!({"notify": ""})).expect("encode");
+    let count = otter::encode("count").expect("encode");
+    let mut group = c.benchmark_group("cast");
+    group.throughput(criterion::Throughput::Elements(1));
+    group.bench_function("cast_then_sync_call", |b| {
+        b.iter_custom(|iters| {
+            let (node, cast, count) = (node.clone(), cast.clone(), count.clone());
+            on_worker(&rt, async move {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    node.cast(pid, cast.clone());
+                }
+                node.call_term(pid, count.clone(), None)
+                    .await
+                    .expect("sync");
+                start.elapsed()
+            })
+        })
+    });
+    group.finish();
+}
+
+fn spawn(c: &mut Criterion) {
+    let rt = runtime();
+    let node = node(&rt);
+    c.bench_function("spawn_until_init_returns", |b| {
+        b.iter_custom(|iters| {
+            let node = node.clone();
+            on_worker(&rt, async move {
+                let mut pids = Vec::with_capacity(iters as usize);
+                let start = Instant::now();
+                for _ in 0..iters {
+                    pids.push(
+                        node.spawn("echo", unit(), SpawnOptions::default())
+                            .await
+                            .expect("spawn"),
+                    );
+                }
+                let elapsed = start.elapsed();
+                for pid in pids {
+                    node.kill(pid);
+                }
+                elapsed
+            })
+        })
+    });
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    targets = call_round_trip, cast_throughput, spawn
+}
+criterion_main!(benches);

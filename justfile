@@ -1,0 +1,27 @@
+# Recipes mirror `cargo xtask`, for those who have `just`.
+
+# Build the example guests to wasm.
+build-guests:
+    cargo xtask guests
+
+# Run an app (default: the echo/kv example).
+run manifest="examples/echo_kv.toml":
+    cargo xtask run {{manifest}}
+
+# The whole test suite.
+test:
+    cargo xtask test
+
+# The 100,000-process test (slow; not in CI).
+scale:
+    cargo xtask test --test e2e -- --ignored hundred_thousand --nocapture
+
+# Micro-benchmarks.
+bench:
+    cargo xtask guests && cargo bench -p otter-host --bench runtime
+
+fmt:
+    cargo fmt --all
+
+lint:
+    cargo clippy --workspace --all-targets -- -D warnings
