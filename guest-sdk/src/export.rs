@@ -5,8 +5,8 @@
 //! between callbacks; it is taken out while a callback runs so that a callback may call other
 //! servers without holding a borrow.
 
-use std::any::Any;
 use std::cell::RefCell;
+use std::thread::LocalKey;
 
 use crate::bindings::exports::otter::genserver::server::{
     CallResult, ExitReason as WitExitReason, Info as WitInfo, InitResult, NoreplyResult,
@@ -17,21 +17,16 @@ use crate::server::{GenServer, Init, Next, NoReply, Reply};
 use crate::types::{ExitReason, From, Info};
 use crate::{decode, encode};
 
-thread_local! {
-    static STATE: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
+/// Where the macro keeps the server's state: one per exported server type.
+pub type StateSlot<S> = LocalKey<RefCell<Option<S>>>;
+
+fn take<S: GenServer>(slot: &'static StateSlot<S>) -> S {
+    slot.with(|s| s.borrow_mut().take())
+        .expect("otter: callback before init (the host never does this)")
 }
 
-fn take<S: GenServer>() -> S {
-    let boxed = STATE
-        .with(|s| s.borrow_mut().take())
-        .expect("otter: callback before init (the host never does this)");
-    *boxed
-        .downcast::<S>()
-        .expect("otter: state has the server's type")
-}
-
-fn put<S: GenServer>(state: S) {
-    STATE.with(|s| *s.borrow_mut() = Some(Box::new(state)));
+fn put<S: GenServer>(slot: &'static StateSlot<S>, state: S) {
+    slot.with(|s| *s.borrow_mut() = Some(state));
 }
 
 fn next_to_wit<C: serde::Serialize>(next: Next<C>) -> WitNext {
@@ -52,7 +47,7 @@ fn noreply_to_wit<C: serde::Serialize>(r: NoReply<C>) -> NoreplyResult {
 
 /// `init`: decode the arguments, build the state. Arguments that do not decode stop the
 /// start with a `badarg` reason rather than trapping.
-pub fn init<S: GenServer>(args: Vec<u8>) -> InitResult {
+pub fn init<S: GenServer>(slot: &'static StateSlot<S>, args: Vec<u8>) -> InitResult {
     let args: S::Args = match decode(&args) {
         Ok(a) => a,
         Err(e) => {
@@ -61,7 +56,7 @@ pub fn init<S: GenServer>(args: Vec<u8>) -> InitResult {
     };
     match S::init(args) {
         Init::Ok(state, next) => {
-            put(state);
+            put(slot, state);
             InitResult::Ok(next_to_wit(next))
         }
         Init::Ignore => InitResult::Ignore,
@@ -70,14 +65,18 @@ pub fn init<S: GenServer>(args: Vec<u8>) -> InitResult {
 }
 
 /// `handle-call`: a request that does not decode is answered `badarg`.
-pub fn handle_call<S: GenServer>(request: Vec<u8>, from: WitFrom) -> CallResult {
+pub fn handle_call<S: GenServer>(
+    slot: &'static StateSlot<S>,
+    request: Vec<u8>,
+    from: WitFrom,
+) -> CallResult {
     let request: S::Call = match decode(&request) {
         Ok(r) => r,
         Err(e) => return CallResult::Badarg(e),
     };
-    let mut state = take::<S>();
+    let mut state = take(slot);
     let result = state.handle_call(request, From::from_wit(from));
-    put(state);
+    put(slot, state);
     match result {
         Reply::Reply(r, next) => CallResult::Reply((encode(&r), next_to_wit(next))),
         Reply::NoReply(next) => CallResult::Noreply(next_to_wit(next)),
@@ -87,7 +86,7 @@ pub fn handle_call<S: GenServer>(request: Vec<u8>, from: WitFrom) -> CallResult 
 }
 
 /// `handle-cast`: a request that does not decode is logged and dropped.
-pub fn handle_cast<S: GenServer>(request: Vec<u8>) -> NoreplyResult {
+pub fn handle_cast<S: GenServer>(slot: &'static StateSlot<S>, request: Vec<u8>) -> NoreplyResult {
     let request: S::Cast = match decode(&request) {
         Ok(r) => r,
         Err(e) => {
@@ -95,14 +94,14 @@ pub fn handle_cast<S: GenServer>(request: Vec<u8>) -> NoreplyResult {
             return NoreplyResult::Noreply(WitNext::None);
         }
     };
-    let mut state = take::<S>();
+    let mut state = take(slot);
     let result = state.handle_cast(request);
-    put(state);
+    put(slot, state);
     noreply_to_wit(result)
 }
 
 /// `handle-info`: a plain message that does not decode is logged and dropped.
-pub fn handle_info<S: GenServer>(msg: WitInfo) -> NoreplyResult {
+pub fn handle_info<S: GenServer>(slot: &'static StateSlot<S>, msg: WitInfo) -> NoreplyResult {
     let msg: Info<S::Info> = match Info::from_wit(msg) {
         Ok(m) => m,
         Err(e) => {
@@ -110,56 +109,60 @@ pub fn handle_info<S: GenServer>(msg: WitInfo) -> NoreplyResult {
             return NoreplyResult::Noreply(WitNext::None);
         }
     };
-    let mut state = take::<S>();
+    let mut state = take(slot);
     let result = state.handle_info(msg);
-    put(state);
+    put(slot, state);
     noreply_to_wit(result)
 }
 
 /// `handle-continue`.
-pub fn handle_continue<S: GenServer>(arg: Vec<u8>) -> NoreplyResult {
+pub fn handle_continue<S: GenServer>(slot: &'static StateSlot<S>, arg: Vec<u8>) -> NoreplyResult {
     let arg: S::Continue = match decode(&arg) {
         Ok(a) => a,
         Err(e) => {
             return NoreplyResult::Stop(WitExitReason::Error(format!("badarg: continue: {e}")));
         }
     };
-    let mut state = take::<S>();
+    let mut state = take(slot);
     let result = state.handle_continue(arg);
-    put(state);
+    put(slot, state);
     noreply_to_wit(result)
 }
 
 /// `terminate`.
-pub fn terminate<S: GenServer>(reason: WitExitReason) {
-    let mut state = take::<S>();
+pub fn terminate<S: GenServer>(slot: &'static StateSlot<S>, reason: WitExitReason) {
+    let mut state = take(slot);
     state.terminate(ExitReason::from_wit(reason));
-    put(state);
+    put(slot, state);
 }
 
 /// `code-change`: build this version's state from an older version's bytes.
 pub fn code_change<S: GenServer>(
+    slot: &'static StateSlot<S>,
     old_vsn: String,
     old_state: Vec<u8>,
     extra: Vec<u8>,
 ) -> Result<(), String> {
     let state = S::code_change(&old_vsn, &old_state, &extra)?;
-    put(state);
+    put(slot, state);
     Ok(())
 }
 
 /// `export-state`.
-pub fn export_state<S: GenServer>() -> Vec<u8> {
-    let state = take::<S>();
-    let bytes = encode(&state);
-    put(state);
-    bytes
+pub fn export_state<S: GenServer>(slot: &'static StateSlot<S>) -> Vec<u8> {
+    slot.with(|s| {
+        let state = s.borrow();
+        encode(state.as_ref().expect("otter: callback before init"))
+    })
 }
 
 /// `restore-state`: the bytes this same version exported.
-pub fn restore_state<S: GenServer>(bytes: Vec<u8>) -> Result<(), String> {
+pub fn restore_state<S: GenServer>(
+    slot: &'static StateSlot<S>,
+    bytes: Vec<u8>,
+) -> Result<(), String> {
     let state: S = decode(&bytes)?;
-    put(state);
+    put(slot, state);
     Ok(())
 }
 
@@ -181,42 +184,47 @@ macro_rules! export_genserver {
         #[doc(hidden)]
         pub struct __OtterGenServerExport;
 
+        ::std::thread_local! {
+            static __OTTER_STATE: ::std::cell::RefCell<::std::option::Option<$server>> =
+                const { ::std::cell::RefCell::new(::std::option::Option::None) };
+        }
+
         impl $crate::__private::Guest for __OtterGenServerExport {
             fn init(args: ::std::vec::Vec<u8>) -> $crate::__private::InitResult {
-                $crate::__private::init::<$server>(args)
+                $crate::__private::init::<$server>(&__OTTER_STATE, args)
             }
             fn handle_call(
                 request: ::std::vec::Vec<u8>,
                 from: $crate::__private::WitFrom,
             ) -> $crate::__private::CallResult {
-                $crate::__private::handle_call::<$server>(request, from)
+                $crate::__private::handle_call::<$server>(&__OTTER_STATE, request, from)
             }
             fn handle_cast(request: ::std::vec::Vec<u8>) -> $crate::__private::NoreplyResult {
-                $crate::__private::handle_cast::<$server>(request)
+                $crate::__private::handle_cast::<$server>(&__OTTER_STATE, request)
             }
             fn handle_info(msg: $crate::__private::WitInfo) -> $crate::__private::NoreplyResult {
-                $crate::__private::handle_info::<$server>(msg)
+                $crate::__private::handle_info::<$server>(&__OTTER_STATE, msg)
             }
             fn handle_continue(arg: ::std::vec::Vec<u8>) -> $crate::__private::NoreplyResult {
-                $crate::__private::handle_continue::<$server>(arg)
+                $crate::__private::handle_continue::<$server>(&__OTTER_STATE, arg)
             }
             fn terminate(reason: $crate::__private::WitExitReason) {
-                $crate::__private::terminate::<$server>(reason)
+                $crate::__private::terminate::<$server>(&__OTTER_STATE, reason)
             }
             fn code_change(
                 old_vsn: ::std::string::String,
                 old_state: ::std::vec::Vec<u8>,
                 extra: ::std::vec::Vec<u8>,
             ) -> ::std::result::Result<(), ::std::string::String> {
-                $crate::__private::code_change::<$server>(old_vsn, old_state, extra)
+                $crate::__private::code_change::<$server>(&__OTTER_STATE, old_vsn, old_state, extra)
             }
             fn export_state() -> ::std::vec::Vec<u8> {
-                $crate::__private::export_state::<$server>()
+                $crate::__private::export_state::<$server>(&__OTTER_STATE)
             }
             fn restore_state(
                 state: ::std::vec::Vec<u8>,
             ) -> ::std::result::Result<(), ::std::string::String> {
-                $crate::__private::restore_state::<$server>(state)
+                $crate::__private::restore_state::<$server>(&__OTTER_STATE, state)
             }
             fn vsn() -> ::std::string::String {
                 $crate::__private::vsn::<$server>()
