@@ -31,8 +31,16 @@ impl Default for EngineConfig {
 }
 
 impl EngineConfig {
+    /// A fiber's stack: the wasm stack plus room for the host frames below the deepest import
+    /// (fiber stacks have no guard pages, see the `alloc` module, so this margin stays generous).
+    pub(crate) fn async_stack_size(&self) -> usize {
+        self.max_wasm_stack + (128 << 10)
+    }
+
     /// The most linear memory one process may have. Default 16 MiB. A process that grows
     /// past it fails its allocation (a Rust guest then traps) and exits; nothing else does.
+    /// Each process reserves this much address space (not RAM) up front, so it also bounds how
+    /// many processes fit in the address space: 16 MiB × 100,000 is 1.6 TiB of the 128 TiB.
     pub fn max_memory(&mut self, bytes: usize) -> &mut Self {
         self.max_memory = bytes;
         self
@@ -56,16 +64,21 @@ pub(crate) fn new_engine(cfg: &EngineConfig) -> anyhow::Result<Engine> {
     config.wasm_component_model(true);
     config.epoch_interruption(true);
     config.max_wasm_stack(cfg.max_wasm_stack);
-    // A fiber's stack must hold the wasm stack plus the host frames below the deepest import.
-    config.async_stack_size(cfg.max_wasm_stack + (128 << 10));
-    // Processes are many and small: no virtual reservation or guard region per memory (those
+    config.async_stack_size(cfg.async_stack_size());
+    // Processes are many and small: each memory is a slot of `max_memory` bytes in a shared
+    // region (see the `alloc` module), with no virtual reservation or guard region of its own (those
     // exhaust address space and map count long before RAM), and no copy-on-write image
-    // (4 kernel maps per instance). Bounds are checked explicitly instead.
+    // (4 kernel maps per instance; the slot allocator does not support images either). The
+    // whole slot is accessible, so compiled code must check bounds against the memory's current
+    // size: that is what a zero reservation and zero guard make it do. With memories that do
+    // not move, a non-zero reservation would let it treat the whole reservation as
+    // valid-or-trap, and the rest of a slot does not trap.
     config.memory_reservation(0);
     config.memory_guard_size(0);
-    config.memory_reservation_for_growth(64 << 10);
     config.guard_before_linear_memory(false);
     config.memory_init_cow(false);
+    // Slots never move, so compiled code may keep a memory's base in a register across calls.
+    config.memory_may_move(false);
     config.cranelift_opt_level(wasmtime::OptLevel::Speed);
     crate::alloc::install(&mut config, cfg);
     wasmtime::Engine::new(&config).map_err(|e| anyhow::anyhow!("{e:#}"))

@@ -1,0 +1,372 @@
+//! Where process stacks and linear memories live.
+//!
+//! A node holds 100,000 processes and more, and the first limit it meets is not RAM but the
+//! kernel's count of memory maps per address space (`vm.max_map_count`, 65530 by default).
+//! Wasmtime's on-demand allocator maps every linear memory on its own (its accessible part and
+//! its reserve for growth: 2 maps) and every fiber stack with its guard page (2 maps); at 4 maps
+//! per process the count ran out at about 16,000 processes. Here both come from pools of
+//! fixed-size slots carved out of large `MAP_NORESERVE` chunks: a chunk of up to 1024 slots
+//! costs one or two maps whatever is in it, and the kernel merges neighbouring chunks.
+//!
+//! ## Stacks
+//!
+//! A process's fiber stack (`async_stack_size`: the wasm stack plus a margin for host frames) is
+//! one slot. There are no guard pages between slots (each would split the mapping and cost a
+//! map per slot again): wasm code checks its own stack limit (`max_wasm_stack`), and the margin
+//! above it must hold the deepest host import, so host imports stay shallow. Only the lowest
+//! slot of each chunk has a guard page below it.
+//!
+//! ## Linear memories
+//!
+//! A process's linear memory is one slot of `max_memory` bytes (the per-process cap), reserved
+//! but not committed. It grows in place up to the slot and never moves; growing past the slot
+//! fails. The whole slot is readable and writable, so the bytes past the memory's current size
+//! are not protected by the kernel: compiled code must check bounds against the current size,
+//! which is what it does when the engine reserves nothing and has no guard region
+//! (`memory_reservation(0)`, `memory_guard_size(0)`; `new_memory` refuses anything else).
+//!
+//! ## Costs
+//!
+//! Virtual: `max_memory` plus one stack per process, never committed (`MAP_NORESERVE`; under
+//! `vm.overcommit_memory = 2` the kernel ignores that flag and counts whole chunks). Resident:
+//! only the pages a process touched. A released slot is given back to the kernel with
+//! `madvise(MADV_DONTNEED)`, which also makes it read as zeros, so every slot handed out is zero
+//! filled, as wasmtime requires. Chunks are unmapped when the engine and every slot are gone.
+
+use std::io;
+use std::ops::Range;
+use std::ptr::{self, NonNull};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use rustix::mm::{self, Advice, MapFlags, MprotectFlags, ProtFlags};
+use wasmtime::{Config, LinearMemory, MemoryCreator, MemoryType, StackCreator, StackMemory};
+
+use crate::engine::EngineConfig;
+
+/// At most this many slots share one chunk (one kernel map, two with a guard page).
+const SLOTS_PER_CHUNK: usize = 1024;
+
+/// A chunk is at most this large (fewer slots when slots are large), so a node with one
+/// process does not reserve terabytes.
+const MAX_CHUNK_BYTES: usize = 64 << 30;
+
+/// A 32-bit linear memory never exceeds 4 GiB, so no slot needs to be larger.
+const MAX_MEMORY_SLOT: usize = 4 << 30;
+
+/// Make the engine take fiber stacks and linear memories from slot pools sized by `cfg`.
+pub(crate) fn install(config: &mut Config, cfg: &EngineConfig) {
+    let page = rustix::param::page_size();
+    let stacks = Slots::new(cfg.async_stack_size(), page);
+    let memories = Slots::new(cfg.max_memory.clamp(1, MAX_MEMORY_SLOT), 0);
+    config.with_host_stack(Arc::new(StackPool {
+        slots: Arc::new(stacks),
+    }));
+    config.with_host_memory(Arc::new(MemoryPool {
+        slots: Arc::new(memories),
+    }));
+}
+
+/// An address inside a chunk mapping.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Addr(NonNull<u8>);
+
+// SAFETY: an `Addr` is only a location in a mapping that its `Slots` owns and keeps until it is
+// dropped; using the memory there is governed by who holds the slot, not by which thread holds
+// the address.
+unsafe impl Send for Addr {}
+// SAFETY: as for `Send`; an `Addr` itself is immutable.
+unsafe impl Sync for Addr {}
+
+/// One slot handed out by [`Slots::acquire`]; its holder uses it exclusively until
+/// [`Slots::release`].
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    base: Addr,
+    /// The slot is the lowest of its chunk, just above the chunk's guard region.
+    lowest: bool,
+}
+
+/// A mapping holding `per_chunk` slots above `guard` bytes of inaccessible memory.
+struct Chunk {
+    base: Addr,
+    len: usize,
+}
+
+#[derive(Default)]
+struct State {
+    chunks: Vec<Chunk>,
+    /// Released slots, already zeroed; reused first.
+    free: Vec<Slot>,
+    /// Slots of the newest chunk never handed out.
+    fresh: usize,
+}
+
+/// Fixed-size, page-aligned, zero-filled slots carved from large `MAP_NORESERVE` chunks.
+struct Slots {
+    slot_size: usize,
+    per_chunk: usize,
+    /// Inaccessible bytes at the bottom of each chunk.
+    guard: usize,
+    page: usize,
+    state: Mutex<State>,
+}
+
+impl Slots {
+    /// Slots of at least `slot_size` bytes (rounded up to pages) in chunks with `guard` bytes
+    /// (a page multiple, possibly 0) of inaccessible memory at their bottom.
+    fn new(slot_size: usize, guard: usize) -> Self {
+        let page = rustix::param::page_size();
+        debug_assert_eq!(guard % page, 0, "the guard is whole pages");
+        let slot_size = slot_size.max(1).next_multiple_of(page);
+        Slots {
+            slot_size,
+            per_chunk: (MAX_CHUNK_BYTES / slot_size).clamp(1, SLOTS_PER_CHUNK),
+            guard,
+            page,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while the lock is held, so the state is consistent even if poisoned.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A zero-filled slot for the caller's exclusive use, mapping a new chunk if none is free.
+    fn acquire(&self) -> io::Result<Slot> {
+        let mut state = self.lock();
+        if let Some(slot) = state.free.pop() {
+            return Ok(slot);
+        }
+        if state.fresh == 0 {
+            let chunk = self.map_chunk()?;
+            state.chunks.push(chunk);
+            state.fresh = self.per_chunk;
+        }
+        let index = self.per_chunk - state.fresh;
+        state.fresh -= 1;
+        let chunk = state.chunks.last().expect("a chunk was just mapped");
+        // SAFETY: `index < per_chunk`, so the slot lies inside the chunk's mapping of
+        // `guard + per_chunk * slot_size` bytes.
+        let base = unsafe { chunk.base.0.add(self.guard + index * self.slot_size) };
+        Ok(Slot {
+            base: Addr(base),
+            lowest: index == 0,
+        })
+    }
+
+    /// Give `slot` back: its first `dirty` bytes (all that may have been written) go back to the
+    /// kernel and read as zeros again, and the slot is reused.
+    ///
+    /// # Safety
+    ///
+    /// `slot` came from this pool's `acquire`, is released once, and nothing uses it any more.
+    unsafe fn release(&self, slot: Slot, dirty: usize) {
+        let len = dirty.next_multiple_of(self.page).min(self.slot_size);
+        if len > 0 {
+            // SAFETY: the range is inside the slot, which nobody uses any more (the caller's
+            // contract); discarding its pages cannot affect anyone else.
+            let discarded =
+                unsafe { mm::madvise(slot.base.0.as_ptr().cast(), len, Advice::LinuxDontNeed) };
+            if let Err(e) = discarded {
+                // A slot that might not read as zeros must not be handed out again: leak it.
+                tracing::warn!(error = %e, "could not discard a released slot; it stays unused");
+                return;
+            }
+        }
+        self.lock().free.push(slot);
+    }
+
+    fn map_chunk(&self) -> io::Result<Chunk> {
+        let len = self
+            .per_chunk
+            .checked_mul(self.slot_size)
+            .and_then(|n| n.checked_add(self.guard))
+            .ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))?;
+        // SAFETY: a new anonymous mapping at an address the kernel picks; it aliases nothing.
+        let base = unsafe {
+            mm::mmap_anonymous(
+                ptr::null_mut(),
+                len,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::PRIVATE | MapFlags::NORESERVE,
+            )
+        }?;
+        let base = Addr(NonNull::new(base.cast()).expect("mmap does not return null"));
+        let chunk = Chunk { base, len };
+        if self.guard > 0 {
+            // SAFETY: the first `guard` bytes of the mapping just made, which nobody uses.
+            unsafe { mm::mprotect(base.0.as_ptr().cast(), self.guard, MprotectFlags::empty()) }?;
+        }
+        Ok(chunk)
+    }
+}
+
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        // SAFETY: chunks are dropped only with their `Slots` (or when `map_chunk` fails), and
+        // every slot holder keeps its `Slots` alive, so nothing uses the mapping any more.
+        let _ = unsafe { mm::munmap(self.base.0.as_ptr().cast(), self.len) };
+    }
+}
+
+/// Hands out fiber stacks.
+struct StackPool {
+    slots: Arc<Slots>,
+}
+
+/// A fiber stack: one slot, owned until dropped.
+struct PooledStack {
+    slots: Arc<Slots>,
+    slot: Slot,
+}
+
+// SAFETY: every stack is a slot nobody else uses until the stack is dropped; slots are page
+// aligned, whole pages and zero filled (fresh, or discarded on release), which also honours
+// `zeroed`. Stacks have no guard page of their own (see the module doc): wasm code checks its
+// stack limit, and the engine leaves a margin above it for host frames.
+unsafe impl StackCreator for StackPool {
+    fn new_stack(&self, size: usize, _zeroed: bool) -> wasmtime::Result<Box<dyn StackMemory>> {
+        if size > self.slots.slot_size {
+            wasmtime::bail!(
+                "a {size}-byte fiber stack does not fit the {}-byte stack slots",
+                self.slots.slot_size
+            );
+        }
+        let slot = self
+            .slots
+            .acquire()
+            .map_err(|e| wasmtime::format_err!("cannot map fiber stacks: {e}"))?;
+        Ok(Box::new(PooledStack {
+            slots: self.slots.clone(),
+            slot,
+        }))
+    }
+}
+
+// SAFETY: the ranges describe the slot this stack holds exclusively (and the chunk's guard page
+// below it, if it is the chunk's lowest slot).
+unsafe impl StackMemory for PooledStack {
+    fn top(&self) -> *mut u8 {
+        // The slot's end, one past its last byte: still within (or just past) the chunk mapping.
+        self.slot.base.0.as_ptr().wrapping_add(self.slots.slot_size)
+    }
+
+    fn range(&self) -> Range<usize> {
+        let base = self.slot.base.0.as_ptr().addr();
+        base..base + self.slots.slot_size
+    }
+
+    fn guard_range(&self) -> Range<*mut u8> {
+        let base = self.slot.base.0.as_ptr();
+        // Below any other slot lies another stack, not a guard: report an empty range.
+        let guard = if self.slot.lowest {
+            self.slots.guard
+        } else {
+            0
+        };
+        base.wrapping_sub(guard)..base
+    }
+}
+
+impl Drop for PooledStack {
+    fn drop(&mut self) {
+        // SAFETY: wasmtime drops a stack only when no fiber runs on it any more; the slot is
+        // released once, here. Any of it may have been written.
+        unsafe { self.slots.release(self.slot, self.slots.slot_size) };
+    }
+}
+
+/// Hands out linear memories.
+struct MemoryPool {
+    slots: Arc<Slots>,
+}
+
+/// A linear memory: the start of one slot, growing in place.
+struct PooledMemory {
+    slots: Arc<Slots>,
+    slot: Slot,
+    size: usize,
+}
+
+// SAFETY: every memory is a slot nobody else uses until the memory is dropped, zero filled,
+// never moved, and refuses to grow past the slot. Bounds are checked by compiled code against
+// the current size, since `new_memory` refuses any reservation or guard region it would rely on.
+unsafe impl MemoryCreator for MemoryPool {
+    fn new_memory(
+        &self,
+        ty: MemoryType,
+        minimum: usize,
+        _maximum: Option<usize>,
+        reserved_size_in_bytes: Option<usize>,
+        guard_size_in_bytes: usize,
+    ) -> Result<Box<dyn LinearMemory>, String> {
+        let slot_size = self.slots.slot_size;
+        // A reservation or guard lets compiled code skip bounds checks within it, but the rest
+        // of a slot is accessible memory, not a trap: accept neither.
+        if reserved_size_in_bytes.unwrap_or(0) != 0 || guard_size_in_bytes != 0 {
+            return Err(format!(
+                "memory slots need explicit bounds checks: configure no memory reservation \
+                 (asked {reserved_size_in_bytes:?}) and no guard region (asked \
+                 {guard_size_in_bytes})"
+            ));
+        }
+        if ty.is_shared() {
+            return Err("shared memories are not supported".into());
+        }
+        if minimum > slot_size {
+            return Err(format!(
+                "the module needs {minimum} bytes of memory at start, more than the \
+                 {slot_size}-byte limit per process"
+            ));
+        }
+        let slot = self
+            .slots
+            .acquire()
+            .map_err(|e| format!("cannot map memory slots: {e}"))?;
+        Ok(Box::new(PooledMemory {
+            slots: self.slots.clone(),
+            slot,
+            size: minimum,
+        }))
+    }
+}
+
+// SAFETY: `as_ptr` is the slot's start, which never changes; `byte_size` bytes from it are
+// accessible, and growth stays within `byte_capacity`, the slot.
+unsafe impl LinearMemory for PooledMemory {
+    fn byte_size(&self) -> usize {
+        self.size
+    }
+
+    fn byte_capacity(&self) -> usize {
+        self.slots.slot_size
+    }
+
+    fn grow_to(&mut self, new_size: usize) -> wasmtime::Result<()> {
+        if new_size > self.slots.slot_size {
+            wasmtime::bail!(
+                "memory of {new_size} bytes exceeds the {}-byte limit per process",
+                self.slots.slot_size
+            );
+        }
+        // The slot is mapped and zeroed already; it only becomes accessible to wasm.
+        self.size = self.size.max(new_size);
+        Ok(())
+    }
+
+    fn as_ptr(&self) -> *mut u8 {
+        self.slot.base.0.as_ptr()
+    }
+}
+
+impl Drop for PooledMemory {
+    fn drop(&mut self) {
+        // SAFETY: wasmtime drops a memory with its instance, when nothing can access it; the
+        // slot is released once, here. Memory never shrinks, so only its final size was written.
+        unsafe { self.slots.release(self.slot, self.size) };
+    }
+}
+
+#[cfg(test)]
+mod tests;

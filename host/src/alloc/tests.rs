@@ -1,0 +1,265 @@
+//! The pools alone, and real wasm on them: bounds and stack limits still trap, slots are
+//! reused zeroed, and memories grow to their slot and no further.
+
+use wasm_encoder::{
+    BlockType, CodeSection, ExportKind, ExportSection, Function, FunctionSection, MemArg,
+    MemorySection, MemoryType as MemType, TypeSection, ValType,
+};
+use wasmtime::{Engine, Instance, Module, Store, Trap};
+
+use super::*;
+
+fn engine(max_memory: usize) -> Engine {
+    let mut cfg = EngineConfig::default();
+    cfg.max_memory(max_memory);
+    crate::engine::new_engine(&cfg).expect("engine")
+}
+
+/// A core module exporting a `memory` of `pages` pages, `load(addr) -> i32`,
+/// `store(addr, value)`, `grow(pages) -> i32` and `depth(n) -> n`, which recurses n deep.
+fn module(engine: &Engine, pages: u64) -> Module {
+    let mut types = TypeSection::new();
+    types.ty().function([ValType::I32], [ValType::I32]);
+    types.ty().function([ValType::I32, ValType::I32], []);
+    let mut funcs = FunctionSection::new();
+    for ty in [0, 1, 0, 0] {
+        funcs.function(ty);
+    }
+    let mut memories = MemorySection::new();
+    memories.memory(MemType {
+        minimum: pages,
+        maximum: None,
+        memory64: false,
+        shared: false,
+        page_size_log2: None,
+    });
+    let mut exports = ExportSection::new();
+    for (i, name) in ["load", "store", "grow", "depth"].into_iter().enumerate() {
+        exports.export(name, ExportKind::Func, i as u32);
+    }
+    exports.export("memory", ExportKind::Memory, 0);
+    let arg = MemArg {
+        offset: 0,
+        align: 0,
+        memory_index: 0,
+    };
+    let mut code = CodeSection::new();
+    let mut load = Function::new([]);
+    load.instructions().local_get(0).i32_load(arg).end();
+    code.function(&load);
+    let mut store = Function::new([]);
+    store
+        .instructions()
+        .local_get(0)
+        .local_get(1)
+        .i32_store(arg)
+        .end();
+    code.function(&store);
+    let mut grow = Function::new([]);
+    grow.instructions().local_get(0).memory_grow(0).end();
+    code.function(&grow);
+    let mut depth = Function::new([]);
+    depth
+        .instructions()
+        .local_get(0)
+        .i32_eqz()
+        .if_(BlockType::Result(ValType::I32))
+        .i32_const(0)
+        .else_()
+        .local_get(0)
+        .i32_const(1)
+        .i32_sub()
+        .call(3)
+        .i32_const(1)
+        .i32_add()
+        .end()
+        .end();
+    code.function(&depth);
+    let mut m = wasm_encoder::Module::new();
+    m.section(&types)
+        .section(&funcs)
+        .section(&memories)
+        .section(&exports)
+        .section(&code);
+    Module::new(engine, m.finish()).expect("module compiles")
+}
+
+struct Guest {
+    store: Store<()>,
+    instance: Instance,
+}
+
+impl Guest {
+    async fn new(engine: &Engine, module: &Module) -> Guest {
+        let mut store = Store::new(engine, ());
+        // The engine interrupts at epochs; nothing advances it here.
+        store.set_epoch_deadline(u64::MAX);
+        let instance = Instance::new_async(&mut store, module, &[])
+            .await
+            .expect("instantiate");
+        Guest { store, instance }
+    }
+
+    /// Runs on a fiber, so on a pooled stack.
+    async fn call<P, R>(&mut self, name: &str, params: P) -> wasmtime::Result<R>
+    where
+        P: wasmtime::WasmParams + Sync,
+        R: wasmtime::WasmResults + Sync,
+    {
+        let f = self
+            .instance
+            .get_typed_func::<P, R>(&mut self.store, name)
+            .expect("export");
+        f.call_async(&mut self.store, params).await
+    }
+
+    async fn load(&mut self, addr: u32) -> wasmtime::Result<i32> {
+        self.call("load", addr as i32).await
+    }
+
+    async fn grow(&mut self, pages: u32) -> i32 {
+        self.call("grow", pages as i32).await.expect("grow runs")
+    }
+
+    fn memory_base(&mut self) -> *mut u8 {
+        let memory = self
+            .instance
+            .get_memory(&mut self.store, "memory")
+            .expect("a memory");
+        memory.data_ptr(&self.store)
+    }
+}
+
+fn is_trap(r: wasmtime::Result<impl std::fmt::Debug>, trap: Trap) -> bool {
+    match r {
+        Ok(v) => panic!("expected {trap:?}, got Ok({v:?})"),
+        Err(e) => e.downcast_ref::<Trap>() == Some(&trap),
+    }
+}
+
+#[test]
+fn released_slots_are_reused_and_read_as_zeros() {
+    let slots = Slots::new(3 << 12, 0);
+    let a = slots.acquire().expect("slot");
+    let b = slots.acquire().expect("slot");
+    assert_ne!(a.base, b.base);
+    // SAFETY: `a` is this test's slot, `slot_size` bytes long.
+    unsafe { a.base.0.as_ptr().write_bytes(0xAB, slots.slot_size) };
+    // SAFETY: released once, unused after.
+    unsafe { slots.release(a, slots.slot_size) };
+    let again = slots.acquire().expect("slot");
+    assert_eq!(again.base, a.base, "the released slot is reused first");
+    // SAFETY: `again` is this test's slot, `slot_size` bytes long.
+    let bytes = unsafe { std::slice::from_raw_parts(again.base.0.as_ptr(), slots.slot_size) };
+    assert!(
+        bytes.iter().all(|&b| b == 0),
+        "a reused slot reads as zeros"
+    );
+}
+
+#[test]
+fn a_chunk_holds_many_slots() {
+    let page = rustix::param::page_size();
+    let slots = Slots::new(page, page);
+    let held: Vec<Slot> = (0..SLOTS_PER_CHUNK + 1)
+        .map(|_| slots.acquire().expect("slot"))
+        .collect();
+    assert_eq!(slots.lock().chunks.len(), 2);
+    assert_eq!(held.iter().filter(|s| s.lowest).count(), 2);
+    let first = held[0].base.0.as_ptr();
+    let last = held[SLOTS_PER_CHUNK - 1].base.0.as_ptr();
+    assert_eq!(last.addr() - first.addr(), (SLOTS_PER_CHUNK - 1) * page);
+}
+
+#[tokio::test]
+async fn out_of_bounds_access_inside_a_slot_traps() {
+    let engine = engine(16 << 20);
+    let module = module(&engine, 1);
+    let mut guest = Guest::new(&engine, &module).await;
+    assert_eq!(guest.load(65532).await.expect("in bounds"), 0);
+    // Past the memory's size but inside its 16 MiB slot, which is mapped read-write.
+    for addr in [65533, 65536, 1 << 20, (16 << 20) - 4] {
+        assert!(
+            is_trap(guest.load(addr).await, Trap::MemoryOutOfBounds),
+            "load at {addr} traps"
+        );
+    }
+    assert_eq!(guest.grow(1).await, 1);
+    assert_eq!(guest.load(65536).await.expect("grown"), 0);
+    assert!(is_trap(guest.load(131072).await, Trap::MemoryOutOfBounds));
+}
+
+#[tokio::test]
+async fn memory_grows_to_its_slot_and_no_further() {
+    let engine = engine(1 << 20);
+    let module = module(&engine, 1);
+    let mut guest = Guest::new(&engine, &module).await;
+    assert_eq!(guest.grow(16).await, -1, "17 pages exceed a 1 MiB slot");
+    assert_eq!(guest.grow(15).await, 1);
+    assert_eq!(
+        guest
+            .load((1 << 20) - 4)
+            .await
+            .expect("the slot's last word"),
+        0
+    );
+    assert_eq!(guest.grow(1).await, -1);
+}
+
+#[tokio::test]
+async fn a_module_larger_than_the_slot_does_not_instantiate() {
+    let engine = engine(1 << 20);
+    let module = module(&engine, 17);
+    let mut store = Store::new(&engine, ());
+    let err = Instance::new_async(&mut store, &module, &[])
+        .await
+        .expect_err("17 pages do not fit");
+    assert!(format!("{err:#}").contains("limit per process"), "{err:#}");
+}
+
+#[tokio::test]
+async fn a_released_memory_is_zeroed_for_the_next_instance() {
+    let engine = engine(16 << 20);
+    let module = module(&engine, 2);
+    let mut first = Guest::new(&engine, &module).await;
+    let base = first.memory_base();
+    first
+        .call::<(i32, i32), ()>("store", (70000, 7))
+        .await
+        .expect("store");
+    assert_eq!(first.load(70000).await.expect("load"), 7);
+    drop(first);
+    let mut second = Guest::new(&engine, &module).await;
+    assert_eq!(second.memory_base(), base, "the slot is reused");
+    assert_eq!(second.load(70000).await.expect("load"), 0);
+}
+
+#[tokio::test]
+async fn wasm_stack_overflow_traps_on_a_pooled_stack() {
+    let engine = engine(16 << 20);
+    let module = module(&engine, 1);
+    let mut guest = Guest::new(&engine, &module).await;
+    assert_eq!(
+        guest.call::<i32, i32>("depth", 100).await.expect("runs"),
+        100
+    );
+    assert!(is_trap(
+        guest.call::<i32, i32>("depth", 10_000_000).await,
+        Trap::StackOverflow
+    ));
+    // The store and its stack still work.
+    assert_eq!(
+        guest.call::<i32, i32>("depth", 1000).await.expect("runs"),
+        1000
+    );
+    // Processes side by side get distinct stacks, and they survive each other's overflow.
+    let mut other = Guest::new(&engine, &module).await;
+    assert!(is_trap(
+        other.call::<i32, i32>("depth", 10_000_000).await,
+        Trap::StackOverflow
+    ));
+    assert_eq!(
+        guest.call::<i32, i32>("depth", 1000).await.expect("runs"),
+        1000
+    );
+}
