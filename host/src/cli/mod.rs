@@ -91,6 +91,12 @@ enum Command {
 
 pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(node) = &cli.node
+        && (node.is_empty() || node.contains(['/', '\0']) || node == "." || node == "..")
+    {
+        eprintln!("otter: --node {node:?}: a node name cannot contain '/' or be empty");
+        return ExitCode::from(2);
+    }
     let result = match cli.command {
         Command::Run { ref manifest } => run::run(manifest, cli.socket.clone(), cli.node.clone()),
         ref command => client_socket(&cli).and_then(|socket| client::run(&socket, command)),

@@ -24,10 +24,15 @@ pub(super) fn run(
     init_logging();
     // Everything that can be checked without a runtime is checked first.
     let manifest = Manifest::load(manifest)?;
-    let node_name = node_name.unwrap_or_else(|| manifest.node_name.clone());
+    // As for the client commands, an explicit --node means its socket in the default
+    // directory, whatever $OTTER_SOCKET says.
     let socket = socket
         .or_else(|| manifest.control.clone())
-        .unwrap_or_else(|| control::default_socket_path(&node_name));
+        .unwrap_or_else(|| match &node_name {
+            Some(node) => control::node_socket_path(node),
+            None => control::default_socket_path(&manifest.node_name),
+        });
+    let node_name = node_name.unwrap_or_else(|| manifest.node_name.clone());
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
