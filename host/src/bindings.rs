@@ -10,8 +10,8 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub(crate) use exports::otter::genserver::server::{CallResult, InitResult, NoreplyResult};
-pub(crate) use otter::genserver::types::{
+pub(crate) use self::otter::genserver::types::{
     Down as WitDown, ExitReason as WitExitReason, Info as WitInfo, Next as WitNext,
     ReplyTo as WitReplyTo,
 };
+pub(crate) use exports::otter::genserver::server::{CallResult, InitResult, NoreplyResult};

@@ -1,8 +1,8 @@
-//! End-to-end tests: the real host with real wasm guests (and the real `otter` binary in
-//! `cli`). Items refer to the numbered behaviours in SEMANTICS.md.
+//! End-to-end tests: the real host with real wasm guests, through the embedding API. (The
+//! real `otter` binary is tested in host/tests/cli.rs.) Items refer to the numbered
+//! behaviours in SEMANTICS.md.
 
 mod calls;
-mod cli;
 mod flow;
 mod isolation;
 mod lifecycle;

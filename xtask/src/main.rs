@@ -25,8 +25,8 @@ fn main() -> anyhow::Result<ExitCode> {
                 .first()
                 .cloned()
                 .unwrap_or_else(|| "examples/echo_kv.toml".into());
-            cargo()
-                .current_dir(&root)
+            let mut run = cargo();
+            run.current_dir(&root)
                 .args([
                     "run",
                     "--quiet",
@@ -38,8 +38,16 @@ fn main() -> anyhow::Result<ExitCode> {
                     "run",
                 ])
                 .arg(manifest)
-                .args(rest.iter().skip(1))
-                .status()?
+                .args(rest.iter().skip(1));
+            // Become `cargo run` (which in turn becomes `otter`), so Ctrl-C reaches the node
+            // alone and the terminal waits for its graceful stop.
+            #[cfg(unix)]
+            {
+                use std::os::unix::process::CommandExt;
+                return Err(anyhow::Error::new(run.exec()).context("running cargo"));
+            }
+            #[cfg(not(unix))]
+            run.status()?
         }
         "test" => {
             xtask::build_guests()?;

@@ -1,0 +1,165 @@
+//! The commands that talk to a running node: one request each through its control socket.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use otter::Dest;
+use otter::control::{self, Request};
+use serde_json::Value;
+
+use super::Command;
+
+pub(super) fn run(socket: &Path, command: &Command) -> anyhow::Result<()> {
+    match command {
+        Command::Run { .. } => unreachable!("`run` is not a client command"),
+        Command::Call {
+            name,
+            json,
+            timeout,
+        } => {
+            let reply = ask(
+                socket,
+                "call",
+                name,
+                Request::Call {
+                    dest: dest(name),
+                    msg: parse_json(json)?,
+                    timeout_ms: Some(*timeout),
+                },
+            )?;
+            println!("{reply}");
+        }
+        Command::Cast { name, json } => {
+            let msg = parse_json(json)?;
+            ask(
+                socket,
+                "cast",
+                name,
+                Request::Cast {
+                    dest: dest(name),
+                    msg,
+                },
+            )?;
+        }
+        Command::Send { name, json } => {
+            let msg = parse_json(json)?;
+            ask(
+                socket,
+                "send",
+                name,
+                Request::Send {
+                    dest: dest(name),
+                    msg,
+                },
+            )?;
+        }
+        Command::Stop {
+            name,
+            reason,
+            timeout,
+        } => {
+            // A reason may be JSON ({"shutdown": ...}); anything else is taken as text.
+            let reason = match serde_json::from_str::<Value>(reason) {
+                Ok(v @ Value::Object(_)) => v,
+                _ => Value::String(reason.clone()),
+            };
+            ask(
+                socket,
+                "stop",
+                name,
+                Request::Stop {
+                    dest: dest(name),
+                    reason: Some(reason),
+                    timeout_ms: Some(*timeout),
+                },
+            )?;
+        }
+        Command::Whereis { name } => {
+            let pid = ask(
+                socket,
+                "whereis",
+                name,
+                Request::Whereis { name: name.clone() },
+            )?;
+            if pid.is_null() {
+                bail!("whereis {name}: noproc: no process is registered as {name:?}");
+            }
+            println!("{pid}");
+        }
+        Command::Ps { json } => {
+            let list = control::request(socket, &Request::Ps).context("ps")?;
+            if *json {
+                println!("{list}");
+            } else {
+                print_table(&rows(&list).context("ps: unexpected answer")?);
+            }
+        }
+        Command::State { name } => {
+            let state = ask(socket, "state", name, Request::State { dest: dest(name) })?;
+            println!("{state}");
+        }
+    }
+    Ok(())
+}
+
+/// A pid if `name` is all digits, else a registered name.
+fn dest(name: &str) -> Dest {
+    match name.parse::<u64>() {
+        Ok(pid) if !name.starts_with('+') => Dest::Pid(pid),
+        _ => Dest::Name(name.to_owned()),
+    }
+}
+
+fn parse_json(text: &str) -> anyhow::Result<Value> {
+    serde_json::from_str(text).with_context(|| {
+        format!("{text:?} is not JSON (a string needs its quotes, as in '\"{text}\"')")
+    })
+}
+
+fn ask(socket: &Path, op: &str, name: &str, request: Request) -> anyhow::Result<Value> {
+    control::request(socket, &request).with_context(|| format!("{op} {name}"))
+}
+
+/// The table rows of `ps`'s answer (a list of `otter::ProcessInfo` objects).
+fn rows(list: &Value) -> Option<Vec<[String; 5]>> {
+    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
+    list.as_array()?
+        .iter()
+        .map(|p| {
+            Some([
+                p.get("pid")?.as_u64()?.to_string(),
+                text(p, "name").unwrap_or_else(|| "-".into()),
+                text(p, "module")?,
+                text(p, "vsn")?,
+                uptime(p.get("uptime_ms")?.as_u64()?),
+            ])
+        })
+        .collect()
+}
+
+fn print_table(rows: &[[String; 5]]) {
+    let header = ["PID", "NAME", "MODULE", "VSN", "UPTIME"].map(String::from);
+    let mut widths = header.clone().map(|h| h.len());
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    for row in std::iter::once(&header).chain(rows) {
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        println!("{}", line.join("  ").trim_end());
+    }
+}
+
+fn uptime(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0..60 => format!("{}.{}s", s, (ms % 1000) / 100),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}

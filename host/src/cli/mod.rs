@@ -1,0 +1,140 @@
+//! The command line: `run` starts an application; the other commands talk to a running
+//! node through its control socket.
+
+mod client;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::bail;
+use clap::{Parser, Subcommand};
+use otter::control;
+
+/// Run Erlang/OTP-style GenServers as WebAssembly components.
+#[derive(Debug, Parser)]
+#[command(name = "otter", version, about)]
+pub(crate) struct Cli {
+    /// The node's control socket [default: $OTTER_SOCKET, else
+    /// $XDG_RUNTIME_DIR/otter/NODE.sock, else /tmp/otter-UID/NODE.sock; for `run`, the
+    /// manifest's `[node] control` comes first].
+    #[arg(long, global = true, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// The node to talk to (or, for `run`, the name to give it) [default: the manifest's
+    /// node name for `run`; the only running node otherwise].
+    #[arg(long, global = true, value_name = "NAME")]
+    node: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the application a manifest describes and serve its control socket until
+    /// Ctrl-C or SIGTERM.
+    Run {
+        /// The manifest (TOML).
+        manifest: PathBuf,
+    },
+    /// Call a server and print its JSON reply.
+    Call {
+        /// A registered name or a pid.
+        name: String,
+        /// The request, as JSON (a string needs its quotes: '"ping"').
+        json: String,
+        /// How long to wait for the reply, in milliseconds.
+        #[arg(long, value_name = "MS", default_value_t = 5000)]
+        timeout: u64,
+    },
+    /// Cast a request to a server.
+    Cast {
+        /// A registered name or a pid.
+        name: String,
+        /// The request, as JSON.
+        json: String,
+    },
+    /// Send a plain message (to `handle_info`).
+    Send {
+        /// A registered name or a pid.
+        name: String,
+        /// The message, as JSON.
+        json: String,
+    },
+    /// Stop a process: `terminate` runs, then it is gone.
+    Stop {
+        /// A registered name or a pid.
+        name: String,
+        /// normal, shutdown, kill (no terminate), or any other text for an error exit.
+        #[arg(long, default_value = "shutdown")]
+        reason: String,
+        /// How long `terminate` may take, in milliseconds.
+        #[arg(long, value_name = "MS", default_value_t = 5000)]
+        timeout: u64,
+    },
+    /// Print the pid registered under a name.
+    Whereis {
+        /// The name.
+        name: String,
+    },
+    /// List the live processes.
+    Ps {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a process's state as JSON.
+    State {
+        /// A registered name or a pid.
+        name: String,
+    },
+}
+
+pub(crate) fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(node) = &cli.node
+        && (node.is_empty() || node.contains(['/', '\0']) || node == "." || node == "..")
+    {
+        eprintln!("otter: --node {node:?}: a node name cannot contain '/' or be empty");
+        return ExitCode::from(2);
+    }
+    let result = match cli.command {
+        Command::Run { ref manifest } => run::run(manifest, cli.socket.clone(), cli.node.clone()),
+        ref command => client_socket(&cli).and_then(|socket| client::run(&socket, command)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("otter: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The socket a client command talks to: `--socket`, else `--node`'s socket in the default
+/// directory, else `$OTTER_SOCKET`, else the only node with a socket in the default
+/// directory.
+fn client_socket(cli: &Cli) -> anyhow::Result<PathBuf> {
+    if let Some(s) = &cli.socket {
+        return Ok(s.clone());
+    }
+    if let Some(node) = &cli.node {
+        return Ok(control::node_socket_path(node));
+    }
+    if let Some(s) = std::env::var_os(control::SOCKET_ENV).filter(|s| !s.is_empty()) {
+        return Ok(PathBuf::from(s));
+    }
+    let nodes = control::local_nodes();
+    match nodes.as_slice() {
+        [only] => Ok(control::node_socket_path(only)),
+        [] => bail!(
+            "no node is running (no socket in {}); start one with `otter run app.toml`, or give --socket",
+            control::default_socket_dir().display()
+        ),
+        many => bail!(
+            "{} nodes have sockets in {} ({}); pick one with --node",
+            many.len(),
+            control::default_socket_dir().display(),
+            many.join(", ")
+        ),
+    }
+}

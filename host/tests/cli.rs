@@ -1,0 +1,440 @@
+//! The `otter` binary end to end: `otter run` as a real child process serving a manifest
+//! of real guests, and the client commands talking to it through its control socket.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const OTTER: &str = env!("CARGO_BIN_EXE_otter");
+
+/// The built guests (echo.wasm, kv.wasm, probe.wasm); built once per test run.
+fn guests() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| xtask::build_guests().expect("build the example guests"))
+}
+
+/// A temp directory holding `app.toml` and what `otter run` writes to stdout and stderr.
+struct App {
+    dir: tempfile::TempDir,
+}
+
+impl App {
+    fn new() -> App {
+        App {
+            dir: tempfile::Builder::new()
+                .prefix("otter-cli")
+                .tempdir()
+                .expect("temp dir"),
+        }
+    }
+
+    /// The standard manifest: echo then kv, with the socket in this directory.
+    fn echo_kv() -> App {
+        let app = App::new();
+        let wasm = guests();
+        app.write_manifest(&format!(
+            r#"[node]
+name = "t"
+control = "ctl/t.sock"
+
+[modules]
+echo = "{echo}"
+kv = {{ path = "{kv}", vsn = "1" }}
+
+[[children]]
+name = "echo"
+module = "echo"
+
+[[children]]
+name = "kv"
+module = "kv"
+"#,
+            echo = wasm.join("echo.wasm").display(),
+            kv = wasm.join("kv.wasm").display(),
+        ));
+        app
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn manifest(&self) -> PathBuf {
+        self.path("app.toml")
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.path("ctl/t.sock")
+    }
+
+    fn write_manifest(&self, text: &str) {
+        std::fs::write(self.manifest(), text).expect("write the manifest");
+    }
+
+    /// `otter run app.toml`, its output going to files in the directory.
+    fn spawn(&self) -> Running<'_> {
+        let child = otter()
+            .arg("run")
+            .arg(self.manifest())
+            .stdin(Stdio::null())
+            .stdout(File::create(self.path("stdout")).expect("stdout file"))
+            .stderr(File::create(self.path("stderr")).expect("stderr file"))
+            .spawn()
+            .expect("start otter run");
+        Running { app: self, child }
+    }
+
+    /// `otter run` for a manifest that must be refused: its exit status and stderr.
+    fn run_refused(&self) -> (ExitStatus, String) {
+        let mut running = self.spawn();
+        let status = running
+            .wait(Duration::from_secs(60))
+            .expect("a refused manifest makes otter run exit");
+        (status, self.stderr())
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(self.path("stderr")).unwrap_or_default()
+    }
+
+    fn stdout(&self) -> String {
+        std::fs::read_to_string(self.path("stdout")).unwrap_or_default()
+    }
+
+    /// A client command against this app's socket.
+    fn otter(&self, args: &[&str]) -> Output {
+        otter()
+            .arg("--socket")
+            .arg(self.socket())
+            .args(args)
+            .output()
+            .expect("run otter")
+    }
+
+    /// A client command that must succeed; its stdout lines.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.otter(args);
+        assert!(
+            out.status.success(),
+            "otter {args:?} failed: {}\nnode's stderr:\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.stderr()
+        );
+        String::from_utf8(out.stdout).expect("utf-8 output")
+    }
+}
+
+/// The binary with an environment that cannot leak in from the test's.
+fn otter() -> Command {
+    let mut cmd = Command::new(OTTER);
+    cmd.env_remove("OTTER_SOCKET").env("OTTER_LOG", "info").env(
+        "XDG_RUNTIME_DIR",
+        std::env::temp_dir().join("otter-cli-tests-unused"),
+    );
+    cmd
+}
+
+/// A running `otter run`; killed if the test ends without stopping it.
+struct Running<'a> {
+    app: &'a App,
+    child: Child,
+}
+
+impl Running<'_> {
+    /// Wait until the node prints its socket path, i.e. every child has started.
+    fn ready(self) -> Self {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if self.app.stdout().lines().next().is_some() {
+                assert!(
+                    self.app.socket().exists(),
+                    "socket {:?} exists",
+                    self.app.socket()
+                );
+                return self;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "otter run did not start in time; stderr:\n{}",
+                self.app.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn signal(&self, sig: rustix::process::Signal) {
+        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).expect("a pid");
+        rustix::process::kill_process(pid, sig).expect("signal otter run");
+    }
+
+    fn wait(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for otter run") {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn stderr_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn call_prints_each_reply_as_json_and_kv_round_trips() {
+    let app = App::echo_kv();
+    // A socket file left by a node that died is replaced.
+    std::fs::create_dir(app.path("ctl")).unwrap();
+    drop(std::os::unix::net::UnixListener::bind(app.socket()).unwrap());
+    let _node = app.spawn().ready();
+
+    assert_eq!(app.stdout().trim(), app.socket().display().to_string());
+    assert_eq!(app.ok(&["call", "echo", r#""ping""#]), "{\"pong\":1}\n");
+    assert_eq!(app.ok(&["call", "echo", r#""ping""#]), "{\"pong\":2}\n");
+
+    assert_eq!(
+        app.ok(&["call", "kv", r#"{"put":["a","1"]}"#]).trim(),
+        r#""ok""#
+    );
+    assert_eq!(app.ok(&["call", "kv", r#"{"get":"a"}"#]).trim(), r#""1""#);
+    assert_eq!(app.ok(&["call", "kv", r#"{"get":"b"}"#]).trim(), "null");
+    app.ok(&["cast", "kv", r#"{"put":["b","2"]}"#]);
+    assert_eq!(app.ok(&["call", "kv", r#"{"get":"b"}"#]).trim(), r#""2""#);
+    let state: Value = serde_json::from_str(&app.ok(&["state", "kv"])).unwrap();
+    assert_eq!(state, json!({"data": {"a": "1", "b": "2"}, "writes": 2}));
+
+    // A pid works where a name does.
+    let pid = app.ok(&["whereis", "echo"]).trim().to_owned();
+    assert_eq!(
+        app.ok(&["call", &pid, r#""count""#]).trim(),
+        r#"{"count":2}"#
+    );
+}
+
+#[test]
+fn an_unknown_name_exits_1_with_noproc() {
+    let app = App::echo_kv();
+    let _node = app.spawn().ready();
+    for args in [
+        &["call", "nobody", r#""ping""#][..],
+        &["cast", "nobody", "1"],
+        &["send", "nobody", "1"],
+        &["state", "nobody"],
+        &["stop", "nobody"],
+        &["whereis", "nobody"],
+        &["call", "999", r#""ping""#],
+    ] {
+        let out = app.otter(args);
+        assert_eq!(out.status.code(), Some(1), "otter {args:?}");
+        assert!(
+            stderr_of(&out).contains("noproc"),
+            "otter {args:?}: {}",
+            stderr_of(&out)
+        );
+        assert!(out.stdout.is_empty());
+    }
+    // A request the server cannot decode is its own error, and the server lives on.
+    let out = app.otter(&["call", "echo", r#""pong""#]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr_of(&out).contains("badarg"), "{}", stderr_of(&out));
+    // So is input that is not JSON, before anything is sent.
+    let out = app.otter(&["call", "echo", "ping"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr_of(&out).contains("not JSON"), "{}", stderr_of(&out));
+    assert_eq!(
+        app.ok(&["call", "echo", r#""ping""#]).trim(),
+        r#"{"pong":1}"#
+    );
+}
+
+#[test]
+fn ps_lists_both_children_and_stop_removes_one() {
+    let app = App::echo_kv();
+    let _node = app.spawn().ready();
+    let ps: Value = serde_json::from_str(&app.ok(&["ps", "--json"])).unwrap();
+    let rows = ps.as_array().expect("a list");
+    let names: Vec<&str> = rows.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["echo", "kv"]);
+    assert_eq!(rows[1]["module"], "kv");
+    assert_eq!(rows[1]["vsn"], "1");
+    assert!(rows[0]["pid"].as_u64().unwrap() < rows[1]["pid"].as_u64().unwrap());
+
+    let table = app.ok(&["ps"]);
+    let mut lines = table.lines();
+    assert!(lines.next().unwrap().starts_with("PID"));
+    assert_eq!(lines.count(), 2, "{table}");
+
+    app.ok(&["stop", "kv"]);
+    let ps: Value = serde_json::from_str(&app.ok(&["ps", "--json"])).unwrap();
+    assert_eq!(ps.as_array().unwrap().len(), 1);
+    assert_eq!(ps[0]["name"], "echo");
+}
+
+#[test]
+fn sigterm_stops_the_children_in_reverse_order_and_exits_0() {
+    let app = App::echo_kv();
+    let mut node = app.spawn().ready();
+    node.signal(rustix::process::Signal::TERM);
+    let status = node.wait(Duration::from_secs(30)).expect("otter run exits");
+    assert!(
+        status.success(),
+        "exit status {status}; stderr:\n{}",
+        app.stderr()
+    );
+    let log = app.stderr();
+    let kv = log.find(r#"stopped child="kv""#).expect("kv stopped");
+    let echo = log.find(r#"stopped child="echo""#).expect("echo stopped");
+    assert!(kv < echo, "kv (started last) stops first:\n{log}");
+    assert!(!app.socket().exists(), "the socket is removed");
+}
+
+#[test]
+fn a_second_node_on_the_same_socket_is_refused() {
+    let app = App::echo_kv();
+    let _node = app.spawn().ready();
+    let second = App::new();
+    second.write_manifest(
+        &std::fs::read_to_string(app.manifest())
+            .unwrap()
+            .replace("ctl/t.sock", &app.socket().display().to_string()),
+    );
+    let (status, stderr) = second.run_refused();
+    assert!(!status.success());
+    assert!(stderr.contains("a node is already running at"), "{stderr}");
+    assert_eq!(
+        app.ok(&["call", "echo", r#""ping""#]).trim(),
+        r#"{"pong":1}"#
+    );
+}
+
+#[test]
+fn a_manifest_with_a_bad_field_is_refused_before_anything_starts() {
+    let app = App::echo_kv();
+    let text = std::fs::read_to_string(app.manifest()).unwrap();
+    // Line 15 is the second child's `module`.
+    let text = text.replace("module = \"kv\"", "module = \"kvv\"");
+    app.write_manifest(&text);
+    let (status, stderr) = app.run_refused();
+    assert!(!status.success());
+    let app_toml = app.manifest().display().to_string();
+    assert!(
+        stderr.contains(&format!(
+            r#"{app_toml}:15: children[1].module: unknown module "kvv""#
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("started"), "{stderr}");
+    assert!(app.stdout().is_empty());
+    assert!(!app.socket().exists());
+
+    // A field that does not exist, and a field of the wrong type.
+    app.write_manifest(&text.replace(
+        "module = \"kvv\"",
+        "module = \"kv\"\nrestart = \"permanent\"",
+    ));
+    let (status, stderr) = app.run_refused();
+    assert!(!status.success());
+    assert!(
+        stderr.contains(&format!(
+            "{app_toml}:16: children[1].restart: unknown field"
+        )),
+        "{stderr}"
+    );
+    app.write_manifest(&text.replace("module = \"kvv\"", "module = \"kv\"\nstart_timeout_ms = -1"));
+    let (status, stderr) = app.run_refused();
+    assert!(!status.success());
+    assert!(
+        stderr.contains(&format!("{app_toml}:16: children[1].start_timeout_ms: ")),
+        "{stderr}"
+    );
+    assert!(!app.socket().exists());
+}
+
+#[test]
+fn a_corrupt_wasm_is_refused_with_its_path_and_reason_before_anything_starts() {
+    let app = App::new();
+    let bad = app.path("broken.wasm");
+    std::fs::write(&bad, b"this is not wasm").unwrap();
+    app.write_manifest(&format!(
+        r#"[node]
+control = "ctl/t.sock"
+
+[modules]
+echo = "{echo}"
+broken = "broken.wasm"
+
+[[children]]
+name = "echo"
+module = "echo"
+
+[[children]]
+module = "broken"
+"#,
+        echo = guests().join("echo.wasm").display(),
+    ));
+    let (status, stderr) = app.run_refused();
+    assert!(!status.success());
+    assert!(stderr.contains(&bad.display().to_string()), "{stderr}");
+    assert!(
+        stderr.contains("not a WebAssembly module or component"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(":6: modules.broken.path: "), "{stderr}");
+    assert!(!stderr.contains("started"), "nothing started:\n{stderr}");
+    assert!(app.stdout().is_empty());
+    assert!(!app.socket().exists());
+}
+
+#[test]
+fn a_child_that_fails_to_start_stops_the_ones_before_it() {
+    let app = App::new();
+    app.write_manifest(&format!(
+        r#"[node]
+control = "ctl/t.sock"
+
+[modules]
+echo = "{echo}"
+probe = "{probe}"
+
+[[children]]
+name = "echo"
+module = "echo"
+
+[[children]]
+name = "picky"
+module = "probe"
+args = {{ mode = {{ stop = "no thanks" }} }}
+"#,
+        echo = guests().join("echo.wasm").display(),
+        probe = guests().join("probe.wasm").display(),
+    ));
+    let (status, stderr) = app.run_refused();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(":12: children[1]: picky did not start: "),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("no thanks"),
+        "the args reached init:\n{stderr}"
+    );
+    assert!(stderr.contains(r#"stopped child="echo""#), "{stderr}");
+    assert!(app.stdout().is_empty());
+    assert!(!app.socket().exists());
+}
