@@ -41,13 +41,21 @@ fn unit() -> otter::Term {
 }
 
 fn call_round_trip(c: &mut Criterion) {
-    let rt = runtime();
+    call_round_trip_on(c, "call_round_trip", runtime());
+    let single = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    call_round_trip_on(c, "call_round_trip/current_thread", single);
+}
+
+fn call_round_trip_on(c: &mut Criterion, name: &str, rt: tokio::runtime::Runtime) {
     let node = node(&rt);
     let pid = rt
         .block_on(node.spawn("echo", unit(), SpawnOptions::default()))
         .expect("spawn");
     let ping = otter::encode("ping").expect("encode");
-    c.bench_function("call_round_trip", |b| {
+    c.bench_function(name, |b| {
         b.iter_custom(|iters| {
             let (node, ping) = (node.clone(), ping.clone());
             on_worker(&rt, async move {
