@@ -108,8 +108,8 @@ mod term;
 mod types;
 
 pub use process::{
-    call, call_timeout, cancel_timer, cast, demonitor, message_queue_len, monitor, register, reply,
-    self_pid, send, send_after, unregister, whereis,
+    call, call_timeout, cancel_timer, cast, demonitor, exit, link, message_queue_len, monitor,
+    register, reply, self_pid, send, send_after, trap_exit, unlink, unregister, whereis,
 };
 pub use server::{GenServer, Init, Next, NoReply, Reply};
 pub use term::{decode, encode};

@@ -5,7 +5,7 @@ use serde::de::DeserializeOwned;
 
 use crate::bindings::otter::genserver::process as host;
 use crate::bindings::otter::genserver::types::RegisterError as WitRegisterError;
-use crate::types::{CallError, Dest, From, MonitorRef, Pid, RegisterError, TimerRef};
+use crate::types::{CallError, Dest, ExitReason, From, MonitorRef, Pid, RegisterError, TimerRef};
 use crate::{decode, encode};
 
 /// This process's pid.
@@ -116,4 +116,29 @@ pub fn demonitor(monitor: MonitorRef) {
 /// How many messages wait in this process's mailbox.
 pub fn message_queue_len() -> u32 {
     host::message_queue_len()
+}
+
+/// Link this process with `target`: when either exits abnormally, the other gets an exit
+/// signal. Linking a process that is not alive sends this process an exit signal `noproc`.
+pub fn link(target: Pid) {
+    host::link(target);
+}
+
+/// Remove the link with `target`, in both directions.
+pub fn unlink(target: Pid) {
+    host::unlink(target);
+}
+
+/// Send `target` an exit signal. [`ExitReason::Killed`] cannot be trapped and ends the
+/// target without `terminate`. [`ExitReason::Normal`] is ignored by a target that does not
+/// trap exits. Any other reason ends a target that does not trap exits (without
+/// `terminate`), and reaches one that does as [`crate::Info::Exit`].
+pub fn exit(target: Pid, reason: ExitReason) {
+    host::exit(target, &reason.to_wit());
+}
+
+/// Trap exits: exit signals from links (and [`exit`]) arrive as [`crate::Info::Exit`]
+/// instead of ending this process. Returns the previous setting.
+pub fn trap_exit(enable: bool) -> bool {
+    host::trap_exit(enable)
 }

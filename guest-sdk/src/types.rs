@@ -163,6 +163,14 @@ pub enum Info<M> {
         /// Why it exited.
         reason: ExitReason,
     },
+    /// An exit signal, delivered as a message because this process traps exits
+    /// ([`crate::trap_exit`]): a linked process exited, or someone called [`crate::exit`].
+    Exit {
+        /// Where the signal came from.
+        from: Pid,
+        /// Its reason.
+        reason: ExitReason,
+    },
 }
 
 impl<M> Info<M> {
@@ -172,6 +180,7 @@ impl<M> Info<M> {
             Info::Message(_) => "message",
             Info::Timeout => "timeout",
             Info::Down { .. } => "down",
+            Info::Exit { .. } => "exit",
         }
     }
 }
@@ -185,6 +194,10 @@ impl<M: DeserializeOwned> Info<M> {
                 monitor: d.monitor,
                 pid: d.pid,
                 reason: ExitReason::from_wit(d.reason),
+            },
+            wit::Info::Exit(e) => Info::Exit {
+                from: e.from,
+                reason: ExitReason::from_wit(e.reason),
             },
         })
     }

@@ -11,7 +11,7 @@ wasmtime::component::bindgen!({
 });
 
 pub(crate) use self::otter::genserver::types::{
-    Down as WitDown, ExitReason as WitExitReason, Info as WitInfo, Next as WitNext,
-    ReplyTo as WitReplyTo,
+    Down as WitDown, ExitReason as WitExitReason, ExitSignal as WitExitSignal, Info as WitInfo,
+    Next as WitNext, ReplyTo as WitReplyTo,
 };
 pub(crate) use exports::otter::genserver::server::{CallResult, InitResult, NoreplyResult};

@@ -46,6 +46,13 @@ pub(crate) enum Signal {
     Suspend,
     /// Handle messages again, in the order they arrived.
     Resume,
+    /// An exit signal: from a link that exited, or from `exit`. `kill` is the untrappable
+    /// kind (`exit(pid, kill)`).
+    Exit {
+        from: Pid,
+        reason: ExitReason,
+        kill: bool,
+    },
 }
 
 /// The sending side, kept in the process table.

@@ -365,6 +365,16 @@ impl Node {
         }
     }
 
+    /// Send an exit signal, as Erlang's `exit(Pid, Reason)`: [`ExitReason::Killed`] ends the
+    /// process without `terminate` even if it traps exits; `Normal` is ignored unless it
+    /// traps exits; any other reason ends a process that does not trap exits (without
+    /// `terminate`) and reaches one that does as an `exit` info. Returns whether it was alive.
+    pub fn exit(&self, pid: Pid, reason: ExitReason) -> bool {
+        let alive = self.is_alive(pid);
+        self.inner.exit_signal(0, pid, reason);
+        alive
+    }
+
     /// Wait until a process exits and return its reason (`NoProc` if it is not alive).
     pub async fn wait_exit(&self, pid: Pid) -> ExitReason {
         match self.inner.entry(pid) {
@@ -607,6 +617,48 @@ impl NodeInner {
             self.deliver_down(watcher, mref, entry.pid, entry.exit_reason());
         }
         (mref, entry.pid)
+    }
+
+    /// Link `a` and `b`. If `b` is not alive, `a` gets an exit signal `noproc`.
+    pub(crate) fn link(&self, a: Pid, b: Pid) {
+        if a == b {
+            return;
+        }
+        let (Some(ea), eb) = (self.entry(a), self.entry(b)) else {
+            return;
+        };
+        // Link b first: once it has exited its links are closed, so a link to it never
+        // dangles unnoticed.
+        match eb {
+            Some(eb) if eb.add_link(a) => {
+                if !ea.add_link(b) {
+                    eb.remove_link(a);
+                }
+            }
+            _ => {
+                let _ = ea.mailbox.signal(Signal::Exit {
+                    from: b,
+                    reason: ExitReason::NoProc,
+                    kill: false,
+                });
+            }
+        }
+    }
+
+    pub(crate) fn unlink(&self, a: Pid, b: Pid) {
+        for (x, y) in [(a, b), (b, a)] {
+            if let Some(e) = self.entry(x) {
+                e.remove_link(y);
+            }
+        }
+    }
+
+    /// Erlang's `exit(Target, Reason)` sent by `from` (0 when not a process).
+    pub(crate) fn exit_signal(&self, from: Pid, target: Pid, reason: ExitReason) {
+        if let Some(entry) = self.entry(target) {
+            let kill = reason == ExitReason::Killed;
+            let _ = entry.mailbox.signal(Signal::Exit { from, reason, kill });
+        }
     }
 
     pub(crate) fn demonitor(&self, target: Pid, mref: u64) {

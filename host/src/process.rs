@@ -5,6 +5,7 @@
 //! on exit frees its name, answers pending callers and notifies its monitors. A trap ends
 //! the process alone; a kill aborts the task, which drops the store wherever it was.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -14,7 +15,8 @@ use tokio::task::AbortHandle;
 use wasmtime::Store;
 
 use crate::bindings::{
-    CallResult, Genserver, InitResult, NoreplyResult, WitDown, WitInfo, WitNext, WitReplyTo,
+    CallResult, Genserver, InitResult, NoreplyResult, WitDown, WitExitSignal, WitInfo, WitNext,
+    WitReplyTo,
 };
 use crate::engine::Module;
 use crate::error::{CallError, StartError};
@@ -46,6 +48,8 @@ pub(crate) struct ProcessEntry {
     exit: OnceLock<ExitReason>,
     /// `None` once the process has exited: nobody may watch it any more.
     watchers: Mutex<Option<Vec<Watcher>>>,
+    /// Linked processes; `None` once the process has exited.
+    links: Mutex<Option<HashSet<Pid>>>,
     abort: OnceLock<AbortHandle>,
 }
 
@@ -68,6 +72,23 @@ impl ProcessEntry {
     pub(crate) fn remove_monitor(&self, mref: u64) {
         if let Some(list) = self.watchers.lock().expect("watchers lock").as_mut() {
             list.retain(|w| !matches!(w, Watcher::Monitor { mref: m, .. } if *m == mref));
+        }
+    }
+
+    /// Add a link to `other`; false if this process has exited.
+    pub(crate) fn add_link(&self, other: Pid) -> bool {
+        match self.links.lock().expect("links lock").as_mut() {
+            Some(set) => {
+                set.insert(other);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub(crate) fn remove_link(&self, other: Pid) {
+        if let Some(set) = self.links.lock().expect("links lock").as_mut() {
+            set.remove(&other);
         }
     }
 
@@ -111,6 +132,7 @@ pub(crate) async fn spawn(
         hibernating: AtomicBool::new(false),
         exit: OnceLock::new(),
         watchers: Mutex::new(Some(Vec::new())),
+        links: Mutex::new(Some(HashSet::new())),
         abort: OnceLock::new(),
     });
     node.insert(entry.clone());
@@ -188,6 +210,23 @@ impl Drop for ExitGuard {
                 }
             }
         }
+        let links = self
+            .entry
+            .links
+            .lock()
+            .expect("links lock")
+            .take()
+            .unwrap_or_default();
+        for other in links {
+            if let Some(entry) = self.node.entry(other) {
+                entry.remove_link(self.entry.pid);
+                let _ = entry.mailbox.signal(Signal::Exit {
+                    from: self.entry.pid,
+                    reason: reason.clone(),
+                    kill: false,
+                });
+            }
+        }
         for slot in self.pending.drain(..) {
             let _ = slot.send(Err(CallError::Exited(reason.clone())));
         }
@@ -239,6 +278,11 @@ enum Event {
     Signal(Signal),
     Message(Message),
     Timeout,
+    /// An exit signal this process traps, for `handle-info`.
+    Exit {
+        from: Pid,
+        reason: ExitReason,
+    },
 }
 
 fn crash(e: wasmtime::Error) -> ExitReason {
@@ -357,6 +401,19 @@ impl Process {
                     Event::Signal(Signal::Reply { tag, reply }) => self.ctx().answer(tag, reply),
                     Event::Signal(Signal::GetState(tx)) => {
                         if let Err(reason) = self.export_state(tx).await {
+                            return self.exit(reason, false).await;
+                        }
+                    }
+                    Event::Signal(Signal::Exit { from, reason, kill }) => {
+                        let me = self.entry.pid;
+                        if kill {
+                            return self.exit(ExitReason::Killed, false).await;
+                        }
+                        if self.ctx().trap_exit {
+                            break Event::Exit { from, reason };
+                        }
+                        if reason != ExitReason::Normal || from == me {
+                            // Not trapping: the signal ends the process, without terminate.
                             return self.exit(reason, false).await;
                         }
                     }
@@ -485,8 +542,19 @@ impl Process {
         let guest = server.otter_genserver_server();
         match event {
             Event::Signal(Signal::Stop(reason)) => Flow::Stop(reason),
+            Event::Exit { from, reason } => {
+                let info = WitInfo::Exit(WitExitSignal {
+                    from,
+                    reason: reason.to_wit(),
+                });
+                noreply_flow(guest.call_handle_info(&mut *store, &info).await)
+            }
             Event::Signal(
-                Signal::Reply { .. } | Signal::GetState(_) | Signal::Suspend | Signal::Resume,
+                Signal::Reply { .. }
+                | Signal::GetState(_)
+                | Signal::Suspend
+                | Signal::Resume
+                | Signal::Exit { .. },
             ) => {
                 unreachable!("answered without a callback")
             }

@@ -6,6 +6,7 @@ mod calls;
 mod flow;
 mod isolation;
 mod lifecycle;
+mod links;
 mod names;
 mod scale;
 mod support;

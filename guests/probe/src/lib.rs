@@ -85,6 +85,10 @@ enum Call {
     Alloc(u64),
     SendAfter { ms: u32, msg: String },
     CancelTimer(u64),
+    Link(u64),
+    Unlink(u64),
+    TrapExit(bool),
+    Exit { pid: u64, reason: ReasonArg },
 }
 
 /// A CBOR-agnostic request value: whatever JSON-like value the test sends is forwarded.
@@ -126,6 +130,7 @@ impl DestArg {
 enum ReasonArg {
     Normal,
     Shutdown,
+    Kill,
     Error(String),
 }
 
@@ -134,6 +139,7 @@ impl ReasonArg {
         match self {
             ReasonArg::Normal => ExitReason::Normal,
             ReasonArg::Shutdown => ExitReason::Shutdown,
+            ReasonArg::Kill => ExitReason::Killed,
             ReasonArg::Error(e) => ExitReason::Error(e),
         }
     }
@@ -331,6 +337,19 @@ impl GenServer for Probe {
                 Some(left) => Value::Int(left as i64),
                 None => Value::Null,
             }),
+            Call::Link(pid) => {
+                otter_guest::link(pid);
+                Reply::ok(ok())
+            }
+            Call::Unlink(pid) => {
+                otter_guest::unlink(pid);
+                Reply::ok(ok())
+            }
+            Call::TrapExit(on) => Reply::ok(Value::Bool(otter_guest::trap_exit(on))),
+            Call::Exit { pid, reason } => {
+                otter_guest::exit(pid, reason.reason());
+                Reply::ok(ok())
+            }
         }
     }
 
@@ -365,6 +384,7 @@ impl GenServer for Probe {
             }
             Info::Timeout => self.event("timeout".into()),
             Info::Down { pid, reason, .. } => self.event(format!("down:{pid}:{reason}")),
+            Info::Exit { from, reason } => self.event(format!("exit:{from}:{reason}")),
         }
         NoReply::ok()
     }

@@ -37,6 +37,8 @@ pub(crate) struct ProcessCtx {
     pub(crate) timers: HashMap<u64, Timer>,
     /// Monitors this process holds: ref → target.
     pub(crate) monitors: HashMap<u64, Pid>,
+    /// Whether exit signals arrive as `info::exit` instead of ending the process.
+    pub(crate) trap_exit: bool,
     pub(crate) limits: wasmtime::StoreLimits,
 }
 
@@ -55,6 +57,7 @@ impl ProcessCtx {
             next_tag: 0,
             timers: HashMap::new(),
             monitors: HashMap::new(),
+            trap_exit: false,
             limits,
         }
     }

@@ -4,9 +4,11 @@ use std::time::{Duration, Instant};
 
 use crate::bindings::otter::genserver::process::Host;
 use crate::bindings::otter::genserver::types::{
-    CallError as WitCallError, Dest, MonitorRef, Pid, RegisterError, ReplyTo, Term, TimerRef,
+    CallError as WitCallError, Dest, ExitReason as WitExitReason, MonitorRef, Pid, RegisterError,
+    ReplyTo, Term, TimerRef,
 };
 use crate::error::CallError;
+use crate::exit::ExitReason;
 use crate::host::{ProcessCtx, Timer};
 use crate::mailbox::Signal;
 use crate::node::{DEFAULT_CALL_TIMEOUT, Dest as NodeDest};
@@ -129,6 +131,26 @@ impl Host for ProcessCtx {
             self.node.demonitor(target, monitor);
         }
         Ok(())
+    }
+
+    fn link(&mut self, target: Pid) -> wasmtime::Result<()> {
+        self.node.link(self.pid, target);
+        Ok(())
+    }
+
+    fn unlink(&mut self, target: Pid) -> wasmtime::Result<()> {
+        self.node.unlink(self.pid, target);
+        Ok(())
+    }
+
+    fn exit(&mut self, target: Pid, reason: WitExitReason) -> wasmtime::Result<()> {
+        self.node
+            .exit_signal(self.pid, target, ExitReason::from_wit(reason));
+        Ok(())
+    }
+
+    fn trap_exit(&mut self, enable: bool) -> wasmtime::Result<bool> {
+        Ok(std::mem::replace(&mut self.trap_exit, enable))
     }
 
     fn message_queue_len(&mut self) -> wasmtime::Result<u32> {
