@@ -1,5 +1,6 @@
-//! Micro-benchmarks of the runtime's hot paths, with real wasm guests:
-//! a call round trip from Rust, casts drained by a final call, and spawning a server.
+//! Micro-benchmarks of the runtime's hot paths with a real wasm guest, the trivial counter
+//! the Erlang baseline uses too: a call round trip from Rust, casts drained by a final
+//! call, and spawning a server.
 //!
 //! `cargo bench -p otter-host --bench runtime` (guests are built first).
 
@@ -29,9 +30,9 @@ fn node(rt: &tokio::runtime::Runtime) -> Node {
     let dir = xtask::build_guests().expect("build guests");
     rt.block_on(async {
         let node = Node::new(Default::default()).expect("node");
-        node.load_module("echo", dir.join("echo.wasm"))
+        node.load_module("counter", dir.join("counter.wasm"))
             .await
-            .expect("load echo");
+            .expect("load counter");
         node
     })
 }
@@ -52,9 +53,9 @@ fn call_round_trip(c: &mut Criterion) {
 fn call_round_trip_on(c: &mut Criterion, name: &str, rt: tokio::runtime::Runtime) {
     let node = node(&rt);
     let pid = rt
-        .block_on(node.spawn("echo", unit(), SpawnOptions::default()))
+        .block_on(node.spawn("counter", unit(), SpawnOptions::default()))
         .expect("spawn");
-    let ping = otter::encode("ping").expect("encode");
+    let ping = otter::encode("inc").expect("encode");
     c.bench_function(name, |b| {
         b.iter_custom(|iters| {
             let (node, ping) = (node.clone(), ping.clone());
@@ -73,10 +74,10 @@ fn cast_throughput(c: &mut Criterion) {
     let rt = runtime();
     let node = node(&rt);
     let pid = rt
-        .block_on(node.spawn("echo", unit(), SpawnOptions::default()))
+        .block_on(node.spawn("counter", unit(), SpawnOptions::default()))
         .expect("spawn");
-    let cast = otter::encode(&serde_json::json!({"notify": ""})).expect("encode");
-    let count = otter::encode("count").expect("encode");
+    let cast = otter::encode("inc").expect("encode");
+    let count = otter::encode("get").expect("encode");
     let mut group = c.benchmark_group("cast");
     group.throughput(criterion::Throughput::Elements(1));
     group.bench_function("cast_then_sync_call", |b| {
@@ -108,7 +109,7 @@ fn spawn(c: &mut Criterion) {
                 let start = Instant::now();
                 for _ in 0..iters {
                     pids.push(
-                        node.spawn("echo", unit(), SpawnOptions::default())
+                        node.spawn("counter", unit(), SpawnOptions::default())
                             .await
                             .expect("spawn"),
                     );

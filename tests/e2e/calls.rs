@@ -44,6 +44,26 @@ async fn kv_put_then_get_round_trips_and_counts_writes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counter_counts_calls_and_casts_in_order() {
+    let node = node().await;
+    let pid = node
+        .spawn(
+            "counter",
+            otter::encode(&()).unwrap(),
+            otter::SpawnOptions::default(),
+        )
+        .await
+        .unwrap();
+    for _ in 0..10 {
+        node.cast(pid, otter::encode("inc").unwrap());
+    }
+    let n: u64 = node.call(pid, &"inc").await.unwrap();
+    assert_eq!(n, 11);
+    let n: u64 = node.call(pid, &"get").await.unwrap();
+    assert_eq!(n, 11);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deferred_reply_reaches_the_waiting_caller() {
     let node = node().await;
     let p = probe(&node).await;

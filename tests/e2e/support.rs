@@ -17,10 +17,10 @@ pub fn wasm(name: &str) -> PathBuf {
     guests().join(format!("{name}.wasm"))
 }
 
-/// A node with `echo`, `kv` and `probe` loaded.
+/// A node with `echo`, `kv`, `counter` and `probe` loaded.
 pub async fn node() -> Node {
     let node = Node::new(Default::default()).expect("node");
-    for m in ["echo", "kv", "probe"] {
+    for m in ["echo", "kv", "counter", "probe"] {
         node.load_module(m, wasm(m)).await.expect("load module");
     }
     node

@@ -1,0 +1,53 @@
+//! The benchmarks' trivial counter: the same server as `bench_counter.erl` in the Erlang
+//! baseline harness, so that both sides measure the same work.
+//!
+//! ```text
+//! $ otter call counter '"inc"'
+//! 1
+//! $ otter cast counter '"inc"'
+//! $ otter call counter '"get"'
+//! 2
+//! ```
+
+use otter_guest::{From, GenServer, Init, NoReply, Reply};
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, Default)]
+struct Counter(u64);
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Op {
+    Inc,
+    Get,
+}
+
+impl GenServer for Counter {
+    type Args = ();
+    type Call = Op;
+    type Reply = u64;
+    type Cast = Op;
+    type Info = ();
+    type Continue = ();
+    const VSN: &'static str = "1";
+
+    fn init(_: ()) -> Init<Self> {
+        Init::ok(Counter(0))
+    }
+
+    fn handle_call(&mut self, op: Op, _from: From) -> Reply<u64> {
+        if let Op::Inc = op {
+            self.0 += 1;
+        }
+        Reply::ok(self.0)
+    }
+
+    fn handle_cast(&mut self, op: Op) -> NoReply {
+        if let Op::Inc = op {
+            self.0 += 1;
+        }
+        NoReply::ok()
+    }
+}
+
+otter_guest::export_genserver!(Counter);
