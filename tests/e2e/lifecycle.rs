@@ -178,24 +178,20 @@ async fn kill_skips_terminate_and_monitors_see_killed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_stops_every_process_newest_first() {
+async fn shutdown_stops_every_process_with_terminate_shutdown() {
+    // Exit-watcher tasks may run in any order, so the newest-first order is not asserted
+    // here; the CLI test pins `otter run`'s reverse stop order from its log.
     let node = node().await;
     let pids = [probe(&node).await, probe(&node).await, probe(&node).await];
-    let order = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut waits = Vec::new();
     for pid in pids {
-        let (n, order) = (node.clone(), order.clone());
-        waits.push(tokio::spawn(async move {
-            let reason = n.wait_exit(pid).await;
-            order.lock().unwrap().push(pid);
-            reason
-        }));
+        let n = node.clone();
+        waits.push(tokio::spawn(async move { n.wait_exit(pid).await }));
     }
     tokio::time::sleep(Duration::from_millis(20)).await;
     node.shutdown().await;
     for w in waits {
         assert_eq!(w.await.unwrap(), ExitReason::Shutdown);
     }
-    assert_eq!(*order.lock().unwrap(), vec![pids[2], pids[1], pids[0]]);
     assert_eq!(node.process_count(), 0);
 }
