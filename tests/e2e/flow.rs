@@ -45,7 +45,7 @@ async fn reply_then_continue_answers_first_and_continues_before_queued_messages(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_timeout_delivers_timeout_after_the_idle_period() {
     let node = node().await;
-    let p = try_probe(&node, json!({"mode": {"timeout": 100}}), None)
+    let p = try_probe(&node, json!({"mode": {"timeout": 300}}), None)
         .await
         .unwrap();
     // Inspect through get_state: a signal, which (unlike a call) does not cancel the timeout.
@@ -65,10 +65,10 @@ async fn idle_timeout_delivers_timeout_after_the_idle_period() {
 async fn a_message_before_the_idle_timeout_cancels_it() {
     let node = node().await;
     let p = probe(&node).await;
-    let r: Value = node.call(p, &json!({"timeout": 150})).await.unwrap();
+    let r: Value = node.call(p, &json!({"timeout": 300})).await.unwrap();
     assert_eq!(r, json!("ok"));
     node.cast(p, otter::from_json(&json!({"record": "early"})));
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
     let ev = events(&node, p).await;
     assert!(ev.contains(&"cast:early".to_string()), "{ev:?}");
     assert!(!ev.contains(&"timeout".to_string()), "{ev:?}");
@@ -111,7 +111,7 @@ async fn send_after_delivers_and_cancel_timer_prevents_delivery() {
         .await
         .unwrap();
     let t: Value = node
-        .call(p, &json!({"send_after": {"ms": 200, "msg": "cancelled"}}))
+        .call(p, &json!({"send_after": {"ms": 1000, "msg": "cancelled"}}))
         .await
         .unwrap();
     let left: Value = node.call(p, &json!({"cancel_timer": t})).await.unwrap();
