@@ -116,10 +116,10 @@ async fn send_after_delivers_and_cancel_timer_prevents_delivery() {
         .unwrap();
     let left: Value = node.call(p, &json!({"cancel_timer": t})).await.unwrap();
     assert!(
-        left.as_u64().is_some_and(|ms| ms > 0 && ms <= 200),
+        left.as_u64().is_some_and(|ms| ms > 0 && ms <= 1000),
         "{left}"
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let ev = events(&node, p).await;
     assert!(ev.contains(&"info:fired".to_string()), "{ev:?}");
     assert!(!ev.contains(&"info:cancelled".to_string()), "{ev:?}");
