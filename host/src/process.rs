@@ -33,7 +33,12 @@ pub(crate) enum Watcher {
     Monitor { mref: u64, watcher: Pid },
     /// Someone in Rust waiting for the exit (stop, wait_exit).
     Waiter(oneshot::Sender<ExitReason>),
+    /// A supervisor: `(pid, reason)` goes down its exit channel.
+    Channel(ExitSender),
 }
+
+/// Where a supervisor learns of its children's exits.
+pub(crate) type ExitSender = tokio::sync::mpsc::UnboundedSender<(Pid, ExitReason)>;
 
 /// A process as the rest of the node sees it.
 pub(crate) struct ProcessEntry {
@@ -110,7 +115,14 @@ pub(crate) async fn spawn(
         started: Instant::now(),
         hibernating: AtomicBool::new(false),
         exit: OnceLock::new(),
-        watchers: Mutex::new(Some(Vec::new())),
+        // Registered before the task exists, so no exit can be missed.
+        watchers: Mutex::new(Some(
+            opts.exit_to
+                .clone()
+                .map(Watcher::Channel)
+                .into_iter()
+                .collect(),
+        )),
         abort: OnceLock::new(),
     });
     node.insert(entry.clone());
@@ -185,6 +197,9 @@ impl Drop for ExitGuard {
                 }
                 Watcher::Waiter(tx) => {
                     let _ = tx.send(reason.clone());
+                }
+                Watcher::Channel(tx) => {
+                    let _ = tx.send((self.entry.pid, reason.clone()));
                 }
             }
         }

@@ -8,4 +8,5 @@ mod isolation;
 mod lifecycle;
 mod names;
 mod scale;
+mod supervision;
 mod support;
