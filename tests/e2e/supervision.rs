@@ -587,7 +587,8 @@ async fn invalid_specs_are_refused_naming_the_field() {
     assert_eq!((d.intensity, d.period), (3, Duration::from_secs(5)));
 }
 
-/// Restart latency: kill a named child, poll until the name resolves to a new pid.
+/// Restart latency: kill a named child, poll until the name resolves to a new pid. Each
+/// kill waits until the supervisor has the current pid (its start has returned).
 /// `cargo test --test e2e -- --ignored restart_latency --nocapture`
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
@@ -600,12 +601,21 @@ async fn restart_latency() {
     let n = 1000;
     let mut samples = Vec::with_capacity(n);
     for _ in 0..n {
-        let old = node.whereis("w").unwrap();
+        let mut old = None;
+        assert!(
+            eventually(async || {
+                old = pid_of(&sup, "w").await;
+                old.is_some() && old == node.whereis("w")
+            })
+            .await
+        );
+        let old = old.unwrap();
         let t0 = Instant::now();
-        node.kill(old);
+        assert!(node.kill(old));
         loop {
             match node.whereis("w") {
                 Some(p) if p != old => break,
+                _ if t0.elapsed() > Duration::from_secs(5) => panic!("no restart of {old}"),
                 _ => tokio::task::yield_now().await,
             }
         }
