@@ -1,53 +1,4 @@
 //! Supervisors: host tasks that start, watch and restart processes, as OTP's `supervisor`.
-//!
-//! ```no_run
-//! # async fn demo(node: otter::Node) -> anyhow::Result<()> {
-//! use otter::{ChildSpec, Strategy, SupervisorSpec};
-//! let spec = SupervisorSpec::new(Strategy::OneForOne)
-//!     .child(ChildSpec::worker("cache", "kv", otter::encode(&())?).name("cache"))
-//!     .child(ChildSpec::worker("echo", "echo", otter::encode(&())?));
-//! let sup = node.start_supervisor(spec).await?;
-//! // `cache` crashes → the supervisor starts a new one under the same name.
-//! sup.stop().await;
-//! # Ok(()) }
-//! ```
-//!
-//! A supervisor is not a wasm process: it is a tokio task owned by the host. It still has a
-//! pid from the node's pid space (so a parent can list it), but it is not in
-//! [`Node::processes`](crate::Node::processes) and `Node::kill` does not reach it.
-//! It keeps running when every [`Supervisor`] handle is dropped; stop it with
-//! [`Supervisor::stop`] before [`Node::shutdown`](crate::Node::shutdown), which does not know
-//! supervisors.
-//!
-//! ## Starting
-//!
-//! Children start one after the other in list order, each once the previous one's `init`
-//! has returned. If one fails, those already started are stopped in reverse order, later
-//! ones never start, and [`Node::start_supervisor`](crate::Node::start_supervisor) fails with
-//! [`SupervisorError::Child`] naming it. A child whose `init` returns `ignore` is not a
-//! failure: a permanent or transient spec is kept with no pid, a temporary one is dropped.
-//!
-//! ## Exit reasons and restarts
-//!
-//! | reason | permanent | transient | temporary |
-//! |---|---|---|---|
-//! | `normal`, `shutdown`, `shutdown(term)` | restarted | spec kept, no pid | spec removed |
-//! | `error(..)` (trap, panic, chosen), `killed` | restarted | restarted | spec removed |
-//!
-//! A crash is logged (at error level) by the process itself; a restart is logged at info
-//! level by the supervisor. Which siblings restart with the child is the [`Strategy`].
-//!
-//! ## Restart intensity
-//!
-//! More than [`SupervisorSpec::intensity`] restarts within [`SupervisorSpec::period`] make
-//! the supervisor give up: it stops all its children (reverse order) and exits `shutdown`.
-//! A parent supervisor sees that exit like any child's: it restarts a permanent inner
-//! supervisor, and leaves a transient one stopped (`shutdown` is a clean exit).
-//!
-//! ## Stopping
-//!
-//! [`Supervisor::stop`] stops the children in reverse start order, each as its
-//! [`Shutdown`] says, then the supervisor exits `shutdown`.
 
 mod server;
 mod spec;
@@ -67,7 +18,57 @@ pub use spec::{ChildSpec, ChildStart, Restart, Shutdown, SpecError, Strategy, Su
 
 pub(crate) use server::start;
 
-/// A handle to a running supervisor. Cheap to clone; every clone is the same supervisor.
+/// A running supervisor, which starts, watches and restarts processes as OTP's `supervisor`.
+/// Cheap to clone; every clone is the same supervisor.
+///
+/// ```no_run
+/// # async fn demo(node: otter::Node) -> anyhow::Result<()> {
+/// use otter::{ChildSpec, Strategy, SupervisorSpec};
+/// let spec = SupervisorSpec::new(Strategy::OneForOne)
+///     .child(ChildSpec::worker("cache", "kv", otter::encode(&())?).name("cache"))
+///     .child(ChildSpec::worker("echo", "echo", otter::encode(&())?));
+/// let sup = node.start_supervisor(spec).await?;
+/// // `cache` crashes → the supervisor starts a new one under the same name.
+/// sup.stop().await;
+/// # Ok(()) }
+/// ```
+///
+/// A supervisor is not a wasm process: it is a tokio task owned by the host. It still has a
+/// pid from the node's pid space (so a parent can list it), but it is not in
+/// [`Node::processes`](crate::Node::processes) and `Node::kill` does not reach it.
+/// It keeps running when every [`Supervisor`] handle is dropped; stop it with
+/// [`Supervisor::stop`] before [`Node::shutdown`](crate::Node::shutdown), which does not know
+/// supervisors.
+///
+/// ## Starting
+///
+/// Children start one after the other in list order, each once the previous one's `init`
+/// has returned. If one fails, those already started are stopped in reverse order, later
+/// ones never start, and [`Node::start_supervisor`](crate::Node::start_supervisor) fails with
+/// [`SupervisorError::Child`] naming it. A child whose `init` returns `ignore` is not a
+/// failure: a permanent or transient spec is kept with no pid, a temporary one is dropped.
+///
+/// ## Exit reasons and restarts
+///
+/// | reason | permanent | transient | temporary |
+/// |---|---|---|---|
+/// | `normal`, `shutdown`, `shutdown(term)` | restarted | spec kept, no pid | spec removed |
+/// | `error(..)` (trap, panic, chosen), `killed` | restarted | restarted | spec removed |
+///
+/// A crash is logged (at error level) by the process itself; a restart is logged at info
+/// level by the supervisor. Which siblings restart with the child is the [`Strategy`].
+///
+/// ## Restart intensity
+///
+/// More than [`SupervisorSpec::intensity`] restarts within [`SupervisorSpec::period`] make
+/// the supervisor give up: it stops all its children (reverse order) and exits `shutdown`.
+/// A parent supervisor sees that exit like any child's: it restarts a permanent inner
+/// supervisor, and leaves a transient one stopped (`shutdown` is a clean exit).
+///
+/// ## Stopping
+///
+/// [`Supervisor::stop`] stops the children in reverse start order, each as its
+/// [`Shutdown`] says, then the supervisor exits `shutdown`.
 #[derive(Clone, Debug)]
 pub struct Supervisor {
     pid: Pid,

@@ -23,7 +23,7 @@ pub enum Strategy {
     SimpleOneForOne,
 }
 
-/// When a child is restarted; see the table in the [module docs](super).
+/// When a child is restarted; see the table on [`Supervisor`](super::Supervisor).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Restart {
     /// Always restarted. The default.
