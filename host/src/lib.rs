@@ -18,6 +18,7 @@ pub mod manifest;
 mod node;
 mod process;
 mod registry;
+mod supervisor;
 mod term;
 
 pub use engine::{EngineConfig, Module};
@@ -27,4 +28,8 @@ pub use node::{
     DEFAULT_CALL_TIMEOUT, Dest, Node, NodeConfig, ProcessInfo, RegisterError, SpawnOptions,
 };
 pub use process::Pid;
+pub use supervisor::{
+    ChildCounts, ChildError, ChildFailure, ChildInfo, ChildKind, ChildSpec, ChildStart, Restart,
+    Shutdown, SpecError, Strategy, Supervisor, SupervisorError, SupervisorSpec,
+};
 pub use term::{Term, TermError, decode, encode, from_json, to_json};

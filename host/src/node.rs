@@ -79,6 +79,8 @@ pub enum RegisterError {
 pub struct SpawnOptions {
     pub(crate) name: Option<String>,
     pub(crate) start_timeout: Option<Duration>,
+    /// A supervisor's exit channel, registered before the process task starts.
+    pub(crate) exit_to: Option<crate::process::ExitSender>,
 }
 
 impl SpawnOptions {

@@ -35,7 +35,12 @@ pub(crate) enum Watcher {
     Monitor { mref: u64, watcher: Pid },
     /// Someone in Rust waiting for the exit (stop, wait_exit).
     Waiter(oneshot::Sender<ExitReason>),
+    /// A supervisor: `(pid, reason)` goes down its exit channel.
+    Channel(ExitSender),
 }
+
+/// Where a supervisor learns of its children's exits.
+pub(crate) type ExitSender = tokio::sync::mpsc::UnboundedSender<(Pid, ExitReason)>;
 
 /// A process as the rest of the node sees it.
 pub(crate) struct ProcessEntry {
@@ -51,6 +56,9 @@ pub(crate) struct ProcessEntry {
     /// Linked processes; `None` once the process has exited.
     links: Mutex<Option<HashSet<Pid>>>,
     abort: OnceLock<AbortHandle>,
+    /// Set by a kill; read after `abort` is set, so a kill that comes before the task
+    /// exists is not lost.
+    kill_requested: AtomicBool,
 }
 
 impl ProcessEntry {
@@ -93,6 +101,7 @@ impl ProcessEntry {
     }
 
     pub(crate) fn kill(&self) {
+        self.kill_requested.store(true, Ordering::SeqCst);
         if let Some(abort) = self.abort.get() {
             abort.abort();
         }
@@ -131,9 +140,17 @@ pub(crate) async fn spawn(
         started: Instant::now(),
         hibernating: AtomicBool::new(false),
         exit: OnceLock::new(),
-        watchers: Mutex::new(Some(Vec::new())),
+        // Registered before the task exists, so no exit can be missed.
+        watchers: Mutex::new(Some(
+            opts.exit_to
+                .clone()
+                .map(Watcher::Channel)
+                .into_iter()
+                .collect(),
+        )),
         links: Mutex::new(Some(HashSet::new())),
         abort: OnceLock::new(),
+        kill_requested: AtomicBool::new(false),
     });
     node.insert(entry.clone());
     if let Some(name) = &opts.name
@@ -159,6 +176,9 @@ pub(crate) async fn spawn(
     };
     let task = tokio::spawn(run(guard, module, ctx, args, started_tx));
     let _ = entry.abort.set(task.abort_handle());
+    if entry.kill_requested.load(Ordering::SeqCst) {
+        task.abort();
+    }
     let started = async {
         started_rx
             .await
@@ -207,6 +227,9 @@ impl Drop for ExitGuard {
                 }
                 Watcher::Waiter(tx) => {
                     let _ = tx.send(reason.clone());
+                }
+                Watcher::Channel(tx) => {
+                    let _ = tx.send((self.entry.pid, reason.clone()));
                 }
             }
         }

@@ -9,4 +9,5 @@ mod lifecycle;
 mod links;
 mod names;
 mod scale;
+mod supervision;
 mod support;

@@ -15,6 +15,8 @@ struct Probe {
     counter: u64,
     deferred: Vec<(u64, u64, u64)>,
     observer: Option<String>,
+    /// Prefixes the events cast to the observer (`tag:event`), to tell siblings apart.
+    tag: Option<String>,
     /// Bytes allocated on request; lost when the process restarts.
     ballast: Vec<u8>,
 }
@@ -42,6 +44,7 @@ enum Mode {
 struct Args {
     mode: Mode,
     observer: Option<String>,
+    tag: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -174,7 +177,11 @@ fn call_error(e: CallError) -> Value {
 impl Probe {
     fn event(&mut self, e: String) {
         if let Some(obs) = &self.observer {
-            otter_guest::cast(obs.as_str(), &Cast::Record(e.clone()));
+            let text = match &self.tag {
+                Some(tag) => format!("{tag}:{e}"),
+                None => e.clone(),
+            };
+            otter_guest::cast(obs.as_str(), &Cast::Record(text));
         }
         self.events.push(e);
     }
@@ -196,6 +203,7 @@ impl GenServer for Probe {
     fn init(args: Args) -> Init<Self, String> {
         let mut probe = Probe {
             observer: args.observer,
+            tag: args.tag,
             ..Probe::default()
         };
         probe.event("init".into());

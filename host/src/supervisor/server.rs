@@ -1,0 +1,638 @@
+//! The supervisor task: starts children, learns of every exit through one channel, restarts
+//! per strategy and intensity, and answers the admin commands.
+
+use std::collections::{HashSet, VecDeque};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Notify, mpsc, oneshot, watch};
+
+use super::{
+    ChildCounts, ChildError, ChildFailure, ChildInfo, ChildKind, ChildSpec, ChildStart, Restart,
+    Shutdown, Strategy, Supervisor, SupervisorError, SupervisorSpec, shutdown_timeout,
+};
+use crate::error::{StartError, StopError};
+use crate::exit::ExitReason;
+use crate::node::{Node, SpawnOptions};
+use crate::process::{ExitSender, Pid};
+use crate::term::{Term, from_json, to_json};
+
+type Reply<T> = oneshot::Sender<Result<T, ChildError>>;
+
+/// What a [`Supervisor`] handle asks of the task.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Stop,
+    Which(oneshot::Sender<Vec<ChildInfo>>),
+    Count(oneshot::Sender<ChildCounts>),
+    StartChild(ChildSpec, Reply<Option<Pid>>),
+    StartDynamic(Term, Reply<Option<Pid>>),
+    Terminate(String, Reply<()>),
+    TerminatePid(Pid, Reply<()>),
+    Restart(String, Reply<Option<Pid>>),
+    Delete(String, Reply<()>),
+}
+
+/// A running child.
+enum Running {
+    Worker(Pid),
+    Supervisor(Supervisor),
+}
+
+impl Running {
+    fn pid(&self) -> Pid {
+        match self {
+            Running::Worker(p) => *p,
+            Running::Supervisor(s) => s.pid(),
+        }
+    }
+}
+
+struct Child {
+    spec: ChildSpec,
+    running: Option<Running>,
+}
+
+impl Child {
+    fn pid(&self) -> Option<Pid> {
+        self.running.as_ref().map(Running::pid)
+    }
+}
+
+/// More restarts than the intensity allows.
+struct GaveUp;
+
+struct State {
+    node: Node,
+    pid: Pid,
+    strategy: Strategy,
+    intensity: u32,
+    period: Duration,
+    /// A dynamic supervisor's template.
+    template: Option<ChildSpec>,
+    children: Vec<Child>,
+    /// The instants of the last `intensity` restarts, oldest first.
+    restarts: VecDeque<Instant>,
+    exits_tx: ExitSender,
+    kill: Arc<Notify>,
+}
+
+/// Start a supervisor (its spec already validated) and its children, then hand it to a task.
+/// Its exit goes down `exit_to` if it has a parent.
+///
+/// Boxed: starting a supervisor starts its children, which may be supervisors.
+pub(crate) fn start(
+    node: Node,
+    spec: SupervisorSpec,
+    exit_to: Option<ExitSender>,
+) -> Pin<Box<dyn Future<Output = Result<Supervisor, SupervisorError>> + Send>> {
+    Box::pin(start_inner(node, spec, exit_to))
+}
+
+async fn start_inner(
+    node: Node,
+    spec: SupervisorSpec,
+    exit_to: Option<ExitSender>,
+) -> Result<Supervisor, SupervisorError> {
+    let pid = node.inner.next_pid();
+    let (cmds_tx, cmds_rx) = mpsc::unbounded_channel();
+    let (exit_tx, exit_rx) = watch::channel(None);
+    let (exits_tx, exits_rx) = mpsc::unbounded_channel();
+    let kill = Arc::new(Notify::new());
+    let dynamic = spec.strategy == Strategy::SimpleOneForOne;
+    let mut specs = spec.children;
+    let template = if dynamic { specs.pop() } else { None };
+    let mut state = State {
+        node,
+        pid,
+        strategy: spec.strategy,
+        intensity: spec.intensity,
+        period: spec.period,
+        template,
+        children: specs
+            .into_iter()
+            .map(|spec| Child {
+                spec,
+                running: None,
+            })
+            .collect(),
+        restarts: VecDeque::with_capacity(spec.intensity.min(64) as usize),
+        exits_tx,
+        kill: kill.clone(),
+    };
+    state.start_all().await?;
+    tracing::debug!(supervisor = pid, "supervisor started");
+    tokio::spawn(state.run(cmds_rx, exits_rx, exit_tx, exit_to));
+    Ok(Supervisor {
+        pid,
+        cmds: cmds_tx,
+        exit: exit_rx,
+        kill,
+    })
+}
+
+/// Stop one child as its shutdown says; returns once it is gone.
+async fn terminate(node: &Node, running: Running, shutdown: Shutdown) {
+    match running {
+        Running::Worker(pid) => match shutdown {
+            Shutdown::BrutalKill => {
+                node.kill(pid);
+                node.wait_exit(pid).await;
+            }
+            _ => {
+                let r = node
+                    .stop(pid, ExitReason::Shutdown, shutdown_timeout(shutdown))
+                    .await;
+                if r == Err(StopError::Timeout) {
+                    node.kill(pid);
+                    node.wait_exit(pid).await;
+                }
+            }
+        },
+        Running::Supervisor(sup) => match shutdown_timeout(shutdown) {
+            Some(t) if !t.is_zero() => {
+                if tokio::time::timeout(t, sup.stop()).await.is_err() {
+                    sup.kill().await;
+                }
+            }
+            Some(_) => sup.kill().await,
+            None => sup.stop().await,
+        },
+    }
+}
+
+/// Kill one child at once; returns once it is gone.
+async fn kill(node: &Node, running: Running) {
+    match running {
+        Running::Worker(pid) => {
+            node.kill(pid);
+            node.wait_exit(pid).await;
+        }
+        Running::Supervisor(sup) => sup.kill().await,
+    }
+}
+
+/// A dynamic child's args: see [`Supervisor::start_child_with`].
+fn merge_args(template: &Term, extra: &Term) -> Term {
+    use serde_json::Value;
+    if extra.as_slice() == [0xf6] {
+        return template.clone();
+    }
+    if let (Ok(t), Ok(e)) = (to_json(template), to_json(extra)) {
+        match (t, e) {
+            (Value::Array(mut a), Value::Array(b)) => {
+                a.extend(b);
+                return from_json(&Value::Array(a));
+            }
+            (Value::Object(mut a), Value::Object(b)) => {
+                a.extend(b);
+                return from_json(&Value::Object(a));
+            }
+            _ => {}
+        }
+    }
+    // CBOR: an array of two items, then the two items.
+    let mut out = Vec::with_capacity(1 + template.len() + extra.len());
+    out.push(0x82);
+    out.extend_from_slice(template);
+    out.extend_from_slice(extra);
+    out
+}
+
+impl State {
+    fn dynamic(&self) -> bool {
+        self.template.is_some()
+    }
+
+    async fn start_child(&self, spec: &ChildSpec) -> Result<Option<Running>, ChildFailure> {
+        match &spec.start {
+            ChildStart::Worker { module, args, name } => {
+                let mut opts = SpawnOptions::default();
+                if let Some(n) = name {
+                    opts = opts.name(n);
+                }
+                opts.exit_to = Some(self.exits_tx.clone());
+                match self.node.spawn(module, args.clone(), opts).await {
+                    Ok(pid) => Ok(Some(Running::Worker(pid))),
+                    Err(StartError::Ignore) => Ok(None),
+                    Err(e) => Err(ChildFailure::Worker(e)),
+                }
+            }
+            ChildStart::Supervisor(sub) => {
+                start(self.node.clone(), sub.clone(), Some(self.exits_tx.clone()))
+                    .await
+                    .map(|s| Some(Running::Supervisor(s)))
+                    .map_err(|e| ChildFailure::Supervisor(Box::new(e)))
+            }
+        }
+    }
+
+    /// Start the children in order; on a failure, stop those started, in reverse order.
+    async fn start_all(&mut self) -> Result<(), SupervisorError> {
+        for i in 0..self.children.len() {
+            match self.start_child(&self.children[i].spec).await {
+                Ok(r) => self.children[i].running = r,
+                Err(reason) => {
+                    self.stop_all().await;
+                    return Err(SupervisorError::Child {
+                        id: self.children[i].spec.id.clone(),
+                        reason,
+                    });
+                }
+            }
+        }
+        // An ignored temporary child is dropped.
+        self.children
+            .retain(|c| c.running.is_some() || c.spec.restart != Restart::Temporary);
+        Ok(())
+    }
+
+    /// Stop every running child in reverse order; a kill request cuts it short. Returns
+    /// whether it was killed.
+    async fn stop_all(&mut self) -> bool {
+        for i in (0..self.children.len()).rev() {
+            let Some(running) = self.children[i].running.take() else {
+                continue;
+            };
+            let shutdown = self.children[i].spec.shutdown;
+            let node = self.node.clone();
+            let victim = match &running {
+                Running::Worker(pid) => Running::Worker(*pid),
+                Running::Supervisor(s) => Running::Supervisor(s.clone()),
+            };
+            let stopping = terminate(&node, running, shutdown);
+            let killer = self.kill.clone();
+            tokio::select! {
+                () = stopping => {}
+                () = killer.notified() => {
+                    // The one being stopped, then the rest.
+                    kill(&self.node, victim).await;
+                    self.kill_all().await;
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    async fn kill_all(&mut self) {
+        for i in (0..self.children.len()).rev() {
+            if let Some(running) = self.children[i].running.take() {
+                kill(&self.node, running).await;
+            }
+        }
+    }
+
+    /// Note a restart; false if it is one more than the intensity allows within the period.
+    fn note_restart(&mut self) -> bool {
+        let now = Instant::now();
+        if self.restarts.len() >= self.intensity as usize {
+            match self.restarts.front() {
+                Some(&oldest) if now.duration_since(oldest) > self.period => {
+                    self.restarts.pop_front();
+                }
+                _ => return false,
+            }
+        }
+        self.restarts.push_back(now);
+        true
+    }
+
+    async fn run(
+        mut self,
+        mut cmds: mpsc::UnboundedReceiver<Command>,
+        mut exits: mpsc::UnboundedReceiver<(Pid, ExitReason)>,
+        exit: watch::Sender<Option<ExitReason>>,
+        exit_to: Option<ExitSender>,
+    ) {
+        let mut cmds_open = true;
+        let kill = self.kill.clone();
+        let reason = loop {
+            tokio::select! {
+                biased;
+                () = kill.notified() => {
+                    self.kill_all().await;
+                    break ExitReason::Killed;
+                }
+                Some((pid, reason)) = exits.recv() => {
+                    if self.on_exit(pid, reason).await.is_err() {
+                        tracing::error!(
+                            supervisor = self.pid,
+                            intensity = self.intensity,
+                            period_ms = self.period.as_millis() as u64,
+                            "supervisor reached its maximum restart intensity; shutting down"
+                        );
+                        break if self.stop_all().await {
+                            ExitReason::Killed
+                        } else {
+                            ExitReason::Shutdown
+                        };
+                    }
+                }
+                cmd = cmds.recv(), if cmds_open => match cmd {
+                    None => cmds_open = false,
+                    Some(Command::Stop) => {
+                        break if self.stop_all().await {
+                            ExitReason::Killed
+                        } else {
+                            ExitReason::Shutdown
+                        };
+                    }
+                    Some(cmd) => self.admin(cmd).await,
+                },
+            }
+        };
+        tracing::debug!(supervisor = self.pid, %reason, "supervisor exited");
+        exit.send_replace(Some(reason.clone()));
+        if let Some(tx) = exit_to {
+            let _ = tx.send((self.pid, reason));
+        }
+    }
+
+    /// A child exited: restart per its restart type and the strategy.
+    async fn on_exit(&mut self, pid: Pid, reason: ExitReason) -> Result<(), GaveUp> {
+        // Unknown pids are children the supervisor stopped itself, or failed starts.
+        let Some(i) = self.children.iter().position(|c| c.pid() == Some(pid)) else {
+            return Ok(());
+        };
+        self.children[i].running = None;
+        let restart = match self.children[i].spec.restart {
+            Restart::Permanent => true,
+            Restart::Transient => !reason.is_clean(),
+            Restart::Temporary => false,
+        };
+        if !restart {
+            if self.dynamic() || self.children[i].spec.restart == Restart::Temporary {
+                self.children.remove(i);
+            }
+            return Ok(());
+        }
+        tracing::info!(
+            supervisor = self.pid,
+            child = %self.children[i].spec.id,
+            pid,
+            %reason,
+            "restarting child"
+        );
+        self.restart(i).await
+    }
+
+    /// Restart the child at `i` and, per the strategy, its siblings. A start that fails
+    /// counts as another restart and is retried.
+    async fn restart(&mut self, mut i: usize) -> Result<(), GaveUp> {
+        loop {
+            if !self.note_restart() {
+                return Err(GaveUp);
+            }
+            let n = self.children.len();
+            let stop: Vec<usize> = match self.strategy {
+                Strategy::OneForAll => (0..n).filter(|&j| j != i).collect(),
+                Strategy::RestForOne => (i + 1..n).collect(),
+                Strategy::OneForOne | Strategy::SimpleOneForOne => Vec::new(),
+            };
+            for &j in stop.iter().rev() {
+                if let Some(running) = self.children[j].running.take() {
+                    terminate(&self.node, running, self.children[j].spec.shutdown).await;
+                }
+            }
+            // Temporary children stopped with the group are not restarted: drop them.
+            let stopped: HashSet<usize> = stop.into_iter().collect();
+            let mut j = 0;
+            let mut crashed = i;
+            self.children.retain(|c| {
+                let keep = !(stopped.contains(&j) && c.spec.restart == Restart::Temporary);
+                if !keep && j < i {
+                    crashed -= 1;
+                }
+                j += 1;
+                keep
+            });
+            let (first, last) = match self.strategy {
+                Strategy::OneForAll => (0, self.children.len() - 1),
+                Strategy::RestForOne => (crashed, self.children.len() - 1),
+                Strategy::OneForOne | Strategy::SimpleOneForOne => (crashed, crashed),
+            };
+            let mut failed = None;
+            for j in first..=last {
+                if self.children[j].running.is_some() {
+                    continue;
+                }
+                match self.start_child(&self.children[j].spec).await {
+                    Ok(r) => self.children[j].running = r,
+                    Err(e) => {
+                        tracing::error!(
+                            supervisor = self.pid,
+                            child = %self.children[j].spec.id,
+                            error = %e,
+                            "child failed to restart"
+                        );
+                        failed = Some(j);
+                        break;
+                    }
+                }
+            }
+            match failed {
+                Some(j) => i = j,
+                None => {
+                    let dynamic = self.dynamic();
+                    self.children.retain(|c| {
+                        c.running.is_some() || !(dynamic || c.spec.restart == Restart::Temporary)
+                    });
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn find(&self, id: &str) -> Result<usize, ChildError> {
+        if self.dynamic() {
+            return Err(ChildError::WrongStrategy);
+        }
+        self.children
+            .iter()
+            .position(|c| c.spec.id == id)
+            .ok_or(ChildError::NotFound)
+    }
+
+    async fn admin(&mut self, cmd: Command) {
+        match cmd {
+            Command::Stop => unreachable!("handled by the loop"),
+            Command::Which(tx) => {
+                let mut rows = Vec::with_capacity(self.children.len());
+                for c in &self.children {
+                    let children = match &c.running {
+                        Some(Running::Supervisor(s)) => {
+                            s.which_children().await.unwrap_or_default()
+                        }
+                        _ => Vec::new(),
+                    };
+                    rows.push(ChildInfo {
+                        id: c.spec.id.clone(),
+                        pid: c.pid(),
+                        kind: kind(&c.spec),
+                        module: c.spec.module().to_owned(),
+                        children,
+                    });
+                }
+                let _ = tx.send(rows);
+            }
+            Command::Count(tx) => {
+                let mut counts = ChildCounts {
+                    specs: self.children.len(),
+                    ..ChildCounts::default()
+                };
+                for c in &self.children {
+                    counts.active += usize::from(c.running.is_some());
+                    match kind(&c.spec) {
+                        ChildKind::Worker => counts.workers += 1,
+                        ChildKind::Supervisor => counts.supervisors += 1,
+                    }
+                }
+                let _ = tx.send(counts);
+            }
+            Command::StartChild(spec, tx) => {
+                let _ = tx.send(self.add_child(spec).await);
+            }
+            Command::StartDynamic(extra, tx) => {
+                let _ = tx.send(self.add_dynamic(extra).await);
+            }
+            Command::Terminate(id, tx) => {
+                let r = match self.find(&id) {
+                    Ok(i) => {
+                        if let Some(running) = self.children[i].running.take() {
+                            terminate(&self.node, running, self.children[i].spec.shutdown).await;
+                        }
+                        if self.children[i].spec.restart == Restart::Temporary {
+                            self.children.remove(i);
+                        }
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                };
+                let _ = tx.send(r);
+            }
+            Command::TerminatePid(pid, tx) => {
+                let r = if !self.dynamic() {
+                    Err(ChildError::WrongStrategy)
+                } else if let Some(i) = self.children.iter().position(|c| c.pid() == Some(pid)) {
+                    let child = self.children.remove(i);
+                    if let Some(running) = child.running {
+                        terminate(&self.node, running, child.spec.shutdown).await;
+                    }
+                    Ok(())
+                } else {
+                    Err(ChildError::NotFound)
+                };
+                let _ = tx.send(r);
+            }
+            Command::Restart(id, tx) => {
+                let r = match self.find(&id) {
+                    Ok(i) if self.children[i].running.is_some() => Err(ChildError::Running),
+                    Ok(i) => match self.start_child(&self.children[i].spec).await {
+                        Ok(r) => {
+                            let pid = r.as_ref().map(Running::pid);
+                            self.children[i].running = r;
+                            Ok(pid)
+                        }
+                        Err(reason) => Err(ChildError::Start(SupervisorError::Child {
+                            id: id.clone(),
+                            reason,
+                        })),
+                    },
+                    Err(e) => Err(e),
+                };
+                let _ = tx.send(r);
+            }
+            Command::Delete(id, tx) => {
+                let r = match self.find(&id) {
+                    Ok(i) if self.children[i].running.is_some() => Err(ChildError::Running),
+                    Ok(i) => {
+                        self.children.remove(i);
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                };
+                let _ = tx.send(r);
+            }
+        }
+    }
+
+    async fn add_child(&mut self, spec: ChildSpec) -> Result<Option<Pid>, ChildError> {
+        if self.dynamic() {
+            return Err(ChildError::WrongStrategy);
+        }
+        spec.validate_at("")
+            .map_err(|e| ChildError::Start(SupervisorError::Spec(e)))?;
+        if let Some(c) = self.children.iter().find(|c| c.spec.id == spec.id) {
+            return Err(match c.pid() {
+                Some(pid) => ChildError::AlreadyStarted(pid),
+                None => ChildError::AlreadyPresent,
+            });
+        }
+        match self.start_child(&spec).await {
+            Ok(running) => {
+                let pid = running.as_ref().map(Running::pid);
+                if running.is_some() || spec.restart != Restart::Temporary {
+                    self.children.push(Child { spec, running });
+                }
+                Ok(pid)
+            }
+            Err(reason) => Err(ChildError::Start(SupervisorError::Child {
+                id: spec.id,
+                reason,
+            })),
+        }
+    }
+
+    async fn add_dynamic(&mut self, extra: Term) -> Result<Option<Pid>, ChildError> {
+        let Some(template) = &self.template else {
+            return Err(ChildError::WrongStrategy);
+        };
+        let mut spec = template.clone();
+        if let ChildStart::Worker { args, .. } = &mut spec.start {
+            *args = merge_args(args, &extra);
+        }
+        match self.start_child(&spec).await {
+            Ok(Some(running)) => {
+                let pid = running.pid();
+                self.children.push(Child {
+                    spec,
+                    running: Some(running),
+                });
+                Ok(Some(pid))
+            }
+            Ok(None) => Ok(None),
+            Err(reason) => Err(ChildError::Start(SupervisorError::Child {
+                id: spec.id,
+                reason,
+            })),
+        }
+    }
+}
+
+fn kind(spec: &ChildSpec) -> ChildKind {
+    match spec.start {
+        ChildStart::Worker { .. } => ChildKind::Worker,
+        ChildStart::Supervisor(_) => ChildKind::Supervisor,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge_args;
+    use crate::term::{from_json, to_json};
+    use serde_json::json;
+
+    #[test]
+    fn dynamic_args_concatenate_arrays_merge_maps_else_pair() {
+        let m = |a, b| to_json(&merge_args(&from_json(&a), &from_json(&b))).unwrap();
+        assert_eq!(m(json!([1, 2]), json!([3])), json!([1, 2, 3]));
+        assert_eq!(
+            m(json!({"a": 1, "b": 1}), json!({"b": 2})),
+            json!({"a": 1, "b": 2})
+        );
+        assert_eq!(m(json!({"a": 1}), json!(null)), json!({"a": 1}));
+        assert_eq!(m(json!("t"), json!(7)), json!(["t", 7]));
+    }
+}

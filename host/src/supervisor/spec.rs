@@ -1,0 +1,250 @@
+//! Supervisor and child specs, and their validation.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use crate::term::Term;
+
+/// Which children restart when one must (OTP's restart strategies).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Strategy {
+    /// Only the child that exited restarts.
+    #[default]
+    OneForOne,
+    /// All children stop (reverse order, the exited one excepted), then all start again in
+    /// order.
+    OneForAll,
+    /// The children started after the exited one stop (reverse order), then it and they
+    /// start again in order; earlier ones keep running.
+    RestForOne,
+    /// A dynamic supervisor: exactly one child spec, a template; children are added with
+    /// [`Supervisor::start_child_with`](super::Supervisor::start_child_with) and restart as
+    /// with `OneForOne`. A child that exits and is not restarted is forgotten.
+    SimpleOneForOne,
+}
+
+/// When a child is restarted; see the table on [`Supervisor`](super::Supervisor).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Restart {
+    /// Always restarted. The default.
+    #[default]
+    Permanent,
+    /// Restarted only after a crash (`error(..)` or `killed`).
+    Transient,
+    /// Never restarted; its spec is removed when it exits.
+    Temporary,
+}
+
+/// How a child is stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shutdown {
+    /// `terminate(shutdown)`, then a kill if it is still running after this long. The
+    /// default for workers: 5000 ms.
+    Timeout(Duration),
+    /// Killed at once; `terminate` does not run.
+    BrutalKill,
+    /// `terminate(shutdown)`, waiting as long as it takes. The default for supervisors.
+    Infinity,
+}
+
+/// What a child is.
+#[derive(Debug, Clone)]
+pub enum ChildStart {
+    /// A process of a loaded module, started with these CBOR args.
+    Worker {
+        /// The module's name.
+        module: String,
+        /// The CBOR args given to `init`.
+        args: Term,
+        /// A name to register the process under.
+        name: Option<String>,
+    },
+    /// A supervisor.
+    Supervisor(SupervisorSpec),
+}
+
+/// One child of a supervisor.
+#[derive(Debug, Clone)]
+pub struct ChildSpec {
+    /// Unique among the supervisor's children.
+    pub id: String,
+    /// What to start.
+    pub start: ChildStart,
+    /// When to restart it. Default [`Restart::Permanent`].
+    pub restart: Restart,
+    /// How to stop it. Default 5000 ms for workers, [`Shutdown::Infinity`] for supervisors.
+    pub shutdown: Shutdown,
+}
+
+impl ChildSpec {
+    /// A permanent worker with a 5000 ms shutdown.
+    pub fn worker(id: impl Into<String>, module: impl Into<String>, args: Term) -> ChildSpec {
+        ChildSpec {
+            id: id.into(),
+            start: ChildStart::Worker {
+                module: module.into(),
+                args,
+                name: None,
+            },
+            restart: Restart::Permanent,
+            shutdown: Shutdown::Timeout(Duration::from_millis(5000)),
+        }
+    }
+
+    /// A permanent supervisor with an infinite shutdown.
+    pub fn supervisor(id: impl Into<String>, spec: SupervisorSpec) -> ChildSpec {
+        ChildSpec {
+            id: id.into(),
+            start: ChildStart::Supervisor(spec),
+            restart: Restart::Permanent,
+            shutdown: Shutdown::Infinity,
+        }
+    }
+
+    /// Register a worker under `name` (each start registers it again).
+    ///
+    /// # Panics
+    /// On a supervisor child: a programmer error.
+    pub fn name(mut self, name: impl Into<String>) -> ChildSpec {
+        match &mut self.start {
+            ChildStart::Worker { name: n, .. } => *n = Some(name.into()),
+            ChildStart::Supervisor(_) => panic!("only a worker child can be named"),
+        }
+        self
+    }
+
+    /// Set the restart type. Default [`Restart::Permanent`].
+    pub fn restart(mut self, restart: Restart) -> ChildSpec {
+        self.restart = restart;
+        self
+    }
+
+    /// Set the shutdown. Default 5000 ms for workers, infinity for supervisors.
+    pub fn shutdown(mut self, shutdown: Shutdown) -> ChildSpec {
+        self.shutdown = shutdown;
+        self
+    }
+
+    pub(crate) fn module(&self) -> &str {
+        match &self.start {
+            ChildStart::Worker { module, .. } => module,
+            ChildStart::Supervisor(_) => "supervisor",
+        }
+    }
+}
+
+/// A supervisor: its strategy, restart intensity and children.
+#[derive(Debug, Clone)]
+pub struct SupervisorSpec {
+    /// Which children restart together.
+    pub strategy: Strategy,
+    /// Restarts allowed within `period` (OTP's MaxR). Default 3.
+    pub intensity: u32,
+    /// The intensity window (OTP's MaxT). Default 5 s; must not be zero.
+    pub period: Duration,
+    /// The children, in start order (for a dynamic supervisor: the one template).
+    pub children: Vec<ChildSpec>,
+}
+
+impl Default for SupervisorSpec {
+    fn default() -> Self {
+        SupervisorSpec::new(Strategy::OneForOne)
+    }
+}
+
+impl SupervisorSpec {
+    /// A spec with no children, intensity 3 and period 5 s.
+    pub fn new(strategy: Strategy) -> SupervisorSpec {
+        SupervisorSpec {
+            strategy,
+            intensity: 3,
+            period: Duration::from_secs(5),
+            children: Vec::new(),
+        }
+    }
+
+    /// Add a child at the end.
+    pub fn child(mut self, child: ChildSpec) -> SupervisorSpec {
+        self.children.push(child);
+        self
+    }
+
+    /// Set the intensity (default 3) and period (default 5 s).
+    pub fn intensity(mut self, intensity: u32, period: Duration) -> SupervisorSpec {
+        self.intensity = intensity;
+        self.period = period;
+        self
+    }
+
+    /// Check the whole tree; the error names the first bad field by its path.
+    pub(crate) fn validate(&self) -> Result<(), SpecError> {
+        self.validate_at("")
+    }
+
+    fn validate_at(&self, at: &str) -> Result<(), SpecError> {
+        let err = |field: String, reason: &str| SpecError {
+            field,
+            reason: reason.to_owned(),
+        };
+        if self.period.is_zero() {
+            return Err(err(format!("{at}period"), "must be positive"));
+        }
+        if self.strategy == Strategy::SimpleOneForOne && self.children.len() != 1 {
+            return Err(err(
+                format!("{at}children"),
+                "a simple_one_for_one supervisor needs exactly one child spec (the template)",
+            ));
+        }
+        let mut ids = HashSet::new();
+        for (i, child) in self.children.iter().enumerate() {
+            let here = format!("{at}children[{i}].");
+            child.validate_at(&here)?;
+            if !ids.insert(child.id.as_str()) {
+                return Err(err(format!("{here}id"), "duplicate child id"));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ChildSpec {
+    pub(crate) fn validate_at(&self, at: &str) -> Result<(), SpecError> {
+        let err = |field: &str, reason: &str| SpecError {
+            field: format!("{at}{field}"),
+            reason: reason.to_owned(),
+        };
+        if self.id.is_empty() {
+            return Err(err("id", "must not be empty"));
+        }
+        match &self.start {
+            ChildStart::Worker { module, name, .. } => {
+                if module.is_empty() {
+                    return Err(err("module", "must not be empty"));
+                }
+                if name.as_deref() == Some("") {
+                    return Err(err("name", "must not be empty"));
+                }
+            }
+            ChildStart::Supervisor(spec) => spec.validate_at(at)?,
+        }
+        if let Shutdown::Timeout(t) = self.shutdown
+            && t.is_zero()
+        {
+            return Err(err(
+                "shutdown",
+                "a zero timeout is not allowed; use brutal_kill",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// An invalid supervisor or child spec.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct SpecError {
+    /// The path of the bad field, e.g. `children[2].id` or `period`.
+    pub field: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
