@@ -630,3 +630,71 @@ async fn restart_latency() {
     );
     sup.stop().await;
 }
+
+fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib * 1024
+}
+
+/// A child that crashes 10,000 times under a high intensity is restarted every time, and
+/// nothing accumulates: one process alive at the end, RSS flat between the first thousand
+/// crashes and the last. Prints the restart latency (crash → name resolves to the new pid)
+/// at the start and the end of the loop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_crashing_ten_thousand_times_is_restarted_without_leaking() {
+    let node = node().await;
+    let s = SupervisorSpec::default()
+        .intensity(1_000_000, Duration::from_secs(1))
+        .child(ChildSpec::worker("w", "probe", otter::from_json(&json!({}))).name("w"));
+    let sup = node.start_supervisor(s).await.unwrap();
+    let crashes = 10_000;
+    let mut latencies = Vec::with_capacity(crashes);
+    let mut rss_after_warmup = 0;
+    for i in 0..crashes {
+        let old = loop {
+            if let Some(p) = node.whereis("w") {
+                break p;
+            }
+            tokio::task::yield_now().await;
+        };
+        let t0 = Instant::now();
+        let r = node.call::<_, Value>(old, &json!("trap")).await;
+        assert!(
+            matches!(r, Err(otter::CallError::Exited(ExitReason::Error(_)))),
+            "{r:?}"
+        );
+        loop {
+            match node.whereis("w") {
+                Some(p) if p != old => break,
+                _ if t0.elapsed() > Duration::from_secs(5) => panic!("no restart of {old}"),
+                _ => tokio::task::yield_now().await,
+            }
+        }
+        latencies.push(t0.elapsed());
+        if i == 999 {
+            rss_after_warmup = rss_bytes();
+        }
+    }
+    let rss_end = rss_bytes();
+    assert_eq!(node.process_count(), 1);
+    assert!(sup.is_alive());
+    let growth = rss_end.saturating_sub(rss_after_warmup);
+    let median = |xs: &mut [Duration]| {
+        xs.sort();
+        xs[xs.len() / 2]
+    };
+    let first = median(&mut latencies[..1000].to_vec());
+    let last = median(&mut latencies[crashes - 1000..].to_vec());
+    println!(
+        "crash loop: {crashes} restarts; median crash→new pid {first:?} (first 1000), \
+         {last:?} (last 1000); RSS {} KiB after 1000, {} KiB after {crashes} (+{} KiB)",
+        rss_after_warmup / 1024,
+        rss_end / 1024,
+        growth / 1024
+    );
+    // A leaked instance costs tens of KiB: 9,000 of them would be hundreds of MiB.
+    assert!(growth < 32 << 20, "RSS grew by {} KiB", growth / 1024);
+    sup.stop().await;
+}
