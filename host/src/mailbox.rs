@@ -4,6 +4,9 @@
 //! own channel and are taken first, like BEAM's system messages. Every call carries its own
 //! reply slot, so the server never scans its mailbox for a reply.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::CallError;
@@ -59,25 +62,31 @@ pub(crate) enum Signal {
 pub(crate) struct MailboxSender {
     messages: mpsc::UnboundedSender<Message>,
     signals: mpsc::UnboundedSender<Signal>,
+    /// Messages queued and not yet taken, visible to operators (`ps`).
+    queued: Arc<AtomicUsize>,
 }
 
 /// The receiving side, owned by the process.
 pub(crate) struct Mailbox {
     pub(crate) messages: mpsc::UnboundedReceiver<Message>,
     pub(crate) signals: mpsc::UnboundedReceiver<Signal>,
+    queued: Arc<AtomicUsize>,
 }
 
 pub(crate) fn mailbox() -> (MailboxSender, Mailbox) {
     let (mtx, mrx) = mpsc::unbounded_channel();
     let (stx, srx) = mpsc::unbounded_channel();
+    let queued = Arc::new(AtomicUsize::new(0));
     (
         MailboxSender {
             messages: mtx,
             signals: stx,
+            queued: queued.clone(),
         },
         Mailbox {
             messages: mrx,
             signals: srx,
+            queued,
         },
     )
 }
@@ -85,7 +94,16 @@ pub(crate) fn mailbox() -> (MailboxSender, Mailbox) {
 impl MailboxSender {
     /// Queue a message; gives it back if the process has exited.
     pub(crate) fn send(&self, msg: Message) -> Result<(), Message> {
-        self.messages.send(msg).map_err(|e| e.0)
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        self.messages.send(msg).map_err(|e| {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            e.0
+        })
+    }
+
+    /// Messages waiting, as far as the senders know.
+    pub(crate) fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
     }
 
     /// Queue a signal; gives it back if the process has exited.
@@ -98,5 +116,10 @@ impl Mailbox {
     /// Messages waiting.
     pub(crate) fn len(&self) -> usize {
         self.messages.len()
+    }
+
+    /// Count a message as taken.
+    pub(crate) fn taken(&self) {
+        self.queued.fetch_sub(1, Ordering::Relaxed);
     }
 }

@@ -111,6 +111,10 @@ pub struct ProcessInfo {
     pub vsn: String,
     /// Whether it is hibernating (its instance dropped, only its state kept).
     pub hibernating: bool,
+    /// Messages waiting in its mailbox.
+    pub queue_len: usize,
+    /// Bytes of linear memory (0 while hibernating).
+    pub memory: usize,
     /// Milliseconds since it started.
     pub uptime_ms: u64,
 }
@@ -232,7 +236,13 @@ impl Node {
         bytes: &[u8],
     ) -> Result<Arc<Module>, LoadError> {
         let (probe, _keep) = mailbox();
-        let ctx = ProcessCtx::new(0, self.inner.clone(), name.into(), _keep);
+        let ctx = ProcessCtx::new(
+            0,
+            self.inner.clone(),
+            name.into(),
+            _keep,
+            Default::default(),
+        );
         drop(probe);
         let module = crate::engine::compile(
             &self.inner.cache,

@@ -6,7 +6,7 @@
 //! the process alone; a kill aborts the task, which drops the store wherever it was.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -50,6 +50,8 @@ pub(crate) struct ProcessEntry {
     pub(crate) name: Mutex<Option<String>>,
     started: Instant,
     hibernating: AtomicBool,
+    /// Bytes of linear memory, kept current by the store's limiter.
+    pub(crate) memory: Arc<AtomicUsize>,
     exit: OnceLock<ExitReason>,
     /// `None` once the process has exited: nobody may watch it any more.
     watchers: Mutex<Option<Vec<Watcher>>>,
@@ -118,6 +120,8 @@ impl ProcessEntry {
             module: self.module.name().to_owned(),
             vsn: self.module.vsn().to_owned(),
             hibernating: self.is_hibernating(),
+            queue_len: self.mailbox.queued(),
+            memory: self.memory.load(Ordering::Relaxed),
             uptime_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
         }
     }
@@ -139,6 +143,7 @@ pub(crate) async fn spawn(
         name: Mutex::new(None),
         started: Instant::now(),
         hibernating: AtomicBool::new(false),
+        memory: Arc::new(AtomicUsize::new(0)),
         exit: OnceLock::new(),
         // Registered before the task exists, so no exit can be missed.
         watchers: Mutex::new(Some(
@@ -167,7 +172,13 @@ pub(crate) async fn spawn(
         });
     }
     let (started_tx, started_rx) = oneshot::channel();
-    let ctx = ProcessCtx::new(pid, node.clone(), module.name().into(), mailbox);
+    let ctx = ProcessCtx::new(
+        pid,
+        node.clone(),
+        module.name().into(),
+        mailbox,
+        entry.memory.clone(),
+    );
     let guard = ExitGuard {
         node: node.clone(),
         entry: entry.clone(),
@@ -469,7 +480,10 @@ impl Process {
         tokio::select! {
             biased;
             Some(sig) = mailbox.signals.recv() => Event::Signal(sig),
-            Some(msg) = mailbox.messages.recv(), if !suspended => Event::Message(msg),
+            Some(msg) = mailbox.messages.recv(), if !suspended => {
+                mailbox.taken();
+                Event::Message(msg)
+            }
             () = idle, if !suspended => Event::Timeout,
         }
     }
@@ -550,10 +564,9 @@ impl Process {
         else {
             unreachable!()
         };
-        self.instance = Instance::Hibernating {
-            ctx: store.into_data(),
-            state,
-        };
+        let ctx = store.into_data();
+        ctx.limits.reset();
+        self.instance = Instance::Hibernating { ctx, state };
         self.entry.hibernating.store(true, Ordering::Relaxed);
         Ok(())
     }

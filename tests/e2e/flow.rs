@@ -80,9 +80,16 @@ async fn hibernate_drops_the_instance_and_waking_restores_the_state() {
     let p = probe(&node).await;
     let _: Value = node.call(p, &json!({"add": 5})).await.unwrap();
     let _: Value = node.call(p, &json!({"alloc": 2 << 20})).await.unwrap();
+    let info = |node: &otter::Node| node.processes().into_iter().find(|i| i.pid == p).unwrap();
+    assert!(info(&node).memory >= 2 << 20, "{:?}", info(&node));
     let r: Value = node.call(p, &json!("hibernate")).await.unwrap();
     assert_eq!(r, json!("ok"));
     assert!(eventually(async || node.is_hibernating(p)).await);
+    assert_eq!(
+        info(&node).memory,
+        0,
+        "a hibernating process holds no linear memory"
+    );
     // The next message wakes it with the state it had.
     let n: Value = node.call(p, &json!({"add": 1})).await.unwrap();
     assert_eq!(n, json!(6));
@@ -169,6 +176,13 @@ async fn a_suspended_server_queues_messages_and_resume_handles_them_in_order() {
         )
         .await;
     assert_eq!(r, Err(otter::CallError::Timeout));
+    let queued = node
+        .processes()
+        .into_iter()
+        .find(|i| i.pid == p)
+        .unwrap()
+        .queue_len;
+    assert_eq!(queued, 4, "three casts and the timed-out call wait");
     // get_state still answers while suspended.
     let state = otter::to_json(&node.get_state(p).await.unwrap()).unwrap();
     assert_eq!(state["events"], json!(["init"]));

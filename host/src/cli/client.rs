@@ -121,7 +121,7 @@ fn ask(socket: &Path, op: &str, name: &str, request: Request) -> anyhow::Result<
 }
 
 /// The table rows of `ps`'s answer (a list of `otter::ProcessInfo` objects).
-fn rows(list: &Value) -> Option<Vec<[String; 5]>> {
+fn rows(list: &Value) -> Option<Vec<[String; 7]>> {
     let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
     list.as_array()?
         .iter()
@@ -131,14 +131,16 @@ fn rows(list: &Value) -> Option<Vec<[String; 5]>> {
                 text(p, "name").unwrap_or_else(|| "-".into()),
                 text(p, "module")?,
                 text(p, "vsn")?,
+                p.get("queue_len")?.as_u64()?.to_string(),
+                memory(p.get("memory")?.as_u64()?, p.get("hibernating")?.as_bool()?),
                 uptime(p.get("uptime_ms")?.as_u64()?),
             ])
         })
         .collect()
 }
 
-fn print_table(rows: &[[String; 5]]) {
-    let header = ["PID", "NAME", "MODULE", "VSN", "UPTIME"].map(String::from);
+fn print_table(rows: &[[String; 7]]) {
+    let header = ["PID", "NAME", "MODULE", "VSN", "MSGQ", "MEMORY", "UPTIME"].map(String::from);
     let mut widths = header.clone().map(|h| h.len());
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -152,6 +154,17 @@ fn print_table(rows: &[[String; 5]]) {
             .map(|(cell, w)| format!("{cell:<w$}"))
             .collect();
         println!("{}", line.join("  ").trim_end());
+    }
+}
+
+fn memory(bytes: u64, hibernating: bool) -> String {
+    if hibernating {
+        return "hibernating".into();
+    }
+    match bytes {
+        0..1024 => format!("{bytes}B"),
+        1024..1_048_576 => format!("{}K", bytes / 1024),
+        _ => format!("{:.1}M", bytes as f64 / 1_048_576.0),
     }
 }
 

@@ -5,11 +5,12 @@ mod process;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use std::time::Instant;
 
 use tokio::task::AbortHandle;
 use wasmtime::component::{HasSelf, Linker};
-use wasmtime::{Engine, Store, UpdateDeadline};
+use wasmtime::{Engine, ResourceLimiter, Store, UpdateDeadline};
 
 use crate::bindings::{Genserver, otter};
 use crate::mailbox::{Mailbox, ReplySlot};
@@ -39,14 +40,62 @@ pub(crate) struct ProcessCtx {
     pub(crate) monitors: HashMap<u64, Pid>,
     /// Whether exit signals arrive as `info::exit` instead of ending the process.
     pub(crate) trap_exit: bool,
-    pub(crate) limits: wasmtime::StoreLimits,
+    pub(crate) limits: MemoryLimit,
+}
+
+/// Caps a process's linear memory and reports its size to the process table.
+pub(crate) struct MemoryLimit {
+    cap: usize,
+    used: Arc<AtomicUsize>,
+}
+
+impl MemoryLimit {
+    pub(crate) fn new(cap: usize, used: Arc<AtomicUsize>) -> Self {
+        MemoryLimit { cap, used }
+    }
+}
+
+impl ResourceLimiter for MemoryLimit {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.cap {
+            return Ok(false);
+        }
+        self.used
+            .fetch_add(desired - current, std::sync::atomic::Ordering::Relaxed);
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+impl MemoryLimit {
+    /// The store this limiter served is gone (hibernation) or new: no memory yet.
+    pub(crate) fn reset(&self) {
+        self.used.store(0, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl ProcessCtx {
-    pub(crate) fn new(pid: Pid, node: Arc<NodeInner>, module: Arc<str>, mailbox: Mailbox) -> Self {
-        let limits = wasmtime::StoreLimitsBuilder::new()
-            .memory_size(node.config.engine.max_memory)
-            .build();
+    pub(crate) fn new(
+        pid: Pid,
+        node: Arc<NodeInner>,
+        module: Arc<str>,
+        mailbox: Mailbox,
+        memory: Arc<AtomicUsize>,
+    ) -> Self {
+        let limits = MemoryLimit::new(node.config.engine.max_memory, memory);
         ProcessCtx {
             pid,
             node,
@@ -88,6 +137,7 @@ impl Drop for ProcessCtx {
 /// A store for one process: it yields to the scheduler at every epoch tick, and its memory is
 /// capped.
 pub(crate) fn new_store(engine: &Engine, ctx: ProcessCtx) -> Store<ProcessCtx> {
+    ctx.limits.reset();
     let mut store = Store::new(engine, ctx);
     store.limiter(|ctx| &mut ctx.limits);
     store.set_epoch_deadline(1);
