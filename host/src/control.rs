@@ -43,9 +43,13 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use tokio::net::UnixListener;
 
+use std::sync::Arc;
+
 use crate::error::{CallError, StopError};
 use crate::exit::ExitReason;
+use crate::manifest::{ChildKind as ManifestChild, SupervisorSpec};
 use crate::node::{DEFAULT_CALL_TIMEOUT, Dest, Node};
+use crate::supervisor::{ChildInfo, Restart, Strategy, Supervisor};
 use crate::term::{from_json, to_json};
 
 /// The environment variable that overrides the socket path.
@@ -111,6 +115,11 @@ pub enum Request {
     },
     /// `{"op":"ps"}`: every live process, as [`crate::ProcessInfo`] objects.
     Ps,
+    /// `{"op":"tree"}`: the application's live supervision tree, as nested objects with
+    /// `id`, `kind` (`supervisor` or `worker`), `pid` (or `null`), `module`, `restart`,
+    /// and for supervisors `strategy` and `children`. A `noproc` error on a node served
+    /// without an application ([`Endpoint::serve`]).
+    Tree,
     /// `{"op":"state","dest":D}`: the process's state as JSON.
     State {
         /// The process.
@@ -241,7 +250,30 @@ mod dest_json {
 /// Dropping the future during a `call` abandons the call (the reply is dropped); during a
 /// `stop`, the stop goes on without anyone waiting.
 pub async fn handle(node: &Node, request: Request) -> Response {
-    match run(node, request).await {
+    handle_app(node, None, request).await
+}
+
+/// The application a node serves: its root supervisor and the manifest's tree, for the
+/// `tree` request.
+#[derive(Debug, Clone)]
+pub struct App {
+    /// The running root supervisor.
+    pub supervisor: Supervisor,
+    /// What the manifest says it is.
+    pub spec: SupervisorSpec,
+}
+
+/// [`handle`], for a node serving `app`.
+pub async fn handle_app(node: &Node, app: Option<&App>, request: Request) -> Response {
+    let result = match (request, app) {
+        (Request::Tree, Some(app)) => tree(app).await,
+        (Request::Tree, None) => Err(ControlError::new(
+            ErrorKind::Noproc,
+            "this node runs no application",
+        )),
+        (request, _) => run(node, request).await,
+    };
+    match result {
         Ok(v) => Response::Ok(v),
         Err(e) => Response::Error(e),
     }
@@ -286,11 +318,72 @@ async fn run(node: &Node, request: Request) -> Result<Value, ControlError> {
         }
         Request::Whereis { name } => Ok(node.whereis(&name).map_or(Value::Null, Value::from)),
         Request::Ps => Ok(serde_json::to_value(node.processes()).expect("process info is JSON")),
+        Request::Tree => unreachable!("handled by handle_app"),
         Request::State { dest } => {
             let state = node.get_state(dest).await?;
             reply_json(&state)
         }
     }
+}
+
+/// The live tree of `app` as JSON.
+async fn tree(app: &App) -> Result<Value, ControlError> {
+    let children = app.supervisor.which_children().await.map_err(|_| {
+        ControlError::new(ErrorKind::Noproc, "the application's supervisor has exited")
+    })?;
+    let mut root = tree_node(&app.spec, &children);
+    root["pid"] = Value::from(app.supervisor.pid());
+    root["restart"] = Value::from("permanent");
+    Ok(root)
+}
+
+fn tree_node(spec: &SupervisorSpec, live: &[ChildInfo]) -> Value {
+    let strategy = match spec.strategy {
+        Strategy::OneForOne => "one_for_one",
+        Strategy::OneForAll => "one_for_all",
+        Strategy::RestForOne => "rest_for_one",
+        Strategy::SimpleOneForOne => "simple_one_for_one",
+    };
+    let children: Vec<Value> = spec
+        .children
+        .iter()
+        .map(|c| {
+            let info = live.iter().find(|i| i.id == c.id);
+            let restart = match c.restart {
+                Restart::Permanent => "permanent",
+                Restart::Transient => "transient",
+                Restart::Temporary => "temporary",
+            };
+            let pid = info.and_then(|i| i.pid).map_or(Value::Null, Value::from);
+            match &c.kind {
+                ManifestChild::Worker(w) => serde_json::json!({
+                    "id": c.id,
+                    "kind": "worker",
+                    "pid": pid,
+                    "module": w.module,
+                    "name": w.name,
+                    "restart": restart,
+                }),
+                ManifestChild::Supervisor(s) => {
+                    let mut v = tree_node(s, info.map_or(&[][..], |i| &i.children));
+                    v["pid"] = pid;
+                    v["restart"] = Value::from(restart);
+                    v
+                }
+            }
+        })
+        .collect();
+    serde_json::json!({
+        "id": spec.id,
+        "kind": "supervisor",
+        "pid": Value::Null,
+        "module": "supervisor",
+        "restart": Value::Null,
+        "strategy": strategy,
+        "intensity": spec.intensity,
+        "period_ms": u64::try_from(spec.period.as_millis()).unwrap_or(u64::MAX),
+        "children": children,
+    })
 }
 
 /// The pid `dest` stands for, if it is alive.
@@ -474,10 +567,16 @@ impl Endpoint {
     /// Dropping it stops accepting; connections already accepted are served until they
     /// close or the runtime ends.
     pub async fn serve(&self, node: Node) {
+        self.serve_app(node, None).await;
+    }
+
+    /// [`Endpoint::serve`], for a node running `app` (which `tree` requests show).
+    pub async fn serve_app(&self, node: Node, app: Option<App>) {
+        let app = app.map(Arc::new);
         loop {
             match self.listener.accept().await {
                 Ok((stream, _)) => {
-                    tokio::spawn(serve_connection(node.clone(), stream));
+                    tokio::spawn(serve_connection(node.clone(), app.clone(), stream));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "control socket: accept failed");
@@ -526,7 +625,7 @@ fn prepare_dir(dir: &Path) -> Result<(), BindError> {
     }
 }
 
-async fn serve_connection(node: Node, stream: tokio::net::UnixStream) {
+async fn serve_connection(node: Node, app: Option<Arc<App>>, stream: tokio::net::UnixStream) {
     let (read, mut write) = stream.into_split();
     let mut lines = tokio::io::BufReader::new(read).lines();
     loop {
@@ -544,7 +643,7 @@ async fn serve_connection(node: Node, stream: tokio::net::UnixStream) {
         let response = match serde_json::from_str::<Request>(&line) {
             Ok(request) => {
                 tracing::debug!(?request, "control request");
-                handle(&node, request).await
+                handle_app(&node, app.as_deref(), request).await
             }
             Err(e) => Response::Error(ControlError::new(ErrorKind::Badrequest, e.to_string())),
         };

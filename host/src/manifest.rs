@@ -10,13 +10,33 @@
 //! echo = "../guests/target/wasm32-unknown-unknown/release/echo.wasm"
 //! kv = { path = "../guests/target/wasm32-unknown-unknown/release/kv.wasm", vsn = "1" }
 //!
+//! [supervisor]                # optional: the root supervisor (the application)
+//! id = "MyApp.Supervisor"     # default: the node's name
+//! strategy = "one_for_one"    # one_for_one (default) | one_for_all | rest_for_one
+//! intensity = 3               # restarts allowed within period_ms; default 3
+//! period_ms = 5000            # default 5000
+//!
 //! [[children]]                # started in order, stopped in reverse order
+//! id = "echo"                 # default: its name, else its module
 //! name = "echo"               # registered name (optional)
 //! module = "echo"
 //! args = { greeting = "hi" }  # any TOML value, given to `init` as CBOR; default: unit
-//! start_timeout_ms = 5000     # optional: kill it if `init` takes longer
-//! shutdown_timeout_ms = 5000  # optional, default 5000: kill it if `terminate` takes longer
+//! restart = "permanent"       # permanent (default) | transient | temporary
+//! shutdown = 5000             # ms (default 5000) | "brutal_kill" | "infinity"
+//!
+//! [[children]]                # a nested supervisor
+//! id = "workers"              # required
+//! type = "supervisor"         # default: "worker"
+//! strategy = "one_for_all"    # and intensity, period_ms, restart, shutdown (default infinity)
+//!
+//! [[children.children]]       # its children, in the same form
+//! module = "echo"
 //! ```
+//!
+//! Without `[supervisor]`, the children are under a root `one_for_one` supervisor with
+//! intensity 3 and period 5 s. The older `shutdown_timeout_ms` is `shutdown` in
+//! milliseconds; `start_timeout_ms` is accepted but not applied to supervised children.
+//! Registered names are unique in the whole tree, ids among siblings.
 //!
 //! Relative paths are relative to the manifest's directory. A module may also be written
 //! as a table, `[modules.echo]` with `path` and `vsn` (the version the module must report).
@@ -31,8 +51,8 @@
 //!
 //! ```no_run
 //! let manifest = otter::manifest::Manifest::load("app.toml")?;
-//! for child in &manifest.children {
-//!     println!("{} runs {}", child.name.as_deref().unwrap_or("-"), child.module);
+//! for child in manifest.children() {
+//!     println!("{} runs {}", child.id, child.module());
 //! }
 //! # Ok::<(), otter::manifest::ManifestError>(())
 //! ```
@@ -47,6 +67,7 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 
+use crate::supervisor::{self as sup, Restart, Shutdown, Strategy};
 use crate::term::{Term, encode, from_json};
 
 /// How long a child gets for `terminate` when the application stops, unless its
@@ -64,8 +85,8 @@ pub struct Manifest {
     pub control: Option<PathBuf>,
     /// The modules, in name order.
     pub modules: Vec<ModuleSpec>,
-    /// The children, in start order.
-    pub children: Vec<ChildSpec>,
+    /// The root supervisor: `[supervisor]` (or its defaults) and the top-level children.
+    pub supervisor: SupervisorSpec,
 }
 
 /// A module to load.
@@ -81,9 +102,51 @@ pub struct ModuleSpec {
     pub line: usize,
 }
 
+/// A supervisor: the root (`[supervisor]`) or a `type = "supervisor"` child.
+#[derive(Debug, Clone)]
+pub struct SupervisorSpec {
+    /// Its id: `[supervisor] id` (default: the node's name) or the child's id.
+    pub id: String,
+    /// Its restart strategy. Default `one_for_one`.
+    pub strategy: Strategy,
+    /// Restarts allowed within `period`. Default 3.
+    pub intensity: u32,
+    /// The intensity window (`period_ms`). Default 5 s.
+    pub period: Duration,
+    /// Its children, in start order.
+    pub children: Vec<ChildSpec>,
+    /// The manifest line of its table (1 for a root without `[supervisor]`).
+    pub line: usize,
+}
+
 /// A child to start.
 #[derive(Debug, Clone)]
 pub struct ChildSpec {
+    /// Its id among its siblings: `id`, else `name`, else `module`.
+    pub id: String,
+    /// When it is restarted. Default permanent.
+    pub restart: Restart,
+    /// How it is stopped: `shutdown` (or the older `shutdown_timeout_ms`). Default 5000 ms
+    /// for workers, infinity for supervisors.
+    pub shutdown: Shutdown,
+    /// A worker or a supervisor.
+    pub kind: ChildKind,
+    /// The manifest line where the child's table starts.
+    pub line: usize,
+}
+
+/// What a child is.
+#[derive(Debug, Clone)]
+pub enum ChildKind {
+    /// A process of a module.
+    Worker(WorkerSpec),
+    /// A supervisor with its own children.
+    Supervisor(SupervisorSpec),
+}
+
+/// A worker child's process.
+#[derive(Debug, Clone)]
+pub struct WorkerSpec {
     /// The name it registers under.
     pub name: Option<String>,
     /// The module it runs.
@@ -91,19 +154,86 @@ pub struct ChildSpec {
     /// The CBOR argument to `init`: the manifest's `args` converted through JSON, or CBOR
     /// unit (what a server with `Args = ()` expects) when absent.
     pub args: Term,
-    /// Kill it and fail the start if `init` takes longer. Default: no limit.
+    /// `start_timeout_ms`: accepted for older manifests; supervised starts do not apply it.
     pub start_timeout: Option<Duration>,
-    /// How long `terminate` may take when the application stops before the child is
-    /// killed. Default [`DEFAULT_SHUTDOWN_TIMEOUT`].
-    pub shutdown_timeout: Duration,
-    /// The manifest line where the child's table starts.
-    pub line: usize,
 }
 
 impl ChildSpec {
-    /// How logs and errors name the child: its name, or its module.
+    /// How logs and errors name the child: its id.
     pub fn label(&self) -> &str {
-        self.name.as_deref().unwrap_or(&self.module)
+        &self.id
+    }
+
+    /// The worker's module, or `supervisor`.
+    pub fn module(&self) -> &str {
+        match &self.kind {
+            ChildKind::Worker(w) => &w.module,
+            ChildKind::Supervisor(_) => "supervisor",
+        }
+    }
+}
+
+impl SupervisorSpec {
+    /// The runtime's spec for this supervisor and everything under it.
+    pub fn to_spec(&self) -> sup::SupervisorSpec {
+        let mut spec =
+            sup::SupervisorSpec::new(self.strategy).intensity(self.intensity, self.period);
+        for c in &self.children {
+            let child = match &c.kind {
+                ChildKind::Worker(w) => {
+                    let child = sup::ChildSpec::worker(&c.id, &w.module, w.args.clone());
+                    match &w.name {
+                        Some(n) => child.name(n),
+                        None => child,
+                    }
+                }
+                ChildKind::Supervisor(s) => sup::ChildSpec::supervisor(&c.id, s.to_spec()),
+            };
+            spec = spec.child(child.restart(c.restart).shutdown(c.shutdown));
+        }
+        spec
+    }
+
+    /// The line of what a runtime field path such as `children[1].children[0].id` is in:
+    /// the innermost child it names, else this supervisor.
+    pub fn line_of(&self, field: &str) -> usize {
+        let mut sup = self;
+        let mut line = self.line;
+        let mut rest = field;
+        while let Some(r) = rest.strip_prefix("children[") {
+            let Some((i, r)) = r.split_once(']') else {
+                break;
+            };
+            let Some(child) = i.parse::<usize>().ok().and_then(|i| sup.children.get(i)) else {
+                break;
+            };
+            line = child.line;
+            rest = r.strip_prefix('.').unwrap_or(r);
+            match &child.kind {
+                ChildKind::Supervisor(s) => sup = s,
+                ChildKind::Worker(_) => break,
+            }
+        }
+        line
+    }
+
+    /// The field path and line of the child reached by following `ids` (outermost first).
+    pub fn locate(&self, ids: &[&str]) -> Option<(String, usize)> {
+        let (first, rest) = ids.split_first()?;
+        let (i, child) = self
+            .children
+            .iter()
+            .enumerate()
+            .find(|(_, c)| c.id == *first)?;
+        let here = format!("children[{i}]");
+        match (&child.kind, rest.is_empty()) {
+            (_, true) => Some((here, child.line)),
+            (ChildKind::Supervisor(s), false) => s
+                .locate(rest)
+                .map(|(f, l)| (format!("{here}.{f}"), l))
+                .or(Some((here, child.line))),
+            (ChildKind::Worker(_), false) => Some((here, child.line)),
+        }
     }
 }
 
@@ -187,6 +317,16 @@ impl Manifest {
     pub fn module(&self, name: &str) -> Option<&ModuleSpec> {
         self.modules.iter().find(|m| m.name == name)
     }
+
+    /// A runtime [`sup::SpecError`] as a manifest error on the line of the child it names.
+    pub fn spec_error(&self, e: &sup::SpecError) -> ManifestError {
+        self.error_at(self.supervisor.line_of(&e.field), &e.field, &e.reason)
+    }
+
+    /// The root supervisor's children (the top-level `[[children]]`).
+    pub fn children(&self) -> &[ChildSpec] {
+        &self.supervisor.children
+    }
 }
 
 // ---- the file's shape, as serde reads it ----
@@ -197,8 +337,18 @@ struct RawManifest {
     node: Option<RawNode>,
     #[serde(default)]
     modules: BTreeMap<String, Spanned<RawModule>>,
+    supervisor: Option<Spanned<RawSupervisor>>,
     #[serde(default)]
     children: Vec<Spanned<RawChild>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSupervisor {
+    id: Option<Spanned<String>>,
+    strategy: Option<Spanned<String>>,
+    intensity: Option<u32>,
+    period_ms: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize)]
@@ -257,11 +407,20 @@ impl<'de> Deserialize<'de> for RawModule {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawChild {
+    id: Option<Spanned<String>>,
+    #[serde(rename = "type")]
+    kind: Option<Spanned<String>>,
     name: Option<Spanned<String>>,
-    module: Spanned<String>,
+    module: Option<Spanned<String>>,
     args: Option<Spanned<toml::Value>>,
     start_timeout_ms: Option<u64>,
-    shutdown_timeout_ms: Option<u64>,
+    shutdown_timeout_ms: Option<Spanned<u64>>,
+    restart: Option<Spanned<String>>,
+    shutdown: Option<Spanned<toml::Value>>,
+    strategy: Option<Spanned<String>>,
+    intensity: Option<u32>,
+    period_ms: Option<Spanned<u64>>,
+    children: Option<Vec<Spanned<RawChild>>>,
 }
 
 // ---- checking ----
@@ -378,72 +537,305 @@ impl Parser<'_> {
             });
         }
 
-        let mut children = Vec::with_capacity(raw.children.len());
-        let mut names: HashMap<&str, usize> = HashMap::new();
-        for (i, child) in raw.children.iter().enumerate() {
-            let span = child.span();
-            let child = child.get_ref();
-            let module = child.module.get_ref();
-            if !raw.modules.contains_key(module) {
-                let known: Vec<&str> = raw.modules.keys().map(String::as_str).collect();
-                let known = if known.is_empty() {
-                    "no modules are declared".to_owned()
-                } else {
-                    format!("modules: {}", known.join(", "))
-                };
-                return Err(self.error(
-                    &child.module.span(),
-                    format!("children[{i}].module"),
-                    format!("unknown module {module:?} ({known})"),
-                ));
+        let mut names: HashMap<String, String> = HashMap::new();
+        let (root_line, strategy, intensity, period, root_id) = match &raw.supervisor {
+            None => (1, None, None, None, None),
+            Some(t) => {
+                let r = t.get_ref();
+                (
+                    self.line_of(&t.span()),
+                    r.strategy.as_ref(),
+                    r.intensity,
+                    r.period_ms.as_ref(),
+                    r.id.as_ref(),
+                )
             }
-            if let Some(name) = &child.name {
-                if name.get_ref().is_empty() {
-                    return Err(self.error(
-                        &name.span(),
-                        format!("children[{i}].name"),
-                        "empty name",
-                    ));
-                }
-                if let Some(first) = names.insert(name.get_ref(), i) {
-                    return Err(self.error(
-                        &name.span(),
-                        format!("children[{i}].name"),
-                        format!(
-                            "duplicate name {:?} (children[{first}] has it too)",
-                            name.get_ref()
-                        ),
-                    ));
-                }
+        };
+        let id = match root_id {
+            Some(id) if id.get_ref().is_empty() => {
+                return Err(self.error(&id.span(), "supervisor.id", "empty id"));
             }
-            let args = match &child.args {
-                None => encode(&()).expect("unit encodes"),
-                Some(v) => {
-                    let json = toml_to_json(v.get_ref())
-                        .map_err(|m| self.error(&v.span(), format!("children[{i}].args"), m))?;
-                    from_json(&json)
-                }
-            };
-            children.push(ChildSpec {
-                name: child.name.as_ref().map(|n| n.get_ref().clone()),
-                module: module.clone(),
-                args,
-                start_timeout: child.start_timeout_ms.map(Duration::from_millis),
-                shutdown_timeout: child
-                    .shutdown_timeout_ms
-                    .map(Duration::from_millis)
-                    .unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT),
-                line: self.line_of(&span),
-            });
-        }
+            Some(id) => id.get_ref().clone(),
+            None => node_name.clone(),
+        };
+        let supervisor = self.supervisor(
+            &raw.modules,
+            &mut names,
+            "supervisor.",
+            "",
+            id,
+            root_line,
+            strategy,
+            intensity,
+            period,
+            &raw.children,
+        )?;
 
         Ok(Manifest {
             path: self.file.to_owned(),
             node_name,
             control,
             modules,
-            children,
+            supervisor,
         })
+    }
+
+    /// A supervisor's settings and children; `settings` prefixes its own fields' paths
+    /// (`supervisor.` for the root, `children[1].` for a child), `at` its children's.
+    #[allow(clippy::too_many_arguments)]
+    fn supervisor(
+        &self,
+        modules: &BTreeMap<String, Spanned<RawModule>>,
+        names: &mut HashMap<String, String>,
+        settings: &str,
+        at: &str,
+        id: String,
+        line: usize,
+        strategy: Option<&Spanned<String>>,
+        intensity: Option<u32>,
+        period: Option<&Spanned<u64>>,
+        raw_children: &[Spanned<RawChild>],
+    ) -> Result<SupervisorSpec, ManifestError> {
+        let strategy = match strategy {
+            None => Strategy::OneForOne,
+            Some(s) => match s.get_ref().as_str() {
+                "one_for_one" => Strategy::OneForOne,
+                "one_for_all" => Strategy::OneForAll,
+                "rest_for_one" => Strategy::RestForOne,
+                _ => {
+                    return Err(self.error(
+                        &s.span(),
+                        format!("{settings}strategy"),
+                        "expected one of one_for_one, one_for_all, rest_for_one",
+                    ));
+                }
+            },
+        };
+        let period = match period {
+            None => Duration::from_secs(5),
+            Some(p) if *p.get_ref() == 0 => {
+                return Err(self.error(
+                    &p.span(),
+                    format!("{settings}period_ms"),
+                    "must be positive",
+                ));
+            }
+            Some(p) => Duration::from_millis(*p.get_ref()),
+        };
+        let mut children = Vec::with_capacity(raw_children.len());
+        let mut ids: HashMap<String, usize> = HashMap::new();
+        for (i, child) in raw_children.iter().enumerate() {
+            let here = format!("{at}children[{i}]");
+            let span = child.span();
+            let c = self.child(modules, names, &here, child.get_ref(), &span)?;
+            if let Some(first) = ids.insert(c.id.clone(), i) {
+                let span = child.get_ref().id.as_ref().map_or(span, |s| s.span());
+                return Err(self.error(
+                    &span,
+                    format!("{here}.id"),
+                    format!("duplicate id {:?} ({at}children[{first}] has it too)", c.id),
+                ));
+            }
+            children.push(c);
+        }
+        Ok(SupervisorSpec {
+            id,
+            strategy,
+            intensity: intensity.unwrap_or(3),
+            period,
+            children,
+            line,
+        })
+    }
+
+    fn child(
+        &self,
+        modules: &BTreeMap<String, Spanned<RawModule>>,
+        names: &mut HashMap<String, String>,
+        here: &str,
+        child: &RawChild,
+        span: &Range<usize>,
+    ) -> Result<ChildSpec, ManifestError> {
+        let f = |field: &str| format!("{here}.{field}");
+        let is_sup = match &child.kind {
+            None => false,
+            Some(k) => match k.get_ref().as_str() {
+                "worker" => false,
+                "supervisor" => true,
+                _ => {
+                    return Err(self.error(
+                        &k.span(),
+                        f("type"),
+                        "expected one of worker, supervisor",
+                    ));
+                }
+            },
+        };
+        let restart = match &child.restart {
+            None => Restart::Permanent,
+            Some(r) => match r.get_ref().as_str() {
+                "permanent" => Restart::Permanent,
+                "transient" => Restart::Transient,
+                "temporary" => Restart::Temporary,
+                _ => {
+                    return Err(self.error(
+                        &r.span(),
+                        f("restart"),
+                        "expected one of permanent, transient, temporary",
+                    ));
+                }
+            },
+        };
+        let shutdown = match (&child.shutdown, &child.shutdown_timeout_ms) {
+            (Some(_), Some(t)) => {
+                return Err(self.error(
+                    &t.span(),
+                    f("shutdown_timeout_ms"),
+                    "give either shutdown or shutdown_timeout_ms, not both",
+                ));
+            }
+            (None, Some(t)) => self.timeout(*t.get_ref(), &t.span(), &f("shutdown_timeout_ms"))?,
+            (Some(v), None) => match v.get_ref() {
+                toml::Value::Integer(ms) => match u64::try_from(*ms) {
+                    Ok(ms) => self.timeout(ms, &v.span(), &f("shutdown"))?,
+                    Err(_) => {
+                        return Err(self.error(&v.span(), f("shutdown"), "must not be negative"));
+                    }
+                },
+                toml::Value::String(s) if s == "brutal_kill" => Shutdown::BrutalKill,
+                toml::Value::String(s) if s == "infinity" => Shutdown::Infinity,
+                _ => {
+                    return Err(self.error(
+                        &v.span(),
+                        f("shutdown"),
+                        r#"expected milliseconds, "brutal_kill" or "infinity""#,
+                    ));
+                }
+            },
+            (None, None) if is_sup => Shutdown::Infinity,
+            (None, None) => Shutdown::Timeout(DEFAULT_SHUTDOWN_TIMEOUT),
+        };
+        let line = self.line_of(span);
+        let not_for = |field: &str, present: bool, what: &str| {
+            if present {
+                Err(self.error(span, f(field), format!("not allowed on a {what} child")))
+            } else {
+                Ok(())
+            }
+        };
+        if let Some(id) = &child.id
+            && id.get_ref().is_empty()
+        {
+            return Err(self.error(&id.span(), f("id"), "empty id"));
+        }
+        if is_sup {
+            not_for("name", child.name.is_some(), "supervisor")?;
+            not_for("module", child.module.is_some(), "supervisor")?;
+            not_for("args", child.args.is_some(), "supervisor")?;
+            not_for(
+                "start_timeout_ms",
+                child.start_timeout_ms.is_some(),
+                "supervisor",
+            )?;
+            let Some(id) = &child.id else {
+                return Err(self.error(span, f("id"), "a supervisor child needs an id"));
+            };
+            let sup = self.supervisor(
+                modules,
+                names,
+                &format!("{here}."),
+                &format!("{here}."),
+                id.get_ref().clone(),
+                line,
+                child.strategy.as_ref(),
+                child.intensity,
+                child.period_ms.as_ref(),
+                child.children.as_deref().unwrap_or_default(),
+            )?;
+            return Ok(ChildSpec {
+                id: id.get_ref().clone(),
+                restart,
+                shutdown,
+                kind: ChildKind::Supervisor(sup),
+                line,
+            });
+        }
+        not_for("strategy", child.strategy.is_some(), "worker")?;
+        not_for("intensity", child.intensity.is_some(), "worker")?;
+        not_for("period_ms", child.period_ms.is_some(), "worker")?;
+        not_for("children", child.children.is_some(), "worker")?;
+        let Some(module) = &child.module else {
+            return Err(self.error(span, here, "missing field `module`"));
+        };
+        if !modules.contains_key(module.get_ref()) {
+            let known: Vec<&str> = modules.keys().map(String::as_str).collect();
+            let known = if known.is_empty() {
+                "no modules are declared".to_owned()
+            } else {
+                format!("modules: {}", known.join(", "))
+            };
+            return Err(self.error(
+                &module.span(),
+                f("module"),
+                format!("unknown module {:?} ({known})", module.get_ref()),
+            ));
+        }
+        if let Some(name) = &child.name {
+            if name.get_ref().is_empty() {
+                return Err(self.error(&name.span(), f("name"), "empty name"));
+            }
+            if let Some(first) = names.insert(name.get_ref().clone(), here.to_owned()) {
+                return Err(self.error(
+                    &name.span(),
+                    f("name"),
+                    format!("duplicate name {:?} ({first} has it too)", name.get_ref()),
+                ));
+            }
+        }
+        let args = match &child.args {
+            None => encode(&()).expect("unit encodes"),
+            Some(v) => {
+                let json =
+                    toml_to_json(v.get_ref()).map_err(|m| self.error(&v.span(), f("args"), m))?;
+                from_json(&json)
+            }
+        };
+        let name = child.name.as_ref().map(|n| n.get_ref().clone());
+        let id = child
+            .id
+            .as_ref()
+            .map(|i| i.get_ref().clone())
+            .or_else(|| name.clone())
+            .unwrap_or_else(|| module.get_ref().clone());
+        Ok(ChildSpec {
+            id,
+            restart,
+            shutdown,
+            kind: ChildKind::Worker(WorkerSpec {
+                name,
+                module: module.get_ref().clone(),
+                args,
+                start_timeout: child.start_timeout_ms.map(Duration::from_millis),
+            }),
+            line,
+        })
+    }
+
+    fn timeout(
+        &self,
+        ms: u64,
+        span: &Range<usize>,
+        field: &str,
+    ) -> Result<Shutdown, ManifestError> {
+        if ms == 0 {
+            Err(self.error(
+                span,
+                field,
+                r#"a zero timeout is not allowed; use "brutal_kill""#,
+            ))
+        } else {
+            Ok(Shutdown::Timeout(Duration::from_millis(ms)))
+        }
     }
 
     /// Syntax and shape: serde with the failing field's path and toml's span.
@@ -579,22 +971,172 @@ shutdown_timeout_ms = 100
         assert_eq!(m.modules[0].line, 6);
         assert_eq!(m.modules[1].vsn.as_deref(), Some("1"));
         assert_eq!(m.modules[1].line, 7);
-        assert_eq!(m.children.len(), 2);
-        assert_eq!(m.children[0].label(), "echo");
-        assert_eq!(m.children[0].args, encode(&()).unwrap());
-        assert_eq!(m.children[0].start_timeout, None);
-        assert_eq!(m.children[0].shutdown_timeout, DEFAULT_SHUTDOWN_TIMEOUT);
-        assert_eq!(m.children[0].line, 9);
-        let args = crate::term::to_json(&m.children[1].args).unwrap();
+        let c = m.children();
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[0].label(), "echo");
+        assert_eq!(worker(&c[0]).args, encode(&()).unwrap());
+        assert_eq!(worker(&c[0]).start_timeout, None);
+        assert_eq!(c[0].shutdown, Shutdown::Timeout(DEFAULT_SHUTDOWN_TIMEOUT));
+        assert_eq!(c[0].restart, Restart::Permanent);
+        assert_eq!(c[0].line, 9);
+        assert_eq!(m.supervisor.id, "demo");
+        assert_eq!(m.supervisor.strategy, Strategy::OneForOne);
+        assert_eq!(m.supervisor.intensity, 3);
+        assert_eq!(m.supervisor.period, Duration::from_secs(5));
+        let args = crate::term::to_json(&worker(&c[1]).args).unwrap();
         assert_eq!(
             args,
             serde_json::json!({"size": 3, "tags": ["a", "b"], "on": true})
         );
         assert_eq!(
-            m.children[1].start_timeout,
+            worker(&c[1]).start_timeout,
             Some(Duration::from_millis(250))
         );
-        assert_eq!(m.children[1].shutdown_timeout, Duration::from_millis(100));
+        assert_eq!(c[1].shutdown, Shutdown::Timeout(Duration::from_millis(100)));
+    }
+
+    fn worker(c: &ChildSpec) -> &WorkerSpec {
+        match &c.kind {
+            ChildKind::Worker(w) => w,
+            ChildKind::Supervisor(_) => panic!("{} is a supervisor", c.id),
+        }
+    }
+
+    const NESTED: &str = r#"[modules]
+echo = "echo.wasm"
+kv = "kv.wasm"
+
+[supervisor]
+id = "MyApp.Supervisor"
+strategy = "rest_for_one"
+intensity = 5
+period_ms = 1000
+
+[[children]]
+module = "echo"
+restart = "transient"
+shutdown = "brutal_kill"
+
+[[children]]
+id = "workers"
+type = "supervisor"
+strategy = "one_for_all"
+
+[[children.children]]
+name = "a"
+module = "kv"
+shutdown = "infinity"
+
+[[children.children]]
+id = "b"
+module = "kv"
+restart = "temporary"
+shutdown = 250
+"#;
+
+    #[test]
+    fn a_nested_tree_is_read_with_its_settings() {
+        let (_dir, m) = parse(NESTED);
+        let m = m.expect("valid");
+        let root = &m.supervisor;
+        assert_eq!(root.id, "MyApp.Supervisor");
+        assert_eq!(root.strategy, Strategy::RestForOne);
+        assert_eq!(root.intensity, 5);
+        assert_eq!(root.period, Duration::from_millis(1000));
+        assert_eq!(root.line, 5);
+        let c = &root.children;
+        assert_eq!(c[0].id, "echo");
+        assert_eq!(c[0].restart, Restart::Transient);
+        assert_eq!(c[0].shutdown, Shutdown::BrutalKill);
+        assert_eq!(c[1].id, "workers");
+        assert_eq!(c[1].shutdown, Shutdown::Infinity);
+        assert_eq!(c[1].line, 16);
+        let ChildKind::Supervisor(inner) = &c[1].kind else {
+            panic!("a supervisor")
+        };
+        assert_eq!(inner.strategy, Strategy::OneForAll);
+        assert_eq!(inner.children[0].id, "a");
+        assert_eq!(inner.children[0].shutdown, Shutdown::Infinity);
+        assert_eq!(inner.children[1].id, "b");
+        assert_eq!(inner.children[1].restart, Restart::Temporary);
+        assert_eq!(inner.children[1].line, 26);
+
+        let spec = root.to_spec();
+        assert_eq!(spec.strategy, Strategy::RestForOne);
+        assert_eq!(spec.children.len(), 2);
+        assert!(spec.validate().is_ok());
+
+        // Runtime field paths map back to lines.
+        assert_eq!(root.line_of("children[1].children[1].id"), 26);
+        assert_eq!(root.line_of("children[0].shutdown"), 11);
+        assert_eq!(root.line_of("period"), 5);
+        assert_eq!(
+            root.locate(&["workers", "b"]),
+            Some(("children[1].children[1]".to_owned(), 26))
+        );
+    }
+
+    #[test]
+    fn a_bad_restart_names_its_line_and_path() {
+        let e = error(
+            "[modules]\necho = \"echo.wasm\"\n\n[[children]]\nmodule = \"echo\"\n\n\
+             [[children]]\nname = \"b\"\nmodule = \"echo\"\n\n[[children]]\nname = \"c\"\n\
+             module = \"echo\"\nrestart = \"sometimes\"\n",
+        );
+        assert_eq!(e.line, Some(14));
+        assert_eq!(e.field, "children[2].restart");
+        assert!(
+            e.to_string().ends_with(
+                "app.toml:14: children[2].restart: expected one of permanent, transient, temporary"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn nested_errors_have_nested_paths() {
+        let bad = NESTED.replace("shutdown = 250", "shutdown = \"later\"");
+        let e = error(&bad);
+        assert_eq!(e.line, Some(30));
+        assert_eq!(e.field, "children[1].children[1].shutdown");
+
+        let bad = NESTED.replace("strategy = \"one_for_all\"", "strategy = \"all\"");
+        let e = error(&bad);
+        assert_eq!(e.line, Some(19));
+        assert_eq!(e.field, "children[1].strategy");
+
+        let bad = NESTED.replace("strategy = \"rest_for_one\"", "strategy = \"x\"");
+        assert_eq!(error(&bad).field, "supervisor.strategy");
+
+        let bad = NESTED.replace("id = \"b\"", "id = \"a\"");
+        let e = error(&bad);
+        assert_eq!(e.line, Some(27));
+        assert_eq!(e.field, "children[1].children[1].id");
+
+        let bad = NESTED.replace("shutdown = 250", "shutdown = 0");
+        assert!(error(&bad).message.contains("brutal_kill"));
+
+        let bad = NESTED.replace("id = \"workers\"\n", "");
+        let e = error(&bad);
+        assert_eq!(e.field, "children[1].id");
+        assert_eq!(e.line, Some(16));
+
+        let bad = NESTED.replace(
+            "module = \"echo\"\nrestart",
+            "module = \"echo\"\nstrategy = \"one_for_all\"\nrestart",
+        );
+        assert_eq!(error(&bad).field, "children[0].strategy");
+    }
+
+    #[test]
+    fn registered_names_are_unique_across_the_tree() {
+        let bad = NESTED.replace("id = \"b\"", "name = \"a\"");
+        let e = error(&bad);
+        assert_eq!(e.field, "children[1].children[1].name");
+        assert!(
+            e.message.contains("children[1].children[0] has it too"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -602,7 +1144,7 @@ shutdown_timeout_ms = 100
         let (_dir, m) = parse("[modules]\necho = \"echo.wasm\"\n");
         let m = m.expect("valid");
         assert_eq!(m.node_name, "app");
-        assert!(m.children.is_empty());
+        assert!(m.children().is_empty());
     }
 
     #[test]

@@ -264,7 +264,7 @@ fn an_unknown_name_exits_1_with_noproc() {
 }
 
 #[test]
-fn ps_lists_both_children_and_stop_removes_one() {
+fn ps_lists_both_children_and_stop_restarts_a_permanent_one() {
     let app = App::echo_kv();
     let _node = app.spawn().ready();
     let ps: Value = serde_json::from_str(&app.ok(&["ps", "--json"])).unwrap();
@@ -280,10 +280,163 @@ fn ps_lists_both_children_and_stop_removes_one() {
     assert!(lines.next().unwrap().starts_with("PID"));
     assert_eq!(lines.count(), 2, "{table}");
 
+    // kv is a permanent child of the root supervisor: stopped, it is restarted (OTP).
+    let old = app.ok(&["whereis", "kv"]).trim().to_owned();
     app.ok(&["stop", "kv"]);
+    let new = wait_for_new_pid(&app, "kv", &old);
+    assert_ne!(new, old);
     let ps: Value = serde_json::from_str(&app.ok(&["ps", "--json"])).unwrap();
-    assert_eq!(ps.as_array().unwrap().len(), 1);
-    assert_eq!(ps[0]["name"], "echo");
+    let names: Vec<&str> = ps
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["echo", "kv"]);
+}
+
+/// The pid `name` resolves to once it is no longer `old` (a supervisor restarted it).
+fn wait_for_new_pid(app: &App, name: &str, old: &str) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = app.otter(&["whereis", name]);
+        let pid = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        if out.status.success() && pid != old && !pid.is_empty() {
+            return pid;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{name} was not restarted; node's stderr:\n{}",
+            app.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A manifest with a nested supervisor: echo, then `workers` (one_for_all) with two
+/// counters.
+fn nested_app() -> App {
+    let app = App::new();
+    let wasm = guests();
+    app.write_manifest(&format!(
+        r#"[node]
+name = "t"
+control = "ctl/t.sock"
+
+[modules]
+echo = "{echo}"
+counter = "{counter}"
+
+[supervisor]
+id = "Root"
+strategy = "one_for_one"
+
+[[children]]
+name = "echo"
+module = "echo"
+
+[[children]]
+id = "workers"
+type = "supervisor"
+strategy = "one_for_all"
+
+[[children.children]]
+name = "worker_a"
+module = "counter"
+
+[[children.children]]
+name = "worker_b"
+module = "counter"
+restart = "transient"
+"#,
+        echo = wasm.join("echo.wasm").display(),
+        counter = wasm.join("counter.wasm").display(),
+    ));
+    app
+}
+
+#[test]
+fn tree_shows_the_nested_structure() {
+    let app = nested_app();
+    let _node = app.spawn().ready();
+    let tree: Value = serde_json::from_str(&app.ok(&["tree", "--json"])).unwrap();
+    assert_eq!(tree["id"], "Root");
+    assert_eq!(tree["kind"], "supervisor");
+    assert_eq!(tree["strategy"], "one_for_one");
+    let children = tree["children"].as_array().expect("children");
+    assert_eq!(children.len(), 2);
+    assert_eq!(children[0]["id"], "echo");
+    assert_eq!(children[0]["kind"], "worker");
+    assert_eq!(children[0]["module"], "echo");
+    assert_eq!(children[0]["restart"], "permanent");
+    assert!(children[0]["pid"].is_u64());
+    let workers = &children[1];
+    assert_eq!(workers["id"], "workers");
+    assert_eq!(workers["kind"], "supervisor");
+    assert_eq!(workers["strategy"], "one_for_all");
+    let inner = workers["children"].as_array().expect("nested children");
+    let ids: Vec<&str> = inner.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["worker_a", "worker_b"]);
+    assert_eq!(inner[0]["module"], "counter");
+    assert_eq!(inner[1]["restart"], "transient");
+    let a = inner[0]["pid"].as_u64().expect("worker_a runs");
+    assert_eq!(app.ok(&["whereis", "worker_a"]).trim(), a.to_string());
+
+    let text = app.ok(&["tree"]);
+    assert!(text.starts_with("Root  pid="), "{text}");
+    assert!(text.contains("\n  workers  pid="), "{text}");
+    assert!(text.contains("\n    worker_a  pid="), "{text}");
+}
+
+#[test]
+fn a_killed_permanent_worker_gets_a_new_pid_under_its_supervisor() {
+    let app = nested_app();
+    let _node = app.spawn().ready();
+    let old_a = app.ok(&["whereis", "worker_a"]).trim().to_owned();
+    let old_b = app.ok(&["whereis", "worker_b"]).trim().to_owned();
+    app.ok(&["stop", "worker_a", "--reason", "kill"]);
+    let new_a = wait_for_new_pid(&app, "worker_a", &old_a);
+    // one_for_all: its sibling was restarted too.
+    let new_b = wait_for_new_pid(&app, "worker_b", &old_b);
+    let tree: Value = serde_json::from_str(&app.ok(&["tree", "--json"])).unwrap();
+    let inner = &tree["children"][1]["children"];
+    assert_eq!(inner[0]["pid"].as_u64().unwrap().to_string(), new_a);
+    assert_eq!(inner[1]["pid"].as_u64().unwrap().to_string(), new_b);
+    assert!(
+        app.stderr().contains("restarting child"),
+        "{}",
+        app.stderr()
+    );
+}
+
+#[test]
+fn a_bad_restart_value_is_refused_with_its_line_and_nothing_starts() {
+    let app = nested_app();
+    let text = std::fs::read_to_string(app.manifest()).unwrap();
+    app.write_manifest(&text.replace("restart = \"transient\"", "restart = \"always\""));
+    let (status, stderr) = app.run_refused();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "app.toml:29: children[1].children[1].restart: expected one of permanent, transient, temporary"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("started"), "{stderr}");
+    assert!(app.stdout().is_empty());
+    assert!(!app.socket().exists());
+
+    // And at the top level.
+    let app = App::echo_kv();
+    let text = std::fs::read_to_string(app.manifest()).unwrap();
+    app.write_manifest(&format!("{text}restart = \"sometimes\"\n"));
+    let (status, stderr) = app.run_refused();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("app.toml:16: children[1].restart: expected one of"),
+        "{stderr}"
+    );
+    assert!(!app.socket().exists());
 }
 
 #[test]
@@ -346,14 +499,12 @@ fn a_manifest_with_a_bad_field_is_refused_before_anything_starts() {
     // A field that does not exist, and a field of the wrong type.
     app.write_manifest(&text.replace(
         "module = \"kvv\"",
-        "module = \"kv\"\nrestart = \"permanent\"",
+        "module = \"kv\"\nrestrt = \"permanent\"",
     ));
     let (status, stderr) = app.run_refused();
     assert!(!status.success());
     assert!(
-        stderr.contains(&format!(
-            "{app_toml}:16: children[1].restart: unknown field"
-        )),
+        stderr.contains(&format!("{app_toml}:16: children[1].restrt: unknown field")),
         "{stderr}"
     );
     app.write_manifest(&text.replace("module = \"kvv\"", "module = \"kv\"\nstart_timeout_ms = -1"));
@@ -434,7 +585,8 @@ args = {{ mode = {{ stop = "no thanks" }} }}
         stderr.contains("no thanks"),
         "the args reached init:\n{stderr}"
     );
-    assert!(stderr.contains(r#"stopped child="echo""#), "{stderr}");
+    // The supervisor stopped echo again; nothing was reported as running.
+    assert!(!stderr.contains(" running "), "{stderr}");
     assert!(app.stdout().is_empty());
     assert!(!app.socket().exists());
 }

@@ -94,6 +94,16 @@ pub(super) fn run(socket: &Path, command: &Command) -> anyhow::Result<()> {
                 print_table(&rows(&list).context("ps: unexpected answer")?);
             }
         }
+        Command::Tree { json } => {
+            let tree = control::request(socket, &Request::Tree).context("tree")?;
+            if *json {
+                println!("{tree}");
+            } else {
+                let mut out = String::new();
+                print_tree(&tree, 0, &mut out);
+                print!("{out}");
+            }
+        }
         Command::State { name } => {
             let state = ask(socket, "state", name, Request::State { dest: dest(name) })?;
             println!("{state}");
@@ -174,5 +184,40 @@ fn uptime(ms: u64) -> String {
         0..60 => format!("{}.{}s", s, (ms % 1000) / 100),
         60..3600 => format!("{}m{:02}s", s / 60, s % 60),
         _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// One line per node of `tree`'s answer, children indented under their supervisor.
+fn print_tree(node: &Value, depth: usize, out: &mut String) {
+    let text = |key: &str| match node.get(key) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => "-".to_owned(),
+    };
+    let indent = "  ".repeat(depth);
+    if text("kind") == "supervisor" {
+        out.push_str(&format!(
+            "{indent}{}  pid={}  supervisor  {}  restart={}\n",
+            text("id"),
+            text("pid"),
+            text("strategy"),
+            text("restart"),
+        ));
+        for child in node
+            .get("children")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            print_tree(child, depth + 1, out);
+        }
+    } else {
+        out.push_str(&format!(
+            "{indent}{}  pid={}  worker  {}  restart={}\n",
+            text("id"),
+            text("pid"),
+            text("module"),
+            text("restart"),
+        ));
     }
 }

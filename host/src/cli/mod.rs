@@ -60,7 +60,10 @@ enum Command {
         /// The message, as JSON.
         json: String,
     },
-    /// Stop a process: `terminate` runs, then it is gone.
+    /// Stop a process: `terminate` runs, then it exits. A supervised child is then
+    /// handled by its supervisor as in OTP: a permanent one is restarted (its name then
+    /// resolves to a new pid), a transient one only after an error reason, a temporary one
+    /// never.
     Stop {
         /// A registered name or a pid.
         name: String,
@@ -79,6 +82,13 @@ enum Command {
     /// List the live processes.
     Ps {
         /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the application's live supervision tree: supervisors with their strategy,
+    /// children with id, pid (or -), kind, module and restart type.
+    Tree {
+        /// Print JSON instead of an indented tree.
         #[arg(long)]
         json: bool,
     },

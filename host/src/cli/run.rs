@@ -1,15 +1,14 @@
 //! `otter run app.toml`: check the manifest, load every module, bind the control socket,
-//! start the children in order, serve until Ctrl-C or SIGTERM, then stop the children in
-//! reverse order.
+//! start the manifest's root supervisor (its children in order), serve until Ctrl-C or
+//! SIGTERM, then stop the supervisor (its children in reverse order).
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::Context;
-use otter::control::{self, Endpoint};
-use otter::manifest::{ChildSpec, Manifest};
-use otter::{ExitReason, Node, Pid, SpawnOptions, StopError};
+use otter::control::{self, App, Endpoint};
+use otter::manifest::{ChildKind, Manifest, SupervisorSpec};
+use otter::{ChildFailure, ChildInfo, Node, SupervisorError};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing_subscriber::EnvFilter;
 
@@ -81,48 +80,37 @@ async fn serve(manifest: Manifest, node_name: String, socket: PathBuf) -> anyhow
 
     let endpoint = Endpoint::bind(&socket)?;
 
-    let mut started: Vec<(&ChildSpec, Pid)> = Vec::with_capacity(manifest.children.len());
-    for (i, child) in manifest.children.iter().enumerate() {
-        let mut opts = SpawnOptions::default();
-        if let Some(name) = &child.name {
-            opts = opts.name(name);
+    warn_start_timeouts(&manifest.supervisor);
+    let started = tokio::select! {
+        r = node.start_supervisor(manifest.supervisor.to_spec()) => Some(r),
+        _ = sigterm.recv() => None,
+        _ = sigint.recv() => None,
+    };
+    let supervisor = match started {
+        Some(Ok(s)) => s,
+        Some(Err(SupervisorError::Spec(e))) => {
+            node.shutdown().await;
+            return Err(manifest.spec_error(&e).into());
         }
-        if let Some(t) = child.start_timeout {
-            opts = opts.start_timeout(t);
+        Some(Err(e @ SupervisorError::Child { .. })) => {
+            node.shutdown().await;
+            return Err(child_error(&manifest, &e).into());
         }
-        let spawned = tokio::select! {
-            r = node.spawn(&child.module, child.args.clone(), opts) => Some(r),
-            _ = sigterm.recv() => None,
-            _ = sigint.recv() => None,
-        };
-        match spawned {
-            Some(Ok(pid)) => {
-                tracing::info!(child = child.label(), pid, module = %child.module, "started");
-                started.push((child, pid));
-            }
-            Some(Err(e)) => {
-                stop_children(&node, &started).await;
-                node.shutdown().await;
-                return Err(manifest
-                    .error_at(
-                        child.line,
-                        format!("children[{i}]"),
-                        format!("{} did not start: {e}", child.label()),
-                    )
-                    .into());
-            }
-            None => {
-                tracing::info!("signalled during startup; stopping");
-                stop_children(&node, &started).await;
-                node.shutdown().await;
-                return Ok(());
-            }
+        None => {
+            // The supervisor's start was dropped half-way: whatever it started goes with
+            // the node.
+            tracing::info!("signalled during startup; stopping");
+            node.shutdown().await;
+            return Ok(());
         }
-    }
+    };
+    let live = supervisor.which_children().await.unwrap_or_default();
+    log_children(&manifest.supervisor, &live, "started");
 
     tracing::info!(
         node = %node_name,
-        children = started.len(),
+        supervisor = %manifest.supervisor.id,
+        children = live.len(),
         control = %endpoint.path().display(),
         "running"
     );
@@ -132,42 +120,107 @@ async fn serve(manifest: Manifest, node_name: String, socket: PathBuf) -> anyhow
     out.flush().context("writing to stdout")?;
     drop(out);
 
+    let app = App {
+        supervisor: supervisor.clone(),
+        spec: manifest.supervisor.clone(),
+    };
+    let mut gave_up = None;
     tokio::select! {
-        () = endpoint.serve(node.clone()) => {}
+        () = endpoint.serve_app(node.clone(), Some(app)) => {}
+        reason = supervisor.wait_exit() => gave_up = Some(reason),
         _ = sigterm.recv() => tracing::info!("SIGTERM: stopping"),
         _ = sigint.recv() => tracing::info!("interrupted: stopping"),
     }
-    stop_children(&node, &started).await;
+    // Snapshot what runs, stop the tree (children in reverse order, each as its shutdown
+    // says), then log them newest first.
+    let live = supervisor.which_children().await.unwrap_or_default();
+    supervisor.stop().await;
+    log_children(&manifest.supervisor, &live, "stopped");
     // Whatever the children started themselves.
     node.shutdown().await;
     drop(endpoint);
+    if let Some(reason) = gave_up {
+        anyhow::bail!(
+            "the root supervisor {:?} exited ({reason}): too many restarts",
+            manifest.supervisor.id
+        );
+    }
     tracing::info!(node = %node_name, "stopped");
     Ok(())
 }
 
-/// Stop `children` newest first: `terminate(shutdown)` within each child's shutdown
-/// timeout, then a kill.
-async fn stop_children(node: &Node, children: &[(&ChildSpec, Pid)]) {
-    for &(child, pid) in children.iter().rev() {
-        match node
-            .stop(pid, ExitReason::Shutdown, Some(child.shutdown_timeout))
-            .await
+/// Log each running child as `started` (in start order) or `stopped` (newest first).
+fn log_children(spec: &SupervisorSpec, live: &[ChildInfo], what: &'static str) {
+    let rows: Vec<_> = live.iter().collect();
+    let ordered: Box<dyn Iterator<Item = &&ChildInfo>> = if what == "stopped" {
+        Box::new(rows.iter().rev())
+    } else {
+        Box::new(rows.iter())
+    };
+    for info in ordered {
+        let Some(child) = spec.children.iter().find(|c| c.id == info.id) else {
+            continue;
+        };
+        let nested = match &child.kind {
+            ChildKind::Supervisor(s) => Some(s),
+            ChildKind::Worker(_) => None,
+        };
+        if what == "stopped"
+            && let Some(s) = nested
         {
-            Ok(()) => tracing::info!(child = child.label(), pid, "stopped"),
-            Err(StopError::NoProc) => {
-                tracing::debug!(child = child.label(), pid, "already gone")
-            }
-            Err(StopError::Timeout) => {
-                tracing::warn!(
-                    child = child.label(),
-                    pid,
-                    timeout_ms =
-                        u64::try_from(child.shutdown_timeout.as_millis()).unwrap_or(u64::MAX),
-                    "terminate took too long; killing"
-                );
-                node.kill(pid);
-                let _ = tokio::time::timeout(Duration::from_secs(5), node.wait_exit(pid)).await;
-            }
+            log_children(s, &info.children, what);
         }
+        if let Some(pid) = info.pid {
+            tracing::info!(child = child.label(), pid, module = %child.module(), supervisor = %spec.id, "{what}");
+        }
+        if what == "started"
+            && let Some(s) = nested
+        {
+            log_children(s, &info.children, what);
+        }
+    }
+}
+
+/// `start_timeout_ms` is not applied to supervised children; say so rather than ignore it.
+fn warn_start_timeouts(spec: &SupervisorSpec) {
+    for c in &spec.children {
+        match &c.kind {
+            ChildKind::Worker(w) if w.start_timeout.is_some() => tracing::warn!(
+                child = c.label(),
+                "start_timeout_ms is not applied to supervised children"
+            ),
+            ChildKind::Worker(_) => {}
+            ChildKind::Supervisor(s) => warn_start_timeouts(s),
+        }
+    }
+}
+
+/// A child that failed to start, named by its field path, line and id chain.
+fn child_error(manifest: &Manifest, e: &SupervisorError) -> otter::manifest::ManifestError {
+    let mut ids = Vec::new();
+    let mut at = e;
+    let reason = loop {
+        match at {
+            SupervisorError::Child { id, reason } => {
+                ids.push(id.as_str());
+                match reason {
+                    ChildFailure::Supervisor(inner) => at = inner,
+                    ChildFailure::Worker(w) => break w.to_string(),
+                }
+            }
+            SupervisorError::Spec(s) => break s.to_string(),
+        }
+    };
+    let label = ids.last().copied().unwrap_or("?");
+    match manifest.supervisor.locate(&ids) {
+        Some((field, line)) => {
+            manifest.error_at(line, field, format!("{label} did not start: {reason}"))
+        }
+        None => otter::manifest::ManifestError {
+            file: manifest.path.clone(),
+            line: None,
+            field: String::new(),
+            message: format!("{label} did not start: {reason}"),
+        },
     }
 }
