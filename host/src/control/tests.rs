@@ -1,0 +1,86 @@
+use serde_json::json;
+
+use super::*;
+
+#[test]
+fn requests_read_from_json() {
+    let r: Request =
+        serde_json::from_value(json!({"op":"call","dest":"echo","msg":"ping","timeout_ms":10}))
+            .unwrap();
+    assert_eq!(
+        r,
+        Request::Call {
+            dest: "echo".into(),
+            msg: json!("ping"),
+            timeout_ms: Some(10)
+        }
+    );
+    let r: Request = serde_json::from_value(json!({"op":"state","dest":12})).unwrap();
+    assert_eq!(
+        r,
+        Request::State {
+            dest: Dest::Pid(12)
+        }
+    );
+    let r: Request = serde_json::from_value(json!({"op":"ps"})).unwrap();
+    assert_eq!(r, Request::Ps);
+    assert!(serde_json::from_value::<Request>(json!({"op":"call","dest":[1],"msg":1})).is_err());
+    assert!(serde_json::from_value::<Request>(json!({"op":"nope"})).is_err());
+}
+
+#[test]
+fn responses_have_the_documented_shape() {
+    let ok = serde_json::to_value(Response::Ok(json!({"pong": 1}))).unwrap();
+    assert_eq!(ok, json!({"ok": {"pong": 1}}));
+    let err = serde_json::to_value(Response::Error(CallError::NoProc.into())).unwrap();
+    assert_eq!(
+        err,
+        json!({"error": {"kind": "noproc", "message": "no such process"}})
+    );
+}
+
+#[test]
+fn reasons_parse() {
+    assert_eq!(parse_reason(None).unwrap(), Some(ExitReason::Shutdown));
+    assert_eq!(
+        parse_reason(Some(&json!("normal"))).unwrap(),
+        Some(ExitReason::Normal)
+    );
+    assert_eq!(parse_reason(Some(&json!("kill"))).unwrap(), None);
+    assert_eq!(
+        parse_reason(Some(&json!("boom"))).unwrap(),
+        Some(ExitReason::Error("boom".into()))
+    );
+    assert_eq!(
+        parse_reason(Some(&json!({"shutdown": 1}))).unwrap(),
+        Some(ExitReason::ShutdownWith(from_json(&json!(1))))
+    );
+    assert!(parse_reason(Some(&json!(3))).is_err());
+}
+
+#[tokio::test]
+async fn a_stale_socket_is_replaced_and_a_live_one_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sub/n.sock");
+    let first = Endpoint::bind(&path).unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(mode(path.parent().unwrap()), 0o700);
+    assert!(matches!(
+        Endpoint::bind(&path),
+        Err(BindError::AlreadyRunning(_))
+    ));
+    // A socket file nobody listens on any more, as a killed node leaves it.
+    let listener = std::os::unix::net::UnixListener::bind(dir.path().join("stale.sock")).unwrap();
+    drop(listener);
+    let stale = Endpoint::bind(dir.path().join("stale.sock")).unwrap();
+    drop(stale);
+    assert!(!dir.path().join("stale.sock").exists());
+    drop(first);
+    assert!(!path.exists());
+    std::fs::write(dir.path().join("file"), b"").unwrap();
+    assert!(matches!(
+        Endpoint::bind(dir.path().join("file")),
+        Err(BindError::NotASocket(_))
+    ));
+}

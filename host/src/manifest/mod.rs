@@ -1,0 +1,332 @@
+//! The manifest: a TOML file describing an application — its node, the modules it loads
+//! and the children it starts.
+//!
+//! ```toml
+//! [node]                      # optional
+//! name = "demo"               # default: the file's stem
+//! control = "run/demo.sock"   # the control socket; default: see `otter::control`
+//!
+//! [modules]
+//! echo = "../guests/target/wasm32-unknown-unknown/release/echo.wasm"
+//! kv = { path = "../guests/target/wasm32-unknown-unknown/release/kv.wasm", vsn = "1" }
+//!
+//! [supervisor]                # optional: the root supervisor (the application)
+//! id = "MyApp.Supervisor"     # default: the node's name
+//! strategy = "one_for_one"    # one_for_one (default) | one_for_all | rest_for_one
+//! intensity = 3               # restarts allowed within period_ms; default 3
+//! period_ms = 5000            # default 5000
+//!
+//! [[children]]                # started in order, stopped in reverse order
+//! id = "echo"                 # default: its name, else its module
+//! name = "echo"               # registered name (optional)
+//! module = "echo"
+//! args = { greeting = "hi" }  # any TOML value, given to `init` as CBOR; default: unit
+//! restart = "permanent"       # permanent (default) | transient | temporary
+//! shutdown = 5000             # ms (default 5000) | "brutal_kill" | "infinity"
+//!
+//! [[children]]                # a nested supervisor
+//! id = "workers"              # required
+//! type = "supervisor"         # default: "worker"
+//! strategy = "one_for_all"    # and intensity, period_ms, restart, shutdown (default infinity)
+//!
+//! [[children.children]]       # its children, in the same form
+//! module = "echo"
+//! ```
+//!
+//! Without `[supervisor]`, the children are under a root `one_for_one` supervisor with
+//! intensity 3 and period 5 s. The older `shutdown_timeout_ms` is `shutdown` in
+//! milliseconds; `start_timeout_ms` is accepted but not applied to supervised children.
+//! Registered names are unique in the whole tree, ids among siblings.
+//!
+//! Relative paths are relative to the manifest's directory. A module may also be written
+//! as a table, `[modules.echo]` with `path` and `vsn` (the version the module must report).
+//!
+//! [`Manifest::load`] checks everything it can before anything starts — syntax, types,
+//! unknown fields, unknown module names, duplicate child names, module files that do not
+//! exist — and its [`ManifestError`] names the file, the line and the field:
+//!
+//! ```text
+//! app.toml:14: children[2].module: unknown module "ech" (modules: echo, kv)
+//! ```
+//!
+//! ```no_run
+//! let manifest = otter::manifest::Manifest::load("app.toml")?;
+//! for child in manifest.children() {
+//!     println!("{} runs {}", child.id, child.module());
+//! }
+//! # Ok::<(), otter::manifest::ManifestError>(())
+//! ```
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::supervisor::{self as sup, Restart, Shutdown, Strategy};
+use crate::term::Term;
+
+/// How long a child gets for `terminate` when the application stops, unless its
+/// `shutdown_timeout_ms` says otherwise (Elixir's default too).
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A checked manifest: every module file exists and every child names a known module.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// The file it was read from, as given.
+    pub path: PathBuf,
+    /// The node's name: `[node] name`, or the file's stem.
+    pub node_name: String,
+    /// `[node] control`, resolved against the manifest's directory.
+    pub control: Option<PathBuf>,
+    /// The modules, in name order.
+    pub modules: Vec<ModuleSpec>,
+    /// The root supervisor: `[supervisor]` (or its defaults) and the top-level children.
+    pub supervisor: SupervisorSpec,
+}
+
+/// A module to load.
+#[derive(Debug, Clone)]
+pub struct ModuleSpec {
+    /// The name children start it by.
+    pub name: String,
+    /// The `.wasm` file, resolved against the manifest's directory.
+    pub path: PathBuf,
+    /// The version the module must report, if the manifest pins one.
+    pub vsn: Option<String>,
+    /// The manifest line of its path.
+    pub line: usize,
+}
+
+/// A supervisor: the root (`[supervisor]`) or a `type = "supervisor"` child.
+#[derive(Debug, Clone)]
+pub struct SupervisorSpec {
+    /// Its id: `[supervisor] id` (default: the node's name) or the child's id.
+    pub id: String,
+    /// Its restart strategy. Default `one_for_one`.
+    pub strategy: Strategy,
+    /// Restarts allowed within `period`. Default 3.
+    pub intensity: u32,
+    /// The intensity window (`period_ms`). Default 5 s.
+    pub period: Duration,
+    /// Its children, in start order.
+    pub children: Vec<ChildSpec>,
+    /// The manifest line of its table (1 for a root without `[supervisor]`).
+    pub line: usize,
+}
+
+/// A child to start.
+#[derive(Debug, Clone)]
+pub struct ChildSpec {
+    /// Its id among its siblings: `id`, else `name`, else `module`.
+    pub id: String,
+    /// When it is restarted. Default permanent.
+    pub restart: Restart,
+    /// How it is stopped: `shutdown` (or the older `shutdown_timeout_ms`). Default 5000 ms
+    /// for workers, infinity for supervisors.
+    pub shutdown: Shutdown,
+    /// A worker or a supervisor.
+    pub kind: ChildKind,
+    /// The manifest line where the child's table starts.
+    pub line: usize,
+}
+
+/// What a child is.
+#[derive(Debug, Clone)]
+pub enum ChildKind {
+    /// A process of a module.
+    Worker(WorkerSpec),
+    /// A supervisor with its own children.
+    Supervisor(SupervisorSpec),
+}
+
+/// A worker child's process.
+#[derive(Debug, Clone)]
+pub struct WorkerSpec {
+    /// The name it registers under.
+    pub name: Option<String>,
+    /// The module it runs.
+    pub module: String,
+    /// The CBOR argument to `init`: the manifest's `args` converted through JSON, or CBOR
+    /// unit (what a server with `Args = ()` expects) when absent.
+    pub args: Term,
+    /// `start_timeout_ms`: accepted for older manifests; supervised starts do not apply it.
+    pub start_timeout: Option<Duration>,
+}
+
+impl ChildSpec {
+    /// How logs and errors name the child: its id.
+    pub fn label(&self) -> &str {
+        &self.id
+    }
+
+    /// The worker's module, or `supervisor`.
+    pub fn module(&self) -> &str {
+        match &self.kind {
+            ChildKind::Worker(w) => &w.module,
+            ChildKind::Supervisor(_) => "supervisor",
+        }
+    }
+}
+
+impl SupervisorSpec {
+    /// The runtime's spec for this supervisor and everything under it.
+    pub fn to_spec(&self) -> sup::SupervisorSpec {
+        let mut spec =
+            sup::SupervisorSpec::new(self.strategy).intensity(self.intensity, self.period);
+        for c in &self.children {
+            let child = match &c.kind {
+                ChildKind::Worker(w) => {
+                    let child = sup::ChildSpec::worker(&c.id, &w.module, w.args.clone());
+                    match &w.name {
+                        Some(n) => child.name(n),
+                        None => child,
+                    }
+                }
+                ChildKind::Supervisor(s) => sup::ChildSpec::supervisor(&c.id, s.to_spec()),
+            };
+            spec = spec.child(child.restart(c.restart).shutdown(c.shutdown));
+        }
+        spec
+    }
+
+    /// The line of what a runtime field path such as `children[1].children[0].id` is in:
+    /// the innermost child it names, else this supervisor.
+    pub fn line_of(&self, field: &str) -> usize {
+        let mut sup = self;
+        let mut line = self.line;
+        let mut rest = field;
+        while let Some(r) = rest.strip_prefix("children[") {
+            let Some((i, r)) = r.split_once(']') else {
+                break;
+            };
+            let Some(child) = i.parse::<usize>().ok().and_then(|i| sup.children.get(i)) else {
+                break;
+            };
+            line = child.line;
+            rest = r.strip_prefix('.').unwrap_or(r);
+            match &child.kind {
+                ChildKind::Supervisor(s) => sup = s,
+                ChildKind::Worker(_) => break,
+            }
+        }
+        line
+    }
+
+    /// The field path and line of the child reached by following `ids` (outermost first).
+    pub fn locate(&self, ids: &[&str]) -> Option<(String, usize)> {
+        let (first, rest) = ids.split_first()?;
+        let (i, child) = self
+            .children
+            .iter()
+            .enumerate()
+            .find(|(_, c)| c.id == *first)?;
+        let here = format!("children[{i}]");
+        match (&child.kind, rest.is_empty()) {
+            (_, true) => Some((here, child.line)),
+            (ChildKind::Supervisor(s), false) => s
+                .locate(rest)
+                .map(|(f, l)| (format!("{here}.{f}"), l))
+                .or(Some((here, child.line))),
+            (ChildKind::Worker(_), false) => Some((here, child.line)),
+        }
+    }
+}
+
+/// Why a manifest was refused: the file, the line, the field and what is wrong.
+///
+/// Displays as `file:line: field: message`, leaving out what is not known (a file that
+/// cannot be read has no line; a syntax error has no field).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ManifestError {
+    /// The manifest file, as given.
+    pub file: PathBuf,
+    /// The 1-based line the problem is on, if it is on one.
+    pub line: Option<usize>,
+    /// The field's path, like `children[2].module` (children count from 0); empty when
+    /// the problem is not in one field.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if !self.field.is_empty() {
+            write!(f, ": {}", self.field)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl Manifest {
+    /// Read and check a manifest file.
+    ///
+    /// # Errors
+    /// [`ManifestError`] if the file cannot be read or anything in it is wrong; see the
+    /// module docs.
+    pub fn load(path: impl AsRef<Path>) -> Result<Manifest, ManifestError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| ManifestError {
+            file: path.to_owned(),
+            line: None,
+            field: String::new(),
+            message: format!("cannot read the manifest: {e}"),
+        })?;
+        Manifest::parse(&text, path)
+    }
+
+    /// Check a manifest's text; `path` names it in errors, and relative paths in it are
+    /// resolved against `path`'s directory.
+    ///
+    /// # Errors
+    /// As [`Manifest::load`].
+    pub fn parse(text: &str, path: impl AsRef<Path>) -> Result<Manifest, ManifestError> {
+        Parser {
+            text,
+            file: path.as_ref(),
+        }
+        .parse()
+    }
+
+    /// An error about this manifest at `line` and `field` (for checks made after loading,
+    /// such as a module file that turns out not to be a server).
+    pub fn error_at(
+        &self,
+        line: usize,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ManifestError {
+        ManifestError {
+            file: self.path.clone(),
+            line: Some(line),
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The module spec named `name`.
+    pub fn module(&self, name: &str) -> Option<&ModuleSpec> {
+        self.modules.iter().find(|m| m.name == name)
+    }
+
+    /// A runtime [`sup::SpecError`] as a manifest error on the line of the child it names.
+    pub fn spec_error(&self, e: &sup::SpecError) -> ManifestError {
+        self.error_at(self.supervisor.line_of(&e.field), &e.field, &e.reason)
+    }
+
+    /// The root supervisor's children (the top-level `[[children]]`).
+    pub fn children(&self) -> &[ChildSpec] {
+        &self.supervisor.children
+    }
+}
+
+mod parse;
+mod raw;
+
+use parse::Parser;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,503 @@
+//! Checking a read manifest and building the typed one, with file:line: field errors.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::raw::*;
+use super::*;
+use crate::supervisor::{Restart, Shutdown, Strategy};
+use crate::term::{encode, from_json};
+
+pub(super) struct Parser<'a> {
+    pub(super) text: &'a str,
+    pub(super) file: &'a Path,
+}
+
+impl Parser<'_> {
+    pub(super) fn line_of(&self, span: &Range<usize>) -> usize {
+        let end = span.start.min(self.text.len());
+        // Spans always fall on char boundaries; count lines in bytes to be safe anyway.
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
+    }
+
+    pub(super) fn error(
+        &self,
+        span: &Range<usize>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ManifestError {
+        ManifestError {
+            file: self.file.to_owned(),
+            line: Some(self.line_of(span)),
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub(super) fn base_dir(&self) -> PathBuf {
+        let dir = match self.file.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        std::path::absolute(&dir).unwrap_or(dir)
+    }
+
+    pub(super) fn parse(&self) -> Result<Manifest, ManifestError> {
+        let raw = self.deserialize()?;
+        let base = self.base_dir();
+
+        let node_name = match raw.node.as_ref().and_then(|n| n.name.as_ref()) {
+            Some(name) => {
+                check_node_name(name.get_ref())
+                    .map_err(|m| self.error(&name.span(), "node.name", m))?;
+                name.get_ref().clone()
+            }
+            None => {
+                let stem = self
+                    .file
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                check_node_name(&stem).map_err(|m| ManifestError {
+                    file: self.file.to_owned(),
+                    line: None,
+                    field: "node.name".into(),
+                    message: format!("the file's stem cannot name the node ({m}); set [node] name"),
+                })?;
+                stem
+            }
+        };
+        let control = raw
+            .node
+            .as_ref()
+            .and_then(|n| n.control.as_ref())
+            .map(|c| {
+                if c.get_ref().is_empty() {
+                    Err(self.error(&c.span(), "node.control", "empty path"))
+                } else {
+                    Ok(base.join(c.get_ref()))
+                }
+            })
+            .transpose()?;
+
+        let mut modules = Vec::with_capacity(raw.modules.len());
+        for (name, spec) in &raw.modules {
+            let span = spec.span();
+            let spec = spec.get_ref();
+            let (field, path_span) = match &spec.path_span {
+                Some(s) => (format!("modules.{name}.path"), s.clone()),
+                None => (format!("modules.{name}"), span.clone()),
+            };
+            if name.is_empty() {
+                return Err(self.error(&span, "modules", "a module needs a name"));
+            }
+            if spec.path.is_empty() {
+                return Err(self.error(&path_span, field, "empty path"));
+            }
+            let path = base.join(&spec.path);
+            match std::fs::metadata(&path) {
+                Ok(m) if m.is_file() => {}
+                Ok(_) => {
+                    return Err(self.error(
+                        &path_span,
+                        field,
+                        format!("{}: not a file", path.display()),
+                    ));
+                }
+                Err(e) => {
+                    return Err(self.error(&path_span, field, format!("{}: {e}", path.display())));
+                }
+            }
+            modules.push(ModuleSpec {
+                name: name.clone(),
+                path,
+                vsn: spec.vsn.clone(),
+                line: self.line_of(&path_span),
+            });
+        }
+
+        let mut names: HashMap<String, String> = HashMap::new();
+        let (root_line, strategy, intensity, period, root_id) = match &raw.supervisor {
+            None => (1, None, None, None, None),
+            Some(t) => {
+                let r = t.get_ref();
+                (
+                    self.line_of(&t.span()),
+                    r.strategy.as_ref(),
+                    r.intensity,
+                    r.period_ms.as_ref(),
+                    r.id.as_ref(),
+                )
+            }
+        };
+        let id = match root_id {
+            Some(id) if id.get_ref().is_empty() => {
+                return Err(self.error(&id.span(), "supervisor.id", "empty id"));
+            }
+            Some(id) => id.get_ref().clone(),
+            None => node_name.clone(),
+        };
+        let supervisor = self.supervisor(
+            &raw.modules,
+            &mut names,
+            "supervisor.",
+            "",
+            id,
+            root_line,
+            strategy,
+            intensity,
+            period,
+            &raw.children,
+        )?;
+
+        Ok(Manifest {
+            path: self.file.to_owned(),
+            node_name,
+            control,
+            modules,
+            supervisor,
+        })
+    }
+
+    /// A supervisor's settings and children; `settings` prefixes its own fields' paths
+    /// (`supervisor.` for the root, `children[1].` for a child), `at` its children's.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn supervisor(
+        &self,
+        modules: &BTreeMap<String, Spanned<RawModule>>,
+        names: &mut HashMap<String, String>,
+        settings: &str,
+        at: &str,
+        id: String,
+        line: usize,
+        strategy: Option<&Spanned<String>>,
+        intensity: Option<u32>,
+        period: Option<&Spanned<u64>>,
+        raw_children: &[Spanned<RawChild>],
+    ) -> Result<SupervisorSpec, ManifestError> {
+        let strategy = match strategy {
+            None => Strategy::OneForOne,
+            Some(s) => match s.get_ref().as_str() {
+                "one_for_one" => Strategy::OneForOne,
+                "one_for_all" => Strategy::OneForAll,
+                "rest_for_one" => Strategy::RestForOne,
+                _ => {
+                    return Err(self.error(
+                        &s.span(),
+                        format!("{settings}strategy"),
+                        "expected one of one_for_one, one_for_all, rest_for_one",
+                    ));
+                }
+            },
+        };
+        let period = match period {
+            None => Duration::from_secs(5),
+            Some(p) if *p.get_ref() == 0 => {
+                return Err(self.error(
+                    &p.span(),
+                    format!("{settings}period_ms"),
+                    "must be positive",
+                ));
+            }
+            Some(p) => Duration::from_millis(*p.get_ref()),
+        };
+        let mut children = Vec::with_capacity(raw_children.len());
+        let mut ids: HashMap<String, usize> = HashMap::new();
+        for (i, child) in raw_children.iter().enumerate() {
+            let here = format!("{at}children[{i}]");
+            let span = child.span();
+            let c = self.child(modules, names, &here, child.get_ref(), &span)?;
+            if let Some(first) = ids.insert(c.id.clone(), i) {
+                let span = child.get_ref().id.as_ref().map_or(span, |s| s.span());
+                return Err(self.error(
+                    &span,
+                    format!("{here}.id"),
+                    format!("duplicate id {:?} ({at}children[{first}] has it too)", c.id),
+                ));
+            }
+            children.push(c);
+        }
+        Ok(SupervisorSpec {
+            id,
+            strategy,
+            intensity: intensity.unwrap_or(3),
+            period,
+            children,
+            line,
+        })
+    }
+
+    pub(super) fn child(
+        &self,
+        modules: &BTreeMap<String, Spanned<RawModule>>,
+        names: &mut HashMap<String, String>,
+        here: &str,
+        child: &RawChild,
+        span: &Range<usize>,
+    ) -> Result<ChildSpec, ManifestError> {
+        let f = |field: &str| format!("{here}.{field}");
+        let is_sup = match &child.kind {
+            None => false,
+            Some(k) => match k.get_ref().as_str() {
+                "worker" => false,
+                "supervisor" => true,
+                _ => {
+                    return Err(self.error(
+                        &k.span(),
+                        f("type"),
+                        "expected one of worker, supervisor",
+                    ));
+                }
+            },
+        };
+        let restart = match &child.restart {
+            None => Restart::Permanent,
+            Some(r) => match r.get_ref().as_str() {
+                "permanent" => Restart::Permanent,
+                "transient" => Restart::Transient,
+                "temporary" => Restart::Temporary,
+                _ => {
+                    return Err(self.error(
+                        &r.span(),
+                        f("restart"),
+                        "expected one of permanent, transient, temporary",
+                    ));
+                }
+            },
+        };
+        let shutdown = match (&child.shutdown, &child.shutdown_timeout_ms) {
+            (Some(_), Some(t)) => {
+                return Err(self.error(
+                    &t.span(),
+                    f("shutdown_timeout_ms"),
+                    "give either shutdown or shutdown_timeout_ms, not both",
+                ));
+            }
+            (None, Some(t)) => self.timeout(*t.get_ref(), &t.span(), &f("shutdown_timeout_ms"))?,
+            (Some(v), None) => match v.get_ref() {
+                toml::Value::Integer(ms) => match u64::try_from(*ms) {
+                    Ok(ms) => self.timeout(ms, &v.span(), &f("shutdown"))?,
+                    Err(_) => {
+                        return Err(self.error(&v.span(), f("shutdown"), "must not be negative"));
+                    }
+                },
+                toml::Value::String(s) if s == "brutal_kill" => Shutdown::BrutalKill,
+                toml::Value::String(s) if s == "infinity" => Shutdown::Infinity,
+                _ => {
+                    return Err(self.error(
+                        &v.span(),
+                        f("shutdown"),
+                        r#"expected milliseconds, "brutal_kill" or "infinity""#,
+                    ));
+                }
+            },
+            (None, None) if is_sup => Shutdown::Infinity,
+            (None, None) => Shutdown::Timeout(DEFAULT_SHUTDOWN_TIMEOUT),
+        };
+        let line = self.line_of(span);
+        let not_for = |field: &str, present: bool, what: &str| {
+            if present {
+                Err(self.error(span, f(field), format!("not allowed on a {what} child")))
+            } else {
+                Ok(())
+            }
+        };
+        if let Some(id) = &child.id
+            && id.get_ref().is_empty()
+        {
+            return Err(self.error(&id.span(), f("id"), "empty id"));
+        }
+        if is_sup {
+            not_for("name", child.name.is_some(), "supervisor")?;
+            not_for("module", child.module.is_some(), "supervisor")?;
+            not_for("args", child.args.is_some(), "supervisor")?;
+            not_for(
+                "start_timeout_ms",
+                child.start_timeout_ms.is_some(),
+                "supervisor",
+            )?;
+            let Some(id) = &child.id else {
+                return Err(self.error(span, f("id"), "a supervisor child needs an id"));
+            };
+            let sup = self.supervisor(
+                modules,
+                names,
+                &format!("{here}."),
+                &format!("{here}."),
+                id.get_ref().clone(),
+                line,
+                child.strategy.as_ref(),
+                child.intensity,
+                child.period_ms.as_ref(),
+                child.children.as_deref().unwrap_or_default(),
+            )?;
+            return Ok(ChildSpec {
+                id: id.get_ref().clone(),
+                restart,
+                shutdown,
+                kind: ChildKind::Supervisor(sup),
+                line,
+            });
+        }
+        not_for("strategy", child.strategy.is_some(), "worker")?;
+        not_for("intensity", child.intensity.is_some(), "worker")?;
+        not_for("period_ms", child.period_ms.is_some(), "worker")?;
+        not_for("children", child.children.is_some(), "worker")?;
+        let Some(module) = &child.module else {
+            return Err(self.error(span, here, "missing field `module`"));
+        };
+        if !modules.contains_key(module.get_ref()) {
+            let known: Vec<&str> = modules.keys().map(String::as_str).collect();
+            let known = if known.is_empty() {
+                "no modules are declared".to_owned()
+            } else {
+                format!("modules: {}", known.join(", "))
+            };
+            return Err(self.error(
+                &module.span(),
+                f("module"),
+                format!("unknown module {:?} ({known})", module.get_ref()),
+            ));
+        }
+        if let Some(name) = &child.name {
+            if name.get_ref().is_empty() {
+                return Err(self.error(&name.span(), f("name"), "empty name"));
+            }
+            if let Some(first) = names.insert(name.get_ref().clone(), here.to_owned()) {
+                return Err(self.error(
+                    &name.span(),
+                    f("name"),
+                    format!("duplicate name {:?} ({first} has it too)", name.get_ref()),
+                ));
+            }
+        }
+        let args = match &child.args {
+            None => encode(&()).expect("unit encodes"),
+            Some(v) => {
+                let json =
+                    toml_to_json(v.get_ref()).map_err(|m| self.error(&v.span(), f("args"), m))?;
+                from_json(&json)
+            }
+        };
+        let name = child.name.as_ref().map(|n| n.get_ref().clone());
+        let id = child
+            .id
+            .as_ref()
+            .map(|i| i.get_ref().clone())
+            .or_else(|| name.clone())
+            .unwrap_or_else(|| module.get_ref().clone());
+        Ok(ChildSpec {
+            id,
+            restart,
+            shutdown,
+            kind: ChildKind::Worker(WorkerSpec {
+                name,
+                module: module.get_ref().clone(),
+                args,
+                start_timeout: child.start_timeout_ms.map(Duration::from_millis),
+            }),
+            line,
+        })
+    }
+
+    pub(super) fn timeout(
+        &self,
+        ms: u64,
+        span: &Range<usize>,
+        field: &str,
+    ) -> Result<Shutdown, ManifestError> {
+        if ms == 0 {
+            Err(self.error(
+                span,
+                field,
+                r#"a zero timeout is not allowed; use "brutal_kill""#,
+            ))
+        } else {
+            Ok(Shutdown::Timeout(Duration::from_millis(ms)))
+        }
+    }
+
+    /// Syntax and shape: serde with the failing field's path and toml's span.
+    pub(super) fn deserialize(&self) -> Result<RawManifest, ManifestError> {
+        let de = toml::de::Deserializer::parse(self.text)
+            .map_err(|e| self.toml_error(&e, String::new()))?;
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let field = field_path(e.path());
+            self.toml_error(e.inner(), field)
+        })
+    }
+
+    pub(super) fn toml_error(&self, e: &toml::de::Error, field: String) -> ManifestError {
+        ManifestError {
+            file: self.file.to_owned(),
+            line: e.span().map(|s| self.line_of(&s)),
+            field,
+            message: e.message().trim_end().to_owned(),
+        }
+    }
+}
+
+/// `children[2].module`, leaving out the segments `Spanned` adds and the root's `.`.
+pub(super) fn field_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if key.starts_with("$__") {
+                    continue;
+                }
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Segment::Unknown => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push('?');
+            }
+        }
+    }
+    out
+}
+
+pub(super) fn check_node_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        Err("empty name".into())
+    } else if name.contains(['/', '\0']) || name == "." || name == ".." {
+        Err(format!("{name:?} cannot name a socket file"))
+    } else {
+        Ok(())
+    }
+}
+
+/// TOML to JSON: datetimes become their TOML text; NaN and infinities have no JSON form.
+pub(super) fn toml_to_json(v: &toml::Value) -> Result<serde_json::Value, String> {
+    use serde_json::Value as J;
+    Ok(match v {
+        toml::Value::String(s) => J::String(s.clone()),
+        toml::Value::Integer(i) => J::from(*i),
+        toml::Value::Float(f) => serde_json::Number::from_f64(*f)
+            .map(J::Number)
+            .ok_or_else(|| format!("{f} has no JSON form"))?,
+        toml::Value::Boolean(b) => J::Bool(*b),
+        toml::Value::Datetime(d) => J::String(d.to_string()),
+        toml::Value::Array(a) => J::Array(a.iter().map(toml_to_json).collect::<Result<_, _>>()?),
+        toml::Value::Table(t) => J::Object(
+            t.iter()
+                .map(|(k, v)| Ok((k.clone(), toml_to_json(v)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+    })
+}

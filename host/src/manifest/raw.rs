@@ -1,0 +1,101 @@
+//! The manifest file's shape, as serde reads it, before any checking.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use toml::Spanned;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawManifest {
+    pub(super) node: Option<RawNode>,
+    #[serde(default)]
+    pub(super) modules: BTreeMap<String, Spanned<RawModule>>,
+    pub(super) supervisor: Option<Spanned<RawSupervisor>>,
+    #[serde(default)]
+    pub(super) children: Vec<Spanned<RawChild>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSupervisor {
+    pub(super) id: Option<Spanned<String>>,
+    pub(super) strategy: Option<Spanned<String>>,
+    pub(super) intensity: Option<u32>,
+    pub(super) period_ms: Option<Spanned<u64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNode {
+    pub(super) name: Option<Spanned<String>>,
+    pub(super) control: Option<Spanned<String>>,
+}
+
+/// `echo = "path"` or `echo = { path = "...", vsn = "1" }`.
+pub(super) struct RawModule {
+    pub(super) path: String,
+    /// The path string's own span in the table form; the whole value's in the short form.
+    pub(super) path_span: Option<Range<usize>>,
+    pub(super) vsn: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawModuleTable {
+    pub(super) path: Spanned<String>,
+    pub(super) vsn: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for RawModule {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawModule;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a path to a .wasm file, or a table with `path` and optional `vsn`")
+            }
+
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<RawModule, E> {
+                Ok(RawModule {
+                    path: s.to_owned(),
+                    path_span: None,
+                    vsn: None,
+                })
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawModule, A::Error> {
+                let t = RawModuleTable::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(RawModule {
+                    path_span: Some(t.path.span()),
+                    path: t.path.into_inner(),
+                    vsn: t.vsn,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawChild {
+    pub(super) id: Option<Spanned<String>>,
+    #[serde(rename = "type")]
+    pub(super) kind: Option<Spanned<String>>,
+    pub(super) name: Option<Spanned<String>>,
+    pub(super) module: Option<Spanned<String>>,
+    pub(super) args: Option<Spanned<toml::Value>>,
+    pub(super) start_timeout_ms: Option<u64>,
+    pub(super) shutdown_timeout_ms: Option<Spanned<u64>>,
+    pub(super) restart: Option<Spanned<String>>,
+    pub(super) shutdown: Option<Spanned<toml::Value>>,
+    pub(super) strategy: Option<Spanned<String>>,
+    pub(super) intensity: Option<u32>,
+    pub(super) period_ms: Option<Spanned<u64>>,
+    pub(super) children: Option<Vec<Spanned<RawChild>>>,
+}

@@ -1,0 +1,358 @@
+use super::*;
+use crate::term::encode;
+
+/// A directory with `echo.wasm` and `kv.wasm` (empty: the manifest only checks they
+/// exist) and a manifest `app.toml` holding `text`.
+fn parse(text: &str) -> (tempfile::TempDir, Result<Manifest, ManifestError>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("echo.wasm"), b"").expect("write");
+    std::fs::write(dir.path().join("kv.wasm"), b"").expect("write");
+    let file = dir.path().join("app.toml");
+    std::fs::write(&file, text).expect("write");
+    let result = Manifest::load(&file);
+    (dir, result)
+}
+
+fn error(text: &str) -> ManifestError {
+    let (_dir, result) = parse(text);
+    result.expect_err("the manifest is refused")
+}
+
+const GOOD: &str = r#"
+[node]
+name = "demo"
+
+[modules]
+echo = "echo.wasm"
+kv = { path = "kv.wasm", vsn = "1" }
+
+[[children]]
+name = "echo"
+module = "echo"
+
+[[children]]
+name = "kv"
+module = "kv"
+args = { size = 3, tags = ["a", "b"], on = true }
+start_timeout_ms = 250
+shutdown_timeout_ms = 100
+"#;
+
+#[test]
+fn a_good_manifest_is_read_in_order_with_paths_resolved() {
+    let (dir, m) = parse(GOOD);
+    let m = m.expect("valid");
+    assert_eq!(m.node_name, "demo");
+    assert_eq!(m.control, None);
+    let names: Vec<_> = m.modules.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["echo", "kv"]);
+    assert_eq!(
+        m.modules[0].path,
+        std::path::absolute(dir.path().join("echo.wasm")).unwrap()
+    );
+    assert_eq!(m.modules[0].line, 6);
+    assert_eq!(m.modules[1].vsn.as_deref(), Some("1"));
+    assert_eq!(m.modules[1].line, 7);
+    let c = m.children();
+    assert_eq!(c.len(), 2);
+    assert_eq!(c[0].label(), "echo");
+    assert_eq!(worker(&c[0]).args, encode(&()).unwrap());
+    assert_eq!(worker(&c[0]).start_timeout, None);
+    assert_eq!(c[0].shutdown, Shutdown::Timeout(DEFAULT_SHUTDOWN_TIMEOUT));
+    assert_eq!(c[0].restart, Restart::Permanent);
+    assert_eq!(c[0].line, 9);
+    assert_eq!(m.supervisor.id, "demo");
+    assert_eq!(m.supervisor.strategy, Strategy::OneForOne);
+    assert_eq!(m.supervisor.intensity, 3);
+    assert_eq!(m.supervisor.period, Duration::from_secs(5));
+    let args = crate::term::to_json(&worker(&c[1]).args).unwrap();
+    assert_eq!(
+        args,
+        serde_json::json!({"size": 3, "tags": ["a", "b"], "on": true})
+    );
+    assert_eq!(
+        worker(&c[1]).start_timeout,
+        Some(Duration::from_millis(250))
+    );
+    assert_eq!(c[1].shutdown, Shutdown::Timeout(Duration::from_millis(100)));
+}
+
+fn worker(c: &ChildSpec) -> &WorkerSpec {
+    match &c.kind {
+        ChildKind::Worker(w) => w,
+        ChildKind::Supervisor(_) => panic!("{} is a supervisor", c.id),
+    }
+}
+
+const NESTED: &str = r#"[modules]
+echo = "echo.wasm"
+kv = "kv.wasm"
+
+[supervisor]
+id = "MyApp.Supervisor"
+strategy = "rest_for_one"
+intensity = 5
+period_ms = 1000
+
+[[children]]
+module = "echo"
+restart = "transient"
+shutdown = "brutal_kill"
+
+[[children]]
+id = "workers"
+type = "supervisor"
+strategy = "one_for_all"
+
+[[children.children]]
+name = "a"
+module = "kv"
+shutdown = "infinity"
+
+[[children.children]]
+id = "b"
+module = "kv"
+restart = "temporary"
+shutdown = 250
+"#;
+
+#[test]
+fn a_nested_tree_is_read_with_its_settings() {
+    let (_dir, m) = parse(NESTED);
+    let m = m.expect("valid");
+    let root = &m.supervisor;
+    assert_eq!(root.id, "MyApp.Supervisor");
+    assert_eq!(root.strategy, Strategy::RestForOne);
+    assert_eq!(root.intensity, 5);
+    assert_eq!(root.period, Duration::from_millis(1000));
+    assert_eq!(root.line, 5);
+    let c = &root.children;
+    assert_eq!(c[0].id, "echo");
+    assert_eq!(c[0].restart, Restart::Transient);
+    assert_eq!(c[0].shutdown, Shutdown::BrutalKill);
+    assert_eq!(c[1].id, "workers");
+    assert_eq!(c[1].shutdown, Shutdown::Infinity);
+    assert_eq!(c[1].line, 16);
+    let ChildKind::Supervisor(inner) = &c[1].kind else {
+        panic!("a supervisor")
+    };
+    assert_eq!(inner.strategy, Strategy::OneForAll);
+    assert_eq!(inner.children[0].id, "a");
+    assert_eq!(inner.children[0].shutdown, Shutdown::Infinity);
+    assert_eq!(inner.children[1].id, "b");
+    assert_eq!(inner.children[1].restart, Restart::Temporary);
+    assert_eq!(inner.children[1].line, 26);
+
+    let spec = root.to_spec();
+    assert_eq!(spec.strategy, Strategy::RestForOne);
+    assert_eq!(spec.children.len(), 2);
+    assert!(spec.validate().is_ok());
+
+    // Runtime field paths map back to lines.
+    assert_eq!(root.line_of("children[1].children[1].id"), 26);
+    assert_eq!(root.line_of("children[0].shutdown"), 11);
+    assert_eq!(root.line_of("period"), 5);
+    assert_eq!(
+        root.locate(&["workers", "b"]),
+        Some(("children[1].children[1]".to_owned(), 26))
+    );
+}
+
+#[test]
+fn a_bad_restart_names_its_line_and_path() {
+    let e = error(
+        "[modules]\necho = \"echo.wasm\"\n\n[[children]]\nmodule = \"echo\"\n\n\
+         [[children]]\nname = \"b\"\nmodule = \"echo\"\n\n[[children]]\nname = \"c\"\n\
+         module = \"echo\"\nrestart = \"sometimes\"\n",
+    );
+    assert_eq!(e.line, Some(14));
+    assert_eq!(e.field, "children[2].restart");
+    assert!(
+        e.to_string().ends_with(
+            "app.toml:14: children[2].restart: expected one of permanent, transient, temporary"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn nested_errors_have_nested_paths() {
+    let bad = NESTED.replace("shutdown = 250", "shutdown = \"later\"");
+    let e = error(&bad);
+    assert_eq!(e.line, Some(30));
+    assert_eq!(e.field, "children[1].children[1].shutdown");
+
+    let bad = NESTED.replace("strategy = \"one_for_all\"", "strategy = \"all\"");
+    let e = error(&bad);
+    assert_eq!(e.line, Some(19));
+    assert_eq!(e.field, "children[1].strategy");
+
+    let bad = NESTED.replace("strategy = \"rest_for_one\"", "strategy = \"x\"");
+    assert_eq!(error(&bad).field, "supervisor.strategy");
+
+    let bad = NESTED.replace("id = \"b\"", "id = \"a\"");
+    let e = error(&bad);
+    assert_eq!(e.line, Some(27));
+    assert_eq!(e.field, "children[1].children[1].id");
+
+    let bad = NESTED.replace("shutdown = 250", "shutdown = 0");
+    assert!(error(&bad).message.contains("brutal_kill"));
+
+    let bad = NESTED.replace("id = \"workers\"\n", "");
+    let e = error(&bad);
+    assert_eq!(e.field, "children[1].id");
+    assert_eq!(e.line, Some(16));
+
+    let bad = NESTED.replace(
+        "module = \"echo\"\nrestart",
+        "module = \"echo\"\nstrategy = \"one_for_all\"\nrestart",
+    );
+    assert_eq!(error(&bad).field, "children[0].strategy");
+}
+
+#[test]
+fn registered_names_are_unique_across_the_tree() {
+    let bad = NESTED.replace("id = \"b\"", "name = \"a\"");
+    let e = error(&bad);
+    assert_eq!(e.field, "children[1].children[1].name");
+    assert!(
+        e.message.contains("children[1].children[0] has it too"),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_node_is_named_after_the_file_by_default() {
+    let (_dir, m) = parse("[modules]\necho = \"echo.wasm\"\n");
+    let m = m.expect("valid");
+    assert_eq!(m.node_name, "app");
+    assert!(m.children().is_empty());
+}
+
+#[test]
+fn a_module_table_form_is_accepted() {
+    let (_dir, m) = parse("[modules.echo]\npath = \"echo.wasm\"\nvsn = \"2\"\n");
+    let m = m.expect("valid");
+    assert_eq!(m.modules[0].vsn.as_deref(), Some("2"));
+    assert_eq!(m.modules[0].line, 2);
+}
+
+#[test]
+fn control_is_resolved_against_the_manifest_directory() {
+    let (dir, m) = parse("[node]\ncontrol = \"run/x.sock\"\n");
+    let want = std::path::absolute(dir.path().join("run/x.sock")).unwrap();
+    assert_eq!(m.expect("valid").control, Some(want));
+}
+
+#[test]
+fn an_unknown_module_is_named_with_its_line_and_field() {
+    let e = error(
+        "[modules]\necho = \"echo.wasm\"\nkv = \"kv.wasm\"\n\n[[children]]\nmodule = \"echo\"\n\n\
+         [[children]]\nmodule = \"kv\"\n\n[[children]]\nname = \"x\"\nmodule = \"ech\"\n",
+    );
+    assert_eq!(e.line, Some(13));
+    assert_eq!(e.field, "children[2].module");
+    assert_eq!(e.message, r#"unknown module "ech" (modules: echo, kv)"#);
+    assert!(
+        e.to_string().ends_with(
+            r#"app.toml:13: children[2].module: unknown module "ech" (modules: echo, kv)"#
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_duplicate_child_name_points_at_the_second() {
+    let e = error(
+        "[modules]\necho = \"echo.wasm\"\n[[children]]\nname = \"a\"\nmodule = \"echo\"\n\
+         [[children]]\nname = \"a\"\nmodule = \"echo\"\n",
+    );
+    assert_eq!(e.line, Some(7));
+    assert_eq!(e.field, "children[1].name");
+    assert_eq!(e.message, r#"duplicate name "a" (children[0] has it too)"#);
+}
+
+#[test]
+fn a_missing_module_file_is_named_with_its_path() {
+    let e = error("[node]\nname = \"n\"\n[modules.echo]\npath = \"nope/echo.wasm\"\n");
+    assert_eq!(e.line, Some(4));
+    assert_eq!(e.field, "modules.echo.path");
+    assert!(e.message.contains("nope/echo.wasm"), "{e}");
+    assert!(e.message.contains("No such file"), "{e}");
+
+    let e = error("[modules]\nkv = \"kv.wasm\"\necho = \"gone.wasm\"\n");
+    assert_eq!(e.line, Some(3));
+    assert_eq!(e.field, "modules.echo");
+    assert!(e.message.contains("gone.wasm"), "{e}");
+}
+
+#[test]
+fn a_syntax_error_has_a_line_and_no_field() {
+    let e = error("[modules]\necho = \"echo.wasm\"\n\n[[children]\nmodule = \"echo\"\n");
+    assert_eq!(e.line, Some(4));
+    assert_eq!(e.field, "");
+    assert!(!e.message.is_empty());
+    assert!(e.to_string().contains("app.toml:4: "), "{e}");
+}
+
+#[test]
+fn a_type_error_names_the_field() {
+    let e = error(
+        "[modules]\necho = \"echo.wasm\"\n[[children]]\nmodule = \"echo\"\nstart_timeout_ms = \"soon\"\n",
+    );
+    assert_eq!(e.line, Some(5));
+    assert_eq!(e.field, "children[0].start_timeout_ms");
+    assert!(e.message.contains("invalid type"), "{e}");
+
+    let e = error("[modules.echo]\npath = 3\n");
+    assert_eq!(e.line, Some(2));
+    assert_eq!(e.field, "modules.echo.path");
+}
+
+#[test]
+fn an_unknown_field_is_refused() {
+    let e = error(
+        "[modules]\necho = \"echo.wasm\"\n[[children]]\nmodule = \"echo\"\nmodul = \"echo\"\n",
+    );
+    assert_eq!(e.line, Some(5));
+    assert_eq!(e.field, "children[0].modul");
+    assert!(e.message.contains("unknown field `modul`"), "{e}");
+
+    let e = error("[nodes]\nname = \"x\"\n");
+    assert_eq!(e.line, Some(1));
+    assert_eq!(e.field, "nodes");
+    assert!(e.message.contains("unknown field `nodes`"), "{e}");
+}
+
+#[test]
+fn a_missing_field_names_the_child() {
+    let e = error("[modules]\necho = \"echo.wasm\"\n\n[[children]]\nname = \"x\"\n");
+    assert_eq!(e.line, Some(4));
+    assert_eq!(e.field, "children[0]");
+    assert!(e.message.contains("missing field `module`"), "{e}");
+}
+
+#[test]
+fn a_bad_node_name_is_refused() {
+    let e = error("[node]\nname = \"a/b\"\n");
+    assert_eq!(e.line, Some(2));
+    assert_eq!(e.field, "node.name");
+}
+
+#[test]
+fn args_without_a_json_form_are_refused() {
+    let e = error("[modules]\necho = \"echo.wasm\"\n[[children]]\nmodule = \"echo\"\nargs = nan\n");
+    assert_eq!(e.line, Some(5));
+    assert_eq!(e.field, "children[0].args");
+}
+
+#[test]
+fn an_unreadable_file_has_no_line() {
+    let e = Manifest::load("/nonexistent/app.toml").expect_err("refused");
+    assert_eq!(e.line, None);
+    assert!(
+        e.to_string()
+            .starts_with("/nonexistent/app.toml: cannot read"),
+        "{e}"
+    );
+}
