@@ -235,15 +235,15 @@ impl Node {
         path: &Path,
         bytes: &[u8],
     ) -> Result<Arc<Module>, LoadError> {
-        let (probe, _keep) = mailbox();
+        // The throwaway instance that answers `vsn` is pid 0 with a mailbox nobody can reach.
+        let (_, unreachable) = mailbox();
         let ctx = ProcessCtx::new(
             0,
             self.inner.clone(),
             name.into(),
-            _keep,
+            unreachable,
             Default::default(),
         );
-        drop(probe);
         let module = crate::engine::compile(
             &self.inner.cache,
             &self.inner.engine,
