@@ -20,16 +20,6 @@ fn map_count() -> usize {
         .count()
 }
 
-/// This test process's resident memory, in KiB.
-fn rss_kib() -> usize {
-    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/self/status")
-}
-
 async fn spawn_echoes(node: &Node, n: usize) -> Vec<Pid> {
     let mut pids = Vec::with_capacity(n);
     for i in 0..n {

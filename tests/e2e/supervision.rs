@@ -631,13 +631,6 @@ async fn restart_latency() {
     sup.stop().await;
 }
 
-fn rss_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kib * 1024
-}
-
 /// A child that crashes 10,000 times under a high intensity is restarted every time, and
 /// nothing accumulates: one process alive at the end, RSS flat between the first thousand
 /// crashes and the last. Prints the restart latency (crash → name resolves to the new pid)
@@ -674,10 +667,10 @@ async fn a_child_crashing_ten_thousand_times_is_restarted_without_leaking() {
         }
         latencies.push(t0.elapsed());
         if i == 999 {
-            rss_after_warmup = rss_bytes();
+            rss_after_warmup = rss_kib();
         }
     }
-    let rss_end = rss_bytes();
+    let rss_end = rss_kib();
     assert_eq!(node.process_count(), 1);
     assert!(sup.is_alive());
     let growth = rss_end.saturating_sub(rss_after_warmup);
@@ -690,11 +683,9 @@ async fn a_child_crashing_ten_thousand_times_is_restarted_without_leaking() {
     println!(
         "crash loop: {crashes} restarts; median crash→new pid {first:?} (first 1000), \
          {last:?} (last 1000); RSS {} KiB after 1000, {} KiB after {crashes} (+{} KiB)",
-        rss_after_warmup / 1024,
-        rss_end / 1024,
-        growth / 1024
+        rss_after_warmup, rss_end, growth
     );
     // A leaked instance costs tens of KiB: 9,000 of them would be hundreds of MiB.
-    assert!(growth < 32 << 20, "RSS grew by {} KiB", growth / 1024);
+    assert!(growth < 32 << 10, "RSS grew by {growth} KiB");
     sup.stop().await;
 }

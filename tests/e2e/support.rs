@@ -62,3 +62,13 @@ pub async fn eventually<F: AsyncFnMut() -> bool>(mut f: F) -> bool {
     }
     false
 }
+
+/// This test process's resident memory, in KiB.
+pub fn rss_kib() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/self/status")
+}
