@@ -519,8 +519,9 @@ impl NodeInner {
         self.registry.whereis(name)
     }
 
-    pub(crate) fn register(&self, pid: Pid, name: &str) -> Result<(), RegisterError> {
-        let entry = self.entry(pid).ok_or(RegisterError::AlreadyRegistered(0))?;
+    /// Give `entry`'s process the local `name`.
+    pub(crate) fn register(&self, entry: &ProcessEntry, name: &str) -> Result<(), RegisterError> {
+        let pid = entry.pid;
         let mut own = entry.name.lock().expect("name lock");
         if let Some(existing) = own.as_ref() {
             return Err(RegisterError::AlreadyNamed(existing.clone()));

@@ -159,7 +159,7 @@ pub(crate) async fn spawn(
     });
     node.insert(entry.clone());
     if let Some(name) = &opts.name
-        && let Err(e) = node.register(pid, name)
+        && let Err(e) = node.register(&entry, name)
     {
         node.remove(&entry);
         return Err(match e {

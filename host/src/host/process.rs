@@ -105,7 +105,13 @@ impl Host for ProcessCtx {
     }
 
     fn register(&mut self, name: String) -> wasmtime::Result<Result<(), RegisterError>> {
-        Ok(self.node.register(self.pid, &name).map_err(|e| match e {
+        // A process's entry leaves the table only after its last callback has returned; only
+        // the throwaway instance that answers `vsn` at load time has none, and a module that
+        // registers from there traps.
+        let Some(entry) = self.node.entry(self.pid) else {
+            return Err(wasmtime::Error::msg("register called outside a process"));
+        };
+        Ok(self.node.register(&entry, &name).map_err(|e| match e {
             crate::node::RegisterError::AlreadyRegistered(p) => RegisterError::AlreadyRegistered(p),
             crate::node::RegisterError::AlreadyNamed(n) => RegisterError::AlreadyNamed(n),
         }))
