@@ -9,8 +9,8 @@ use std::cell::RefCell;
 use std::thread::LocalKey;
 
 use crate::bindings::exports::otter::genserver::server::{
-    CallResult, ExitReason as WitExitReason, Info as WitInfo, InitResult, NoreplyResult,
-    ReplyTo as WitFrom,
+    CallResult, Envelope, ExitReason as WitExitReason, Info as WitInfo, InitResult, NoreplyResult,
+    Outcome, ReplyTo as WitFrom,
 };
 use crate::bindings::otter::genserver::types::Next as WitNext;
 use crate::server::{GenServer, Init, Next, NoReply, Reply};
@@ -67,10 +67,10 @@ pub fn init<S: GenServer>(slot: &'static StateSlot<S>, args: Vec<u8>) -> InitRes
 /// `handle-call`: a request that does not decode is answered `badarg`.
 pub fn handle_call<S: GenServer>(
     slot: &'static StateSlot<S>,
-    request: Vec<u8>,
+    request: &[u8],
     from: WitFrom,
 ) -> CallResult {
-    let request: S::Call = match decode(&request) {
+    let request: S::Call = match decode(request) {
         Ok(r) => r,
         Err(e) => return CallResult::Badarg(e),
     };
@@ -86,8 +86,8 @@ pub fn handle_call<S: GenServer>(
 }
 
 /// `handle-cast`: a request that does not decode is logged and dropped.
-pub fn handle_cast<S: GenServer>(slot: &'static StateSlot<S>, request: Vec<u8>) -> NoreplyResult {
-    let request: S::Cast = match decode(&request) {
+pub fn handle_cast<S: GenServer>(slot: &'static StateSlot<S>, request: &[u8]) -> NoreplyResult {
+    let request: S::Cast = match decode(request) {
         Ok(r) => r,
         Err(e) => {
             crate::log::warn("cast did not decode; dropped", &[("error", &e)]);
@@ -102,6 +102,9 @@ pub fn handle_cast<S: GenServer>(slot: &'static StateSlot<S>, request: Vec<u8>) 
 
 /// `handle-info`: a plain message that does not decode is logged and dropped.
 pub fn handle_info<S: GenServer>(slot: &'static StateSlot<S>, msg: WitInfo) -> NoreplyResult {
+    if let WitInfo::Message(bytes) = &msg {
+        return handle_message(slot, bytes);
+    }
     let msg: Info<S::Info> = match Info::from_wit(msg) {
         Ok(m) => m,
         Err(e) => {
@@ -109,10 +112,76 @@ pub fn handle_info<S: GenServer>(slot: &'static StateSlot<S>, msg: WitInfo) -> N
             return NoreplyResult::Noreply(WitNext::None);
         }
     };
+    info_to(slot, msg)
+}
+
+/// `handle-info` for a plain message, decoded from its bytes.
+fn handle_message<S: GenServer>(slot: &'static StateSlot<S>, bytes: &[u8]) -> NoreplyResult {
+    match decode(bytes) {
+        Ok(m) => info_to(slot, Info::Message(m)),
+        Err(e) => {
+            crate::log::warn("message did not decode; dropped", &[("error", &e)]);
+            NoreplyResult::Noreply(WitNext::None)
+        }
+    }
+}
+
+fn info_to<S: GenServer>(slot: &'static StateSlot<S>, msg: Info<S::Info>) -> NoreplyResult {
     let mut state = take(slot);
     let result = state.handle_info(msg);
     put(slot, state);
     noreply_to_wit(result)
+}
+
+thread_local! {
+    /// Messages of the current batch not yet handled: still queued, as the server sees it.
+    static BATCH_REMAINING: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Messages of the batch being handled that come after the current one.
+pub(crate) fn batch_remaining() -> u32 {
+    BATCH_REMAINING.with(|r| r.get())
+}
+
+/// `handle-batch`: each message goes to its callback in order, until one asks for anything
+/// but the next message (a stop, continue, timeout or hibernate).
+pub fn handle_batch<S: GenServer>(
+    slot: &'static StateSlot<S>,
+    terms: Vec<u8>,
+    batch: Vec<Envelope>,
+) -> Vec<Outcome> {
+    let mut remaining = u32::try_from(batch.len()).unwrap_or(u32::MAX);
+    let mut outcomes = Vec::with_capacity(batch.len());
+    let mut rest = terms.as_slice();
+    let mut term = |len: u32| {
+        let (term, after) =
+            rest.split_at(usize::try_from(len).unwrap_or(usize::MAX).min(rest.len()));
+        rest = after;
+        term
+    };
+    for envelope in batch {
+        remaining -= 1;
+        BATCH_REMAINING.with(|r| r.set(remaining));
+        let outcome = match envelope {
+            Envelope::Call((len, from)) => Outcome::Call(handle_call(slot, term(len), from)),
+            Envelope::Cast(len) => Outcome::Noreply(handle_cast(slot, term(len))),
+            Envelope::Info(len) => Outcome::Noreply(handle_message(slot, term(len))),
+        };
+        let go_on = matches!(
+            outcome,
+            Outcome::Call(
+                CallResult::Reply((_, WitNext::None))
+                    | CallResult::Noreply(WitNext::None)
+                    | CallResult::Badarg(_)
+            ) | Outcome::Noreply(NoreplyResult::Noreply(WitNext::None))
+        );
+        outcomes.push(outcome);
+        if !go_on {
+            break;
+        }
+    }
+    BATCH_REMAINING.with(|r| r.set(0));
+    outcomes
 }
 
 /// `handle-continue`.
@@ -197,13 +266,19 @@ macro_rules! export_genserver {
                 request: ::std::vec::Vec<u8>,
                 from: $crate::__private::WitFrom,
             ) -> $crate::__private::CallResult {
-                $crate::__private::handle_call::<$server>(&__OTTER_STATE, request, from)
+                $crate::__private::handle_call::<$server>(&__OTTER_STATE, &request, from)
             }
             fn handle_cast(request: ::std::vec::Vec<u8>) -> $crate::__private::NoreplyResult {
-                $crate::__private::handle_cast::<$server>(&__OTTER_STATE, request)
+                $crate::__private::handle_cast::<$server>(&__OTTER_STATE, &request)
             }
             fn handle_info(msg: $crate::__private::WitInfo) -> $crate::__private::NoreplyResult {
                 $crate::__private::handle_info::<$server>(&__OTTER_STATE, msg)
+            }
+            fn handle_batch(
+                terms: ::std::vec::Vec<u8>,
+                batch: ::std::vec::Vec<$crate::__private::Envelope>,
+            ) -> ::std::vec::Vec<$crate::__private::Outcome> {
+                $crate::__private::handle_batch::<$server>(&__OTTER_STATE, terms, batch)
             }
             fn handle_continue(arg: ::std::vec::Vec<u8>) -> $crate::__private::NoreplyResult {
                 $crate::__private::handle_continue::<$server>(&__OTTER_STATE, arg)

@@ -121,8 +121,8 @@ pub use types::{
 pub mod __private {
     pub use crate::bindings;
     pub use crate::bindings::exports::otter::genserver::server::{
-        CallResult, ExitReason as WitExitReason, Guest, Info as WitInfo, InitResult, NoreplyResult,
-        ReplyTo as WitFrom,
+        CallResult, Envelope, ExitReason as WitExitReason, Guest, Info as WitInfo, InitResult,
+        NoreplyResult, Outcome, ReplyTo as WitFrom,
     };
     pub use crate::export::*;
     pub use wit_bindgen;

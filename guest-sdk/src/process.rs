@@ -115,7 +115,8 @@ pub fn demonitor(monitor: MonitorRef) {
 
 /// How many messages wait in this process's mailbox.
 pub fn message_queue_len() -> u32 {
-    host::message_queue_len()
+    // Messages handed over in the current batch but not handled yet are still queued.
+    host::message_queue_len().saturating_add(crate::export::batch_remaining())
 }
 
 /// Link this process with `target`: when either exits abnormally, the other gets an exit

@@ -11,7 +11,8 @@ wasmtime::component::bindgen!({
 });
 
 pub(crate) use self::otter::genserver::types::{
-    Down as WitDown, ExitReason as WitExitReason, ExitSignal as WitExitSignal, Info as WitInfo,
-    Next as WitNext, ReplyTo as WitReplyTo,
+    Down as WitDown, Envelope as WitEnvelope, ExitReason as WitExitReason,
+    ExitSignal as WitExitSignal, Info as WitInfo, Next as WitNext, Outcome as WitOutcome,
+    ReplyTo as WitReplyTo,
 };
 pub(crate) use exports::otter::genserver::server::{CallResult, InitResult, NoreplyResult};

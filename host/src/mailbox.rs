@@ -4,6 +4,7 @@
 //! own channel and are taken first, like BEAM's system messages. Every call carries its own
 //! reply slot, so the server never scans its mailbox for a reply.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -70,6 +71,8 @@ pub(crate) struct MailboxSender {
 pub(crate) struct Mailbox {
     pub(crate) messages: mpsc::UnboundedReceiver<Message>,
     pub(crate) signals: mpsc::UnboundedReceiver<Signal>,
+    /// Messages taken for a batch and not handled: they come before anything in `messages`.
+    stash: VecDeque<Message>,
     queued: Arc<AtomicUsize>,
 }
 
@@ -86,6 +89,7 @@ pub(crate) fn mailbox() -> (MailboxSender, Mailbox) {
         Mailbox {
             messages: mrx,
             signals: srx,
+            stash: VecDeque::new(),
             queued,
         },
     )
@@ -112,14 +116,60 @@ impl MailboxSender {
     }
 }
 
+impl Message {
+    /// Whether `handle-batch` may carry it. A `DOWN` may not: whether it is delivered depends
+    /// on `demonitor` calls made by the messages before it.
+    pub(crate) fn batchable(&self) -> bool {
+        !matches!(self, Message::Down { .. })
+    }
+}
+
 impl Mailbox {
     /// Messages waiting.
     pub(crate) fn len(&self) -> usize {
-        self.messages.len()
+        self.stash.len() + self.messages.len()
     }
 
-    /// Count a message as taken.
+    /// Whether a message waits, without taking it.
+    pub(crate) fn has_message(&self) -> bool {
+        !self.stash.is_empty() || !self.messages.is_empty()
+    }
+
+    /// Count a message taken from the channel.
     pub(crate) fn taken(&self) {
         self.queued.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// The oldest message put back, if any.
+    pub(crate) fn unstash(&mut self) -> Option<Message> {
+        let msg = self.stash.pop_front()?;
+        self.taken();
+        Some(msg)
+    }
+
+    /// The next message if it is already queued and may join a batch.
+    pub(crate) fn next_batchable(&mut self) -> Option<Message> {
+        let msg = match self.unstash() {
+            Some(m) => m,
+            None => {
+                let m = self.messages.try_recv().ok()?;
+                self.taken();
+                m
+            }
+        };
+        if msg.batchable() {
+            Some(msg)
+        } else {
+            self.put_back(std::iter::once(msg));
+            None
+        }
+    }
+
+    /// Put messages a batch did not handle back at the front, in their order.
+    pub(crate) fn put_back(&mut self, msgs: impl DoubleEndedIterator<Item = Message>) {
+        for msg in msgs.rev() {
+            self.queued.fetch_add(1, Ordering::Relaxed);
+            self.stash.push_front(msg);
+        }
     }
 }

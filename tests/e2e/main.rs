@@ -2,6 +2,7 @@
 //! real `otter` binary is tested in host/tests/cli.rs.) Items refer to the numbered
 //! behaviours in SEMANTICS.md.
 
+mod batch;
 mod calls;
 mod flow;
 mod isolation;

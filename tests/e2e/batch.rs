@@ -1,0 +1,146 @@
+//! Messages that queue up are handed to the guest several at a time (`handle-batch`). These
+//! tests queue messages behind a suspended server and pin that a batch changes nothing a
+//! server can observe: the order, the answers, what a callback's return does to the
+//! messages behind it, `message_queue_len`, and `DOWN` after `demonitor`.
+
+use std::time::Duration;
+
+use otter::{CallError, ExitReason, Node, Pid};
+use serde_json::{Value, json};
+
+use crate::support::{events, eventually, node, probe};
+
+/// Wait until `n` messages wait in `pid`'s mailbox.
+async fn queued(node: &Node, pid: Pid, n: usize) {
+    let reached = eventually(async || {
+        node.processes()
+            .into_iter()
+            .find(|i| i.pid == pid)
+            .is_some_and(|i| i.queue_len == n)
+    })
+    .await;
+    assert!(reached, "{n} messages never queued");
+}
+
+/// A call from its own task, so that it waits in the mailbox.
+fn call_later(
+    node: &Node,
+    pid: Pid,
+    request: Value,
+) -> tokio::task::JoinHandle<Result<Value, CallError>> {
+    let node = node.clone();
+    tokio::spawn(async move { node.call(pid, &request).await })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_casts_messages_and_calls_are_handled_in_arrival_order() {
+    let node = node().await;
+    let p = probe(&node).await;
+    node.suspend(p).unwrap();
+    let mut calls = Vec::new();
+    let mut expected = vec!["init".to_string()];
+    for i in 0..150 {
+        match i % 3 {
+            0 => {
+                node.cast(p, otter::from_json(&json!({"record": i.to_string()})));
+                expected.push(format!("cast:{i}"));
+            }
+            1 => {
+                node.send(p, otter::from_json(&json!({"text": i.to_string()})))
+                    .unwrap();
+                expected.push(format!("info:{i}"));
+            }
+            _ => calls.push(call_later(&node, p, json!({"add": 1}))),
+        }
+        queued(&node, p, i + 1).await;
+    }
+    node.resume(p).unwrap();
+    for (i, call) in calls.into_iter().enumerate() {
+        // Each call sees exactly the calls queued before it.
+        assert_eq!(call.await.unwrap().unwrap(), json!(i + 1));
+    }
+    assert_eq!(events(&node, p).await, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_queue_len_inside_a_batch_counts_the_messages_behind() {
+    let node = node().await;
+    let p = probe(&node).await;
+    node.suspend(p).unwrap();
+    let len = call_later(&node, p, json!("queue_len"));
+    queued(&node, p, 1).await;
+    for i in 0..5 {
+        node.cast(p, otter::from_json(&json!({"record": i.to_string()})));
+    }
+    queued(&node, p, 6).await;
+    node.resume(p).unwrap();
+    assert_eq!(len.await.unwrap().unwrap(), json!(5));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_inside_a_batch_leaves_the_messages_behind_it_unhandled() {
+    let node = node().await;
+    let p = probe(&node).await;
+    node.suspend(p).unwrap();
+    node.cast(p, otter::from_json(&json!({"record": "a"})));
+    node.cast(p, otter::from_json(&json!({"stop": {"error": "enough"}})));
+    queued(&node, p, 2).await;
+    let behind = call_later(&node, p, json!("ping"));
+    queued(&node, p, 3).await;
+    node.cast(p, otter::from_json(&json!({"record": "b"})));
+    queued(&node, p, 4).await;
+    node.resume(p).unwrap();
+    assert_eq!(
+        behind.await.unwrap(),
+        Err(CallError::Exited(ExitReason::Error("enough".into())))
+    );
+    assert!(!node.is_alive(p));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_continue_inside_a_batch_runs_before_the_messages_behind_it() {
+    let node = node().await;
+    let p = probe(&node).await;
+    node.suspend(p).unwrap();
+    node.cast(p, otter::from_json(&json!({"record": "a"})));
+    queued(&node, p, 1).await;
+    let call = call_later(&node, p, json!({"reply_continue": "k"}));
+    queued(&node, p, 2).await;
+    node.cast(p, otter::from_json(&json!({"record": "b"})));
+    queued(&node, p, 3).await;
+    node.resume(p).unwrap();
+    assert_eq!(call.await.unwrap().unwrap(), json!("ok"));
+    assert_eq!(
+        events(&node, p).await,
+        [
+            "init",
+            "cast:a",
+            "continue:k",
+            "cast:b",
+            "info:sent-before-k"
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_down_queued_behind_its_demonitor_is_dropped() {
+    let node = node().await;
+    let watcher = probe(&node).await;
+    let target = probe(&node).await;
+    let mref: Value = node
+        .call(watcher, &json!({"monitor": {"pid": target}}))
+        .await
+        .unwrap();
+    node.suspend(watcher).unwrap();
+    node.cast(watcher, otter::from_json(&json!({"record": "a"})));
+    let demonitor = call_later(&node, watcher, json!({"demonitor": mref}));
+    queued(&node, watcher, 2).await;
+    node.kill(target);
+    queued(&node, watcher, 3).await;
+    node.cast(watcher, otter::from_json(&json!({"record": "b"})));
+    queued(&node, watcher, 4).await;
+    node.resume(watcher).unwrap();
+    assert_eq!(demonitor.await.unwrap().unwrap(), json!("ok"));
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(events(&node, watcher).await, ["init", "cast:a", "cast:b"]);
+}
