@@ -29,9 +29,20 @@
 //!
 //! Virtual: `max_memory` plus one stack per process, never committed (`MAP_NORESERVE`; under
 //! `vm.overcommit_memory = 2` the kernel ignores that flag and counts whole chunks). Resident:
-//! only the pages a process touched. A released slot is given back to the kernel with
-//! `madvise(MADV_DONTNEED)`, which also makes it read as zeros, so every slot handed out is zero
-//! filled, as wasmtime requires. Chunks are unmapped when the engine and every slot are gone.
+//! only the pages a process touched. Chunks are unmapped when the engine and every slot are
+//! gone.
+//!
+//! ## Reuse
+//!
+//! Processes come and go (restarts, crash loops, short-lived workers), and a slot that goes
+//! back to the kernel costs twice: `madvise(MADV_DONTNEED)` on release, then a page fault for
+//! every page the next process touches. So up to [`WARM_SLOTS`] released slots of each pool stay
+//! *warm*: their pages stay resident and are reused first. A warm memory slot has its resident
+//! pages (found with `mincore`) zeroed in place, since wasmtime requires zero-filled memory; a
+//! warm stack is reused as it is, since no wasm code can read a fiber stack (wasm's own
+//! frames are not addressable) and wasmtime asks for zeroed stacks only when configured to.
+//! Past that many warm slots, or for a memory larger than [`WARM_BYTES`], the slot goes back to
+//! the kernel, which makes it read as zeros.
 
 use std::io;
 use std::ops::Range;
@@ -52,6 +63,13 @@ const MAX_CHUNK_BYTES: usize = 64 << 30;
 
 /// A 32-bit linear memory never exceeds 4 GiB, so no slot needs to be larger.
 const MAX_MEMORY_SLOT: usize = 4 << 30;
+
+/// At most this many released slots per pool keep their pages for the next holder.
+const WARM_SLOTS: usize = 1024;
+
+/// A released memory larger than this goes back to the kernel: zeroing it in place would cost
+/// more than the page faults it saves.
+const WARM_BYTES: usize = 1 << 20;
 
 /// Make the engine take fiber stacks and linear memories from slot pools sized by `cfg`.
 pub(crate) fn install(config: &mut Config, cfg: &EngineConfig) {
@@ -95,10 +113,21 @@ struct Chunk {
 #[derive(Default)]
 struct State {
     chunks: Vec<Chunk>,
-    /// Released slots, already zeroed; reused first.
+    /// Released slots that kept their pages, scrubbed for reuse; handed out first.
+    warm: Vec<Slot>,
+    /// Released slots given back to the kernel (they read as zeros).
     free: Vec<Slot>,
     /// Slots of the newest chunk never handed out.
     fresh: usize,
+}
+
+/// What the next holder of a released slot needs.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Scrub {
+    /// Zero-filled bytes (a linear memory).
+    Zeros,
+    /// Nothing (a fiber stack: only the engine and host code read it).
+    Nothing,
 }
 
 /// Fixed-size, page-aligned, zero-filled slots carved from large `MAP_NORESERVE` chunks.
@@ -132,10 +161,11 @@ impl Slots {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A zero-filled slot for the caller's exclusive use, mapping a new chunk if none is free.
+    /// A slot for the caller's exclusive use, mapping a new chunk if none is free. It reads as
+    /// zeros unless it was released with [`Scrub::Nothing`].
     fn acquire(&self) -> io::Result<Slot> {
         let mut state = self.lock();
-        if let Some(slot) = state.free.pop() {
+        if let Some(slot) = state.warm.pop().or_else(|| state.free.pop()) {
             return Ok(slot);
         }
         if state.fresh == 0 {
@@ -155,17 +185,24 @@ impl Slots {
         })
     }
 
-    /// Give `slot` back: its first `dirty` bytes (all that may have been written) go back to the
-    /// kernel and read as zeros again, and the slot is reused.
+    /// Give `slot` back for reuse: kept warm (and scrubbed as `scrub` says) if there is room,
+    /// else its first `dirty` bytes (all that may have been written) go back to the kernel.
     ///
     /// # Safety
     ///
     /// `slot` came from this pool's `acquire`, is released once, and nothing uses it any more.
-    unsafe fn release(&self, slot: Slot, dirty: usize) {
+    unsafe fn release(&self, slot: Slot, dirty: usize, scrub: Scrub) {
         let len = dirty.next_multiple_of(self.page).min(self.slot_size);
+        let keep =
+            (scrub == Scrub::Nothing || len <= WARM_BYTES) && self.lock().warm.len() < WARM_SLOTS;
+        // SAFETY: the range is inside the slot, which nobody uses any more (the caller's
+        // contract).
+        if keep && (scrub == Scrub::Nothing || unsafe { self.zero_resident(slot, len) }) {
+            self.lock().warm.push(slot);
+            return;
+        }
         if len > 0 {
-            // SAFETY: the range is inside the slot, which nobody uses any more (the caller's
-            // contract); discarding its pages cannot affect anyone else.
+            // SAFETY: as above; discarding the slot's pages cannot affect anyone else.
             let discarded =
                 unsafe { mm::madvise(slot.base.0.as_ptr().cast(), len, Advice::LinuxDontNeed) };
             if let Err(e) = discarded {
@@ -175,6 +212,34 @@ impl Slots {
             }
         }
         self.lock().free.push(slot);
+    }
+
+    /// Zero the resident pages among the first `len` bytes of `slot` (the others read as zeros
+    /// already); false if the kernel would not say which are resident.
+    ///
+    /// # Safety
+    ///
+    /// Nobody uses `slot`, and `len` is a page multiple within it.
+    unsafe fn zero_resident(&self, slot: Slot, len: usize) -> bool {
+        let base = slot.base.0.as_ptr();
+        let mut resident = vec![0u8; len / self.page];
+        // SAFETY: `base..base + len` is mapped (inside the slot) and page aligned; `resident`
+        // has one byte per page.
+        if unsafe { libc::mincore(base.cast(), len, resident.as_mut_ptr()) } != 0 {
+            return false;
+        }
+        let mut page = 0;
+        while page < resident.len() {
+            if resident[page] & 1 == 0 {
+                page += 1;
+                continue;
+            }
+            let run = resident[page..].iter().take_while(|r| *r & 1 == 1).count();
+            // SAFETY: whole resident pages inside the slot, which nobody else uses.
+            unsafe { base.add(page * self.page).write_bytes(0, run * self.page) };
+            page += run;
+        }
+        true
     }
 
     fn map_chunk(&self) -> io::Result<Chunk> {
@@ -222,11 +287,11 @@ struct PooledStack {
 }
 
 // SAFETY: every stack is a slot nobody else uses until the stack is dropped; slots are page
-// aligned, whole pages and zero filled (fresh, or discarded on release), which also honours
-// `zeroed`. Stacks have no guard page of their own (see the module doc): wasm code checks its
-// stack limit, and the engine leaves a margin above it for host frames.
+// aligned and whole pages, zeroed here when `zeroed` asks (a warm slot holds what its last
+// fiber left). Stacks have no guard page of their own (see the module doc): wasm code checks
+// its stack limit, and the engine leaves a margin above it for host frames.
 unsafe impl StackCreator for StackPool {
-    fn new_stack(&self, size: usize, _zeroed: bool) -> wasmtime::Result<Box<dyn StackMemory>> {
+    fn new_stack(&self, size: usize, zeroed: bool) -> wasmtime::Result<Box<dyn StackMemory>> {
         if size > self.slots.slot_size {
             wasmtime::bail!(
                 "a {size}-byte fiber stack does not fit the {}-byte stack slots",
@@ -237,6 +302,10 @@ unsafe impl StackCreator for StackPool {
             .slots
             .acquire()
             .map_err(|e| wasmtime::format_err!("cannot map fiber stacks: {e}"))?;
+        if zeroed {
+            // SAFETY: the slot just acquired, `slot_size` bytes, used by nobody else.
+            unsafe { slot.base.0.as_ptr().write_bytes(0, self.slots.slot_size) };
+        }
         Ok(Box::new(PooledStack {
             slots: self.slots.clone(),
             slot,
@@ -273,7 +342,10 @@ impl Drop for PooledStack {
     fn drop(&mut self) {
         // SAFETY: wasmtime drops a stack only when no fiber runs on it any more; the slot is
         // released once, here. Any of it may have been written.
-        unsafe { self.slots.release(self.slot, self.slots.slot_size) };
+        unsafe {
+            self.slots
+                .release(self.slot, self.slots.slot_size, Scrub::Nothing)
+        };
     }
 }
 
@@ -364,7 +436,7 @@ impl Drop for PooledMemory {
     fn drop(&mut self) {
         // SAFETY: wasmtime drops a memory with its instance, when nothing can access it; the
         // slot is released once, here. Memory never shrinks, so only its final size was written.
-        unsafe { self.slots.release(self.slot, self.size) };
+        unsafe { self.slots.release(self.slot, self.size, Scrub::Zeros) };
     }
 }
 

@@ -137,24 +137,65 @@ fn is_trap(r: wasmtime::Result<impl std::fmt::Debug>, trap: Trap) -> bool {
     }
 }
 
+fn read(slots: &Slots, slot: Slot) -> &[u8] {
+    // SAFETY: `slot` is this test's, `slot_size` bytes long, and outlives the borrow of `slots`.
+    unsafe { std::slice::from_raw_parts(slot.base.0.as_ptr(), slots.slot_size) }
+}
+
 #[test]
-fn released_slots_are_reused_and_read_as_zeros() {
-    let slots = Slots::new(3 << 12, 0);
+fn a_released_memory_slot_is_reused_first_and_reads_as_zeros() {
+    let page = rustix::param::page_size();
+    let slots = Slots::new(8 * page, 0);
     let a = slots.acquire().expect("slot");
     let b = slots.acquire().expect("slot");
     assert_ne!(a.base, b.base);
-    // SAFETY: `a` is this test's slot, `slot_size` bytes long.
-    unsafe { a.base.0.as_ptr().write_bytes(0xAB, slots.slot_size) };
+    // Touch every other page, so that some pages are resident and some are not.
+    for p in (0..8).step_by(2) {
+        // SAFETY: page `p` of `a`, this test's slot.
+        unsafe { a.base.0.as_ptr().add(p * page).write_bytes(0xAB, page) };
+    }
     // SAFETY: released once, unused after.
-    unsafe { slots.release(a, slots.slot_size) };
+    unsafe { slots.release(a, slots.slot_size, Scrub::Zeros) };
+    assert_eq!(slots.lock().warm.len(), 1, "a small memory stays warm");
     let again = slots.acquire().expect("slot");
     assert_eq!(again.base, a.base, "the released slot is reused first");
-    // SAFETY: `again` is this test's slot, `slot_size` bytes long.
-    let bytes = unsafe { std::slice::from_raw_parts(again.base.0.as_ptr(), slots.slot_size) };
     assert!(
-        bytes.iter().all(|&b| b == 0),
-        "a reused slot reads as zeros"
+        read(&slots, again).iter().all(|&b| b == 0),
+        "a reused memory slot reads as zeros"
     );
+}
+
+#[test]
+fn a_released_memory_too_large_to_zero_goes_back_to_the_kernel_and_reads_as_zeros() {
+    let slots = Slots::new(2 * WARM_BYTES, 0);
+    let a = slots.acquire().expect("slot");
+    // SAFETY: `a` is this test's slot, `slot_size` bytes long.
+    unsafe { a.base.0.as_ptr().write_bytes(0xCD, slots.slot_size) };
+    // SAFETY: released once, unused after.
+    unsafe { slots.release(a, slots.slot_size, Scrub::Zeros) };
+    assert_eq!(slots.lock().warm.len(), 0);
+    let again = slots.acquire().expect("slot");
+    assert_eq!(again.base, a.base);
+    assert!(read(&slots, again).iter().all(|&b| b == 0));
+}
+
+#[test]
+fn warm_slots_are_bounded_and_the_rest_read_as_zeros() {
+    let page = rustix::param::page_size();
+    let slots = Slots::new(page, 0);
+    let held: Vec<Slot> = (0..WARM_SLOTS + 10)
+        .map(|_| slots.acquire().expect("slot"))
+        .collect();
+    for slot in &held {
+        // SAFETY: this test's slot, one page.
+        unsafe { slot.base.0.as_ptr().write_bytes(0xEF, page) };
+        // SAFETY: released once, unused after.
+        unsafe { slots.release(*slot, page, Scrub::Nothing) };
+    }
+    assert_eq!(slots.lock().warm.len(), WARM_SLOTS);
+    assert_eq!(slots.lock().free.len(), 10);
+    let cold = slots.lock().free[0];
+    assert!(read(&slots, cold).iter().all(|&b| b == 0));
 }
 
 #[test]
