@@ -20,6 +20,10 @@ scale:
 bench:
     cargo xtask guests && cargo bench -p otter-host --bench runtime
 
+# Erlang/OTP and Otter side by side, one table (needs `erl`; see BENCHMARKS.md).
+compare *args:
+    bench/compare.sh {{args}}
+
 fmt:
     cargo fmt --all
 

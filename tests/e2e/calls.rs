@@ -64,6 +64,51 @@ async fn counter_counts_calls_and_casts_in_order() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counter_hibernates_on_request_and_keeps_its_count() {
+    let node = node().await;
+    let unit = || otter::encode(&()).unwrap();
+    let pid = node
+        .spawn("counter", unit(), otter::SpawnOptions::default())
+        .await
+        .unwrap();
+    let _: u64 = node.call(pid, &"inc").await.unwrap();
+    let n: u64 = node.call(pid, &"hibernate").await.unwrap();
+    assert_eq!(n, 1);
+    assert!(eventually(async || node.is_hibernating(pid)).await);
+    node.cast(pid, otter::encode("inc").unwrap());
+    let n: u64 = node.call(pid, &"get").await.unwrap();
+    assert_eq!(n, 2, "the count survives hibernation");
+    node.cast(pid, otter::encode("hibernate").unwrap());
+    assert!(eventually(async || node.is_hibernating(pid)).await);
+}
+
+/// The many-to-one benchmark's client (guests/caller) makes its calls from inside a callback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caller_makes_n_calls_to_a_server_then_answers_the_last_reply() {
+    let node = node().await;
+    let unit = || otter::encode(&()).unwrap();
+    let opts = otter::SpawnOptions::default;
+    let server = node.spawn("counter", unit(), opts()).await.unwrap();
+    let clients = [
+        node.spawn("caller", unit(), opts()).await.unwrap(),
+        node.spawn("caller", unit(), opts()).await.unwrap(),
+    ];
+    for client in clients {
+        let _: u64 = node
+            .call(client, &json!({"run": {"to": server, "n": 5}}))
+            .await
+            .unwrap();
+    }
+    let n: u64 = node.call(server, &"get").await.unwrap();
+    assert_eq!(n, 10);
+    let last: u64 = node
+        .call(clients[0], &json!({"run": {"to": server, "n": 1}}))
+        .await
+        .unwrap();
+    assert_eq!(last, 11);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deferred_reply_reaches_the_waiting_caller() {
     let node = node().await;
     let p = probe(&node).await;

@@ -17,10 +17,10 @@ pub fn wasm(name: &str) -> PathBuf {
     guests().join(format!("{name}.wasm"))
 }
 
-/// A node with `echo`, `kv`, `counter` and `probe` loaded.
+/// A node with `echo`, `kv`, `counter`, `caller` and `probe` loaded.
 pub async fn node() -> Node {
     let node = Node::new(Default::default()).expect("node");
-    for m in ["echo", "kv", "counter", "probe"] {
+    for m in ["echo", "kv", "counter", "caller", "probe"] {
         node.load_module(m, wasm(m)).await.expect("load module");
     }
     node

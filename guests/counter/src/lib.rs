@@ -1,5 +1,7 @@
 //! The benchmarks' trivial counter: the same server as `bench_counter.erl` in the Erlang
-//! baseline harness, so that both sides measure the same work.
+//! baseline harness, so that both sides measure the same work. One addition, which the
+//! Erlang server does not need: `hibernate` (as a call it answers the count first), for the
+//! benchmark of hibernated-process memory.
 //!
 //! ```text
 //! $ otter call counter '"inc"'
@@ -9,7 +11,7 @@
 //! 2
 //! ```
 
-use otter_guest::{From, GenServer, Init, NoReply, Reply};
+use otter_guest::{From, GenServer, Init, Next, NoReply, Reply};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize, Default)]
@@ -20,6 +22,7 @@ struct Counter(u64);
 enum Op {
     Inc,
     Get,
+    Hibernate,
 }
 
 impl GenServer for Counter {
@@ -36,15 +39,19 @@ impl GenServer for Counter {
     }
 
     fn handle_call(&mut self, op: Op, _from: From) -> Reply<u64> {
-        if let Op::Inc = op {
-            self.0 += 1;
+        match op {
+            Op::Inc => self.0 += 1,
+            Op::Get => {}
+            Op::Hibernate => return Reply::Reply(self.0, Next::Hibernate),
         }
         Reply::ok(self.0)
     }
 
     fn handle_cast(&mut self, op: Op) -> NoReply {
-        if let Op::Inc = op {
-            self.0 += 1;
+        match op {
+            Op::Inc => self.0 += 1,
+            Op::Get => {}
+            Op::Hibernate => return NoReply::NoReply(Next::Hibernate),
         }
         NoReply::ok()
     }

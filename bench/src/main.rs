@@ -1,0 +1,201 @@
+//! `otter-bench`: Otter's side of the benchmarks against Erlang/OTP.
+//!
+//! Each benchmark measures what the same-named one of the Erlang harness (`bench/beam`,
+//! `beam_bench.erl`) measures, with the same default sizes, and prints the same lines
+//! `name value unit` under the same metric names, so one summarizer reads both:
+//!
+//! ```text
+//! $ otter-bench call 1000000
+//! gen_server_call_latency 612.345 ns/call
+//! otter_call_term_latency 498.765 ns/call
+//! ```
+//!
+//! Names starting with `otter_` are Otter's own figures, without an Erlang counterpart.
+//! `bench/compare.sh` runs both harnesses and prints them side by side; BENCHMARKS.md says
+//! what each figure means.
+//!
+//! The node runs on tokio's multi-thread runtime with 2 worker threads (`--workers`), the
+//! scheduler count of the 2-core machine the Erlang baseline was taken on. Each benchmark's
+//! body runs as a task on those workers, as a client process would, not on the main thread.
+
+mod messaging;
+mod metric;
+mod node;
+mod population;
+mod restart;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::population::Limits;
+
+#[derive(Parser)]
+#[command(
+    name = "otter-bench",
+    about = "Otter's side of the benchmarks against Erlang/OTP (bench/beam): same figures, same output"
+)]
+struct Cli {
+    /// Tokio worker threads (Erlang's schedulers).
+    #[arg(long, default_value_t = 2, global = true)]
+    workers: usize,
+    /// Where the built guests are (counter.wasm, caller.wasm); default: the repository's
+    /// `cargo xtask guests` output.
+    #[arg(long, global = true)]
+    guests: Option<PathBuf>,
+    #[command(subcommand)]
+    bench: Bench,
+}
+
+#[derive(Subcommand)]
+#[command(rename_all = "snake_case")]
+enum Bench {
+    /// The runtime: Otter's version and the worker count.
+    Info,
+    /// One caller, N sequential calls to a counter (10,000 warm-up calls excluded).
+    Call {
+        #[arg(default_value_t = 1_000_000)]
+        n: u64,
+    },
+    /// One producer, N casts to a counter, timed until a final call returns.
+    Cast {
+        #[arg(default_value_t = 1_000_000)]
+        n: u64,
+    },
+    /// N sequential spawns of a counter; time per spawn and RSS per process.
+    Spawn {
+        #[arg(default_value_t = 100_000)]
+        n: u64,
+    },
+    /// Kill a supervisor's registered child N times; mean time until it is back.
+    Restart {
+        #[arg(default_value_t = 10_000)]
+        n: u64,
+    },
+    /// As `restart`, with a fresh supervisor every B restarts (untimed).
+    RestartBatched {
+        #[arg(default_value_t = 10_000)]
+        n: u64,
+        #[arg(default_value_t = 50)]
+        b: u64,
+    },
+    /// P client processes (caller guests) each making N calls to one counter.
+    ManyToOne {
+        #[arg(default_value_t = 1000)]
+        p: u64,
+        #[arg(default_value_t = 1000)]
+        n: u64,
+    },
+    /// Otter only: as `many_to_one`, with P tokio tasks calling through the Node API.
+    ManyToOneTasks {
+        #[arg(default_value_t = 1000)]
+        p: u64,
+        #[arg(default_value_t = 1000)]
+        n: u64,
+    },
+    /// Otter only: N counters spawned then hibernated; RSS per hibernated process.
+    Hibernate {
+        #[arg(default_value_t = 100_000)]
+        n: u64,
+    },
+    /// Otter only, heavy: spawn live counters until CAP, a failed spawn or the memory floor.
+    MaxLive {
+        #[arg(default_value_t = 1_000_000)]
+        cap: u64,
+        /// Stop before the machine has less than this much memory available.
+        #[arg(long, default_value_t = 4096)]
+        keep_free_mib: u64,
+    },
+    /// Otter only, heavy: as `max_live`, hibernating each counter once started.
+    MaxHibernated {
+        #[arg(default_value_t = 2_000_000)]
+        cap: u64,
+        /// Stop before the machine has less than this much memory available.
+        #[arg(long, default_value_t = 4096)]
+        keep_free_mib: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let name = bench_name(&cli.bench);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cli.workers)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("bench {name} failed: no tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let guests = cli.guests.unwrap_or_else(xtask::guest_dir);
+    let outcome = match runtime.block_on(runtime.spawn(run(cli.bench, guests, cli.workers))) {
+        Ok(r) => r,
+        Err(e) => Err(anyhow::anyhow!("the benchmark task panicked: {e}")),
+    };
+    match outcome {
+        Ok(()) => {
+            // Dropping the runtime would tear down every process the benchmark left alive
+            // (up to millions), which measures nothing; the OS frees them at once.
+            std::process::exit(0)
+        }
+        Err(e) => {
+            eprintln!("bench {name} failed: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(bench: Bench, guests: PathBuf, workers: usize) -> anyhow::Result<()> {
+    if let Bench::Info = bench {
+        metric::note(&format!("otter-bench {}", env!("CARGO_PKG_VERSION")));
+        metric::out_count("schedulers_online", workers as u64, "schedulers");
+        return Ok(());
+    }
+    let node = node::start(&guests).await?;
+    match bench {
+        Bench::Info => unreachable!("answered above"),
+        Bench::Call { n } => messaging::call(&node, n).await,
+        Bench::Cast { n } => messaging::cast(&node, n).await,
+        Bench::ManyToOne { p, n } => messaging::many_to_one(&node, p, n).await,
+        Bench::ManyToOneTasks { p, n } => messaging::many_to_one_tasks(&node, p, n).await,
+        Bench::Spawn { n } => population::spawn(&node, n).await,
+        Bench::Hibernate { n } => population::hibernate(&node, n).await,
+        Bench::Restart { n } => restart::restart(&node, n).await,
+        Bench::RestartBatched { n, b } => restart::restart_batched(&node, n, b).await,
+        Bench::MaxLive { cap, keep_free_mib } => {
+            let limits = Limits {
+                cap,
+                keep_free: keep_free_mib << 20,
+            };
+            population::max_processes(&node, &limits, false).await
+        }
+        Bench::MaxHibernated { cap, keep_free_mib } => {
+            let limits = Limits {
+                cap,
+                keep_free: keep_free_mib << 20,
+            };
+            population::max_processes(&node, &limits, true).await
+        }
+    }
+}
+
+/// The benchmark's name as given on the command line, for error messages.
+fn bench_name(bench: &Bench) -> &'static str {
+    match bench {
+        Bench::Info => "info",
+        Bench::Call { .. } => "call",
+        Bench::Cast { .. } => "cast",
+        Bench::Spawn { .. } => "spawn",
+        Bench::Restart { .. } => "restart",
+        Bench::RestartBatched { .. } => "restart_batched",
+        Bench::ManyToOne { .. } => "many_to_one",
+        Bench::ManyToOneTasks { .. } => "many_to_one_tasks",
+        Bench::Hibernate { .. } => "hibernate",
+        Bench::MaxLive { .. } => "max_live",
+        Bench::MaxHibernated { .. } => "max_hibernated",
+    }
+}

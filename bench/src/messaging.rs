@@ -1,0 +1,161 @@
+//! Calls and casts to one counter: `call`, `cast`, `many_to_one` (and its Otter-only
+//! variant `many_to_one_tasks`), each the same measurement as `beam_bench.erl`'s.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, ensure};
+use otter::{Node, Pid, SpawnOptions};
+use serde::Serialize;
+use tokio::sync::Barrier;
+use tokio::task::JoinSet;
+
+use crate::metric::out;
+use crate::node::{CALLER, count, counter, op, unit};
+
+/// Calls (or casts) made before the timed ones, as the Erlang harness's `?WARMUP`.
+const WARMUP: u64 = 10_000;
+
+/// One caller, `n` sequential calls `inc` to an unlinked counter, warm-up excluded.
+///
+/// `gen_server_call_latency` uses the typed API a Rust client writes, `node.call(pid,
+/// &"inc")`: it encodes the request, waits up to 5 s (OTP's default timeout, which
+/// `gen_server:call/2` also arms) and decodes the reply. `otter_call_term_latency` is the
+/// same loop through `call_term` with the request encoded once, no timeout and the reply left
+/// as CBOR: the runtime's own share of a call.
+pub(crate) async fn call(node: &Node, n: u64) -> anyhow::Result<()> {
+    let pid = counter(node).await?;
+    call_loop(node, pid, WARMUP).await?;
+    let t0 = Instant::now();
+    call_loop(node, pid, n).await?;
+    let elapsed = t0.elapsed();
+    ensure!(
+        count(node, pid).await? == n + WARMUP,
+        "the counter lost calls"
+    );
+    out(
+        "gen_server_call_latency",
+        elapsed.as_nanos() as f64 / n as f64,
+        "ns/call",
+    );
+
+    let inc = op("inc");
+    let t0 = Instant::now();
+    for _ in 0..n {
+        node.call_term(pid, inc.clone(), None).await?;
+    }
+    let elapsed = t0.elapsed();
+    out(
+        "otter_call_term_latency",
+        elapsed.as_nanos() as f64 / n as f64,
+        "ns/call",
+    );
+    Ok(())
+}
+
+async fn call_loop(node: &Node, pid: Pid, n: u64) -> anyhow::Result<()> {
+    for _ in 0..n {
+        let _: u64 = node.call(pid, "inc").await?;
+    }
+    Ok(())
+}
+
+/// One producer, `n` casts `inc`, timed until a final call `get` returns (every cast handled).
+/// The request is encoded once and cloned per cast, as a producer sending one message
+/// repeatedly would.
+pub(crate) async fn cast(node: &Node, n: u64) -> anyhow::Result<()> {
+    let pid = counter(node).await?;
+    let inc = op("inc");
+    for _ in 0..WARMUP {
+        node.cast(pid, inc.clone());
+    }
+    ensure!(count(node, pid).await? == WARMUP, "the counter lost casts");
+    let t0 = Instant::now();
+    for _ in 0..n {
+        node.cast(pid, inc.clone());
+    }
+    let total = count(node, pid).await?;
+    let elapsed = t0.elapsed();
+    ensure!(total == n + WARMUP, "the counter lost casts");
+    out(
+        "gen_server_cast_throughput",
+        n as f64 / elapsed.as_secs_f64(),
+        "msgs/s",
+    );
+    Ok(())
+}
+
+/// The caller guest's request: make `n` calls `inc` to `to`.
+#[derive(Serialize)]
+#[serde(rename_all = "snake_case")]
+enum CallerReq {
+    Run { to: Pid, n: u64 },
+}
+
+/// `p` client processes each making `n` calls `inc` to one counter; calls per second from
+/// "go" until the last client is done.
+///
+/// As in the Erlang harness the clients are processes: `p` caller guests (guests/caller),
+/// started before the clock starts. "Go" is one call `run` to each, sent from `p` tokio tasks
+/// at once; inside it the guest makes its `n` calls (guest → guest, each suspending only that
+/// client's fiber) and then answers.
+pub(crate) async fn many_to_one(node: &Node, p: u64, n: u64) -> anyhow::Result<()> {
+    let server = counter(node).await?;
+    let mut clients = Vec::with_capacity(p as usize);
+    for _ in 0..p {
+        clients.push(node.spawn(CALLER, unit(), SpawnOptions::default()).await?);
+    }
+    let run = otter::encode(&CallerReq::Run { to: server, n })?;
+    let t0 = Instant::now();
+    let mut running = JoinSet::new();
+    for client in clients {
+        let (node, run) = (node.clone(), run.clone());
+        running.spawn(async move { node.call_term(client, run, None).await });
+    }
+    while let Some(done) = running.join_next().await {
+        done.context("a client task")?.context("a client")?;
+    }
+    let elapsed = t0.elapsed();
+    ensure!(
+        count(node, server).await? == p * n,
+        "the counter lost calls"
+    );
+    out(
+        "gen_server_many_to_one",
+        (p * n) as f64 / elapsed.as_secs_f64(),
+        "calls/s",
+    );
+    Ok(())
+}
+
+/// Otter only: as [`many_to_one`], but the `p` clients are tokio tasks calling through the
+/// [`Node`] API (`node.call(server, &"inc")`) rather than guest processes. All wait at a
+/// barrier, which stands for Erlang's `ready`/`go` messages.
+pub(crate) async fn many_to_one_tasks(node: &Node, p: u64, n: u64) -> anyhow::Result<()> {
+    let server = counter(node).await?;
+    let go = Arc::new(Barrier::new(p as usize + 1));
+    let mut running = JoinSet::new();
+    for _ in 0..p {
+        let (node, go) = (node.clone(), go.clone());
+        running.spawn(async move {
+            go.wait().await;
+            call_loop(&node, server, n).await
+        });
+    }
+    go.wait().await;
+    let t0 = Instant::now();
+    while let Some(done) = running.join_next().await {
+        done.context("a client task")??;
+    }
+    let elapsed = t0.elapsed();
+    ensure!(
+        count(node, server).await? == p * n,
+        "the counter lost calls"
+    );
+    out(
+        "otter_many_to_one_tasks",
+        (p * n) as f64 / elapsed.as_secs_f64(),
+        "calls/s",
+    );
+    Ok(())
+}
