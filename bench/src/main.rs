@@ -31,6 +31,10 @@ use clap::{Parser, Subcommand};
 
 use crate::population::Limits;
 
+/// The allocator the `otter` binary uses too (see host/src/main.rs).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "otter-bench",

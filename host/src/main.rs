@@ -9,6 +9,12 @@
 
 mod cli;
 
+/// A node allocates and frees host state for every process it starts and stops, from every
+/// worker thread. glibc's per-thread arenas grow their heaps with one `mprotect` call per
+/// extension, which took about a seventh of spawn time; mimalloc does not.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     cli::main()
 }
