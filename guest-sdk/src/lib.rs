@@ -103,7 +103,9 @@ pub mod bindings;
 mod export;
 pub mod log;
 mod process;
+pub mod registry;
 mod server;
+pub mod supervisor;
 mod term;
 mod types;
 

@@ -49,6 +49,8 @@ pub(crate) struct ProcessEntry {
     pub(crate) mailbox: MailboxSender,
     pub(crate) name: Mutex<Option<String>>,
     started: Instant,
+    /// How many times its supervisor had restarted its child spec.
+    restarts: u32,
     hibernating: AtomicBool,
     /// Bytes of linear memory, kept current by the store's limiter.
     pub(crate) memory: Arc<AtomicUsize>,
@@ -122,6 +124,7 @@ impl ProcessEntry {
             hibernating: self.is_hibernating(),
             queue_len: self.mailbox.queued(),
             memory: self.memory.load(Ordering::Relaxed),
+            restarts: self.restarts,
             uptime_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
         }
     }
@@ -142,6 +145,7 @@ pub(crate) async fn spawn(
         mailbox: sender,
         name: Mutex::new(None),
         started: Instant::now(),
+        restarts: opts.restarts,
         hibernating: AtomicBool::new(false),
         memory: Arc::new(AtomicUsize::new(0)),
         exit: OnceLock::new(),

@@ -8,6 +8,7 @@ mod isolation;
 mod lifecycle;
 mod links;
 mod names;
+mod registry;
 mod scale;
 mod supervision;
 mod support;

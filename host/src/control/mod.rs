@@ -45,10 +45,11 @@ use tokio::net::UnixListener;
 
 use std::sync::Arc;
 
+use crate::dest::Dest;
 use crate::error::{CallError, StopError};
 use crate::exit::ExitReason;
 use crate::manifest::{ChildKind as ManifestChild, SupervisorSpec};
-use crate::node::{DEFAULT_CALL_TIMEOUT, Dest, Node};
+use crate::node::{DEFAULT_CALL_TIMEOUT, Node};
 use crate::supervisor::{ChildInfo, Restart, Strategy, Supervisor};
 use crate::term::{from_json, to_json};
 
@@ -194,7 +195,9 @@ impl From<CallError> for ControlError {
             CallError::Timeout => ErrorKind::Timeout,
             CallError::NoProc => ErrorKind::Noproc,
             CallError::Exited(_) => ErrorKind::Exited,
-            CallError::Badarg(_) | CallError::CallingSelf => ErrorKind::Badarg,
+            CallError::Badarg(_) | CallError::CallingSelf | CallError::Registry(_) => {
+                ErrorKind::Badarg
+            }
             CallError::BadReply(_) => ErrorKind::Badreply,
         };
         ControlError::new(kind, e.to_string())
@@ -213,33 +216,48 @@ impl From<StopError> for ControlError {
     }
 }
 
-/// `dest` on the wire: a number is a pid, a string a name.
+/// `dest` on the wire: a number is a pid, a string a name, `{"via": [registry, key]}` a key
+/// (any JSON value) in a unique registry.
 mod dest_json {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use serde_json::Value;
 
-    use crate::node::Dest;
+    use crate::dest::Dest;
+    use crate::term::{from_json, to_json};
 
     #[derive(Serialize, Deserialize)]
     #[serde(untagged)]
     enum Wire<'a> {
         Pid(u64),
         Name(std::borrow::Cow<'a, str>),
+        Via { via: (String, Value) },
     }
 
     pub(super) fn serialize<S: Serializer>(dest: &Dest, s: S) -> Result<S::Ok, S::Error> {
         match dest {
             Dest::Pid(p) => Wire::Pid(*p),
             Dest::Name(n) => Wire::Name(n.as_str().into()),
+            Dest::Via(registry, key) => Wire::Via {
+                via: (
+                    registry.clone(),
+                    to_json(key).map_err(serde::ser::Error::custom)?,
+                ),
+            },
         }
         .serialize(s)
     }
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Dest, D::Error> {
         match Wire::deserialize(d).map_err(|_| {
-            serde::de::Error::custom("dest must be a registered name (string) or a pid (number)")
+            serde::de::Error::custom(
+                r#"dest must be a registered name (string), a pid (number) or {"via": [registry, key]}"#,
+            )
         })? {
             Wire::Pid(p) => Ok(Dest::Pid(p)),
             Wire::Name(n) => Ok(Dest::Name(n.into_owned())),
+            Wire::Via {
+                via: (registry, key),
+            } => Ok(Dest::Via(registry, from_json(&key))),
         }
     }
 }
@@ -388,10 +406,11 @@ fn tree_node(spec: &SupervisorSpec, live: &[ChildInfo]) -> Value {
 
 /// The pid `dest` stands for, if it is alive.
 fn alive(node: &Node, dest: &Dest) -> Result<crate::Pid, ControlError> {
-    let pid = match dest {
-        Dest::Pid(p) => Some(*p).filter(|p| node.is_alive(*p)),
-        Dest::Name(n) => node.whereis(n),
-    };
+    let pid = node
+        .inner
+        .pid_of(dest)
+        .map_err(|e| ControlError::from(CallError::Registry(e)))?
+        .filter(|p| node.is_alive(*p));
     pid.ok_or_else(|| ControlError::from(CallError::NoProc))
 }
 

@@ -52,6 +52,8 @@ impl Running {
 struct Child {
     spec: ChildSpec,
     running: Option<Running>,
+    /// How many times this supervisor restarted it after an exit.
+    restarts: u32,
 }
 
 impl Child {
@@ -66,6 +68,8 @@ struct GaveUp;
 struct State {
     node: Node,
     pid: Pid,
+    /// The local name it is registered under while it runs.
+    name: Option<String>,
     strategy: Strategy,
     intensity: u32,
     period: Duration,
@@ -103,9 +107,23 @@ async fn start_inner(
     let dynamic = spec.strategy == Strategy::SimpleOneForOne;
     let mut specs = spec.children;
     let template = if dynamic { specs.pop() } else { None };
+    let handle = Supervisor {
+        pid,
+        cmds: cmds_tx,
+        exit: exit_rx,
+        kill: kill.clone(),
+    };
+    // Named and reachable before its children start, as OTP registers before `init`.
+    if let Some(name) = &spec.name {
+        node.inner
+            .register_supervisor(name, pid)
+            .map_err(SupervisorError::AlreadyStarted)?;
+    }
+    node.inner.supervisors.insert(pid, handle.clone());
     let mut state = State {
         node,
         pid,
+        name: spec.name,
         strategy: spec.strategy,
         intensity: spec.intensity,
         period: spec.period,
@@ -115,21 +133,20 @@ async fn start_inner(
             .map(|spec| Child {
                 spec,
                 running: None,
+                restarts: 0,
             })
             .collect(),
         restarts: VecDeque::with_capacity(spec.intensity.min(64) as usize),
         exits_tx,
         kill: kill.clone(),
     };
-    state.start_all().await?;
+    if let Err(e) = state.start_all().await {
+        state.forget();
+        return Err(e);
+    }
     tracing::debug!(supervisor = pid, "supervisor started");
     tokio::spawn(state.run(cmds_rx, exits_rx, exit_tx, exit_to));
-    Ok(Supervisor {
-        pid,
-        cmds: cmds_tx,
-        exit: exit_rx,
-        kill,
-    })
+    Ok(handle)
 }
 
 /// Stop one child as its shutdown says; returns once it is gone.
@@ -205,7 +222,20 @@ impl State {
         self.template.is_some()
     }
 
-    async fn start_child(&self, spec: &ChildSpec) -> Result<Option<Running>, ChildFailure> {
+    /// Free the name and leave the node's supervisor table: the supervisor is exiting.
+    fn forget(&self) {
+        self.node.inner.supervisors.remove(&self.pid);
+        if let Some(name) = &self.name {
+            self.node.inner.unregister_supervisor(name, self.pid);
+        }
+    }
+
+    /// Start one child; `restarts` is how many times it has been restarted, for `ps`.
+    async fn start_child(
+        &self,
+        spec: &ChildSpec,
+        restarts: u32,
+    ) -> Result<Option<Running>, ChildFailure> {
         match &spec.start {
             ChildStart::Worker { module, args, name } => {
                 let mut opts = SpawnOptions::default();
@@ -213,6 +243,7 @@ impl State {
                     opts = opts.name(n);
                 }
                 opts.exit_to = Some(self.exits_tx.clone());
+                opts.restarts = restarts;
                 match self.node.spawn(module, args.clone(), opts).await {
                     Ok(pid) => Ok(Some(Running::Worker(pid))),
                     Err(StartError::Ignore) => Ok(None),
@@ -231,7 +262,7 @@ impl State {
     /// Start the children in order; on a failure, stop those started, in reverse order.
     async fn start_all(&mut self) -> Result<(), SupervisorError> {
         for i in 0..self.children.len() {
-            match self.start_child(&self.children[i].spec).await {
+            match self.start_child(&self.children[i].spec, 0).await {
                 Ok(r) => self.children[i].running = r,
                 Err(reason) => {
                     self.stop_all().await;
@@ -344,6 +375,8 @@ impl State {
             }
         };
         tracing::debug!(supervisor = self.pid, %reason, "supervisor exited");
+        // The name is free before anyone learns of the exit, as a process's is.
+        self.forget();
         exit.send_replace(Some(reason.clone()));
         if let Some(tx) = exit_to {
             let _ = tx.send((self.pid, reason));
@@ -418,8 +451,12 @@ impl State {
                 if self.children[j].running.is_some() {
                     continue;
                 }
-                match self.start_child(&self.children[j].spec).await {
-                    Ok(r) => self.children[j].running = r,
+                let restarts = self.children[j].restarts.saturating_add(1);
+                match self.start_child(&self.children[j].spec, restarts).await {
+                    Ok(r) => {
+                        self.children[j].running = r;
+                        self.children[j].restarts = restarts;
+                    }
                     Err(e) => {
                         tracing::error!(
                             supervisor = self.pid,
@@ -472,6 +509,7 @@ impl State {
                         pid: c.pid(),
                         kind: kind(&c.spec),
                         module: c.spec.module().to_owned(),
+                        restarts: c.restarts,
                         children,
                     });
                 }
@@ -529,7 +567,10 @@ impl State {
             Command::Restart(id, tx) => {
                 let r = match self.find(&id) {
                     Ok(i) if self.children[i].running.is_some() => Err(ChildError::Running),
-                    Ok(i) => match self.start_child(&self.children[i].spec).await {
+                    Ok(i) => match self
+                        .start_child(&self.children[i].spec, self.children[i].restarts)
+                        .await
+                    {
                         Ok(r) => {
                             let pid = r.as_ref().map(Running::pid);
                             self.children[i].running = r;
@@ -570,11 +611,15 @@ impl State {
                 None => ChildError::AlreadyPresent,
             });
         }
-        match self.start_child(&spec).await {
+        match self.start_child(&spec, 0).await {
             Ok(running) => {
                 let pid = running.as_ref().map(Running::pid);
                 if running.is_some() || spec.restart != Restart::Temporary {
-                    self.children.push(Child { spec, running });
+                    self.children.push(Child {
+                        spec,
+                        running,
+                        restarts: 0,
+                    });
                 }
                 Ok(pid)
             }
@@ -593,12 +638,13 @@ impl State {
         if let ChildStart::Worker { args, .. } = &mut spec.start {
             *args = merge_args(args, &extra);
         }
-        match self.start_child(&spec).await {
+        match self.start_child(&spec, 0).await {
             Ok(Some(running)) => {
                 let pid = running.pid();
                 self.children.push(Child {
                     spec,
                     running: Some(running),
+                    restarts: 0,
                 });
                 Ok(Some(pid))
             }
