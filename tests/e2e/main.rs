@@ -3,6 +3,7 @@
 //! behaviours in SEMANTICS.md.
 
 mod calls;
+mod dynamic;
 mod flow;
 mod isolation;
 mod lifecycle;

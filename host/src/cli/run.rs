@@ -1,5 +1,5 @@
-//! `otter run app.toml`: check the manifest, load every module, bind the control socket,
-//! start the manifest's root supervisor (its children in order), serve until Ctrl-C or
+//! `otter run app.toml`: check the manifest, load every module, create the registries, bind
+//! the control socket, start the manifest's root supervisor (its children in order), serve until Ctrl-C or
 //! SIGTERM, then stop the supervisor (its children in reverse order).
 
 use std::io::{IsTerminal, Write};
@@ -76,6 +76,11 @@ async fn serve(manifest: Manifest, node_name: String, socket: PathBuf) -> anyhow
                 .into());
         }
         tracing::debug!(module = %m.name, vsn = module.vsn(), path = %m.path.display(), "loaded");
+    }
+
+    for r in &manifest.registries {
+        node.create_registry(&r.name, r.keys)
+            .map_err(|e| manifest.error_at(r.line, "registries", e.to_string()))?;
     }
 
     let endpoint = Endpoint::bind(&socket)?;

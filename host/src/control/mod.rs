@@ -117,9 +117,11 @@ pub enum Request {
     /// `{"op":"ps"}`: every live process, as [`crate::ProcessInfo`] objects.
     Ps,
     /// `{"op":"tree"}`: the application's live supervision tree, as nested objects with
-    /// `id`, `kind` (`supervisor` or `worker`), `pid` (or `null`), `module`, `restart`,
-    /// and for supervisors `strategy` and `children`. A `noproc` error on a node served
-    /// without an application ([`Endpoint::serve`]).
+    /// `id`, `kind` (`supervisor` or `worker`), `pid` (or `null`), `module`, `name`,
+    /// `restart`, `restarts` (how many times its supervisor restarted it), and for
+    /// supervisors `strategy` and `children`. A dynamic (`simple_one_for_one`)
+    /// supervisor's children are its running children, each shown with the template's
+    /// id. A `noproc` error on a node served without an application ([`Endpoint::serve`]).
     Tree,
     /// `{"op":"state","dest":D}`: the process's state as JSON.
     State {
@@ -352,7 +354,16 @@ async fn tree(app: &App) -> Result<Value, ControlError> {
     let mut root = tree_node(&app.spec, &children);
     root["pid"] = Value::from(app.supervisor.pid());
     root["restart"] = Value::from("permanent");
+    root["restarts"] = Value::from(0);
     Ok(root)
+}
+
+fn restart_name(r: Restart) -> &'static str {
+    match r {
+        Restart::Permanent => "permanent",
+        Restart::Transient => "transient",
+        Restart::Temporary => "temporary",
+    }
 }
 
 fn tree_node(spec: &SupervisorSpec, live: &[ChildInfo]) -> Value {
@@ -362,37 +373,43 @@ fn tree_node(spec: &SupervisorSpec, live: &[ChildInfo]) -> Value {
         Strategy::RestForOne => "rest_for_one",
         Strategy::SimpleOneForOne => "simple_one_for_one",
     };
-    let children: Vec<Value> = spec
-        .children
-        .iter()
-        .map(|c| {
-            let info = live.iter().find(|i| i.id == c.id);
-            let restart = match c.restart {
-                Restart::Permanent => "permanent",
-                Restart::Transient => "transient",
-                Restart::Temporary => "temporary",
-            };
-            let pid = info.and_then(|i| i.pid).map_or(Value::Null, Value::from);
-            match &c.kind {
-                ManifestChild::Worker(w) => serde_json::json!({
-                    "id": c.id,
-                    "kind": "worker",
-                    "pid": pid,
-                    "module": w.module,
-                    "name": w.name,
-                    "restart": restart,
-                }),
-                ManifestChild::Supervisor(s) => {
-                    let mut v = tree_node(s, info.map_or(&[][..], |i| &i.children));
-                    v["pid"] = pid;
-                    v["restart"] = Value::from(restart);
-                    v
-                }
+    let child = |c: &crate::manifest::ChildSpec, info: Option<&ChildInfo>| {
+        let restart = restart_name(c.restart);
+        let pid = info.and_then(|i| i.pid).map_or(Value::Null, Value::from);
+        let restarts = info.map_or(0, |i| i.restarts);
+        match &c.kind {
+            ManifestChild::Worker(w) => serde_json::json!({
+                "id": c.id,
+                "kind": "worker",
+                "pid": pid,
+                "module": w.module,
+                "name": w.name,
+                "restart": restart,
+                "restarts": restarts,
+            }),
+            ManifestChild::Supervisor(s) => {
+                let mut v = tree_node(s, info.map_or(&[][..], |i| &i.children));
+                v["pid"] = pid;
+                v["restart"] = Value::from(restart);
+                v["restarts"] = Value::from(restarts);
+                v
             }
-        })
-        .collect();
+        }
+    };
+    let children: Vec<Value> = match (spec.strategy, spec.children.first()) {
+        // A dynamic supervisor's children all come from its one template.
+        (Strategy::SimpleOneForOne, Some(template)) => {
+            live.iter().map(|i| child(template, Some(i))).collect()
+        }
+        _ => spec
+            .children
+            .iter()
+            .map(|c| child(c, live.iter().find(|i| i.id == c.id)))
+            .collect(),
+    };
     serde_json::json!({
         "id": spec.id,
+        "name": spec.name,
         "kind": "supervisor",
         "pid": Value::Null,
         "module": "supervisor",
