@@ -54,6 +54,9 @@ pub enum StartError {
     /// The module could not be instantiated.
     #[error("instantiation failed: {0}")]
     Instantiate(String),
+    /// The `via` name's registry does not exist or has duplicate keys.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
 }
 
 /// Why a stop did not complete.

@@ -49,12 +49,22 @@ pub struct SpawnOptions {
     pub(crate) exit_to: Option<crate::process::ExitSender>,
     /// How many times its supervisor has restarted this child, for `ps`.
     pub(crate) restarts: u32,
+    /// A `via` name: (registry, key).
+    pub(crate) via: Option<(String, Term)>,
 }
 
 impl SpawnOptions {
     /// Register the process under `name` before `init` runs. Default: no name.
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
+        self
+    }
+
+    /// Register the process under `key` (CBOR) in the unique registry `registry` before
+    /// `init` runs, with the value `null` (OTP's `{via, Registry, {registry, key}}` name).
+    /// Default: none.
+    pub fn via(mut self, registry: impl Into<String>, key: Term) -> Self {
+        self.via = Some((registry.into(), key));
         self
     }
 
@@ -519,6 +529,33 @@ impl NodeInner {
     /// Free a supervisor's name.
     pub(crate) fn unregister_supervisor(&self, name: &str, pid: Pid) {
         self.names.unregister(name, pid);
+    }
+
+    /// Register a starting process under the name and `via` key its options give.
+    pub(crate) fn register_start_names(
+        &self,
+        entry: &ProcessEntry,
+        opts: &SpawnOptions,
+    ) -> Result<(), StartError> {
+        if let Some(name) = &opts.name {
+            self.register(entry, name).map_err(|e| match e {
+                RegisterError::AlreadyRegistered(holder) => StartError::AlreadyStarted(holder),
+                RegisterError::AlreadyNamed(_) => unreachable!("a new process has no name"),
+            })?;
+        }
+        if let Some((registry, key)) = &opts.via {
+            if let Some(holder) = self.registries.whereis(registry, key)? {
+                return Err(StartError::AlreadyStarted(holder));
+            }
+            self.registries
+                // The value is CBOR null.
+                .register(registry, key, entry.pid, vec![0xf6])
+                .map_err(|e| match e {
+                    RegistryError::AlreadyRegistered(holder) => StartError::AlreadyStarted(holder),
+                    e => StartError::Registry(e),
+                })?;
+        }
+        Ok(())
     }
 
     /// Give `entry`'s process the local `name`.

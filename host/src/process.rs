@@ -162,18 +162,9 @@ pub(crate) async fn spawn(
         kill_requested: AtomicBool::new(false),
     });
     node.insert(entry.clone());
-    if let Some(name) = &opts.name
-        && let Err(e) = node.register(&entry, name)
-    {
+    if let Err(e) = node.register_start_names(&entry, &opts) {
         node.remove(&entry);
-        return Err(match e {
-            crate::node::RegisterError::AlreadyRegistered(holder) => {
-                StartError::AlreadyStarted(holder)
-            }
-            crate::node::RegisterError::AlreadyNamed(_) => {
-                unreachable!("a new process has no name")
-            }
-        });
+        return Err(e);
     }
     let (started_tx, started_rx) = oneshot::channel();
     let ctx = ProcessCtx::new(

@@ -2,8 +2,8 @@
 //! and duplicate keys, entries freed on exit, dispatch (SEMANTICS 27 for via names).
 
 use otter::{
-    CallError, ChildSpec, Dest, ExitReason, Keys, RegistryError, RegistryExists, StartError,
-    Strategy, SupervisorSpec, from_json, to_json,
+    CallError, ChildSpec, Dest, ExitReason, Keys, RegistryError, RegistryExists, SpawnOptions,
+    StartError, Strategy, SupervisorSpec, from_json, to_json,
 };
 use serde_json::{Value, json};
 
@@ -311,4 +311,43 @@ async fn an_unknown_registry_is_a_clear_error_everywhere() {
     // The guest that asked is fine.
     let r: Value = node.call(g, &json!("ping")).await.unwrap();
     assert_eq!(r, json!("pong"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_start_under_a_taken_via_name_is_already_started() {
+    let node = node().await;
+    node.create_registry("MyReg", Keys::Unique).unwrap();
+    node.create_registry("PubSub", Keys::Duplicate).unwrap();
+    let k = key(json!({"kv": 42}));
+    let start = |registry: &str| {
+        node.spawn(
+            "probe",
+            from_json(&json!({})),
+            SpawnOptions::default().via(registry, k.clone()),
+        )
+    };
+    let first = start("MyReg").await.unwrap();
+    let pid: u64 = node
+        .call(Dest::via("MyReg", k.clone()), &json!("self_pid"))
+        .await
+        .unwrap();
+    assert_eq!(pid, first);
+    assert_eq!(start("MyReg").await, Err(StartError::AlreadyStarted(first)));
+    assert_eq!(node.process_count(), 1);
+    assert_eq!(
+        start("Nope").await,
+        Err(StartError::Registry(RegistryError::UnknownRegistry(
+            "Nope".into()
+        )))
+    );
+    assert_eq!(
+        start("PubSub").await,
+        Err(StartError::Registry(RegistryError::NotUnique(
+            "PubSub".into()
+        )))
+    );
+    assert_eq!(node.process_count(), 1);
+    node.stop(first, ExitReason::Normal, None).await.unwrap();
+    let second = start("MyReg").await.unwrap();
+    assert_ne!(first, second);
 }
