@@ -26,9 +26,9 @@ pub use dest::Dest;
 pub use engine::{EngineConfig, Module};
 pub use error::{CallError, LoadError, StartError, StopError};
 pub use exit::ExitReason;
-pub use node::{DEFAULT_CALL_TIMEOUT, Node, NodeConfig, ProcessInfo, RegisterError, SpawnOptions};
+pub use node::{DEFAULT_CALL_TIMEOUT, Node, NodeConfig, ProcessInfo, SpawnOptions};
 pub use process::Pid;
-pub use registry::{Keys, RegistryError, RegistryExists};
+pub use registry::{Keys, RegisterError, RegistryError, RegistryExists};
 pub use supervisor::{
     ChildCounts, ChildError, ChildFailure, ChildInfo, ChildKind, ChildSpec, ChildStart, Restart,
     Shutdown, SpecError, Strategy, Supervisor, SupervisorError, SupervisorSpec,

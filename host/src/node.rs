@@ -22,23 +22,12 @@ use crate::exit::ExitReason;
 use crate::host::ProcessCtx;
 use crate::mailbox::{Message, Signal, mailbox};
 use crate::process::{Pid, ProcessEntry, Watcher};
-use crate::registry::{Names, Registries, RegistryError};
+use crate::registry::{Names, Registries};
 use crate::supervisor::Supervisor;
 use crate::term::{Term, decode, encode};
 
 /// OTP's default call timeout.
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Why a name could not be registered.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RegisterError {
-    /// The name is held by this pid.
-    #[error("name already registered by <{0}>")]
-    AlreadyRegistered(Pid),
-    /// The process already has this name.
-    #[error("process already registered as {0}")]
-    AlreadyNamed(String),
-}
 
 /// How to start a process.
 #[derive(Debug, Clone, Default)]
@@ -138,7 +127,7 @@ pub(crate) struct NodeInner {
     cache: CompileCache,
     modules: RwLock<HashMap<String, Arc<Module>>>,
     processes: DashMap<Pid, Arc<ProcessEntry>>,
-    names: Names,
+    pub(crate) names: Names,
     pub(crate) registries: Registries,
     /// Running supervisors by pid, so a name or pid reaches them (they are not processes).
     pub(crate) supervisors: DashMap<Pid, Supervisor>,
@@ -492,92 +481,6 @@ impl NodeInner {
 
     pub(crate) fn insert(&self, entry: Arc<ProcessEntry>) {
         self.processes.insert(entry.pid, entry);
-    }
-
-    /// The live process `dest` stands for, if any; `None` too for a bad `via` registry.
-    pub(crate) fn resolve(&self, dest: &Dest) -> Option<Arc<ProcessEntry>> {
-        self.try_resolve(dest).ok().flatten()
-    }
-
-    /// The live process `dest` stands for; an error if it is a `via` name whose registry
-    /// does not exist or has duplicate keys.
-    pub(crate) fn try_resolve(
-        &self,
-        dest: &Dest,
-    ) -> Result<Option<Arc<ProcessEntry>>, RegistryError> {
-        Ok(self.pid_of(dest)?.and_then(|pid| self.entry(pid)))
-    }
-
-    /// The pid `dest` names: a pid as it is (alive or not), a name or key's holder.
-    pub(crate) fn pid_of(&self, dest: &Dest) -> Result<Option<Pid>, RegistryError> {
-        Ok(match dest {
-            Dest::Pid(pid) => Some(*pid),
-            Dest::Name(name) => self.names.whereis(name),
-            Dest::Via(registry, key) => self.registries.whereis(registry, key)?,
-        })
-    }
-
-    pub(crate) fn whereis(&self, name: &str) -> Option<Pid> {
-        self.names.whereis(name)
-    }
-
-    /// Give a supervisor (not a process, so not in the process table) a local name.
-    pub(crate) fn register_supervisor(&self, name: &str, pid: Pid) -> Result<(), Pid> {
-        self.names.register(name, pid)
-    }
-
-    /// Free a supervisor's name.
-    pub(crate) fn unregister_supervisor(&self, name: &str, pid: Pid) {
-        self.names.unregister(name, pid);
-    }
-
-    /// Register a starting process under the name and `via` key its options give.
-    pub(crate) fn register_start_names(
-        &self,
-        entry: &ProcessEntry,
-        opts: &SpawnOptions,
-    ) -> Result<(), StartError> {
-        if let Some(name) = &opts.name {
-            self.register(entry, name).map_err(|e| match e {
-                RegisterError::AlreadyRegistered(holder) => StartError::AlreadyStarted(holder),
-                RegisterError::AlreadyNamed(_) => unreachable!("a new process has no name"),
-            })?;
-        }
-        if let Some((registry, key)) = &opts.via {
-            if let Some(holder) = self.registries.whereis(registry, key)? {
-                return Err(StartError::AlreadyStarted(holder));
-            }
-            self.registries
-                // The value is CBOR null.
-                .register(registry, key, entry.pid, vec![0xf6])
-                .map_err(|e| match e {
-                    RegistryError::AlreadyRegistered(holder) => StartError::AlreadyStarted(holder),
-                    e => StartError::Registry(e),
-                })?;
-        }
-        Ok(())
-    }
-
-    /// Give `entry`'s process the local `name`.
-    pub(crate) fn register(&self, entry: &ProcessEntry, name: &str) -> Result<(), RegisterError> {
-        let pid = entry.pid;
-        let mut own = entry.name.lock().expect("name lock");
-        if let Some(existing) = own.as_ref() {
-            return Err(RegisterError::AlreadyNamed(existing.clone()));
-        }
-        self.names
-            .register(name, pid)
-            .map_err(RegisterError::AlreadyRegistered)?;
-        *own = Some(name.to_owned());
-        Ok(())
-    }
-
-    pub(crate) fn unregister(&self, pid: Pid) {
-        if let Some(entry) = self.entry(pid)
-            && let Some(name) = entry.name.lock().expect("name lock").take()
-        {
-            self.names.unregister(&name, pid);
-        }
     }
 
     /// Remove an exited process from the table and the registries.

@@ -115,8 +115,10 @@ impl Host for ProcessCtx {
             return Err(wasmtime::Error::msg("register called outside a process"));
         };
         Ok(self.node.register(&entry, &name).map_err(|e| match e {
-            crate::node::RegisterError::AlreadyRegistered(p) => RegisterError::AlreadyRegistered(p),
-            crate::node::RegisterError::AlreadyNamed(n) => RegisterError::AlreadyNamed(n),
+            crate::registry::RegisterError::AlreadyRegistered(p) => {
+                RegisterError::AlreadyRegistered(p)
+            }
+            crate::registry::RegisterError::AlreadyNamed(n) => RegisterError::AlreadyNamed(n),
         }))
     }
 
