@@ -94,6 +94,13 @@
 //!
 //! A callback that panics or traps crashes the process with an `error` reason: pending callers
 //! get [`CallError::Exited`], monitors get [`Info::Down`], `terminate` does not run.
+//!
+//! # Registries and supervisors
+//!
+//! [`registry`] registers this process under any serde key in a named registry (Elixir's
+//! `Registry`): a unique key is an address ([`Dest::via`]), a duplicate key a pub/sub topic
+//! ([`registry::dispatch`]). [`supervisor`] starts children under a dynamic supervisor
+//! by its name and lists a supervisor's children.
 #![warn(missing_docs, unreachable_pub)]
 
 extern crate self as otter_guest;
@@ -103,7 +110,9 @@ pub mod bindings;
 mod export;
 pub mod log;
 mod process;
+pub mod registry;
 mod server;
+pub mod supervisor;
 mod term;
 mod types;
 

@@ -9,13 +9,22 @@ use crate::bindings::otter::genserver::types as wit;
 /// A process identifier.
 pub type Pid = u64;
 
-/// Where a message goes: a pid or a registered name.
+/// Where a message goes: a pid, a registered name, or a key in a unique registry.
+///
+/// ```
+/// use otter_guest::Dest;
+/// // Elixir's {:via, Registry, {MyReg, {:kv, 42}}}:
+/// let dest = Dest::via("MyReg", &("kv", 42));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Dest {
     /// A process by pid.
     Pid(Pid),
     /// A process by its registered name.
     Name(String),
+    /// The process registered under a key (CBOR) in a unique registry; see
+    /// [`crate::registry`].
+    Via(String, Vec<u8>),
 }
 
 impl std::convert::From<Pid> for Dest {
@@ -37,10 +46,18 @@ impl std::convert::From<String> for Dest {
 }
 
 impl Dest {
+    /// The holder of `key` in the unique registry named `registry`. Any serde value is a
+    /// key; the host compares keys on their canonical CBOR, so equal values match however
+    /// they were encoded (a `HashMap`'s order, say).
+    pub fn via<K: serde::Serialize + ?Sized>(registry: &str, key: &K) -> Dest {
+        Dest::Via(registry.to_owned(), crate::encode(key))
+    }
+
     pub(crate) fn to_wit(&self) -> wit::Dest {
         match self {
             Dest::Pid(p) => wit::Dest::Pid(*p),
             Dest::Name(n) => wit::Dest::Name(n.clone()),
+            Dest::Via(registry, key) => wit::Dest::Via((registry.clone(), key.clone())),
         }
     }
 }
@@ -218,6 +235,8 @@ pub enum CallError {
     Badarg(String),
     /// The reply did not decode as the expected type.
     BadReply(String),
+    /// A [`Dest::Via`] names a registry that does not exist or has duplicate keys.
+    Registry(crate::registry::RegistryError),
 }
 
 impl CallError {
@@ -228,6 +247,9 @@ impl CallError {
             wit::CallError::CallingSelf => CallError::CallingSelf,
             wit::CallError::Exited(r) => CallError::Exited(ExitReason::from_wit(r)),
             wit::CallError::Badarg(m) => CallError::Badarg(m),
+            wit::CallError::Registry(e) => {
+                CallError::Registry(crate::registry::RegistryError::from_wit(e))
+            }
         }
     }
 }
@@ -241,6 +263,7 @@ impl fmt::Display for CallError {
             CallError::Exited(r) => write!(f, "the server exited ({r})"),
             CallError::Badarg(m) => write!(f, "bad argument: {m}"),
             CallError::BadReply(m) => write!(f, "reply did not decode: {m}"),
+            CallError::Registry(e) => e.fmt(f),
         }
     }
 }

@@ -5,6 +5,10 @@ wasmtime::component::bindgen!({
     path: "../wit",
     imports: {
         "otter:genserver/process.call": async,
+        "otter:genserver/supervisor.start-child": async,
+        "otter:genserver/supervisor.terminate-child": async,
+        "otter:genserver/supervisor.which-children": async,
+        "otter:genserver/supervisor.count-children": async,
         default: trappable,
     },
     exports: { default: async },

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use crate::exit::ExitReason;
 use crate::process::Pid;
+use crate::registry::RegistryError;
 
 /// Why a call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -26,6 +27,9 @@ pub enum CallError {
     /// The reply did not decode as the expected type.
     #[error("the reply did not decode: {0}")]
     BadReply(String),
+    /// A `via` destination names a registry that does not exist or has duplicate keys.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
 }
 
 /// Why a process did not start.
@@ -50,6 +54,9 @@ pub enum StartError {
     /// The module could not be instantiated.
     #[error("instantiation failed: {0}")]
     Instantiate(String),
+    /// The `via` name's registry does not exist or has duplicate keys.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
 }
 
 /// Why a stop did not complete.

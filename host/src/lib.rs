@@ -9,6 +9,7 @@ mod alloc;
 mod bindings;
 mod cache;
 pub mod control;
+mod dest;
 mod engine;
 mod error;
 mod exit;
@@ -21,13 +22,13 @@ mod registry;
 mod supervisor;
 mod term;
 
+pub use dest::Dest;
 pub use engine::{EngineConfig, Module};
 pub use error::{CallError, LoadError, StartError, StopError};
 pub use exit::ExitReason;
-pub use node::{
-    DEFAULT_CALL_TIMEOUT, Dest, Node, NodeConfig, ProcessInfo, RegisterError, SpawnOptions,
-};
+pub use node::{DEFAULT_CALL_TIMEOUT, Node, NodeConfig, ProcessInfo, SpawnOptions};
 pub use process::Pid;
+pub use registry::{Keys, RegisterError, RegistryError, RegistryExists};
 pub use supervisor::{
     ChildCounts, ChildError, ChildFailure, ChildInfo, ChildKind, ChildSpec, ChildStart, Restart,
     Shutdown, SpecError, Strategy, Supervisor, SupervisorError, SupervisorSpec,

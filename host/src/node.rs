@@ -1,4 +1,4 @@
-//! A node: the process table, the name registry, loaded modules, and the API to talk to
+//! A node: the process table, the registries, loaded modules, and the API to talk to
 //! processes from Rust.
 
 use std::collections::HashMap;
@@ -15,64 +15,19 @@ use wasmtime::Engine;
 use wasmtime::component::Linker;
 
 use crate::cache::CompileCache;
+use crate::dest::Dest;
 use crate::engine::{EngineConfig, EpochClock, Module};
 use crate::error::{CallError, LoadError, StartError, StopError};
 use crate::exit::ExitReason;
 use crate::host::ProcessCtx;
 use crate::mailbox::{Message, Signal, mailbox};
 use crate::process::{Pid, ProcessEntry, Watcher};
-use crate::registry::Registry;
+use crate::registry::{Names, Registries};
+use crate::supervisor::Supervisor;
 use crate::term::{Term, decode, encode};
 
 /// OTP's default call timeout.
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Where a message goes: a pid or a registered name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Dest {
-    /// A process by pid.
-    Pid(Pid),
-    /// A process by registered name.
-    Name(String),
-}
-
-impl From<Pid> for Dest {
-    fn from(pid: Pid) -> Self {
-        Dest::Pid(pid)
-    }
-}
-
-impl From<&str> for Dest {
-    fn from(name: &str) -> Self {
-        Dest::Name(name.to_owned())
-    }
-}
-
-impl From<String> for Dest {
-    fn from(name: String) -> Self {
-        Dest::Name(name)
-    }
-}
-
-impl std::fmt::Display for Dest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Dest::Pid(p) => write!(f, "<{p}>"),
-            Dest::Name(n) => f.write_str(n),
-        }
-    }
-}
-
-/// Why a name could not be registered.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RegisterError {
-    /// The name is held by this pid.
-    #[error("name already registered by <{0}>")]
-    AlreadyRegistered(Pid),
-    /// The process already has this name.
-    #[error("process already registered as {0}")]
-    AlreadyNamed(String),
-}
 
 /// How to start a process.
 #[derive(Debug, Clone, Default)]
@@ -81,12 +36,24 @@ pub struct SpawnOptions {
     pub(crate) start_timeout: Option<Duration>,
     /// A supervisor's exit channel, registered before the process task starts.
     pub(crate) exit_to: Option<crate::process::ExitSender>,
+    /// How many times its supervisor has restarted this child, for `ps`.
+    pub(crate) restarts: u32,
+    /// A `via` name: (registry, key).
+    pub(crate) via: Option<(String, Term)>,
 }
 
 impl SpawnOptions {
     /// Register the process under `name` before `init` runs. Default: no name.
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
+        self
+    }
+
+    /// Register the process under `key` (CBOR) in the unique registry `registry` before
+    /// `init` runs, with the value `null` (OTP's `{via, Registry, {registry, key}}` name).
+    /// Default: none.
+    pub fn via(mut self, registry: impl Into<String>, key: Term) -> Self {
+        self.via = Some((registry.into(), key));
         self
     }
 
@@ -115,6 +82,9 @@ pub struct ProcessInfo {
     pub queue_len: usize,
     /// Bytes of linear memory (0 while hibernating).
     pub memory: usize,
+    /// How many times its supervisor had restarted its child spec when it started (0 for a
+    /// process no supervisor started).
+    pub restarts: u32,
     /// Milliseconds since it started.
     pub uptime_ms: u64,
 }
@@ -157,7 +127,10 @@ pub(crate) struct NodeInner {
     cache: CompileCache,
     modules: RwLock<HashMap<String, Arc<Module>>>,
     processes: DashMap<Pid, Arc<ProcessEntry>>,
-    registry: Registry,
+    pub(crate) names: Names,
+    pub(crate) registries: Registries,
+    /// Running supervisors by pid, so a name or pid reaches them (they are not processes).
+    pub(crate) supervisors: DashMap<Pid, Supervisor>,
     next_pid: AtomicU64,
     next_ref: AtomicU64,
     _clock: EpochClock,
@@ -199,7 +172,9 @@ impl Node {
                 config,
                 modules: RwLock::default(),
                 processes: DashMap::new(),
-                registry: Registry::default(),
+                names: Names::default(),
+                registries: Registries::default(),
+                supervisors: DashMap::new(),
                 next_pid: AtomicU64::new(1),
                 next_ref: AtomicU64::new(1),
                 _clock: clock,
@@ -508,44 +483,12 @@ impl NodeInner {
         self.processes.insert(entry.pid, entry);
     }
 
-    pub(crate) fn resolve(&self, dest: &Dest) -> Option<Arc<ProcessEntry>> {
-        match dest {
-            Dest::Pid(pid) => self.entry(*pid),
-            Dest::Name(name) => self.entry(self.registry.whereis(name)?),
-        }
-    }
-
-    pub(crate) fn whereis(&self, name: &str) -> Option<Pid> {
-        self.registry.whereis(name)
-    }
-
-    /// Give `entry`'s process the local `name`.
-    pub(crate) fn register(&self, entry: &ProcessEntry, name: &str) -> Result<(), RegisterError> {
-        let pid = entry.pid;
-        let mut own = entry.name.lock().expect("name lock");
-        if let Some(existing) = own.as_ref() {
-            return Err(RegisterError::AlreadyNamed(existing.clone()));
-        }
-        self.registry
-            .register(name, pid)
-            .map_err(RegisterError::AlreadyRegistered)?;
-        *own = Some(name.to_owned());
-        Ok(())
-    }
-
-    pub(crate) fn unregister(&self, pid: Pid) {
-        if let Some(entry) = self.entry(pid)
-            && let Some(name) = entry.name.lock().expect("name lock").take()
-        {
-            self.registry.unregister(&name, pid);
-        }
-    }
-
-    /// Remove an exited process from the table and the registry.
+    /// Remove an exited process from the table and the registries.
     pub(crate) fn remove(&self, entry: &ProcessEntry) {
         if let Some(name) = entry.name.lock().expect("name lock").take() {
-            self.registry.unregister(&name, entry.pid);
+            self.names.unregister(&name, entry.pid);
         }
+        self.registries.remove_pid(entry.pid);
         self.processes.remove(&entry.pid);
     }
 
@@ -556,7 +499,10 @@ impl NodeInner {
         request: Term,
         timeout: Option<Duration>,
     ) -> Result<Term, CallError> {
-        let entry = self.resolve(dest).ok_or(CallError::NoProc)?;
+        let entry = self
+            .try_resolve(dest)
+            .map_err(CallError::Registry)?
+            .ok_or(CallError::NoProc)?;
         if entry.pid == caller {
             return Err(CallError::CallingSelf);
         }
@@ -590,7 +536,7 @@ impl NodeInner {
     }
 
     pub(crate) fn send(&self, dest: &Dest, msg: Term) -> Result<(), CallError> {
-        match self.resolve(dest) {
+        match self.try_resolve(dest).map_err(CallError::Registry)? {
             Some(entry) => {
                 let _ = entry.mailbox.send(Message::Info(msg));
                 Ok(())
@@ -618,7 +564,7 @@ impl NodeInner {
         let Some(entry) = self.resolve(target) else {
             let pid = match target {
                 Dest::Pid(p) => *p,
-                Dest::Name(_) => 0,
+                Dest::Name(_) | Dest::Via(..) => 0,
             };
             self.deliver_down(watcher, mref, pid, ExitReason::NoProc);
             return (mref, pid);

@@ -49,6 +49,8 @@ pub(crate) struct ProcessEntry {
     pub(crate) mailbox: MailboxSender,
     pub(crate) name: Mutex<Option<String>>,
     started: Instant,
+    /// How many times its supervisor had restarted its child spec.
+    restarts: u32,
     hibernating: AtomicBool,
     /// Bytes of linear memory, kept current by the store's limiter.
     pub(crate) memory: Arc<AtomicUsize>,
@@ -122,6 +124,7 @@ impl ProcessEntry {
             hibernating: self.is_hibernating(),
             queue_len: self.mailbox.queued(),
             memory: self.memory.load(Ordering::Relaxed),
+            restarts: self.restarts,
             uptime_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
         }
     }
@@ -142,6 +145,7 @@ pub(crate) async fn spawn(
         mailbox: sender,
         name: Mutex::new(None),
         started: Instant::now(),
+        restarts: opts.restarts,
         hibernating: AtomicBool::new(false),
         memory: Arc::new(AtomicUsize::new(0)),
         exit: OnceLock::new(),
@@ -158,18 +162,9 @@ pub(crate) async fn spawn(
         kill_requested: AtomicBool::new(false),
     });
     node.insert(entry.clone());
-    if let Some(name) = &opts.name
-        && let Err(e) = node.register(&entry, name)
-    {
+    if let Err(e) = node.register_start_names(&entry, &opts) {
         node.remove(&entry);
-        return Err(match e {
-            crate::node::RegisterError::AlreadyRegistered(holder) => {
-                StartError::AlreadyStarted(holder)
-            }
-            crate::node::RegisterError::AlreadyNamed(_) => {
-                unreachable!("a new process has no name")
-            }
-        });
+        return Err(e);
     }
     let (started_tx, started_rx) = oneshot::channel();
     let ctx = ProcessCtx::new(

@@ -286,13 +286,33 @@ fn ps_lists_both_children_and_stop_restarts_a_permanent_one() {
     let new = wait_for_new_pid(&app, "kv", &old);
     assert_ne!(new, old);
     let ps: Value = serde_json::from_str(&app.ok(&["ps", "--json"])).unwrap();
-    let names: Vec<&str> = ps
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap())
-        .collect();
+    let rows = ps.as_array().unwrap();
+    let names: Vec<&str> = rows.iter().map(|p| p["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["echo", "kv"]);
+    // The supervisor counted the restart; echo was never restarted.
+    assert_eq!(rows[0]["restarts"], 0);
+    assert_eq!(rows[1]["restarts"], 1);
+    assert_eq!(rows[1]["pid"].as_u64().unwrap().to_string(), new);
+    for row in rows {
+        for field in ["queue_len", "memory", "uptime_ms"] {
+            assert!(row[field].is_u64(), "{field} in {row}");
+        }
+    }
+    let table = app.ok(&["ps"]);
+    let header = table.lines().next().unwrap();
+    for column in [
+        "PID", "NAME", "MODULE", "VSN", "MSGQ", "MEMORY", "RESTARTS", "UPTIME",
+    ] {
+        assert!(header.contains(column), "{header}");
+    }
+    let kv_row = table
+        .lines()
+        .find(|l| l.contains(" kv "))
+        .expect("a kv row");
+    let cells: Vec<&str> = kv_row.split_whitespace().collect();
+    assert_eq!(cells[6], "1", "{table}");
+    let tree: Value = serde_json::from_str(&app.ok(&["tree", "--json"])).unwrap();
+    assert_eq!(tree["children"][1]["restarts"], 1);
 }
 
 /// The pid `name` resolves to once it is no longer `old` (a supervisor restarted it).
@@ -588,5 +608,89 @@ args = {{ mode = {{ stop = "no thanks" }} }}
     // The supervisor stopped echo again; nothing was reported as running.
     assert!(!stderr.contains(" running "), "{stderr}");
     assert!(app.stdout().is_empty());
+    assert!(!app.socket().exists());
+}
+
+/// A manifest with a registry and a named dynamic supervisor, which a probe (`front`)
+/// starts children under.
+fn dynamic_app() -> App {
+    let app = App::new();
+    app.write_manifest(&format!(
+        r#"[node]
+name = "t"
+control = "ctl/t.sock"
+
+[modules]
+probe = "{probe}"
+
+[[registries]]
+name = "Jobs"
+keys = "unique"
+
+[[children]]
+name = "front"
+module = "probe"
+args = {{}}
+
+[[children]]
+id = "jobs"
+type = "supervisor"
+name = "JobSup"
+strategy = "simple_one_for_one"
+
+[[children.children]]
+id = "job"
+module = "probe"
+args = {{}}
+restart = "temporary"
+"#,
+        probe = guests().join("probe.wasm").display(),
+    ));
+    app
+}
+
+#[test]
+fn a_guest_starts_children_under_a_named_dynamic_supervisor_from_the_manifest() {
+    let app = dynamic_app();
+    let _node = app.spawn().ready();
+    let started = app.ok(&[
+        "call",
+        "front",
+        r#"{"start_child": {"sup": {"name": "JobSup"}, "args": {"register": ["Jobs", ["job", 1]]}}}"#,
+    ]);
+    let child: u64 = started.trim().parse().expect("a pid");
+    // Reached from the CLI by its via key.
+    let pid = app.ok(&["call", r#"{"via": ["Jobs", ["job", 1]]}"#, r#""self_pid""#]);
+    assert_eq!(pid.trim(), child.to_string());
+    let out = app.otter(&["call", r#"{"via": ["Nope", 1]}"#, r#""ping""#]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr_of(&out).contains("unknown registry \"Nope\""),
+        "{}",
+        stderr_of(&out)
+    );
+    let tree: Value = serde_json::from_str(&app.ok(&["tree", "--json"])).unwrap();
+    let jobs = &tree["children"][1];
+    assert_eq!(jobs["strategy"], "simple_one_for_one");
+    assert_eq!(jobs["name"], "JobSup");
+    assert_eq!(jobs["children"][0]["pid"], child);
+    assert_eq!(jobs["children"][0]["id"], "job");
+    assert_eq!(
+        app.ok(&["whereis", "JobSup"]).trim(),
+        jobs["pid"].to_string()
+    );
+}
+
+#[test]
+fn a_bad_registry_in_the_manifest_is_refused_with_its_line() {
+    let app = dynamic_app();
+    let text = std::fs::read_to_string(app.manifest()).unwrap();
+    app.write_manifest(&text.replace("keys = \"unique\"", "keys = \"many\""));
+    let (status, stderr) = app.run_refused();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("app.toml:10: registries[0].keys: expected one of unique, duplicate"),
+        "{stderr}"
+    );
     assert!(!app.socket().exists());
 }

@@ -4,11 +4,13 @@
 
 mod batch;
 mod calls;
+mod dynamic;
 mod flow;
 mod isolation;
 mod lifecycle;
 mod links;
 mod names;
+mod registry;
 mod scale;
 mod supervision;
 mod support;

@@ -1,11 +1,12 @@
 //! A server for the tests: each request exercises one piece of GenServer behaviour (trap,
 //! panic, runaway loop, deferred and late replies, calls to other servers, continue, idle
-//! timeout, hibernate, monitors), and it keeps a log of what it saw, in order, which a test
+//! timeout, hibernate, monitors, registries, supervisors), and it keeps a log of what it saw, in order, which a test
 //! reads back with `log`. With an `observer` name it also casts each event there, so events
 //! that happen while it stops (terminate) can be read from another process.
 
 use otter_guest::{
-    CallError, Dest, ExitReason, From, GenServer, Info, Init, Next, NoReply, Reply, log,
+    CallError, Dest, ExitReason, From, GenServer, Info, Init, Next, NoReply, Reply, log, registry,
+    supervisor,
 };
 use serde::{Deserialize, Serialize};
 
@@ -45,6 +46,9 @@ struct Args {
     mode: Mode,
     observer: Option<String>,
     tag: Option<String>,
+    /// `[registry, key]`: register under this key (value: this probe's tag) in init; a
+    /// refusal stops the start.
+    register: Option<(String, Value)>,
 }
 
 #[derive(Deserialize)]
@@ -86,12 +90,62 @@ enum Call {
     SelfPid,
     /// Allocate and touch this many bytes.
     Alloc(u64),
-    SendAfter { ms: u32, msg: String },
+    SendAfter {
+        ms: u32,
+        msg: String,
+    },
     CancelTimer(u64),
     Link(u64),
     Unlink(u64),
     TrapExit(bool),
-    Exit { pid: u64, reason: ReasonArg },
+    Exit {
+        pid: u64,
+        reason: ReasonArg,
+    },
+    /// Registries: each answers "ok", the result, or the error's text.
+    RegRegister {
+        registry: String,
+        key: Value,
+        value: Value,
+    },
+    RegUnregister {
+        registry: String,
+        key: Value,
+    },
+    /// A list of `[pid, value]`.
+    RegLookup {
+        registry: String,
+        key: Value,
+    },
+    /// Dispatch `info:text` to everyone under the key; answers how many.
+    Dispatch {
+        registry: String,
+        key: Value,
+        text: String,
+    },
+    /// Cast `record(text)` to a destination.
+    CastTo {
+        to: DestArg,
+        text: String,
+    },
+    /// Send `info:text` to a destination.
+    SendTo {
+        to: DestArg,
+        text: String,
+    },
+    /// Supervisors: the new pid (null for ignore), or the error's text.
+    StartChild {
+        sup: DestArg,
+        args: Value,
+    },
+    TerminateChild {
+        sup: DestArg,
+        pid: u64,
+    },
+    /// A list of `{id, pid, module, supervisor, restarts}`.
+    WhichChildren(DestArg),
+    /// `{specs, active, supervisors, workers}`.
+    CountChildren(DestArg),
 }
 
 /// A CBOR-agnostic request value: whatever JSON-like value the test sends is forwarded.
@@ -117,6 +171,8 @@ use serde_json_free::Value;
 enum DestArg {
     Pid(u64),
     Name(String),
+    /// `[registry, key]`.
+    Via(String, Value),
 }
 
 impl DestArg {
@@ -124,8 +180,26 @@ impl DestArg {
         match self {
             DestArg::Pid(p) => Dest::Pid(*p),
             DestArg::Name(n) => Dest::Name(n.clone()),
+            DestArg::Via(registry, key) => Dest::via(registry, key),
         }
     }
+}
+
+fn int(n: u64) -> Value {
+    Value::Int(n as i64)
+}
+
+fn text(e: impl std::fmt::Display) -> Value {
+    Value::Str(e.to_string())
+}
+
+fn map(entries: Vec<(&str, Value)>) -> Value {
+    Value::Map(
+        entries
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+    )
 }
 
 #[derive(Deserialize, Serialize)]
@@ -171,6 +245,7 @@ fn call_error(e: CallError) -> Value {
         CallError::Exited(r) => format!("exited:{r}"),
         CallError::Badarg(m) => format!("badarg:{m}"),
         CallError::BadReply(m) => format!("bad_reply:{m}"),
+        CallError::Registry(e) => format!("registry:{e}"),
     })
 }
 
@@ -207,12 +282,19 @@ impl GenServer for Probe {
             ..Probe::default()
         };
         probe.event("init".into());
+        if let Some((reg, key)) = &args.register {
+            let tag = Value::Str(probe.tag.clone().unwrap_or_default());
+            if let Err(e) = registry::register(reg, key, &tag) {
+                return Init::Stop(ExitReason::Error(e.to_string()));
+            }
+        }
         match args.mode {
             Mode::Ok => Init::ok(probe),
             Mode::Ignore => Init::Ignore,
             Mode::Stop(why) => Init::Stop(ExitReason::Error(why)),
             Mode::Panic => panic!("init panicked on purpose"),
-            Mode::Loop => {
+            Mode::Loop =>
+            {
                 #[allow(clippy::empty_loop)]
                 loop {}
             }
@@ -358,6 +440,87 @@ impl GenServer for Probe {
                 otter_guest::exit(pid, reason.reason());
                 Reply::ok(ok())
             }
+            Call::RegRegister {
+                registry,
+                key,
+                value,
+            } => Reply::ok(match registry::register(&registry, &key, &value) {
+                Ok(()) => ok(),
+                Err(e) => text(e),
+            }),
+            Call::RegUnregister { registry, key } => {
+                Reply::ok(match registry::unregister(&registry, &key) {
+                    Ok(()) => ok(),
+                    Err(e) => text(e),
+                })
+            }
+            Call::RegLookup { registry, key } => {
+                Reply::ok(match registry::lookup::<_, Value>(&registry, &key) {
+                    Ok(entries) => Value::List(
+                        entries
+                            .into_iter()
+                            .map(|(p, v)| Value::List(vec![int(p), v]))
+                            .collect(),
+                    ),
+                    Err(e) => text(e),
+                })
+            }
+            Call::Dispatch {
+                registry,
+                key,
+                text: t,
+            } => Reply::ok(match registry::dispatch(&registry, &key, &Msg::Text(t)) {
+                Ok(n) => int(n.into()),
+                Err(e) => text(e),
+            }),
+            Call::CastTo { to, text: t } => {
+                otter_guest::cast(to.dest(), &Cast::Record(t));
+                Reply::ok(ok())
+            }
+            Call::SendTo { to, text: t } => {
+                Reply::ok(match otter_guest::send(to.dest(), &Msg::Text(t)) {
+                    Ok(()) => ok(),
+                    Err(e) => call_error(e),
+                })
+            }
+            Call::StartChild { sup, args } => {
+                Reply::ok(match supervisor::start_child(sup.dest(), &args) {
+                    Ok(Some(pid)) => int(pid),
+                    Ok(None) => Value::Null,
+                    Err(e) => text(e),
+                })
+            }
+            Call::TerminateChild { sup, pid } => {
+                Reply::ok(match supervisor::terminate_child(sup.dest(), pid) {
+                    Ok(()) => ok(),
+                    Err(e) => text(e),
+                })
+            }
+            Call::WhichChildren(sup) => Reply::ok(match supervisor::which_children(sup.dest()) {
+                Ok(rows) => Value::List(
+                    rows.into_iter()
+                        .map(|c| {
+                            map(vec![
+                                ("id", Value::Str(c.id)),
+                                ("pid", c.pid.map_or(Value::Null, int)),
+                                ("module", Value::Str(c.module)),
+                                ("supervisor", Value::Bool(c.supervisor)),
+                                ("restarts", int(c.restarts.into())),
+                            ])
+                        })
+                        .collect(),
+                ),
+                Err(e) => text(e),
+            }),
+            Call::CountChildren(sup) => Reply::ok(match supervisor::count_children(sup.dest()) {
+                Ok(c) => map(vec![
+                    ("specs", int(c.specs.into())),
+                    ("active", int(c.active.into())),
+                    ("supervisors", int(c.supervisors.into())),
+                    ("workers", int(c.workers.into())),
+                ]),
+                Err(e) => text(e),
+            }),
         }
     }
 
@@ -400,7 +563,9 @@ impl GenServer for Probe {
     fn handle_continue(&mut self, tag: String) -> NoReply<String> {
         self.event(format!("continue:{tag}"));
         // `chain-N` continues N more times before yielding to the mailbox.
-        if let Some(n) = tag.strip_prefix("chain-").and_then(|n| n.parse::<u32>().ok())
+        if let Some(n) = tag
+            .strip_prefix("chain-")
+            .and_then(|n| n.parse::<u32>().ok())
             && n > 0
         {
             return NoReply::NoReply(Next::Continue(format!("chain-{}", n - 1)));

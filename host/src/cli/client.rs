@@ -22,7 +22,7 @@ pub(super) fn run(socket: &Path, command: &Command) -> anyhow::Result<()> {
                 "call",
                 name,
                 Request::Call {
-                    dest: dest(name),
+                    dest: dest(name)?,
                     msg: parse_json(json)?,
                     timeout_ms: Some(*timeout),
                 },
@@ -36,7 +36,7 @@ pub(super) fn run(socket: &Path, command: &Command) -> anyhow::Result<()> {
                 "cast",
                 name,
                 Request::Cast {
-                    dest: dest(name),
+                    dest: dest(name)?,
                     msg,
                 },
             )?;
@@ -48,7 +48,7 @@ pub(super) fn run(socket: &Path, command: &Command) -> anyhow::Result<()> {
                 "send",
                 name,
                 Request::Send {
-                    dest: dest(name),
+                    dest: dest(name)?,
                     msg,
                 },
             )?;
@@ -68,7 +68,7 @@ pub(super) fn run(socket: &Path, command: &Command) -> anyhow::Result<()> {
                 "stop",
                 name,
                 Request::Stop {
-                    dest: dest(name),
+                    dest: dest(name)?,
                     reason: Some(reason),
                     timeout_ms: Some(*timeout),
                 },
@@ -105,19 +105,33 @@ pub(super) fn run(socket: &Path, command: &Command) -> anyhow::Result<()> {
             }
         }
         Command::State { name } => {
-            let state = ask(socket, "state", name, Request::State { dest: dest(name) })?;
+            let state = ask(socket, "state", name, Request::State { dest: dest(name)? })?;
             println!("{state}");
         }
     }
     Ok(())
 }
 
-/// A pid if `name` is all digits, else a registered name.
-fn dest(name: &str) -> Dest {
-    match name.parse::<u64>() {
+/// A pid if `name` is all digits, a `via` key if it is `{"via": [registry, key]}`, else a
+/// registered name.
+fn dest(name: &str) -> anyhow::Result<Dest> {
+    if name.trim_start().starts_with('{') {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Via {
+            via: (String, Value),
+        }
+        let Via {
+            via: (registry, key),
+        } = serde_json::from_str(name).with_context(|| {
+            format!(r#"{name:?}: a destination in braces is {{"via": [registry, key]}}"#)
+        })?;
+        return Ok(Dest::via(registry, otter::from_json(&key)));
+    }
+    Ok(match name.parse::<u64>() {
         Ok(pid) if !name.starts_with('+') => Dest::Pid(pid),
         _ => Dest::Name(name.to_owned()),
-    }
+    })
 }
 
 fn parse_json(text: &str) -> anyhow::Result<Value> {
@@ -131,7 +145,7 @@ fn ask(socket: &Path, op: &str, name: &str, request: Request) -> anyhow::Result<
 }
 
 /// The table rows of `ps`'s answer (a list of `otter::ProcessInfo` objects).
-fn rows(list: &Value) -> Option<Vec<[String; 7]>> {
+fn rows(list: &Value) -> Option<Vec<[String; 8]>> {
     let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
     list.as_array()?
         .iter()
@@ -143,14 +157,18 @@ fn rows(list: &Value) -> Option<Vec<[String; 7]>> {
                 text(p, "vsn")?,
                 p.get("queue_len")?.as_u64()?.to_string(),
                 memory(p.get("memory")?.as_u64()?, p.get("hibernating")?.as_bool()?),
+                p.get("restarts")?.as_u64()?.to_string(),
                 uptime(p.get("uptime_ms")?.as_u64()?),
             ])
         })
         .collect()
 }
 
-fn print_table(rows: &[[String; 7]]) {
-    let header = ["PID", "NAME", "MODULE", "VSN", "MSGQ", "MEMORY", "UPTIME"].map(String::from);
+fn print_table(rows: &[[String; 8]]) {
+    let header = [
+        "PID", "NAME", "MODULE", "VSN", "MSGQ", "MEMORY", "RESTARTS", "UPTIME",
+    ]
+    .map(String::from);
     let mut widths = header.clone().map(|h| h.len());
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -197,11 +215,12 @@ fn print_tree(node: &Value, depth: usize, out: &mut String) {
     let indent = "  ".repeat(depth);
     if text("kind") == "supervisor" {
         out.push_str(&format!(
-            "{indent}{}  pid={}  supervisor  {}  restart={}\n",
+            "{indent}{}  pid={}  supervisor  {}  restart={}  restarts={}\n",
             text("id"),
             text("pid"),
             text("strategy"),
             text("restart"),
+            text("restarts"),
         ));
         for child in node
             .get("children")
@@ -213,11 +232,12 @@ fn print_tree(node: &Value, depth: usize, out: &mut String) {
         }
     } else {
         out.push_str(&format!(
-            "{indent}{}  pid={}  worker  {}  restart={}\n",
+            "{indent}{}  pid={}  worker  {}  restart={}  restarts={}\n",
             text("id"),
             text("pid"),
             text("module"),
             text("restart"),
+            text("restarts"),
         ));
     }
 }

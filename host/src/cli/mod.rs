@@ -38,7 +38,7 @@ enum Command {
     },
     /// Call a server and print its JSON reply.
     Call {
-        /// A registered name or a pid.
+        /// A registered name, a pid, or {"via": [registry, key]}.
         name: String,
         /// The request, as JSON (a string needs its quotes: '"ping"').
         json: String,
@@ -48,14 +48,14 @@ enum Command {
     },
     /// Cast a request to a server.
     Cast {
-        /// A registered name or a pid.
+        /// A registered name, a pid, or {"via": [registry, key]}.
         name: String,
         /// The request, as JSON.
         json: String,
     },
     /// Send a plain message (to `handle_info`).
     Send {
-        /// A registered name or a pid.
+        /// A registered name, a pid, or {"via": [registry, key]}.
         name: String,
         /// The message, as JSON.
         json: String,
@@ -65,7 +65,7 @@ enum Command {
     /// resolves to a new pid), a transient one only after an error reason, a temporary one
     /// never.
     Stop {
-        /// A registered name or a pid.
+        /// A registered name, a pid, or {"via": [registry, key]}.
         name: String,
         /// normal, shutdown, kill (no terminate), or any other text for an error exit.
         #[arg(long, default_value = "shutdown")]
@@ -79,7 +79,8 @@ enum Command {
         /// The name.
         name: String,
     },
-    /// List the live processes.
+    /// List the live processes: pid, registered name, module, version, mailbox length,
+    /// linear memory, how many times its supervisor restarted it, uptime.
     Ps {
         /// Print JSON instead of a table.
         #[arg(long)]
@@ -94,7 +95,7 @@ enum Command {
     },
     /// Print a process's state as JSON.
     State {
-        /// A registered name or a pid.
+        /// A registered name, a pid, or {"via": [registry, key]}.
         name: String,
     },
 }

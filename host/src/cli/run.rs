@@ -1,5 +1,5 @@
-//! `otter run app.toml`: check the manifest, load every module, bind the control socket,
-//! start the manifest's root supervisor (its children in order), serve until Ctrl-C or
+//! `otter run app.toml`: check the manifest, load every module, create the registries, bind
+//! the control socket, start the manifest's root supervisor (its children in order), serve until Ctrl-C or
 //! SIGTERM, then stop the supervisor (its children in reverse order).
 
 use std::io::{IsTerminal, Write};
@@ -78,6 +78,11 @@ async fn serve(manifest: Manifest, node_name: String, socket: PathBuf) -> anyhow
         tracing::debug!(module = %m.name, vsn = module.vsn(), path = %m.path.display(), "loaded");
     }
 
+    for r in &manifest.registries {
+        node.create_registry(&r.name, r.keys)
+            .map_err(|e| manifest.error_at(r.line, "registries", e.to_string()))?;
+    }
+
     let endpoint = Endpoint::bind(&socket)?;
 
     warn_start_timeouts(&manifest.supervisor);
@@ -92,7 +97,7 @@ async fn serve(manifest: Manifest, node_name: String, socket: PathBuf) -> anyhow
             node.shutdown().await;
             return Err(manifest.spec_error(&e).into());
         }
-        Some(Err(e @ SupervisorError::Child { .. })) => {
+        Some(Err(e @ (SupervisorError::Child { .. } | SupervisorError::AlreadyStarted(_)))) => {
             node.shutdown().await;
             return Err(child_error(&manifest, &e).into());
         }
@@ -209,6 +214,7 @@ fn child_error(manifest: &Manifest, e: &SupervisorError) -> otter::manifest::Man
                 }
             }
             SupervisorError::Spec(s) => break s.to_string(),
+            SupervisorError::AlreadyStarted(_) => break at.to_string(),
         }
     };
     let label = ids.last().copied().unwrap_or("?");

@@ -1,5 +1,8 @@
 use serde_json::json;
 
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
 use super::*;
 
 #[test]

@@ -2,6 +2,8 @@
 
 mod log;
 mod process;
+mod registry;
+mod supervisor;
 
 use std::collections::HashMap;
 use std::sync::Arc;

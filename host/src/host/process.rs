@@ -7,16 +7,18 @@ use crate::bindings::otter::genserver::types::{
     CallError as WitCallError, Dest, ExitReason as WitExitReason, MonitorRef, Pid, RegisterError,
     ReplyTo, Term, TimerRef,
 };
+use crate::dest::Dest as NodeDest;
 use crate::error::CallError;
 use crate::exit::ExitReason;
 use crate::host::{ProcessCtx, Timer};
 use crate::mailbox::Signal;
-use crate::node::{DEFAULT_CALL_TIMEOUT, Dest as NodeDest};
+use crate::node::DEFAULT_CALL_TIMEOUT;
 
-fn dest(d: Dest) -> NodeDest {
+pub(crate) fn dest(d: Dest) -> NodeDest {
     match d {
         Dest::Pid(p) => NodeDest::Pid(p),
         Dest::Name(n) => NodeDest::Name(n),
+        Dest::Via((registry, key)) => NodeDest::Via(registry, key),
     }
 }
 
@@ -27,6 +29,7 @@ fn call_error(e: CallError) -> WitCallError {
         CallError::CallingSelf => WitCallError::CallingSelf,
         CallError::Exited(r) => WitCallError::Exited(r.to_wit()),
         CallError::Badarg(m) | CallError::BadReply(m) => WitCallError::Badarg(m),
+        CallError::Registry(e) => WitCallError::Registry(crate::host::registry::registry_error(e)),
     }
 }
 
@@ -112,8 +115,10 @@ impl Host for ProcessCtx {
             return Err(wasmtime::Error::msg("register called outside a process"));
         };
         Ok(self.node.register(&entry, &name).map_err(|e| match e {
-            crate::node::RegisterError::AlreadyRegistered(p) => RegisterError::AlreadyRegistered(p),
-            crate::node::RegisterError::AlreadyNamed(n) => RegisterError::AlreadyNamed(n),
+            crate::registry::RegisterError::AlreadyRegistered(p) => {
+                RegisterError::AlreadyRegistered(p)
+            }
+            crate::registry::RegisterError::AlreadyNamed(n) => RegisterError::AlreadyNamed(n),
         }))
     }
 

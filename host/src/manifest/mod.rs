@@ -10,8 +10,13 @@
 //! echo = "../guests/target/wasm32-unknown-unknown/release/echo.wasm"
 //! kv = { path = "../guests/target/wasm32-unknown-unknown/release/kv.wasm", vsn = "1" }
 //!
+//! [[registries]]              # named registries of keys (Elixir's Registry), created first
+//! name = "MyReg"
+//! keys = "unique"             # unique | duplicate
+//!
 //! [supervisor]                # optional: the root supervisor (the application)
 //! id = "MyApp.Supervisor"     # default: the node's name
+//! name = "MyApp.Supervisor"   # a registered name, so guests reach it (optional)
 //! strategy = "one_for_one"    # one_for_one (default) | one_for_all | rest_for_one
 //! intensity = 3               # restarts allowed within period_ms; default 3
 //! period_ms = 5000            # default 5000
@@ -31,12 +36,23 @@
 //!
 //! [[children.children]]       # its children, in the same form
 //! module = "echo"
+//!
+//! [[children]]                # a dynamic supervisor: guests add children (`start-child`)
+//! id = "jobs"
+//! type = "supervisor"
+//! name = "Jobs"               # supervisors may be named, as workers
+//! strategy = "simple_one_for_one"
+//!
+//! [[children.children]]       # exactly one: the template
+//! module = "echo"
+//! restart = "temporary"
 //! ```
 //!
 //! Without `[supervisor]`, the children are under a root `one_for_one` supervisor with
 //! intensity 3 and period 5 s. The older `shutdown_timeout_ms` is `shutdown` in
 //! milliseconds; `start_timeout_ms` is accepted but not applied to supervised children.
-//! Registered names are unique in the whole tree, ids among siblings.
+//! Registered names (of workers and supervisors) are unique in the whole tree, ids among
+//! siblings, registry names among registries.
 //!
 //! Relative paths are relative to the manifest's directory. A module may also be written
 //! as a table, `[modules.echo]` with `path` and `vsn` (the version the module must report).
@@ -61,6 +77,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::registry::Keys;
 use crate::supervisor::{self as sup, Restart, Shutdown, Strategy};
 use crate::term::Term;
 
@@ -81,6 +98,19 @@ pub struct Manifest {
     pub modules: Vec<ModuleSpec>,
     /// The root supervisor: `[supervisor]` (or its defaults) and the top-level children.
     pub supervisor: SupervisorSpec,
+    /// The `[[registries]]`, in file order.
+    pub registries: Vec<RegistrySpec>,
+}
+
+/// A named registry of keys to create before anything starts.
+#[derive(Debug, Clone)]
+pub struct RegistrySpec {
+    /// Its name, as guests and `via` destinations give it.
+    pub name: String,
+    /// Unique or duplicate keys.
+    pub keys: Keys,
+    /// The manifest line of its table.
+    pub line: usize,
 }
 
 /// A module to load.
@@ -101,6 +131,8 @@ pub struct ModuleSpec {
 pub struct SupervisorSpec {
     /// Its id: `[supervisor] id` (default: the node's name) or the child's id.
     pub id: String,
+    /// The local name it registers under while it runs.
+    pub name: Option<String>,
     /// Its restart strategy. Default `one_for_one`.
     pub strategy: Strategy,
     /// Restarts allowed within `period`. Default 3.
@@ -172,6 +204,7 @@ impl SupervisorSpec {
     pub fn to_spec(&self) -> sup::SupervisorSpec {
         let mut spec =
             sup::SupervisorSpec::new(self.strategy).intensity(self.intensity, self.period);
+        spec.name = self.name.clone();
         for c in &self.children {
             let child = match &c.kind {
                 ChildKind::Worker(w) => {

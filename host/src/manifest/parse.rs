@@ -124,9 +124,11 @@ impl Parser<'_> {
             });
         }
 
+        let registries = self.registries(&raw.registries)?;
+
         let mut names: HashMap<String, String> = HashMap::new();
-        let (root_line, strategy, intensity, period, root_id) = match &raw.supervisor {
-            None => (1, None, None, None, None),
+        let (root_line, strategy, intensity, period, root_id, root_name) = match &raw.supervisor {
+            None => (1, None, None, None, None, None),
             Some(t) => {
                 let r = t.get_ref();
                 (
@@ -135,9 +137,11 @@ impl Parser<'_> {
                     r.intensity,
                     r.period_ms.as_ref(),
                     r.id.as_ref(),
+                    r.name.as_ref(),
                 )
             }
         };
+        let root_name = self.name(&mut names, root_name, "supervisor.name", "supervisor")?;
         let id = match root_id {
             Some(id) if id.get_ref().is_empty() => {
                 return Err(self.error(&id.span(), "supervisor.id", "empty id"));
@@ -151,6 +155,7 @@ impl Parser<'_> {
             "supervisor.",
             "",
             id,
+            root_name,
             root_line,
             strategy,
             intensity,
@@ -164,7 +169,70 @@ impl Parser<'_> {
             control,
             modules,
             supervisor,
+            registries,
         })
+    }
+
+    /// The `[[registries]]`: a name and `keys = "unique" | "duplicate"` each.
+    fn registries(&self, raw: &[Spanned<RawRegistry>]) -> Result<Vec<RegistrySpec>, ManifestError> {
+        let mut out: Vec<RegistrySpec> = Vec::with_capacity(raw.len());
+        for (i, r) in raw.iter().enumerate() {
+            let (span, reg) = (r.span(), r.get_ref());
+            let name = reg.name.get_ref();
+            let field = |f: &str| format!("registries[{i}].{f}");
+            if name.is_empty() {
+                return Err(self.error(&reg.name.span(), field("name"), "empty name"));
+            }
+            if let Some(first) = out.iter().position(|o| o.name == *name) {
+                return Err(self.error(
+                    &reg.name.span(),
+                    field("name"),
+                    format!("duplicate registry {name:?} (registries[{first}] has it too)"),
+                ));
+            }
+            let keys = match reg.keys.get_ref().as_str() {
+                "unique" => Keys::Unique,
+                "duplicate" => Keys::Duplicate,
+                _ => {
+                    return Err(self.error(
+                        &reg.keys.span(),
+                        field("keys"),
+                        "expected one of unique, duplicate",
+                    ));
+                }
+            };
+            out.push(RegistrySpec {
+                name: name.clone(),
+                keys,
+                line: self.line_of(&span),
+            });
+        }
+        Ok(out)
+    }
+
+    /// A registered name (of a worker or a supervisor), which must be unique in the tree;
+    /// `here` is what `names` records as its holder.
+    fn name(
+        &self,
+        names: &mut HashMap<String, String>,
+        name: Option<&Spanned<String>>,
+        field: &str,
+        here: &str,
+    ) -> Result<Option<String>, ManifestError> {
+        let Some(name) = name else {
+            return Ok(None);
+        };
+        if name.get_ref().is_empty() {
+            return Err(self.error(&name.span(), field, "empty name"));
+        }
+        if let Some(first) = names.insert(name.get_ref().clone(), here.to_owned()) {
+            return Err(self.error(
+                &name.span(),
+                field,
+                format!("duplicate name {:?} ({first} has it too)", name.get_ref()),
+            ));
+        }
+        Ok(Some(name.get_ref().clone()))
     }
 
     /// A supervisor's settings and children; `settings` prefixes its own fields' paths
@@ -177,6 +245,7 @@ impl Parser<'_> {
         settings: &str,
         at: &str,
         id: String,
+        name: Option<String>,
         line: usize,
         strategy: Option<&Spanned<String>>,
         intensity: Option<u32>,
@@ -189,11 +258,12 @@ impl Parser<'_> {
                 "one_for_one" => Strategy::OneForOne,
                 "one_for_all" => Strategy::OneForAll,
                 "rest_for_one" => Strategy::RestForOne,
+                "simple_one_for_one" => Strategy::SimpleOneForOne,
                 _ => {
                     return Err(self.error(
                         &s.span(),
                         format!("{settings}strategy"),
-                        "expected one of one_for_one, one_for_all, rest_for_one",
+                        "expected one of one_for_one, one_for_all, rest_for_one, simple_one_for_one",
                     ));
                 }
             },
@@ -225,8 +295,22 @@ impl Parser<'_> {
             }
             children.push(c);
         }
+        if strategy == Strategy::SimpleOneForOne && children.len() != 1 {
+            let span = raw_children.get(1).map_or(0..0, |c| c.span());
+            let message = "a simple_one_for_one supervisor needs exactly one child (the template)";
+            return Err(match raw_children.get(1) {
+                Some(_) => self.error(&span, format!("{at}children[1]"), message),
+                None => ManifestError {
+                    file: self.file.to_owned(),
+                    line: Some(line),
+                    field: format!("{at}children"),
+                    message: message.into(),
+                },
+            });
+        }
         Ok(SupervisorSpec {
             id,
+            name,
             strategy,
             intensity: intensity.unwrap_or(3),
             period,
@@ -316,7 +400,6 @@ impl Parser<'_> {
             return Err(self.error(&id.span(), f("id"), "empty id"));
         }
         if is_sup {
-            not_for("name", child.name.is_some(), "supervisor")?;
             not_for("module", child.module.is_some(), "supervisor")?;
             not_for("args", child.args.is_some(), "supervisor")?;
             not_for(
@@ -327,12 +410,14 @@ impl Parser<'_> {
             let Some(id) = &child.id else {
                 return Err(self.error(span, f("id"), "a supervisor child needs an id"));
             };
+            let name = self.name(names, child.name.as_ref(), &f("name"), here)?;
             let sup = self.supervisor(
                 modules,
                 names,
                 &format!("{here}."),
                 &format!("{here}."),
                 id.get_ref().clone(),
+                name,
                 line,
                 child.strategy.as_ref(),
                 child.intensity,
@@ -367,18 +452,7 @@ impl Parser<'_> {
                 format!("unknown module {:?} ({known})", module.get_ref()),
             ));
         }
-        if let Some(name) = &child.name {
-            if name.get_ref().is_empty() {
-                return Err(self.error(&name.span(), f("name"), "empty name"));
-            }
-            if let Some(first) = names.insert(name.get_ref().clone(), here.to_owned()) {
-                return Err(self.error(
-                    &name.span(),
-                    f("name"),
-                    format!("duplicate name {:?} ({first} has it too)", name.get_ref()),
-                ));
-            }
-        }
+        self.name(names, child.name.as_ref(), &f("name"), here)?;
         let args = match &child.args {
             None => encode(&()).expect("unit encodes"),
             Some(v) => {

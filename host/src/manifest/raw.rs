@@ -17,12 +17,22 @@ pub(super) struct RawManifest {
     pub(super) supervisor: Option<Spanned<RawSupervisor>>,
     #[serde(default)]
     pub(super) children: Vec<Spanned<RawChild>>,
+    #[serde(default)]
+    pub(super) registries: Vec<Spanned<RawRegistry>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRegistry {
+    pub(super) name: Spanned<String>,
+    pub(super) keys: Spanned<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawSupervisor {
     pub(super) id: Option<Spanned<String>>,
+    pub(super) name: Option<Spanned<String>>,
     pub(super) strategy: Option<Spanned<String>>,
     pub(super) intensity: Option<u32>,
     pub(super) period_ms: Option<Spanned<u64>>,

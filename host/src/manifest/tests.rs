@@ -356,3 +356,102 @@ fn an_unreadable_file_has_no_line() {
         "{e}"
     );
 }
+
+const DYNAMIC: &str = r#"[modules]
+echo = "echo.wasm"
+
+[[registries]]
+name = "Jobs"
+keys = "unique"
+
+[[registries]]
+name = "PubSub"
+keys = "duplicate"
+
+[supervisor]
+name = "Root"
+
+[[children]]
+id = "jobs"
+type = "supervisor"
+name = "JobSup"
+strategy = "simple_one_for_one"
+
+[[children.children]]
+module = "echo"
+restart = "temporary"
+"#;
+
+#[test]
+fn registries_and_a_named_dynamic_supervisor_are_read() {
+    let (_dir, m) = parse(DYNAMIC);
+    let m = m.expect("valid");
+    let regs: Vec<_> = m
+        .registries
+        .iter()
+        .map(|r| (r.name.as_str(), r.keys, r.line))
+        .collect();
+    assert_eq!(
+        regs,
+        [("Jobs", Keys::Unique, 4), ("PubSub", Keys::Duplicate, 8)]
+    );
+    assert_eq!(m.supervisor.name.as_deref(), Some("Root"));
+    let ChildKind::Supervisor(jobs) = &m.children()[0].kind else {
+        panic!("a supervisor child");
+    };
+    assert_eq!(jobs.name.as_deref(), Some("JobSup"));
+    assert_eq!(jobs.strategy, Strategy::SimpleOneForOne);
+    let spec = m.supervisor.to_spec();
+    assert_eq!(spec.name.as_deref(), Some("Root"));
+    let crate::supervisor::ChildStart::Supervisor(inner) = &spec.children[0].start else {
+        panic!("a supervisor child");
+    };
+    assert_eq!(inner.name.as_deref(), Some("JobSup"));
+    assert!(spec.validate().is_ok());
+}
+
+#[test]
+fn bad_registries_name_their_line_and_field() {
+    let e = error(&DYNAMIC.replace("keys = \"duplicate\"", "keys = \"dup\""));
+    assert_eq!((e.line, e.field.as_str()), (Some(10), "registries[1].keys"));
+    assert!(e.message.contains("unique, duplicate"), "{e}");
+
+    let e = error(&DYNAMIC.replace("name = \"PubSub\"", "name = \"Jobs\""));
+    assert_eq!((e.line, e.field.as_str()), (Some(9), "registries[1].name"));
+    assert!(e.message.contains("registries[0] has it too"), "{e}");
+
+    let e = error(&DYNAMIC.replace("name = \"Jobs\"", "name = \"\""));
+    assert_eq!(e.field, "registries[0].name");
+
+    let e = error(&DYNAMIC.replace("keys = \"unique\"\n", ""));
+    assert_eq!(e.field, "registries[0]");
+    assert!(e.message.contains("keys"), "{e}");
+}
+
+#[test]
+fn a_dynamic_supervisor_needs_exactly_one_template() {
+    let two = format!("{DYNAMIC}\n[[children.children]]\nid = \"b\"\nmodule = \"echo\"\n");
+    let e = error(&two);
+    assert_eq!(
+        (e.line, e.field.as_str()),
+        (Some(25), "children[0].children[1]")
+    );
+    assert!(e.message.contains("exactly one child"), "{e}");
+
+    let none = DYNAMIC.replace(
+        "[[children.children]]\nmodule = \"echo\"\nrestart = \"temporary\"\n",
+        "",
+    );
+    let e = error(&none);
+    assert_eq!(
+        (e.line, e.field.as_str()),
+        (Some(15), "children[0].children")
+    );
+}
+
+#[test]
+fn supervisor_names_share_the_tree_wide_name_space() {
+    let e = error(&DYNAMIC.replace("name = \"JobSup\"", "name = \"Root\""));
+    assert_eq!((e.line, e.field.as_str()), (Some(18), "children[0].name"));
+    assert!(e.message.contains("supervisor has it too"), "{e}");
+}

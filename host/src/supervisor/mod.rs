@@ -83,6 +83,9 @@ pub enum SupervisorError {
     /// The spec is invalid; nothing was started.
     #[error(transparent)]
     Spec(#[from] SpecError),
+    /// The supervisor's name is held by this pid; nothing was started.
+    #[error("already started as {0}")]
+    AlreadyStarted(Pid),
     /// A child failed to start; the children started before it were stopped.
     #[error("child {id:?} failed to start: {reason}")]
     Child {
@@ -151,6 +154,10 @@ pub struct ChildInfo {
     pub kind: ChildKind,
     /// The worker's module; `supervisor` for a supervisor.
     pub module: String,
+    /// How many times the supervisor has restarted this child after an exit (its own or,
+    /// with `one_for_all` and `rest_for_one`, a sibling's). Starts by
+    /// [`Supervisor::restart_child`] do not count.
+    pub restarts: u32,
     /// A supervisor child's own children (empty for workers and stopped supervisors).
     pub children: Vec<ChildInfo>,
 }
@@ -299,14 +306,29 @@ impl Node {
     /// Start a supervisor and its children, in order; returns once all have started.
     ///
     /// # Errors
-    /// [`SupervisorError::Spec`] naming the invalid field; [`SupervisorError::Child`] naming
-    /// the child that failed to start (the others were stopped).
+    /// [`SupervisorError::Spec`] naming the invalid field; [`SupervisorError::AlreadyStarted`]
+    /// if its name is taken; [`SupervisorError::Child`] naming the child that failed to start
+    /// (the others were stopped).
     pub async fn start_supervisor(
         &self,
         spec: SupervisorSpec,
     ) -> Result<Supervisor, SupervisorError> {
         spec.validate()?;
         start(self.clone(), spec, None).await
+    }
+
+    /// The running supervisor `dest` names: by its pid, its name, or a `via` key. Any
+    /// supervisor of the node is found, nested ones included.
+    pub fn supervisor(&self, dest: &crate::Dest) -> Option<Supervisor> {
+        self.inner.supervisor(dest)
+    }
+}
+
+impl crate::node::NodeInner {
+    /// See [`Node::supervisor`].
+    pub(crate) fn supervisor(&self, dest: &crate::Dest) -> Option<Supervisor> {
+        let pid = self.pid_of(dest).ok().flatten()?;
+        self.supervisors.get(&pid).map(|s| s.clone())
     }
 }
 

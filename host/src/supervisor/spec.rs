@@ -144,6 +144,10 @@ pub struct SupervisorSpec {
     pub period: Duration,
     /// The children, in start order (for a dynamic supervisor: the one template).
     pub children: Vec<ChildSpec>,
+    /// A local name to register the supervisor under while it runs, so that
+    /// [`Node::supervisor`](crate::Node::supervisor) and guests (`start-child`) reach it.
+    /// Default none.
+    pub name: Option<String>,
 }
 
 impl Default for SupervisorSpec {
@@ -160,12 +164,20 @@ impl SupervisorSpec {
             intensity: 3,
             period: Duration::from_secs(5),
             children: Vec::new(),
+            name: None,
         }
     }
 
     /// Add a child at the end.
     pub fn child(mut self, child: ChildSpec) -> SupervisorSpec {
         self.children.push(child);
+        self
+    }
+
+    /// Register the supervisor under `name` while it runs (each restart registers it again).
+    /// Default: no name.
+    pub fn name(mut self, name: impl Into<String>) -> SupervisorSpec {
+        self.name = Some(name.into());
         self
     }
 
@@ -188,6 +200,9 @@ impl SupervisorSpec {
         };
         if self.period.is_zero() {
             return Err(err(format!("{at}period"), "must be positive"));
+        }
+        if self.name.as_deref() == Some("") {
+            return Err(err(format!("{at}name"), "must not be empty"));
         }
         if self.strategy == Strategy::SimpleOneForOne && self.children.len() != 1 {
             return Err(err(

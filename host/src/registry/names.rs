@@ -5,13 +5,13 @@ use dashmap::mapref::entry::Entry;
 
 use crate::process::Pid;
 
-/// The node's name table.
+/// The node's name table (Erlang's `register/2`). Supervisors' names live here too.
 #[derive(Default)]
-pub(crate) struct Registry {
+pub(crate) struct Names {
     names: DashMap<String, Pid>,
 }
 
-impl Registry {
+impl Names {
     /// Take `name` for `pid`, or say who holds it.
     pub(crate) fn register(&self, name: &str, pid: Pid) -> Result<(), Pid> {
         match self.names.entry(name.to_owned()) {

@@ -18,6 +18,8 @@ use crate::node::{Node, SpawnOptions};
 use crate::process::{ExitSender, Pid};
 use crate::term::{Term, from_json, to_json};
 
+mod admin;
+
 type Reply<T> = oneshot::Sender<Result<T, ChildError>>;
 
 /// What a [`Supervisor`] handle asks of the task.
@@ -52,6 +54,8 @@ impl Running {
 struct Child {
     spec: ChildSpec,
     running: Option<Running>,
+    /// How many times this supervisor restarted it after an exit.
+    restarts: u32,
 }
 
 impl Child {
@@ -66,6 +70,8 @@ struct GaveUp;
 struct State {
     node: Node,
     pid: Pid,
+    /// The local name it is registered under while it runs.
+    name: Option<String>,
     strategy: Strategy,
     intensity: u32,
     period: Duration,
@@ -103,9 +109,23 @@ async fn start_inner(
     let dynamic = spec.strategy == Strategy::SimpleOneForOne;
     let mut specs = spec.children;
     let template = if dynamic { specs.pop() } else { None };
+    let handle = Supervisor {
+        pid,
+        cmds: cmds_tx,
+        exit: exit_rx,
+        kill: kill.clone(),
+    };
+    // Named and reachable before its children start, as OTP registers before `init`.
+    if let Some(name) = &spec.name {
+        node.inner
+            .register_supervisor(name, pid)
+            .map_err(SupervisorError::AlreadyStarted)?;
+    }
+    node.inner.supervisors.insert(pid, handle.clone());
     let mut state = State {
         node,
         pid,
+        name: spec.name,
         strategy: spec.strategy,
         intensity: spec.intensity,
         period: spec.period,
@@ -115,21 +135,20 @@ async fn start_inner(
             .map(|spec| Child {
                 spec,
                 running: None,
+                restarts: 0,
             })
             .collect(),
         restarts: VecDeque::with_capacity(spec.intensity.min(64) as usize),
         exits_tx,
         kill: kill.clone(),
     };
-    state.start_all().await?;
+    if let Err(e) = state.start_all().await {
+        state.forget();
+        return Err(e);
+    }
     tracing::debug!(supervisor = pid, "supervisor started");
     tokio::spawn(state.run(cmds_rx, exits_rx, exit_tx, exit_to));
-    Ok(Supervisor {
-        pid,
-        cmds: cmds_tx,
-        exit: exit_rx,
-        kill,
-    })
+    Ok(handle)
 }
 
 /// Stop one child as its shutdown says; returns once it is gone.
@@ -205,7 +224,20 @@ impl State {
         self.template.is_some()
     }
 
-    async fn start_child(&self, spec: &ChildSpec) -> Result<Option<Running>, ChildFailure> {
+    /// Free the name and leave the node's supervisor table: the supervisor is exiting.
+    fn forget(&self) {
+        self.node.inner.supervisors.remove(&self.pid);
+        if let Some(name) = &self.name {
+            self.node.inner.unregister_supervisor(name, self.pid);
+        }
+    }
+
+    /// Start one child; `restarts` is how many times it has been restarted, for `ps`.
+    async fn start_child(
+        &self,
+        spec: &ChildSpec,
+        restarts: u32,
+    ) -> Result<Option<Running>, ChildFailure> {
         match &spec.start {
             ChildStart::Worker { module, args, name } => {
                 let mut opts = SpawnOptions::default();
@@ -213,6 +245,7 @@ impl State {
                     opts = opts.name(n);
                 }
                 opts.exit_to = Some(self.exits_tx.clone());
+                opts.restarts = restarts;
                 match self.node.spawn(module, args.clone(), opts).await {
                     Ok(pid) => Ok(Some(Running::Worker(pid))),
                     Err(StartError::Ignore) => Ok(None),
@@ -231,7 +264,7 @@ impl State {
     /// Start the children in order; on a failure, stop those started, in reverse order.
     async fn start_all(&mut self) -> Result<(), SupervisorError> {
         for i in 0..self.children.len() {
-            match self.start_child(&self.children[i].spec).await {
+            match self.start_child(&self.children[i].spec, 0).await {
                 Ok(r) => self.children[i].running = r,
                 Err(reason) => {
                     self.stop_all().await;
@@ -344,6 +377,8 @@ impl State {
             }
         };
         tracing::debug!(supervisor = self.pid, %reason, "supervisor exited");
+        // The name is free before anyone learns of the exit, as a process's is.
+        self.forget();
         exit.send_replace(Some(reason.clone()));
         if let Some(tx) = exit_to {
             let _ = tx.send((self.pid, reason));
@@ -418,8 +453,12 @@ impl State {
                 if self.children[j].running.is_some() {
                     continue;
                 }
-                match self.start_child(&self.children[j].spec).await {
-                    Ok(r) => self.children[j].running = r,
+                let restarts = self.children[j].restarts.saturating_add(1);
+                match self.start_child(&self.children[j].spec, restarts).await {
+                    Ok(r) => {
+                        self.children[j].running = r;
+                        self.children[j].restarts = restarts;
+                    }
                     Err(e) => {
                         tracing::error!(
                             supervisor = self.pid,
@@ -442,171 +481,6 @@ impl State {
                     return Ok(());
                 }
             }
-        }
-    }
-
-    fn find(&self, id: &str) -> Result<usize, ChildError> {
-        if self.dynamic() {
-            return Err(ChildError::WrongStrategy);
-        }
-        self.children
-            .iter()
-            .position(|c| c.spec.id == id)
-            .ok_or(ChildError::NotFound)
-    }
-
-    async fn admin(&mut self, cmd: Command) {
-        match cmd {
-            Command::Stop => unreachable!("handled by the loop"),
-            Command::Which(tx) => {
-                let mut rows = Vec::with_capacity(self.children.len());
-                for c in &self.children {
-                    let children = match &c.running {
-                        Some(Running::Supervisor(s)) => {
-                            s.which_children().await.unwrap_or_default()
-                        }
-                        _ => Vec::new(),
-                    };
-                    rows.push(ChildInfo {
-                        id: c.spec.id.clone(),
-                        pid: c.pid(),
-                        kind: kind(&c.spec),
-                        module: c.spec.module().to_owned(),
-                        children,
-                    });
-                }
-                let _ = tx.send(rows);
-            }
-            Command::Count(tx) => {
-                let mut counts = ChildCounts {
-                    specs: self.children.len(),
-                    ..ChildCounts::default()
-                };
-                for c in &self.children {
-                    counts.active += usize::from(c.running.is_some());
-                    match kind(&c.spec) {
-                        ChildKind::Worker => counts.workers += 1,
-                        ChildKind::Supervisor => counts.supervisors += 1,
-                    }
-                }
-                let _ = tx.send(counts);
-            }
-            Command::StartChild(spec, tx) => {
-                let _ = tx.send(self.add_child(spec).await);
-            }
-            Command::StartDynamic(extra, tx) => {
-                let _ = tx.send(self.add_dynamic(extra).await);
-            }
-            Command::Terminate(id, tx) => {
-                let r = match self.find(&id) {
-                    Ok(i) => {
-                        if let Some(running) = self.children[i].running.take() {
-                            terminate(&self.node, running, self.children[i].spec.shutdown).await;
-                        }
-                        if self.children[i].spec.restart == Restart::Temporary {
-                            self.children.remove(i);
-                        }
-                        Ok(())
-                    }
-                    Err(e) => Err(e),
-                };
-                let _ = tx.send(r);
-            }
-            Command::TerminatePid(pid, tx) => {
-                let r = if !self.dynamic() {
-                    Err(ChildError::WrongStrategy)
-                } else if let Some(i) = self.children.iter().position(|c| c.pid() == Some(pid)) {
-                    let child = self.children.remove(i);
-                    if let Some(running) = child.running {
-                        terminate(&self.node, running, child.spec.shutdown).await;
-                    }
-                    Ok(())
-                } else {
-                    Err(ChildError::NotFound)
-                };
-                let _ = tx.send(r);
-            }
-            Command::Restart(id, tx) => {
-                let r = match self.find(&id) {
-                    Ok(i) if self.children[i].running.is_some() => Err(ChildError::Running),
-                    Ok(i) => match self.start_child(&self.children[i].spec).await {
-                        Ok(r) => {
-                            let pid = r.as_ref().map(Running::pid);
-                            self.children[i].running = r;
-                            Ok(pid)
-                        }
-                        Err(reason) => Err(ChildError::Start(SupervisorError::Child {
-                            id: id.clone(),
-                            reason,
-                        })),
-                    },
-                    Err(e) => Err(e),
-                };
-                let _ = tx.send(r);
-            }
-            Command::Delete(id, tx) => {
-                let r = match self.find(&id) {
-                    Ok(i) if self.children[i].running.is_some() => Err(ChildError::Running),
-                    Ok(i) => {
-                        self.children.remove(i);
-                        Ok(())
-                    }
-                    Err(e) => Err(e),
-                };
-                let _ = tx.send(r);
-            }
-        }
-    }
-
-    async fn add_child(&mut self, spec: ChildSpec) -> Result<Option<Pid>, ChildError> {
-        if self.dynamic() {
-            return Err(ChildError::WrongStrategy);
-        }
-        spec.validate_at("")
-            .map_err(|e| ChildError::Start(SupervisorError::Spec(e)))?;
-        if let Some(c) = self.children.iter().find(|c| c.spec.id == spec.id) {
-            return Err(match c.pid() {
-                Some(pid) => ChildError::AlreadyStarted(pid),
-                None => ChildError::AlreadyPresent,
-            });
-        }
-        match self.start_child(&spec).await {
-            Ok(running) => {
-                let pid = running.as_ref().map(Running::pid);
-                if running.is_some() || spec.restart != Restart::Temporary {
-                    self.children.push(Child { spec, running });
-                }
-                Ok(pid)
-            }
-            Err(reason) => Err(ChildError::Start(SupervisorError::Child {
-                id: spec.id,
-                reason,
-            })),
-        }
-    }
-
-    async fn add_dynamic(&mut self, extra: Term) -> Result<Option<Pid>, ChildError> {
-        let Some(template) = &self.template else {
-            return Err(ChildError::WrongStrategy);
-        };
-        let mut spec = template.clone();
-        if let ChildStart::Worker { args, .. } = &mut spec.start {
-            *args = merge_args(args, &extra);
-        }
-        match self.start_child(&spec).await {
-            Ok(Some(running)) => {
-                let pid = running.pid();
-                self.children.push(Child {
-                    spec,
-                    running: Some(running),
-                });
-                Ok(Some(pid))
-            }
-            Ok(None) => Ok(None),
-            Err(reason) => Err(ChildError::Start(SupervisorError::Child {
-                id: spec.id,
-                reason,
-            })),
         }
     }
 }

@@ -1,0 +1,155 @@
+//! Talking to supervisors from a server: start children under a dynamic
+//! (`simple_one_for_one`) supervisor, stop them, list and count a supervisor's children.
+//!
+//! A supervisor is reached by pid, by its name (`name` in the manifest), or by a
+//! [`crate::Dest::Via`] key. Each call waits for the supervisor's answer; only this process
+//! waits, the host goes on running every other one.
+//!
+//! ```no_run
+//! use otter_guest::{supervisor, Pid};
+//!
+//! // The manifest runs a simple_one_for_one supervisor named "Workers" whose template is
+//! // `{ module = "worker", args = { pool = "a" } }`: the child's args are the template's
+//! // map with these entries added.
+//! let pid: Option<Pid> = supervisor::start_child("Workers", &serde_map()).unwrap();
+//! # fn serde_map() -> std::collections::BTreeMap<String, u32> { Default::default() }
+//! ```
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::bindings::otter::genserver::supervisor as host;
+use crate::encode;
+use crate::types::{Dest, Pid};
+
+/// Why a supervisor request failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SupervisorError {
+    /// No supervisor with that pid or name.
+    NoProc,
+    /// Only a dynamic (`simple_one_for_one`) supervisor starts children from args.
+    WrongStrategy,
+    /// The child's registered name is held by this pid.
+    AlreadyStarted(Pid),
+    /// The child's `init` stopped or crashed, or it could not start; the reason.
+    Failed(String),
+    /// No child with this pid.
+    NotFound,
+}
+
+impl SupervisorError {
+    fn from_wit(e: host::SupervisorError) -> Self {
+        match e {
+            host::SupervisorError::Noproc => SupervisorError::NoProc,
+            host::SupervisorError::WrongStrategy => SupervisorError::WrongStrategy,
+            host::SupervisorError::AlreadyStarted(p) => SupervisorError::AlreadyStarted(p),
+            host::SupervisorError::Failed(m) => SupervisorError::Failed(m),
+            host::SupervisorError::NotFound => SupervisorError::NotFound,
+        }
+    }
+}
+
+impl fmt::Display for SupervisorError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SupervisorError::NoProc => f.write_str("no such supervisor"),
+            SupervisorError::WrongStrategy => {
+                f.write_str("not supported by this supervisor's strategy")
+            }
+            SupervisorError::AlreadyStarted(p) => write!(f, "already started as {p}"),
+            SupervisorError::Failed(m) => write!(f, "the child failed to start: {m}"),
+            SupervisorError::NotFound => f.write_str("not_found"),
+        }
+    }
+}
+
+impl std::error::Error for SupervisorError {}
+
+/// One child of a supervisor, as [`which_children`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildInfo {
+    /// The child spec's id (a dynamic supervisor's children share the template's).
+    pub id: String,
+    /// Its pid, `None` if it is not running.
+    pub pid: Option<Pid>,
+    /// Whether it is a supervisor (else a worker).
+    pub supervisor: bool,
+    /// The worker's module, or `supervisor`.
+    pub module: String,
+    /// How many times the supervisor has restarted it.
+    pub restarts: u32,
+}
+
+/// What [`count_children`] returns, as OTP's `count_children`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ChildCounts {
+    /// Child specs, running or not.
+    pub specs: u32,
+    /// Running children.
+    pub active: u32,
+    /// Specs of supervisor children.
+    pub supervisors: u32,
+    /// Specs of worker children.
+    pub workers: u32,
+}
+
+/// Start a child of a dynamic supervisor with the template's args and `args` appended
+/// (arrays concatenate, maps merge with `args` winning, `()` adds nothing, else the pair
+/// `[template_args, args]`); a restart reuses them. Returns the new pid, or `None` if its
+/// `init` returned `ignore`. Waits as long as the child's `init` takes, so a child must not
+/// start a sibling under its own supervisor from its `init`.
+///
+/// # Errors
+/// [`SupervisorError::NoProc`], [`SupervisorError::WrongStrategy`] for a static supervisor,
+/// [`SupervisorError::AlreadyStarted`] if the template's name is taken,
+/// [`SupervisorError::Failed`] if the child's `init` stopped or crashed.
+pub fn start_child<A: Serialize + ?Sized>(
+    supervisor: impl Into<Dest>,
+    args: &A,
+) -> Result<Option<Pid>, SupervisorError> {
+    host::start_child(&supervisor.into().to_wit(), &encode(args)).map_err(SupervisorError::from_wit)
+}
+
+/// Stop a dynamic supervisor's child (`terminate(shutdown)` within its shutdown time); it is
+/// not restarted.
+///
+/// # Errors
+/// [`SupervisorError::NoProc`], [`SupervisorError::NotFound`] if it has no such child,
+/// [`SupervisorError::WrongStrategy`] for a static supervisor.
+pub fn terminate_child(supervisor: impl Into<Dest>, child: Pid) -> Result<(), SupervisorError> {
+    host::terminate_child(&supervisor.into().to_wit(), child).map_err(SupervisorError::from_wit)
+}
+
+/// The supervisor's children in start order.
+///
+/// # Errors
+/// [`SupervisorError::NoProc`].
+pub fn which_children(supervisor: impl Into<Dest>) -> Result<Vec<ChildInfo>, SupervisorError> {
+    let rows =
+        host::which_children(&supervisor.into().to_wit()).map_err(SupervisorError::from_wit)?;
+    Ok(rows
+        .into_iter()
+        .map(|c| ChildInfo {
+            id: c.id,
+            pid: c.pid,
+            supervisor: c.supervisor,
+            module: c.module,
+            restarts: c.restarts,
+        })
+        .collect())
+}
+
+/// How many specs, running children, supervisors and workers the supervisor has.
+///
+/// # Errors
+/// [`SupervisorError::NoProc`].
+pub fn count_children(supervisor: impl Into<Dest>) -> Result<ChildCounts, SupervisorError> {
+    let c = host::count_children(&supervisor.into().to_wit()).map_err(SupervisorError::from_wit)?;
+    Ok(ChildCounts {
+        specs: c.specs,
+        active: c.active,
+        supervisors: c.supervisors,
+        workers: c.workers,
+    })
+}

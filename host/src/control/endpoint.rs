@@ -1,0 +1,237 @@
+//! The node's side of the control socket: where it lives, binding it safely, serving
+//! requests.
+
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+use tokio::net::UnixListener;
+
+use super::{App, ControlError, ErrorKind, Request, Response, SOCKET_ENV, handle_app};
+use crate::node::Node;
+
+/// The socket a node named `node` serves on by default: `$OTTER_SOCKET` if set, else
+/// `$XDG_RUNTIME_DIR/otter/<node>.sock`, else `/tmp/otter-<uid>/<node>.sock`.
+pub fn default_socket_path(node: &str) -> PathBuf {
+    match std::env::var_os(SOCKET_ENV) {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => node_socket_path(node),
+    }
+}
+
+/// `<default_socket_dir>/<node>.sock`: where a node named `node` serves when neither
+/// `$OTTER_SOCKET` nor anything else says otherwise.
+pub fn node_socket_path(node: &str) -> PathBuf {
+    default_socket_dir().join(format!("{node}.sock"))
+}
+
+/// The directory nodes' sockets are put in by default (ignoring `$OTTER_SOCKET`).
+pub fn default_socket_dir() -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("otter"),
+        _ => PathBuf::from(format!("/tmp/otter-{}", rustix::process::getuid().as_raw())),
+    }
+}
+
+/// The names of the nodes with a socket in [`default_socket_dir`] (live or stale), sorted.
+pub fn local_nodes() -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir(default_socket_dir()) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = dir
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_socket()))
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            name.strip_suffix(".sock").map(str::to_owned)
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// Why the control socket could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    /// A node answers on this socket already.
+    #[error("a node is already running at {0}")]
+    AlreadyRunning(PathBuf),
+    /// The path is taken by something that is not a socket; it is left alone.
+    #[error("{0} exists and is not a socket")]
+    NotASocket(PathBuf),
+    /// The socket's directory belongs to another user.
+    #[error("{0} belongs to another user; refusing to put the control socket there")]
+    ForeignDir(PathBuf),
+    /// The OS refused.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> BindError + '_ {
+    move |source| BindError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// A bound control socket. Dropping it removes the socket file (if it is still this one).
+#[derive(Debug)]
+pub struct Endpoint {
+    path: PathBuf,
+    listener: UnixListener,
+    /// (device, inode) of the socket file, so a newer node's socket is never removed.
+    id: (u64, u64),
+}
+
+impl Endpoint {
+    /// Bind the socket at `path` with mode 0600, creating its directory (mode 0700) if it
+    /// is missing, and replacing a stale socket file no node answers on.
+    ///
+    /// Must be called inside a tokio runtime.
+    ///
+    /// # Errors
+    /// [`BindError::AlreadyRunning`] if a node answers there; [`BindError::NotASocket`] if
+    /// another kind of file is in the way; [`BindError::ForeignDir`] if the directory
+    /// belongs to another user; [`BindError::Io`] for what the OS refuses.
+    pub fn bind(path: impl AsRef<Path>) -> Result<Endpoint, BindError> {
+        let path = std::path::absolute(path.as_ref()).map_err(io_err(path.as_ref()))?;
+        let dir = path.parent().unwrap_or(Path::new("/")).to_owned();
+        prepare_dir(&dir)?;
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_socket() => {
+                match std::os::unix::net::UnixStream::connect(&path) {
+                    Ok(_) => return Err(BindError::AlreadyRunning(path)),
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                        tracing::info!(path = %path.display(), "replacing a stale control socket");
+                        std::fs::remove_file(&path).map_err(io_err(&path))?;
+                    }
+                    Err(e) => return Err(io_err(&path)(e)),
+                }
+            }
+            Ok(_) => return Err(BindError::NotASocket(path)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(&path)(e)),
+        }
+        let listener = UnixListener::bind(&path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AddrInUse {
+                BindError::AlreadyRunning(path.clone())
+            } else {
+                io_err(&path)(e)
+            }
+        })?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .map_err(io_err(&path))?;
+        let meta = std::fs::symlink_metadata(&path).map_err(io_err(&path))?;
+        Ok(Endpoint {
+            path,
+            listener,
+            id: (meta.dev(), meta.ino()),
+        })
+    }
+
+    /// Where the socket is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Answer requests until the future is dropped; each connection is served by its own
+    /// task, its requests one after another.
+    ///
+    /// # Cancel safety
+    /// Dropping it stops accepting; connections already accepted are served until they
+    /// close or the runtime ends.
+    pub async fn serve(&self, node: Node) {
+        self.serve_app(node, None).await;
+    }
+
+    /// [`Endpoint::serve`], for a node running `app` (which `tree` requests show).
+    pub async fn serve_app(&self, node: Node, app: Option<App>) {
+        let app = app.map(Arc::new);
+        loop {
+            match self.listener.accept().await {
+                Ok((stream, _)) => {
+                    tokio::spawn(serve_connection(node.clone(), app.clone(), stream));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "control socket: accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Endpoint {
+    fn drop(&mut self) {
+        if let Ok(meta) = std::fs::symlink_metadata(&self.path)
+            && (meta.dev(), meta.ino()) == self.id
+        {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+fn prepare_dir(dir: &Path) -> Result<(), BindError> {
+    match std::fs::metadata(dir) {
+        Ok(meta) => {
+            if meta.uid() != rustix::process::getuid().as_raw() {
+                return Err(BindError::ForeignDir(dir.to_owned()));
+            }
+            if meta.mode() & 0o077 != 0 {
+                tracing::warn!(
+                    dir = %dir.display(),
+                    "the control socket's directory is open to other users; the socket itself is 0600"
+                );
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(io_err(dir))?;
+            // The umask may have taken bits away, never added: make it exactly 0700.
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(io_err(dir))
+        }
+        Err(e) => Err(io_err(dir)(e)),
+    }
+}
+
+async fn serve_connection(node: Node, app: Option<Arc<App>>, stream: tokio::net::UnixStream) {
+    let (read, mut write) = stream.into_split();
+    let mut lines = tokio::io::BufReader::new(read).lines();
+    loop {
+        let line = match lines.next_line().await {
+            Ok(Some(line)) => line,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::debug!(error = %e, "control connection: read failed");
+                return;
+            }
+        };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let response = match serde_json::from_str::<Request>(&line) {
+            Ok(request) => {
+                tracing::debug!(?request, "control request");
+                handle_app(&node, app.as_deref(), request).await
+            }
+            Err(e) => Response::Error(ControlError::new(ErrorKind::Badrequest, e.to_string())),
+        };
+        let mut out = serde_json::to_vec(&response).expect("responses are JSON");
+        out.push(b'\n');
+        if write.write_all(&out).await.is_err() {
+            return;
+        }
+    }
+}

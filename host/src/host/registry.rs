@@ -1,0 +1,73 @@
+//! `otter:genserver/registry`: named registries of keys (Elixir's `Registry`).
+
+use crate::bindings::otter::genserver::registry::Host;
+use crate::bindings::otter::genserver::types::{Pid, RegistryError as WitRegistryError, Term};
+use crate::host::ProcessCtx;
+use crate::registry::RegistryError;
+
+pub(crate) fn registry_error(e: RegistryError) -> WitRegistryError {
+    match e {
+        RegistryError::UnknownRegistry(r) => WitRegistryError::UnknownRegistry(r),
+        RegistryError::AlreadyRegistered(p) => WitRegistryError::AlreadyRegistered(p),
+        RegistryError::NotUnique(r) => WitRegistryError::NotUnique(r),
+    }
+}
+
+impl Host for ProcessCtx {
+    fn register(
+        &mut self,
+        registry: String,
+        key: Term,
+        value: Term,
+    ) -> wasmtime::Result<Result<(), WitRegistryError>> {
+        // As for local names: only a live process holds entries, so that its exit frees
+        // them; the throwaway instance that answers `vsn` at load time traps.
+        if self.node.entry(self.pid).is_none() {
+            return Err(wasmtime::Error::msg(
+                "registry register called outside a process",
+            ));
+        }
+        Ok(self
+            .node
+            .registries
+            .register(&registry, &key, self.pid, value)
+            .map_err(registry_error))
+    }
+
+    fn unregister(
+        &mut self,
+        registry: String,
+        key: Term,
+    ) -> wasmtime::Result<Result<(), WitRegistryError>> {
+        Ok(self
+            .node
+            .registries
+            .unregister(&registry, &key, self.pid)
+            .map_err(registry_error))
+    }
+
+    fn lookup(
+        &mut self,
+        registry: String,
+        key: Term,
+    ) -> wasmtime::Result<Result<Vec<(Pid, Term)>, WitRegistryError>> {
+        Ok(self
+            .node
+            .registries
+            .lookup(&registry, &key)
+            .map_err(registry_error))
+    }
+
+    fn dispatch(
+        &mut self,
+        registry: String,
+        key: Term,
+        msg: Term,
+    ) -> wasmtime::Result<Result<u32, WitRegistryError>> {
+        Ok(self
+            .node
+            .dispatch(&registry, &key, msg)
+            .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+            .map_err(registry_error))
+    }
+}
