@@ -1,14 +1,21 @@
 //! A process's mailbox: messages in arrival order, and signals that overtake them.
 //!
-//! Signals (stop, a reply passed on from another process, state inspection) travel on their
-//! own channel and are taken first, like BEAM's system messages. Every call carries its own
-//! reply slot, so the server never scans its mailbox for a reply.
+//! Signals (stop, a reply passed on from another process, state inspection) wait in their own
+//! queue and are taken first, like BEAM's system messages. Every call carries its own reply
+//! slot, so the server never scans its mailbox for a reply.
+//!
+//! Both queues sit behind one short-held lock. A channel per queue would cost each process
+//! two preallocated blocks (about 4 KiB, more than a hibernated process needs for everything
+//! else), whereas an empty `VecDeque` costs nothing; and the lock lets the process take every
+//! waiting message at once, so a burst of messages costs it one lock, not one per message.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::future::poll_fn;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Poll, Waker};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::error::CallError;
 use crate::exit::ExitReason;
@@ -59,60 +66,100 @@ pub(crate) enum Signal {
     },
 }
 
-/// The sending side, kept in the process table.
-pub(crate) struct MailboxSender {
-    messages: mpsc::UnboundedSender<Message>,
-    signals: mpsc::UnboundedSender<Signal>,
-    /// Messages queued and not yet taken, visible to operators (`ps`).
-    queued: Arc<AtomicUsize>,
+/// What both sides share.
+struct Shared {
+    queues: Mutex<Queues>,
+    /// Messages sent and not yet handed to the process, visible to operators (`ps`).
+    queued: AtomicUsize,
 }
 
-/// The receiving side, owned by the process.
+#[derive(Default)]
+struct Queues {
+    messages: VecDeque<Message>,
+    signals: VecDeque<Signal>,
+    /// The process waiting for either queue.
+    waker: Option<Waker>,
+    /// The process has exited: nothing more is accepted.
+    closed: bool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queues> {
+        // Nothing panics while the lock is held, so the queues are consistent even if poisoned.
+        self.queues.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The sending side, kept in the process table.
+pub(crate) struct MailboxSender {
+    shared: Arc<Shared>,
+}
+
+/// The receiving side, owned by the process. Dropping it closes the mailbox: what is still
+/// queued is dropped, so waiting callers learn that the process is gone.
 pub(crate) struct Mailbox {
-    pub(crate) messages: mpsc::UnboundedReceiver<Message>,
-    pub(crate) signals: mpsc::UnboundedReceiver<Signal>,
-    /// Messages taken for a batch and not handled: they come before anything in `messages`.
-    stash: VecDeque<Message>,
-    queued: Arc<AtomicUsize>,
+    shared: Arc<Shared>,
+    /// Messages taken from the shared queue (or put back by a batch), ahead of it.
+    taken: VecDeque<Message>,
 }
 
 pub(crate) fn mailbox() -> (MailboxSender, Mailbox) {
-    let (mtx, mrx) = mpsc::unbounded_channel();
-    let (stx, srx) = mpsc::unbounded_channel();
-    let queued = Arc::new(AtomicUsize::new(0));
+    let shared = Arc::new(Shared {
+        queues: Mutex::new(Queues::default()),
+        queued: AtomicUsize::new(0),
+    });
     (
         MailboxSender {
-            messages: mtx,
-            signals: stx,
-            queued: queued.clone(),
+            shared: shared.clone(),
         },
         Mailbox {
-            messages: mrx,
-            signals: srx,
-            stash: VecDeque::new(),
-            queued,
+            shared,
+            taken: VecDeque::new(),
         },
     )
+}
+
+/// What [`Mailbox::recv`] returns.
+pub(crate) enum Received {
+    Signal(Signal),
+    Message(Message),
 }
 
 impl MailboxSender {
     /// Queue a message; gives it back if the process has exited.
     pub(crate) fn send(&self, msg: Message) -> Result<(), Message> {
-        self.queued.fetch_add(1, Ordering::Relaxed);
-        self.messages.send(msg).map_err(|e| {
-            self.queued.fetch_sub(1, Ordering::Relaxed);
-            e.0
-        })
+        let mut queues = self.shared.lock();
+        if queues.closed {
+            return Err(msg);
+        }
+        queues.messages.push_back(msg);
+        self.shared.queued.fetch_add(1, Ordering::Relaxed);
+        let waker = queues.waker.take();
+        drop(queues);
+        if let Some(w) = waker {
+            w.wake();
+        }
+        Ok(())
     }
 
     /// Messages waiting, as far as the senders know.
     pub(crate) fn queued(&self) -> usize {
-        self.queued.load(Ordering::Relaxed)
+        self.shared.queued.load(Ordering::Relaxed)
     }
 
     /// Queue a signal; gives it back if the process has exited.
     pub(crate) fn signal(&self, sig: Signal) -> Result<(), Signal> {
-        self.signals.send(sig).map_err(|e| e.0)
+        let mut queues = self.shared.lock();
+        if queues.closed {
+            return Err(sig);
+        }
+        queues.signals.push_back(sig);
+        let waker = queues.waker.take();
+        drop(queues);
+        if let Some(w) = waker {
+            w.wake();
+        }
+        Ok(())
     }
 }
 
@@ -125,51 +172,78 @@ impl Message {
 }
 
 impl Mailbox {
+    /// Wait for the next signal, or message if `messages` (a suspended process takes only
+    /// signals). Signals come first.
+    pub(crate) async fn recv(&mut self, messages: bool) -> Received {
+        poll_fn(|cx| {
+            let mut queues = self.shared.lock();
+            if let Some(sig) = queues.signals.pop_front() {
+                return Poll::Ready(Received::Signal(sig));
+            }
+            if messages {
+                if self.taken.is_empty() {
+                    std::mem::swap(&mut self.taken, &mut queues.messages);
+                }
+                if let Some(msg) = self.taken.pop_front() {
+                    drop(queues);
+                    self.handed_out(1);
+                    return Poll::Ready(Received::Message(msg));
+                }
+            }
+            // Registered under the lock, so a sender that queues after this will wake it.
+            match &mut queues.waker {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                slot => *slot = Some(cx.waker().clone()),
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
     /// Messages waiting.
     pub(crate) fn len(&self) -> usize {
-        self.stash.len() + self.messages.len()
+        self.taken.len() + self.shared.lock().messages.len()
     }
 
     /// Whether a message waits, without taking it.
     pub(crate) fn has_message(&self) -> bool {
-        !self.stash.is_empty() || !self.messages.is_empty()
+        !self.taken.is_empty() || !self.shared.lock().messages.is_empty()
     }
 
-    /// Count a message taken from the channel.
-    pub(crate) fn taken(&self) {
-        self.queued.fetch_sub(1, Ordering::Relaxed);
-    }
-
-    /// The oldest message put back, if any.
-    pub(crate) fn unstash(&mut self) -> Option<Message> {
-        let msg = self.stash.pop_front()?;
-        self.taken();
-        Some(msg)
+    fn handed_out(&self, n: usize) {
+        self.shared.queued.fetch_sub(n, Ordering::Relaxed);
     }
 
     /// The next message if it is already queued and may join a batch.
     pub(crate) fn next_batchable(&mut self) -> Option<Message> {
-        let msg = match self.unstash() {
-            Some(m) => m,
-            None => {
-                let m = self.messages.try_recv().ok()?;
-                self.taken();
-                m
-            }
-        };
-        if msg.batchable() {
-            Some(msg)
-        } else {
-            self.put_back(std::iter::once(msg));
-            None
+        if self.taken.is_empty() {
+            std::mem::swap(&mut self.taken, &mut self.shared.lock().messages);
         }
+        if !self.taken.front()?.batchable() {
+            return None;
+        }
+        self.handed_out(1);
+        self.taken.pop_front()
     }
 
     /// Put messages a batch did not handle back at the front, in their order.
     pub(crate) fn put_back(&mut self, msgs: impl DoubleEndedIterator<Item = Message>) {
         for msg in msgs.rev() {
-            self.queued.fetch_add(1, Ordering::Relaxed);
-            self.stash.push_front(msg);
+            self.shared.queued.fetch_add(1, Ordering::Relaxed);
+            self.taken.push_front(msg);
         }
+    }
+}
+
+impl Drop for Mailbox {
+    fn drop(&mut self) {
+        let mut queues = self.shared.lock();
+        queues.closed = true;
+        let messages = std::mem::take(&mut queues.messages);
+        let signals = std::mem::take(&mut queues.signals);
+        queues.waker = None;
+        drop(queues);
+        // Dropped outside the lock: a call's reply slot wakes its caller.
+        drop((messages, signals));
     }
 }

@@ -22,7 +22,7 @@ use crate::engine::Module;
 use crate::error::{CallError, StartError};
 use crate::exit::ExitReason;
 use crate::host::{ProcessCtx, new_store};
-use crate::mailbox::{Mailbox, MailboxSender, Message, ReplySlot, Signal, mailbox};
+use crate::mailbox::{Mailbox, MailboxSender, Message, Received, ReplySlot, Signal, mailbox};
 use crate::node::{NodeInner, ProcessInfo, SpawnOptions};
 use crate::term::Term;
 
@@ -314,6 +314,35 @@ enum Event {
     },
 }
 
+/// A new instance with the state a hibernating process kept.
+async fn rehydrate(
+    module: &Module,
+    ctx: ProcessCtx,
+    state: Term,
+) -> Result<(Store<ProcessCtx>, Genserver), ExitReason> {
+    let engine = ctx.node.engine.clone();
+    let mut store = new_store(&engine, ctx);
+    let server = module
+        .pre
+        .instantiate_async(&mut store)
+        .await
+        .map_err(crash)?;
+    server
+        .otter_genserver_server()
+        .call_restore_state(&mut store, &state)
+        .await
+        .map_err(crash)?
+        .map_err(|e| ExitReason::Error(format!("restore after hibernate: {e}")))?;
+    Ok((store, server))
+}
+
+fn event(received: Received) -> Event {
+    match received {
+        Received::Signal(sig) => Event::Signal(sig),
+        Received::Message(msg) => Event::Message(msg),
+    }
+}
+
 fn crash(e: wasmtime::Error) -> ExitReason {
     ExitReason::Error(format!("{e:#}"))
 }
@@ -328,7 +357,8 @@ async fn run(
     let pid = ctx.pid;
     let engine = ctx.node.engine.clone();
     let mut store = new_store(&engine, ctx);
-    let server = match module.pre.instantiate_async(&mut store).await {
+    // Boxed, as in `rehydrate`: the process's task keeps its largest state for life.
+    let server = match Box::pin(module.pre.instantiate_async(&mut store)).await {
         Ok(s) => s,
         Err(e) => {
             let reason = crash(e);
@@ -338,10 +368,7 @@ async fn run(
             return;
         }
     };
-    let init = server
-        .otter_genserver_server()
-        .call_init(&mut store, &args)
-        .await;
+    let init = Box::pin(server.otter_genserver_server().call_init(&mut store, &args)).await;
     let next = match init {
         Ok(InitResult::Ok(next)) => next,
         other => {
@@ -466,27 +493,13 @@ impl Process {
     async fn receive(&mut self, deadline: Option<tokio::time::Instant>) -> Event {
         let suspended = self.suspended;
         let mailbox: &mut Mailbox = &mut self.ctx().mailbox;
-        // Messages a batch left unhandled come first, but never before a signal.
-        if let Ok(sig) = mailbox.signals.try_recv() {
-            return Event::Signal(sig);
-        }
-        if !suspended && let Some(msg) = mailbox.unstash() {
-            return Event::Message(msg);
-        }
-        let idle = async {
-            match deadline {
-                Some(d) => tokio::time::sleep_until(d).await,
-                None => std::future::pending().await,
-            }
+        let Some(deadline) = deadline.filter(|_| !suspended) else {
+            return event(mailbox.recv(!suspended).await);
         };
         tokio::select! {
             biased;
-            Some(sig) = mailbox.signals.recv() => Event::Signal(sig),
-            Some(msg) = mailbox.messages.recv(), if !suspended => {
-                mailbox.taken();
-                Event::Message(msg)
-            }
-            () = idle, if !suspended => Event::Timeout,
+            received = mailbox.recv(true) => event(received),
+            () = tokio::time::sleep_until(deadline) => Event::Timeout,
         }
     }
 
@@ -498,20 +511,9 @@ impl Process {
             else {
                 unreachable!()
             };
-            let engine = ctx.node.engine.clone();
-            let mut store = new_store(&engine, ctx);
-            let server = self
-                .module
-                .pre
-                .instantiate_async(&mut store)
-                .await
-                .map_err(crash)?;
-            server
-                .otter_genserver_server()
-                .call_restore_state(&mut store, &state)
-                .await
-                .map_err(crash)?
-                .map_err(|e| ExitReason::Error(format!("restore after hibernate: {e}")))?;
+            // Boxed: the instantiation future is large and a task's future is as large as its
+            // largest state, which a hibernating process would otherwise carry for nothing.
+            let (store, server) = Box::pin(rehydrate(&self.module, ctx, state)).await?;
             self.instance = Instance::Awake { store, server };
             self.entry.hibernating.store(false, Ordering::Relaxed);
         }

@@ -154,7 +154,8 @@ async fn a_key_is_free_the_moment_its_holder_dies() {
     assert_ne!(first, second);
     // A kill frees it the same way.
     node.kill(second);
-    assert_eq!(node.wait_exit(second).await, ExitReason::Killed);
+    // The key goes before the process leaves the table.
+    assert!(eventually(async || !node.is_alive(second)).await);
     assert_eq!(node.registry_lookup("MyReg", &k).unwrap(), []);
 }
 
