@@ -126,7 +126,9 @@ pub(crate) struct NodeInner {
     pub(crate) config: NodeConfig,
     cache: CompileCache,
     modules: RwLock<HashMap<String, Arc<Module>>>,
-    processes: DashMap<Pid, Arc<ProcessEntry>>,
+    /// Keyed by pid with FxHash: pids are the node's own counter, not attacker-chosen, and
+    /// every message looks its target up here.
+    processes: DashMap<Pid, Arc<ProcessEntry>, rustc_hash::FxBuildHasher>,
     pub(crate) names: Names,
     pub(crate) registries: Registries,
     /// Running supervisors by pid, so a name or pid reaches them (they are not processes).
@@ -171,7 +173,7 @@ impl Node {
                 cache: CompileCache::new(config.compile_cache.clone()),
                 config,
                 modules: RwLock::default(),
-                processes: DashMap::new(),
+                processes: DashMap::default(),
                 names: Names::default(),
                 registries: Registries::default(),
                 supervisors: DashMap::new(),
