@@ -12,5 +12,6 @@ mod links;
 mod names;
 mod registry;
 mod scale;
+mod supervised;
 mod supervision;
 mod support;

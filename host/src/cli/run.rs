@@ -85,7 +85,6 @@ async fn serve(manifest: Manifest, node_name: String, socket: PathBuf) -> anyhow
 
     let endpoint = Endpoint::bind(&socket)?;
 
-    warn_start_timeouts(&manifest.supervisor);
     let started = tokio::select! {
         r = node.start_supervisor(manifest.supervisor.to_spec()) => Some(r),
         _ = sigterm.recv() => None,
@@ -182,20 +181,6 @@ fn log_children(spec: &SupervisorSpec, live: &[ChildInfo], what: &'static str) {
             && let Some(s) = nested
         {
             log_children(s, &info.children, what);
-        }
-    }
-}
-
-/// `start_timeout_ms` is not applied to supervised children; say so rather than ignore it.
-fn warn_start_timeouts(spec: &SupervisorSpec) {
-    for c in &spec.children {
-        match &c.kind {
-            ChildKind::Worker(w) if w.start_timeout.is_some() => tracing::warn!(
-                child = c.label(),
-                "start_timeout_ms is not applied to supervised children"
-            ),
-            ChildKind::Worker(_) => {}
-            ChildKind::Supervisor(s) => warn_start_timeouts(s),
         }
     }
 }

@@ -12,7 +12,7 @@ use super::{
     ChildCounts, ChildError, ChildFailure, ChildInfo, ChildKind, ChildSpec, ChildStart, Restart,
     Shutdown, Strategy, Supervisor, SupervisorError, SupervisorSpec, shutdown_timeout,
 };
-use crate::error::{StartError, StopError};
+use crate::error::StartError;
 use crate::exit::ExitReason;
 use crate::node::{Node, SpawnOptions};
 use crate::process::{ExitSender, Pid};
@@ -151,24 +151,32 @@ async fn start_inner(
     Ok(handle)
 }
 
-/// Stop one child as its shutdown says; returns once it is gone.
-async fn terminate(node: &Node, running: Running, shutdown: Shutdown) {
+/// Stop one child as its shutdown says; returns once it is gone. `parent` is the stopping
+/// supervisor: a worker gets its exit signal `shutdown` (OTP's `exit(Child, shutdown)`),
+/// which makes it run `terminate(shutdown)`, and is killed if still alive after the timeout.
+async fn terminate(node: &Node, parent: Pid, running: Running, shutdown: Shutdown) {
     match running {
-        Running::Worker(pid) => match shutdown {
-            Shutdown::BrutalKill => {
-                node.kill(pid);
-                node.wait_exit(pid).await;
-            }
-            _ => {
-                let r = node
-                    .stop(pid, ExitReason::Shutdown, shutdown_timeout(shutdown))
-                    .await;
-                if r == Err(StopError::Timeout) {
-                    node.kill(pid);
-                    node.wait_exit(pid).await;
+        Running::Worker(pid) => {
+            let Some(entry) = node.inner.entry(pid) else {
+                return;
+            };
+            let exited = node.inner.watch(&entry);
+            if shutdown != Shutdown::BrutalKill {
+                node.inner.exit_signal(parent, pid, ExitReason::Shutdown);
+                let done = match shutdown_timeout(shutdown) {
+                    Some(t) => tokio::time::timeout(t, exited).await.is_ok(),
+                    None => {
+                        exited.await;
+                        true
+                    }
+                };
+                if done {
+                    return;
                 }
             }
-        },
+            node.kill(pid);
+            node.wait_exit(pid).await;
+        }
         Running::Supervisor(sup) => match shutdown_timeout(shutdown) {
             Some(t) if !t.is_zero() => {
                 if tokio::time::timeout(t, sup.stop()).await.is_err() {
@@ -239,13 +247,21 @@ impl State {
         restarts: u32,
     ) -> Result<Option<Running>, ChildFailure> {
         match &spec.start {
-            ChildStart::Worker { module, args, name } => {
-                let mut opts = SpawnOptions::default();
-                if let Some(n) = name {
-                    opts = opts.name(n);
-                }
-                opts.exit_to = Some(self.exits_tx.clone());
-                opts.restarts = restarts;
+            ChildStart::Worker {
+                module,
+                args,
+                name,
+                via,
+                start_timeout,
+            } => {
+                let opts = SpawnOptions {
+                    name: name.clone(),
+                    via: via.clone(),
+                    start_timeout: *start_timeout,
+                    exit_to: Some(self.exits_tx.clone()),
+                    restarts,
+                    parent: Some(self.pid),
+                };
                 match self.node.spawn(module, args.clone(), opts).await {
                     Ok(pid) => Ok(Some(Running::Worker(pid))),
                     Err(StartError::Ignore) => Ok(None),
@@ -294,7 +310,7 @@ impl State {
                 Running::Worker(pid) => Running::Worker(*pid),
                 Running::Supervisor(s) => Running::Supervisor(s.clone()),
             };
-            let stopping = terminate(&node, running, shutdown);
+            let stopping = terminate(&node, self.pid, running, shutdown);
             let killer = self.kill.clone();
             tokio::select! {
                 () = stopping => {}
@@ -428,7 +444,13 @@ impl State {
             };
             for &j in stop.iter().rev() {
                 if let Some(running) = self.children[j].running.take() {
-                    terminate(&self.node, running, self.children[j].spec.shutdown).await;
+                    terminate(
+                        &self.node,
+                        self.pid,
+                        running,
+                        self.children[j].spec.shutdown,
+                    )
+                    .await;
                 }
             }
             // Temporary children stopped with the group are not restarted: drop them.
@@ -480,6 +502,28 @@ impl State {
                     });
                     return Ok(());
                 }
+            }
+        }
+    }
+}
+
+impl Drop for State {
+    /// A supervisor that goes away with children still running (its task panicked, or the
+    /// runtime is ending) sends them its exit signal, as OTP's links from a dead parent do:
+    /// workers run `terminate(shutdown)`, nested supervisors stop. After a stop or a kill no
+    /// child is running, so nothing is sent twice.
+    fn drop(&mut self) {
+        for c in &self.children {
+            match &c.running {
+                Some(Running::Worker(pid)) => {
+                    self.node
+                        .inner
+                        .exit_signal(self.pid, *pid, ExitReason::Shutdown)
+                }
+                Some(Running::Supervisor(s)) => {
+                    let _ = s.cmds.send(Command::Stop);
+                }
+                None => {}
             }
         }
     }
