@@ -694,3 +694,139 @@ fn a_bad_registry_in_the_manifest_is_refused_with_its_line() {
     );
     assert!(!app.socket().exists());
 }
+
+/// A manifest of probes: `obs` (which the others report to), `shard` under a `via` key,
+/// and a named nested supervisor `Workers` with `a` and `b`, under the root `Root`.
+fn subtree_app() -> App {
+    let app = App::new();
+    app.write_manifest(&format!(
+        r#"[node]
+name = "t"
+control = "ctl/t.sock"
+
+[modules]
+probe = "{probe}"
+
+[[registries]]
+name = "Shards"
+keys = "unique"
+
+[supervisor]
+id = "Root"
+name = "Root"
+
+[[children]]
+name = "obs"
+module = "probe"
+args = {{}}
+
+[[children]]
+id = "shard"
+module = "probe"
+args = {{}}
+via = ["Shards", 1]
+
+[[children]]
+id = "workers"
+type = "supervisor"
+name = "Workers"
+
+[[children.children]]
+name = "a"
+module = "probe"
+args = {{ observer = "obs", tag = "a" }}
+
+[[children.children]]
+name = "b"
+module = "probe"
+args = {{ observer = "obs", tag = "b" }}
+"#,
+        probe = guests().join("probe.wasm").display(),
+    ));
+    app
+}
+
+#[test]
+fn stop_by_a_nested_supervisors_name_stops_its_subtree_in_reverse_and_it_stays_down() {
+    let app = subtree_app();
+    let _node = app.spawn().ready();
+    // The via child is reached by its key.
+    let shard = app.ok(&["call", r#"{"via": ["Shards", 1]}"#, r#""self_pid""#]);
+    let tree: Value = serde_json::from_str(&app.ok(&["tree", "--json"])).unwrap();
+    assert_eq!(tree["children"][1]["pid"].to_string(), shard.trim());
+    assert_eq!(tree["children"][1]["via"], serde_json::json!(["Shards", 1]));
+
+    let out = app.otter(&["stop", "Workers", "--reason", "normal"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr_of(&out).contains("badarg: a supervisor stops with reason shutdown"),
+        "{}",
+        stderr_of(&out)
+    );
+
+    assert_eq!(app.ok(&["stop", "Workers"]), "");
+    let log: Value = serde_json::from_str(&app.ok(&["call", "obs", r#""log""#])).unwrap();
+    assert_eq!(
+        log,
+        serde_json::json!([
+            "init",
+            "cast:a:init",
+            "cast:b:init",
+            "cast:b:terminate:shutdown",
+            "cast:a:terminate:shutdown"
+        ])
+    );
+    // Its parent stopped it as terminate_child does: kept, not restarted.
+    std::thread::sleep(Duration::from_millis(200));
+    let tree: Value = serde_json::from_str(&app.ok(&["tree", "--json"])).unwrap();
+    assert_eq!(tree["children"][2]["id"], "workers");
+    assert!(tree["children"][2]["pid"].is_null(), "{tree}");
+    for args in [
+        &["whereis", "a"][..],
+        &["whereis", "Workers"],
+        &["stop", "Workers"],
+    ] {
+        let out = app.otter(args);
+        assert_eq!(out.status.code(), Some(1), "otter {args:?}");
+        assert!(stderr_of(&out).contains("noproc"), "{}", stderr_of(&out));
+    }
+    assert!(app.ok(&["whereis", "obs"]).trim().parse::<u64>().is_ok());
+}
+
+#[test]
+fn stop_by_the_root_supervisors_name_stops_the_application_and_exits_0() {
+    let app = subtree_app();
+    let mut node = app.spawn().ready();
+    assert_eq!(app.ok(&["stop", "Root"]), "");
+    let status = node.wait(Duration::from_secs(30)).expect("otter run exits");
+    let log = app.stderr();
+    assert!(status.success(), "exit status {status}; stderr:\n{log}");
+    assert!(log.contains("the root supervisor was stopped"), "{log}");
+    assert!(!log.contains("too many restarts"), "{log}");
+    assert!(!app.socket().exists(), "the socket is removed");
+}
+
+#[test]
+fn a_child_overrunning_its_start_timeout_stops_the_application_start() {
+    let app = subtree_app();
+    let text = std::fs::read_to_string(app.manifest()).unwrap();
+    app.write_manifest(
+        &text
+            .replace(
+                "via = [\"Shards\", 1]\n",
+                "via = [\"Shards\", 1]\nstart_timeout_ms = 200\n",
+            )
+            .replace("args = {}\nvia", "args = { mode = \"loop\" }\nvia"),
+    );
+    let (status, stderr) = app.run_refused();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("app.toml:21: children[1]: shard did not start: init timed out"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("start_timeout_ms is not applied"),
+        "{stderr}"
+    );
+    assert!(!app.socket().exists());
+}

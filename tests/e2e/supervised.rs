@@ -1,13 +1,14 @@
 //! What a supervisor gives the workers it starts: a parent whose exit signal ends a trapping
 //! child with `terminate` (SEMANTICS 25, 26), a start timeout applied to starts and restarts
-//! (SEMANTICS 5, 33), and `via` names kept across restarts (SEMANTICS 27). Children are
-//! probes that cast `tag:event` to an observer probe named `obs`.
+//! (SEMANTICS 5, 33), `via` names kept across restarts (SEMANTICS 27); and stopping a
+//! subtree by its supervisor's name (SEMANTICS 34, 42). Children are probes that cast
+//! `tag:event` to an observer probe named `obs`.
 
 use std::time::{Duration, Instant};
 
 use otter::{
-    ChildFailure, ChildSpec, Dest, ExitReason, Keys, Node, Pid, Shutdown, StartError, Strategy,
-    SupervisorError, SupervisorSpec,
+    ChildError, ChildFailure, ChildSpec, Dest, ExitReason, Keys, Node, Pid, Shutdown, StartError,
+    Strategy, SupervisorError, SupervisorSpec,
 };
 use serde_json::{Value, json};
 
@@ -72,6 +73,7 @@ async fn a_trapping_child_terminates_with_shutdown_when_its_supervisor_gives_up(
         .await
         .expect("the supervisor gives up without waiting for a kill");
     assert_eq!(reason, ExitReason::Shutdown);
+    assert!(sup.gave_up());
     assert_eq!(log_of(&node, "t").await, ["init", "terminate:shutdown"]);
     assert_eq!(node.process_count(), 1);
 }
@@ -264,4 +266,42 @@ async fn a_child_spec_with_both_a_name_and_a_via_name_is_refused() {
         matches!(&e, SupervisorError::Spec(s) if s.field == "children[0].start_timeout"),
         "{e:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_a_nested_supervisor_by_name_stops_its_subtree_in_reverse_and_keeps_it_down() {
+    let node = setup().await;
+    let inner = SupervisorSpec::default()
+        .name("Inner")
+        .child(child("a", json!({})).name("a"))
+        .child(child("b", json!({})).name("b"));
+    let root = SupervisorSpec::default()
+        .child(child("x", json!({})).name("x"))
+        .child(ChildSpec::supervisor("inner", inner));
+    let sup = node.start_supervisor(root).await.unwrap();
+    let inner: Dest = "Inner".into();
+    node.stop_supervisor(&inner).await.unwrap();
+    let stops: Vec<String> = events(&node, "obs")
+        .await
+        .into_iter()
+        .filter(|e| e.contains("terminate"))
+        .collect();
+    assert_eq!(
+        stops,
+        ["cast:b:terminate:shutdown", "cast:a:terminate:shutdown"]
+    );
+    assert!(node.supervisor(&inner).is_none());
+    // Stopped by its parent, as terminate_child: kept, not restarted.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let rows = sup.which_children().await.unwrap();
+    assert_eq!((rows[1].id.as_str(), rows[1].pid), ("inner", None));
+    assert!(node.whereis("x").is_some() && node.whereis("a").is_none());
+    assert_eq!(node.stop_supervisor(&inner).await, Err(ChildError::NoProc));
+    assert!(sup.restart_child("inner").await.unwrap().is_some());
+    assert!(node.whereis("a").is_some());
+
+    // The root, by its pid: everything goes, and it did not give up.
+    node.stop_supervisor(&Dest::Pid(sup.pid())).await.unwrap();
+    assert!(!sup.is_alive() && !sup.gave_up());
+    assert_eq!(node.process_count(), 1);
 }

@@ -4,6 +4,7 @@
 use std::collections::{HashSet, VecDeque};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, mpsc, oneshot, watch};
@@ -82,25 +83,28 @@ struct State {
     restarts: VecDeque<Instant>,
     exits_tx: ExitSender,
     kill: Arc<Notify>,
+    /// Set when it exits for reaching its maximum restart intensity.
+    gave_up: Arc<AtomicBool>,
 }
 
 /// Start a supervisor (its spec already validated) and its children, then hand it to a task.
-/// Its exit goes down `exit_to` if it has a parent.
+/// A nested one has a parent: the parent supervisor's pid and where its exit goes.
 ///
 /// Boxed: starting a supervisor starts its children, which may be supervisors.
 pub(crate) fn start(
     node: Node,
     spec: SupervisorSpec,
-    exit_to: Option<ExitSender>,
+    parent: Option<(Pid, ExitSender)>,
 ) -> Pin<Box<dyn Future<Output = Result<Supervisor, SupervisorError>> + Send>> {
-    Box::pin(start_inner(node, spec, exit_to))
+    Box::pin(start_inner(node, spec, parent))
 }
 
 async fn start_inner(
     node: Node,
     spec: SupervisorSpec,
-    exit_to: Option<ExitSender>,
+    parent: Option<(Pid, ExitSender)>,
 ) -> Result<Supervisor, SupervisorError> {
+    let (parent, exit_to) = parent.unzip();
     let pid = node.inner.next_pid();
     let (cmds_tx, cmds_rx) = mpsc::unbounded_channel();
     let (exit_tx, exit_rx) = watch::channel(None);
@@ -109,11 +113,14 @@ async fn start_inner(
     let dynamic = spec.strategy == Strategy::SimpleOneForOne;
     let mut specs = spec.children;
     let template = if dynamic { specs.pop() } else { None };
+    let gave_up = Arc::new(AtomicBool::new(false));
     let handle = Supervisor {
         pid,
+        parent,
         cmds: cmds_tx,
         exit: exit_rx,
         kill: kill.clone(),
+        gave_up: gave_up.clone(),
     };
     // Named and reachable before its children start, as OTP registers before `init`.
     if let Some(name) = &spec.name {
@@ -141,6 +148,7 @@ async fn start_inner(
         restarts: VecDeque::with_capacity(spec.intensity.min(64) as usize),
         exits_tx,
         kill: kill.clone(),
+        gave_up,
     };
     if let Err(e) = state.start_all().await {
         state.forget();
@@ -269,7 +277,8 @@ impl State {
                 }
             }
             ChildStart::Supervisor(sub) => {
-                start(self.node.clone(), sub.clone(), Some(self.exits_tx.clone()))
+                let parent = Some((self.pid, self.exits_tx.clone()));
+                start(self.node.clone(), sub.clone(), parent)
                     .await
                     .map(|s| Some(Running::Supervisor(s)))
                     .map_err(|e| ChildFailure::Supervisor(Box::new(e)))
@@ -372,6 +381,7 @@ impl State {
                             period_ms = self.period.as_millis() as u64,
                             "supervisor reached its maximum restart intensity; shutting down"
                         );
+                        self.gave_up.store(true, Ordering::Relaxed);
                         break if self.stop_all().await {
                             ExitReason::Killed
                         } else {
