@@ -40,6 +40,9 @@ pub struct SpawnOptions {
     pub(crate) restarts: u32,
     /// A `via` name: (registry, key).
     pub(crate) via: Option<(String, Term)>,
+    /// The supervisor that starts it (OTP's parent): a trapping process terminates on its
+    /// exit signal instead of receiving it as an `exit` info.
+    pub(crate) parent: Option<Pid>,
 }
 
 impl SpawnOptions {

@@ -51,6 +51,8 @@ pub(crate) struct ProcessEntry {
     started: Instant,
     /// How many times its supervisor had restarted its child spec.
     restarts: u32,
+    /// Its supervisor's pid: an exit signal from it is an order to terminate, not a message.
+    parent: Option<Pid>,
     hibernating: AtomicBool,
     /// Bytes of linear memory, kept current by the store's limiter.
     pub(crate) memory: Arc<AtomicUsize>,
@@ -146,6 +148,7 @@ pub(crate) async fn spawn(
         name: Mutex::new(None),
         started: Instant::now(),
         restarts: opts.restarts,
+        parent: opts.parent,
         hibernating: AtomicBool::new(false),
         memory: Arc::new(AtomicUsize::new(0)),
         exit: OnceLock::new(),
@@ -464,6 +467,13 @@ impl Process {
                         let me = self.entry.pid;
                         if kill {
                             return self.exit(ExitReason::Killed, false).await;
+                        }
+                        // The parent's exit signal is an order to terminate, never an
+                        // `exit` info: OTP's gen_server runs terminate(reason) on it when
+                        // trapping; Otter runs it when not trapping too, as a supervisor's
+                        // shutdown always does (SEMANTICS 25, 34).
+                        if self.entry.parent == Some(from) {
+                            return self.exit(reason, true).await;
                         }
                         if self.ctx().trap_exit {
                             break Event::Exit { from, reason };

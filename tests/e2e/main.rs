@@ -1,5 +1,5 @@
 //! End-to-end tests: the real host with real wasm guests, through the embedding API. (The
-//! real `otter` binary is tested in host/tests/cli.rs.) Items refer to the numbered
+//! real `otter` binary is tested in host/tests/cli/.) Items refer to the numbered
 //! behaviours in SEMANTICS.md.
 
 mod batch;
@@ -12,5 +12,6 @@ mod links;
 mod names;
 mod registry;
 mod scale;
+mod supervised;
 mod supervision;
 mod support;

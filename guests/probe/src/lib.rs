@@ -33,6 +33,8 @@ enum Mode {
     Panic,
     /// Spin forever inside init.
     Loop,
+    /// Spin forever inside init while this name is registered; start normally otherwise.
+    LoopWhileNamed(String),
     Continue(String),
     Timeout(u32),
     Hibernate,
@@ -49,6 +51,8 @@ struct Args {
     /// `[registry, key]`: register under this key (value: this probe's tag) in init; a
     /// refusal stops the start.
     register: Option<(String, Value)>,
+    /// Trap exits from init on (so a restarted probe traps too).
+    trap_exit: bool,
 }
 
 #[derive(Deserialize)]
@@ -288,6 +292,9 @@ impl GenServer for Probe {
                 return Init::Stop(ExitReason::Error(e.to_string()));
             }
         }
+        if args.trap_exit {
+            otter_guest::trap_exit(true);
+        }
         match args.mode {
             Mode::Ok => Init::ok(probe),
             Mode::Ignore => Init::Ignore,
@@ -297,6 +304,10 @@ impl GenServer for Probe {
             {
                 #[allow(clippy::empty_loop)]
                 loop {}
+            }
+            Mode::LoopWhileNamed(name) => {
+                while otter_guest::whereis(&name).is_some() {}
+                Init::ok(probe)
             }
             Mode::Continue(tag) => Init::Ok(probe, Next::Continue(tag)),
             Mode::Timeout(ms) => Init::Ok(probe, Next::Timeout(ms)),

@@ -63,7 +63,9 @@ enum Command {
     /// Stop a process: `terminate` runs, then it exits. A supervised child is then
     /// handled by its supervisor as in OTP: a permanent one is restarted (its name then
     /// resolves to a new pid), a transient one only after an error reason, a temporary one
-    /// never.
+    /// never. A supervisor's name stops its whole subtree (children in reverse order): a
+    /// nested one stays stopped (as `supervisor:terminate_child`), the root's ends the
+    /// node.
     Stop {
         /// A registered name, a pid, or {"via": [registry, key]}.
         name: String,

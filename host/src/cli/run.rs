@@ -1,9 +1,11 @@
 //! `otter run app.toml`: check the manifest, load every module, create the registries, bind
 //! the control socket, start the manifest's root supervisor (its children in order), serve until Ctrl-C or
-//! SIGTERM, then stop the supervisor (its children in reverse order).
+//! SIGTERM or until the root supervisor exits (stopped by `otter stop`, or giving up), then
+//! stop the supervisor (its children in reverse order).
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 use otter::control::{self, App, Endpoint};
@@ -85,7 +87,6 @@ async fn serve(manifest: Manifest, node_name: String, socket: PathBuf) -> anyhow
 
     let endpoint = Endpoint::bind(&socket)?;
 
-    warn_start_timeouts(&manifest.supervisor);
     let started = tokio::select! {
         r = node.start_supervisor(manifest.supervisor.to_spec()) => Some(r),
         _ = sigterm.recv() => None,
@@ -129,10 +130,13 @@ async fn serve(manifest: Manifest, node_name: String, socket: PathBuf) -> anyhow
         supervisor: supervisor.clone(),
         spec: manifest.supervisor.clone(),
     };
-    let mut gave_up = None;
     tokio::select! {
         () = endpoint.serve_app(node.clone(), Some(app)) => {}
-        reason = supervisor.wait_exit() => gave_up = Some(reason),
+        reason = supervisor.wait_exit() => {
+            if !supervisor.gave_up() {
+                tracing::info!(%reason, "the root supervisor was stopped: stopping");
+            }
+        }
         _ = sigterm.recv() => tracing::info!("SIGTERM: stopping"),
         _ = sigint.recv() => tracing::info!("interrupted: stopping"),
     }
@@ -143,10 +147,12 @@ async fn serve(manifest: Manifest, node_name: String, socket: PathBuf) -> anyhow
     log_children(&manifest.supervisor, &live, "stopped");
     // Whatever the children started themselves.
     node.shutdown().await;
+    // A `stop` of the root supervisor is answered before the node goes.
+    let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.finish_requests()).await;
     drop(endpoint);
-    if let Some(reason) = gave_up {
+    if supervisor.gave_up() {
         anyhow::bail!(
-            "the root supervisor {:?} exited ({reason}): too many restarts",
+            "the root supervisor {:?} exited (shutdown): too many restarts",
             manifest.supervisor.id
         );
     }
@@ -182,20 +188,6 @@ fn log_children(spec: &SupervisorSpec, live: &[ChildInfo], what: &'static str) {
             && let Some(s) = nested
         {
             log_children(s, &info.children, what);
-        }
-    }
-}
-
-/// `start_timeout_ms` is not applied to supervised children; say so rather than ignore it.
-fn warn_start_timeouts(spec: &SupervisorSpec) {
-    for c in &spec.children {
-        match &c.kind {
-            ChildKind::Worker(w) if w.start_timeout.is_some() => tracing::warn!(
-                child = c.label(),
-                "start_timeout_ms is not applied to supervised children"
-            ),
-            ChildKind::Worker(_) => {}
-            ChildKind::Supervisor(s) => warn_start_timeouts(s),
         }
     }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use tokio::net::UnixListener;
+use tokio::sync::watch;
 
 use super::{App, ControlError, ErrorKind, Request, Response, SOCKET_ENV, handle_app};
 use crate::node::Node;
@@ -88,6 +89,8 @@ pub struct Endpoint {
     listener: UnixListener,
     /// (device, inode) of the socket file, so a newer node's socket is never removed.
     id: (u64, u64),
+    /// How many requests are being answered.
+    in_flight: Arc<watch::Sender<usize>>,
 }
 
 impl Endpoint {
@@ -133,6 +136,7 @@ impl Endpoint {
             path,
             listener,
             id: (meta.dev(), meta.ino()),
+            in_flight: Arc::new(watch::Sender::new(0)),
         })
     }
 
@@ -157,7 +161,13 @@ impl Endpoint {
         loop {
             match self.listener.accept().await {
                 Ok((stream, _)) => {
-                    tokio::spawn(serve_connection(node.clone(), app.clone(), stream));
+                    let in_flight = self.in_flight.clone();
+                    tokio::spawn(serve_connection(
+                        node.clone(),
+                        app.clone(),
+                        stream,
+                        in_flight,
+                    ));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "control socket: accept failed");
@@ -165,6 +175,15 @@ impl Endpoint {
                 }
             }
         }
+    }
+}
+
+impl Endpoint {
+    /// Wait until no request is being answered, so that the request which ended the
+    /// application (a `stop` of its root supervisor) gets its answer before the node exits.
+    /// Requests that keep coming can make this wait forever: bound it with a timeout.
+    pub async fn finish_requests(&self) {
+        let _ = self.in_flight.subscribe().wait_for(|n| *n == 0).await;
     }
 }
 
@@ -206,7 +225,12 @@ fn prepare_dir(dir: &Path) -> Result<(), BindError> {
     }
 }
 
-async fn serve_connection(node: Node, app: Option<Arc<App>>, stream: tokio::net::UnixStream) {
+async fn serve_connection(
+    node: Node,
+    app: Option<Arc<App>>,
+    stream: tokio::net::UnixStream,
+    in_flight: Arc<watch::Sender<usize>>,
+) {
     let (read, mut write) = stream.into_split();
     let mut lines = tokio::io::BufReader::new(read).lines();
     loop {
@@ -221,6 +245,9 @@ async fn serve_connection(node: Node, app: Option<Arc<App>>, stream: tokio::net:
         if line.trim().is_empty() {
             continue;
         }
+        // Counted from the request until its answer is written (or writing fails).
+        in_flight.send_modify(|n| *n += 1);
+        let _answered = Answered(&in_flight);
         let response = match serde_json::from_str::<Request>(&line) {
             Ok(request) => {
                 tracing::debug!(?request, "control request");
@@ -233,5 +260,14 @@ async fn serve_connection(node: Node, app: Option<Arc<App>>, stream: tokio::net:
         if write.write_all(&out).await.is_err() {
             return;
         }
+    }
+}
+
+/// Counts a request as answered when dropped, however its connection task ends.
+struct Answered<'a>(&'a watch::Sender<usize>);
+
+impl Drop for Answered<'_> {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n -= 1);
     }
 }

@@ -99,6 +99,12 @@ pub enum Request {
     /// `{"shutdown": term}`, `"kill"` (no `terminate`), or any other string or
     /// `{"error": "text"}` for an error exit. If `terminate` is still running after
     /// `timeout_ms` (default 5000) the answer is `timeout` and the process is left running.
+    ///
+    /// A supervisor (by name or pid) is stopped with its subtree, as
+    /// [`Node::stop_supervisor`] does: a nested one by its parent, which keeps its spec
+    /// and does not restart it; the root, ending the application. Its reason must be
+    /// `"shutdown"` (`badarg` otherwise); past `timeout_ms` the answer is `timeout` and the
+    /// stop goes on.
     Stop {
         /// The process.
         #[serde(with = "dest_json")]
@@ -119,6 +125,7 @@ pub enum Request {
     Ps,
     /// `{"op":"tree"}`: the application's live supervision tree, as nested objects with
     /// `id`, `kind` (`supervisor` or `worker`), `pid` (or `null`), `module`, `name`,
+    /// `via` (a worker's `[registry, key]`, or `null`),
     /// `restart`, `restarts` (how many times its supervisor restarted it), and for
     /// supervisors `strategy` and `children`. A dynamic (`simple_one_for_one`)
     /// supervisor's children are its running children, each shown with the template's
@@ -327,6 +334,9 @@ async fn run(node: &Node, request: Request) -> Result<Value, ControlError> {
             timeout_ms,
         } => {
             let timeout = timeout_ms.map_or(DEFAULT_STOP_TIMEOUT, Duration::from_millis);
+            if node.supervisor(&dest).is_some() {
+                return stop_supervisor(node, dest, reason.as_ref(), timeout).await;
+            }
             match parse_reason(reason.as_ref())? {
                 None => {
                     let pid = alive(node, &dest)?;
@@ -344,6 +354,36 @@ async fn run(node: &Node, request: Request) -> Result<Value, ControlError> {
             let state = node.get_state(dest).await?;
             reply_json(&state)
         }
+    }
+}
+
+/// `stop` for a supervisor: its subtree stops in reverse order, as
+/// [`Node::stop_supervisor`] does. Only `shutdown` is a supervisor's stop reason. The stop
+/// runs in its own task, so it goes on if it outlasts the timeout.
+async fn stop_supervisor(
+    node: &Node,
+    dest: Dest,
+    reason: Option<&Value>,
+    timeout: Duration,
+) -> Result<Value, ControlError> {
+    if parse_reason(reason)? != Some(ExitReason::Shutdown) {
+        return Err(ControlError::new(
+            ErrorKind::Badarg,
+            "a supervisor stops with reason shutdown (its children in reverse order)",
+        ));
+    }
+    let stopping = tokio::spawn({
+        let node = node.clone();
+        async move { node.stop_supervisor(&dest).await }
+    });
+    match tokio::time::timeout(timeout, stopping).await {
+        Ok(Ok(Ok(()))) => Ok(Value::Null),
+        Ok(Ok(Err(e))) => Err(ControlError::new(ErrorKind::Noproc, e.to_string())),
+        Ok(Err(e)) => Err(ControlError::new(ErrorKind::Exited, e.to_string())),
+        Err(_) => Err(ControlError::new(
+            ErrorKind::Timeout,
+            "the supervisor is still stopping its children; the stop goes on",
+        )),
     }
 }
 
@@ -385,6 +425,9 @@ fn tree_node(spec: &SupervisorSpec, live: &[ChildInfo]) -> Value {
                 "pid": pid,
                 "module": w.module,
                 "name": w.name,
+                "via": w.via.as_ref().map(|(registry, key)| {
+                    serde_json::json!([registry, to_json(key).unwrap_or(Value::Null)])
+                }),
                 "restart": restart,
                 "restarts": restarts,
             }),

@@ -28,6 +28,12 @@
 //! args = { greeting = "hi" }  # any TOML value, given to `init` as CBOR; default: unit
 //! restart = "permanent"       # permanent (default) | transient | temporary
 //! shutdown = 5000             # ms (default 5000) | "brutal_kill" | "infinity"
+//! start_timeout_ms = 1000     # init must return within this (default: no limit)
+//!
+//! [[children]]                # reachable by a key instead of a name (OTP's `via`)
+//! id = "shard-1"
+//! module = "kv"
+//! via = ["MyReg", ["kv", 1]]  # [registry, key]: a unique registry above; any TOML key
 //!
 //! [[children]]                # a nested supervisor
 //! id = "workers"              # required
@@ -50,9 +56,11 @@
 //!
 //! Without `[supervisor]`, the children are under a root `one_for_one` supervisor with
 //! intensity 3 and period 5 s. The older `shutdown_timeout_ms` is `shutdown` in
-//! milliseconds; `start_timeout_ms` is accepted but not applied to supervised children.
-//! Registered names (of workers and supervisors) are unique in the whole tree, ids among
-//! siblings, registry names among registries.
+//! milliseconds. A child whose `init` overruns `start_timeout_ms` is killed and its start
+//! fails: at startup that stops the application, on a restart it counts as a failed
+//! restart. Registered names (of workers and supervisors) are unique in the whole tree, as
+//! are `via` names; ids among siblings, registry names among registries. A worker has a
+//! `name` or a `via`, not both.
 //!
 //! Relative paths are relative to the manifest's directory. A module may also be written
 //! as a table, `[modules.echo]` with `path` and `vsn` (the version the module must report).
@@ -180,7 +188,11 @@ pub struct WorkerSpec {
     /// The CBOR argument to `init`: the manifest's `args` converted through JSON, or CBOR
     /// unit (what a server with `Args = ()` expects) when absent.
     pub args: Term,
-    /// `start_timeout_ms`: accepted for older manifests; supervised starts do not apply it.
+    /// `via = [registry, key]`: the key (CBOR) it registers under in a unique registry of
+    /// the manifest, instead of a name.
+    pub via: Option<(String, Term)>,
+    /// `start_timeout_ms`: how long `init` may take before the start fails (default: as
+    /// long as it takes).
     pub start_timeout: Option<Duration>,
 }
 
@@ -208,11 +220,17 @@ impl SupervisorSpec {
         for c in &self.children {
             let child = match &c.kind {
                 ChildKind::Worker(w) => {
-                    let child = sup::ChildSpec::worker(&c.id, &w.module, w.args.clone());
-                    match &w.name {
-                        Some(n) => child.name(n),
-                        None => child,
+                    let mut child = sup::ChildSpec::worker(&c.id, &w.module, w.args.clone());
+                    if let Some(n) = &w.name {
+                        child = child.name(n);
                     }
+                    if let Some((registry, key)) = &w.via {
+                        child = child.via(registry, key.clone());
+                    }
+                    if let Some(t) = w.start_timeout {
+                        child = child.start_timeout(t);
+                    }
+                    child
                 }
                 ChildKind::Supervisor(s) => sup::ChildSpec::supervisor(&c.id, s.to_spec()),
             };
@@ -356,6 +374,7 @@ impl Manifest {
     }
 }
 
+mod child;
 mod parse;
 mod raw;
 

@@ -1,16 +1,16 @@
 //! Checking a read manifest and building the typed one, with file:line: field errors.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use toml::Spanned;
 
+use super::child::Tree;
 use super::raw::*;
 use super::*;
-use crate::supervisor::{Restart, Shutdown, Strategy};
-use crate::term::{encode, from_json};
+use crate::supervisor::Strategy;
 
 pub(super) struct Parser<'a> {
     pub(super) text: &'a str,
@@ -126,7 +126,12 @@ impl Parser<'_> {
 
         let registries = self.registries(&raw.registries)?;
 
-        let mut names: HashMap<String, String> = HashMap::new();
+        let mut tree = Tree {
+            modules: &raw.modules,
+            registries: &registries,
+            names: HashMap::new(),
+            vias: HashMap::new(),
+        };
         let (root_line, strategy, intensity, period, root_id, root_name) = match &raw.supervisor {
             None => (1, None, None, None, None, None),
             Some(t) => {
@@ -141,7 +146,7 @@ impl Parser<'_> {
                 )
             }
         };
-        let root_name = self.name(&mut names, root_name, "supervisor.name", "supervisor")?;
+        let root_name = self.name(&mut tree.names, root_name, "supervisor.name", "supervisor")?;
         let id = match root_id {
             Some(id) if id.get_ref().is_empty() => {
                 return Err(self.error(&id.span(), "supervisor.id", "empty id"));
@@ -150,8 +155,7 @@ impl Parser<'_> {
             None => node_name.clone(),
         };
         let supervisor = self.supervisor(
-            &raw.modules,
-            &mut names,
+            &mut tree,
             "supervisor.",
             "",
             id,
@@ -212,7 +216,7 @@ impl Parser<'_> {
 
     /// A registered name (of a worker or a supervisor), which must be unique in the tree;
     /// `here` is what `names` records as its holder.
-    fn name(
+    pub(super) fn name(
         &self,
         names: &mut HashMap<String, String>,
         name: Option<&Spanned<String>>,
@@ -240,8 +244,7 @@ impl Parser<'_> {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn supervisor(
         &self,
-        modules: &BTreeMap<String, Spanned<RawModule>>,
-        names: &mut HashMap<String, String>,
+        tree: &mut Tree<'_>,
         settings: &str,
         at: &str,
         id: String,
@@ -284,7 +287,7 @@ impl Parser<'_> {
         for (i, child) in raw_children.iter().enumerate() {
             let here = format!("{at}children[{i}]");
             let span = child.span();
-            let c = self.child(modules, names, &here, child.get_ref(), &span)?;
+            let c = self.child(tree, &here, child.get_ref(), &span)?;
             if let Some(first) = ids.insert(c.id.clone(), i) {
                 let span = child.get_ref().id.as_ref().map_or(span, |s| s.span());
                 return Err(self.error(
@@ -317,186 +320,6 @@ impl Parser<'_> {
             children,
             line,
         })
-    }
-
-    pub(super) fn child(
-        &self,
-        modules: &BTreeMap<String, Spanned<RawModule>>,
-        names: &mut HashMap<String, String>,
-        here: &str,
-        child: &RawChild,
-        span: &Range<usize>,
-    ) -> Result<ChildSpec, ManifestError> {
-        let f = |field: &str| format!("{here}.{field}");
-        let is_sup = match &child.kind {
-            None => false,
-            Some(k) => match k.get_ref().as_str() {
-                "worker" => false,
-                "supervisor" => true,
-                _ => {
-                    return Err(self.error(
-                        &k.span(),
-                        f("type"),
-                        "expected one of worker, supervisor",
-                    ));
-                }
-            },
-        };
-        let restart = match &child.restart {
-            None => Restart::Permanent,
-            Some(r) => match r.get_ref().as_str() {
-                "permanent" => Restart::Permanent,
-                "transient" => Restart::Transient,
-                "temporary" => Restart::Temporary,
-                _ => {
-                    return Err(self.error(
-                        &r.span(),
-                        f("restart"),
-                        "expected one of permanent, transient, temporary",
-                    ));
-                }
-            },
-        };
-        let shutdown = match (&child.shutdown, &child.shutdown_timeout_ms) {
-            (Some(_), Some(t)) => {
-                return Err(self.error(
-                    &t.span(),
-                    f("shutdown_timeout_ms"),
-                    "give either shutdown or shutdown_timeout_ms, not both",
-                ));
-            }
-            (None, Some(t)) => self.timeout(*t.get_ref(), &t.span(), &f("shutdown_timeout_ms"))?,
-            (Some(v), None) => match v.get_ref() {
-                toml::Value::Integer(ms) => match u64::try_from(*ms) {
-                    Ok(ms) => self.timeout(ms, &v.span(), &f("shutdown"))?,
-                    Err(_) => {
-                        return Err(self.error(&v.span(), f("shutdown"), "must not be negative"));
-                    }
-                },
-                toml::Value::String(s) if s == "brutal_kill" => Shutdown::BrutalKill,
-                toml::Value::String(s) if s == "infinity" => Shutdown::Infinity,
-                _ => {
-                    return Err(self.error(
-                        &v.span(),
-                        f("shutdown"),
-                        r#"expected milliseconds, "brutal_kill" or "infinity""#,
-                    ));
-                }
-            },
-            (None, None) if is_sup => Shutdown::Infinity,
-            (None, None) => Shutdown::Timeout(DEFAULT_SHUTDOWN_TIMEOUT),
-        };
-        let line = self.line_of(span);
-        let not_for = |field: &str, present: bool, what: &str| {
-            if present {
-                Err(self.error(span, f(field), format!("not allowed on a {what} child")))
-            } else {
-                Ok(())
-            }
-        };
-        if let Some(id) = &child.id
-            && id.get_ref().is_empty()
-        {
-            return Err(self.error(&id.span(), f("id"), "empty id"));
-        }
-        if is_sup {
-            not_for("module", child.module.is_some(), "supervisor")?;
-            not_for("args", child.args.is_some(), "supervisor")?;
-            not_for(
-                "start_timeout_ms",
-                child.start_timeout_ms.is_some(),
-                "supervisor",
-            )?;
-            let Some(id) = &child.id else {
-                return Err(self.error(span, f("id"), "a supervisor child needs an id"));
-            };
-            let name = self.name(names, child.name.as_ref(), &f("name"), here)?;
-            let sup = self.supervisor(
-                modules,
-                names,
-                &format!("{here}."),
-                &format!("{here}."),
-                id.get_ref().clone(),
-                name,
-                line,
-                child.strategy.as_ref(),
-                child.intensity,
-                child.period_ms.as_ref(),
-                child.children.as_deref().unwrap_or_default(),
-            )?;
-            return Ok(ChildSpec {
-                id: id.get_ref().clone(),
-                restart,
-                shutdown,
-                kind: ChildKind::Supervisor(sup),
-                line,
-            });
-        }
-        not_for("strategy", child.strategy.is_some(), "worker")?;
-        not_for("intensity", child.intensity.is_some(), "worker")?;
-        not_for("period_ms", child.period_ms.is_some(), "worker")?;
-        not_for("children", child.children.is_some(), "worker")?;
-        let Some(module) = &child.module else {
-            return Err(self.error(span, here, "missing field `module`"));
-        };
-        if !modules.contains_key(module.get_ref()) {
-            let known: Vec<&str> = modules.keys().map(String::as_str).collect();
-            let known = if known.is_empty() {
-                "no modules are declared".to_owned()
-            } else {
-                format!("modules: {}", known.join(", "))
-            };
-            return Err(self.error(
-                &module.span(),
-                f("module"),
-                format!("unknown module {:?} ({known})", module.get_ref()),
-            ));
-        }
-        self.name(names, child.name.as_ref(), &f("name"), here)?;
-        let args = match &child.args {
-            None => encode(&()).expect("unit encodes"),
-            Some(v) => {
-                let json =
-                    toml_to_json(v.get_ref()).map_err(|m| self.error(&v.span(), f("args"), m))?;
-                from_json(&json)
-            }
-        };
-        let name = child.name.as_ref().map(|n| n.get_ref().clone());
-        let id = child
-            .id
-            .as_ref()
-            .map(|i| i.get_ref().clone())
-            .or_else(|| name.clone())
-            .unwrap_or_else(|| module.get_ref().clone());
-        Ok(ChildSpec {
-            id,
-            restart,
-            shutdown,
-            kind: ChildKind::Worker(WorkerSpec {
-                name,
-                module: module.get_ref().clone(),
-                args,
-                start_timeout: child.start_timeout_ms.map(Duration::from_millis),
-            }),
-            line,
-        })
-    }
-
-    pub(super) fn timeout(
-        &self,
-        ms: u64,
-        span: &Range<usize>,
-        field: &str,
-    ) -> Result<Shutdown, ManifestError> {
-        if ms == 0 {
-            Err(self.error(
-                span,
-                field,
-                r#"a zero timeout is not allowed; use "brutal_kill""#,
-            ))
-        } else {
-            Ok(Shutdown::Timeout(Duration::from_millis(ms)))
-        }
     }
 
     /// Syntax and shape: serde with the failing field's path and toml's span.

@@ -455,3 +455,83 @@ fn supervisor_names_share_the_tree_wide_name_space() {
     assert_eq!((e.line, e.field.as_str()), (Some(18), "children[0].name"));
     assert!(e.message.contains("supervisor has it too"), "{e}");
 }
+
+/// DYNAMIC with a worker `shard` whose `via` is `v`, on line 28.
+fn with_via(v: &str) -> String {
+    format!("{DYNAMIC}\n[[children]]\nid = \"shard\"\nmodule = \"echo\"\nvia = {v}\n")
+}
+
+#[test]
+fn a_via_name_and_a_start_timeout_are_read_into_the_child_spec() {
+    let text = format!(
+        "{}start_timeout_ms = 300\n",
+        with_via(r#"["Jobs", ["kv", 1]]"#)
+    );
+    let (_dir, m) = parse(&text);
+    let m = m.expect("valid");
+    let w = worker(&m.children()[1]);
+    let key = crate::term::from_json(&serde_json::json!(["kv", 1]));
+    assert_eq!(w.via, Some(("Jobs".to_owned(), key)));
+    assert_eq!(w.start_timeout, Some(Duration::from_millis(300)));
+    let spec = m.supervisor.to_spec();
+    let crate::supervisor::ChildStart::Worker {
+        via, start_timeout, ..
+    } = &spec.children[1].start
+    else {
+        panic!("a worker child");
+    };
+    assert_eq!((via, *start_timeout), (&w.via, w.start_timeout));
+    assert!(spec.validate().is_ok());
+}
+
+#[test]
+fn bad_via_names_and_start_timeouts_name_their_line_and_field() {
+    let at = |e: &ManifestError| (e.line, e.field.clone());
+    let shard = (Some(28), "children[1].via".to_owned());
+
+    let e = error(&with_via(r#""Jobs""#));
+    assert_eq!(at(&e), shard);
+    assert!(e.message.contains("[registry, key]"), "{e}");
+
+    let e = error(&with_via(r#"["Nope", 1]"#));
+    assert_eq!(at(&e), shard);
+    assert!(
+        e.message
+            .contains(r#"unknown registry "Nope" (registries: Jobs, PubSub)"#),
+        "{e}"
+    );
+
+    let e = error(&with_via(r#"["PubSub", 1]"#));
+    assert_eq!(at(&e), shard);
+    assert!(e.message.contains("duplicate keys"), "{e}");
+
+    let e = error(&format!("{}name = \"s\"\n", with_via(r#"["Jobs", 1]"#)));
+    assert_eq!(at(&e), shard);
+    assert!(e.message.contains("either name or via"), "{e}");
+
+    // The same key, however it is written, is one via name.
+    let twice = format!(
+        "{}\n[[children]]\nid = \"again\"\nmodule = \"echo\"\nvia = [\"Jobs\", {{b = 2, a = 1}}]\n",
+        with_via(r#"["Jobs", {a = 1, b = 2}]"#)
+    );
+    let e = error(&twice);
+    assert_eq!(at(&e), (Some(33), "children[2].via".to_owned()));
+    assert!(e.message.contains("children[1] has it too"), "{e}");
+
+    let e = error(&DYNAMIC.replace(
+        "name = \"JobSup\"",
+        "name = \"JobSup\"\nvia = [\"Jobs\", 1]",
+    ));
+    assert_eq!(e.field, "children[0].via");
+    assert!(e.message.contains("supervisor child"), "{e}");
+
+    let e = error(&format!(
+        "{}start_timeout_ms = 0\n",
+        with_via(r#"["Jobs", 1]"#)
+    ));
+    assert_eq!(
+        at(&e),
+        (Some(29), "children[1].start_timeout_ms".to_owned())
+    );
+    assert!(e.message.contains("positive"), "{e}");
+}

@@ -9,6 +9,7 @@ mod canonical;
 mod keyed;
 mod names;
 
+pub(crate) use canonical::canonical;
 pub(crate) use keyed::Registries;
 pub use keyed::{Keys, RegistryError, RegistryExists};
 pub(crate) use names::Names;

@@ -4,6 +4,7 @@ mod server;
 mod spec;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc, oneshot, watch};
@@ -47,6 +48,10 @@ pub(crate) use server::start;
 /// ones never start, and [`Node::start_supervisor`](crate::Node::start_supervisor) fails with
 /// [`SupervisorError::Child`] naming it. A child whose `init` returns `ignore` is not a
 /// failure: a permanent or transient spec is kept with no pid, a temporary one is dropped.
+/// A worker with a [`ChildSpec::start_timeout`] still in `init` after it is killed, and its
+/// start fails with [`StartError::Timeout`]: at the supervisor's start that fails the start
+/// as above; on a restart it is a failed restart, which counts towards the intensity and
+/// is retried.
 ///
 /// ## Exit reasons and restarts
 ///
@@ -68,13 +73,23 @@ pub(crate) use server::start;
 /// ## Stopping
 ///
 /// [`Supervisor::stop`] stops the children in reverse start order, each as its
-/// [`Shutdown`] says, then the supervisor exits `shutdown`.
+/// [`Shutdown`] says, then the supervisor exits `shutdown`;
+/// [`Node::stop_supervisor`](crate::Node::stop_supervisor) does the same by name, a nested
+/// supervisor through its parent. A worker is stopped with the supervisor's exit signal
+/// `shutdown`: the supervisor is its parent, so the worker runs `terminate(shutdown)` and
+/// exits `shutdown`, whether or not it traps exits, and is killed if it overruns its
+/// shutdown timeout. Another process's exit signal reaches a trapping worker as an `exit`
+/// info, as usual. Killing a supervisor (a `brutal_kill` or overrun shutdown of a nested
+/// one) kills its subtree without `terminate`.
 #[derive(Clone, Debug)]
 pub struct Supervisor {
     pid: Pid,
+    /// The supervisor it is a child of, if nested.
+    parent: Option<Pid>,
     cmds: mpsc::UnboundedSender<server::Command>,
     exit: watch::Receiver<Option<ExitReason>>,
     kill: Arc<Notify>,
+    gave_up: Arc<AtomicBool>,
 }
 
 /// Why a supervisor did not start.
@@ -184,6 +199,13 @@ impl Supervisor {
     /// Whether it is still running.
     pub fn is_alive(&self) -> bool {
         self.exit.borrow().is_none()
+    }
+
+    /// Whether it exited because it reached its maximum restart intensity (OTP logs
+    /// `reached_max_restart_intensity`; the exit reason is `shutdown` either way). False
+    /// while it runs and after a [`Supervisor::stop`].
+    pub fn gave_up(&self) -> bool {
+        !self.is_alive() && self.gave_up.load(Ordering::Relaxed)
     }
 
     /// Wait until the supervisor exits and return its reason.
@@ -321,6 +343,59 @@ impl Node {
     /// supervisor of the node is found, nested ones included.
     pub fn supervisor(&self, dest: &crate::Dest) -> Option<Supervisor> {
         self.inner.supervisor(dest)
+    }
+
+    /// Stop the supervisor `dest` names with its whole subtree: its children in reverse
+    /// start order, each as its [`Shutdown`] says, then it exits `shutdown`. Returns once it
+    /// has exited.
+    ///
+    /// A nested supervisor is stopped by its parent, as OTP's
+    /// `supervisor:terminate_child(Parent, Id)`: its spec is kept (removed if temporary) and
+    /// it is not restarted until [`Supervisor::restart_child`]. A root supervisor is
+    /// stopped as [`Supervisor::stop`] does.
+    ///
+    /// ```no_run
+    /// # async fn demo(node: otter::Node) -> Result<(), otter::ChildError> {
+    /// node.stop_supervisor(&"WorkerSupervisor".into()).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`ChildError::NoProc`] if no running supervisor has this pid or name.
+    ///
+    /// # Cancel safety
+    /// Dropping the future may leave the supervisor running, or stopping.
+    pub async fn stop_supervisor(&self, dest: &crate::Dest) -> Result<(), ChildError> {
+        let sup = self.supervisor(dest).ok_or(ChildError::NoProc)?;
+        let parent = sup
+            .parent
+            .and_then(|p| self.supervisor(&crate::Dest::Pid(p)));
+        let id = match &parent {
+            Some(parent) => parent
+                .which_children()
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .find(|c| c.pid == Some(sup.pid))
+                .map(|c| c.id),
+            None => None,
+        };
+        match (parent, id) {
+            (Some(parent), Some(id)) => match parent.terminate_child(&id).await {
+                Err(ChildError::WrongStrategy) => parent.terminate_child_pid(sup.pid).await,
+                // Its parent has exited, or let it go, meanwhile: it is exiting already.
+                Err(ChildError::NoProc | ChildError::NotFound) => {
+                    sup.wait_exit().await;
+                    Ok(())
+                }
+                r => r,
+            },
+            // A root, or a child its parent no longer lists: one that is exiting.
+            _ => {
+                sup.stop().await;
+                Ok(())
+            }
+        }
     }
 }
 

@@ -58,6 +58,13 @@ pub enum ChildStart {
         args: Term,
         /// A name to register the process under.
         name: Option<String>,
+        /// A `via` name, `(registry, key)` with the key as CBOR: each start registers the
+        /// process under the key in that unique registry (OTP's `{via, Registry, Key}`).
+        via: Option<(String, Term)>,
+        /// How long `init` may take; a child still in `init` after it is killed and its
+        /// start fails with [`StartError::Timeout`](crate::StartError::Timeout). `None`
+        /// waits as long as `init` takes (OTP's `infinity`).
+        start_timeout: Option<Duration>,
     },
     /// A supervisor.
     Supervisor(SupervisorSpec),
@@ -85,6 +92,8 @@ impl ChildSpec {
                 module: module.into(),
                 args,
                 name: None,
+                via: None,
+                start_timeout: None,
             },
             restart: Restart::Permanent,
             shutdown: Shutdown::Timeout(Duration::from_millis(5000)),
@@ -109,6 +118,35 @@ impl ChildSpec {
         match &mut self.start {
             ChildStart::Worker { name: n, .. } => *n = Some(name.into()),
             ChildStart::Supervisor(_) => panic!("only a worker child can be named"),
+        }
+        self
+    }
+
+    /// Register a worker under `key` (CBOR) in the unique registry `registry`, as
+    /// [`SpawnOptions::via`](crate::SpawnOptions::via) does; each start registers it again,
+    /// so a restarted child is reachable under the same key. Default: none. A child has
+    /// either a name or a `via` name, as in OTP.
+    ///
+    /// # Panics
+    /// On a supervisor child: a programmer error.
+    pub fn via(mut self, registry: impl Into<String>, key: Term) -> ChildSpec {
+        match &mut self.start {
+            ChildStart::Worker { via, .. } => *via = Some((registry.into(), key)),
+            ChildStart::Supervisor(_) => panic!("only a worker child can have a via name"),
+        }
+        self
+    }
+
+    /// Kill a worker whose `init` has not returned after `timeout`; its start (or restart)
+    /// then fails with [`StartError::Timeout`](crate::StartError::Timeout). Default: wait
+    /// as long as `init` takes.
+    ///
+    /// # Panics
+    /// On a supervisor child: a programmer error.
+    pub fn start_timeout(mut self, timeout: Duration) -> ChildSpec {
+        match &mut self.start {
+            ChildStart::Worker { start_timeout, .. } => *start_timeout = Some(timeout),
+            ChildStart::Supervisor(_) => panic!("only a worker child has a start timeout"),
         }
         self
     }
@@ -232,12 +270,30 @@ impl ChildSpec {
             return Err(err("id", "must not be empty"));
         }
         match &self.start {
-            ChildStart::Worker { module, name, .. } => {
+            ChildStart::Worker {
+                module,
+                name,
+                via,
+                start_timeout,
+                ..
+            } => {
                 if module.is_empty() {
                     return Err(err("module", "must not be empty"));
                 }
                 if name.as_deref() == Some("") {
                     return Err(err("name", "must not be empty"));
+                }
+                match via {
+                    Some((registry, _)) if registry.is_empty() => {
+                        return Err(err("via", "the registry's name must not be empty"));
+                    }
+                    Some(_) if name.is_some() => {
+                        return Err(err("via", "give either name or via, not both"));
+                    }
+                    _ => {}
+                }
+                if start_timeout.is_some_and(|t| t.is_zero()) {
+                    return Err(err("start_timeout", "must be positive"));
                 }
             }
             ChildStart::Supervisor(spec) => spec.validate_at(at)?,

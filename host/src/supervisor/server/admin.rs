@@ -61,7 +61,13 @@ impl State {
                 let r = match self.find(&id) {
                     Ok(i) => {
                         if let Some(running) = self.children[i].running.take() {
-                            terminate(&self.node, running, self.children[i].spec.shutdown).await;
+                            terminate(
+                                &self.node,
+                                self.pid,
+                                running,
+                                self.children[i].spec.shutdown,
+                            )
+                            .await;
                         }
                         if self.children[i].spec.restart == Restart::Temporary {
                             self.children.remove(i);
@@ -78,7 +84,7 @@ impl State {
                 } else if let Some(i) = self.children.iter().position(|c| c.pid() == Some(pid)) {
                     let child = self.children.remove(i);
                     if let Some(running) = child.running {
-                        terminate(&self.node, running, child.spec.shutdown).await;
+                        terminate(&self.node, self.pid, running, child.spec.shutdown).await;
                     }
                     Ok(())
                 } else {

@@ -4,6 +4,7 @@
 use std::collections::{HashSet, VecDeque};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, mpsc, oneshot, watch};
@@ -12,7 +13,7 @@ use super::{
     ChildCounts, ChildError, ChildFailure, ChildInfo, ChildKind, ChildSpec, ChildStart, Restart,
     Shutdown, Strategy, Supervisor, SupervisorError, SupervisorSpec, shutdown_timeout,
 };
-use crate::error::{StartError, StopError};
+use crate::error::StartError;
 use crate::exit::ExitReason;
 use crate::node::{Node, SpawnOptions};
 use crate::process::{ExitSender, Pid};
@@ -82,25 +83,28 @@ struct State {
     restarts: VecDeque<Instant>,
     exits_tx: ExitSender,
     kill: Arc<Notify>,
+    /// Set when it exits for reaching its maximum restart intensity.
+    gave_up: Arc<AtomicBool>,
 }
 
 /// Start a supervisor (its spec already validated) and its children, then hand it to a task.
-/// Its exit goes down `exit_to` if it has a parent.
+/// A nested one has a parent: the parent supervisor's pid and where its exit goes.
 ///
 /// Boxed: starting a supervisor starts its children, which may be supervisors.
 pub(crate) fn start(
     node: Node,
     spec: SupervisorSpec,
-    exit_to: Option<ExitSender>,
+    parent: Option<(Pid, ExitSender)>,
 ) -> Pin<Box<dyn Future<Output = Result<Supervisor, SupervisorError>> + Send>> {
-    Box::pin(start_inner(node, spec, exit_to))
+    Box::pin(start_inner(node, spec, parent))
 }
 
 async fn start_inner(
     node: Node,
     spec: SupervisorSpec,
-    exit_to: Option<ExitSender>,
+    parent: Option<(Pid, ExitSender)>,
 ) -> Result<Supervisor, SupervisorError> {
+    let (parent, exit_to) = parent.unzip();
     let pid = node.inner.next_pid();
     let (cmds_tx, cmds_rx) = mpsc::unbounded_channel();
     let (exit_tx, exit_rx) = watch::channel(None);
@@ -109,11 +113,14 @@ async fn start_inner(
     let dynamic = spec.strategy == Strategy::SimpleOneForOne;
     let mut specs = spec.children;
     let template = if dynamic { specs.pop() } else { None };
+    let gave_up = Arc::new(AtomicBool::new(false));
     let handle = Supervisor {
         pid,
+        parent,
         cmds: cmds_tx,
         exit: exit_rx,
         kill: kill.clone(),
+        gave_up: gave_up.clone(),
     };
     // Named and reachable before its children start, as OTP registers before `init`.
     if let Some(name) = &spec.name {
@@ -141,6 +148,7 @@ async fn start_inner(
         restarts: VecDeque::with_capacity(spec.intensity.min(64) as usize),
         exits_tx,
         kill: kill.clone(),
+        gave_up,
     };
     if let Err(e) = state.start_all().await {
         state.forget();
@@ -151,24 +159,32 @@ async fn start_inner(
     Ok(handle)
 }
 
-/// Stop one child as its shutdown says; returns once it is gone.
-async fn terminate(node: &Node, running: Running, shutdown: Shutdown) {
+/// Stop one child as its shutdown says; returns once it is gone. `parent` is the stopping
+/// supervisor: a worker gets its exit signal `shutdown` (OTP's `exit(Child, shutdown)`),
+/// which makes it run `terminate(shutdown)`, and is killed if still alive after the timeout.
+async fn terminate(node: &Node, parent: Pid, running: Running, shutdown: Shutdown) {
     match running {
-        Running::Worker(pid) => match shutdown {
-            Shutdown::BrutalKill => {
-                node.kill(pid);
-                node.wait_exit(pid).await;
-            }
-            _ => {
-                let r = node
-                    .stop(pid, ExitReason::Shutdown, shutdown_timeout(shutdown))
-                    .await;
-                if r == Err(StopError::Timeout) {
-                    node.kill(pid);
-                    node.wait_exit(pid).await;
+        Running::Worker(pid) => {
+            let Some(entry) = node.inner.entry(pid) else {
+                return;
+            };
+            let exited = node.inner.watch(&entry);
+            if shutdown != Shutdown::BrutalKill {
+                node.inner.exit_signal(parent, pid, ExitReason::Shutdown);
+                let done = match shutdown_timeout(shutdown) {
+                    Some(t) => tokio::time::timeout(t, exited).await.is_ok(),
+                    None => {
+                        exited.await;
+                        true
+                    }
+                };
+                if done {
+                    return;
                 }
             }
-        },
+            node.kill(pid);
+            node.wait_exit(pid).await;
+        }
         Running::Supervisor(sup) => match shutdown_timeout(shutdown) {
             Some(t) if !t.is_zero() => {
                 if tokio::time::timeout(t, sup.stop()).await.is_err() {
@@ -239,13 +255,21 @@ impl State {
         restarts: u32,
     ) -> Result<Option<Running>, ChildFailure> {
         match &spec.start {
-            ChildStart::Worker { module, args, name } => {
-                let mut opts = SpawnOptions::default();
-                if let Some(n) = name {
-                    opts = opts.name(n);
-                }
-                opts.exit_to = Some(self.exits_tx.clone());
-                opts.restarts = restarts;
+            ChildStart::Worker {
+                module,
+                args,
+                name,
+                via,
+                start_timeout,
+            } => {
+                let opts = SpawnOptions {
+                    name: name.clone(),
+                    via: via.clone(),
+                    start_timeout: *start_timeout,
+                    exit_to: Some(self.exits_tx.clone()),
+                    restarts,
+                    parent: Some(self.pid),
+                };
                 match self.node.spawn(module, args.clone(), opts).await {
                     Ok(pid) => Ok(Some(Running::Worker(pid))),
                     Err(StartError::Ignore) => Ok(None),
@@ -253,7 +277,8 @@ impl State {
                 }
             }
             ChildStart::Supervisor(sub) => {
-                start(self.node.clone(), sub.clone(), Some(self.exits_tx.clone()))
+                let parent = Some((self.pid, self.exits_tx.clone()));
+                start(self.node.clone(), sub.clone(), parent)
                     .await
                     .map(|s| Some(Running::Supervisor(s)))
                     .map_err(|e| ChildFailure::Supervisor(Box::new(e)))
@@ -294,7 +319,7 @@ impl State {
                 Running::Worker(pid) => Running::Worker(*pid),
                 Running::Supervisor(s) => Running::Supervisor(s.clone()),
             };
-            let stopping = terminate(&node, running, shutdown);
+            let stopping = terminate(&node, self.pid, running, shutdown);
             let killer = self.kill.clone();
             tokio::select! {
                 () = stopping => {}
@@ -356,6 +381,7 @@ impl State {
                             period_ms = self.period.as_millis() as u64,
                             "supervisor reached its maximum restart intensity; shutting down"
                         );
+                        self.gave_up.store(true, Ordering::Relaxed);
                         break if self.stop_all().await {
                             ExitReason::Killed
                         } else {
@@ -428,7 +454,13 @@ impl State {
             };
             for &j in stop.iter().rev() {
                 if let Some(running) = self.children[j].running.take() {
-                    terminate(&self.node, running, self.children[j].spec.shutdown).await;
+                    terminate(
+                        &self.node,
+                        self.pid,
+                        running,
+                        self.children[j].spec.shutdown,
+                    )
+                    .await;
                 }
             }
             // Temporary children stopped with the group are not restarted: drop them.
@@ -480,6 +512,28 @@ impl State {
                     });
                     return Ok(());
                 }
+            }
+        }
+    }
+}
+
+impl Drop for State {
+    /// A supervisor that goes away with children still running (its task panicked, or the
+    /// runtime is ending) sends them its exit signal, as OTP's links from a dead parent do:
+    /// workers run `terminate(shutdown)`, nested supervisors stop. After a stop or a kill no
+    /// child is running, so nothing is sent twice.
+    fn drop(&mut self) {
+        for c in &self.children {
+            match &c.running {
+                Some(Running::Worker(pid)) => {
+                    self.node
+                        .inner
+                        .exit_signal(self.pid, *pid, ExitReason::Shutdown)
+                }
+                Some(Running::Supervisor(s)) => {
+                    let _ = s.cmds.send(Command::Stop);
+                }
+                None => {}
             }
         }
     }

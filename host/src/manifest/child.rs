@@ -1,0 +1,280 @@
+//! Checking one `[[children]]` table: a worker or a nested supervisor, its restart,
+//! shutdown, names and start timeout.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::parse::{Parser, toml_to_json};
+use super::raw::{RawChild, RawModule};
+use super::*;
+use crate::registry::canonical;
+use crate::supervisor::{Restart, Shutdown};
+use crate::term::{encode, from_json};
+
+/// What checking a child needs to know of the whole manifest, and the names taken so far.
+pub(super) struct Tree<'r> {
+    pub(super) modules: &'r BTreeMap<String, Spanned<RawModule>>,
+    pub(super) registries: &'r [RegistrySpec],
+    /// Registered names, tree-wide, with who holds each.
+    pub(super) names: HashMap<String, String>,
+    /// `via` names, as (registry, canonical CBOR key), with who holds each.
+    pub(super) vias: HashMap<(String, Vec<u8>), String>,
+}
+
+impl Parser<'_> {
+    pub(super) fn child(
+        &self,
+        tree: &mut Tree<'_>,
+        here: &str,
+        child: &RawChild,
+        span: &Range<usize>,
+    ) -> Result<ChildSpec, ManifestError> {
+        let f = |field: &str| format!("{here}.{field}");
+        let is_sup = match &child.kind {
+            None => false,
+            Some(k) => match k.get_ref().as_str() {
+                "worker" => false,
+                "supervisor" => true,
+                _ => {
+                    return Err(self.error(
+                        &k.span(),
+                        f("type"),
+                        "expected one of worker, supervisor",
+                    ));
+                }
+            },
+        };
+        let restart = match &child.restart {
+            None => Restart::Permanent,
+            Some(r) => match r.get_ref().as_str() {
+                "permanent" => Restart::Permanent,
+                "transient" => Restart::Transient,
+                "temporary" => Restart::Temporary,
+                _ => {
+                    return Err(self.error(
+                        &r.span(),
+                        f("restart"),
+                        "expected one of permanent, transient, temporary",
+                    ));
+                }
+            },
+        };
+        let shutdown = match (&child.shutdown, &child.shutdown_timeout_ms) {
+            (Some(_), Some(t)) => {
+                return Err(self.error(
+                    &t.span(),
+                    f("shutdown_timeout_ms"),
+                    "give either shutdown or shutdown_timeout_ms, not both",
+                ));
+            }
+            (None, Some(t)) => self.timeout(*t.get_ref(), &t.span(), &f("shutdown_timeout_ms"))?,
+            (Some(v), None) => match v.get_ref() {
+                toml::Value::Integer(ms) => match u64::try_from(*ms) {
+                    Ok(ms) => self.timeout(ms, &v.span(), &f("shutdown"))?,
+                    Err(_) => {
+                        return Err(self.error(&v.span(), f("shutdown"), "must not be negative"));
+                    }
+                },
+                toml::Value::String(s) if s == "brutal_kill" => Shutdown::BrutalKill,
+                toml::Value::String(s) if s == "infinity" => Shutdown::Infinity,
+                _ => {
+                    return Err(self.error(
+                        &v.span(),
+                        f("shutdown"),
+                        r#"expected milliseconds, "brutal_kill" or "infinity""#,
+                    ));
+                }
+            },
+            (None, None) if is_sup => Shutdown::Infinity,
+            (None, None) => Shutdown::Timeout(DEFAULT_SHUTDOWN_TIMEOUT),
+        };
+        let line = self.line_of(span);
+        let not_for = |field: &str, present: bool, what: &str| {
+            if present {
+                Err(self.error(span, f(field), format!("not allowed on a {what} child")))
+            } else {
+                Ok(())
+            }
+        };
+        if let Some(id) = &child.id
+            && id.get_ref().is_empty()
+        {
+            return Err(self.error(&id.span(), f("id"), "empty id"));
+        }
+        if is_sup {
+            not_for("module", child.module.is_some(), "supervisor")?;
+            not_for("args", child.args.is_some(), "supervisor")?;
+            not_for(
+                "start_timeout_ms",
+                child.start_timeout_ms.is_some(),
+                "supervisor",
+            )?;
+            not_for("via", child.via.is_some(), "supervisor")?;
+            let Some(id) = &child.id else {
+                return Err(self.error(span, f("id"), "a supervisor child needs an id"));
+            };
+            let name = self.name(&mut tree.names, child.name.as_ref(), &f("name"), here)?;
+            let sup = self.supervisor(
+                tree,
+                &format!("{here}."),
+                &format!("{here}."),
+                id.get_ref().clone(),
+                name,
+                line,
+                child.strategy.as_ref(),
+                child.intensity,
+                child.period_ms.as_ref(),
+                child.children.as_deref().unwrap_or_default(),
+            )?;
+            return Ok(ChildSpec {
+                id: id.get_ref().clone(),
+                restart,
+                shutdown,
+                kind: ChildKind::Supervisor(sup),
+                line,
+            });
+        }
+        not_for("strategy", child.strategy.is_some(), "worker")?;
+        not_for("intensity", child.intensity.is_some(), "worker")?;
+        not_for("period_ms", child.period_ms.is_some(), "worker")?;
+        not_for("children", child.children.is_some(), "worker")?;
+        let Some(module) = &child.module else {
+            return Err(self.error(span, here, "missing field `module`"));
+        };
+        if !tree.modules.contains_key(module.get_ref()) {
+            let known: Vec<&str> = tree.modules.keys().map(String::as_str).collect();
+            let known = if known.is_empty() {
+                "no modules are declared".to_owned()
+            } else {
+                format!("modules: {}", known.join(", "))
+            };
+            return Err(self.error(
+                &module.span(),
+                f("module"),
+                format!("unknown module {:?} ({known})", module.get_ref()),
+            ));
+        }
+        self.name(&mut tree.names, child.name.as_ref(), &f("name"), here)?;
+        let via = match &child.via {
+            None => None,
+            Some(_) if child.name.is_some() => {
+                return Err(self.error(
+                    &child.via.as_ref().map_or(span.clone(), |v| v.span()),
+                    f("via"),
+                    "give either name or via, not both",
+                ));
+            }
+            Some(v) => Some(self.via(tree, v, &f("via"), here)?),
+        };
+        let start_timeout = match &child.start_timeout_ms {
+            None => None,
+            Some(t) if *t.get_ref() == 0 => {
+                return Err(self.error(&t.span(), f("start_timeout_ms"), "must be positive"));
+            }
+            Some(t) => Some(Duration::from_millis(*t.get_ref())),
+        };
+        let args = match &child.args {
+            None => encode(&()).expect("unit encodes"),
+            Some(v) => {
+                let json =
+                    toml_to_json(v.get_ref()).map_err(|m| self.error(&v.span(), f("args"), m))?;
+                from_json(&json)
+            }
+        };
+        let name = child.name.as_ref().map(|n| n.get_ref().clone());
+        let id = child
+            .id
+            .as_ref()
+            .map(|i| i.get_ref().clone())
+            .or_else(|| name.clone())
+            .unwrap_or_else(|| module.get_ref().clone());
+        Ok(ChildSpec {
+            id,
+            restart,
+            shutdown,
+            kind: ChildKind::Worker(WorkerSpec {
+                name,
+                via,
+                module: module.get_ref().clone(),
+                args,
+                start_timeout,
+            }),
+            line,
+        })
+    }
+
+    pub(super) fn timeout(
+        &self,
+        ms: u64,
+        span: &Range<usize>,
+        field: &str,
+    ) -> Result<Shutdown, ManifestError> {
+        if ms == 0 {
+            Err(self.error(
+                span,
+                field,
+                r#"a zero timeout is not allowed; use "brutal_kill""#,
+            ))
+        } else {
+            Ok(Shutdown::Timeout(Duration::from_millis(ms)))
+        }
+    }
+
+    /// `via = [registry, key]`: a unique registry the manifest declares, and a key no other
+    /// child holds there.
+    fn via(
+        &self,
+        tree: &mut Tree<'_>,
+        v: &Spanned<toml::Value>,
+        field: &str,
+        here: &str,
+    ) -> Result<(String, Term), ManifestError> {
+        let span = v.span();
+        let (registry, key) = match v.get_ref() {
+            toml::Value::Array(a) if a.len() == 2 => match &a[0] {
+                toml::Value::String(r) => (r, &a[1]),
+                _ => return Err(self.error(&span, field, "expected [registry, key]")),
+            },
+            _ => return Err(self.error(&span, field, "expected [registry, key]")),
+        };
+        match tree.registries.iter().find(|r| r.name == *registry) {
+            Some(r) if r.keys == Keys::Unique => {}
+            Some(_) => {
+                return Err(self.error(
+                    &span,
+                    field,
+                    format!(
+                        "registry {registry:?} has duplicate keys; a via name needs unique keys"
+                    ),
+                ));
+            }
+            None => {
+                let known: Vec<&str> = tree.registries.iter().map(|r| r.name.as_str()).collect();
+                let known = if known.is_empty() {
+                    "no registries are declared".to_owned()
+                } else {
+                    format!("registries: {}", known.join(", "))
+                };
+                return Err(self.error(
+                    &span,
+                    field,
+                    format!("unknown registry {registry:?} ({known})"),
+                ));
+            }
+        }
+        let json = toml_to_json(key).map_err(|m| self.error(&span, field, m))?;
+        let key = from_json(&json);
+        let canon = canonical(&key).unwrap_or_else(|| key.clone());
+        if let Some(first) = tree.vias.insert((registry.clone(), canon), here.to_owned()) {
+            return Err(self.error(
+                &span,
+                field,
+                format!("duplicate via name [{registry:?}, {json}] ({first} has it too)"),
+            ));
+        }
+        Ok((registry.clone(), key))
+    }
+}
