@@ -1,279 +1,27 @@
-//! One process: a component instance in its own store, driven by one tokio task.
-//!
-//! The task takes signals before messages, runs one callback at a time, honours what each
-//! callback returns next (continue before any queued message, idle timeout, hibernate), and
-//! on exit frees its name, answers pending callers and notifies its monitors. A trap ends
-//! the process alone; a kill aborts the task, which drops the store wherever it was.
+//! The process task: the message loop, what each callback's result does next, hibernation
+//! and the exit path.
 
-use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use tokio::sync::oneshot;
-use tokio::task::AbortHandle;
 use wasmtime::Store;
 
+use super::batch::{call_flow, handle_batch};
+use super::{ExitGuard, Pid, ProcessEntry};
 use crate::bindings::{
-    CallResult, Genserver, InitResult, NoreplyResult, WitDown, WitEnvelope, WitExitSignal, WitInfo,
-    WitNext, WitOutcome, WitReplyTo,
+    Genserver, InitResult, NoreplyResult, WitDown, WitExitSignal, WitInfo, WitNext, WitReplyTo,
 };
 use crate::engine::Module;
-use crate::error::{CallError, StartError};
+use crate::error::StartError;
 use crate::exit::ExitReason;
 use crate::host::{ProcessCtx, new_store};
-use crate::mailbox::{Mailbox, MailboxSender, Message, Received, ReplySlot, Signal, mailbox};
-use crate::node::{NodeInner, ProcessInfo, SpawnOptions};
+use crate::mailbox::{Mailbox, Message, Received, ReplySlot, Signal};
 use crate::term::Term;
 
-/// A process identifier, unique for the node's lifetime.
-pub type Pid = u64;
-
-/// Who is told when a process exits.
-pub(crate) enum Watcher {
-    /// A process monitor: a `down` message goes to `watcher`.
-    Monitor { mref: u64, watcher: Pid },
-    /// Someone in Rust waiting for the exit (stop, wait_exit).
-    Waiter(oneshot::Sender<ExitReason>),
-    /// A supervisor: `(pid, reason)` goes down its exit channel.
-    Channel(ExitSender),
-}
-
-/// Where a supervisor learns of its children's exits.
-pub(crate) type ExitSender = tokio::sync::mpsc::UnboundedSender<(Pid, ExitReason)>;
-
-/// A process as the rest of the node sees it.
-pub(crate) struct ProcessEntry {
-    pub(crate) pid: Pid,
-    pub(crate) module: Arc<Module>,
-    pub(crate) mailbox: MailboxSender,
-    pub(crate) name: Mutex<Option<String>>,
-    started: Instant,
-    /// How many times its supervisor had restarted its child spec.
-    restarts: u32,
-    /// Its supervisor's pid: an exit signal from it is an order to terminate, not a message.
-    parent: Option<Pid>,
-    hibernating: AtomicBool,
-    /// Bytes of linear memory, kept current by the store's limiter.
-    pub(crate) memory: Arc<AtomicUsize>,
-    exit: OnceLock<ExitReason>,
-    /// `None` once the process has exited: nobody may watch it any more.
-    watchers: Mutex<Option<Vec<Watcher>>>,
-    /// Linked processes; `None` once the process has exited.
-    links: Mutex<Option<HashSet<Pid>>>,
-    abort: OnceLock<AbortHandle>,
-    /// Set by a kill; read after `abort` is set, so a kill that comes before the task
-    /// exists is not lost.
-    kill_requested: AtomicBool,
-}
-
-impl ProcessEntry {
-    pub(crate) fn exit_reason(&self) -> ExitReason {
-        self.exit.get().cloned().unwrap_or(ExitReason::Killed)
-    }
-
-    /// Add a watcher; gives it back if the process has already exited.
-    pub(crate) fn add_watcher(&self, w: Watcher) -> Result<(), Watcher> {
-        match self.watchers.lock().expect("watchers lock").as_mut() {
-            Some(list) => {
-                list.push(w);
-                Ok(())
-            }
-            None => Err(w),
-        }
-    }
-
-    pub(crate) fn remove_monitor(&self, mref: u64) {
-        if let Some(list) = self.watchers.lock().expect("watchers lock").as_mut() {
-            list.retain(|w| !matches!(w, Watcher::Monitor { mref: m, .. } if *m == mref));
-        }
-    }
-
-    /// Add a link to `other`; false if this process has exited.
-    pub(crate) fn add_link(&self, other: Pid) -> bool {
-        match self.links.lock().expect("links lock").as_mut() {
-            Some(set) => {
-                set.insert(other);
-                true
-            }
-            None => false,
-        }
-    }
-
-    pub(crate) fn remove_link(&self, other: Pid) {
-        if let Some(set) = self.links.lock().expect("links lock").as_mut() {
-            set.remove(&other);
-        }
-    }
-
-    pub(crate) fn kill(&self) {
-        self.kill_requested.store(true, Ordering::SeqCst);
-        if let Some(abort) = self.abort.get() {
-            abort.abort();
-        }
-    }
-
-    pub(crate) fn is_hibernating(&self) -> bool {
-        self.hibernating.load(Ordering::Relaxed)
-    }
-
-    pub(crate) fn info(&self) -> ProcessInfo {
-        ProcessInfo {
-            pid: self.pid,
-            name: self.name.lock().expect("name lock").clone(),
-            module: self.module.name().to_owned(),
-            vsn: self.module.vsn().to_owned(),
-            hibernating: self.is_hibernating(),
-            queue_len: self.mailbox.queued(),
-            memory: self.memory.load(Ordering::Relaxed),
-            restarts: self.restarts,
-            uptime_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        }
-    }
-}
-
-/// Start a process and wait for its `init`.
-pub(crate) async fn spawn(
-    node: &Arc<NodeInner>,
-    module: Arc<Module>,
-    args: Term,
-    opts: SpawnOptions,
-) -> Result<Pid, StartError> {
-    let pid = node.next_pid();
-    let (sender, mailbox) = mailbox();
-    let entry = Arc::new(ProcessEntry {
-        pid,
-        module: module.clone(),
-        mailbox: sender,
-        name: Mutex::new(None),
-        started: Instant::now(),
-        restarts: opts.restarts,
-        parent: opts.parent,
-        hibernating: AtomicBool::new(false),
-        memory: Arc::new(AtomicUsize::new(0)),
-        exit: OnceLock::new(),
-        // Registered before the task exists, so no exit can be missed.
-        watchers: Mutex::new(Some(
-            opts.exit_to
-                .clone()
-                .map(Watcher::Channel)
-                .into_iter()
-                .collect(),
-        )),
-        links: Mutex::new(Some(HashSet::new())),
-        abort: OnceLock::new(),
-        kill_requested: AtomicBool::new(false),
-    });
-    node.insert(entry.clone());
-    if let Err(e) = node.register_start_names(&entry, &opts) {
-        node.remove(&entry);
-        return Err(e);
-    }
-    let (started_tx, started_rx) = oneshot::channel();
-    let ctx = ProcessCtx::new(
-        pid,
-        node.clone(),
-        module.name().into(),
-        mailbox,
-        entry.memory.clone(),
-    );
-    let guard = ExitGuard {
-        node: node.clone(),
-        entry: entry.clone(),
-        reason: None,
-        pending: Vec::new(),
-    };
-    let task = tokio::spawn(run(guard, module, ctx, args, started_tx));
-    let _ = entry.abort.set(task.abort_handle());
-    if entry.kill_requested.load(Ordering::SeqCst) {
-        task.abort();
-    }
-    let started = async {
-        started_rx
-            .await
-            .unwrap_or(Err(StartError::Stopped(ExitReason::Killed)))
-    };
-    match opts.start_timeout {
-        None => started.await,
-        Some(t) => match tokio::time::timeout(t, started).await {
-            Ok(r) => r,
-            Err(_) => {
-                entry.kill();
-                // Wait until it is gone, so the name is free when the caller sees the error.
-                let _ = node.watch(&entry).await;
-                Err(StartError::Timeout)
-            }
-        },
-    }
-}
-
-/// Runs the exit sequence when the process task ends, however it ends (a kill drops it).
-struct ExitGuard {
-    node: Arc<NodeInner>,
-    entry: Arc<ProcessEntry>,
-    reason: Option<ExitReason>,
-    /// Callers to answer with the exit reason once the name is free.
-    pending: Vec<ReplySlot>,
-}
-
-impl Drop for ExitGuard {
-    fn drop(&mut self) {
-        let reason = self.reason.take().unwrap_or(ExitReason::Killed);
-        let _ = self.entry.exit.set(reason.clone());
-        self.node.remove(&self.entry);
-        let watchers = self
-            .entry
-            .watchers
-            .lock()
-            .expect("watchers lock")
-            .take()
-            .unwrap_or_default();
-        for w in watchers {
-            match w {
-                Watcher::Monitor { mref, watcher } => {
-                    self.node
-                        .deliver_down(watcher, mref, self.entry.pid, reason.clone())
-                }
-                Watcher::Waiter(tx) => {
-                    let _ = tx.send(reason.clone());
-                }
-                Watcher::Channel(tx) => {
-                    let _ = tx.send((self.entry.pid, reason.clone()));
-                }
-            }
-        }
-        let links = self
-            .entry
-            .links
-            .lock()
-            .expect("links lock")
-            .take()
-            .unwrap_or_default();
-        for other in links {
-            if let Some(entry) = self.node.entry(other) {
-                entry.remove_link(self.entry.pid);
-                let _ = entry.mailbox.signal(Signal::Exit {
-                    from: self.entry.pid,
-                    reason: reason.clone(),
-                    kill: false,
-                });
-            }
-        }
-        for slot in self.pending.drain(..) {
-            let _ = slot.send(Err(CallError::Exited(reason.clone())));
-        }
-        let pid = self.entry.pid;
-        let module = self.entry.module.name();
-        if reason.is_clean() {
-            tracing::debug!(pid, module, %reason, "process exited");
-        } else {
-            tracing::error!(pid, module, %reason, "process crashed");
-        }
-    }
-}
-
 /// What happens after a callback.
-enum Flow {
+pub(super) enum Flow {
     Next(WitNext),
     /// A clean or chosen stop: `terminate` runs.
     Stop(ExitReason),
@@ -346,11 +94,11 @@ fn event(received: Received) -> Event {
     }
 }
 
-fn crash(e: wasmtime::Error) -> ExitReason {
+pub(super) fn crash(e: wasmtime::Error) -> ExitReason {
     ExitReason::Error(format!("{e:#}"))
 }
 
-async fn run(
+pub(super) async fn run(
     mut guard: ExitGuard,
     module: Arc<Module>,
     ctx: ProcessCtx,
@@ -703,161 +451,7 @@ impl Process {
     }
 }
 
-/// Most messages one `handle-batch` carries: enough to amortise entering the guest, few enough
-/// that signals and the batch's first callers are not kept waiting long.
-const BATCH_MAX: usize = 64;
-
-/// Past this many bytes of terms a batch takes no more messages, so that large messages are
-/// not copied twice for nothing.
-const BATCH_BYTES: usize = 64 * 1024;
-
-/// Hand `first` and the messages already queued behind it to `handle-batch`, then act on each
-/// outcome as if its message had come alone. Messages the guest did not reach go back to the
-/// front of the mailbox.
-async fn handle_batch(store: &mut Store<ProcessCtx>, server: &Genserver, first: Message) -> Flow {
-    let ctx = store.data_mut();
-    let mut terms = Vec::new();
-    let mut batch = Vec::with_capacity(8);
-    let mut next = Some(first);
-    while let Some(msg) = next {
-        let (term, envelope) = match msg {
-            Message::Call {
-                request,
-                caller,
-                reply,
-            } => {
-                let tag = ctx.next_tag;
-                ctx.next_tag += 1;
-                // Held as pending so that `reply` inside the callback finds it.
-                ctx.pending.insert(tag, reply);
-                let from = WitReplyTo {
-                    server: ctx.pid,
-                    caller,
-                    tag,
-                };
-                (request, WitEnvelope::Call((0, from)))
-            }
-            Message::Cast(req) => (req, WitEnvelope::Cast(0)),
-            Message::Info(msg) => (msg, WitEnvelope::Info(0)),
-            Message::Down { .. } => unreachable!("a DOWN is never batched"),
-        };
-        let len = u32::try_from(term.len()).expect("a term fits the guest's memory");
-        batch.push(match envelope {
-            WitEnvelope::Call((_, from)) => WitEnvelope::Call((len, from)),
-            WitEnvelope::Cast(_) => WitEnvelope::Cast(len),
-            WitEnvelope::Info(_) => WitEnvelope::Info(len),
-        });
-        terms.extend_from_slice(&term);
-        next = if batch.len() < BATCH_MAX && terms.len() < BATCH_BYTES {
-            ctx.mailbox.next_batchable()
-        } else {
-            None
-        };
-    }
-    let outcomes = match server
-        .otter_genserver_server()
-        .call_handle_batch(&mut *store, &terms, &batch)
-        .await
-    {
-        Ok(o) => o,
-        // The batch's callers are pending: the exit answers them.
-        Err(e) => return Flow::Crash(crash(e)),
-    };
-    let ctx = store.data_mut();
-    if outcomes.is_empty() {
-        return Flow::Crash(ExitReason::Error(
-            "handle-batch handled no message".to_owned(),
-        ));
-    }
-    let mut flow = Flow::Next(WitNext::None);
-    let mut handled = 0;
-    let mut offset = 0;
-    for (envelope, outcome) in batch.iter().zip(outcomes) {
-        handled += 1;
-        offset += envelope_len(envelope);
-        flow = match (envelope, outcome) {
-            (WitEnvelope::Call((_, from)), WitOutcome::Call(result)) => {
-                let slot = ctx.pending.remove(&from.tag);
-                call_flow(ctx, from.tag, slot, result)
-            }
-            (WitEnvelope::Cast(_) | WitEnvelope::Info(_), WitOutcome::Noreply(result)) => {
-                noreply_flow(Ok(result))
-            }
-            _ => {
-                return Flow::Crash(ExitReason::Error(
-                    "handle-batch returned an outcome of the wrong kind".to_owned(),
-                ));
-            }
-        };
-        if !matches!(flow, Flow::Next(WitNext::None)) {
-            break;
-        }
-    }
-    let mut unhandled = Vec::with_capacity(batch.len() - handled);
-    for envelope in batch.into_iter().skip(handled) {
-        let end = offset + envelope_len(&envelope);
-        let term = terms[offset..end].to_vec();
-        offset = end;
-        unhandled.push(match envelope {
-            WitEnvelope::Call((_, from)) => match ctx.pending.remove(&from.tag) {
-                Some(reply) => Message::Call {
-                    request: term,
-                    caller: from.caller,
-                    reply,
-                },
-                None => continue,
-            },
-            WitEnvelope::Cast(_) => Message::Cast(term),
-            WitEnvelope::Info(_) => Message::Info(term),
-        });
-    }
-    ctx.mailbox.put_back(unhandled.into_iter());
-    flow
-}
-
-fn envelope_len(envelope: &WitEnvelope) -> usize {
-    let (WitEnvelope::Call((len, _)) | WitEnvelope::Cast(len) | WitEnvelope::Info(len)) = envelope;
-    *len as usize
-}
-
-/// Act on `handle-call`'s result. `slot` is the caller's, unless the guest already answered
-/// with `reply`.
-fn call_flow(ctx: &mut ProcessCtx, tag: u64, slot: Option<ReplySlot>, result: CallResult) -> Flow {
-    let answer = |slot: Option<ReplySlot>, r: Result<Term, CallError>| {
-        if let Some(s) = slot {
-            let _ = s.send(r);
-        }
-    };
-    match result {
-        CallResult::Reply((term, next)) => {
-            answer(slot, Ok(term));
-            Flow::Next(next)
-        }
-        CallResult::Noreply(next) => {
-            if let Some(s) = slot {
-                ctx.pending.insert(tag, s);
-            }
-            Flow::Next(next)
-        }
-        CallResult::StopReply((reason, term)) => {
-            answer(slot, Ok(term));
-            Flow::Stop(ExitReason::from_wit(reason))
-        }
-        CallResult::Stop(reason) => {
-            // The caller learns the reason when the process has exited.
-            if let Some(s) = slot {
-                ctx.pending.insert(tag, s);
-            }
-            Flow::Stop(ExitReason::from_wit(reason))
-        }
-        CallResult::Badarg(why) => {
-            answer(slot, Err(CallError::Badarg(why)));
-            Flow::Next(WitNext::None)
-        }
-    }
-}
-
-fn noreply_flow(r: wasmtime::Result<NoreplyResult>) -> Flow {
+pub(super) fn noreply_flow(r: wasmtime::Result<NoreplyResult>) -> Flow {
     match r {
         Ok(NoreplyResult::Noreply(next)) => Flow::Next(next),
         Ok(NoreplyResult::Stop(reason)) => Flow::Stop(ExitReason::from_wit(reason)),

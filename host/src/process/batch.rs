@@ -1,0 +1,174 @@
+//! `handle-batch`: messages already queued behind the first enter the guest together.
+
+use wasmtime::Store;
+
+use super::serve::{Flow, crash, noreply_flow};
+use crate::bindings::{CallResult, Genserver, WitEnvelope, WitNext, WitOutcome, WitReplyTo};
+use crate::error::CallError;
+use crate::exit::ExitReason;
+use crate::host::ProcessCtx;
+use crate::mailbox::{Message, ReplySlot};
+use crate::term::Term;
+
+/// Most messages one `handle-batch` carries: enough to amortise entering the guest, few enough
+/// that signals and the batch's first callers are not kept waiting long.
+const BATCH_MAX: usize = 64;
+
+/// Past this many bytes of terms a batch takes no more messages, so that large messages are
+/// not copied twice for nothing.
+const BATCH_BYTES: usize = 64 * 1024;
+
+/// Hand `first` and the messages already queued behind it to `handle-batch`, then act on each
+/// outcome as if its message had come alone. Messages the guest did not reach go back to the
+/// front of the mailbox.
+pub(super) async fn handle_batch(
+    store: &mut Store<ProcessCtx>,
+    server: &Genserver,
+    first: Message,
+) -> Flow {
+    let ctx = store.data_mut();
+    let mut terms = Vec::new();
+    let mut batch = Vec::with_capacity(8);
+    let mut next = Some(first);
+    while let Some(msg) = next {
+        let (term, envelope) = match msg {
+            Message::Call {
+                request,
+                caller,
+                reply,
+            } => {
+                let tag = ctx.next_tag;
+                ctx.next_tag += 1;
+                // Held as pending so that `reply` inside the callback finds it.
+                ctx.pending.insert(tag, reply);
+                let from = WitReplyTo {
+                    server: ctx.pid,
+                    caller,
+                    tag,
+                };
+                (request, WitEnvelope::Call((0, from)))
+            }
+            Message::Cast(req) => (req, WitEnvelope::Cast(0)),
+            Message::Info(msg) => (msg, WitEnvelope::Info(0)),
+            Message::Down { .. } => unreachable!("a DOWN is never batched"),
+        };
+        let len = u32::try_from(term.len()).expect("a term fits the guest's memory");
+        batch.push(match envelope {
+            WitEnvelope::Call((_, from)) => WitEnvelope::Call((len, from)),
+            WitEnvelope::Cast(_) => WitEnvelope::Cast(len),
+            WitEnvelope::Info(_) => WitEnvelope::Info(len),
+        });
+        terms.extend_from_slice(&term);
+        next = if batch.len() < BATCH_MAX && terms.len() < BATCH_BYTES {
+            ctx.mailbox.next_batchable()
+        } else {
+            None
+        };
+    }
+    let outcomes = match server
+        .otter_genserver_server()
+        .call_handle_batch(&mut *store, &terms, &batch)
+        .await
+    {
+        Ok(o) => o,
+        // The batch's callers are pending: the exit answers them.
+        Err(e) => return Flow::Crash(crash(e)),
+    };
+    let ctx = store.data_mut();
+    if outcomes.is_empty() {
+        return Flow::Crash(ExitReason::Error(
+            "handle-batch handled no message".to_owned(),
+        ));
+    }
+    let mut flow = Flow::Next(WitNext::None);
+    let mut handled = 0;
+    let mut offset = 0;
+    for (envelope, outcome) in batch.iter().zip(outcomes) {
+        handled += 1;
+        offset += envelope_len(envelope);
+        flow = match (envelope, outcome) {
+            (WitEnvelope::Call((_, from)), WitOutcome::Call(result)) => {
+                let slot = ctx.pending.remove(&from.tag);
+                call_flow(ctx, from.tag, slot, result)
+            }
+            (WitEnvelope::Cast(_) | WitEnvelope::Info(_), WitOutcome::Noreply(result)) => {
+                noreply_flow(Ok(result))
+            }
+            _ => {
+                return Flow::Crash(ExitReason::Error(
+                    "handle-batch returned an outcome of the wrong kind".to_owned(),
+                ));
+            }
+        };
+        if !matches!(flow, Flow::Next(WitNext::None)) {
+            break;
+        }
+    }
+    let mut unhandled = Vec::with_capacity(batch.len() - handled);
+    for envelope in batch.into_iter().skip(handled) {
+        let end = offset + envelope_len(&envelope);
+        let term = terms[offset..end].to_vec();
+        offset = end;
+        unhandled.push(match envelope {
+            WitEnvelope::Call((_, from)) => match ctx.pending.remove(&from.tag) {
+                Some(reply) => Message::Call {
+                    request: term,
+                    caller: from.caller,
+                    reply,
+                },
+                None => continue,
+            },
+            WitEnvelope::Cast(_) => Message::Cast(term),
+            WitEnvelope::Info(_) => Message::Info(term),
+        });
+    }
+    ctx.mailbox.put_back(unhandled.into_iter());
+    flow
+}
+
+fn envelope_len(envelope: &WitEnvelope) -> usize {
+    let (WitEnvelope::Call((len, _)) | WitEnvelope::Cast(len) | WitEnvelope::Info(len)) = envelope;
+    *len as usize
+}
+
+/// Act on `handle-call`'s result. `slot` is the caller's, unless the guest already answered
+/// with `reply`.
+pub(super) fn call_flow(
+    ctx: &mut ProcessCtx,
+    tag: u64,
+    slot: Option<ReplySlot>,
+    result: CallResult,
+) -> Flow {
+    let answer = |slot: Option<ReplySlot>, r: Result<Term, CallError>| {
+        if let Some(s) = slot {
+            let _ = s.send(r);
+        }
+    };
+    match result {
+        CallResult::Reply((term, next)) => {
+            answer(slot, Ok(term));
+            Flow::Next(next)
+        }
+        CallResult::Noreply(next) => {
+            if let Some(s) = slot {
+                ctx.pending.insert(tag, s);
+            }
+            Flow::Next(next)
+        }
+        CallResult::StopReply((reason, term)) => {
+            answer(slot, Ok(term));
+            Flow::Stop(ExitReason::from_wit(reason))
+        }
+        CallResult::Stop(reason) => {
+            // The caller learns the reason when the process has exited.
+            if let Some(s) = slot {
+                ctx.pending.insert(tag, s);
+            }
+            Flow::Stop(ExitReason::from_wit(reason))
+        }
+        CallResult::Badarg(why) => {
+            answer(slot, Err(CallError::Badarg(why)));
+            Flow::Next(WitNext::None)
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! One process: a component instance in its own store, driven by one tokio task.
+//!
+//! The task takes signals before messages, runs one callback at a time, honours what each
+//! callback returns next (continue before any queued message, idle timeout, hibernate), and
+//! on exit frees its name, answers pending callers and notifies its monitors. A trap ends
+//! the process alone; a kill aborts the task, which drops the store wherever it was.
+
+mod batch;
+mod serve;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
+
+use tokio::sync::oneshot;
+use tokio::task::AbortHandle;
+
+use crate::engine::Module;
+use crate::error::{CallError, StartError};
+use crate::exit::ExitReason;
+use crate::host::ProcessCtx;
+use crate::mailbox::{MailboxSender, ReplySlot, Signal, mailbox};
+use crate::node::{NodeInner, ProcessInfo, SpawnOptions};
+use crate::term::Term;
+
+/// A process identifier, unique for the node's lifetime.
+pub type Pid = u64;
+
+/// Who is told when a process exits.
+pub(crate) enum Watcher {
+    /// A process monitor: a `down` message goes to `watcher`.
+    Monitor { mref: u64, watcher: Pid },
+    /// Someone in Rust waiting for the exit (stop, wait_exit).
+    Waiter(oneshot::Sender<ExitReason>),
+    /// A supervisor: `(pid, reason)` goes down its exit channel.
+    Channel(ExitSender),
+}
+
+/// Where a supervisor learns of its children's exits.
+pub(crate) type ExitSender = tokio::sync::mpsc::UnboundedSender<(Pid, ExitReason)>;
+
+/// A process as the rest of the node sees it.
+pub(crate) struct ProcessEntry {
+    pub(crate) pid: Pid,
+    pub(crate) module: Arc<Module>,
+    pub(crate) mailbox: MailboxSender,
+    pub(crate) name: Mutex<Option<String>>,
+    started: Instant,
+    /// How many times its supervisor had restarted its child spec.
+    restarts: u32,
+    /// Its supervisor's pid: an exit signal from it is an order to terminate, not a message.
+    parent: Option<Pid>,
+    hibernating: AtomicBool,
+    /// Bytes of linear memory, kept current by the store's limiter.
+    pub(crate) memory: Arc<AtomicUsize>,
+    exit: OnceLock<ExitReason>,
+    /// `None` once the process has exited: nobody may watch it any more.
+    watchers: Mutex<Option<Vec<Watcher>>>,
+    /// Linked processes; `None` once the process has exited.
+    links: Mutex<Option<HashSet<Pid>>>,
+    abort: OnceLock<AbortHandle>,
+    /// Set by a kill; read after `abort` is set, so a kill that comes before the task
+    /// exists is not lost.
+    kill_requested: AtomicBool,
+}
+
+impl ProcessEntry {
+    pub(crate) fn exit_reason(&self) -> ExitReason {
+        self.exit.get().cloned().unwrap_or(ExitReason::Killed)
+    }
+
+    /// Add a watcher; gives it back if the process has already exited.
+    pub(crate) fn add_watcher(&self, w: Watcher) -> Result<(), Watcher> {
+        match self.watchers.lock().expect("watchers lock").as_mut() {
+            Some(list) => {
+                list.push(w);
+                Ok(())
+            }
+            None => Err(w),
+        }
+    }
+
+    pub(crate) fn remove_monitor(&self, mref: u64) {
+        if let Some(list) = self.watchers.lock().expect("watchers lock").as_mut() {
+            list.retain(|w| !matches!(w, Watcher::Monitor { mref: m, .. } if *m == mref));
+        }
+    }
+
+    /// Add a link to `other`; false if this process has exited.
+    pub(crate) fn add_link(&self, other: Pid) -> bool {
+        match self.links.lock().expect("links lock").as_mut() {
+            Some(set) => {
+                set.insert(other);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub(crate) fn remove_link(&self, other: Pid) {
+        if let Some(set) = self.links.lock().expect("links lock").as_mut() {
+            set.remove(&other);
+        }
+    }
+
+    pub(crate) fn kill(&self) {
+        self.kill_requested.store(true, Ordering::SeqCst);
+        if let Some(abort) = self.abort.get() {
+            abort.abort();
+        }
+    }
+
+    pub(crate) fn is_hibernating(&self) -> bool {
+        self.hibernating.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn info(&self) -> ProcessInfo {
+        ProcessInfo {
+            pid: self.pid,
+            name: self.name.lock().expect("name lock").clone(),
+            module: self.module.name().to_owned(),
+            vsn: self.module.vsn().to_owned(),
+            hibernating: self.is_hibernating(),
+            queue_len: self.mailbox.queued(),
+            memory: self.memory.load(Ordering::Relaxed),
+            restarts: self.restarts,
+            uptime_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+}
+
+/// Start a process and wait for its `init`.
+pub(crate) async fn spawn(
+    node: &Arc<NodeInner>,
+    module: Arc<Module>,
+    args: Term,
+    opts: SpawnOptions,
+) -> Result<Pid, StartError> {
+    let pid = node.next_pid();
+    let (sender, mailbox) = mailbox();
+    let entry = Arc::new(ProcessEntry {
+        pid,
+        module: module.clone(),
+        mailbox: sender,
+        name: Mutex::new(None),
+        started: Instant::now(),
+        restarts: opts.restarts,
+        parent: opts.parent,
+        hibernating: AtomicBool::new(false),
+        memory: Arc::new(AtomicUsize::new(0)),
+        exit: OnceLock::new(),
+        // Registered before the task exists, so no exit can be missed.
+        watchers: Mutex::new(Some(
+            opts.exit_to
+                .clone()
+                .map(Watcher::Channel)
+                .into_iter()
+                .collect(),
+        )),
+        links: Mutex::new(Some(HashSet::new())),
+        abort: OnceLock::new(),
+        kill_requested: AtomicBool::new(false),
+    });
+    node.insert(entry.clone());
+    if let Err(e) = node.register_start_names(&entry, &opts) {
+        node.remove(&entry);
+        return Err(e);
+    }
+    let (started_tx, started_rx) = oneshot::channel();
+    let ctx = ProcessCtx::new(
+        pid,
+        node.clone(),
+        module.name().into(),
+        mailbox,
+        entry.memory.clone(),
+    );
+    let guard = ExitGuard {
+        node: node.clone(),
+        entry: entry.clone(),
+        reason: None,
+        pending: Vec::new(),
+    };
+    let task = tokio::spawn(serve::run(guard, module, ctx, args, started_tx));
+    let _ = entry.abort.set(task.abort_handle());
+    if entry.kill_requested.load(Ordering::SeqCst) {
+        task.abort();
+    }
+    let started = async {
+        started_rx
+            .await
+            .unwrap_or(Err(StartError::Stopped(ExitReason::Killed)))
+    };
+    match opts.start_timeout {
+        None => started.await,
+        Some(t) => match tokio::time::timeout(t, started).await {
+            Ok(r) => r,
+            Err(_) => {
+                entry.kill();
+                // Wait until it is gone, so the name is free when the caller sees the error.
+                let _ = node.watch(&entry).await;
+                Err(StartError::Timeout)
+            }
+        },
+    }
+}
+
+/// Runs the exit sequence when the process task ends, however it ends (a kill drops it).
+struct ExitGuard {
+    node: Arc<NodeInner>,
+    entry: Arc<ProcessEntry>,
+    reason: Option<ExitReason>,
+    /// Callers to answer with the exit reason once the name is free.
+    pending: Vec<ReplySlot>,
+}
+
+impl Drop for ExitGuard {
+    fn drop(&mut self) {
+        let reason = self.reason.take().unwrap_or(ExitReason::Killed);
+        let _ = self.entry.exit.set(reason.clone());
+        self.node.remove(&self.entry);
+        let watchers = self
+            .entry
+            .watchers
+            .lock()
+            .expect("watchers lock")
+            .take()
+            .unwrap_or_default();
+        for w in watchers {
+            match w {
+                Watcher::Monitor { mref, watcher } => {
+                    self.node
+                        .deliver_down(watcher, mref, self.entry.pid, reason.clone())
+                }
+                Watcher::Waiter(tx) => {
+                    let _ = tx.send(reason.clone());
+                }
+                Watcher::Channel(tx) => {
+                    let _ = tx.send((self.entry.pid, reason.clone()));
+                }
+            }
+        }
+        let links = self
+            .entry
+            .links
+            .lock()
+            .expect("links lock")
+            .take()
+            .unwrap_or_default();
+        for other in links {
+            if let Some(entry) = self.node.entry(other) {
+                entry.remove_link(self.entry.pid);
+                let _ = entry.mailbox.signal(Signal::Exit {
+                    from: self.entry.pid,
+                    reason: reason.clone(),
+                    kill: false,
+                });
+            }
+        }
+        for slot in self.pending.drain(..) {
+            let _ = slot.send(Err(CallError::Exited(reason.clone())));
+        }
+        let pid = self.entry.pid;
+        let module = self.entry.module.name();
+        if reason.is_clean() {
+            tracing::debug!(pid, module, %reason, "process exited");
+        } else {
+            tracing::error!(pid, module, %reason, "process crashed");
+        }
+    }
+}
