@@ -41,13 +41,15 @@
 //! pages (found with `mincore`) zeroed in place, since wasmtime requires zero-filled memory; a
 //! warm stack is reused as it is, since no wasm code can read a fiber stack (wasm's own
 //! frames are not addressable) and wasmtime asks for zeroed stacks only when configured to.
+//! Memories stay warm only without swap: `mincore` cannot tell a page never written from one
+//! swapped out with its old bytes.
 //! Past that many warm slots, or for a memory larger than [`WARM_BYTES`], the slot goes back to
 //! the kernel, which makes it read as zeros.
 
 use std::io;
 use std::ops::Range;
 use std::ptr::{self, NonNull};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use rustix::mm::{self, Advice, MapFlags, MprotectFlags, ProtFlags};
 use wasmtime::{Config, LinearMemory, MemoryCreator, MemoryType, StackCreator, StackMemory};
@@ -193,8 +195,8 @@ impl Slots {
     /// `slot` came from this pool's `acquire`, is released once, and nothing uses it any more.
     unsafe fn release(&self, slot: Slot, dirty: usize, scrub: Scrub) {
         let len = dirty.next_multiple_of(self.page).min(self.slot_size);
-        let keep =
-            (scrub == Scrub::Nothing || len <= WARM_BYTES) && self.lock().warm.len() < WARM_SLOTS;
+        let keep = (scrub == Scrub::Nothing || (len <= WARM_BYTES && !swap_enabled()))
+            && self.lock().warm.len() < WARM_SLOTS;
         // SAFETY: the range is inside the slot, which nobody uses any more (the caller's
         // contract).
         if keep && (scrub == Scrub::Nothing || unsafe { self.zero_resident(slot, len) }) {
@@ -214,8 +216,10 @@ impl Slots {
         self.lock().free.push(slot);
     }
 
-    /// Zero the resident pages among the first `len` bytes of `slot` (the others read as zeros
-    /// already); false if the kernel would not say which are resident.
+    /// Zero the resident pages among the first `len` bytes of `slot`; false if the kernel would
+    /// not say which are resident. Without swap the others were never written and read as
+    /// zeros; with swap a page that is not resident may be swapped out with its old bytes,
+    /// which is why memories are not kept warm when swap is on.
     ///
     /// # Safety
     ///
@@ -265,6 +269,17 @@ impl Slots {
         }
         Ok(chunk)
     }
+}
+
+/// Whether the kernel may swap anonymous pages out: any active swap area (zram too). If that
+/// cannot be read, assume it may.
+fn swap_enabled() -> bool {
+    static SWAP: OnceLock<bool> = OnceLock::new();
+    *SWAP.get_or_init(|| match std::fs::read_to_string("/proc/swaps") {
+        // A header line, then one line per active swap area.
+        Ok(swaps) => swaps.lines().count() > 1,
+        Err(_) => true,
+    })
 }
 
 impl Drop for Chunk {
