@@ -447,8 +447,22 @@ impl Node {
         self.inner.processes.len()
     }
 
-    /// Stop every process, newest first, each with `terminate(shutdown)` and up to 5 s.
+    /// Stop every supervision tree (root supervisors newest first, each stopping its tree in
+    /// reverse start order), then every other process, newest first, each with
+    /// `terminate(shutdown)` and up to 5 s.
     pub async fn shutdown(&self) {
+        // Supervisors first: one still running would restart the children stopped below it.
+        let mut roots: Vec<Supervisor> = self
+            .inner
+            .supervisors
+            .iter()
+            .filter(|s| s.value().is_root())
+            .map(|s| s.value().clone())
+            .collect();
+        roots.sort_unstable_by_key(|s| std::cmp::Reverse(s.pid()));
+        for sup in roots {
+            sup.stop().await;
+        }
         let mut pids: Vec<Pid> = self.inner.processes.iter().map(|e| *e.key()).collect();
         pids.sort_unstable_by(|a, b| b.cmp(a));
         for pid in pids {

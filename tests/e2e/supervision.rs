@@ -689,3 +689,16 @@ async fn a_child_crashing_ten_thousand_times_is_restarted_without_leaking() {
     assert!(growth < 32 << 10, "RSS grew by {growth} KiB");
     sup.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_shutdown_stops_supervision_trees_first_so_no_child_is_restarted() {
+    let node = setup().await;
+    let sup = node
+        .start_supervisor(spec(Strategy::OneForOne, &["a", "b", "c"]))
+        .await
+        .unwrap();
+    node.shutdown().await;
+    assert!(!sup.is_alive());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(node.process_count(), 0, "no child was restarted");
+}

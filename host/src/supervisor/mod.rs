@@ -191,6 +191,11 @@ pub struct ChildCounts {
 }
 
 impl Supervisor {
+    /// Whether it is a root supervisor (no parent supervisor stops or restarts it).
+    pub(crate) fn is_root(&self) -> bool {
+        self.parent.is_none()
+    }
+
     /// The supervisor's pid (from the node's pid space; not a process).
     pub fn pid(&self) -> Pid {
         self.pid
