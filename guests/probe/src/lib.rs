@@ -57,7 +57,7 @@ struct Args {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "snake_case")]
-enum Call {
+enum Request {
     Ping,
     Log,
     Add(u64),
@@ -272,7 +272,7 @@ fn ok() -> Value {
 
 impl GenServer for Probe {
     type Args = Args;
-    type Call = Call;
+    type Call = Request;
     type Reply = Value;
     type Cast = Cast;
     type Info = Msg;
@@ -320,36 +320,36 @@ impl GenServer for Probe {
         }
     }
 
-    fn handle_call(&mut self, request: Call, from: From) -> Reply<Value, String> {
+    fn handle_call(&mut self, request: Request, from: From) -> Reply<Value, String> {
         match request {
-            Call::Ping => Reply::ok(Value::Str("pong".into())),
-            Call::Log => Reply::ok(Value::List(
+            Request::Ping => Reply::ok(Value::Str("pong".into())),
+            Request::Log => Reply::ok(Value::List(
                 self.events.iter().cloned().map(Value::Str).collect(),
             )),
-            Call::Add(n) => {
+            Request::Add(n) => {
                 self.counter += n;
                 Reply::ok(Value::Int(self.counter as i64))
             }
-            Call::Panic => panic!("handle_call panicked on purpose"),
-            Call::Trap => core::arch::wasm32::unreachable(),
-            Call::Loop =>
+            Request::Panic => panic!("handle_call panicked on purpose"),
+            Request::Trap => core::arch::wasm32::unreachable(),
+            Request::Loop =>
             {
                 #[allow(clippy::empty_loop)]
                 loop {}
             }
-            Call::Spin(n) => {
+            Request::Spin(n) => {
                 let mut x = 0u64;
                 for i in 0..n {
                     x = core::hint::black_box(x.wrapping_add(i));
                 }
                 Reply::ok(Value::Int((x & 0xffff) as i64))
             }
-            Call::Defer => {
+            Request::Defer => {
                 self.event("defer".into());
                 self.deferred.push((from.server, from.caller, from.tag));
                 Reply::NoReply(Next::None)
             }
-            Call::Release(text) => {
+            Request::Release(text) => {
                 for (server, caller, tag) in self.deferred.drain(..) {
                     otter_guest::reply(
                         From {
@@ -362,7 +362,7 @@ impl GenServer for Probe {
                 }
                 Reply::ok(ok())
             }
-            Call::DeferFor(ms) => {
+            Request::DeferFor(ms) => {
                 let late = Msg::Late {
                     server: from.server,
                     caller: from.caller,
@@ -371,11 +371,11 @@ impl GenServer for Probe {
                 otter_guest::send_after(otter_guest::self_pid(), &late, ms);
                 Reply::NoReply(Next::None)
             }
-            Call::ReplyInline => {
+            Request::ReplyInline => {
                 otter_guest::reply(from, &Value::Str("inline".into()));
                 Reply::NoReply(Next::None)
             }
-            Call::Call {
+            Request::Call {
                 to,
                 request,
                 timeout,
@@ -386,72 +386,72 @@ impl GenServer for Probe {
                 };
                 Reply::ok(r.unwrap_or_else(call_error))
             }
-            Call::CallSelf => {
+            Request::CallSelf => {
                 let r: Result<Value, CallError> =
                     otter_guest::call(otter_guest::self_pid(), &Value::Str("ping".into()));
                 Reply::ok(r.unwrap_or_else(call_error))
             }
-            Call::StopReply(reason) => Reply::StopReply(reason.reason(), ok()),
-            Call::Stop(reason) => Reply::Stop(reason.reason()),
-            Call::ReplyContinue(tag) => {
+            Request::StopReply(reason) => Reply::StopReply(reason.reason(), ok()),
+            Request::Stop(reason) => Reply::Stop(reason.reason()),
+            Request::ReplyContinue(tag) => {
                 let me = otter_guest::self_pid();
                 let _ = otter_guest::send(me, &Msg::Text(format!("sent-before-{tag}")));
                 Reply::Reply(ok(), Next::Continue(tag))
             }
-            Call::Timeout(ms) => Reply::Reply(ok(), Next::Timeout(ms)),
-            Call::Hibernate => Reply::Reply(ok(), Next::Hibernate),
-            Call::SendSelf(text) => {
+            Request::Timeout(ms) => Reply::Reply(ok(), Next::Timeout(ms)),
+            Request::Hibernate => Reply::Reply(ok(), Next::Hibernate),
+            Request::SendSelf(text) => {
                 let me = otter_guest::self_pid();
                 let _ = otter_guest::send(me, &Msg::Text(text));
                 Reply::ok(ok())
             }
-            Call::CastSelf(text) => {
+            Request::CastSelf(text) => {
                 otter_guest::cast(otter_guest::self_pid(), &Cast::Record(text));
                 Reply::ok(ok())
             }
-            Call::Monitor(target) => {
+            Request::Monitor(target) => {
                 Reply::ok(Value::Int(otter_guest::monitor(target.dest()) as i64))
             }
-            Call::Demonitor(r) => {
+            Request::Demonitor(r) => {
                 otter_guest::demonitor(r);
                 Reply::ok(ok())
             }
-            Call::Register(name) => Reply::ok(match otter_guest::register(&name) {
+            Request::Register(name) => Reply::ok(match otter_guest::register(&name) {
                 Ok(()) => ok(),
                 Err(e) => Value::Str(e.to_string()),
             }),
-            Call::Whereis(name) => Reply::ok(match otter_guest::whereis(&name) {
+            Request::Whereis(name) => Reply::ok(match otter_guest::whereis(&name) {
                 Some(p) => Value::Int(p as i64),
                 None => Value::Null,
             }),
-            Call::QueueLen => Reply::ok(Value::Int(otter_guest::message_queue_len() as i64)),
-            Call::SelfPid => Reply::ok(Value::Int(otter_guest::self_pid() as i64)),
-            Call::Alloc(n) => {
+            Request::QueueLen => Reply::ok(Value::Int(otter_guest::message_queue_len() as i64)),
+            Request::SelfPid => Reply::ok(Value::Int(otter_guest::self_pid() as i64)),
+            Request::Alloc(n) => {
                 self.ballast = vec![1u8; n as usize];
                 Reply::ok(Value::Int(self.ballast.len() as i64))
             }
-            Call::SendAfter { ms, msg } => {
+            Request::SendAfter { ms, msg } => {
                 let t = otter_guest::send_after(otter_guest::self_pid(), &Msg::Text(msg), ms);
                 Reply::ok(Value::Int(t as i64))
             }
-            Call::CancelTimer(t) => Reply::ok(match otter_guest::cancel_timer(t) {
+            Request::CancelTimer(t) => Reply::ok(match otter_guest::cancel_timer(t) {
                 Some(left) => Value::Int(left as i64),
                 None => Value::Null,
             }),
-            Call::Link(pid) => {
+            Request::Link(pid) => {
                 otter_guest::link(pid);
                 Reply::ok(ok())
             }
-            Call::Unlink(pid) => {
+            Request::Unlink(pid) => {
                 otter_guest::unlink(pid);
                 Reply::ok(ok())
             }
-            Call::TrapExit(on) => Reply::ok(Value::Bool(otter_guest::trap_exit(on))),
-            Call::Exit { pid, reason } => {
+            Request::TrapExit(on) => Reply::ok(Value::Bool(otter_guest::trap_exit(on))),
+            Request::Exit { pid, reason } => {
                 otter_guest::exit(pid, reason.reason());
                 Reply::ok(ok())
             }
-            Call::RegRegister {
+            Request::RegRegister {
                 registry,
                 key,
                 value,
@@ -459,13 +459,13 @@ impl GenServer for Probe {
                 Ok(()) => ok(),
                 Err(e) => text(e),
             }),
-            Call::RegUnregister { registry, key } => {
+            Request::RegUnregister { registry, key } => {
                 Reply::ok(match registry::unregister(&registry, &key) {
                     Ok(()) => ok(),
                     Err(e) => text(e),
                 })
             }
-            Call::RegLookup { registry, key } => {
+            Request::RegLookup { registry, key } => {
                 Reply::ok(match registry::lookup::<_, Value>(&registry, &key) {
                     Ok(entries) => Value::List(
                         entries
@@ -476,7 +476,7 @@ impl GenServer for Probe {
                     Err(e) => text(e),
                 })
             }
-            Call::Dispatch {
+            Request::Dispatch {
                 registry,
                 key,
                 text: t,
@@ -484,30 +484,30 @@ impl GenServer for Probe {
                 Ok(n) => int(n.into()),
                 Err(e) => text(e),
             }),
-            Call::CastTo { to, text: t } => {
+            Request::CastTo { to, text: t } => {
                 otter_guest::cast(to.dest(), &Cast::Record(t));
                 Reply::ok(ok())
             }
-            Call::SendTo { to, text: t } => {
+            Request::SendTo { to, text: t } => {
                 Reply::ok(match otter_guest::send(to.dest(), &Msg::Text(t)) {
                     Ok(()) => ok(),
                     Err(e) => call_error(e),
                 })
             }
-            Call::StartChild { sup, args } => {
+            Request::StartChild { sup, args } => {
                 Reply::ok(match supervisor::start_child(sup.dest(), &args) {
                     Ok(Some(pid)) => int(pid),
                     Ok(None) => Value::Null,
                     Err(e) => text(e),
                 })
             }
-            Call::TerminateChild { sup, pid } => {
+            Request::TerminateChild { sup, pid } => {
                 Reply::ok(match supervisor::terminate_child(sup.dest(), pid) {
                     Ok(()) => ok(),
                     Err(e) => text(e),
                 })
             }
-            Call::WhichChildren(sup) => Reply::ok(match supervisor::which_children(sup.dest()) {
+            Request::WhichChildren(sup) => Reply::ok(match supervisor::which_children(sup.dest()) {
                 Ok(rows) => Value::List(
                     rows.into_iter()
                         .map(|c| {
@@ -523,7 +523,7 @@ impl GenServer for Probe {
                 ),
                 Err(e) => text(e),
             }),
-            Call::CountChildren(sup) => Reply::ok(match supervisor::count_children(sup.dest()) {
+            Request::CountChildren(sup) => Reply::ok(match supervisor::count_children(sup.dest()) {
                 Ok(c) => map(vec![
                     ("specs", int(c.specs.into())),
                     ("active", int(c.active.into())),

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -20,11 +20,13 @@ use crate::engine::{EngineConfig, EpochClock, Module};
 use crate::error::{CallError, LoadError, StartError, StopError};
 use crate::exit::ExitReason;
 use crate::host::ProcessCtx;
-use crate::mailbox::{Message, Signal, mailbox};
-use crate::process::{Pid, ProcessEntry, Watcher};
+use crate::mailbox::{Signal, mailbox};
+use crate::process::{Pid, ProcessEntry};
 use crate::registry::{Names, Registries};
 use crate::supervisor::Supervisor;
 use crate::term::{Term, decode, encode};
+
+mod routing;
 
 /// OTP's default call timeout.
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -473,185 +475,6 @@ impl Node {
             {
                 self.kill(pid);
             }
-        }
-    }
-}
-
-impl NodeInner {
-    pub(crate) fn module(&self, name: &str) -> Option<Arc<Module>> {
-        self.modules
-            .read()
-            .expect("module table lock")
-            .get(name)
-            .cloned()
-    }
-
-    pub(crate) fn next_pid(&self) -> Pid {
-        self.next_pid.fetch_add(1, Ordering::Relaxed)
-    }
-
-    pub(crate) fn next_ref(&self) -> u64 {
-        self.next_ref.fetch_add(1, Ordering::Relaxed)
-    }
-
-    pub(crate) fn entry(&self, pid: Pid) -> Option<Arc<ProcessEntry>> {
-        self.processes.get(&pid).map(|e| e.value().clone())
-    }
-
-    pub(crate) fn insert(&self, entry: Arc<ProcessEntry>) {
-        self.processes.insert(entry.pid, entry);
-    }
-
-    /// Remove an exited process from the table and the registries.
-    pub(crate) fn remove(&self, entry: &ProcessEntry) {
-        if let Some(name) = entry.name.lock().expect("name lock").take() {
-            self.names.unregister(&name, entry.pid);
-        }
-        self.registries.remove_pid(entry.pid);
-        self.processes.remove(&entry.pid);
-    }
-
-    pub(crate) async fn call_from(
-        &self,
-        caller: Pid,
-        dest: &Dest,
-        request: Term,
-        timeout: Option<Duration>,
-    ) -> Result<Term, CallError> {
-        let entry = self
-            .try_resolve(dest)
-            .map_err(CallError::Registry)?
-            .ok_or(CallError::NoProc)?;
-        if entry.pid == caller {
-            return Err(CallError::CallingSelf);
-        }
-        let (tx, rx) = oneshot::channel();
-        let msg = Message::Call {
-            request,
-            caller,
-            reply: tx,
-        };
-        if entry.mailbox.send(msg).is_err() {
-            return Err(CallError::NoProc);
-        }
-        let outcome = match timeout {
-            Some(t) => match tokio::time::timeout(t, rx).await {
-                Ok(r) => r,
-                Err(_) => return Err(CallError::Timeout),
-            },
-            None => rx.await,
-        };
-        match outcome {
-            Ok(result) => result,
-            // The slot was dropped without an answer: only a kill does that.
-            Err(_) => Err(CallError::Exited(entry.exit_reason())),
-        }
-    }
-
-    pub(crate) fn cast(&self, dest: &Dest, request: Term) {
-        if let Some(entry) = self.resolve(dest) {
-            let _ = entry.mailbox.send(Message::Cast(request));
-        }
-    }
-
-    pub(crate) fn send(&self, dest: &Dest, msg: Term) -> Result<(), CallError> {
-        match self.try_resolve(dest).map_err(CallError::Registry)? {
-            Some(entry) => {
-                let _ = entry.mailbox.send(Message::Info(msg));
-                Ok(())
-            }
-            None if matches!(dest, Dest::Pid(_)) => Ok(()),
-            None => Err(CallError::NoProc),
-        }
-    }
-
-    /// A future that resolves with the process's exit reason.
-    pub(crate) fn watch(
-        &self,
-        entry: &ProcessEntry,
-    ) -> impl Future<Output = Option<ExitReason>> + use<> {
-        let (tx, rx) = oneshot::channel();
-        if let Err(Watcher::Waiter(tx)) = entry.add_watcher(Watcher::Waiter(tx)) {
-            let _ = tx.send(entry.exit_reason());
-        }
-        async move { rx.await.ok() }
-    }
-
-    /// `watcher` monitors `target`; returns the monitor ref and the target's pid.
-    pub(crate) fn monitor_from(&self, watcher: Pid, target: &Dest) -> (u64, Pid) {
-        let mref = self.next_ref();
-        let Some(entry) = self.resolve(target) else {
-            let pid = match target {
-                Dest::Pid(p) => *p,
-                Dest::Name(_) | Dest::Via(..) => 0,
-            };
-            self.deliver_down(watcher, mref, pid, ExitReason::NoProc);
-            return (mref, pid);
-        };
-        if entry
-            .add_watcher(Watcher::Monitor { mref, watcher })
-            .is_err()
-        {
-            self.deliver_down(watcher, mref, entry.pid, entry.exit_reason());
-        }
-        (mref, entry.pid)
-    }
-
-    /// Link `a` and `b`. If `b` is not alive, `a` gets an exit signal `noproc`.
-    pub(crate) fn link(&self, a: Pid, b: Pid) {
-        if a == b {
-            return;
-        }
-        let (Some(ea), eb) = (self.entry(a), self.entry(b)) else {
-            return;
-        };
-        // Link b first: once it has exited its links are closed, so a link to it never
-        // dangles unnoticed.
-        match eb {
-            Some(eb) if eb.add_link(a) => {
-                if !ea.add_link(b) {
-                    eb.remove_link(a);
-                }
-            }
-            _ => {
-                let _ = ea.mailbox.signal(Signal::Exit {
-                    from: b,
-                    reason: ExitReason::NoProc,
-                    kill: false,
-                });
-            }
-        }
-    }
-
-    pub(crate) fn unlink(&self, a: Pid, b: Pid) {
-        for (x, y) in [(a, b), (b, a)] {
-            if let Some(e) = self.entry(x) {
-                e.remove_link(y);
-            }
-        }
-    }
-
-    /// Erlang's `exit(Target, Reason)` sent by `from` (0 when not a process).
-    pub(crate) fn exit_signal(&self, from: Pid, target: Pid, reason: ExitReason) {
-        if let Some(entry) = self.entry(target) {
-            let kill = reason == ExitReason::Killed;
-            let _ = entry.mailbox.signal(Signal::Exit { from, reason, kill });
-        }
-    }
-
-    pub(crate) fn demonitor(&self, target: Pid, mref: u64) {
-        if let Some(entry) = self.entry(target) {
-            entry.remove_monitor(mref);
-        }
-    }
-
-    pub(crate) fn deliver_down(&self, watcher: Pid, monitor: u64, pid: Pid, reason: ExitReason) {
-        if let Some(w) = self.entry(watcher) {
-            let _ = w.mailbox.send(Message::Down {
-                monitor,
-                pid,
-                reason,
-            });
         }
     }
 }
