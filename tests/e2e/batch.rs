@@ -144,3 +144,23 @@ async fn a_down_queued_behind_its_demonitor_is_dropped() {
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert_eq!(events(&node, watcher).await, ["init", "cast:a", "cast:b"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_call_still_queued_when_a_server_stops_gets_its_exit_reason() {
+    let node = node().await;
+    let p = probe(&node).await;
+    node.suspend(p).unwrap();
+    node.cast(p, otter::from_json(&json!({"stop": {"error": "enough"}})));
+    queued(&node, p, 1).await;
+    let calls: Vec<_> = (0..50)
+        .map(|_| call_later(&node, p, json!("ping")))
+        .collect();
+    queued(&node, p, 51).await;
+    node.resume(p).unwrap();
+    for call in calls {
+        assert_eq!(
+            call.await.unwrap(),
+            Err(CallError::Exited(ExitReason::Error("enough".into())))
+        );
+    }
+}

@@ -135,10 +135,11 @@ pub(super) async fn run(
                 }
                 Ok(InitResult::Ok(_)) => unreachable!(),
             };
-            // Exit (freeing the name) before the starter sees the result.
+            // Exit (freeing the name) before the starter sees the result, and before the
+            // mailbox goes, so that callers still queued read the exit reason.
             guard.reason = Some(reason);
-            drop(store);
             drop(guard);
+            drop(store);
             let _ = started.send(Err(err));
             return;
         }
@@ -154,6 +155,10 @@ pub(super) async fn run(
     let reason = process.serve(next).await;
     guard.reason = Some(reason);
     guard.pending = std::mem::take(&mut process.pending);
+    // The exit first, then the mailbox: a call still queued is dropped with it, and its
+    // caller reads the exit reason, which must be set by then.
+    drop(guard);
+    drop(process);
 }
 
 impl Process {
