@@ -163,11 +163,20 @@ impl MailboxSender {
     }
 }
 
+/// A message with a larger term enters the guest alone: batching would copy it twice for
+/// nothing.
+pub(crate) const MAX_BATCHED_TERM: usize = 64 * 1024;
+
 impl Message {
     /// Whether `handle-batch` may carry it. A `DOWN` may not: whether it is delivered depends
-    /// on `demonitor` calls made by the messages before it.
+    /// on `demonitor` calls made by the messages before it. Nor may a large message.
     pub(crate) fn batchable(&self) -> bool {
-        !matches!(self, Message::Down { .. })
+        match self {
+            Message::Call { request: term, .. } | Message::Cast(term) | Message::Info(term) => {
+                term.len() <= MAX_BATCHED_TERM
+            }
+            Message::Down { .. } => false,
+        }
     }
 }
 

@@ -164,3 +164,26 @@ async fn every_call_still_queued_when_a_server_stops_gets_its_exit_reason() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_too_large_to_batch_keeps_its_place_in_the_order() {
+    let node = node().await;
+    let p = probe(&node).await;
+    let big = "x".repeat(100 * 1024);
+    node.suspend(p).unwrap();
+    node.cast(p, otter::from_json(&json!({"record": "a"})));
+    node.send(p, otter::from_json(&json!({"text": big})))
+        .unwrap();
+    node.cast(p, otter::from_json(&json!({"record": "b"})));
+    queued(&node, p, 3).await;
+    node.resume(p).unwrap();
+    assert_eq!(
+        events(&node, p).await,
+        [
+            "init".to_string(),
+            "cast:a".into(),
+            format!("info:{big}"),
+            "cast:b".into()
+        ]
+    );
+}

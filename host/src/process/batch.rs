@@ -14,8 +14,7 @@ use crate::term::Term;
 /// that signals and the batch's first callers are not kept waiting long.
 const BATCH_MAX: usize = 64;
 
-/// Past this many bytes of terms a batch takes no more messages, so that large messages are
-/// not copied twice for nothing.
+/// Past this many bytes of terms a batch takes no more messages.
 const BATCH_BYTES: usize = 64 * 1024;
 
 /// Hand `first` and the messages already queued behind it to `handle-batch`, then act on each
@@ -31,7 +30,7 @@ pub(super) async fn handle_batch(
     let mut batch = Vec::with_capacity(8);
     let mut next = Some(first);
     while let Some(msg) = next {
-        let (term, envelope) = match msg {
+        batch.push(match msg {
             Message::Call {
                 request,
                 caller,
@@ -46,19 +45,12 @@ pub(super) async fn handle_batch(
                     caller,
                     tag,
                 };
-                (request, WitEnvelope::Call((0, from)))
+                WitEnvelope::Call((append(&mut terms, &request), from))
             }
-            Message::Cast(req) => (req, WitEnvelope::Cast(0)),
-            Message::Info(msg) => (msg, WitEnvelope::Info(0)),
+            Message::Cast(req) => WitEnvelope::Cast(append(&mut terms, &req)),
+            Message::Info(msg) => WitEnvelope::Info(append(&mut terms, &msg)),
             Message::Down { .. } => unreachable!("a DOWN is never batched"),
-        };
-        let len = u32::try_from(term.len()).expect("a term fits the guest's memory");
-        batch.push(match envelope {
-            WitEnvelope::Call((_, from)) => WitEnvelope::Call((len, from)),
-            WitEnvelope::Cast(_) => WitEnvelope::Cast(len),
-            WitEnvelope::Info(_) => WitEnvelope::Info(len),
         });
-        terms.extend_from_slice(&term);
         next = if batch.len() < BATCH_MAX && terms.len() < BATCH_BYTES {
             ctx.mailbox.next_batchable()
         } else {
@@ -124,6 +116,12 @@ pub(super) async fn handle_batch(
     }
     ctx.mailbox.put_back(unhandled.into_iter());
     flow
+}
+
+/// Lay `term` after the batch's other terms; its length is what the envelope carries.
+fn append(terms: &mut Vec<u8>, term: &[u8]) -> u32 {
+    terms.extend_from_slice(term);
+    u32::try_from(term.len()).expect("a batched term is at most MAX_BATCHED_TERM bytes")
 }
 
 fn envelope_len(envelope: &WitEnvelope) -> usize {
