@@ -53,6 +53,21 @@ struct Process {
     suspended: bool,
 }
 
+/// How [`Process::serve`] returned.
+enum Served {
+    Exit(ExitReason),
+    /// The instance is gone; the state waits as bytes.
+    Hibernated,
+}
+
+/// What [`Process::next_event`] found.
+enum Woken {
+    /// An event for a callback.
+    Event(Event),
+    /// A signal that ends the process, with or without `terminate`.
+    Exit { reason: ExitReason, terminate: bool },
+}
+
 /// What woke the process.
 enum Event {
     Signal(Signal),
@@ -120,7 +135,7 @@ pub(super) async fn run(
         }
     };
     let init = Box::pin(server.otter_genserver_server().call_init(&mut store, &args)).await;
-    let next = match init {
+    let mut next = match init {
         Ok(InitResult::Ok(next)) => next,
         other => {
             let (reason, err) = match other {
@@ -152,7 +167,23 @@ pub(super) async fn run(
         pending: Vec::new(),
         suspended: false,
     };
-    let reason = process.serve(next).await;
+    let mut woken = None;
+    let reason = loop {
+        // Boxed, and dropped while hibernating: a hibernating process's task keeps only the
+        // small future that waits for its next event.
+        match Box::pin(process.serve(next, woken.take())).await {
+            Served::Exit(reason) => break reason,
+            Served::Hibernated => match process.next_event(None).await {
+                Woken::Event(event) => {
+                    next = WitNext::None;
+                    woken = Some(event);
+                }
+                Woken::Exit { reason, terminate } => {
+                    break Box::pin(process.exit(reason, terminate)).await;
+                }
+            },
+        }
+    };
     guard.reason = Some(reason);
     guard.pending = std::mem::take(&mut process.pending);
     // The exit first, then the mailbox: a call still queued is dropped with it, and its
@@ -170,75 +201,57 @@ impl Process {
         }
     }
 
-    /// The message loop; returns the exit reason.
-    async fn serve(&mut self, mut next: WitNext) -> ExitReason {
+    /// The message loop, from `next` (or from `woken`, an event that already woke a
+    /// hibernating process). Returns when the process exits, or when it hibernates: then the
+    /// caller waits for the next event with a small future, and this large one is freed.
+    async fn serve(&mut self, mut next: WitNext, mut woken: Option<Event>) -> Served {
         loop {
-            let deadline = match next {
-                WitNext::None => None,
-                WitNext::Timeout(ms) => {
-                    Some(tokio::time::Instant::now() + Duration::from_millis(ms.into()))
-                }
-                WitNext::Hibernate => {
-                    if let Err(reason) = self.hibernate().await {
-                        return self.exit(reason, false).await;
-                    }
-                    None
-                }
-                WitNext::Continue(arg) => {
-                    let r = self.awake().await;
-                    let flow = match r {
-                        Ok((store, server)) => {
-                            let r = server
-                                .otter_genserver_server()
-                                .call_handle_continue(store, &arg)
-                                .await;
-                            noreply_flow(r)
+            let event = match woken.take() {
+                Some(event) => event,
+                None => {
+                    let deadline = match next {
+                        WitNext::None => None,
+                        WitNext::Timeout(ms) => {
+                            Some(tokio::time::Instant::now() + Duration::from_millis(ms.into()))
                         }
-                        Err(reason) => Flow::Crash(reason),
+                        WitNext::Hibernate => {
+                            return match self.hibernate().await {
+                                Ok(()) => Served::Hibernated,
+                                Err(reason) => Served::Exit(self.exit(reason, false).await),
+                            };
+                        }
+                        WitNext::Continue(arg) => {
+                            let r = self.awake().await;
+                            let flow = match r {
+                                Ok((store, server)) => {
+                                    let r = server
+                                        .otter_genserver_server()
+                                        .call_handle_continue(store, &arg)
+                                        .await;
+                                    noreply_flow(r)
+                                }
+                                Err(reason) => Flow::Crash(reason),
+                            };
+                            match flow {
+                                Flow::Next(n) => {
+                                    next = n;
+                                    continue;
+                                }
+                                Flow::Stop(reason) => {
+                                    return Served::Exit(self.exit(reason, true).await);
+                                }
+                                Flow::Crash(reason) => {
+                                    return Served::Exit(self.exit(reason, false).await);
+                                }
+                            }
+                        }
                     };
-                    match flow {
-                        Flow::Next(n) => {
-                            next = n;
-                            continue;
-                        }
-                        Flow::Stop(reason) => return self.exit(reason, true).await,
-                        Flow::Crash(reason) => return self.exit(reason, false).await,
-                    }
-                }
-            };
-            let event = loop {
-                match self.receive(deadline).await {
-                    // Signals that need no callback neither wake a hibernating process nor
-                    // cancel an idle timeout, as system messages do not in OTP.
-                    Event::Signal(Signal::Reply { tag, reply }) => self.ctx().answer(tag, reply),
-                    Event::Signal(Signal::GetState(tx)) => {
-                        if let Err(reason) = self.export_state(tx).await {
-                            return self.exit(reason, false).await;
+                    match self.next_event(deadline).await {
+                        Woken::Event(event) => event,
+                        Woken::Exit { reason, terminate } => {
+                            return Served::Exit(self.exit(reason, terminate).await);
                         }
                     }
-                    Event::Signal(Signal::Exit { from, reason, kill }) => {
-                        let me = self.entry.pid;
-                        if kill {
-                            return self.exit(ExitReason::Killed, false).await;
-                        }
-                        // The parent's exit signal is an order to terminate, never an
-                        // `exit` info: OTP's gen_server runs terminate(reason) on it when
-                        // trapping; Otter runs it when not trapping too, as a supervisor's
-                        // shutdown always does (SEMANTICS 25, 34).
-                        if self.entry.parent == Some(from) {
-                            return self.exit(reason, true).await;
-                        }
-                        if self.ctx().trap_exit {
-                            break Event::Exit { from, reason };
-                        }
-                        if reason != ExitReason::Normal || from == me {
-                            // Not trapping: the signal ends the process, without terminate.
-                            return self.exit(reason, false).await;
-                        }
-                    }
-                    Event::Signal(Signal::Suspend) => self.suspended = true,
-                    Event::Signal(Signal::Resume) => self.suspended = false,
-                    event => break event,
                 }
             };
             let flow = match self.awake().await {
@@ -247,9 +260,61 @@ impl Process {
             };
             next = match flow {
                 Flow::Next(n) => n,
-                Flow::Stop(reason) => return self.exit(reason, true).await,
-                Flow::Crash(reason) => return self.exit(reason, false).await,
+                Flow::Stop(reason) => return Served::Exit(self.exit(reason, true).await),
+                Flow::Crash(reason) => return Served::Exit(self.exit(reason, false).await),
             };
+        }
+    }
+
+    /// The next event that needs a callback. Signals that need none are handled here and
+    /// neither wake a hibernating process nor cancel an idle timeout, as system messages do
+    /// not in OTP.
+    async fn next_event(&mut self, deadline: Option<tokio::time::Instant>) -> Woken {
+        loop {
+            match self.receive(deadline).await {
+                Event::Signal(Signal::Reply { tag, reply }) => self.ctx().answer(tag, reply),
+                Event::Signal(Signal::GetState(tx)) => {
+                    // Boxed: rare, and a guest call's future would size this one.
+                    if let Err(reason) = Box::pin(self.export_state(tx)).await {
+                        return Woken::Exit {
+                            reason,
+                            terminate: false,
+                        };
+                    }
+                }
+                Event::Signal(Signal::Exit { from, reason, kill }) => {
+                    let me = self.entry.pid;
+                    if kill {
+                        return Woken::Exit {
+                            reason: ExitReason::Killed,
+                            terminate: false,
+                        };
+                    }
+                    // The parent's exit signal is an order to terminate, never an `exit`
+                    // info: OTP's gen_server runs terminate(reason) on it when trapping;
+                    // Otter runs it when not trapping too, as a supervisor's shutdown always
+                    // does (SEMANTICS 25, 34).
+                    if self.entry.parent == Some(from) {
+                        return Woken::Exit {
+                            reason,
+                            terminate: true,
+                        };
+                    }
+                    if self.ctx().trap_exit {
+                        return Woken::Event(Event::Exit { from, reason });
+                    }
+                    if reason != ExitReason::Normal || from == me {
+                        // Not trapping: the signal ends the process, without terminate.
+                        return Woken::Exit {
+                            reason,
+                            terminate: false,
+                        };
+                    }
+                }
+                Event::Signal(Signal::Suspend) => self.suspended = true,
+                Event::Signal(Signal::Resume) => self.suspended = false,
+                event => return Woken::Event(event),
+            }
         }
     }
 
