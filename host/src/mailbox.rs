@@ -128,18 +128,10 @@ pub(crate) enum Received {
 impl MailboxSender {
     /// Queue a message; gives it back if the process has exited.
     pub(crate) fn send(&self, msg: Message) -> Result<(), Message> {
-        let mut queues = self.shared.lock();
-        if queues.closed {
-            return Err(msg);
-        }
-        queues.messages.push_back(msg);
-        self.shared.queued.fetch_add(1, Ordering::Relaxed);
-        let waker = queues.waker.take();
-        drop(queues);
-        if let Some(w) = waker {
-            w.wake();
-        }
-        Ok(())
+        self.push(msg, |queues, msg| {
+            queues.messages.push_back(msg);
+            self.shared.queued.fetch_add(1, Ordering::Relaxed);
+        })
     }
 
     /// Messages waiting, as far as the senders know.
@@ -149,11 +141,17 @@ impl MailboxSender {
 
     /// Queue a signal; gives it back if the process has exited.
     pub(crate) fn signal(&self, sig: Signal) -> Result<(), Signal> {
+        self.push(sig, |queues, sig| queues.signals.push_back(sig))
+    }
+
+    /// Queue `item` with `enqueue` unless the process has exited, then wake the process
+    /// (outside the lock, which it will take at once).
+    fn push<T>(&self, item: T, enqueue: impl FnOnce(&mut Queues, T)) -> Result<(), T> {
         let mut queues = self.shared.lock();
         if queues.closed {
-            return Err(sig);
+            return Err(item);
         }
-        queues.signals.push_back(sig);
+        enqueue(&mut queues, item);
         let waker = queues.waker.take();
         drop(queues);
         if let Some(w) = waker {
@@ -195,7 +193,7 @@ impl Mailbox {
                 }
                 if let Some(msg) = self.taken.pop_front() {
                     drop(queues);
-                    self.handed_out(1);
+                    self.handed_out();
                     return Poll::Ready(Received::Message(msg));
                 }
             }
@@ -219,8 +217,9 @@ impl Mailbox {
         !self.taken.is_empty() || !self.shared.lock().messages.is_empty()
     }
 
-    fn handed_out(&self, n: usize) {
-        self.shared.queued.fetch_sub(n, Ordering::Relaxed);
+    /// Count a message handed to the process as no longer queued.
+    fn handed_out(&self) {
+        self.shared.queued.fetch_sub(1, Ordering::Relaxed);
     }
 
     /// The next message if it is already queued and may join a batch.
@@ -231,7 +230,7 @@ impl Mailbox {
         if !self.taken.front()?.batchable() {
             return None;
         }
-        self.handed_out(1);
+        self.handed_out();
         self.taken.pop_front()
     }
 

@@ -221,29 +221,16 @@ impl Process {
                             };
                         }
                         WitNext::Continue(arg) => {
-                            let r = self.awake().await;
-                            let flow = match r {
-                                Ok((store, server)) => {
-                                    let r = server
-                                        .otter_genserver_server()
-                                        .call_handle_continue(store, &arg)
-                                        .await;
-                                    noreply_flow(r)
-                                }
-                                Err(reason) => Flow::Crash(reason),
-                            };
-                            match flow {
-                                Flow::Next(n) => {
-                                    next = n;
-                                    continue;
-                                }
+                            next = match self.handle_continue(&arg).await {
+                                Flow::Next(n) => n,
                                 Flow::Stop(reason) => {
                                     return Served::Exit(self.exit(reason, true).await);
                                 }
                                 Flow::Crash(reason) => {
                                     return Served::Exit(self.exit(reason, false).await);
                                 }
-                            }
+                            };
+                            continue;
                         }
                     };
                     match self.next_event(deadline).await {
@@ -263,6 +250,19 @@ impl Process {
                 Flow::Stop(reason) => return Served::Exit(self.exit(reason, true).await),
                 Flow::Crash(reason) => return Served::Exit(self.exit(reason, false).await),
             };
+        }
+    }
+
+    /// `handle-continue`, before any queued message.
+    async fn handle_continue(&mut self, arg: &Term) -> Flow {
+        match self.awake().await {
+            Ok((store, server)) => noreply_flow(
+                server
+                    .otter_genserver_server()
+                    .call_handle_continue(store, arg)
+                    .await,
+            ),
+            Err(reason) => Flow::Crash(reason),
         }
     }
 
