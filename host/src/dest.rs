@@ -55,10 +55,9 @@ impl std::fmt::Display for Dest {
         match self {
             Dest::Pid(p) => write!(f, "<{p}>"),
             Dest::Name(n) => f.write_str(n),
-            Dest::Via(registry, key) => match crate::term::to_json(key) {
-                Ok(key) => write!(f, "{{via, {registry}, {key}}}"),
-                Err(_) => write!(f, "{{via, {registry}, <{} bytes>}}", key.len()),
-            },
+            Dest::Via(registry, key) => {
+                write!(f, "{{via, {registry}, {}}}", crate::term::shown(key))
+            }
         }
     }
 }

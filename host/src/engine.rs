@@ -59,7 +59,8 @@ impl EngineConfig {
     }
 }
 
-pub(crate) fn new_engine(cfg: &EngineConfig) -> anyhow::Result<Engine> {
+/// An engine set up by `cfg`, and the pools its stacks and memories come from.
+pub(crate) fn new_engine(cfg: &EngineConfig) -> anyhow::Result<(Engine, crate::alloc::Pools)> {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
@@ -80,8 +81,9 @@ pub(crate) fn new_engine(cfg: &EngineConfig) -> anyhow::Result<Engine> {
     // Slots never move, so compiled code may keep a memory's base in a register across calls.
     config.memory_may_move(false);
     config.cranelift_opt_level(wasmtime::OptLevel::Speed);
-    crate::alloc::install(&mut config, cfg);
-    wasmtime::Engine::new(&config).map_err(|e| anyhow::anyhow!("{e:#}"))
+    let pools = crate::alloc::install(&mut config, cfg);
+    let engine = wasmtime::Engine::new(&config).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    Ok((engine, pools))
 }
 
 /// Advances the engine's epoch every tick so running callbacks yield; stops when dropped.

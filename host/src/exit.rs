@@ -62,10 +62,7 @@ impl fmt::Display for ExitReason {
         match self {
             ExitReason::Normal => f.write_str("normal"),
             ExitReason::Shutdown => f.write_str("shutdown"),
-            ExitReason::ShutdownWith(t) => match crate::term::to_json(t) {
-                Ok(v) => write!(f, "shutdown({v})"),
-                Err(_) => f.write_str("shutdown(<term>)"),
-            },
+            ExitReason::ShutdownWith(t) => write!(f, "shutdown({})", crate::term::shown(t)),
             ExitReason::Killed => f.write_str("killed"),
             ExitReason::NoProc => f.write_str("noproc"),
             ExitReason::Error(e) => write!(f, "error({e})"),

@@ -33,4 +33,4 @@ pub use supervisor::{
     ChildCounts, ChildError, ChildFailure, ChildInfo, ChildKind, ChildSpec, ChildStart, Restart,
     Shutdown, SpecError, Strategy, Supervisor, SupervisorError, SupervisorSpec,
 };
-pub use term::{Term, TermError, decode, encode, from_json, to_json};
+pub use term::{MAX_TERM_DEPTH, Term, TermError, decode, encode, from_json, to_json};

@@ -11,10 +11,18 @@
 //! ## Stacks
 //!
 //! A process's fiber stack (`async_stack_size`: the wasm stack plus a margin for host frames) is
-//! one slot. There are no guard pages between slots (each would split the mapping and cost a
-//! map per slot again): wasm code checks its own stack limit (`max_wasm_stack`), and the margin
-//! above it must hold the deepest host import, so host imports stay shallow. Only the lowest
-//! slot of each chunk has a guard page below it.
+//! one slot, whose lowest page is a guard page. Wasm code checks its own stack limit
+//! (`max_wasm_stack`); the margin below it holds the host frames of the deepest import, which
+//! are shallow and do not depend on what the guest passes (the `term` module never recurses).
+//! Host code that still overran the margin would fault on the guard page, ending the node,
+//! instead of writing into the next process's stack.
+//!
+//! The guard is installed with `madvise(MADV_GUARD_INSTALL)` (Linux 6.13 and later), which
+//! marks page-table entries and does not split the mapping: a guard page per slot costs no
+//! kernel map (an `mprotect`ed page would cost two maps per slot, and 100,000 processes would
+//! no longer fit under the default `vm.max_map_count`). On an older kernel the node warns once
+//! and runs without per-slot guards; the lowest slot of each chunk still has an `mprotect`ed
+//! guard below it.
 //!
 //! ## Linear memories
 //!
@@ -56,6 +64,10 @@ use wasmtime::{Config, LinearMemory, MemoryCreator, MemoryType, StackCreator, St
 
 use crate::engine::EngineConfig;
 
+/// Linux's `MADV_GUARD_INSTALL` (since 6.13): accesses to the range fault, and the range stays
+/// part of its mapping. Not yet in the `libc` crate.
+const MADV_GUARD_INSTALL: libc::c_int = 102;
+
 /// At most this many slots share one chunk (one kernel map, two with a guard page).
 const SLOTS_PER_CHUNK: usize = 1024;
 
@@ -73,17 +85,37 @@ const WARM_SLOTS: usize = 1024;
 /// more than the page faults it saves.
 const WARM_BYTES: usize = 1 << 20;
 
+/// The pools an engine takes its stacks and memories from, for what they can report.
+#[derive(Clone)]
+pub(crate) struct Pools {
+    stacks: Arc<Slots>,
+}
+
+impl Pools {
+    /// The most stack any fiber has touched so far, in whole pages: the distance from a
+    /// stack's top to its lowest page that was ever resident. Slots stay resident while warm,
+    /// so this covers every process that used a slot since; a slot given back to the kernel
+    /// forgets its depth.
+    pub(crate) fn deepest_stack(&self) -> usize {
+        self.stacks.deepest_use()
+    }
+}
+
 /// Make the engine take fiber stacks and linear memories from slot pools sized by `cfg`.
-pub(crate) fn install(config: &mut Config, cfg: &EngineConfig) {
+pub(crate) fn install(config: &mut Config, cfg: &EngineConfig) -> Pools {
     let page = rustix::param::page_size();
-    let stacks = Slots::new(cfg.async_stack_size(), page);
+    // One page more than the stack, for the slot's own guard page.
+    let mut stacks = Slots::new(cfg.async_stack_size() + page, page);
+    stacks.slot_guard = page;
+    let stacks = Arc::new(stacks);
     let memories = Slots::new(cfg.max_memory.clamp(1, MAX_MEMORY_SLOT), 0);
     config.with_host_stack(Arc::new(StackPool {
-        slots: Arc::new(stacks),
+        slots: stacks.clone(),
     }));
     config.with_host_memory(Arc::new(MemoryPool {
         slots: Arc::new(memories),
     }));
+    Pools { stacks }
 }
 
 /// An address inside a chunk mapping.
@@ -104,6 +136,8 @@ struct Slot {
     base: Addr,
     /// The slot is the lowest of its chunk, just above the chunk's guard region.
     lowest: bool,
+    /// The slot's first `slot_guard` bytes are a guard region.
+    guarded: bool,
 }
 
 /// A mapping holding `per_chunk` slots above `guard` bytes of inaccessible memory.
@@ -138,6 +172,10 @@ struct Slots {
     per_chunk: usize,
     /// Inaccessible bytes at the bottom of each chunk.
     guard: usize,
+    /// Bytes at the bottom of each slot made to fault with `MADV_GUARD_INSTALL` when the slot
+    /// is first handed out (0: none). Guard markers survive `MADV_DONTNEED`, so a released
+    /// slot keeps its guard.
+    slot_guard: usize,
     page: usize,
     state: Mutex<State>,
 }
@@ -153,6 +191,7 @@ impl Slots {
             slot_size,
             per_chunk: (MAX_CHUNK_BYTES / slot_size).clamp(1, SLOTS_PER_CHUNK),
             guard,
+            slot_guard: 0,
             page,
             state: Mutex::new(State::default()),
         }
@@ -184,6 +223,7 @@ impl Slots {
         Ok(Slot {
             base: Addr(base),
             lowest: index == 0,
+            guarded: self.slot_guard > 0 && guard_install(base, self.slot_guard),
         })
     }
 
@@ -246,6 +286,40 @@ impl Slots {
         true
     }
 
+    /// The most bytes, counted down from a slot's end, of any slot handed out so far whose
+    /// pages are resident (see [`Pools::deepest_stack`]).
+    fn deepest_use(&self) -> usize {
+        let state = self.lock();
+        let pages = self.slot_size / self.page;
+        let mut resident = vec![0u8; pages];
+        let mut deepest = 0;
+        for (i, chunk) in state.chunks.iter().enumerate() {
+            let used = if i + 1 == state.chunks.len() {
+                self.per_chunk - state.fresh
+            } else {
+                self.per_chunk
+            };
+            for index in 0..used {
+                let base = chunk
+                    .base
+                    .0
+                    .as_ptr()
+                    .wrapping_add(self.guard + index * self.slot_size);
+                // SAFETY: the slot lies inside the chunk's mapping, page aligned; `resident`
+                // has a byte per page. `mincore` only reads the page tables.
+                if unsafe { libc::mincore(base.cast(), self.slot_size, resident.as_mut_ptr()) }
+                    != 0
+                {
+                    continue;
+                }
+                if let Some(lowest) = resident.iter().position(|r| r & 1 == 1) {
+                    deepest = deepest.max((pages - lowest) * self.page);
+                }
+            }
+        }
+        deepest
+    }
+
     fn map_chunk(&self) -> io::Result<Chunk> {
         let len = self
             .per_chunk
@@ -269,6 +343,28 @@ impl Slots {
         }
         Ok(chunk)
     }
+}
+
+/// Make `len` bytes at `base` fault on access, without splitting their mapping; false (and a
+/// warning, once per node process) if the kernel cannot.
+fn guard_install(base: NonNull<u8>, len: usize) -> bool {
+    static UNSUPPORTED: OnceLock<()> = OnceLock::new();
+    if UNSUPPORTED.get().is_some() {
+        return false;
+    }
+    // SAFETY: a page-aligned range at the bottom of a slot just carved out of a chunk this pool
+    // owns; nobody uses it yet, and making it fault cannot affect other memory.
+    if unsafe { libc::madvise(base.as_ptr().cast(), len, MADV_GUARD_INSTALL) } == 0 {
+        return true;
+    }
+    let err = io::Error::last_os_error();
+    UNSUPPORTED.get_or_init(|| {
+        tracing::warn!(
+            error = %err,
+            "fiber stacks run without guard pages (MADV_GUARD_INSTALL needs Linux 6.13+)"
+        );
+    });
+    false
 }
 
 /// Whether the kernel may swap anonymous pages out: any active swap area (zram too). If that
@@ -307,7 +403,7 @@ struct PooledStack {
 // its stack limit, and the engine leaves a margin above it for host frames.
 unsafe impl StackCreator for StackPool {
     fn new_stack(&self, size: usize, zeroed: bool) -> wasmtime::Result<Box<dyn StackMemory>> {
-        if size > self.slots.slot_size {
+        if size > self.slots.slot_size - self.slots.slot_guard {
             wasmtime::bail!(
                 "a {size}-byte fiber stack does not fit the {}-byte stack slots",
                 self.slots.slot_size
@@ -318,8 +414,15 @@ unsafe impl StackCreator for StackPool {
             .acquire()
             .map_err(|e| wasmtime::format_err!("cannot map fiber stacks: {e}"))?;
         if zeroed {
-            // SAFETY: the slot just acquired, `slot_size` bytes, used by nobody else.
-            unsafe { slot.base.0.as_ptr().write_bytes(0, self.slots.slot_size) };
+            let guard = if slot.guarded { self.slots.slot_guard } else { 0 };
+            // SAFETY: the slot just acquired, above its guard, used by nobody else.
+            unsafe {
+                slot.base
+                    .0
+                    .as_ptr()
+                    .add(guard)
+                    .write_bytes(0, self.slots.slot_size - guard)
+            };
         }
         Ok(Box::new(PooledStack {
             slots: self.slots.clone(),
@@ -338,18 +441,32 @@ unsafe impl StackMemory for PooledStack {
 
     fn range(&self) -> Range<usize> {
         let base = self.slot.base.0.as_ptr().addr();
-        base..base + self.slots.slot_size
+        base + self.guard_len()..base + self.slots.slot_size
     }
 
     fn guard_range(&self) -> Range<*mut u8> {
         let base = self.slot.base.0.as_ptr();
-        // Below any other slot lies another stack, not a guard: report an empty range.
+        if self.slot.guarded {
+            return base..base.wrapping_add(self.slots.slot_guard);
+        }
+        // Below any other unguarded slot lies another stack, not a guard: report an empty range.
         let guard = if self.slot.lowest {
             self.slots.guard
         } else {
             0
         };
         base.wrapping_sub(guard)..base
+    }
+}
+
+impl PooledStack {
+    /// The bytes of the slot that are its own guard page.
+    fn guard_len(&self) -> usize {
+        if self.slot.guarded {
+            self.slots.slot_guard
+        } else {
+            0
+        }
     }
 }
 

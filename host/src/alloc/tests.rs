@@ -12,7 +12,7 @@ use super::*;
 fn engine(max_memory: usize) -> Engine {
     let mut cfg = EngineConfig::default();
     cfg.max_memory(max_memory);
-    crate::engine::new_engine(&cfg).expect("engine")
+    crate::engine::new_engine(&cfg).expect("engine").0
 }
 
 /// A core module exporting a `memory` of `pages` pages, `load(addr) -> i32`,
@@ -307,4 +307,81 @@ async fn wasm_stack_overflow_traps_on_a_pooled_stack() {
         guest.call::<i32, i32>("depth", 1000).await.expect("runs"),
         1000
     );
+}
+
+/// Whether the running kernel's version is at least `major.minor`.
+fn kernel_at_least(major: u32, minor: u32) -> bool {
+    // SAFETY: `uname` fills the struct it is given.
+    let uts = unsafe {
+        let mut uts = std::mem::zeroed::<libc::utsname>();
+        assert_eq!(libc::uname(&mut uts), 0);
+        uts
+    };
+    // SAFETY: the kernel NUL-terminates the release string within the array.
+    let release = unsafe { std::ffi::CStr::from_ptr(uts.release.as_ptr()) }.to_string_lossy();
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (major, minor)
+}
+
+/// Whether a forked child that writes a byte at `addr` dies of SIGSEGV.
+fn write_faults(addr: *mut u8) -> bool {
+    // SAFETY: between fork and _exit the child only writes one byte (or faults); the parent
+    // only waits for it.
+    unsafe {
+        let pid = libc::fork();
+        assert!(pid >= 0, "fork");
+        if pid == 0 {
+            std::ptr::write_volatile(addr, 1);
+            libc::_exit(0);
+        }
+        let mut status = 0;
+        assert_eq!(libc::waitpid(pid, &mut status, 0), pid);
+        libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGSEGV
+    }
+}
+
+#[test]
+fn every_fiber_stack_has_a_guard_page_below_it_that_survives_reuse() {
+    let page = rustix::param::page_size();
+    let mut slots = Slots::new(64 << 10, page);
+    slots.slot_guard = page;
+    let pool = StackPool {
+        slots: Arc::new(slots),
+    };
+    // Not the lowest slot of its chunk, whose chunk guard would also catch an overrun.
+    let stacks: Vec<_> = (0..3).map(|_| pool.new_stack(60 << 10, false).unwrap()).collect();
+    let stack = &stacks[1];
+    let guard = stack.guard_range();
+    if guard.is_empty() {
+        assert!(
+            !kernel_at_least(6, 13),
+            "MADV_GUARD_INSTALL exists since Linux 6.13"
+        );
+        eprintln!("this kernel has no MADV_GUARD_INSTALL; nothing to check");
+        return;
+    }
+    assert_eq!(guard.end.addr(), stack.range().start, "the guard is just below the stack");
+    assert_eq!(guard.end.addr() - guard.start.addr(), page);
+    assert!(write_faults(guard.start), "writing the guard page faults");
+    assert!(write_faults(guard.end.wrapping_sub(1)));
+    assert!(!write_faults(guard.end), "the stack itself is writable");
+    assert_eq!(
+        stacks[0].range().end,
+        guard.start.addr(),
+        "the guard separates the stack from its neighbour below"
+    );
+    // The guard survives the slot going back to the kernel and being handed out again.
+    let slot = pool.slots.acquire().unwrap();
+    let base = slot.base.0.as_ptr();
+    // SAFETY: the slot was just acquired and is used by nobody.
+    unsafe { pool.slots.release(slot, pool.slots.slot_size, Scrub::Zeros) };
+    drop(stacks);
+    let again: Vec<_> = (0..4).map(|_| pool.new_stack(60 << 10, false).unwrap()).collect();
+    let reused = again
+        .iter()
+        .find(|s| s.guard_range().start == base)
+        .expect("the released slot is handed out again");
+    assert!(write_faults(reused.guard_range().start));
 }

@@ -10,7 +10,7 @@ use toml::Spanned;
 use super::parse::{Parser, toml_to_json};
 use super::raw::{RawChild, RawModule};
 use super::*;
-use crate::registry::canonical;
+use crate::term::canonical;
 use crate::supervisor::{Restart, Shutdown};
 use crate::term::{encode, from_json};
 

@@ -127,6 +127,7 @@ impl NodeConfig {
 
 pub(crate) struct NodeInner {
     pub(crate) engine: Engine,
+    pools: crate::alloc::Pools,
     pub(crate) linker: Linker<ProcessCtx>,
     pub(crate) config: NodeConfig,
     cache: CompileCache,
@@ -168,12 +169,13 @@ impl Node {
     /// # Errors
     /// If wasmtime rejects the engine configuration.
     pub fn new(config: NodeConfig) -> anyhow::Result<Node> {
-        let engine = crate::engine::new_engine(&config.engine)?;
+        let (engine, pools) = crate::engine::new_engine(&config.engine)?;
         let linker = crate::host::linker(&engine)?;
         let clock = EpochClock::start(engine.clone(), config.engine.epoch_tick);
         Ok(Node {
             inner: Arc::new(NodeInner {
                 engine,
+                pools,
                 linker,
                 cache: CompileCache::new(config.compile_cache.clone()),
                 config,
@@ -447,6 +449,15 @@ impl Node {
     /// How many processes are alive.
     pub fn process_count(&self) -> usize {
         self.inner.processes.len()
+    }
+
+    /// The most fiber stack any process has used so far, in bytes, rounded up to pages: its
+    /// wasm frames and the host frames of the imports it called. A process's stack holds
+    /// `EngineConfig::max_wasm_stack` of wasm frames and 128 KiB more for host frames; this
+    /// shows how much of that was ever needed. Processes that stopped count until their stack's
+    /// pages go back to the kernel (a node keeps up to 1024 released stacks).
+    pub fn fiber_stack_high_water(&self) -> usize {
+        self.inner.pools.deepest_stack()
     }
 
     /// Stop every supervision tree (root supervisors newest first, each stopping its tree in

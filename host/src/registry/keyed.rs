@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
-use super::canonical::canonical;
+use crate::term::canonical;
 use crate::process::Pid;
 use crate::term::Term;
 

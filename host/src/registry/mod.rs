@@ -5,11 +5,9 @@
 //! their canonical CBOR, so two encodings of one value are one key. Both free a process's
 //! entries the moment it exits, before its monitors, links and callers learn of the exit.
 
-mod canonical;
 mod keyed;
 mod names;
 
-pub(crate) use canonical::canonical;
 pub(crate) use keyed::Registries;
 pub use keyed::{Keys, RegistryError, RegistryExists};
 pub(crate) use names::Names;

@@ -146,6 +146,9 @@ pub enum ChildError {
     /// The supervisor has exited.
     #[error("the supervisor has exited")]
     NoProc,
+    /// A dynamic child's extra args are not one well-formed term (OTP's `badarg`).
+    #[error("badarg: {0}")]
+    Badarg(String),
 }
 
 /// Whether a child is a worker process or a supervisor.

@@ -164,7 +164,7 @@ impl State {
         };
         let mut spec = template.clone();
         if let ChildStart::Worker { args, .. } = &mut spec.start {
-            *args = merge_args(args, &extra);
+            *args = merge_args(args, &extra).map_err(|e| ChildError::Badarg(e.0))?;
         }
         match self.start_child(&spec, 0).await {
             Ok(Some(running)) => {

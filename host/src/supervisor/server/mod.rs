@@ -17,7 +17,7 @@ use crate::error::StartError;
 use crate::exit::ExitReason;
 use crate::node::{Node, SpawnOptions};
 use crate::process::{ExitSender, Pid};
-use crate::term::{Term, from_json, to_json};
+use crate::term::{Term, merge_args};
 
 mod admin;
 
@@ -206,33 +206,6 @@ async fn kill(node: &Node, running: Running) {
         }
         Running::Supervisor(sup) => sup.kill().await,
     }
-}
-
-/// A dynamic child's args: see [`Supervisor::start_child_with`].
-fn merge_args(template: &Term, extra: &Term) -> Term {
-    use serde_json::Value;
-    if extra.as_slice() == [0xf6] {
-        return template.clone();
-    }
-    if let (Ok(t), Ok(e)) = (to_json(template), to_json(extra)) {
-        match (t, e) {
-            (Value::Array(mut a), Value::Array(b)) => {
-                a.extend(b);
-                return from_json(&Value::Array(a));
-            }
-            (Value::Object(mut a), Value::Object(b)) => {
-                a.extend(b);
-                return from_json(&Value::Object(a));
-            }
-            _ => {}
-        }
-    }
-    // CBOR: an array of two items, then the two items.
-    let mut out = Vec::with_capacity(1 + template.len() + extra.len());
-    out.push(0x82);
-    out.extend_from_slice(template);
-    out.extend_from_slice(extra);
-    out
 }
 
 impl State {
@@ -543,24 +516,5 @@ fn kind(spec: &ChildSpec) -> ChildKind {
     match spec.start {
         ChildStart::Worker { .. } => ChildKind::Worker,
         ChildStart::Supervisor(_) => ChildKind::Supervisor,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::merge_args;
-    use crate::term::{from_json, to_json};
-    use serde_json::json;
-
-    #[test]
-    fn dynamic_args_concatenate_arrays_merge_maps_else_pair() {
-        let m = |a, b| to_json(&merge_args(&from_json(&a), &from_json(&b))).unwrap();
-        assert_eq!(m(json!([1, 2]), json!([3])), json!([1, 2, 3]));
-        assert_eq!(
-            m(json!({"a": 1, "b": 1}), json!({"b": 2})),
-            json!({"a": 1, "b": 2})
-        );
-        assert_eq!(m(json!({"a": 1}), json!(null)), json!({"a": 1}));
-        assert_eq!(m(json!("t"), json!(7)), json!(["t", 7]));
     }
 }

@@ -1,7 +1,29 @@
 //! Terms: the CBOR bytes every message, reply, argument and state crosses the boundary as.
+//!
+//! ## Reading a guest's term
+//!
+//! A term comes from a guest, so it may be malformed, huge, or nested a million levels deep in
+//! a few hundred bytes. Every host path that looks inside one (decoding, conversion to JSON,
+//! display, canonicalisation, merging args) first walks it without recursion and refuses one
+//! nested deeper than [`MAX_TERM_DEPTH`]; only then may a recursive decoder (serde's) run, on a
+//! stack it cannot exhaust. Host imports, which run on a process's fiber stack, use only the
+//! walkers that never recurse.
+
+mod canonical;
+mod display;
+mod merge;
+mod walk;
+
+pub(crate) use canonical::canonical;
+pub(crate) use display::shown;
+pub(crate) use merge::merge_args;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+/// How deeply arrays, maps and tags may nest in a term the host reads: 128 levels, as
+/// `serde_json`'s own limit, so every JSON document the CLI accepts is a term the host can read.
+pub const MAX_TERM_DEPTH: usize = 128;
 
 /// A CBOR-encoded value (RFC 8949).
 pub type Term = Vec<u8>;
@@ -28,8 +50,13 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Term, TermError> {
 /// Decode a term into a serde value; a top-level `null` also reads as `()`.
 ///
 /// # Errors
-/// If the bytes are not CBOR or do not have the shape of `T`.
+/// If the bytes are not one CBOR item nested at most [`MAX_TERM_DEPTH`] deep, or do not have the
+/// shape of `T`.
 pub fn decode<T: DeserializeOwned>(term: &[u8]) -> Result<T, TermError> {
+    // Each level takes at least a byte: a shorter term cannot be too deep.
+    if term.len() > MAX_TERM_DEPTH {
+        walk::check(term)?;
+    }
     match minicbor_serde::from_slice(term) {
         Ok(v) => Ok(v),
         Err(e) if term == [NULL] => {
@@ -42,7 +69,7 @@ pub fn decode<T: DeserializeOwned>(term: &[u8]) -> Result<T, TermError> {
 /// A term as JSON (CBOR maps with non-string keys and byte strings become JSON's nearest).
 ///
 /// # Errors
-/// If the bytes are not well-formed CBOR.
+/// If the bytes are not one well-formed CBOR item nested at most [`MAX_TERM_DEPTH`] deep.
 pub fn to_json(term: &[u8]) -> Result<serde_json::Value, TermError> {
     decode(term)
 }
