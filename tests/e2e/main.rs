@@ -6,6 +6,7 @@ mod batch;
 mod calls;
 mod dynamic;
 mod flow;
+mod hostile;
 mod isolation;
 mod lifecycle;
 mod links;

@@ -307,8 +307,7 @@ impl Slots {
                     .wrapping_add(self.guard + index * self.slot_size);
                 // SAFETY: the slot lies inside the chunk's mapping, page aligned; `resident`
                 // has a byte per page. `mincore` only reads the page tables.
-                if unsafe { libc::mincore(base.cast(), self.slot_size, resident.as_mut_ptr()) }
-                    != 0
+                if unsafe { libc::mincore(base.cast(), self.slot_size, resident.as_mut_ptr()) } != 0
                 {
                     continue;
                 }
@@ -414,7 +413,11 @@ unsafe impl StackCreator for StackPool {
             .acquire()
             .map_err(|e| wasmtime::format_err!("cannot map fiber stacks: {e}"))?;
         if zeroed {
-            let guard = if slot.guarded { self.slots.slot_guard } else { 0 };
+            let guard = if slot.guarded {
+                self.slots.slot_guard
+            } else {
+                0
+            };
             // SAFETY: the slot just acquired, above its guard, used by nobody else.
             unsafe {
                 slot.base

@@ -351,7 +351,9 @@ fn every_fiber_stack_has_a_guard_page_below_it_that_survives_reuse() {
         slots: Arc::new(slots),
     };
     // Not the lowest slot of its chunk, whose chunk guard would also catch an overrun.
-    let stacks: Vec<_> = (0..3).map(|_| pool.new_stack(60 << 10, false).unwrap()).collect();
+    let stacks: Vec<_> = (0..3)
+        .map(|_| pool.new_stack(60 << 10, false).unwrap())
+        .collect();
     let stack = &stacks[1];
     let guard = stack.guard_range();
     if guard.is_empty() {
@@ -362,7 +364,11 @@ fn every_fiber_stack_has_a_guard_page_below_it_that_survives_reuse() {
         eprintln!("this kernel has no MADV_GUARD_INSTALL; nothing to check");
         return;
     }
-    assert_eq!(guard.end.addr(), stack.range().start, "the guard is just below the stack");
+    assert_eq!(
+        guard.end.addr(),
+        stack.range().start,
+        "the guard is just below the stack"
+    );
     assert_eq!(guard.end.addr() - guard.start.addr(), page);
     assert!(write_faults(guard.start), "writing the guard page faults");
     assert!(write_faults(guard.end.wrapping_sub(1)));
@@ -378,7 +384,9 @@ fn every_fiber_stack_has_a_guard_page_below_it_that_survives_reuse() {
     // SAFETY: the slot was just acquired and is used by nobody.
     unsafe { pool.slots.release(slot, pool.slots.slot_size, Scrub::Zeros) };
     drop(stacks);
-    let again: Vec<_> = (0..4).map(|_| pool.new_stack(60 << 10, false).unwrap()).collect();
+    let again: Vec<_> = (0..4)
+        .map(|_| pool.new_stack(60 << 10, false).unwrap())
+        .collect();
     let reused = again
         .iter()
         .find(|s| s.guard_range().start == base)

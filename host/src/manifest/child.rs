@@ -10,8 +10,8 @@ use toml::Spanned;
 use super::parse::{Parser, toml_to_json};
 use super::raw::{RawChild, RawModule};
 use super::*;
-use crate::term::canonical;
 use crate::supervisor::{Restart, Shutdown};
+use crate::term::canonical;
 use crate::term::{encode, from_json};
 
 /// What checking a child needs to know of the whole manifest, and the names taken so far.

@@ -7,9 +7,9 @@ use std::sync::{Arc, RwLock};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
-use crate::term::canonical;
 use crate::process::Pid;
 use crate::term::Term;
+use crate::term::canonical;
 
 /// Whether a registry's keys are held by one process or by many (Elixir's `keys:`).
 #[derive(

@@ -22,9 +22,18 @@ pub(crate) fn canonical(bytes: &[u8]) -> Option<Vec<u8>> {
 
 /// A container being rebuilt.
 enum Open {
-    Array { count: u64, items: Vec<u8> },
-    Map { entries: Vec<(Vec<u8>, Vec<u8>)>, key: Option<Vec<u8>> },
-    Tag { tag: u64, item: Vec<u8> },
+    Array {
+        count: u64,
+        items: Vec<u8>,
+    },
+    Map {
+        entries: Vec<(Vec<u8>, Vec<u8>)>,
+        key: Option<Vec<u8>>,
+    },
+    Tag {
+        tag: u64,
+        item: Vec<u8>,
+    },
 }
 
 struct Builder {

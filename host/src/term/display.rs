@@ -20,10 +20,7 @@ pub(crate) struct Shown<'a> {
 
 /// `term` shown in at most [`SHOWN`] characters.
 pub(crate) fn shown(term: &[u8]) -> Shown<'_> {
-    Shown {
-        term,
-        limit: SHOWN,
-    }
+    Shown { term, limit: SHOWN }
 }
 
 impl fmt::Display for Shown<'_> {
@@ -67,7 +64,9 @@ struct Text {
 
 impl Text {
     fn push(&mut self, s: &str) -> Result<(), Full> {
-        let room = self.limit.saturating_sub(self.out.chars().count().min(self.limit));
+        let room = self
+            .limit
+            .saturating_sub(self.out.chars().count().min(self.limit));
         if s.chars().count() <= room {
             self.out.push_str(s);
             Ok(())
@@ -175,7 +174,10 @@ mod tests {
         deep.push(1);
         let cut = |limit| Shown { term: &deep, limit }.to_string();
         assert_eq!(cut(10), format!("{}…", "[".repeat(10)));
-        assert_eq!(cut(1000), format!("{}…", "[".repeat(crate::term::MAX_TERM_DEPTH)));
+        assert_eq!(
+            cut(1000),
+            format!("{}…", "[".repeat(crate::term::MAX_TERM_DEPTH))
+        );
         let broken = Shown {
             term: &[0xff],
             limit: 10,

@@ -7,7 +7,7 @@
 //! the pair `[template, extra]`; `null` extra args leave the template as it is.
 
 use super::canonical::{canonical, head};
-use super::walk::first_len;
+use super::walk::{check, first_len};
 use super::{NULL, Term, TermError};
 
 /// The args a dynamic supervisor's child starts with: `template` with `extra` appended.
@@ -15,12 +15,18 @@ use super::{NULL, Term, TermError};
 /// # Errors
 /// If either is not one well-formed term nested at most [`super::MAX_TERM_DEPTH`] deep.
 pub(crate) fn merge_args(template: &[u8], extra: &[u8]) -> Result<Term, TermError> {
-    let bad = |which: &str| TermError(format!("{which} args are not a well-formed term"));
-    let template = canonical(template).ok_or_else(|| bad("the template's"))?;
+    // On failure, say why (a second walk, on the error path only).
+    let canon = |term: &[u8], which: &str| {
+        canonical(term).ok_or_else(|| {
+            let why = check(term).err().map_or_else(String::new, |e| e.0);
+            TermError(format!("{which} args: {why}"))
+        })
+    };
+    let template = canon(template, "the template's")?;
     if extra == [NULL] {
         return Ok(template);
     }
-    let extra = canonical(extra).ok_or_else(|| bad("the child's"))?;
+    let extra = canon(extra, "the child's")?;
     let (t, e) = (split(&template)?, split(&extra)?);
     let mut out = Vec::with_capacity(template.len() + extra.len());
     match (t, e) {

@@ -11,6 +11,7 @@
 
 mod canonical;
 mod display;
+mod json;
 mod merge;
 mod walk;
 
@@ -66,12 +67,14 @@ pub fn decode<T: DeserializeOwned>(term: &[u8]) -> Result<T, TermError> {
     }
 }
 
-/// A term as JSON (CBOR maps with non-string keys and byte strings become JSON's nearest).
+/// A term as JSON: byte strings become arrays of numbers, tags their item, map keys that are
+/// not text their JSON text, `undefined` and non-finite floats `null`.
 ///
 /// # Errors
-/// If the bytes are not one well-formed CBOR item nested at most [`MAX_TERM_DEPTH`] deep.
+/// If the bytes are not one well-formed CBOR item nested at most [`MAX_TERM_DEPTH`] deep, or
+/// hold text that is not UTF-8.
 pub fn to_json(term: &[u8]) -> Result<serde_json::Value, TermError> {
-    decode(term)
+    json::to_json(term)
 }
 
 /// A JSON value as a term.

@@ -2,6 +2,7 @@
 //! of real guests, and the client commands talking to it through its control socket.
 
 mod clients;
+mod hostile;
 mod lifecycle;
 mod supervisors;
 mod support;

@@ -75,7 +75,12 @@ module = "kv"
 
     /// `otter run app.toml`, its output going to files in the directory.
     pub(crate) fn spawn(&self) -> Running<'_> {
-        let child = otter()
+        self.spawn_with(otter())
+    }
+
+    /// [`App::spawn`] from a command prepared by the test (say, with another log level).
+    pub(crate) fn spawn_with(&self, mut otter: Command) -> Running<'_> {
+        let child = otter
             .arg("run")
             .arg(self.manifest())
             .stdin(Stdio::null())

@@ -1,0 +1,226 @@
+//! A hostile server for the sandbox tests. It hands the host the deepest, largest and most
+//! malformed terms it can, through every import, after first filling its own wasm stack to
+//! a chosen depth, so that the host's frames for the import run at the bottom of the fiber
+//! stack. It also answers `count`, so that live neighbours can show their state survived.
+//!
+//! Terms are built as raw CBOR and passed through the WIT bindings directly, since the SDK's
+//! typed API only produces well-formed terms.
+
+use otter_guest::bindings::otter::genserver::types::{Dest, ExitReason, ReplyTo};
+use otter_guest::bindings::otter::genserver::{log, process, registry, supervisor};
+use otter_guest::{From, GenServer, Init, NoReply, Reply};
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, Default)]
+struct Hostile {
+    count: u64,
+}
+
+/// A term of `depth` nested one-element arrays (or maps, `{0: ...}`) around a text string of
+/// `leaf` bytes.
+#[derive(Deserialize, Clone, Copy)]
+struct Shape {
+    depth: u32,
+    #[serde(default)]
+    leaf: u32,
+    #[serde(default)]
+    maps: bool,
+}
+
+impl Shape {
+    fn term(self) -> Vec<u8> {
+        let mut t = Vec::with_capacity(self.depth as usize * 2 + self.leaf as usize + 5);
+        for _ in 0..self.depth {
+            if self.maps {
+                t.extend_from_slice(&[0xa1, 0x00]);
+            } else {
+                t.push(0x81);
+            }
+        }
+        t.push(0x7a);
+        t.extend_from_slice(&self.leaf.to_be_bytes());
+        t.resize(t.len() + self.leaf as usize, b'a');
+        t
+    }
+}
+
+/// A host import to call with a hostile term.
+#[derive(Deserialize, Clone)]
+#[serde(rename_all = "snake_case")]
+enum Attack {
+    /// Nothing: only the descent (to find the deepest the wasm stack allows).
+    Nothing,
+    Register(Shape),
+    Unregister(Shape),
+    Lookup(Shape),
+    Dispatch(Shape),
+    SendVia(Shape),
+    CastVia(Shape),
+    CallVia(Shape),
+    MonitorVia(Shape),
+    SendAfterVia(Shape),
+    /// `send` to itself with the term as the message.
+    SendSelf(Shape),
+    /// `start-child` with the term as args, under this dynamic supervisor.
+    StartChild(String, Shape),
+    /// `exit` to an unknown pid with `shutdown-with(term)`.
+    ExitWith(Shape),
+    /// A log line of this many bytes with as many fields.
+    Log(u32),
+    /// `register` with a local name of this many bytes.
+    Name(u32),
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Call {
+    Count,
+    /// Descend this many wasm frames, then make the attack; the reply says how it went.
+    Deep(u32, Attack),
+    /// Answer with this term (through `reply`, raw).
+    ReplyWith(Shape),
+    /// Stop with `shutdown-with(term)`.
+    StopWith(Shape),
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Cast {
+    Count,
+}
+
+const REGISTRY: &str = "Hostile";
+
+fn via(shape: Shape) -> Dest {
+    Dest::Via((REGISTRY.to_owned(), shape.term()))
+}
+
+impl Attack {
+    /// Build the attack's inputs, so that the descent's bottom only calls the import.
+    fn prepare(self) -> impl FnMut() -> String {
+        let term = match &self {
+            Attack::Register(s)
+            | Attack::Unregister(s)
+            | Attack::Lookup(s)
+            | Attack::Dispatch(s)
+            | Attack::SendSelf(s)
+            | Attack::StartChild(_, s)
+            | Attack::ExitWith(s) => s.term(),
+            _ => Vec::new(),
+        };
+        let dest = match &self {
+            Attack::SendVia(s)
+            | Attack::CastVia(s)
+            | Attack::CallVia(s)
+            | Attack::MonitorVia(s)
+            | Attack::SendAfterVia(s) => Some(via(*s)),
+            _ => None,
+        };
+        let text = match &self {
+            Attack::Log(n) | Attack::Name(n) => "\u{1b}x\n".repeat(*n as usize / 3),
+            _ => String::new(),
+        };
+        let fields: Vec<(String, String)> = match &self {
+            Attack::Log(n) => (0..*n / 64).map(|i| (i.to_string(), text.clone())).take(64).collect(),
+            _ => Vec::new(),
+        };
+        let sup = match &self {
+            Attack::StartChild(name, _) => Dest::Name(name.clone()),
+            _ => Dest::Pid(0),
+        };
+        move || match &self {
+            Attack::Nothing => "ok".into(),
+            Attack::Register(_) => format!("{:?}", registry::register(REGISTRY, &term, &term)),
+            Attack::Unregister(_) => format!("{:?}", registry::unregister(REGISTRY, &term)),
+            Attack::Lookup(_) => format!("{:?}", registry::lookup(REGISTRY, &term).map(|v| v.len())),
+            Attack::Dispatch(_) => format!("{:?}", registry::dispatch(REGISTRY, &term, &term)),
+            Attack::SendVia(_) => format!("{:?}", process::send(dest.as_ref().unwrap(), &[0xf6])),
+            Attack::CastVia(_) => {
+                process::cast(dest.as_ref().unwrap(), &[0xf6]);
+                "ok".into()
+            }
+            Attack::CallVia(_) => format!(
+                "{:?}",
+                process::call(dest.as_ref().unwrap(), &[0xf6], Some(100)).map(|r| r.len())
+            ),
+            Attack::MonitorVia(_) => format!("{:?}", process::monitor(dest.as_ref().unwrap())),
+            Attack::SendAfterVia(_) => {
+                format!("{:?}", process::send_after(dest.as_ref().unwrap(), &[0xf6], 1))
+            }
+            Attack::SendSelf(_) => format!(
+                "{:?}",
+                process::send(&Dest::Pid(process::self_()), &term)
+            ),
+            Attack::StartChild(..) => format!("{:?}", supervisor::start_child(&sup, &term)),
+            Attack::ExitWith(_) => {
+                process::exit(u64::MAX, &ExitReason::ShutdownWith(term.clone()));
+                "ok".into()
+            }
+            Attack::Log(_) => {
+                log::log(log::Level::Info, &text, &fields);
+                "ok".into()
+            }
+            Attack::Name(_) => format!("{:?}", process::register(&text)),
+        }
+    }
+}
+
+/// Descend `depth` wasm frames, then run `bottom`. Each frame keeps its depth live across the
+/// call and adds to the result, so the compiler can neither turn the recursion into a loop
+/// nor drop frames.
+#[inline(never)]
+fn descend(depth: u32, bottom: &mut dyn FnMut()) -> u64 {
+    if depth == 0 {
+        bottom();
+        return 0;
+    }
+    let below = descend(core::hint::black_box(depth - 1), bottom);
+    core::hint::black_box(below) + u64::from(depth)
+}
+
+impl GenServer for Hostile {
+    type Args = ();
+    type Call = Call;
+    type Reply = String;
+    type Cast = Cast;
+    type Info = ();
+    type Continue = ();
+    const VSN: &'static str = "1";
+
+    fn init(_: ()) -> Init<Self> {
+        Init::ok(Hostile::default())
+    }
+
+    fn handle_call(&mut self, request: Call, from: From) -> Reply<String> {
+        match request {
+            Call::Count => Reply::ok(self.count.to_string()),
+            Call::Deep(depth, attack) => {
+                let mut attack = attack.prepare();
+                let mut outcome = String::new();
+                descend(depth, &mut || outcome = attack());
+                Reply::ok(outcome)
+            }
+            Call::ReplyWith(shape) => {
+                let to = ReplyTo {
+                    server: from.server,
+                    caller: from.caller,
+                    tag: from.tag,
+                };
+                process::reply(to, &shape.term());
+                Reply::NoReply(otter_guest::Next::None)
+            }
+            Call::StopWith(shape) => {
+                Reply::StopReply(otter_guest::ExitReason::ShutdownWith(shape.term()), "bye".into())
+            }
+        }
+    }
+
+    fn handle_cast(&mut self, request: Cast) -> NoReply {
+        match request {
+            Cast::Count => self.count += 1,
+        }
+        NoReply::ok()
+    }
+}
+
+otter_guest::export_genserver!(Hostile);

@@ -1,0 +1,65 @@
+//! A hostile guest under the real `otter run`: terms nested past any sane depth reach the
+//! host's JSON conversion (for the CLI) and its log formatting, and the node goes on.
+
+use crate::support::*;
+
+/// `otter run` at debug level (so clean exit reasons are formatted into the log) with one
+/// `hostile` server and an `echo`.
+fn hostile_app() -> App {
+    let app = App::new();
+    app.write_manifest(&format!(
+        r#"[node]
+name = "t"
+control = "ctl/t.sock"
+
+[modules]
+hostile = "{hostile}"
+echo = "{echo}"
+
+[[children]]
+name = "hostile"
+module = "hostile"
+restart = "temporary"
+
+[[children]]
+name = "echo"
+module = "echo"
+"#,
+        hostile = guests().join("hostile.wasm").display(),
+        echo = guests().join("echo.wasm").display(),
+    ));
+    app
+}
+
+#[test]
+fn a_reply_nested_past_the_depth_limit_is_badreply_and_the_node_goes_on() {
+    let app = hostile_app();
+    let _node = app.spawn().ready();
+    let out = app.otter(&["call", "hostile", r#"{"reply_with": {"depth": 100000}}"#]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr_of(&out);
+    assert!(err.contains("badreply") && err.contains("deeper"), "{err}");
+    assert_eq!(app.ok(&["call", "hostile", r#""count""#]).trim(), r#""0""#);
+}
+
+#[test]
+fn a_shutdown_reason_nested_past_the_depth_limit_is_logged_cut_and_the_node_goes_on() {
+    let app = hostile_app();
+    let node = {
+        let mut cmd = otter();
+        cmd.env("OTTER_LOG", "debug");
+        app.spawn_with(cmd).ready()
+    };
+    let bye = app.ok(&["call", "hostile", r#"{"stop_with": {"depth": 100000}}"#]);
+    assert_eq!(bye.trim(), r#""bye""#);
+    assert!(
+        app.otter(&["whereis", "hostile"]).status.code() == Some(1),
+        "the temporary child is gone"
+    );
+    assert_eq!(
+        app.ok(&["call", "echo", r#""ping""#]).trim(),
+        r#"{"pong":1}"#
+    );
+    drop(node);
+    assert!(app.stderr().contains("shutdown([[[["), "{}", app.stderr());
+}

@@ -1,0 +1,206 @@
+//! A hostile guest against the host: terms nested past any sane depth, the largest legal
+//! inputs, and every host import called with the guest's wasm stack already full (DESIGN's
+//! "hazard to design around"). The node stays up, nothing recurses on a host stack, and no
+//! host frame reaches a neighbour's fiber stack.
+
+use otter::{
+    CallError, ChildSpec, ExitReason, Keys, MAX_TERM_DEPTH, Node, Pid, Restart, SpawnOptions,
+    Strategy, SupervisorSpec, from_json,
+};
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+/// Far deeper than any limit: a few hundred KB that a recursive reader would need megabytes
+/// of stack for.
+const ABYSS: u32 = 200_000;
+
+async fn hostile_node() -> Node {
+    let node = node().await;
+    node.load_module("hostile", wasm("hostile")).await.unwrap();
+    node.create_registry("Hostile", Keys::Unique).unwrap();
+    node.start_supervisor(
+        SupervisorSpec::new(Strategy::SimpleOneForOne)
+            .name("Jobs")
+            .child(
+                ChildSpec::worker("job", "probe", from_json(&json!({"tag": "j"})))
+                    .restart(Restart::Temporary),
+            ),
+    )
+    .await
+    .unwrap();
+    node
+}
+
+async fn hostile(node: &Node) -> Pid {
+    node.spawn(
+        "hostile",
+        otter::encode(&()).unwrap(),
+        SpawnOptions::default(),
+    )
+    .await
+    .unwrap()
+}
+
+fn shape(depth: u32, leaf: u32) -> Value {
+    json!({"depth": depth, "leaf": leaf})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_nested_past_the_depth_limit_is_badreply_and_the_node_goes_on() {
+    let node = hostile_node().await;
+    let h = hostile(&node).await;
+    let r = node
+        .call::<_, Value>(h, &json!({"reply_with": shape(ABYSS, 0)}))
+        .await;
+    match r {
+        Err(CallError::BadReply(why)) => assert!(why.contains("deeper"), "{why}"),
+        other => panic!("expected badreply, got {other:?}"),
+    }
+    // The raw term arrives, and converting it to JSON (as the CLI does) is refused too.
+    let raw = node
+        .call_term(h, from_json(&json!({"reply_with": shape(ABYSS, 0)})), None)
+        .await
+        .unwrap();
+    assert!(otter::to_json(&raw).is_err());
+    // At the limit it still reads.
+    let ok = node
+        .call::<_, Value>(
+            h,
+            &json!({"reply_with": shape(MAX_TERM_DEPTH as u32 - 1, 1)}),
+        )
+        .await;
+    assert!(ok.is_ok(), "{ok:?}");
+    let count: String = node.call(h, &json!("count")).await.unwrap();
+    assert_eq!(count, "0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_reason_nested_past_the_limit_is_shown_cut_and_the_node_goes_on() {
+    let node = hostile_node().await;
+    let h = hostile(&node).await;
+    let bye: String = node
+        .call(h, &json!({"stop_with": shape(ABYSS, 0)}))
+        .await
+        .unwrap();
+    assert_eq!(bye, "bye");
+    let reason = node.wait_exit(h).await;
+    assert!(matches!(reason, ExitReason::ShutdownWith(_)), "{reason:?}");
+    let shown = reason.to_string();
+    assert!(shown.starts_with("shutdown([[[["), "{shown}");
+    assert!(
+        shown.ends_with("…)") && shown.chars().count() < 300,
+        "{shown}"
+    );
+    let other = hostile(&node).await;
+    let count: String = node.call(other, &json!("count")).await.unwrap();
+    assert_eq!(count, "0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_child_args_nested_past_the_limit_are_badarg_and_the_supervisor_goes_on() {
+    let node = hostile_node().await;
+    let h = hostile(&node).await;
+    let attack = |depth| json!({"deep": [0, {"start_child": ["Jobs", shape(depth, 0)]}]});
+    let r: String = node.call(h, &attack(ABYSS)).await.unwrap();
+    assert!(r.contains("badarg") && r.contains("deeper"), "{r}");
+    // Args that are not a map stay a pair with the template's: the probe refuses them, but
+    // the supervisor and the node go on.
+    let r: String = node.call(h, &attack(4)).await.unwrap();
+    assert!(r.starts_with("Err(SupervisorError::Failed"), "{r}");
+    let sup = node
+        .supervisor(&"Jobs".into())
+        .expect("the supervisor is alive");
+    assert_eq!(sup.count_children().await.unwrap().active, 0);
+}
+
+/// The deepest descent (in wasm frames) after which `attack` still runs without overflowing
+/// the guest's wasm stack: there the host's frames for the import sit right below a full
+/// wasm stack. Each overflow ends a process, so every try gets a fresh one.
+async fn deepest(node: &Node, attack: &Value) -> (u32, String) {
+    let try_at = async |depth: u32| {
+        let h = hostile(node).await;
+        let r = node
+            .call::<_, String>(h, &json!({"deep": [depth, attack]}))
+            .await;
+        node.kill(h);
+        match r {
+            Ok(outcome) => Some(outcome),
+            Err(CallError::Exited(ExitReason::Error(e))) if e.contains("stack") => None,
+            Err(e) => panic!("{attack}: at depth {depth}: {e}"),
+        }
+    };
+    let (mut lo, mut hi) = (0u32, 1u32 << 16);
+    let mut outcome = try_at(lo).await.expect("the attack runs at depth 0");
+    assert!(
+        try_at(hi).await.is_none(),
+        "a descent of {hi} frames overflows"
+    );
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        match try_at(mid).await {
+            Some(o) => (lo, outcome) = (mid, o),
+            None => hi = mid,
+        }
+    }
+    (lo, outcome)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_import_called_below_a_full_wasm_stack_stays_inside_the_fiber_stack() {
+    let node = hostile_node().await;
+    // Live neighbours, each with a count to keep.
+    let mut neighbours = Vec::new();
+    for i in 0..200u32 {
+        let n = hostile(&node).await;
+        for _ in 0..i % 3 + 1 {
+            node.cast(n, from_json(&json!("count")));
+        }
+        neighbours.push(n);
+    }
+    let deep = MAX_TERM_DEPTH as u32 - 1;
+    let big = 64 << 10;
+    let mut attacks = Vec::new();
+    for kind in [
+        "register",
+        "unregister",
+        "lookup",
+        "dispatch",
+        "send_via",
+        "cast_via",
+        "call_via",
+        "monitor_via",
+        "send_after_via",
+        "send_self",
+        "exit_with",
+    ] {
+        attacks.push(json!({kind: shape(deep, big)}));
+        attacks.push(json!({kind: {"depth": deep / 2, "leaf": 0, "maps": true}}));
+        attacks.push(json!({kind: shape(ABYSS, 0)}));
+    }
+    attacks.push(json!({"start_child": ["Jobs", shape(deep, big)]}));
+    attacks.push(json!({"start_child": ["Jobs", shape(ABYSS, 0)]}));
+    attacks.push(json!({"log": big}));
+    attacks.push(json!({"name": big}));
+    let mut nothing_depth = 0;
+    for attack in std::iter::once(json!("nothing")).chain(attacks) {
+        let (depth, outcome) = deepest(&node, &attack).await;
+        if attack == json!("nothing") {
+            nothing_depth = depth;
+        }
+        eprintln!("{attack:.60}: {depth} frames deep: {outcome:.80}");
+        assert!(depth > nothing_depth / 2, "{attack}: only {depth} frames");
+    }
+    for (i, n) in neighbours.iter().enumerate() {
+        let count: String = node.call(*n, &json!("count")).await.unwrap();
+        assert_eq!(count, (i % 3 + 1).to_string(), "neighbour {i}");
+    }
+    let high_water = node.fiber_stack_high_water();
+    eprintln!("deepest fiber stack use: {} KiB", high_water >> 10);
+    // 128 KiB of wasm stack, 128 KiB more for host frames: keep half of that margin free.
+    assert!(
+        high_water <= (128 + 64) << 10,
+        "the host used {} KiB of fiber stack",
+        high_water >> 10
+    );
+}
