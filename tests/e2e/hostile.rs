@@ -79,12 +79,10 @@ async fn a_reply_nested_past_the_depth_limit_is_badreply_and_the_node_goes_on() 
 async fn a_shutdown_reason_nested_past_the_limit_is_shown_cut_and_the_node_goes_on() {
     let node = hostile_node().await;
     let h = hostile(&node).await;
-    let bye: String = node
-        .call(h, &json!({"stop_with": shape(ABYSS, 0)}))
-        .await
-        .unwrap();
-    assert_eq!(bye, "bye");
-    let reason = node.wait_exit(h).await;
+    // Watching first (join! polls in order), so the exit cannot be missed.
+    let stop = json!({"stop_with": shape(ABYSS, 0)});
+    let (reason, bye) = tokio::join!(node.wait_exit(h), node.call::<_, String>(h, &stop));
+    assert_eq!(bye.unwrap(), "bye");
     assert!(matches!(reason, ExitReason::ShutdownWith(_)), "{reason:?}");
     let shown = reason.to_string();
     assert!(shown.starts_with("shutdown([[[["), "{shown}");
@@ -149,15 +147,42 @@ async fn deepest(node: &Node, attack: &Value) -> (u32, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_import_called_below_a_full_wasm_stack_stays_inside_the_fiber_stack() {
     let node = hostile_node().await;
-    // Live neighbours, each with a count to keep.
+    // Live neighbours, each with a count to keep, and each waiting inside a callback (its
+    // fiber suspended in a `call` import, its frames live at the top of its stack) while the
+    // attacks run: a host frame that overran a stack would land in one of theirs.
+    let sink = node
+        .spawn(
+            "hostile",
+            otter::encode(&()).unwrap(),
+            SpawnOptions::default().name("sink"),
+        )
+        .await
+        .unwrap();
     let mut neighbours = Vec::new();
     for i in 0..200u32 {
         let n = hostile(&node).await;
         for _ in 0..i % 3 + 1 {
             node.cast(n, from_json(&json!("count")));
         }
-        neighbours.push(n);
+        let node = node.clone();
+        let relay = tokio::spawn(async move {
+            node.call::<_, String>(n, &json!({"relay": "sink"}))
+                .await
+                .unwrap()
+        });
+        neighbours.push(relay);
     }
+    assert!(
+        eventually(async || node.get_state(sink).await.is_ok_and(|s| {
+            otter::to_json(&s).unwrap()["held"]
+                .as_array()
+                .unwrap()
+                .len()
+                == 200
+        }))
+        .await,
+        "every neighbour waits in its call"
+    );
     let deep = MAX_TERM_DEPTH as u32 - 1;
     let big = 64 << 10;
     let mut attacks = Vec::new();
@@ -173,6 +198,8 @@ async fn every_import_called_below_a_full_wasm_stack_stays_inside_the_fiber_stac
         "send_after_via",
         "send_self",
         "exit_with",
+        "supervisor_via",
+        "reply_gone",
     ] {
         attacks.push(json!({kind: shape(deep, big)}));
         attacks.push(json!({kind: {"depth": deep / 2, "leaf": 0, "maps": true}}));
@@ -182,6 +209,7 @@ async fn every_import_called_below_a_full_wasm_stack_stays_inside_the_fiber_stac
     attacks.push(json!({"start_child": ["Jobs", shape(ABYSS, 0)]}));
     attacks.push(json!({"log": big}));
     attacks.push(json!({"name": big}));
+    attacks.push(json!({"whereis": big}));
     let mut nothing_depth = 0;
     for attack in std::iter::once(json!("nothing")).chain(attacks) {
         let (depth, outcome) = deepest(&node, &attack).await;
@@ -191,9 +219,15 @@ async fn every_import_called_below_a_full_wasm_stack_stays_inside_the_fiber_stac
         eprintln!("{attack:.60}: {depth} frames deep: {outcome:.80}");
         assert!(depth > nothing_depth / 2, "{attack}: only {depth} frames");
     }
-    for (i, n) in neighbours.iter().enumerate() {
-        let count: String = node.call(*n, &json!("count")).await.unwrap();
-        assert_eq!(count, (i % 3 + 1).to_string(), "neighbour {i}");
+    let released: String = node.call(sink, &json!("release")).await.unwrap();
+    assert_eq!(released, "200");
+    for (i, relay) in neighbours.into_iter().enumerate() {
+        let answer = relay.await.unwrap();
+        assert_eq!(
+            answer,
+            format!("{} Ok(\"released\")", i % 3 + 1),
+            "neighbour {i}"
+        );
     }
     let high_water = node.fiber_stack_high_water();
     eprintln!("deepest fiber stack use: {} KiB", high_water >> 10);

@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Serialize, Deserialize, Default)]
 struct Hostile {
     count: u64,
+    /// Callers of `hold` not yet answered: (server, caller, tag).
+    held: Vec<(u64, u64, u64)>,
 }
 
 /// A term of `depth` nested one-element arrays (or maps, `{0: ...}`) around a text string of
@@ -65,10 +67,16 @@ enum Attack {
     StartChild(String, Shape),
     /// `exit` to an unknown pid with `shutdown-with(term)`.
     ExitWith(Shape),
+    /// `which-children`, `count-children` and `terminate-child` of a `via` supervisor.
+    SupervisorVia(Shape),
+    /// `reply` to a caller that is gone, with the term.
+    ReplyGone(Shape),
     /// A log line of this many bytes with as many fields.
     Log(u32),
     /// `register` with a local name of this many bytes.
     Name(u32),
+    /// `whereis` of a name of this many bytes.
+    Whereis(u32),
 }
 
 #[derive(Deserialize)]
@@ -81,6 +89,13 @@ enum Call {
     ReplyWith(Shape),
     /// Stop with `shutdown-with(term)`.
     StopWith(Shape),
+    /// Answer only at the next `release`.
+    Hold,
+    /// Answer every held caller; reply how many there were.
+    Release,
+    /// Call `hold` on the named server (so this process waits inside a callback, its fiber
+    /// suspended in the `call` import), then reply with the count and that answer.
+    Relay(String),
 }
 
 #[derive(Deserialize)]
@@ -105,6 +120,7 @@ impl Attack {
             | Attack::Dispatch(s)
             | Attack::SendSelf(s)
             | Attack::StartChild(_, s)
+            | Attack::ReplyGone(s)
             | Attack::ExitWith(s) => s.term(),
             _ => Vec::new(),
         };
@@ -113,11 +129,14 @@ impl Attack {
             | Attack::CastVia(s)
             | Attack::CallVia(s)
             | Attack::MonitorVia(s)
-            | Attack::SendAfterVia(s) => Some(via(*s)),
+            | Attack::SendAfterVia(s)
+            | Attack::SupervisorVia(s) => Some(via(*s)),
             _ => None,
         };
         let text = match &self {
-            Attack::Log(n) | Attack::Name(n) => "\u{1b}x\n".repeat(*n as usize / 3),
+            Attack::Log(n) | Attack::Name(n) | Attack::Whereis(n) => {
+                "\u{1b}x\n".repeat(*n as usize / 3)
+            }
             _ => String::new(),
         };
         let fields: Vec<(String, String)> = match &self {
@@ -161,6 +180,25 @@ impl Attack {
                 "ok".into()
             }
             Attack::Name(_) => format!("{:?}", process::register(&text)),
+            Attack::Whereis(_) => format!("{:?}", process::whereis(&text)),
+            Attack::SupervisorVia(_) => {
+                let sup = dest.as_ref().unwrap();
+                format!(
+                    "{:?} {:?} {:?}",
+                    supervisor::which_children(sup).map(|c| c.len()),
+                    supervisor::count_children(sup).map(|c| c.active),
+                    supervisor::terminate_child(sup, 1)
+                )
+            }
+            Attack::ReplyGone(_) => {
+                let to = ReplyTo {
+                    server: process::self_(),
+                    caller: 0,
+                    tag: u64::MAX,
+                };
+                process::reply(to, &term);
+                "ok".into()
+            }
         }
     }
 }
@@ -208,6 +246,29 @@ impl GenServer for Hostile {
                 };
                 process::reply(to, &shape.term());
                 Reply::NoReply(otter_guest::Next::None)
+            }
+            Call::Hold => {
+                self.held.push((from.server, from.caller, from.tag));
+                Reply::NoReply(otter_guest::Next::None)
+            }
+            Call::Release => {
+                let held = std::mem::take(&mut self.held);
+                for &(server, caller, tag) in &held {
+                    otter_guest::reply(
+                        From {
+                            server,
+                            caller,
+                            tag,
+                        },
+                        &"released",
+                    );
+                }
+                Reply::ok(held.len().to_string())
+            }
+            Call::Relay(name) => {
+                let answer: Result<String, _> =
+                    otter_guest::call_timeout(name.as_str(), &"hold", 60_000);
+                Reply::ok(format!("{} {answer:?}", self.count))
             }
             Call::StopWith(shape) => {
                 Reply::StopReply(otter_guest::ExitReason::ShutdownWith(shape.term()), "bye".into())
