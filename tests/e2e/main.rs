@@ -9,6 +9,7 @@ mod flow;
 mod isolation;
 mod lifecycle;
 mod links;
+mod loading;
 mod names;
 mod registry;
 mod scale;

@@ -129,7 +129,7 @@ pub(crate) struct NodeInner {
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<ProcessCtx>,
     pub(crate) config: NodeConfig,
-    cache: CompileCache,
+    pub(crate) cache: CompileCache,
     modules: RwLock<HashMap<String, Arc<Module>>>,
     /// Keyed by pid with FxHash: pids are the node's own counter, not attacker-chosen, and
     /// every message looks its target up here.
@@ -210,7 +210,10 @@ impl Node {
     /// Load a module from bytes; `path` is only used in messages.
     ///
     /// # Errors
-    /// [`LoadError::Invalid`] if the bytes are not an Otter server.
+    /// [`LoadError::Invalid`] if the bytes are not a valid module or not an Otter server, or
+    /// if instantiating it and its `vsn` take longer than [`EngineConfig::load_timeout`].
+    ///
+    /// [`EngineConfig::load_timeout`]: crate::EngineConfig::load_timeout
     pub async fn load_module_bytes(
         &self,
         name: &str,
@@ -226,16 +229,7 @@ impl Node {
             unreachable,
             Default::default(),
         );
-        let module = crate::engine::compile(
-            &self.inner.cache,
-            &self.inner.engine,
-            &self.inner.linker,
-            name,
-            path,
-            bytes,
-            ctx,
-        )
-        .await?;
+        let module = crate::engine::compile(&self.inner, name, path, bytes, ctx).await?;
         let module = Arc::new(module);
         self.inner
             .modules
