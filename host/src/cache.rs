@@ -131,7 +131,7 @@ impl CompileCache {
                 Ok(fd) => Some(fd),
                 Err(e) => {
                     tracing::warn!(
-                        "compiled-module cache {} not used, compiling every module: {e}",
+                        "compiled-module cache: {}: not used, compiling every module: {e}",
                         path.display()
                     );
                     None
@@ -171,8 +171,13 @@ fn open_dir(path: &Path) -> Result<OwnedFd, BadDir> {
         Mode::empty(),
     )
     .map_err(|e| match e {
-        rustix::io::Errno::LOOP => BadDir::Untrusted(trust::Untrusted::Symlink),
-        rustix::io::Errno::NOTDIR => BadDir::Untrusted(trust::Untrusted::Kind("directory")),
+        // A link to a directory fails as "not a directory" (O_DIRECTORY sees the link).
+        rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR => {
+            match std::fs::symlink_metadata(path) {
+                Ok(meta) if meta.is_symlink() => BadDir::Untrusted(trust::Untrusted::Symlink),
+                _ => BadDir::Untrusted(trust::Untrusted::Kind("directory")),
+            }
+        }
         e => BadDir::Io(e.into()),
     })?;
     // Checked through the handle: a directory swapped in after opening is never used.

@@ -3,5 +3,6 @@
 
 mod clients;
 mod lifecycle;
+mod loading;
 mod supervisors;
 mod support;
