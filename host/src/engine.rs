@@ -183,10 +183,25 @@ fn to_component(bytes: &[u8]) -> Result<Vec<u8>, String> {
             .module(bytes)
             .and_then(|e| e.validate(true).encode())
     })
-    .map_err(|_| "the component encoder failed on this module (see the log)".to_owned())?;
+    .map_err(|panic| {
+        tracing::error!(
+            panic = panic_message(&*panic),
+            "the component encoder panicked"
+        );
+        "the component encoder failed on this module (see the log)".to_owned()
+    })?;
     wrapped.map_err(|e| {
         format!("a core module that is not an Otter guest (build it with otter-guest): {e:#}")
     })
+}
+
+/// What a caught panic said, for the log.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
 }
 
 /// `5 s`, `250 ms`: a time limit as messages show it.
@@ -227,7 +242,15 @@ pub(crate) async fn compile(
     };
     let component = compiling
         .await
-        .map_err(|_| invalid("the compiler failed on this module (see the log)".into()))?
+        .map_err(|e| {
+            if let Ok(panic) = e.try_into_panic() {
+                tracing::error!(
+                    panic = panic_message(&*panic),
+                    "compiling a module panicked"
+                );
+            }
+            invalid("the compiler failed on this module (see the log)".into())
+        })?
         .map_err(|e| invalid(format!("{e:#}")))?;
     let pre = node
         .linker

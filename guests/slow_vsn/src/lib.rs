@@ -69,7 +69,8 @@ impl Guest for Export {
         otter_guest::__private::restore_state::<Idle>(&STATE, state)
     }
     fn vsn() -> String {
-        // Spins without calling the host: only the epoch deadline can stop it.
+        // Spins without calling the host (wasting cycles is the point): only the host's time
+        // limit can stop it.
         #[allow(clippy::empty_loop)]
         loop {}
     }

@@ -112,8 +112,10 @@ impl Default for NodeConfig {
 
 impl NodeConfig {
     /// Where compiled modules are cached; `None` compiles every time. Default
-    /// `$OTTER_CACHE_DIR`, else `$XDG_CACHE_HOME/otter`, else `~/.cache/otter`. The directory
-    /// must be trusted: cached images are machine code.
+    /// `$OTTER_CACHE_DIR`, else `$XDG_CACHE_HOME/otter`, else `~/.cache/otter`. Cached images
+    /// are machine code, so a directory that is not ours alone (another user's, a symlink,
+    /// writable by group or others) is not used: the node warns once and compiles every time.
+    /// Each entry's digest is checked before it is loaded; a bad entry is recompiled.
     pub fn compile_cache(&mut self, dir: Option<PathBuf>) -> &mut Self {
         self.compile_cache = dir;
         self

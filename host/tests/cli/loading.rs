@@ -161,7 +161,7 @@ fn a_cached_module_whose_code_was_altered_is_recompiled_not_run() {
         bytes,
         "the entry was rewritten"
     );
-    assert_eq!(files(&cache), [entry.clone()]);
+    assert_eq!(files(&cache), std::slice::from_ref(entry));
 
     // The rewritten entry is good.
     let third = Node::run_once(&app, &cache, "");
