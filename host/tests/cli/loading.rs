@@ -32,14 +32,14 @@ module = "{name}"
     app
 }
 
-/// `otter run` for `app` with `cache` as its compiled-module cache, run by `sh` after
-/// `shell` (e.g. a `ulimit`); output goes to the app's files.
-struct Node {
+/// `otter run` for `app` with `cache` as its compiled-module cache (each test its own), run
+/// by `sh` after `shell` (e.g. a `ulimit`); output goes to the app's files.
+struct RunningNode {
     child: Child,
 }
 
-impl Node {
-    fn start(app: &App, cache: &Path, shell: &str) -> Node {
+impl RunningNode {
+    fn start(app: &App, cache: &Path, shell: &str) -> RunningNode {
         let base = otter();
         let mut cmd = Command::new("sh");
         for (k, v) in base.get_envs() {
@@ -59,12 +59,12 @@ impl Node {
             .stderr(File::create(app.path("stderr")).expect("stderr file"))
             .spawn()
             .expect("start otter run");
-        Node { child }
+        RunningNode { child }
     }
 
     /// Start, wait until every child runs, stop with SIGTERM: the node's stderr.
     fn run_once(app: &App, cache: &Path, shell: &str) -> String {
-        let mut node = Node::start(app, cache, shell);
+        let mut node = RunningNode::start(app, cache, shell);
         let deadline = Instant::now() + Duration::from_secs(60);
         while app.stdout().lines().next().is_none() {
             if let Some(status) = node.child.try_wait().expect("wait") {
@@ -84,7 +84,7 @@ impl Node {
     }
 }
 
-impl Drop for Node {
+impl Drop for RunningNode {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -134,7 +134,7 @@ fn code_range(entry: &[u8]) -> std::ops::Range<usize> {
 fn a_cached_module_whose_code_was_altered_is_recompiled_not_run() {
     let app = app_with("echo", &guests().join("echo.wasm"));
     let cache = app.path("cache");
-    let first = Node::run_once(&app, &cache, "");
+    let first = RunningNode::run_once(&app, &cache, "");
     assert!(!first.contains("compiled-module cache"), "{first}");
     let [entry] = &files(&cache)[..] else {
         panic!("one cache entry: {:?}", files(&cache));
@@ -145,7 +145,7 @@ fn a_cached_module_whose_code_was_altered_is_recompiled_not_run() {
     bytes[code].fill(0xcc);
     std::fs::write(entry, &bytes).expect("alter the entry");
 
-    let second = Node::run_once(&app, &cache, "");
+    let second = RunningNode::run_once(&app, &cache, "");
     let warnings: Vec<_> = second
         .lines()
         .filter(|l| l.contains("compiled-module cache"))
@@ -164,7 +164,7 @@ fn a_cached_module_whose_code_was_altered_is_recompiled_not_run() {
     assert_eq!(files(&cache), std::slice::from_ref(entry));
 
     // The rewritten entry is good.
-    let third = Node::run_once(&app, &cache, "");
+    let third = RunningNode::run_once(&app, &cache, "");
     assert!(!third.contains("compiled-module cache"), "{third}");
 }
 
@@ -194,7 +194,7 @@ fn a_cache_directory_that_is_not_ours_alone_is_never_used() {
         cases.push((theirs, "belongs to uid 4242".to_owned()));
     }
     for (dir, why) in cases {
-        let stderr = Node::run_once(&app, &dir, "");
+        let stderr = RunningNode::run_once(&app, &dir, "");
         let warnings: Vec<_> = stderr
             .lines()
             .filter(|l| l.contains("compiled-module cache"))
@@ -212,7 +212,7 @@ fn a_cache_write_that_fails_leaves_no_file_behind() {
     let cache = app.path("cache");
     // Files may grow to 64 blocks (32 KiB in sh's units): the logs fit, a compiled module
     // does not; with SIGXFSZ ignored the write fails with EFBIG.
-    let stderr = Node::run_once(&app, &cache, "trap '' XFSZ\nulimit -f 64");
+    let stderr = RunningNode::run_once(&app, &cache, "trap '' XFSZ\nulimit -f 64");
     assert!(stderr.contains("not written"), "{stderr}");
     assert!(files(&cache).is_empty(), "{:?}", files(&cache));
 }
@@ -227,7 +227,9 @@ fn otter_run_refuses_a_truncated_module_in_one_line() {
         let path = dir.path().join("echo.wasm");
         std::fs::write(&path, &whole[..len]).unwrap();
         let app = app_with("echo", &path);
-        let (status, stderr) = app.run_refused();
+        let mut node = RunningNode::start(&app, &app.path("cache"), "");
+        let status = wait(&mut node.child, Duration::from_secs(60)).expect("otter run exits");
+        let stderr = app.stderr();
         assert!(!status.success(), "{len}: {stderr}");
         assert!(!stderr.contains("panicked"), "{len}: {stderr}");
         let lines: Vec<_> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -240,15 +242,14 @@ fn otter_run_refuses_a_truncated_module_in_one_line() {
 fn otter_run_stops_at_once_on_a_signal_while_a_module_loads() {
     for sig in [Signal::TERM, Signal::INT] {
         let app = app_with("slow", &guests().join("slow_vsn.wasm"));
-        let mut running = app.spawn();
+        let mut node = RunningNode::start(&app, &app.path("cache"), "");
         // Well into loading: compiling, or spinning in vsn.
         std::thread::sleep(Duration::from_millis(1500));
-        assert!(running.wait(Duration::ZERO).is_none(), "{}", app.stderr());
-        running.signal(sig);
+        assert!(node.child.try_wait().unwrap().is_none(), "{}", app.stderr());
+        let pid = rustix::process::Pid::from_raw(node.child.id() as i32).expect("pid");
+        rustix::process::kill_process(pid, sig).expect("signal otter run");
         let stopped = Instant::now();
-        let status = running
-            .wait(Duration::from_secs(10))
-            .expect("otter run stops");
+        let status = wait(&mut node.child, Duration::from_secs(10)).expect("otter run stops");
         assert!(
             stopped.elapsed() < Duration::from_secs(1),
             "{sig:?} took {:?}",
@@ -262,10 +263,8 @@ fn otter_run_stops_at_once_on_a_signal_while_a_module_loads() {
 fn otter_run_gives_up_on_a_module_whose_vsn_never_returns() {
     let app = app_with("slow", &guests().join("slow_vsn.wasm"));
     let started = Instant::now();
-    let mut running = app.spawn();
-    let status = running
-        .wait(Duration::from_secs(30))
-        .expect("otter run gives up by itself");
+    let mut node = RunningNode::start(&app, &app.path("cache"), "");
+    let status = wait(&mut node.child, Duration::from_secs(30)).expect("otter run gives up");
     assert!(started.elapsed() >= Duration::from_secs(5));
     assert!(!status.success());
     let stderr = app.stderr();
