@@ -5,12 +5,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::Component;
 use wasmtime::{Config, Engine};
 
 use crate::bindings::{Genserver, GenserverPre};
 use crate::error::LoadError;
 use crate::host::ProcessCtx;
+use crate::node::NodeInner;
+
+/// How long a module's code may run while it is loaded, unless [`EngineConfig::load_timeout`]
+/// says otherwise.
+pub const DEFAULT_LOAD_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How the engine is set up; every setter states its default.
 #[derive(Debug, Clone)]
@@ -18,6 +23,7 @@ pub struct EngineConfig {
     pub(crate) max_memory: usize,
     pub(crate) max_wasm_stack: usize,
     pub(crate) epoch_tick: Duration,
+    pub(crate) load_timeout: Duration,
 }
 
 impl Default for EngineConfig {
@@ -26,6 +32,7 @@ impl Default for EngineConfig {
             max_memory: 16 << 20,
             max_wasm_stack: 128 << 10,
             epoch_tick: Duration::from_millis(1),
+            load_timeout: DEFAULT_LOAD_TIMEOUT,
         }
     }
 }
@@ -55,6 +62,15 @@ impl EngineConfig {
     /// How often a running callback yields to the scheduler. Default 1 ms.
     pub fn epoch_tick(&mut self, tick: Duration) -> &mut Self {
         self.epoch_tick = tick;
+        self
+    }
+
+    /// How long a module's own code may run while it is loaded: instantiating the throwaway
+    /// instance that answers `vsn`, and `vsn` itself. Past it the load fails
+    /// ([`LoadError::Invalid`]). Compiling comes before and is not counted. Default 5 s
+    /// ([`DEFAULT_LOAD_TIMEOUT`]).
+    pub fn load_timeout(&mut self, limit: Duration) -> &mut Self {
+        self.load_timeout = limit;
         self
     }
 }
@@ -158,51 +174,108 @@ fn to_component(bytes: &[u8]) -> Result<Vec<u8>, String> {
     if !wasmparser::Parser::is_core_wasm(bytes) {
         return Err("not a WebAssembly module or component".into());
     }
-    wit_component::ComponentEncoder::default()
-        .module(bytes)
-        .and_then(|e| e.validate(true).encode())
-        .map_err(|e| {
-            format!("a core module that is not an Otter guest (build it with otter-guest): {e:#}")
-        })
+    // The encoder trusts the module to be well formed (a truncated one makes it slice past
+    // the end), so the whole module is checked first.
+    wasmparser::Validator::new()
+        .validate_all(bytes)
+        .map_err(|e| format!("not a valid WebAssembly module: {e}"))?;
+    // And should it still panic on some input, that input is refused, not the node ended.
+    let wrapped = std::panic::catch_unwind(|| {
+        wit_component::ComponentEncoder::default()
+            .module(bytes)
+            .and_then(|e| e.validate(true).encode())
+    })
+    .map_err(|panic| {
+        tracing::error!(
+            panic = panic_message(&*panic),
+            "the component encoder panicked"
+        );
+        "the component encoder failed on this module (see the log)".to_owned()
+    })?;
+    wrapped.map_err(|e| {
+        format!("a core module that is not an Otter guest (build it with otter-guest): {e:#}")
+    })
+}
+
+/// What a caught panic said, for the log.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
+}
+
+/// `5 s`, `250 ms`: a time limit as messages show it.
+fn show_limit(limit: Duration) -> String {
+    if limit.subsec_nanos() == 0 {
+        format!("{} s", limit.as_secs())
+    } else {
+        format!("{} ms", limit.as_millis())
+    }
 }
 
 /// Compile `bytes` (a component, or a core module built with the SDK, which is wrapped into a
-/// component here), check it against the contract and ask it for its version.
+/// component here), check it against the contract and ask it for its version. The module's
+/// own code (instantiation, `vsn`) gets the node's load time limit in all.
 pub(crate) async fn compile(
-    cache: &crate::cache::CompileCache,
-    engine: &Engine,
-    linker: &Linker<ProcessCtx>,
+    node: &NodeInner,
     name: &str,
     path: &Path,
     bytes: &[u8],
     probe_ctx: ProcessCtx,
 ) -> Result<Module, LoadError> {
+    let (engine, limit) = (&node.engine, node.config.engine.load_timeout);
     let invalid = |reason: String| LoadError::Invalid {
         path: path.to_owned(),
         reason,
     };
-    let component = cache
-        .get_or_compile(engine, bytes, || {
-            let component = to_component(bytes).map_err(wasmtime::Error::msg)?;
-            Component::new(engine, &component)
+    // Compiling takes a while and cannot be interrupted: it runs off the async workers, so
+    // they go on serving and a caller that stops waiting (a signal during `otter run`) is not
+    // held up by it.
+    let compiling = {
+        let (cache, engine, bytes) = (node.cache.clone(), engine.clone(), bytes.to_vec());
+        tokio::task::spawn_blocking(move || {
+            cache.get_or_compile(&engine, &bytes, || {
+                let component = to_component(&bytes).map_err(wasmtime::Error::msg)?;
+                Component::new(&engine, &component)
+            })
         })
+    };
+    let component = compiling
+        .await
+        .map_err(|e| {
+            if let Ok(panic) = e.try_into_panic() {
+                tracing::error!(
+                    panic = panic_message(&*panic),
+                    "compiling a module panicked"
+                );
+            }
+            invalid("the compiler failed on this module (see the log)".into())
+        })?
         .map_err(|e| invalid(format!("{e:#}")))?;
-    let pre = linker
+    let pre = node
+        .linker
         .instantiate_pre(&component)
         .map_err(|e| invalid(format!("imports what Otter does not provide: {e:#}")))?;
     let pre = GenserverPre::new(pre)
         .map_err(|e| invalid(format!("does not export otter:genserver/server: {e:#}")))?;
-    // Ask the module its version once, from a throwaway instance.
+    // Ask the module its version once, from a throwaway instance. Its code yields at every
+    // epoch tick, so the deadline is checked even while it spins.
+    let deadline = tokio::time::Instant::now() + limit;
+    let late = |what: &str| invalid(format!("{what} within {}", show_limit(limit)));
     let mut store = crate::host::new_store(engine, probe_ctx);
-    let instance: Genserver = pre
-        .instantiate_async(&mut store)
+    let instance: Genserver = tokio::time::timeout_at(deadline, pre.instantiate_async(&mut store))
         .await
+        .map_err(|_| late("instantiation did not finish"))?
         .map_err(|e| invalid(format!("cannot be instantiated: {e:#}")))?;
-    let vsn = instance
-        .otter_genserver_server()
-        .call_vsn(&mut store)
-        .await
-        .map_err(|e| invalid(format!("vsn() failed: {e:#}")))?;
+    let vsn = tokio::time::timeout_at(
+        deadline,
+        instance.otter_genserver_server().call_vsn(&mut store),
+    )
+    .await
+    .map_err(|_| late("vsn() did not return"))?
+    .map_err(|e| invalid(format!("vsn() failed: {e:#}")))?;
     Ok(Module {
         name: name.to_owned(),
         vsn,

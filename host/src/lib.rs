@@ -21,9 +21,10 @@ mod process;
 mod registry;
 mod supervisor;
 mod term;
+mod trust;
 
 pub use dest::Dest;
-pub use engine::{EngineConfig, Module};
+pub use engine::{DEFAULT_LOAD_TIMEOUT, EngineConfig, Module};
 pub use error::{CallError, LoadError, StartError, StopError};
 pub use exit::ExitReason;
 pub use node::{DEFAULT_CALL_TIMEOUT, Node, NodeConfig, ProcessInfo, SpawnOptions};

@@ -10,6 +10,7 @@ mod hostile;
 mod isolation;
 mod lifecycle;
 mod links;
+mod loading;
 mod names;
 mod registry;
 mod scale;

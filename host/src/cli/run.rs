@@ -34,11 +34,15 @@ pub(super) fn run(
             None => control::default_socket_path(&manifest.node_name),
         });
     let node_name = node_name.unwrap_or_else(|| manifest.node_name.clone());
-    tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("starting the tokio runtime")?
-        .block_on(serve(manifest, node_name, socket))
+        .context("starting the tokio runtime")?;
+    let result = runtime.block_on(serve(manifest, node_name, socket));
+    // A compile abandoned on a signal may still be running; the node has stopped, so exit
+    // without waiting for it.
+    runtime.shutdown_background();
+    result
 }
 
 fn init_logging() {
@@ -56,29 +60,19 @@ async fn serve(manifest: Manifest, node_name: String, socket: PathBuf) -> anyhow
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
 
     let node = Node::new(Default::default())?;
-    for m in &manifest.modules {
-        let field = format!("modules.{}.path", m.name);
-        let module = node
-            .load_module(&m.name, &m.path)
-            .await
-            .map_err(|e| manifest.error_at(m.line, &field, e.to_string()))?;
-        if let Some(want) = &m.vsn
-            && module.vsn() != want
-        {
-            return Err(manifest
-                .error_at(
-                    m.line,
-                    format!("modules.{}.vsn", m.name),
-                    format!(
-                        "{} reports vsn {:?}, not {want:?}",
-                        m.path.display(),
-                        module.vsn()
-                    ),
-                )
-                .into());
-        }
-        tracing::debug!(module = %m.name, vsn = module.vsn(), path = %m.path.display(), "loaded");
-    }
+    // Loading runs a module's own code (bounded by the load time limit) and may compile for a
+    // while: a signal meanwhile ends it at once.
+    let loaded = tokio::select! {
+        r = load_modules(&node, &manifest) => Some(r),
+        _ = sigterm.recv() => None,
+        _ = sigint.recv() => None,
+    };
+    let Some(loaded) = loaded else {
+        tracing::info!("signalled while loading modules; stopping");
+        node.shutdown().await;
+        return Ok(());
+    };
+    loaded?;
 
     for r in &manifest.registries {
         node.create_registry(&r.name, r.keys)
@@ -157,6 +151,34 @@ async fn serve(manifest: Manifest, node_name: String, socket: PathBuf) -> anyhow
         );
     }
     tracing::info!(node = %node_name, "stopped");
+    Ok(())
+}
+
+/// Load the manifest's modules in order; the first that fails is the error, at its field.
+async fn load_modules(node: &Node, manifest: &Manifest) -> anyhow::Result<()> {
+    for m in &manifest.modules {
+        let field = format!("modules.{}.path", m.name);
+        let module = node
+            .load_module(&m.name, &m.path)
+            .await
+            .map_err(|e| manifest.error_at(m.line, &field, e.to_string()))?;
+        if let Some(want) = &m.vsn
+            && module.vsn() != want
+        {
+            return Err(manifest
+                .error_at(
+                    m.line,
+                    format!("modules.{}.vsn", m.name),
+                    format!(
+                        "{} reports vsn {:?}, not {want:?}",
+                        m.path.display(),
+                        module.vsn()
+                    ),
+                )
+                .into());
+        }
+        tracing::debug!(module = %m.name, vsn = module.vsn(), path = %m.path.display(), "loaded");
+    }
     Ok(())
 }
 

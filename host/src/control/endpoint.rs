@@ -200,7 +200,7 @@ impl Drop for Endpoint {
 fn prepare_dir(dir: &Path) -> Result<(), BindError> {
     match std::fs::metadata(dir) {
         Ok(meta) => {
-            if meta.uid() != rustix::process::getuid().as_raw() {
+            if crate::trust::check_owner(&meta).is_err() {
                 return Err(BindError::ForeignDir(dir.to_owned()));
             }
             if meta.mode() & 0o077 != 0 {

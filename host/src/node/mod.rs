@@ -112,8 +112,10 @@ impl Default for NodeConfig {
 
 impl NodeConfig {
     /// Where compiled modules are cached; `None` compiles every time. Default
-    /// `$OTTER_CACHE_DIR`, else `$XDG_CACHE_HOME/otter`, else `~/.cache/otter`. The directory
-    /// must be trusted: cached images are machine code.
+    /// `$OTTER_CACHE_DIR`, else `$XDG_CACHE_HOME/otter`, else `~/.cache/otter`. Cached images
+    /// are machine code, so a directory that is not ours alone (another user's, a symlink,
+    /// writable by group or others) is not used: the node warns once and compiles every time.
+    /// Each entry's digest is checked before it is loaded; a bad entry is recompiled.
     pub fn compile_cache(&mut self, dir: Option<PathBuf>) -> &mut Self {
         self.compile_cache = dir;
         self
@@ -130,7 +132,7 @@ pub(crate) struct NodeInner {
     pools: crate::alloc::Pools,
     pub(crate) linker: Linker<ProcessCtx>,
     pub(crate) config: NodeConfig,
-    cache: CompileCache,
+    pub(crate) cache: CompileCache,
     modules: RwLock<HashMap<String, Arc<Module>>>,
     /// Keyed by pid with FxHash: pids are the node's own counter, not attacker-chosen, and
     /// every message looks its target up here.
@@ -212,7 +214,10 @@ impl Node {
     /// Load a module from bytes; `path` is only used in messages.
     ///
     /// # Errors
-    /// [`LoadError::Invalid`] if the bytes are not an Otter server.
+    /// [`LoadError::Invalid`] if the bytes are not a valid module or not an Otter server, or
+    /// if instantiating it and its `vsn` take longer than [`EngineConfig::load_timeout`].
+    ///
+    /// [`EngineConfig::load_timeout`]: crate::EngineConfig::load_timeout
     pub async fn load_module_bytes(
         &self,
         name: &str,
@@ -228,16 +233,7 @@ impl Node {
             unreachable,
             Default::default(),
         );
-        let module = crate::engine::compile(
-            &self.inner.cache,
-            &self.inner.engine,
-            &self.inner.linker,
-            name,
-            path,
-            bytes,
-            ctx,
-        )
-        .await?;
+        let module = crate::engine::compile(&self.inner, name, path, bytes, ctx).await?;
         let module = Arc::new(module);
         self.inner
             .modules

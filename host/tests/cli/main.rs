@@ -4,5 +4,6 @@
 mod clients;
 mod hostile;
 mod lifecycle;
+mod loading;
 mod supervisors;
 mod support;

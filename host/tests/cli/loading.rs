@@ -1,0 +1,278 @@
+//! `otter run` loading modules: broken and hostile modules are refused in one line, a
+//! signal stops it while loading, and the compiled-module cache runs only what it wrote.
+
+use std::fs::File;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use object::{Object, ObjectSection};
+use rustix::process::Signal;
+
+use crate::support::*;
+
+/// A manifest loading `module` (a path) as `name`, with one child of it.
+fn app_with(name: &str, module: &Path) -> App {
+    let app = App::new();
+    app.write_manifest(&format!(
+        r#"[node]
+name = "t"
+control = "ctl/t.sock"
+
+[modules]
+{name} = "{path}"
+
+[[children]]
+name = "{name}"
+module = "{name}"
+"#,
+        path = module.display(),
+    ));
+    app
+}
+
+/// `otter run` for `app` with `cache` as its compiled-module cache (each test its own), run
+/// by `sh` after `shell` (e.g. a `ulimit`); output goes to the app's files.
+struct RunningNode {
+    child: Child,
+}
+
+impl RunningNode {
+    fn start(app: &App, cache: &Path, shell: &str) -> RunningNode {
+        let base = otter();
+        let mut cmd = Command::new("sh");
+        for (k, v) in base.get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        let child = cmd
+            .arg("-c")
+            .arg(format!("{shell}\nexec \"$0\" run \"$1\""))
+            .arg(OTTER)
+            .arg(app.manifest())
+            .env("OTTER_CACHE_DIR", cache)
+            .stdin(Stdio::null())
+            .stdout(File::create(app.path("stdout")).expect("stdout file"))
+            .stderr(File::create(app.path("stderr")).expect("stderr file"))
+            .spawn()
+            .expect("start otter run");
+        RunningNode { child }
+    }
+
+    /// Start, wait until every child runs, stop with SIGTERM: the node's stderr.
+    fn run_once(app: &App, cache: &Path, shell: &str) -> String {
+        let mut node = RunningNode::start(app, cache, shell);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while app.stdout().lines().next().is_none() {
+            if let Some(status) = node.child.try_wait().expect("wait") {
+                panic!(
+                    "otter run exited ({status}) before running:\n{}",
+                    app.stderr()
+                );
+            }
+            assert!(Instant::now() < deadline, "not ready:\n{}", app.stderr());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let pid = rustix::process::Pid::from_raw(node.child.id() as i32).expect("pid");
+        rustix::process::kill_process(pid, Signal::TERM).expect("SIGTERM");
+        let status = wait(&mut node.child, Duration::from_secs(20)).expect("stops on SIGTERM");
+        assert!(status.success(), "{status}:\n{}", app.stderr());
+        app.stderr()
+    }
+}
+
+impl Drop for RunningNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for otter run") {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The files in `dir`, sorted.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("read the cache dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Where the machine code is in a cache entry: the `.text` section of the ELF image in it.
+fn code_range(entry: &[u8]) -> std::ops::Range<usize> {
+    let start = entry
+        .windows(4)
+        .position(|w| w == b"\x7fELF")
+        .expect("an ELF image in the entry");
+    let elf = object::read::elf::ElfFile64::<object::Endianness>::parse(&entry[start..])
+        .expect("the image parses as ELF");
+    let (offset, size) = elf
+        .section_by_name(".text")
+        .and_then(|s| s.file_range())
+        .expect("a .text section");
+    let offset = start + offset as usize;
+    offset..offset + size as usize
+}
+
+#[test]
+fn a_cached_module_whose_code_was_altered_is_recompiled_not_run() {
+    let app = app_with("echo", &guests().join("echo.wasm"));
+    let cache = app.path("cache");
+    let first = RunningNode::run_once(&app, &cache, "");
+    assert!(!first.contains("compiled-module cache"), "{first}");
+    let [entry] = &files(&cache)[..] else {
+        panic!("one cache entry: {:?}", files(&cache));
+    };
+    let mut bytes = std::fs::read(entry).expect("read the entry");
+    // Every instruction becomes a breakpoint (int3): run, it would trap at once.
+    let code = code_range(&bytes);
+    bytes[code].fill(0xcc);
+    std::fs::write(entry, &bytes).expect("alter the entry");
+
+    let second = RunningNode::run_once(&app, &cache, "");
+    let warnings: Vec<_> = second
+        .lines()
+        .filter(|l| l.contains("compiled-module cache"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{second}");
+    assert!(
+        warnings[0].contains(&entry.display().to_string()),
+        "{second}"
+    );
+    assert!(warnings[0].contains("recompiling"), "{second}");
+    assert_ne!(
+        std::fs::read(entry).unwrap(),
+        bytes,
+        "the entry was rewritten"
+    );
+    assert_eq!(files(&cache), std::slice::from_ref(entry));
+
+    // The rewritten entry is good.
+    let third = RunningNode::run_once(&app, &cache, "");
+    assert!(!third.contains("compiled-module cache"), "{third}");
+}
+
+#[test]
+fn a_cache_directory_that_is_not_ours_alone_is_never_used() {
+    let app = app_with("echo", &guests().join("echo.wasm"));
+    let good = app.path("good");
+    std::fs::create_dir(&good).unwrap();
+    std::fs::set_permissions(&good, std::fs::Permissions::from_mode(0o700)).unwrap();
+
+    let open = app.path("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let link = app.path("link");
+    std::os::unix::fs::symlink(&good, &link).unwrap();
+    let mut cases = vec![
+        (open, "writable by group or others (mode 777)".to_owned()),
+        (link, "symlink".to_owned()),
+    ];
+    // Another user's directory, if this test may make one.
+    if rustix::process::geteuid().is_root() {
+        let theirs = app.path("theirs");
+        std::fs::create_dir(&theirs).unwrap();
+        std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let uid = rustix::process::Uid::from_raw(4242);
+        rustix::fs::chown(&theirs, Some(uid), None).unwrap();
+        cases.push((theirs, "belongs to uid 4242".to_owned()));
+    }
+    for (dir, why) in cases {
+        let stderr = RunningNode::run_once(&app, &dir, "");
+        let warnings: Vec<_> = stderr
+            .lines()
+            .filter(|l| l.contains("compiled-module cache"))
+            .collect();
+        assert_eq!(warnings.len(), 1, "{stderr}");
+        assert!(warnings[0].contains(&dir.display().to_string()), "{stderr}");
+        assert!(warnings[0].contains(&why), "{why}: {stderr}");
+        assert!(files(&dir).is_empty(), "{:?}", files(&dir));
+    }
+}
+
+#[test]
+fn a_cache_write_that_fails_leaves_no_file_behind() {
+    let app = app_with("echo", &guests().join("echo.wasm"));
+    let cache = app.path("cache");
+    // Files may grow to 64 blocks (32 KiB in sh's units): the logs fit, a compiled module
+    // does not; with SIGXFSZ ignored the write fails with EFBIG.
+    let stderr = RunningNode::run_once(&app, &cache, "trap '' XFSZ\nulimit -f 64");
+    assert!(stderr.contains("not written"), "{stderr}");
+    assert!(files(&cache).is_empty(), "{:?}", files(&cache));
+}
+
+#[test]
+fn otter_run_refuses_a_truncated_module_in_one_line() {
+    let whole = std::fs::read(guests().join("echo.wasm")).expect("echo.wasm");
+    let n = whole.len();
+    let lengths = (0..n).step_by(n / 9).chain([1, 8, 9, n - 5, n - 1]);
+    for len in lengths {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("echo.wasm");
+        std::fs::write(&path, &whole[..len]).unwrap();
+        let app = app_with("echo", &path);
+        let mut node = RunningNode::start(&app, &app.path("cache"), "");
+        let status = wait(&mut node.child, Duration::from_secs(60)).expect("otter run exits");
+        let stderr = app.stderr();
+        assert!(!status.success(), "{len}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{len}: {stderr}");
+        let lines: Vec<_> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{len}: {stderr}");
+        assert!(lines[0].contains("modules.echo.path"), "{len}: {stderr}");
+    }
+}
+
+#[test]
+fn otter_run_stops_at_once_on_a_signal_while_a_module_loads() {
+    for sig in [Signal::TERM, Signal::INT] {
+        let app = app_with("slow", &guests().join("slow_vsn.wasm"));
+        let mut node = RunningNode::start(&app, &app.path("cache"), "");
+        // Well into loading: compiling, or spinning in vsn.
+        std::thread::sleep(Duration::from_millis(1500));
+        assert!(node.child.try_wait().unwrap().is_none(), "{}", app.stderr());
+        let pid = rustix::process::Pid::from_raw(node.child.id() as i32).expect("pid");
+        rustix::process::kill_process(pid, sig).expect("signal otter run");
+        let stopped = Instant::now();
+        let status = wait(&mut node.child, Duration::from_secs(10)).expect("otter run stops");
+        assert!(
+            stopped.elapsed() < Duration::from_secs(1),
+            "{sig:?} took {:?}",
+            stopped.elapsed()
+        );
+        assert!(status.success(), "{status}: {}", app.stderr());
+    }
+}
+
+#[test]
+fn otter_run_gives_up_on_a_module_whose_vsn_never_returns() {
+    let app = app_with("slow", &guests().join("slow_vsn.wasm"));
+    let started = Instant::now();
+    let mut node = RunningNode::start(&app, &app.path("cache"), "");
+    let status = wait(&mut node.child, Duration::from_secs(30)).expect("otter run gives up");
+    assert!(started.elapsed() >= Duration::from_secs(5));
+    assert!(!status.success());
+    let stderr = app.stderr();
+    let lines: Vec<_> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].contains("modules.slow.path"), "{stderr}");
+    assert!(
+        lines[0].contains("vsn() did not return within 5 s"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,83 @@
+//! Loading hostile or broken modules: refused with a reason, never a panic or a hang.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use otter::{LoadError, Node, NodeConfig};
+
+use crate::support::*;
+
+/// A node that compiles every time, so no test depends on another's cache entries.
+fn uncached_node(config: &mut NodeConfig) -> Node {
+    Node::new(config.compile_cache(None).clone()).expect("node")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_truncation_of_a_module_is_refused_without_a_panic() {
+    let node = uncached_node(&mut NodeConfig::default());
+    let bytes = std::fs::read(wasm("echo")).expect("echo.wasm");
+    let lengths = (0..bytes.len())
+        .step_by(97)
+        .chain(bytes.len() - 8..bytes.len());
+    for len in lengths {
+        let r = node
+            .load_module_bytes("echo", Path::new("echo.wasm"), &bytes[..len])
+            .await;
+        match r {
+            Err(LoadError::Invalid { reason, .. }) => {
+                assert!(
+                    !reason.is_empty() && !reason.contains('\n'),
+                    "{len}: {reason}"
+                )
+            }
+            other => panic!(
+                "{len} bytes of {}: expected Invalid, got {other:?}",
+                bytes.len()
+            ),
+        }
+    }
+    // The node is unharmed: the whole module still loads.
+    node.load_module("echo", wasm("echo"))
+        .await
+        .expect("the whole module loads");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vsn_that_never_returns_fails_the_load_after_the_time_limit() {
+    let limit = Duration::from_millis(300);
+    let mut config = NodeConfig::default();
+    config.engine().load_timeout(limit);
+    let node = uncached_node(&mut config);
+    let started = Instant::now();
+    let r = tokio::time::timeout(
+        Duration::from_secs(30),
+        node.load_module("slow", wasm("slow_vsn")),
+    )
+    .await
+    .expect("the load gives up by itself");
+    let took = started.elapsed();
+    match r {
+        Err(LoadError::Invalid { reason, .. }) => {
+            assert_eq!(reason, "vsn() did not return within 300 ms")
+        }
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+    assert!(took >= limit, "gave up after {took:?}");
+    // Compiling comes before the limit starts; it takes well under this.
+    assert!(
+        took < limit + Duration::from_secs(5),
+        "gave up after {took:?}"
+    );
+    assert!(node.module("slow").is_none());
+    // The node goes on loading and serving.
+    node.load_module("echo", wasm("echo"))
+        .await
+        .expect("echo loads");
+    let pid = node
+        .spawn("echo", otter::encode(&()).unwrap(), Default::default())
+        .await
+        .expect("echo starts");
+    let pong: serde_json::Value = node.call(pid, &"ping").await.expect("ping");
+    assert_eq!(pong, serde_json::json!({"pong": 1}));
+    node.shutdown().await;
+}
