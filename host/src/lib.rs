@@ -14,6 +14,7 @@ mod engine;
 mod error;
 mod exit;
 mod host;
+mod limits;
 mod mailbox;
 pub mod manifest;
 mod node;

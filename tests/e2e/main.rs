@@ -8,6 +8,7 @@ mod dynamic;
 mod flow;
 mod isolation;
 mod lifecycle;
+mod limits;
 mod links;
 mod names;
 mod registry;
