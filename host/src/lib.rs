@@ -13,6 +13,7 @@ mod dest;
 mod engine;
 mod error;
 mod exit;
+mod guest_text;
 mod host;
 mod limits;
 mod mailbox;
@@ -22,6 +23,7 @@ mod process;
 mod registry;
 mod supervisor;
 mod term;
+mod timer;
 
 pub use dest::Dest;
 pub use engine::{EngineConfig, Module};

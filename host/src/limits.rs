@@ -25,7 +25,11 @@ pub(crate) fn check_term(what: &str, len: usize, limit: usize) -> Result<(), Str
     if len <= limit {
         return Ok(());
     }
-    let verb = if what.ends_with('s') { "exceed" } else { "exceeds" };
+    let verb = if what.ends_with('s') {
+        "exceed"
+    } else {
+        "exceeds"
+    };
     Err(format!(
         "{what} of {len} bytes {verb} the {limit}-byte limit"
     ))

@@ -19,7 +19,10 @@ fn assert_over_limit(r: Result<Value, CallError>) {
         Err(CallError::Badarg(m) | CallError::BadReply(m)) => {
             assert!(m.contains("exceeds the 1048576-byte limit"), "{m}")
         }
-        Ok(v) => panic!("expected the message to be refused, got {} bytes", v.to_string().len()),
+        Ok(v) => panic!(
+            "expected the message to be refused, got {} bytes",
+            v.to_string().len()
+        ),
         Err(e) => panic!("expected the message to be refused, got {e:.200}"),
     }
 }
