@@ -3,5 +3,6 @@
 
 mod clients;
 mod lifecycle;
+mod logs;
 mod supervisors;
 mod support;
