@@ -45,9 +45,23 @@ fn noreply_to_wit<C: serde::Serialize>(r: NoReply<C>) -> NoreplyResult {
     }
 }
 
+/// Tell the host a panic's message before the trap that ends it, so the process exits with
+/// `panic: <message>` instead of an anonymous trap. Installed by the callbacks an instance
+/// starts with (`init`, `restore-state`, `code-change`, `vsn`); once per instance.
+fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            let message = info.payload_as_str().unwrap_or("(not a string)");
+            crate::bindings::otter::genserver::process::panicking(message);
+        }));
+    });
+}
+
 /// `init`: decode the arguments, build the state. Arguments that do not decode stop the
 /// start with a `badarg` reason rather than trapping.
 pub fn init<S: GenServer>(slot: &'static StateSlot<S>, args: Vec<u8>) -> InitResult {
+    install_panic_hook();
     let args: S::Args = match decode(&args) {
         Ok(a) => a,
         Err(e) => {
@@ -212,6 +226,7 @@ pub fn code_change<S: GenServer>(
     old_state: Vec<u8>,
     extra: Vec<u8>,
 ) -> Result<(), String> {
+    install_panic_hook();
     let state = S::code_change(&old_vsn, &old_state, &extra)?;
     put(slot, state);
     Ok(())
@@ -230,6 +245,7 @@ pub fn restore_state<S: GenServer>(
     slot: &'static StateSlot<S>,
     bytes: Vec<u8>,
 ) -> Result<(), String> {
+    install_panic_hook();
     let state: S = decode(&bytes)?;
     put(slot, state);
     Ok(())
@@ -237,6 +253,7 @@ pub fn restore_state<S: GenServer>(
 
 /// `vsn`.
 pub fn vsn<S: GenServer>() -> String {
+    install_panic_hook();
     S::VSN.to_owned()
 }
 

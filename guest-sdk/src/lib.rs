@@ -93,7 +93,10 @@
 //!   serialized and the instance dropped until the next message wakes the process.
 //!
 //! A callback that panics or traps crashes the process with an `error` reason: pending callers
-//! get [`CallError::Exited`], monitors get [`Info::Down`], `terminate` does not run.
+//! get [`CallError::Exited`], monitors get [`Info::Down`], `terminate` does not run. The
+//! reason is one short line: `panic: <message>` (the SDK installs a panic hook that tells the
+//! host the message), `trap: unreachable` and the like, `memory_limit` when the process ran
+//! out of its memory, `stack_overflow`.
 //!
 //! # Registries and supervisors
 //!

@@ -51,6 +51,10 @@ pub enum StartError {
     /// No module with this name is loaded.
     #[error("unknown module {0:?}")]
     UnknownModule(String),
+    /// The arguments or the name are over the node's limits (see [`crate::NodeConfig`]);
+    /// the process was not started.
+    #[error("bad argument: {0}")]
+    Badarg(String),
     /// The module could not be instantiated.
     #[error("instantiation failed: {0}")]
     Instantiate(String),

@@ -5,6 +5,9 @@ use std::fmt;
 use crate::bindings::WitExitReason;
 use crate::term::Term;
 
+/// The largest term a `shutdown-with` reason may carry.
+const MAX_TERM: usize = 64 << 10;
+
 /// Why a process exited.
 ///
 /// `Normal`, `Shutdown` and `ShutdownWith` are clean stops: they are logged at debug level,
@@ -34,14 +37,24 @@ impl ExitReason {
         )
     }
 
+    /// A reason a guest gave. An `error` text is kept as one line of at most 1 KiB (control
+    /// characters escaped, the rest cut), and a `shutdown-with` term over 64 KiB becomes an
+    /// error, since every monitor and link receives it.
     pub(crate) fn from_wit(r: WitExitReason) -> Self {
         match r {
             WitExitReason::Normal => ExitReason::Normal,
             WitExitReason::Shutdown => ExitReason::Shutdown,
-            WitExitReason::ShutdownWith(t) => ExitReason::ShutdownWith(t),
+            WitExitReason::ShutdownWith(t) => {
+                match crate::limits::check_term("badarg: shutdown term", t.len(), MAX_TERM) {
+                    Ok(()) => ExitReason::ShutdownWith(t),
+                    Err(why) => ExitReason::Error(why),
+                }
+            }
             WitExitReason::Killed => ExitReason::Killed,
             WitExitReason::Noproc => ExitReason::NoProc,
-            WitExitReason::Error(e) => ExitReason::Error(e),
+            WitExitReason::Error(e) => {
+                ExitReason::Error(crate::guest_text::one_line(&e, crate::limits::MAX_REASON))
+            }
         }
     }
 

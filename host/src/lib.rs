@@ -13,7 +13,9 @@ mod dest;
 mod engine;
 mod error;
 mod exit;
+mod guest_text;
 mod host;
+mod limits;
 mod mailbox;
 pub mod manifest;
 mod node;
@@ -21,6 +23,7 @@ mod process;
 mod registry;
 mod supervisor;
 mod term;
+mod timer;
 mod trust;
 
 pub use dest::Dest;

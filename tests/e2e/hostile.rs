@@ -80,7 +80,8 @@ async fn a_shutdown_reason_nested_past_the_limit_is_shown_cut_and_the_node_goes_
     let node = hostile_node().await;
     let h = hostile(&node).await;
     // Watching first (join! polls in order), so the exit cannot be missed.
-    let stop = json!({"stop_with": shape(ABYSS, 0)});
+    // Under the 64 KiB a `shutdown-with` term may take, and still 60,000 levels deep.
+    let stop = json!({"stop_with": shape(60_000, 0)});
     let (reason, bye) = tokio::join!(node.wait_exit(h), node.call::<_, String>(h, &stop));
     assert_eq!(bye.unwrap(), "bye");
     assert!(matches!(reason, ExitReason::ShutdownWith(_)), "{reason:?}");
@@ -208,8 +209,10 @@ async fn every_import_called_below_a_full_wasm_stack_stays_inside_the_fiber_stac
     attacks.push(json!({"start_child": ["Jobs", shape(deep, big)]}));
     attacks.push(json!({"start_child": ["Jobs", shape(ABYSS, 0)]}));
     attacks.push(json!({"log": big}));
-    attacks.push(json!({"name": big}));
+    // The longest name a process may take.
+    attacks.push(json!({"name": 255}));
     attacks.push(json!({"whereis": big}));
+    attacks.push(json!({"panicking": big}));
     let mut nothing_depth = 0;
     for attack in std::iter::once(json!("nothing")).chain(attacks) {
         let (depth, outcome) = deepest(&node, &attack).await;

@@ -9,6 +9,7 @@ mod flow;
 mod hostile;
 mod isolation;
 mod lifecycle;
+mod limits;
 mod links;
 mod loading;
 mod names;

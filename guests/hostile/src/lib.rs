@@ -77,6 +77,8 @@ enum Attack {
     Name(u32),
     /// `whereis` of a name of this many bytes.
     Whereis(u32),
+    /// `panicking` with a message of this many bytes (without then trapping).
+    Panicking(u32),
 }
 
 #[derive(Deserialize)]
@@ -134,7 +136,7 @@ impl Attack {
             _ => None,
         };
         let text = match &self {
-            Attack::Log(n) | Attack::Name(n) | Attack::Whereis(n) => {
+            Attack::Log(n) | Attack::Name(n) | Attack::Whereis(n) | Attack::Panicking(n) => {
                 "\u{1b}x\n".repeat(*n as usize / 3)
             }
             _ => String::new(),
@@ -181,6 +183,10 @@ impl Attack {
             }
             Attack::Name(_) => format!("{:?}", process::register(&text)),
             Attack::Whereis(_) => format!("{:?}", process::whereis(&text)),
+            Attack::Panicking(_) => {
+                process::panicking(&text);
+                "ok".into()
+            }
             Attack::SupervisorVia(_) => {
                 let sup = dest.as_ref().unwrap();
                 format!(

@@ -53,6 +53,8 @@ struct Args {
     register: Option<(String, Value)>,
     /// Trap exits from init on (so a restarted probe traps too).
     trap_exit: bool,
+    /// Log this line from init, with a field `said=<it>`.
+    say: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -150,6 +152,27 @@ enum Request {
     WhichChildren(DestArg),
     /// `{specs, active, supervisors, workers}`.
     CountChildren(DestArg),
+    /// Limits: send a string of `len` bytes to `to` by `op` (`call`, `cast`, `send`,
+    /// `send_after`, `dispatch` to a `via` key, `start_child`); answers "ok", the result or the
+    /// error's text.
+    Big {
+        op: String,
+        to: DestArg,
+        len: u64,
+    },
+    /// Answer with a string of this many bytes.
+    BigReply(u64),
+    /// Panic with this message.
+    PanicWith(String),
+    /// Recurse until the wasm stack overflows.
+    Overflow,
+    /// Arm `n` timers that send `info:text` to `to` after `ms`; answers how many.
+    Timers {
+        n: u32,
+        ms: u32,
+        to: DestArg,
+        text: String,
+    },
 }
 
 /// A CBOR-agnostic request value: whatever JSON-like value the test sends is forwarded.
@@ -253,6 +276,38 @@ fn call_error(e: CallError) -> Value {
     })
 }
 
+/// Recurses until the wasm stack overflows. Its frames hold only wasm locals, so the stack
+/// that runs out is the engine's, not the guest's own stack in linear memory.
+#[allow(unconditional_recursion)]
+fn deep(n: u64) -> u64 {
+    deep(n.wrapping_add(1)).rotate_left(3) ^ n
+}
+
+/// `Request::Big`: send `s` by `op`.
+fn big(op: &str, to: DestArg, s: String) -> Value {
+    if op == "cast" {
+        otter_guest::cast(to.dest(), &Cast::Record(s));
+        return ok();
+    }
+    let msg = Msg::Text(s);
+    match (op, to) {
+        ("call", to) => otter_guest::call::<_, Value>(to.dest(), &msg).unwrap_or_else(call_error),
+        ("send", to) => otter_guest::send(to.dest(), &msg).map_or_else(call_error, |()| ok()),
+        ("send_after", to) => {
+            otter_guest::send_after(to.dest(), &msg, 0);
+            ok()
+        }
+        ("dispatch", DestArg::Via(reg, key)) => {
+            registry::dispatch(&reg, &key, &msg).map_or_else(text, |n| int(n.into()))
+        }
+        ("start_child", to) => match supervisor::start_child(to.dest(), &msg) {
+            Ok(p) => p.map_or(Value::Null, int),
+            Err(e) => text(e),
+        },
+        _ => text("unknown op"),
+    }
+}
+
 impl Probe {
     fn event(&mut self, e: String) {
         if let Some(obs) = &self.observer {
@@ -294,6 +349,9 @@ impl GenServer for Probe {
         }
         if args.trap_exit {
             otter_guest::trap_exit(true);
+        }
+        if let Some(line) = &args.say {
+            log::info(line, &[("said", line)]);
         }
         match args.mode {
             Mode::Ok => Init::ok(probe),
@@ -507,31 +565,45 @@ impl GenServer for Probe {
                     Err(e) => text(e),
                 })
             }
-            Request::WhichChildren(sup) => Reply::ok(match supervisor::which_children(sup.dest()) {
-                Ok(rows) => Value::List(
-                    rows.into_iter()
-                        .map(|c| {
-                            map(vec![
-                                ("id", Value::Str(c.id)),
-                                ("pid", c.pid.map_or(Value::Null, int)),
-                                ("module", Value::Str(c.module)),
-                                ("supervisor", Value::Bool(c.supervisor)),
-                                ("restarts", int(c.restarts.into())),
-                            ])
-                        })
-                        .collect(),
-                ),
-                Err(e) => text(e),
-            }),
-            Request::CountChildren(sup) => Reply::ok(match supervisor::count_children(sup.dest()) {
-                Ok(c) => map(vec![
-                    ("specs", int(c.specs.into())),
-                    ("active", int(c.active.into())),
-                    ("supervisors", int(c.supervisors.into())),
-                    ("workers", int(c.workers.into())),
-                ]),
-                Err(e) => text(e),
-            }),
+            Request::WhichChildren(sup) => {
+                Reply::ok(match supervisor::which_children(sup.dest()) {
+                    Ok(rows) => Value::List(
+                        rows.into_iter()
+                            .map(|c| {
+                                map(vec![
+                                    ("id", Value::Str(c.id)),
+                                    ("pid", c.pid.map_or(Value::Null, int)),
+                                    ("module", Value::Str(c.module)),
+                                    ("supervisor", Value::Bool(c.supervisor)),
+                                    ("restarts", int(c.restarts.into())),
+                                ])
+                            })
+                            .collect(),
+                    ),
+                    Err(e) => text(e),
+                })
+            }
+            Request::CountChildren(sup) => {
+                Reply::ok(match supervisor::count_children(sup.dest()) {
+                    Ok(c) => map(vec![
+                        ("specs", int(c.specs.into())),
+                        ("active", int(c.active.into())),
+                        ("supervisors", int(c.supervisors.into())),
+                        ("workers", int(c.workers.into())),
+                    ]),
+                    Err(e) => text(e),
+                })
+            }
+            Request::Big { op, to, len } => Reply::ok(big(&op, to, "x".repeat(len as usize))),
+            Request::BigReply(len) => Reply::ok(Value::Str("x".repeat(len as usize))),
+            Request::PanicWith(message) => panic!("{message}"),
+            Request::Overflow => Reply::ok(int(deep(0))),
+            Request::Timers { n, ms, to, text } => {
+                for _ in 0..n {
+                    otter_guest::send_after(to.dest(), &Msg::Text(text.clone()), ms);
+                }
+                Reply::ok(int(n.into()))
+            }
         }
     }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use otter::control::{self, App, Endpoint};
 use otter::manifest::{ChildKind, Manifest, SupervisorSpec};
-use otter::{ChildFailure, ChildInfo, Node, SupervisorError};
+use otter::{ChildFailure, ChildInfo, Node, NodeConfig, SupervisorError};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing_subscriber::EnvFilter;
 
@@ -59,7 +59,11 @@ async fn serve(manifest: Manifest, node_name: String, socket: PathBuf) -> anyhow
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
 
-    let node = Node::new(Default::default())?;
+    let mut config = NodeConfig::default();
+    if let Some(bytes) = manifest.max_message_size {
+        config.max_message_size(bytes);
+    }
+    let node = Node::new(config)?;
     // Loading runs a module's own code (bounded by the load time limit) and may compile for a
     // while: a signal meanwhile ends it at once.
     let loaded = tokio::select! {

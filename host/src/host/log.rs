@@ -1,7 +1,14 @@
 //! `otter:genserver/log`: guest log lines become `tracing` events tagged with pid and module.
+//!
+//! The guest's text is escaped (control characters as `\n`, `\u{1b}`) and cut, so one
+//! guest log call is one log line and cannot forge the host's.
 
 use crate::bindings::otter::genserver::log::{Host, Level};
+use crate::guest_text::one_line;
 use crate::host::ProcessCtx;
+
+/// The longest message, field key or field value kept, in bytes.
+const MAX_TEXT: usize = 4096;
 
 impl Host for ProcessCtx {
     fn log(
@@ -10,6 +17,7 @@ impl Host for ProcessCtx {
         message: String,
         fields: Vec<(String, String)>,
     ) -> wasmtime::Result<()> {
+        let message = one_line(&message, MAX_TEXT);
         let fields = Fields(&fields);
         let (pid, module) = (self.pid, &*self.module);
         match level {
@@ -42,7 +50,7 @@ impl std::fmt::Display for Fields<'_> {
             if i > 0 {
                 f.write_str(" ")?;
             }
-            write!(f, "{k}={v}")?;
+            write!(f, "{}={}", one_line(k, MAX_TEXT), one_line(v, MAX_TEXT))?;
         }
         Ok(())
     }

@@ -8,9 +8,7 @@ mod supervisor;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
-use std::time::Instant;
 
-use tokio::task::AbortHandle;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Engine, ResourceLimiter, Store, UpdateDeadline};
 
@@ -19,12 +17,7 @@ use crate::mailbox::{Mailbox, ReplySlot};
 use crate::node::NodeInner;
 use crate::process::Pid;
 use crate::term::Term;
-
-/// A pending `send-after`.
-pub(crate) struct Timer {
-    pub(crate) handle: AbortHandle,
-    pub(crate) deadline: Instant,
-}
+use crate::timer::Timers;
 
 /// A process's host-side state: its store data, and all it keeps while hibernating.
 pub(crate) struct ProcessCtx {
@@ -37,23 +30,38 @@ pub(crate) struct ProcessCtx {
     /// Calls answered `noreply`, by tag.
     pub(crate) pending: HashMap<u64, ReplySlot>,
     pub(crate) next_tag: u64,
-    pub(crate) timers: HashMap<u64, Timer>,
+    pub(crate) timers: Timers,
     /// Monitors this process holds: ref → target.
     pub(crate) monitors: HashMap<u64, Pid>,
     /// Whether exit signals arrive as `info::exit` instead of ending the process.
     pub(crate) trap_exit: bool,
     pub(crate) limits: MemoryLimit,
+    /// The message of the panic under way, from the SDK's panic hook: the trap that follows
+    /// ends the process with `panic: <message>`.
+    pub(crate) panic: Option<String>,
 }
 
 /// Caps a process's linear memory and reports its size to the process table.
 pub(crate) struct MemoryLimit {
     cap: usize,
     used: Arc<AtomicUsize>,
+    /// A growth was refused: an `unreachable` trap that follows is the guest's allocator
+    /// giving up, and the process exits `memory_limit`.
+    refused: bool,
 }
 
 impl MemoryLimit {
     pub(crate) fn new(cap: usize, used: Arc<AtomicUsize>) -> Self {
-        MemoryLimit { cap, used }
+        MemoryLimit {
+            cap,
+            used,
+            refused: false,
+        }
+    }
+
+    /// Whether this store was refused memory.
+    pub(crate) fn refused(&self) -> bool {
+        self.refused
     }
 }
 
@@ -65,6 +73,7 @@ impl ResourceLimiter for MemoryLimit {
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         if desired > self.cap {
+            self.refused = true;
             return Ok(false);
         }
         self.used
@@ -84,8 +93,9 @@ impl ResourceLimiter for MemoryLimit {
 
 impl MemoryLimit {
     /// The store this limiter served is gone (hibernation) or new: no memory yet.
-    pub(crate) fn reset(&self) {
+    pub(crate) fn reset(&mut self) {
         self.used.store(0, std::sync::atomic::Ordering::Relaxed);
+        self.refused = false;
     }
 }
 
@@ -106,10 +116,11 @@ impl ProcessCtx {
             current_call: None,
             pending: HashMap::new(),
             next_tag: 0,
-            timers: HashMap::new(),
+            timers: Timers::new(),
             monitors: HashMap::new(),
             trap_exit: false,
             limits,
+            panic: None,
         }
     }
 
@@ -123,22 +134,14 @@ impl ProcessCtx {
             }
         };
         if let Some(slot) = slot {
-            let _ = slot.send(Ok(reply));
-        }
-    }
-}
-
-impl Drop for ProcessCtx {
-    fn drop(&mut self) {
-        for (_, t) in self.timers.drain() {
-            t.handle.abort();
+            let _ = slot.send(self.node.check_reply(reply));
         }
     }
 }
 
 /// A store for one process: it yields to the scheduler at every epoch tick, and its memory is
 /// capped.
-pub(crate) fn new_store(engine: &Engine, ctx: ProcessCtx) -> Store<ProcessCtx> {
+pub(crate) fn new_store(engine: &Engine, mut ctx: ProcessCtx) -> Store<ProcessCtx> {
     ctx.limits.reset();
     let mut store = Store::new(engine, ctx);
     store.limiter(|ctx| &mut ctx.limits);

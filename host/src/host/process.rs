@@ -1,6 +1,6 @@
 //! `otter:genserver/process`: what a process may ask of the host.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::bindings::otter::genserver::process::Host;
 use crate::bindings::otter::genserver::types::{
@@ -10,7 +10,8 @@ use crate::bindings::otter::genserver::types::{
 use crate::dest::Dest as NodeDest;
 use crate::error::CallError;
 use crate::exit::ExitReason;
-use crate::host::{ProcessCtx, Timer};
+use crate::host::ProcessCtx;
+use crate::limits::{GuestFault, MAX_REASON};
 use crate::mailbox::Signal;
 use crate::node::DEFAULT_CALL_TIMEOUT;
 
@@ -74,37 +75,37 @@ impl Host for ProcessCtx {
     }
 
     fn send_after(&mut self, to: Dest, msg: Term, ms: u32) -> wasmtime::Result<TimerRef> {
-        if self.timers.len() >= 64 {
-            self.timers.retain(|_, t| !t.handle.is_finished());
-        }
         let id = self.node.next_ref();
-        let delay = Duration::from_millis(ms.into());
+        // `send-after` has no error to return (Erlang's `send_after` returns a ref even for
+        // a dead destination), so a message too large to deliver is dropped, and said so.
+        if let Err(why) = self.node.check_size("message", &msg) {
+            tracing::warn!(
+                pid = self.pid,
+                module = &*self.module,
+                "send-after dropped: {why}"
+            );
+            return Ok(id);
+        }
         let node = self.node.clone();
         let to = dest(to);
-        let task = tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            let _ = node.send(&to, msg);
-        });
-        self.timers.insert(
-            id,
-            Timer {
-                handle: task.abort_handle(),
-                deadline: Instant::now() + delay,
-            },
-        );
+        self.timers
+            .arm(
+                id,
+                Duration::from_millis(ms.into()),
+                self.node.config.max_timers,
+                move || {
+                    let _ = node.send(&to, msg);
+                },
+            )
+            .map_err(|_| GuestFault::system_limit())?;
         Ok(id)
     }
 
     fn cancel_timer(&mut self, timer: TimerRef) -> wasmtime::Result<Option<u32>> {
-        let Some(t) = self.timers.remove(&timer) else {
-            return Ok(None);
-        };
-        if t.handle.is_finished() {
-            return Ok(None);
-        }
-        t.handle.abort();
-        let left = t.deadline.saturating_duration_since(Instant::now());
-        Ok(Some(u32::try_from(left.as_millis()).unwrap_or(u32::MAX)))
+        Ok(self
+            .timers
+            .cancel(timer)
+            .map(|left| u32::try_from(left.as_millis()).unwrap_or(u32::MAX)))
     }
 
     fn register(&mut self, name: String) -> wasmtime::Result<Result<(), RegisterError>> {
@@ -114,6 +115,7 @@ impl Host for ProcessCtx {
         let Some(entry) = self.node.entry(self.pid) else {
             return Err(wasmtime::Error::msg("register called outside a process"));
         };
+        crate::limits::check_name(&name).map_err(GuestFault::badarg)?;
         Ok(self.node.register(&entry, &name).map_err(|e| match e {
             crate::registry::RegisterError::AlreadyRegistered(p) => {
                 RegisterError::AlreadyRegistered(p)
@@ -162,6 +164,16 @@ impl Host for ProcessCtx {
 
     fn trap_exit(&mut self, enable: bool) -> wasmtime::Result<bool> {
         Ok(std::mem::replace(&mut self.trap_exit, enable))
+    }
+
+    fn panicking(&mut self, message: String) -> wasmtime::Result<()> {
+        // The first panic is the one that ends the process (a panic while panicking aborts).
+        if self.panic.is_none() {
+            // Cut so that `panic: <message>` fits the exit reason's length.
+            let max = MAX_REASON - "panic: ".len();
+            self.panic = Some(crate::guest_text::one_line(&message, max));
+        }
+        Ok(())
     }
 
     fn message_queue_len(&mut self) -> wasmtime::Result<u32> {

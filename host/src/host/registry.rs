@@ -3,6 +3,7 @@
 use crate::bindings::otter::genserver::registry::Host;
 use crate::bindings::otter::genserver::types::{Pid, RegistryError as WitRegistryError, Term};
 use crate::host::ProcessCtx;
+use crate::limits::GuestFault;
 use crate::registry::RegistryError;
 
 pub(crate) fn registry_error(e: RegistryError) -> WitRegistryError {
@@ -10,6 +11,14 @@ pub(crate) fn registry_error(e: RegistryError) -> WitRegistryError {
         RegistryError::UnknownRegistry(r) => WitRegistryError::UnknownRegistry(r),
         RegistryError::AlreadyRegistered(p) => WitRegistryError::AlreadyRegistered(p),
         RegistryError::NotUnique(r) => WitRegistryError::NotUnique(r),
+    }
+}
+
+impl ProcessCtx {
+    /// A registry term over the size limit ends the process: these imports have no error
+    /// for it, as Erlang's BIFs raise `badarg` for an argument they cannot take.
+    fn check_registry_term(&self, what: &str, term: &[u8]) -> wasmtime::Result<()> {
+        self.node.check_size(what, term).map_err(GuestFault::badarg)
     }
 }
 
@@ -27,6 +36,8 @@ impl Host for ProcessCtx {
                 "registry register called outside a process",
             ));
         }
+        self.check_registry_term("key", &key)?;
+        self.check_registry_term("value", &value)?;
         Ok(self
             .node
             .registries
@@ -64,6 +75,7 @@ impl Host for ProcessCtx {
         key: Term,
         msg: Term,
     ) -> wasmtime::Result<Result<u32, WitRegistryError>> {
+        self.check_registry_term("message", &msg)?;
         Ok(self
             .node
             .dispatch(&registry, &key, msg)

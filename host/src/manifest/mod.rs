@@ -5,6 +5,7 @@
 //! [node]                      # optional
 //! name = "demo"               # default: the file's stem
 //! control = "run/demo.sock"   # the control socket; default: see `otter::control`
+//! max_message_size = 1048576  # bytes; default: see `NodeConfig::max_message_size`
 //!
 //! [modules]
 //! echo = "../guests/target/wasm32-unknown-unknown/release/echo.wasm"
@@ -102,6 +103,8 @@ pub struct Manifest {
     pub node_name: String,
     /// `[node] control`, resolved against the manifest's directory.
     pub control: Option<PathBuf>,
+    /// `[node] max_message_size`, if set (see [`crate::NodeConfig::max_message_size`]).
+    pub max_message_size: Option<usize>,
     /// The modules, in name order.
     pub modules: Vec<ModuleSpec>,
     /// The root supervisor: `[supervisor]` (or its defaults) and the top-level children.

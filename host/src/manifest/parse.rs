@@ -171,6 +171,7 @@ impl Parser<'_> {
             path: self.file.to_owned(),
             node_name,
             control,
+            max_message_size: raw.node.as_ref().and_then(|n| n.max_message_size),
             modules,
             supervisor,
             registries,

@@ -43,6 +43,7 @@ pub(super) struct RawSupervisor {
 pub(super) struct RawNode {
     pub(super) name: Option<Spanned<String>>,
     pub(super) control: Option<Spanned<String>>,
+    pub(super) max_message_size: Option<usize>,
 }
 
 /// `echo = "path"` or `echo = { path = "...", vsn = "1" }`.

@@ -99,6 +99,8 @@ pub struct ProcessInfo {
 pub struct NodeConfig {
     pub(crate) engine: EngineConfig,
     pub(crate) compile_cache: Option<PathBuf>,
+    pub(crate) max_message_size: usize,
+    pub(crate) max_timers: usize,
 }
 
 impl Default for NodeConfig {
@@ -106,6 +108,8 @@ impl Default for NodeConfig {
         NodeConfig {
             engine: EngineConfig::default(),
             compile_cache: CompileCache::default_dir(),
+            max_message_size: crate::limits::DEFAULT_MAX_MESSAGE_SIZE,
+            max_timers: crate::limits::DEFAULT_MAX_TIMERS,
         }
     }
 }
@@ -118,6 +122,27 @@ impl NodeConfig {
     /// Each entry's digest is checked before it is loaded; a bad entry is recompiled.
     pub fn compile_cache(&mut self, dir: Option<PathBuf>) -> &mut Self {
         self.compile_cache = dir;
+        self
+    }
+
+    /// The largest term (CBOR bytes) that may enter a process: a request, message, reply,
+    /// start argument, timer message or registry key or value. Default 1 MiB, a sixteenth of
+    /// the default 16 MiB memory: a Rust guest holds a term several times over while it
+    /// decodes it (the bytes, the decoded value, the state it builds), so a larger term could
+    /// exhaust the receiver's memory and kill it. Anything larger is refused before it enters:
+    /// a call or send answers [`CallError::Badarg`], a reply reaches the caller as
+    /// [`CallError::BadReply`], a spawn fails with [`StartError::Badarg`], and a cast or timer
+    /// that cannot report an error is dropped with a warning in the log.
+    pub fn max_message_size(&mut self, bytes: usize) -> &mut Self {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// How many pending `send-after` timers one process may hold. Default 10,000. A process
+    /// that arms one more exits with the reason `system_limit` (as Erlang's `send_after`
+    /// raises `system_limit`); fired and cancelled timers do not count.
+    pub fn max_timers(&mut self, timers: usize) -> &mut Self {
+        self.max_timers = timers;
         self
     }
 

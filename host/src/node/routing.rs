@@ -50,6 +50,18 @@ impl NodeInner {
         self.processes.remove(&entry.pid);
     }
 
+    /// Refuse a term over the node's maximum message size; `what` names it in the error.
+    pub(crate) fn check_size(&self, what: &str, term: &[u8]) -> Result<(), String> {
+        crate::limits::check_term(what, term.len(), self.config.max_message_size)
+    }
+
+    /// A reply as its caller receives it: over the limit, an error instead of the bytes.
+    pub(crate) fn check_reply(&self, reply: Term) -> Result<Term, CallError> {
+        self.check_size("reply", &reply)
+            .map_err(CallError::BadReply)?;
+        Ok(reply)
+    }
+
     pub(crate) async fn call_from(
         &self,
         caller: Pid,
@@ -57,6 +69,8 @@ impl NodeInner {
         request: Term,
         timeout: Option<Duration>,
     ) -> Result<Term, CallError> {
+        self.check_size("message", &request)
+            .map_err(CallError::Badarg)?;
         let entry = self
             .try_resolve(dest)
             .map_err(CallError::Registry)?
@@ -87,13 +101,21 @@ impl NodeInner {
         }
     }
 
+    /// A cast never fails (OTP's `gen_server:cast` always returns `ok`), so one over the
+    /// size limit is dropped with a warning.
     pub(crate) fn cast(&self, dest: &Dest, request: Term) {
+        if let Err(why) = self.check_size("message", &request) {
+            tracing::warn!("cast dropped: {why}");
+            return;
+        }
         if let Some(entry) = self.resolve(dest) {
             let _ = entry.mailbox.send(Message::Cast(request));
         }
     }
 
     pub(crate) fn send(&self, dest: &Dest, msg: Term) -> Result<(), CallError> {
+        self.check_size("message", &msg)
+            .map_err(CallError::Badarg)?;
         match self.try_resolve(dest).map_err(CallError::Registry)? {
             Some(entry) => {
                 let _ = entry.mailbox.send(Message::Info(msg));

@@ -2,7 +2,8 @@
 
 use wasmtime::Store;
 
-use super::serve::{Flow, crash, noreply_flow};
+use super::serve::{Flow, noreply_flow};
+use super::trap::crash;
 use crate::bindings::{CallResult, Genserver, WitEnvelope, WitNext, WitOutcome, WitReplyTo};
 use crate::error::CallError;
 use crate::exit::ExitReason;
@@ -64,7 +65,7 @@ pub(super) async fn handle_batch(
     {
         Ok(o) => o,
         // The batch's callers are pending: the exit answers them.
-        Err(e) => return Flow::Crash(crash(e)),
+        Err(e) => return Flow::Crash(crash(store.data(), e)),
     };
     let ctx = store.data_mut();
     if outcomes.is_empty() {
@@ -84,7 +85,7 @@ pub(super) async fn handle_batch(
                 call_flow(ctx, from.tag, slot, result)
             }
             (WitEnvelope::Cast(_) | WitEnvelope::Info(_), WitOutcome::Noreply(result)) => {
-                noreply_flow(Ok(result))
+                noreply_flow(ctx, Ok(result))
             }
             _ => {
                 return Flow::Crash(ExitReason::Error(
@@ -144,7 +145,7 @@ pub(super) fn call_flow(
     };
     match result {
         CallResult::Reply((term, next)) => {
-            answer(slot, Ok(term));
+            answer(slot, ctx.node.check_reply(term));
             Flow::Next(next)
         }
         CallResult::Noreply(next) => {
@@ -154,7 +155,7 @@ pub(super) fn call_flow(
             Flow::Next(next)
         }
         CallResult::StopReply((reason, term)) => {
-            answer(slot, Ok(term));
+            answer(slot, ctx.node.check_reply(term));
             Flow::Stop(ExitReason::from_wit(reason))
         }
         CallResult::Stop(reason) => {

@@ -7,6 +7,7 @@
 
 mod batch;
 mod serve;
+mod trap;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -137,6 +138,10 @@ pub(crate) async fn spawn(
     args: Term,
     opts: SpawnOptions,
 ) -> Result<Pid, StartError> {
+    node.check_size("args", &args).map_err(StartError::Badarg)?;
+    if let Some(name) = &opts.name {
+        crate::limits::check_name(name).map_err(StartError::Badarg)?;
+    }
     let pid = node.next_pid();
     let (sender, mailbox) = mailbox();
     let entry = Arc::new(ProcessEntry {

@@ -9,6 +9,7 @@ use tokio::sync::oneshot;
 use wasmtime::Store;
 
 use super::batch::{call_flow, handle_batch};
+use super::trap::crash;
 use super::{ExitGuard, Pid, ProcessEntry};
 use crate::bindings::{
     Genserver, InitResult, NoreplyResult, WitDown, WitExitSignal, WitInfo, WitNext, WitReplyTo,
@@ -88,16 +89,15 @@ async fn rehydrate(
 ) -> Result<(Store<ProcessCtx>, Genserver), ExitReason> {
     let engine = ctx.node.engine.clone();
     let mut store = new_store(&engine, ctx);
-    let server = module
-        .pre
-        .instantiate_async(&mut store)
-        .await
-        .map_err(crash)?;
+    let server = match module.pre.instantiate_async(&mut store).await {
+        Ok(server) => server,
+        Err(e) => return Err(crash(store.data(), e)),
+    };
     server
         .otter_genserver_server()
         .call_restore_state(&mut store, &state)
         .await
-        .map_err(crash)?
+        .map_err(|e| crash(store.data(), e))?
         .map_err(|e| ExitReason::Error(format!("restore after hibernate: {e}")))?;
     Ok((store, server))
 }
@@ -107,10 +107,6 @@ fn event(received: Received) -> Event {
         Received::Signal(sig) => Event::Signal(sig),
         Received::Message(msg) => Event::Message(msg),
     }
-}
-
-pub(super) fn crash(e: wasmtime::Error) -> ExitReason {
-    ExitReason::Error(format!("{e:#}"))
 }
 
 pub(super) async fn run(
@@ -127,7 +123,7 @@ pub(super) async fn run(
     let server = match Box::pin(module.pre.instantiate_async(&mut store)).await {
         Ok(s) => s,
         Err(e) => {
-            let reason = crash(e);
+            let reason = crash(store.data(), e);
             guard.reason = Some(reason.clone());
             drop(guard);
             let _ = started.send(Err(StartError::Instantiate(reason.to_string())));
@@ -145,7 +141,7 @@ pub(super) async fn run(
                     (r.clone(), StartError::Stopped(r))
                 }
                 Err(e) => {
-                    let r = crash(e);
+                    let r = crash(store.data(), e);
                     (r.clone(), StartError::Stopped(r))
                 }
                 Ok(InitResult::Ok(_)) => unreachable!(),
@@ -256,12 +252,13 @@ impl Process {
     /// `handle-continue`, before any queued message.
     async fn handle_continue(&mut self, arg: &Term) -> Flow {
         match self.awake().await {
-            Ok((store, server)) => noreply_flow(
-                server
+            Ok((store, server)) => {
+                let r = server
                     .otter_genserver_server()
-                    .call_handle_continue(store, arg)
-                    .await,
-            ),
+                    .call_handle_continue(&mut *store, arg)
+                    .await;
+                noreply_flow(store.data(), r)
+            }
             Err(reason) => Flow::Crash(reason),
         }
     }
@@ -372,7 +369,7 @@ impl Process {
                         Ok(())
                     }
                     Err(e) => {
-                        let reason = crash(e);
+                        let reason = crash(store.data(), e);
                         let _ = tx.send(Err(reason.to_string()));
                         Err(reason)
                     }
@@ -391,12 +388,12 @@ impl Process {
             .otter_genserver_server()
             .call_export_state(&mut *store)
             .await
-            .map_err(crash)?;
+            .map_err(|e| crash(store.data(), e))?;
         let Instance::Awake { store, .. } = std::mem::replace(&mut self.instance, Instance::Gone)
         else {
             unreachable!()
         };
-        let ctx = store.into_data();
+        let mut ctx = store.into_data();
         ctx.limits.reset();
         self.instance = Instance::Hibernating { ctx, state };
         self.entry.hibernating.store(true, Ordering::Relaxed);
@@ -418,7 +415,10 @@ impl Process {
                     from,
                     reason: reason.to_wit(),
                 });
-                noreply_flow(guest.call_handle_info(&mut *store, &info).await)
+                {
+                    let r = guest.call_handle_info(&mut *store, &info).await;
+                    noreply_flow(store.data(), r)
+                }
             }
             Event::Signal(
                 Signal::Reply { .. }
@@ -430,16 +430,19 @@ impl Process {
                 unreachable!("answered without a callback")
             }
             Event::Timeout => {
-                noreply_flow(guest.call_handle_info(&mut *store, &WitInfo::Timeout).await)
+                let r = guest.call_handle_info(&mut *store, &WitInfo::Timeout).await;
+                noreply_flow(store.data(), r)
             }
             Event::Message(Message::Cast(req)) => {
-                noreply_flow(guest.call_handle_cast(&mut *store, &req).await)
+                let r = guest.call_handle_cast(&mut *store, &req).await;
+                noreply_flow(store.data(), r)
             }
-            Event::Message(Message::Info(msg)) => noreply_flow(
-                guest
+            Event::Message(Message::Info(msg)) => {
+                let r = guest
                     .call_handle_info(&mut *store, &WitInfo::Message(msg))
-                    .await,
-            ),
+                    .await;
+                noreply_flow(store.data(), r)
+            }
             Event::Message(Message::Down {
                 monitor,
                 pid,
@@ -454,7 +457,10 @@ impl Process {
                     pid,
                     reason: reason.to_wit(),
                 });
-                noreply_flow(guest.call_handle_info(&mut *store, &info).await)
+                {
+                    let r = guest.call_handle_info(&mut *store, &info).await;
+                    noreply_flow(store.data(), r)
+                }
             }
             Event::Message(Message::Call {
                 request,
@@ -480,7 +486,7 @@ impl Process {
                         if let Some(s) = slot {
                             ctx.pending.insert(tag, s);
                         }
-                        Flow::Crash(crash(e))
+                        Flow::Crash(crash(ctx, e))
                     }
                 }
             }
@@ -496,10 +502,10 @@ impl Process {
                     let wit_reason = reason.to_wit();
                     if let Err(e) = server
                         .otter_genserver_server()
-                        .call_terminate(store, &wit_reason)
+                        .call_terminate(&mut *store, &wit_reason)
                         .await
                     {
-                        reason = crash(e);
+                        reason = crash(store.data(), e);
                     }
                 }
                 Err(r) => reason = r,
@@ -521,10 +527,10 @@ impl Process {
     }
 }
 
-pub(super) fn noreply_flow(r: wasmtime::Result<NoreplyResult>) -> Flow {
+pub(super) fn noreply_flow(ctx: &ProcessCtx, r: wasmtime::Result<NoreplyResult>) -> Flow {
     match r {
         Ok(NoreplyResult::Noreply(next)) => Flow::Next(next),
         Ok(NoreplyResult::Stop(reason)) => Flow::Stop(ExitReason::from_wit(reason)),
-        Err(e) => Flow::Crash(crash(e)),
+        Err(e) => Flow::Crash(crash(ctx, e)),
     }
 }

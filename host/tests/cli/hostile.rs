@@ -50,7 +50,7 @@ fn a_shutdown_reason_nested_past_the_depth_limit_is_logged_cut_and_the_node_goes
         cmd.env("OTTER_LOG", "debug");
         app.spawn_with(cmd).ready()
     };
-    let bye = app.ok(&["call", "hostile", r#"{"stop_with": {"depth": 100000}}"#]);
+    let bye = app.ok(&["call", "hostile", r#"{"stop_with": {"depth": 60000}}"#]);
     assert_eq!(bye.trim(), r#""bye""#);
     assert!(
         app.otter(&["whereis", "hostile"]).status.code() == Some(1),

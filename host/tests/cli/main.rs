@@ -5,5 +5,6 @@ mod clients;
 mod hostile;
 mod lifecycle;
 mod loading;
+mod logs;
 mod supervisors;
 mod support;

@@ -1,0 +1,72 @@
+//! The node's limits on what a guest hands the host, and the errors that enforce them.
+//!
+//! Every term that would enter a process is checked against the node's maximum message size
+//! before it is queued, so a term too large for the receiver's memory is refused at the
+//! sender, never discovered as a trap in the receiver. Text a guest gives the host to keep or
+//! show (exit reasons, panic messages, names) is bounded too.
+
+use std::fmt;
+
+/// The default [`crate::NodeConfig::max_message_size`]: 1 MiB.
+pub(crate) const DEFAULT_MAX_MESSAGE_SIZE: usize = 1 << 20;
+
+/// The default [`crate::NodeConfig::max_timers`] per process.
+pub(crate) const DEFAULT_MAX_TIMERS: usize = 10_000;
+
+/// The longest local name, in bytes (Erlang's atoms stop at 255 characters).
+pub(crate) const MAX_NAME: usize = 255;
+
+/// The longest exit reason or panic message the host keeps, in bytes; longer ones are cut.
+pub(crate) const MAX_REASON: usize = 1024;
+
+/// Refuse a term of `len` bytes over `limit`; `what` names it in the error (`message`,
+/// `reply`, `args`).
+pub(crate) fn check_term(what: &str, len: usize, limit: usize) -> Result<(), String> {
+    if len <= limit {
+        return Ok(());
+    }
+    let verb = if what.ends_with('s') {
+        "exceed"
+    } else {
+        "exceeds"
+    };
+    Err(format!(
+        "{what} of {len} bytes {verb} the {limit}-byte limit"
+    ))
+}
+
+/// Refuse a local name longer than [`MAX_NAME`].
+pub(crate) fn check_name(name: &str) -> Result<(), String> {
+    if name.len() <= MAX_NAME {
+        return Ok(());
+    }
+    Err(format!(
+        "name of {} bytes exceeds the {MAX_NAME}-byte limit",
+        name.len()
+    ))
+}
+
+/// A guest broke a limit through an import with no error to return: the import traps and
+/// the process exits with this reason (as an Erlang BIF raises `badarg` or `system_limit`).
+#[derive(Debug)]
+pub(crate) struct GuestFault(pub(crate) String);
+
+impl GuestFault {
+    /// The process armed more timers than it may hold.
+    pub(crate) fn system_limit() -> wasmtime::Error {
+        wasmtime::Error::new(GuestFault("system_limit".to_owned()))
+    }
+
+    /// A bad argument: `badarg: <why>`.
+    pub(crate) fn badarg(why: impl fmt::Display) -> wasmtime::Error {
+        wasmtime::Error::new(GuestFault(format!("badarg: {why}")))
+    }
+}
+
+impl fmt::Display for GuestFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for GuestFault {}
