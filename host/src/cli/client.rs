@@ -87,7 +87,7 @@ pub(super) fn run(socket: &Path, command: &Command) -> anyhow::Result<()> {
             println!("{pid}");
         }
         Command::Ps { json } => {
-            let list = control::request(socket, &Request::Ps).context("ps")?;
+            let list = control::request(socket, &Request::Ps {}).context("ps")?;
             if *json {
                 println!("{list}");
             } else {
@@ -95,7 +95,7 @@ pub(super) fn run(socket: &Path, command: &Command) -> anyhow::Result<()> {
             }
         }
         Command::Tree { json } => {
-            let tree = control::request(socket, &Request::Tree).context("tree")?;
+            let tree = control::request(socket, &Request::Tree {}).context("tree")?;
             if *json {
                 println!("{tree}");
             } else {

@@ -26,7 +26,7 @@ fn requests_read_from_json() {
         }
     );
     let r: Request = serde_json::from_value(json!({"op":"ps"})).unwrap();
-    assert_eq!(r, Request::Ps);
+    assert_eq!(r, Request::Ps {});
     assert!(serde_json::from_value::<Request>(json!({"op":"call","dest":[1],"msg":1})).is_err());
     assert!(serde_json::from_value::<Request>(json!({"op":"nope"})).is_err());
 }

@@ -5,6 +5,9 @@
 //! [node]                      # optional
 //! name = "demo"               # default: the file's stem
 //! control = "run/demo.sock"   # the control socket; default: see `otter::control`
+//! control_max_request_bytes = 1048576  # its limits (`otter::control::Limits`): the
+//! control_idle_timeout_ms = 30000      # defaults
+//! control_max_connections = 256
 //!
 //! [modules]
 //! echo = "../guests/target/wasm32-unknown-unknown/release/echo.wasm"
@@ -109,6 +112,9 @@ pub struct Manifest {
     pub node_name: String,
     /// `[node] control`, resolved against the manifest's directory.
     pub control: Option<PathBuf>,
+    /// `[node] control_max_request_bytes`, `control_idle_timeout_ms` and
+    /// `control_max_connections`, or their defaults.
+    pub control_limits: crate::control::Limits,
     /// The modules, in name order.
     pub modules: Vec<ModuleSpec>,
     /// The root supervisor: `[supervisor]` (or its defaults) and the top-level children.

@@ -93,6 +93,11 @@ impl Parser<'_> {
             })
             .transpose()?;
 
+        let control_limits = match &raw.node {
+            Some(node) => self.control_limits(node)?,
+            None => crate::control::Limits::default(),
+        };
+
         let mut modules = Vec::with_capacity(raw.modules.len());
         for (name, spec) in &raw.modules {
             let span = spec.span();
@@ -176,10 +181,34 @@ impl Parser<'_> {
             path: self.file.to_owned(),
             node_name,
             control,
+            control_limits,
             modules,
             supervisor,
             registries,
         })
+    }
+
+    /// `[node] control_*`: the control socket's limits, each positive.
+    fn control_limits(&self, node: &RawNode) -> Result<crate::control::Limits, ManifestError> {
+        let mut limits = crate::control::Limits::default();
+        let positive = |v: &Option<Spanned<u64>>, field: &str| match v {
+            Some(v) if *v.get_ref() == 0 => {
+                Err(self.error(&v.span(), format!("node.{field}"), "must be positive"))
+            }
+            Some(v) => Ok(Some(*v.get_ref())),
+            None => Ok(None),
+        };
+        if let Some(bytes) = positive(&node.control_max_request_bytes, "control_max_request_bytes")?
+        {
+            limits.max_request_bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
+        }
+        if let Some(ms) = positive(&node.control_idle_timeout_ms, "control_idle_timeout_ms")? {
+            limits.idle_timeout = Duration::from_millis(ms);
+        }
+        if let Some(n) = positive(&node.control_max_connections, "control_max_connections")? {
+            limits.max_connections = usize::try_from(n).unwrap_or(usize::MAX);
+        }
+        Ok(limits)
     }
 
     /// The `[[registries]]`: a name and `keys = "unique" | "duplicate"` each.

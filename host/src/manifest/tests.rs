@@ -661,3 +661,19 @@ fn nesting_just_under_the_parsers_limit_is_refused_by_the_supervisor_limit() {
         "{e}"
     );
 }
+
+#[test]
+fn control_limits_are_read_from_node_and_default_otherwise() {
+    let (_dir, m) = parse("[node]\nname = \"n\"\n");
+    assert_eq!(m.unwrap().control_limits, crate::control::Limits::default());
+    let (_dir, m) = parse(
+        "[node]\ncontrol_max_request_bytes = 4096\ncontrol_idle_timeout_ms = 250\ncontrol_max_connections = 8\n",
+    );
+    let limits = m.unwrap().control_limits;
+    assert_eq!(limits.max_request_bytes, 4096);
+    assert_eq!(limits.idle_timeout, Duration::from_millis(250));
+    assert_eq!(limits.max_connections, 8);
+    let e = error("[node]\n\ncontrol_max_connections = 0\n");
+    assert_eq!(e.line, Some(3), "{e}");
+    assert_eq!(e.field, "node.control_max_connections", "{e}");
+}

@@ -2,6 +2,8 @@
 //! of real guests, and the client commands talking to it through its control socket.
 
 mod clients;
+mod control;
 mod lifecycle;
+mod output;
 mod supervisors;
 mod support;
