@@ -4,6 +4,7 @@
 mod clients;
 mod control;
 mod lifecycle;
+mod manifest;
 mod output;
 mod supervisors;
 mod support;
