@@ -29,8 +29,10 @@ pub struct Limits {
     /// Past it the connection is answered `timeout` and closed. Default 30 s.
     pub idle_timeout: Duration,
     /// How many connections are served at once. When all are taken, a new connection
-    /// closes the one that has waited longest for a request (telling it `busy`); if every
-    /// connection is busy answering, the new one is answered `busy` and closed. Default 256.
+    /// takes the place of the one that has waited longest for a request (which is answered
+    /// `busy` and closed); if every connection stays busy answering for 2 s, or as many new
+    /// connections are already waiting, the new one is answered `busy` and closed. Default
+    /// 256.
     pub max_connections: usize,
 }
 

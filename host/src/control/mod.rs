@@ -180,7 +180,7 @@ pub struct ControlError {
 pub enum ErrorKind {
     /// No process with that pid or name.
     Noproc,
-    /// No answer in time.
+    /// No answer in time; or no whole request in time ([`Limits::idle_timeout`]).
     Timeout,
     /// The server could not decode the message, or an argument is malformed.
     Badarg,
