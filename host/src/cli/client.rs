@@ -8,6 +8,7 @@ use otter::control::{self, Request};
 use serde_json::Value;
 
 use super::Command;
+use super::out::{escape, print};
 
 pub(super) fn run(socket: &Path, command: &Command) -> anyhow::Result<()> {
     match command {
@@ -27,7 +28,7 @@ pub(super) fn run(socket: &Path, command: &Command) -> anyhow::Result<()> {
                     timeout_ms: Some(*timeout),
                 },
             )?;
-            println!("{reply}");
+            print(&format!("{reply}\n"))?;
         }
         Command::Cast { name, json } => {
             let msg = parse_json(json)?;
@@ -84,29 +85,29 @@ pub(super) fn run(socket: &Path, command: &Command) -> anyhow::Result<()> {
             if pid.is_null() {
                 bail!("whereis {name}: noproc: no process is registered as {name:?}");
             }
-            println!("{pid}");
+            print(&format!("{pid}\n"))?;
         }
         Command::Ps { json } => {
-            let list = control::request(socket, &Request::Ps).context("ps")?;
+            let list = control::request(socket, &Request::Ps {}).context("ps")?;
             if *json {
-                println!("{list}");
+                print(&format!("{list}\n"))?;
             } else {
-                print_table(&rows(&list).context("ps: unexpected answer")?);
+                print(&table(&rows(&list).context("ps: unexpected answer")?))?;
             }
         }
         Command::Tree { json } => {
-            let tree = control::request(socket, &Request::Tree).context("tree")?;
+            let tree = control::request(socket, &Request::Tree {}).context("tree")?;
             if *json {
-                println!("{tree}");
+                print(&format!("{tree}\n"))?;
             } else {
                 let mut out = String::new();
                 print_tree(&tree, 0, &mut out);
-                print!("{out}");
+                print(&out)?;
             }
         }
         Command::State { name } => {
             let state = ask(socket, "state", name, Request::State { dest: dest(name)? })?;
-            println!("{state}");
+            print(&format!("{state}\n"))?;
         }
     }
     Ok(())
@@ -144,9 +145,14 @@ fn ask(socket: &Path, op: &str, name: &str, request: Request) -> anyhow::Result<
     control::request(socket, &request).with_context(|| format!("{op} {name}"))
 }
 
-/// The table rows of `ps`'s answer (a list of `otter::ProcessInfo` objects).
+/// The table rows of `ps`'s answer (a list of `otter::ProcessInfo` objects), guest text
+/// escaped.
 fn rows(list: &Value) -> Option<Vec<[String; 8]>> {
-    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
+    let text = |v: &Value, key: &str| {
+        v.get(key)
+            .and_then(Value::as_str)
+            .map(|s| escape(s).into_owned())
+    };
     list.as_array()?
         .iter()
         .map(|p| {
@@ -164,7 +170,7 @@ fn rows(list: &Value) -> Option<Vec<[String; 8]>> {
         .collect()
 }
 
-fn print_table(rows: &[[String; 8]]) {
+fn table(rows: &[[String; 8]]) -> String {
     let header = [
         "PID", "NAME", "MODULE", "VSN", "MSGQ", "MEMORY", "RESTARTS", "UPTIME",
     ]
@@ -172,17 +178,20 @@ fn print_table(rows: &[[String; 8]]) {
     let mut widths = header.clone().map(|h| h.len());
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.len());
+            *w = (*w).max(cell.chars().count());
         }
     }
+    let mut out = String::new();
     for row in std::iter::once(&header).chain(rows) {
         let line: Vec<String> = row
             .iter()
             .zip(widths)
             .map(|(cell, w)| format!("{cell:<w$}"))
             .collect();
-        println!("{}", line.join("  ").trim_end());
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
     }
+    out
 }
 
 fn memory(bytes: u64, hibernating: bool) -> String {
@@ -208,7 +217,7 @@ fn uptime(ms: u64) -> String {
 /// One line per node of `tree`'s answer, children indented under their supervisor.
 fn print_tree(node: &Value, depth: usize, out: &mut String) {
     let text = |key: &str| match node.get(key) {
-        Some(Value::String(s)) => s.clone(),
+        Some(Value::String(s)) => escape(s).into_owned(),
         Some(Value::Number(n)) => n.to_string(),
         _ => "-".to_owned(),
     };

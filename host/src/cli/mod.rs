@@ -2,8 +2,10 @@
 //! node through its control socket.
 
 mod client;
+mod out;
 mod run;
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -107,7 +109,10 @@ pub(crate) fn main() -> ExitCode {
     if let Some(node) = &cli.node
         && (node.is_empty() || node.contains(['/', '\0']) || node == "." || node == "..")
     {
-        eprintln!("otter: --node {node:?}: a node name cannot contain '/' or be empty");
+        let _ = writeln!(
+            std::io::stderr(),
+            "otter: --node {node:?}: a node name cannot contain '/' or be empty"
+        );
         return ExitCode::from(2);
     }
     let result = match cli.command {
@@ -116,8 +121,15 @@ pub(crate) fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<out::StdoutClosed>().is_some() => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("otter: {e:#}");
+            // Errors carry guest text (exit reasons, names): one escaped line. A closed
+            // stderr leaves nothing to tell.
+            let _ = writeln!(
+                std::io::stderr(),
+                "otter: {}",
+                out::escape(&format!("{e:#}"))
+            );
             ExitCode::FAILURE
         }
     }

@@ -83,7 +83,7 @@ async fn serve(manifest: Manifest, node_name: String, socket: PathBuf) -> anyhow
             .map_err(|e| manifest.error_at(r.line, "registries", e.to_string()))?;
     }
 
-    let endpoint = Endpoint::bind(&socket)?;
+    let endpoint = Endpoint::bind(&socket)?.with_limits(manifest.control_limits);
 
     let started = tokio::select! {
         r = node.start_supervisor(manifest.supervisor.to_spec()) => Some(r),

@@ -43,10 +43,14 @@ pub fn request(socket: &Path, request: &Request) -> Result<Value, ClientError> {
     })?;
     let mut line = serde_json::to_vec(request).expect("requests are JSON");
     line.push(b'\n');
-    stream.write_all(&line)?;
+    // A node that turns the connection away (`busy`) may close it before the request is
+    // written: its answer is still there to read.
+    let written = stream.write_all(&line);
     let mut answer = String::new();
-    BufReader::new(&stream).read_line(&mut answer)?;
+    let read = BufReader::new(&stream).read_line(&mut answer);
     if answer.is_empty() {
+        written?;
+        read?;
         return Err(ClientError::Protocol(
             "the node closed the connection".into(),
         ));

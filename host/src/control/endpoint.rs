@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use tokio::net::UnixListener;
 use tokio::sync::watch;
 
-use super::{App, ControlError, ErrorKind, Request, Response, SOCKET_ENV, handle_app};
+use super::connection::{self, Admitted, Shared};
+use super::slots::{Admission, Slots};
+use super::{App, Limits, SOCKET_ENV};
 use crate::node::Node;
 
 /// The socket a node named `node` serves on by default: `$OTTER_SOCKET` if set, else
@@ -91,6 +92,7 @@ pub struct Endpoint {
     id: (u64, u64),
     /// How many requests are being answered.
     in_flight: Arc<watch::Sender<usize>>,
+    limits: Limits,
 }
 
 impl Endpoint {
@@ -137,7 +139,19 @@ impl Endpoint {
             listener,
             id: (meta.dev(), meta.ino()),
             in_flight: Arc::new(watch::Sender::new(0)),
+            limits: Limits::default(),
         })
+    }
+
+    /// Serve clients within `limits` instead of [`Limits::default`].
+    pub fn with_limits(mut self, limits: Limits) -> Endpoint {
+        self.limits = limits;
+        self
+    }
+
+    /// What clients are allowed.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// Where the socket is.
@@ -146,7 +160,7 @@ impl Endpoint {
     }
 
     /// Answer requests until the future is dropped; each connection is served by its own
-    /// task, its requests one after another.
+    /// task, its requests one after another, within the endpoint's [`Limits`].
     ///
     /// # Cancel safety
     /// Dropping it stops accepting; connections already accepted are served until they
@@ -157,18 +171,35 @@ impl Endpoint {
 
     /// [`Endpoint::serve`], for a node running `app` (which `tree` requests show).
     pub async fn serve_app(&self, node: Node, app: Option<App>) {
-        let app = app.map(Arc::new);
+        let slots = Slots::new(self.limits.max_connections);
+        let shared = Arc::new(Shared {
+            node,
+            app: app.map(Arc::new),
+            limits: self.limits,
+            slots: slots.clone(),
+            in_flight: self.in_flight.clone(),
+        });
         loop {
             match self.listener.accept().await {
-                Ok((stream, _)) => {
-                    let in_flight = self.in_flight.clone();
-                    tokio::spawn(serve_connection(
-                        node.clone(),
-                        app.clone(),
-                        stream,
-                        in_flight,
-                    ));
-                }
+                Ok((stream, _)) => match slots.admit() {
+                    Admission::Now(slot) => {
+                        let admitted = Admitted::new(&slots, stream, slot);
+                        tokio::spawn(connection::serve(shared.clone(), admitted));
+                    }
+                    Admission::Wait(waiting) => {
+                        let shared = shared.clone();
+                        tokio::spawn(async move {
+                            match waiting.slot().await {
+                                Some(slot) => {
+                                    let admitted = Admitted::new(&shared.slots, stream, slot);
+                                    connection::serve(shared, admitted).await;
+                                }
+                                None => refuse(&stream),
+                            }
+                        });
+                    }
+                    Admission::Busy => refuse(&stream),
+                },
                 Err(e) => {
                     tracing::warn!(error = %e, "control socket: accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -176,6 +207,15 @@ impl Endpoint {
             }
         }
     }
+}
+
+/// Answer `busy` without waiting (a new socket's buffer has room for a line) and close.
+fn refuse(stream: &tokio::net::UnixStream) {
+    tracing::debug!("control socket: at the connection limit; refusing a client");
+    let line = connection::answer_line(&connection::busy(
+        "the node is at its limit of control connections, all busy answering; try again",
+    ));
+    let _ = stream.try_write(&line);
 }
 
 impl Endpoint {
@@ -222,52 +262,5 @@ fn prepare_dir(dir: &Path) -> Result<(), BindError> {
                 .map_err(io_err(dir))
         }
         Err(e) => Err(io_err(dir)(e)),
-    }
-}
-
-async fn serve_connection(
-    node: Node,
-    app: Option<Arc<App>>,
-    stream: tokio::net::UnixStream,
-    in_flight: Arc<watch::Sender<usize>>,
-) {
-    let (read, mut write) = stream.into_split();
-    let mut lines = tokio::io::BufReader::new(read).lines();
-    loop {
-        let line = match lines.next_line().await {
-            Ok(Some(line)) => line,
-            Ok(None) => return,
-            Err(e) => {
-                tracing::debug!(error = %e, "control connection: read failed");
-                return;
-            }
-        };
-        if line.trim().is_empty() {
-            continue;
-        }
-        // Counted from the request until its answer is written (or writing fails).
-        in_flight.send_modify(|n| *n += 1);
-        let _answered = Answered(&in_flight);
-        let response = match serde_json::from_str::<Request>(&line) {
-            Ok(request) => {
-                tracing::debug!(?request, "control request");
-                handle_app(&node, app.as_deref(), request).await
-            }
-            Err(e) => Response::Error(ControlError::new(ErrorKind::Badrequest, e.to_string())),
-        };
-        let mut out = serde_json::to_vec(&response).expect("responses are JSON");
-        out.push(b'\n');
-        if write.write_all(&out).await.is_err() {
-            return;
-        }
-    }
-}
-
-/// Counts a request as answered when dropped, however its connection task ends.
-struct Answered<'a>(&'a watch::Sender<usize>);
-
-impl Drop for Answered<'_> {
-    fn drop(&mut self) {
-        self.0.send_modify(|n| *n -= 1);
     }
 }

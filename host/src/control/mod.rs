@@ -20,6 +20,16 @@
 //! ([`default_socket_path`]) are always such. A socket file left by a node that died is
 //! replaced; one a live node answers on is an error ([`BindError::AlreadyRunning`]).
 //!
+//! ## Limits
+//!
+//! No client can make the node buffer without end or stop serving others ([`Limits`]): a
+//! request line longer than 1 MiB is answered `badrequest` and its connection closed; a
+//! connection that takes more than 30 s to send a whole request is answered `timeout` and
+//! closed; at most 256 connections are served at once, and a new one past that takes the
+//! place of the one idle longest (which is answered `busy`), or is itself answered `busy`
+//! when every connection is busy answering. A line that is not UTF-8 or not a request is
+//! answered `badrequest` and the connection goes on; unknown fields are refused.
+//!
 //! ```no_run
 //! # async fn demo(node: otter::Node) -> anyhow::Result<()> {
 //! use otter::control::{Endpoint, Request, default_socket_path};
@@ -34,7 +44,10 @@
 //! ```
 
 mod client;
+mod connection;
 mod endpoint;
+mod limits;
+mod slots;
 
 use std::time::Duration;
 
@@ -45,6 +58,7 @@ pub use client::{ClientError, request};
 pub use endpoint::{
     BindError, Endpoint, default_socket_dir, default_socket_path, local_nodes, node_socket_path,
 };
+pub use limits::Limits;
 
 use crate::dest::Dest;
 use crate::error::{CallError, StopError};
@@ -122,7 +136,8 @@ pub enum Request {
         name: String,
     },
     /// `{"op":"ps"}`: every live process, as [`crate::ProcessInfo`] objects.
-    Ps,
+    // Braces, not a unit variant: serde refuses unknown fields only in struct variants.
+    Ps {},
     /// `{"op":"tree"}`: the application's live supervision tree, as nested objects with
     /// `id`, `kind` (`supervisor` or `worker`), `pid` (or `null`), `module`, `name`,
     /// `via` (a worker's `[registry, key]`, or `null`),
@@ -130,7 +145,7 @@ pub enum Request {
     /// supervisors `strategy` and `children`. A dynamic (`simple_one_for_one`)
     /// supervisor's children are its running children, each shown with the template's
     /// id. A `noproc` error on a node served without an application ([`Endpoint::serve`]).
-    Tree,
+    Tree {},
     /// `{"op":"state","dest":D}`: the process's state as JSON.
     State {
         /// The process.
@@ -165,7 +180,7 @@ pub struct ControlError {
 pub enum ErrorKind {
     /// No process with that pid or name.
     Noproc,
-    /// No answer in time.
+    /// No answer in time; or no whole request in time ([`Limits::idle_timeout`]).
     Timeout,
     /// The server could not decode the message, or an argument is malformed.
     Badarg,
@@ -173,8 +188,12 @@ pub enum ErrorKind {
     Exited,
     /// The answer has no JSON form.
     Badreply,
-    /// The request line is not a request.
+    /// The request line is not a request (not UTF-8, not JSON, an unknown field, longer
+    /// than [`Limits::max_request_bytes`]).
     Badrequest,
+    /// The node serves as many control connections as [`Limits::max_connections`]
+    /// allows; try again.
+    Busy,
 }
 
 impl std::fmt::Display for ErrorKind {
@@ -186,6 +205,7 @@ impl std::fmt::Display for ErrorKind {
             ErrorKind::Exited => "exited",
             ErrorKind::Badreply => "badreply",
             ErrorKind::Badrequest => "badrequest",
+            ErrorKind::Busy => "busy",
         })
     }
 }
@@ -294,8 +314,8 @@ pub struct App {
 /// [`handle`], for a node serving `app`.
 pub async fn handle_app(node: &Node, app: Option<&App>, request: Request) -> Response {
     let result = match (request, app) {
-        (Request::Tree, Some(app)) => tree(app).await,
-        (Request::Tree, None) => Err(ControlError::new(
+        (Request::Tree {}, Some(app)) => tree(app).await,
+        (Request::Tree {}, None) => Err(ControlError::new(
             ErrorKind::Noproc,
             "this node runs no application",
         )),
@@ -348,8 +368,8 @@ async fn run(node: &Node, request: Request) -> Result<Value, ControlError> {
             Ok(Value::Null)
         }
         Request::Whereis { name } => Ok(node.whereis(&name).map_or(Value::Null, Value::from)),
-        Request::Ps => Ok(serde_json::to_value(node.processes()).expect("process info is JSON")),
-        Request::Tree => unreachable!("handled by handle_app"),
+        Request::Ps {} => Ok(serde_json::to_value(node.processes()).expect("process info is JSON")),
+        Request::Tree {} => unreachable!("handled by handle_app"),
         Request::State { dest } => {
             let state = node.get_state(dest).await?;
             reply_json(&state)

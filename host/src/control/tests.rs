@@ -26,9 +26,16 @@ fn requests_read_from_json() {
         }
     );
     let r: Request = serde_json::from_value(json!({"op":"ps"})).unwrap();
-    assert_eq!(r, Request::Ps);
+    assert_eq!(r, Request::Ps {});
     assert!(serde_json::from_value::<Request>(json!({"op":"call","dest":[1],"msg":1})).is_err());
     assert!(serde_json::from_value::<Request>(json!({"op":"nope"})).is_err());
+    for unknown in [
+        json!({"op":"ps","all":true}),
+        json!({"op":"tree","depth":1}),
+        json!({"op":"state","dest":1,"x":1}),
+    ] {
+        assert!(serde_json::from_value::<Request>(unknown).is_err());
+    }
 }
 
 #[test]

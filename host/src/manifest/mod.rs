@@ -6,6 +6,9 @@
 //! name = "demo"               # default: the file's stem
 //! control = "run/demo.sock"   # the control socket; default: see `otter::control`
 //! max_message_size = 1048576  # bytes; default: see `NodeConfig::max_message_size`
+//! control_max_request_bytes = 1048576  # its limits (`otter::control::Limits`): the
+//! control_idle_timeout_ms = 30000      # defaults
+//! control_max_connections = 256
 //!
 //! [modules]
 //! echo = "../guests/target/wasm32-unknown-unknown/release/echo.wasm"
@@ -66,9 +69,13 @@
 //! Relative paths are relative to the manifest's directory. A module may also be written
 //! as a table, `[modules.echo]` with `path` and `vsn` (the version the module must report).
 //!
-//! [`Manifest::load`] checks everything it can before anything starts — syntax, types,
-//! unknown fields, unknown module names, duplicate child names, module files that do not
-//! exist — and its [`ManifestError`] names the file, the line and the field:
+//! Supervisors nest at most [`MAX_SUPERVISOR_DEPTH`] levels below the root; keys, tables
+//! and arrays at most 80 (the TOML parser's limit).
+//!
+//! [`Manifest::load`] checks everything it can before anything starts — UTF-8, syntax,
+//! duplicate keys, types, unknown fields, unknown module names, duplicate child names,
+//! module files that do not exist — and its [`ManifestError`] names the file, the line and
+//! the field:
 //!
 //! ```text
 //! app.toml:14: children[2].module: unknown module "ech" (modules: echo, kv)
@@ -94,6 +101,9 @@ use crate::term::Term;
 /// `shutdown_timeout_ms` says otherwise (Elixir's default too).
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How deep supervisors may nest below the root supervisor.
+pub const MAX_SUPERVISOR_DEPTH: usize = 32;
+
 /// A checked manifest: every module file exists and every child names a known module.
 #[derive(Debug, Clone)]
 pub struct Manifest {
@@ -105,6 +115,9 @@ pub struct Manifest {
     pub control: Option<PathBuf>,
     /// `[node] max_message_size`, if set (see [`crate::NodeConfig::max_message_size`]).
     pub max_message_size: Option<usize>,
+    /// `[node] control_max_request_bytes`, `control_idle_timeout_ms` and
+    /// `control_max_connections`, or their defaults.
+    pub control_limits: crate::control::Limits,
     /// The modules, in name order.
     pub modules: Vec<ModuleSpec>,
     /// The root supervisor: `[supervisor]` (or its defaults) and the top-level children.
@@ -323,11 +336,24 @@ impl Manifest {
     /// module docs.
     pub fn load(path: impl AsRef<Path>) -> Result<Manifest, ManifestError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| ManifestError {
+        let bytes = std::fs::read(path).map_err(|e| ManifestError {
             file: path.to_owned(),
             line: None,
             field: String::new(),
             message: format!("cannot read the manifest: {e}"),
+        })?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let (line, column, offset) =
+                text::first_invalid_byte(e.as_bytes()).unwrap_or((1, 1, 0));
+            let byte = e.as_bytes().get(offset).copied().unwrap_or_default();
+            ManifestError {
+                file: path.to_owned(),
+                line: Some(line),
+                field: String::new(),
+                message: format!(
+                    "not UTF-8: byte 0x{byte:02x} at column {column} (byte offset {offset})"
+                ),
+            }
         })?;
         Manifest::parse(&text, path)
     }
@@ -380,6 +406,7 @@ impl Manifest {
 mod child;
 mod parse;
 mod raw;
+mod text;
 
 use parse::Parser;
 

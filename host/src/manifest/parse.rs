@@ -9,8 +9,13 @@ use toml::Spanned;
 
 use super::child::Tree;
 use super::raw::*;
+use super::text;
 use super::*;
 use crate::supervisor::Strategy;
+
+/// How deep the TOML parser lets keys and values nest (toml 0.9 refuses more, without
+/// overflowing the stack).
+const TOML_NESTING_LIMIT: usize = 80;
 
 pub(super) struct Parser<'a> {
     pub(super) text: &'a str,
@@ -87,6 +92,17 @@ impl Parser<'_> {
                 }
             })
             .transpose()?;
+
+        let max_message_size = match &raw.node {
+            Some(node) => self
+                .positive(&node.max_message_size, "max_message_size")?
+                .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+            None => None,
+        };
+        let control_limits = match &raw.node {
+            Some(node) => self.control_limits(node)?,
+            None => crate::control::Limits::default(),
+        };
 
         let mut modules = Vec::with_capacity(raw.modules.len());
         for (name, spec) in &raw.modules {
@@ -171,11 +187,44 @@ impl Parser<'_> {
             path: self.file.to_owned(),
             node_name,
             control,
-            max_message_size: raw.node.as_ref().and_then(|n| n.max_message_size),
+            max_message_size,
+            control_limits,
             modules,
             supervisor,
             registries,
         })
+    }
+
+    /// `[node] field`, which must be positive if it is given.
+    fn positive(
+        &self,
+        v: &Option<Spanned<u64>>,
+        field: &str,
+    ) -> Result<Option<u64>, ManifestError> {
+        match v {
+            Some(v) if *v.get_ref() == 0 => {
+                Err(self.error(&v.span(), format!("node.{field}"), "must be positive"))
+            }
+            Some(v) => Ok(Some(*v.get_ref())),
+            None => Ok(None),
+        }
+    }
+
+    /// `[node] control_*`: the control socket's limits, each positive.
+    fn control_limits(&self, node: &RawNode) -> Result<crate::control::Limits, ManifestError> {
+        let mut limits = crate::control::Limits::default();
+        let positive = |v: &Option<Spanned<u64>>, field: &str| self.positive(v, field);
+        if let Some(bytes) = positive(&node.control_max_request_bytes, "control_max_request_bytes")?
+        {
+            limits.max_request_bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
+        }
+        if let Some(ms) = positive(&node.control_idle_timeout_ms, "control_idle_timeout_ms")? {
+            limits.idle_timeout = Duration::from_millis(ms);
+        }
+        if let Some(n) = positive(&node.control_max_connections, "control_max_connections")? {
+            limits.max_connections = usize::try_from(n).unwrap_or(usize::MAX);
+        }
+        Ok(limits)
     }
 
     /// The `[[registries]]`: a name and `keys = "unique" | "duplicate"` each.
@@ -325,21 +374,101 @@ impl Parser<'_> {
 
     /// Syntax and shape: serde with the failing field's path and toml's span.
     pub(super) fn deserialize(&self) -> Result<RawManifest, ManifestError> {
-        let de = toml::de::Deserializer::parse(self.text)
-            .map_err(|e| self.toml_error(&e, String::new()))?;
+        let root =
+            toml::de::DeTable::parse(self.text).map_err(|e| self.toml_error(&e, String::new()))?;
+        self.check_nesting(root.get_ref())?;
+        let de = toml::de::Deserializer::from(root);
         serde_path_to_error::deserialize(de).map_err(|e| {
             let field = field_path(e.path());
             self.toml_error(e.inner(), field)
         })
     }
 
+    /// Supervisors nest at most [`MAX_SUPERVISOR_DEPTH`] levels below the root: checked on
+    /// the parsed document, without recursion, before serde (whose recursion per level of
+    /// `children` is deep) and the checks after it walk the tree.
+    fn check_nesting(&self, root: &toml::de::DeTable<'_>) -> Result<(), ManifestError> {
+        fn children<'a, 'i>(
+            t: &'a toml::de::DeTable<'i>,
+        ) -> Vec<&'a Spanned<toml::de::DeValue<'i>>> {
+            match t
+                .iter()
+                .find(|(k, _)| k.get_ref() == "children")
+                .map(|(_, v)| v.get_ref())
+            {
+                Some(toml::de::DeValue::Array(items)) => items.iter().collect(),
+                _ => Vec::new(),
+            }
+        }
+        // (a child table, its depth below the root, its field path)
+        let mut stack: Vec<_> = children(root)
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| (c, 1, format!("children[{i}]")))
+            .collect();
+        while let Some((child, depth, here)) = stack.pop() {
+            let toml::de::DeValue::Table(t) = child.get_ref() else {
+                continue;
+            };
+            let grandchildren = children(t);
+            if grandchildren.is_empty() {
+                continue;
+            }
+            if depth > MAX_SUPERVISOR_DEPTH {
+                return Err(self.error(
+                    &child.span(),
+                    here,
+                    format!(
+                        "supervisors nest at most {MAX_SUPERVISOR_DEPTH} levels below the root"
+                    ),
+                ));
+            }
+            stack.extend(
+                grandchildren
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, c)| (c, depth + 1, format!("{here}.children[{i}]"))),
+            );
+        }
+        Ok(())
+    }
+
+    /// toml's error with its line, and with the field and a clearer message where toml
+    /// gives neither (matched on toml 0.9's messages; the tests pin them).
     pub(super) fn toml_error(&self, e: &toml::de::Error, field: String) -> ManifestError {
-        ManifestError {
+        let span = e.span();
+        let mut error = ManifestError {
             file: self.file.to_owned(),
-            line: e.span().map(|s| self.line_of(&s)),
+            line: span.as_ref().map(|s| self.line_of(s)),
             field,
             message: e.message().trim_end().to_owned(),
+        };
+        match error.message.as_str() {
+            "duplicate key" => {
+                if let Some(span) = &span {
+                    let key = self.text.get(span.clone()).unwrap_or_default().trim();
+                    error.message = format!("duplicate key {key} (it is given twice)");
+                    if let Some(field) = text::duplicate_key_field(self.text, span) {
+                        error.field = field;
+                    }
+                }
+            }
+            "recursion limit" => {
+                error.line = error
+                    .line
+                    .or_else(|| text::deep_key_line(self.text, TOML_NESTING_LIMIT));
+                error.message = format!(
+                    "a key or table header nested {TOML_NESTING_LIMIT} or more levels deep"
+                );
+            }
+            m if m.contains("max recursion depth") => {
+                error.message = format!(
+                    "arrays and inline tables nested {TOML_NESTING_LIMIT} or more levels deep"
+                );
+            }
+            _ => {}
         }
+        error
     }
 }
 

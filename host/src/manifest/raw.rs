@@ -43,7 +43,10 @@ pub(super) struct RawSupervisor {
 pub(super) struct RawNode {
     pub(super) name: Option<Spanned<String>>,
     pub(super) control: Option<Spanned<String>>,
-    pub(super) max_message_size: Option<usize>,
+    pub(super) max_message_size: Option<Spanned<u64>>,
+    pub(super) control_max_request_bytes: Option<Spanned<u64>>,
+    pub(super) control_idle_timeout_ms: Option<Spanned<u64>>,
+    pub(super) control_max_connections: Option<Spanned<u64>>,
 }
 
 /// `echo = "path"` or `echo = { path = "...", vsn = "1" }`.

@@ -2,9 +2,12 @@
 //! of real guests, and the client commands talking to it through its control socket.
 
 mod clients;
+mod control;
 mod hostile;
 mod lifecycle;
 mod loading;
 mod logs;
+mod manifest;
+mod output;
 mod supervisors;
 mod support;

@@ -149,9 +149,15 @@ pub(crate) struct Running<'a> {
 
 impl Running<'_> {
     /// Wait until the node prints its socket path, i.e. every child has started.
-    pub(crate) fn ready(self) -> Self {
+    pub(crate) fn ready(mut self) -> Self {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "otter run exited ({status}) before it was ready; stderr:\n{}",
+                    self.app.stderr()
+                );
+            }
             if self.app.stdout().lines().next().is_some() {
                 assert!(
                     self.app.socket().exists(),
@@ -167,6 +173,11 @@ impl Running<'_> {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The node's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub(crate) fn signal(&self, sig: rustix::process::Signal) {

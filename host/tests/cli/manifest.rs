@@ -1,0 +1,69 @@
+//! `otter run` refusing manifests with errors that name the file, the line and the field.
+
+use crate::support::*;
+
+/// `otter run` refuses the manifest `text` (bytes): exit 1, nothing started, one line
+/// on stderr, which it returns.
+fn refused(text: &[u8]) -> String {
+    let app = App::new();
+    std::fs::write(app.manifest(), text).unwrap();
+    let (status, stderr) = app.run_refused();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(app.stdout().is_empty());
+    stderr
+}
+
+#[test]
+fn otter_run_names_the_line_and_field_of_a_duplicate_module() {
+    let echo = guests().join("echo.wasm");
+    let text = format!(
+        "[modules.echo]\npath = \"{echo}\"\n\n[modules.echo]\npath = \"{echo}\"\n",
+        echo = echo.display()
+    );
+    let stderr = refused(text.as_bytes());
+    assert!(
+        stderr.contains("app.toml:4: modules.echo: duplicate key"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn otter_run_refuses_supervisors_nested_too_deep_with_line_and_path() {
+    let mut text = format!(
+        "[modules]\necho = \"{}\"\n",
+        guests().join("echo.wasm").display()
+    );
+    for depth in 1..=40 {
+        let header = vec!["children"; depth].join(".");
+        text.push_str(&format!(
+            "[[{header}]]\nid = \"s{depth}\"\ntype = \"supervisor\"\n"
+        ));
+    }
+    let stderr = refused(text.as_bytes());
+    // The 33rd supervisor starts on line 3 + 32 * 3.
+    let path = vec!["children[0]"; 33].join(".");
+    assert!(
+        stderr.contains(&format!("app.toml:99: {path}: ")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("at most 32 levels"), "{stderr}");
+
+    // Ten thousand levels: refused as a parse error, not a crash.
+    let deep = format!(
+        "[modules]\n[[{}]]\nmodule = \"echo\"\n",
+        vec!["children"; 10_000].join(".")
+    );
+    let stderr = refused(deep.as_bytes());
+    assert!(stderr.contains("app.toml:2: "), "{stderr}");
+    assert!(stderr.contains("nested"), "{stderr}");
+}
+
+#[test]
+fn otter_run_names_the_line_and_column_of_bytes_that_are_not_utf8() {
+    let stderr = refused(b"[node]\nname = \"t\"\n# caf\xe9\n");
+    assert!(
+        stderr.contains("app.toml:3: not UTF-8: byte 0xe9 at column 6 (byte offset 23)"),
+        "{stderr}"
+    );
+}
