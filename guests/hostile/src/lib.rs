@@ -142,7 +142,10 @@ impl Attack {
             _ => String::new(),
         };
         let fields: Vec<(String, String)> = match &self {
-            Attack::Log(n) => (0..*n / 64).map(|i| (i.to_string(), text.clone())).take(64).collect(),
+            Attack::Log(n) => (0..*n / 64)
+                .map(|i| (i.to_string(), text.clone()))
+                .take(64)
+                .collect(),
             _ => Vec::new(),
         };
         let sup = match &self {
@@ -153,7 +156,9 @@ impl Attack {
             Attack::Nothing => "ok".into(),
             Attack::Register(_) => format!("{:?}", registry::register(REGISTRY, &term, &term)),
             Attack::Unregister(_) => format!("{:?}", registry::unregister(REGISTRY, &term)),
-            Attack::Lookup(_) => format!("{:?}", registry::lookup(REGISTRY, &term).map(|v| v.len())),
+            Attack::Lookup(_) => {
+                format!("{:?}", registry::lookup(REGISTRY, &term).map(|v| v.len()))
+            }
             Attack::Dispatch(_) => format!("{:?}", registry::dispatch(REGISTRY, &term, &term)),
             Attack::SendVia(_) => format!("{:?}", process::send(dest.as_ref().unwrap(), &[0xf6])),
             Attack::CastVia(_) => {
@@ -166,12 +171,14 @@ impl Attack {
             ),
             Attack::MonitorVia(_) => format!("{:?}", process::monitor(dest.as_ref().unwrap())),
             Attack::SendAfterVia(_) => {
-                format!("{:?}", process::send_after(dest.as_ref().unwrap(), &[0xf6], 1))
+                format!(
+                    "{:?}",
+                    process::send_after(dest.as_ref().unwrap(), &[0xf6], 1)
+                )
             }
-            Attack::SendSelf(_) => format!(
-                "{:?}",
-                process::send(&Dest::Pid(process::self_()), &term)
-            ),
+            Attack::SendSelf(_) => {
+                format!("{:?}", process::send(&Dest::Pid(process::self_()), &term))
+            }
             Attack::StartChild(..) => format!("{:?}", supervisor::start_child(&sup, &term)),
             Attack::ExitWith(_) => {
                 process::exit(u64::MAX, &ExitReason::ShutdownWith(term.clone()));
@@ -276,9 +283,10 @@ impl GenServer for Hostile {
                     otter_guest::call_timeout(name.as_str(), &"hold", 60_000);
                 Reply::ok(format!("{} {answer:?}", self.count))
             }
-            Call::StopWith(shape) => {
-                Reply::StopReply(otter_guest::ExitReason::ShutdownWith(shape.term()), "bye".into())
-            }
+            Call::StopWith(shape) => Reply::StopReply(
+                otter_guest::ExitReason::ShutdownWith(shape.term()),
+                "bye".into(),
+            ),
         }
     }
 
