@@ -97,6 +97,18 @@ async fn hundred_thousand_processes_live_under_default_map_count() {
     let (maps_called, rss_called) = (map_count(), rss_kib());
 
     let per_process = |rss: usize| rss.saturating_sub(rss_before) as f64 / N as f64;
+    // Kernel memory that RSS does not show: the page tables (guard pages live there).
+    let pte = |status: &str| -> usize {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmPTE:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    println!(
+        "page tables {} KiB after the calls",
+        pte(&std::fs::read_to_string("/proc/self/status").unwrap_or_default())
+    );
     println!(
         "{N} echo processes: spawn {:.1} µs each ({:.2?} in all); maps {maps_before} -> \
          {maps_spawned} -> {maps_called} (limit {DEFAULT_MAX_MAP_COUNT}); RSS {rss_before} KiB \
