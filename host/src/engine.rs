@@ -268,14 +268,24 @@ pub(crate) async fn compile(
     let instance: Genserver = tokio::time::timeout_at(deadline, pre.instantiate_async(&mut store))
         .await
         .map_err(|_| late("instantiation did not finish"))?
-        .map_err(|e| invalid(format!("cannot be instantiated: {e:#}")))?;
+        .map_err(|e| {
+            let why = crate::process::trap::reason(store.data(), &e);
+            tracing::debug!(path = %path.display(), error = ?e, "instantiation failed");
+            invalid(format!("cannot be instantiated: {why}"))
+        })?;
     let vsn = tokio::time::timeout_at(
         deadline,
         instance.otter_genserver_server().call_vsn(&mut store),
     )
     .await
     .map_err(|_| late("vsn() did not return"))?
-    .map_err(|e| invalid(format!("vsn() failed: {e:#}")))?;
+    .map_err(|e| {
+        tracing::debug!(path = %path.display(), error = ?e, "vsn() failed");
+        invalid(format!(
+            "vsn() failed: {}",
+            crate::process::trap::reason(store.data(), &e)
+        ))
+    })?;
     Ok(Module {
         name: name.to_owned(),
         vsn,

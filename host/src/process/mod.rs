@@ -7,7 +7,7 @@
 
 mod batch;
 mod serve;
-mod trap;
+pub(crate) mod trap;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

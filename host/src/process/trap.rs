@@ -15,7 +15,8 @@ pub(super) fn crash(ctx: &ProcessCtx, e: wasmtime::Error) -> ExitReason {
     ExitReason::Error(reason(ctx, &e))
 }
 
-fn reason(ctx: &ProcessCtx, e: &wasmtime::Error) -> String {
+/// One short line saying why a guest call failed (see the module doc).
+pub(crate) fn reason(ctx: &ProcessCtx, e: &wasmtime::Error) -> String {
     if let Some(fault) = e.downcast_ref::<GuestFault>() {
         return fault.to_string();
     }
