@@ -16,10 +16,21 @@ struct Hostile {
     count: u64,
     /// Callers of `hold` not yet answered: (server, caller, tag).
     held: Vec<(u64, u64, u64)>,
+    /// Set by `poison`: restoring this state fails with this text as the error.
+    #[serde(default, deserialize_with = "refuse_poison")]
+    poison: Option<String>,
 }
 
-/// A term of `depth` nested one-element arrays (or maps, `{0: ...}`) around a text string of
-/// `leaf` bytes.
+/// Refuse a state that carries poison, with the poison as the error's text.
+fn refuse_poison<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match Option::<String>::deserialize(d)? {
+        Some(text) => Err(serde::de::Error::custom(text)),
+        None => Ok(None),
+    }
+}
+
+/// A term of `depth` nested one-element arrays (or maps, `{0: ...}`, or maps whose one key
+/// is the next level, `{...: 0}`) around a text string of `leaf` bytes.
 #[derive(Deserialize, Clone, Copy)]
 struct Shape {
     depth: u32,
@@ -27,13 +38,17 @@ struct Shape {
     leaf: u32,
     #[serde(default)]
     maps: bool,
+    #[serde(default)]
+    keys: bool,
 }
 
 impl Shape {
     fn term(self) -> Vec<u8> {
         let mut t = Vec::with_capacity(self.depth as usize * 2 + self.leaf as usize + 5);
         for _ in 0..self.depth {
-            if self.maps {
+            if self.keys {
+                t.push(0xa1);
+            } else if self.maps {
                 t.extend_from_slice(&[0xa1, 0x00]);
             } else {
                 t.push(0x81);
@@ -42,6 +57,10 @@ impl Shape {
         t.push(0x7a);
         t.extend_from_slice(&self.leaf.to_be_bytes());
         t.resize(t.len() + self.leaf as usize, b'a');
+        if self.keys {
+            // Each level's value, after its key.
+            t.resize(t.len() + self.depth as usize, 0x00);
+        }
         t
     }
 }
@@ -95,6 +114,8 @@ enum Call {
     Hold,
     /// Answer every held caller; reply how many there were.
     Release,
+    /// Keep this text as poison and hibernate: waking fails with the text as its error.
+    Poison(String),
     /// Call `hold` on the named server (so this process waits inside a callback, its fiber
     /// suspended in the `call` import), then reply with the count and that answer.
     Relay(String),
@@ -282,6 +303,10 @@ impl GenServer for Hostile {
                 let answer: Result<String, _> =
                     otter_guest::call_timeout(name.as_str(), &"hold", 60_000);
                 Reply::ok(format!("{} {answer:?}", self.count))
+            }
+            Call::Poison(text) => {
+                self.poison = Some(text);
+                Reply::Reply("poisoned".into(), otter_guest::Next::Hibernate)
             }
             Call::StopWith(shape) => Reply::StopReply(
                 otter_guest::ExitReason::ShutdownWith(shape.term()),

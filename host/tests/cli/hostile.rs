@@ -63,3 +63,20 @@ fn a_shutdown_reason_nested_past_the_depth_limit_is_logged_cut_and_the_node_goes
     drop(node);
     assert!(app.stderr().contains("shutdown([[[["), "{}", app.stderr());
 }
+
+#[test]
+fn a_reply_whose_map_keys_nest_is_badreply_and_the_node_goes_on() {
+    let app = hostile_app();
+    let _node = app.spawn().ready();
+    // 26 levels of `{key: 0}` with the next level as the key: 57 bytes of CBOR, whose JSON
+    // form would double with each level (2^27 bytes here; at 100 levels, past any memory).
+    let out = app.otter(&[
+        "call",
+        "hostile",
+        r#"{"reply_with": {"depth": 26, "keys": true}}"#,
+    ]);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{err:.200}");
+    assert!(err.contains("badreply") && err.contains("keys"), "{err}");
+    assert_eq!(app.ok(&["call", "hostile", r#""count""#]).trim(), r#""0""#);
+}
