@@ -114,11 +114,30 @@ enum Call {
     Hold,
     /// Answer every held caller; reply how many there were.
     Release,
+    /// Do this `n` times in one callback, with terms of `size` bytes; reply how many
+    /// succeeded.
+    Flood(Flood, u32, u32),
     /// Keep this text as poison and hibernate: waking fails with the text as its error.
     Poison(String),
     /// Call `hold` on the named server (so this process waits inside a callback, its fiber
     /// suspended in the `call` import), then reply with the count and that answer.
     Relay(String),
+}
+
+/// What a flood repeats: each holds host memory the guest's own memory limit does not count.
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum Flood {
+    /// `send` to itself.
+    SendSelf,
+    /// `monitor` itself.
+    Monitor,
+    /// `register` in the duplicate registry `HostileDup`, the term as key and value.
+    RegisterDup,
+    /// `send-after` to itself, an hour away.
+    Timers,
+    /// A log line with `n` fields of `size` bytes each (once).
+    LogFields,
 }
 
 #[derive(Deserialize)]
@@ -303,6 +322,43 @@ impl GenServer for Hostile {
                 let answer: Result<String, _> =
                     otter_guest::call_timeout(name.as_str(), &"hold", 60_000);
                 Reply::ok(format!("{} {answer:?}", self.count))
+            }
+            Call::Flood(what, n, size) => {
+                let term = Shape {
+                    depth: 0,
+                    leaf: size.saturating_sub(5),
+                    maps: false,
+                    keys: false,
+                }
+                .term();
+                let me = Dest::Pid(process::self_());
+                let mut ok = 0u32;
+                if let Flood::LogFields = what {
+                    let text = "x".repeat(size as usize);
+                    let fields: Vec<(String, String)> =
+                        (0..n).map(|_| (String::new(), text.clone())).collect();
+                    log::log(log::Level::Info, "fields", &fields);
+                    return Reply::ok(n.to_string());
+                }
+                for _ in 0..n {
+                    let done = match what {
+                        Flood::SendSelf => process::send(&me, &term).is_ok(),
+                        Flood::Monitor => {
+                            process::monitor(&me);
+                            true
+                        }
+                        Flood::RegisterDup => {
+                            registry::register("HostileDup", &term, &term).is_ok()
+                        }
+                        Flood::Timers => {
+                            process::send_after(&me, &term, 3_600_000);
+                            true
+                        }
+                        Flood::LogFields => unreachable!(),
+                    };
+                    ok += u32::from(done);
+                }
+                Reply::ok(ok.to_string())
             }
             Call::Poison(text) => {
                 self.poison = Some(text);

@@ -80,3 +80,23 @@ fn a_reply_whose_map_keys_nest_is_badreply_and_the_node_goes_on() {
     assert!(err.contains("badreply") && err.contains("keys"), "{err}");
     assert_eq!(app.ok(&["call", "hostile", r#""count""#]).trim(), r#""0""#);
 }
+
+#[test]
+fn a_guest_log_line_with_thousands_of_fields_stays_a_bounded_line() {
+    let app = hostile_app();
+    let node = app.spawn().ready();
+    let fields = app.ok(&[
+        "call",
+        "hostile",
+        r#"{"flood": ["log_fields", 2000, 4096]}"#,
+    ]);
+    assert_eq!(fields.trim(), r#""2000""#);
+    drop(node);
+    let stderr = app.stderr();
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("fields"))
+        .unwrap_or_else(|| panic!("the line is logged:\n{stderr:.2000}"));
+    assert!(line.len() <= 16 << 10, "a log line of {} bytes", line.len());
+    assert!(line.contains("xxxx") && line.ends_with('…'), "{line:.300}");
+}
