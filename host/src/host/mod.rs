@@ -41,7 +41,8 @@ pub(crate) struct ProcessCtx {
     pub(crate) panic: Option<String>,
 }
 
-/// Caps a process's linear memory and reports its size to the process table.
+/// Caps a process's linear memories, all together, and reports their size to the process
+/// table.
 pub(crate) struct MemoryLimit {
     cap: usize,
     used: Arc<AtomicUsize>,
@@ -72,12 +73,15 @@ impl ResourceLimiter for MemoryLimit {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.cap {
+        // The cap is the process's, not each memory's: a component may have many memories.
+        let growth = desired.saturating_sub(current);
+        let used = self.used.load(std::sync::atomic::Ordering::Relaxed);
+        if used.saturating_add(growth) > self.cap {
             self.refused = true;
             return Ok(false);
         }
         self.used
-            .fetch_add(desired - current, std::sync::atomic::Ordering::Relaxed);
+            .fetch_add(growth, std::sync::atomic::Ordering::Relaxed);
         Ok(true)
     }
 
