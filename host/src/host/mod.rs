@@ -49,7 +49,12 @@ pub(crate) struct MemoryLimit {
     /// A growth was refused: an `unreachable` trap that follows is the guest's allocator
     /// giving up, and the process exits `memory_limit`.
     refused: bool,
+    /// Elements in all of the store's tables, which live in host memory.
+    table_elements: usize,
 }
+
+/// The most table elements a process may have, in all its tables together.
+const MAX_TABLE_ELEMENTS: usize = 100_000;
 
 impl MemoryLimit {
     pub(crate) fn new(cap: usize, used: Arc<AtomicUsize>) -> Self {
@@ -57,6 +62,7 @@ impl MemoryLimit {
             cap,
             used,
             refused: false,
+            table_elements: 0,
         }
     }
 
@@ -87,11 +93,18 @@ impl ResourceLimiter for MemoryLimit {
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= 100_000)
+        let total = self
+            .table_elements
+            .saturating_add(desired.saturating_sub(current));
+        if total > MAX_TABLE_ELEMENTS {
+            return Ok(false);
+        }
+        self.table_elements = total;
+        Ok(true)
     }
 }
 
@@ -100,6 +113,7 @@ impl MemoryLimit {
     pub(crate) fn reset(&mut self) {
         self.used.store(0, std::sync::atomic::Ordering::Relaxed);
         self.refused = false;
+        self.table_elements = 0;
     }
 }
 

@@ -317,8 +317,9 @@ fn read_leb(bytes: &[u8], pos: &mut usize) -> u64 {
 }
 
 /// `core` (a core module built with the SDK) with `extra` more linear memories of `pages`
-/// pages each, every page of them written by a data segment, so that they are resident.
-fn with_extra_memories(core: &[u8], extra: u32, pages: u32) -> Vec<u8> {
+/// pages each, every page of them written by a data segment, so that they are resident; and
+/// `tables` more tables of 100,000 elements.
+fn with_extras(core: &[u8], extra: u32, pages: u32, tables: u32) -> Vec<u8> {
     let mut out = core[..8].to_vec();
     let mut pos = 8;
     let mut memories = 0;
@@ -330,6 +331,18 @@ fn with_extra_memories(core: &[u8], extra: u32, pages: u32) -> Vec<u8> {
         pos += len;
         let mut p = 0;
         let section = match id {
+            4 => {
+                let count = read_leb(payload, &mut p);
+                let mut s = Vec::new();
+                leb(count + u64::from(tables), &mut s);
+                s.extend_from_slice(&payload[p..]);
+                for _ in 0..tables {
+                    // funcref, a minimum and no maximum.
+                    s.extend_from_slice(&[0x70, 0x00]);
+                    leb(100_000, &mut s);
+                }
+                s
+            }
             // Memory, data count, data: the same items and then ours.
             5 | 11 | 12 => {
                 let count = read_leb(payload, &mut p);
@@ -373,7 +386,7 @@ fn otter_run_refuses_a_module_whose_memories_together_exceed_the_memory_limit() 
     let path = dir.path().join("greedy.wasm");
     // Eight more memories of 8 MiB each beside its own: 64 MiB resident, each memory under
     // the 16 MiB per-process limit.
-    std::fs::write(&path, with_extra_memories(&core, 8, 128)).unwrap();
+    std::fs::write(&path, with_extras(&core, 8, 128, 0)).unwrap();
     let app = app_with("greedy", &path);
     let mut node = RunningNode::start(&app, &app.path("cache"), "");
     let status = wait(&mut node.child, Duration::from_secs(20));
@@ -386,6 +399,26 @@ fn otter_run_refuses_a_module_whose_memories_together_exceed_the_memory_limit() 
             String::from_utf8_lossy(&ps.stdout)
         )
     });
+    assert!(!status.success(), "{stderr}");
+    let lines: Vec<_> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].contains("modules.greedy.path"), "{stderr}");
+}
+
+#[test]
+fn otter_run_refuses_a_module_whose_tables_together_exceed_the_table_limit() {
+    let core = std::fs::read(guests().join("echo.wasm")).expect("echo.wasm");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("greedy.wasm");
+    // Fifty more tables, each at the 100,000 elements one table may have: 40 MB of host
+    // memory that no memory limit counts.
+    std::fs::write(&path, with_extras(&core, 0, 0, 50)).unwrap();
+    let app = app_with("greedy", &path);
+    let mut node = RunningNode::start(&app, &app.path("cache"), "");
+    let status = wait(&mut node.child, Duration::from_secs(20));
+    let _ = node.child.kill();
+    let stderr = app.stderr();
+    let status = status.unwrap_or_else(|| panic!("otter run serves it: {stderr}"));
     assert!(!status.success(), "{stderr}");
     let lines: Vec<_> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "{stderr}");
