@@ -241,3 +241,47 @@ async fn every_import_called_below_a_full_wasm_stack_stays_inside_the_fiber_stac
         high_water >> 10
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn map_keys_nested_in_map_keys_do_not_blow_up_the_json_form() {
+    let node = hostile_node().await;
+    let h = hostile(&node).await;
+    // `{{{...: 0}: 0}: 0}`: each level's key becomes JSON text inside the next level's,
+    // escaped again, so its JSON form doubles with every level.
+    let keys = |depth| json!({"reply_with": {"depth": depth, "keys": true}});
+    let shallow = node.call_term(h, from_json(&keys(2)), None).await.unwrap();
+    assert_eq!(otter::to_json(&shallow).unwrap(), json!({r#"{"":0}"#: 0}));
+    for depth in [20, MAX_TERM_DEPTH as u32 - 1] {
+        let raw = node
+            .call_term(h, from_json(&keys(depth)), None)
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        let json = otter::to_json(&raw);
+        assert!(
+            json.is_err(),
+            "{depth} levels, {} bytes: a JSON form of {} bytes",
+            raw.len(),
+            json.map(|j| j.to_string().len()).unwrap_or_default()
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    }
+    let count: String = node.call(h, &json!("count")).await.unwrap();
+    assert_eq!(count, "0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_error_after_hibernation_is_one_short_line() {
+    let node = hostile_node().await;
+    let h = hostile(&node).await;
+    let forged = format!("\n2030-01-01T00:00:00Z  INFO forged{}", "x".repeat(4000));
+    let poisoned: String = node.call(h, &json!({"poison": forged})).await.unwrap();
+    assert_eq!(poisoned, "poisoned");
+    let count = json!("count");
+    let (reason, woken) = tokio::join!(node.wait_exit(h), node.call::<_, String>(h, &count));
+    assert!(woken.is_err(), "{woken:?}");
+    let shown = reason.to_string();
+    assert!(shown.contains("forged"), "{shown}");
+    assert!(!shown.contains('\n'), "{shown}");
+    assert!(shown.len() <= 1100, "{} bytes", shown.len());
+}

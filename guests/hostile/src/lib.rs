@@ -16,10 +16,21 @@ struct Hostile {
     count: u64,
     /// Callers of `hold` not yet answered: (server, caller, tag).
     held: Vec<(u64, u64, u64)>,
+    /// Set by `poison`: restoring this state fails with this text as the error.
+    #[serde(default, deserialize_with = "refuse_poison")]
+    poison: Option<String>,
 }
 
-/// A term of `depth` nested one-element arrays (or maps, `{0: ...}`) around a text string of
-/// `leaf` bytes.
+/// Refuse a state that carries poison, with the poison as the error's text.
+fn refuse_poison<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match Option::<String>::deserialize(d)? {
+        Some(text) => Err(serde::de::Error::custom(text)),
+        None => Ok(None),
+    }
+}
+
+/// A term of `depth` nested one-element arrays (or maps, `{0: ...}`, or maps whose one key
+/// is the next level, `{...: 0}`) around a text string of `leaf` bytes.
 #[derive(Deserialize, Clone, Copy)]
 struct Shape {
     depth: u32,
@@ -27,13 +38,17 @@ struct Shape {
     leaf: u32,
     #[serde(default)]
     maps: bool,
+    #[serde(default)]
+    keys: bool,
 }
 
 impl Shape {
     fn term(self) -> Vec<u8> {
         let mut t = Vec::with_capacity(self.depth as usize * 2 + self.leaf as usize + 5);
         for _ in 0..self.depth {
-            if self.maps {
+            if self.keys {
+                t.push(0xa1);
+            } else if self.maps {
                 t.extend_from_slice(&[0xa1, 0x00]);
             } else {
                 t.push(0x81);
@@ -42,6 +57,10 @@ impl Shape {
         t.push(0x7a);
         t.extend_from_slice(&self.leaf.to_be_bytes());
         t.resize(t.len() + self.leaf as usize, b'a');
+        if self.keys {
+            // Each level's value, after its key.
+            t.resize(t.len() + self.depth as usize, 0x00);
+        }
         t
     }
 }
@@ -95,9 +114,30 @@ enum Call {
     Hold,
     /// Answer every held caller; reply how many there were.
     Release,
+    /// Do this `n` times in one callback, with terms of `size` bytes; reply how many
+    /// succeeded.
+    Flood(Flood, u32, u32),
+    /// Keep this text as poison and hibernate: waking fails with the text as its error.
+    Poison(String),
     /// Call `hold` on the named server (so this process waits inside a callback, its fiber
     /// suspended in the `call` import), then reply with the count and that answer.
     Relay(String),
+}
+
+/// What a flood repeats: each holds host memory the guest's own memory limit does not count.
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum Flood {
+    /// `send` to itself.
+    SendSelf,
+    /// `monitor` itself.
+    Monitor,
+    /// `register` in the duplicate registry `HostileDup`, the term as key and value.
+    RegisterDup,
+    /// `send-after` to itself, an hour away.
+    Timers,
+    /// A log line with `n` fields of `size` bytes each (once).
+    LogFields,
 }
 
 #[derive(Deserialize)]
@@ -282,6 +322,47 @@ impl GenServer for Hostile {
                 let answer: Result<String, _> =
                     otter_guest::call_timeout(name.as_str(), &"hold", 60_000);
                 Reply::ok(format!("{} {answer:?}", self.count))
+            }
+            Call::Flood(what, n, size) => {
+                let term = Shape {
+                    depth: 0,
+                    leaf: size.saturating_sub(5),
+                    maps: false,
+                    keys: false,
+                }
+                .term();
+                let me = Dest::Pid(process::self_());
+                let mut ok = 0u32;
+                if let Flood::LogFields = what {
+                    let text = "x".repeat(size as usize);
+                    let fields: Vec<(String, String)> =
+                        (0..n).map(|_| (String::new(), text.clone())).collect();
+                    log::log(log::Level::Info, "fields", &fields);
+                    return Reply::ok(n.to_string());
+                }
+                for _ in 0..n {
+                    let done = match what {
+                        Flood::SendSelf => process::send(&me, &term).is_ok(),
+                        Flood::Monitor => {
+                            process::monitor(&me);
+                            true
+                        }
+                        Flood::RegisterDup => {
+                            registry::register("HostileDup", &term, &term).is_ok()
+                        }
+                        Flood::Timers => {
+                            process::send_after(&me, &term, 3_600_000);
+                            true
+                        }
+                        Flood::LogFields => unreachable!(),
+                    };
+                    ok += u32::from(done);
+                }
+                Reply::ok(ok.to_string())
+            }
+            Call::Poison(text) => {
+                self.poison = Some(text);
+                Reply::Reply("poisoned".into(), otter_guest::Next::Hibernate)
             }
             Call::StopWith(shape) => Reply::StopReply(
                 otter_guest::ExitReason::ShutdownWith(shape.term()),

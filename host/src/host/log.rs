@@ -41,16 +41,25 @@ impl Host for ProcessCtx {
     }
 }
 
-/// Guest fields printed as `k=v k=v`.
+/// Guest fields printed as `k=v k=v`, cut with `…` once they take [`MAX_TEXT`] bytes (a
+/// guest may pass any number of them).
 struct Fields<'a>(&'a [(String, String)]);
 
 impl std::fmt::Display for Fields<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut written = 0;
         for (i, (k, v)) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(" ")?;
+            if written >= MAX_TEXT {
+                return f.write_str(" …");
             }
-            write!(f, "{}={}", one_line(k, MAX_TEXT), one_line(v, MAX_TEXT))?;
+            let field = format!(
+                "{}{}={}",
+                if i > 0 { " " } else { "" },
+                one_line(k, MAX_TEXT),
+                one_line(v, MAX_TEXT)
+            );
+            written += field.len();
+            f.write_str(&field)?;
         }
         Ok(())
     }

@@ -41,14 +41,20 @@ pub(crate) struct ProcessCtx {
     pub(crate) panic: Option<String>,
 }
 
-/// Caps a process's linear memory and reports its size to the process table.
+/// Caps a process's linear memories, all together, and reports their size to the process
+/// table.
 pub(crate) struct MemoryLimit {
     cap: usize,
     used: Arc<AtomicUsize>,
     /// A growth was refused: an `unreachable` trap that follows is the guest's allocator
     /// giving up, and the process exits `memory_limit`.
     refused: bool,
+    /// Elements in all of the store's tables, which live in host memory.
+    table_elements: usize,
 }
+
+/// The most table elements a process may have, in all its tables together.
+const MAX_TABLE_ELEMENTS: usize = 100_000;
 
 impl MemoryLimit {
     pub(crate) fn new(cap: usize, used: Arc<AtomicUsize>) -> Self {
@@ -56,6 +62,7 @@ impl MemoryLimit {
             cap,
             used,
             refused: false,
+            table_elements: 0,
         }
     }
 
@@ -72,22 +79,32 @@ impl ResourceLimiter for MemoryLimit {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.cap {
+        // The cap is the process's, not each memory's: a component may have many memories.
+        let growth = desired.saturating_sub(current);
+        let used = self.used.load(std::sync::atomic::Ordering::Relaxed);
+        if used.saturating_add(growth) > self.cap {
             self.refused = true;
             return Ok(false);
         }
         self.used
-            .fetch_add(desired - current, std::sync::atomic::Ordering::Relaxed);
+            .fetch_add(growth, std::sync::atomic::Ordering::Relaxed);
         Ok(true)
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= 100_000)
+        let total = self
+            .table_elements
+            .saturating_add(desired.saturating_sub(current));
+        if total > MAX_TABLE_ELEMENTS {
+            return Ok(false);
+        }
+        self.table_elements = total;
+        Ok(true)
     }
 }
 
@@ -96,6 +113,7 @@ impl MemoryLimit {
     pub(crate) fn reset(&mut self) {
         self.used.store(0, std::sync::atomic::Ordering::Relaxed);
         self.refused = false;
+        self.table_elements = 0;
     }
 }
 

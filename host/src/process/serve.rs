@@ -98,7 +98,12 @@ async fn rehydrate(
         .call_restore_state(&mut store, &state)
         .await
         .map_err(|e| crash(store.data(), e))?
-        .map_err(|e| ExitReason::Error(format!("restore after hibernate: {e}")))?;
+        .map_err(|e| {
+            ExitReason::Error(crate::guest_text::one_line(
+                &format!("restore after hibernate: {e}"),
+                crate::limits::MAX_REASON,
+            ))
+        })?;
     Ok((store, server))
 }
 

@@ -1,6 +1,10 @@
 //! A term as JSON, built without recursion (see [`walk`]): byte strings become arrays of
 //! numbers, tags are dropped for their item, map keys that are not text become their JSON text,
 //! `undefined`, other simple values and non-finite floats become `null`.
+//!
+//! A key's JSON text is escaped again inside every key that holds it, so nested keys double
+//! in length with each level: the text of all such keys together is bounded by the term's
+//! own length.
 
 use serde_json::{Map, Number, Value};
 
@@ -12,6 +16,7 @@ pub(crate) fn to_json(term: &[u8]) -> Result<Value, TermError> {
     let mut builder = Builder {
         open: Vec::new(),
         done: None,
+        key_text_left: KEY_TEXT_PER_BYTE * term.len() + KEY_TEXT_BASE,
     };
     walk(term, &mut builder).map_err(|h| match h {
         Halt::Malformed(e) | Halt::Stopped(e) => e,
@@ -25,13 +30,21 @@ enum Open {
     Tag(Option<Value>),
 }
 
+/// How many bytes of JSON text the keys that are not text may take, per byte of the term,
+/// plus [`KEY_TEXT_BASE`]: a byte string's byte is at most 4 (`255,`), and doubling it once
+/// or twice by nesting still fits.
+const KEY_TEXT_PER_BYTE: usize = 16;
+const KEY_TEXT_BASE: usize = 4096;
+
 struct Builder {
     open: Vec<Open>,
     done: Option<Value>,
+    /// What is left of the budget for the text of keys that are not text.
+    key_text_left: usize,
 }
 
 impl Builder {
-    fn emit(&mut self, value: Value) {
+    fn emit(&mut self, value: Value) -> Result<(), TermError> {
         match self.open.last_mut() {
             None => self.done = Some(value),
             Some(Open::Array(items)) => items.push(value),
@@ -42,13 +55,25 @@ impl Builder {
                 None => {
                     *key = Some(match value {
                         Value::String(s) => s,
-                        // Bounded: the walk allows no more than MAX_TERM_DEPTH levels.
-                        other => other.to_string(),
+                        // Not recursing deeper than MAX_TERM_DEPTH (the walk's limit), and
+                        // at most twice the budget: the keys inside fit in it.
+                        other => {
+                            let text = other.to_string();
+                            self.key_text_left =
+                                self.key_text_left.checked_sub(text.len()).ok_or_else(|| {
+                                    TermError(
+                                        "map keys that are not text grow too long as JSON text"
+                                            .into(),
+                                    )
+                                })?;
+                            text
+                        }
                     })
                 }
             },
             Some(Open::Tag(item)) => *item = Some(value),
         }
+        Ok(())
     }
 }
 
@@ -73,8 +98,7 @@ impl<'a> Visit<'a> for Builder {
             Token::Float(x) => Number::from_f64(x).map_or(Value::Null, Value::Number),
             Token::Array(_) | Token::Map(_) | Token::Tag(_) => unreachable!("not a scalar"),
         };
-        self.emit(value);
-        Ok(())
+        self.emit(value)
     }
 
     fn open(&mut self, token: Token<'a>) -> Result<(), TermError> {
@@ -94,8 +118,7 @@ impl<'a> Visit<'a> for Builder {
             // The tag's item stands for it.
             Open::Tag(item) => item.unwrap_or(Value::Null),
         };
-        self.emit(value);
-        Ok(())
+        self.emit(value)
     }
 }
 

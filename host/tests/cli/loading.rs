@@ -276,3 +276,151 @@ fn otter_run_gives_up_on_a_module_whose_vsn_never_returns() {
         "{stderr}"
     );
 }
+
+/// LEB128, as the wasm binary format writes lengths, counts and indices.
+fn leb(mut n: u64, out: &mut Vec<u8>) {
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// Signed LEB128, as `i32.const` takes its operand.
+fn sleb(mut n: i64, out: &mut Vec<u8>) {
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if (n == 0 && byte & 0x40 == 0) || (n == -1 && byte & 0x40 != 0) {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+fn read_leb(bytes: &[u8], pos: &mut usize) -> u64 {
+    let (mut n, mut shift) = (0u64, 0);
+    loop {
+        let b = bytes[*pos];
+        *pos += 1;
+        n |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return n;
+        }
+        shift += 7;
+    }
+}
+
+/// `core` (a core module built with the SDK) with `extra` more linear memories of `pages`
+/// pages each, every page of them written by a data segment, so that they are resident; and
+/// `tables` more tables of 100,000 elements.
+fn with_extras(core: &[u8], extra: u32, pages: u32, tables: u32) -> Vec<u8> {
+    let mut out = core[..8].to_vec();
+    let mut pos = 8;
+    let mut memories = 0;
+    while pos < core.len() {
+        let id = core[pos];
+        pos += 1;
+        let len = read_leb(core, &mut pos) as usize;
+        let payload = &core[pos..pos + len];
+        pos += len;
+        let mut p = 0;
+        let section = match id {
+            4 => {
+                let count = read_leb(payload, &mut p);
+                let mut s = Vec::new();
+                leb(count + u64::from(tables), &mut s);
+                s.extend_from_slice(&payload[p..]);
+                for _ in 0..tables {
+                    // funcref, a minimum and no maximum.
+                    s.extend_from_slice(&[0x70, 0x00]);
+                    leb(100_000, &mut s);
+                }
+                s
+            }
+            // Memory, data count, data: the same items and then ours.
+            5 | 11 | 12 => {
+                let count = read_leb(payload, &mut p);
+                let mut s = Vec::new();
+                if id == 5 {
+                    memories = count as u32;
+                }
+                let added = if id == 5 { extra } else { extra * pages };
+                leb(count + u64::from(added), &mut s);
+                s.extend_from_slice(&payload[p..]);
+                for m in 0..extra {
+                    if id == 5 {
+                        s.push(0x00);
+                        leb(pages.into(), &mut s);
+                    } else if id == 11 {
+                        for page in 0..pages {
+                            // Active, memory index m, at i32.const offset: one byte.
+                            s.push(0x02);
+                            leb(u64::from(memories + m), &mut s);
+                            s.push(0x41);
+                            sleb(i64::from(page) * 65536, &mut s);
+                            s.extend_from_slice(&[0x0b, 0x01, 0x01]);
+                        }
+                    }
+                }
+                s
+            }
+            _ => payload.to_vec(),
+        };
+        out.push(id);
+        leb(section.len() as u64, &mut out);
+        out.extend_from_slice(&section);
+    }
+    out
+}
+
+#[test]
+fn otter_run_refuses_a_module_whose_memories_together_exceed_the_memory_limit() {
+    let core = std::fs::read(guests().join("echo.wasm")).expect("echo.wasm");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("greedy.wasm");
+    // Eight more memories of 8 MiB each beside its own: 64 MiB resident, each memory under
+    // the 16 MiB per-process limit.
+    std::fs::write(&path, with_extras(&core, 8, 128, 0)).unwrap();
+    let app = app_with("greedy", &path);
+    let mut node = RunningNode::start(&app, &app.path("cache"), "");
+    let status = wait(&mut node.child, Duration::from_secs(20));
+    let ps = app.otter(&["ps"]);
+    let _ = node.child.kill();
+    let stderr = app.stderr();
+    let status = status.unwrap_or_else(|| {
+        panic!(
+            "otter run serves it:\n{}",
+            String::from_utf8_lossy(&ps.stdout)
+        )
+    });
+    assert!(!status.success(), "{stderr}");
+    let lines: Vec<_> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].contains("modules.greedy.path"), "{stderr}");
+}
+
+#[test]
+fn otter_run_refuses_a_module_whose_tables_together_exceed_the_table_limit() {
+    let core = std::fs::read(guests().join("echo.wasm")).expect("echo.wasm");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("greedy.wasm");
+    // Fifty more tables, each at the 100,000 elements one table may have: 40 MB of host
+    // memory that no memory limit counts.
+    std::fs::write(&path, with_extras(&core, 0, 0, 50)).unwrap();
+    let app = app_with("greedy", &path);
+    let mut node = RunningNode::start(&app, &app.path("cache"), "");
+    let status = wait(&mut node.child, Duration::from_secs(20));
+    let _ = node.child.kill();
+    let stderr = app.stderr();
+    let status = status.unwrap_or_else(|| panic!("otter run serves it: {stderr}"));
+    assert!(!status.success(), "{stderr}");
+    let lines: Vec<_> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].contains("modules.greedy.path"), "{stderr}");
+}
