@@ -56,6 +56,14 @@ pub(crate) struct MemoryLimit {
 /// The most table elements a process may have, in all its tables together.
 const MAX_TABLE_ELEMENTS: usize = 100_000;
 
+/// How many core instances, tables and linear memories one process may have. A component
+/// built with the SDK has three core instances, a few tables and one memory; each memory
+/// takes a `max_memory` slot of address space even when empty, so wasmtime's default of
+/// 10,000 of each would let one module reserve terabytes.
+const MAX_INSTANCES: usize = 32;
+const MAX_TABLES: usize = 32;
+const MAX_MEMORIES: usize = 4;
+
 impl MemoryLimit {
     pub(crate) fn new(cap: usize, used: Arc<AtomicUsize>) -> Self {
         MemoryLimit {
@@ -105,6 +113,18 @@ impl ResourceLimiter for MemoryLimit {
         }
         self.table_elements = total;
         Ok(true)
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
     }
 }
 

@@ -406,13 +406,35 @@ fn otter_run_refuses_a_module_whose_memories_together_exceed_the_memory_limit() 
 }
 
 #[test]
+fn otter_run_refuses_a_module_with_more_memories_than_a_process_may_have() {
+    let core = std::fs::read(guests().join("echo.wasm")).expect("echo.wasm");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("greedy.wasm");
+    // Forty more empty memories: no bytes, but each one a `max_memory` slot of address space.
+    std::fs::write(&path, with_extras(&core, 40, 0, 0)).unwrap();
+    let app = app_with("greedy", &path);
+    let mut node = RunningNode::start(&app, &app.path("cache"), "");
+    let status = wait(&mut node.child, Duration::from_secs(20));
+    let _ = node.child.kill();
+    let stderr = app.stderr();
+    let status = status.unwrap_or_else(|| panic!("otter run serves it: {stderr}"));
+    assert!(!status.success(), "{stderr}");
+    let lines: Vec<_> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(
+        lines[0].contains("modules.greedy.path") && lines[0].contains("memor"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn otter_run_refuses_a_module_whose_tables_together_exceed_the_table_limit() {
     let core = std::fs::read(guests().join("echo.wasm")).expect("echo.wasm");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("greedy.wasm");
-    // Fifty more tables, each at the 100,000 elements one table may have: 40 MB of host
-    // memory that no memory limit counts.
-    std::fs::write(&path, with_extras(&core, 0, 0, 50)).unwrap();
+    // Five more tables, each at the 100,000 elements one table may have (and fewer tables
+    // than a process may have): 4 MB of host memory that no memory limit counts.
+    std::fs::write(&path, with_extras(&core, 0, 0, 5)).unwrap();
     let app = app_with("greedy", &path);
     let mut node = RunningNode::start(&app, &app.path("cache"), "");
     let status = wait(&mut node.child, Duration::from_secs(20));
