@@ -285,3 +285,23 @@ async fn a_restore_error_after_hibernation_is_one_short_line() {
     assert!(!shown.contains('\n'), "{shown}");
     assert!(shown.len() <= 1100, "{} bytes", shown.len());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timers_holding_more_bytes_than_the_memory_limit_end_the_process_with_system_limit() {
+    let node = hostile_node().await;
+    // 30 timers of 512 KiB: 15 MiB held on the host, under the 16 MiB memory limit.
+    let h = hostile(&node).await;
+    let armed: String = node
+        .call(h, &json!({"flood": ["timers", 30, 512 << 10]}))
+        .await
+        .unwrap();
+    assert_eq!(armed, "30");
+    // Three more are past it (32 fill it exactly), though far from the count limit.
+    let r = node
+        .call::<_, String>(h, &json!({"flood": ["timers", 3, 512 << 10]}))
+        .await;
+    assert_eq!(
+        r,
+        Err(CallError::Exited(ExitReason::Error("system_limit".into())))
+    );
+}

@@ -14,6 +14,7 @@ use crate::host::ProcessCtx;
 use crate::limits::{GuestFault, MAX_REASON};
 use crate::mailbox::Signal;
 use crate::node::DEFAULT_CALL_TIMEOUT;
+use crate::timer::TimerLimits;
 
 pub(crate) fn dest(d: Dest) -> NodeDest {
     match d {
@@ -88,11 +89,18 @@ impl Host for ProcessCtx {
         }
         let node = self.node.clone();
         let to = dest(to);
+        // The messages of pending timers live on the host: together they may take as much as
+        // the process's own memory may.
+        let limits = TimerLimits {
+            count: self.node.config.max_timers,
+            bytes: self.node.config.engine.max_memory,
+        };
         self.timers
             .arm(
                 id,
                 Duration::from_millis(ms.into()),
-                self.node.config.max_timers,
+                msg.len(),
+                limits,
                 move || {
                     let _ = node.send(&to, msg);
                 },
