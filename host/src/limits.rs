@@ -10,6 +10,9 @@ use std::fmt;
 /// The default [`crate::NodeConfig::max_message_size`]: 1 MiB.
 pub(crate) const DEFAULT_MAX_MESSAGE_SIZE: usize = 1 << 20;
 
+/// How many monitors one process may hold at once; one more ends it with `system_limit`.
+pub(crate) const MAX_MONITORS: usize = 100_000;
+
 /// The default [`crate::NodeConfig::max_timers`] per process.
 pub(crate) const DEFAULT_MAX_TIMERS: usize = 10_000;
 

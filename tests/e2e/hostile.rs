@@ -305,3 +305,45 @@ async fn timers_holding_more_bytes_than_the_memory_limit_end_the_process_with_sy
         Err(CallError::Exited(ExitReason::Error("system_limit".into())))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_entries_past_the_memory_limit_end_the_process_with_system_limit() {
+    let node = hostile_node().await;
+    node.create_registry("HostileDup", Keys::Duplicate).ok();
+    let h = hostile(&node).await;
+    // Entries with a key and a value of 128 KiB each, charged 384 KiB (a key counts twice:
+    // in the table and in its holder's list): 20 fit in the 16 MiB memory limit ...
+    let n: String = node
+        .call(h, &json!({"flood": ["register_dup", 20, 128 << 10]}))
+        .await
+        .unwrap();
+    assert_eq!(n, "20");
+    // ... and a hundred do not.
+    let r = node
+        .call::<_, String>(h, &json!({"flood": ["register_dup", 100, 128 << 10]}))
+        .await;
+    assert_eq!(
+        r,
+        Err(CallError::Exited(ExitReason::Error("system_limit".into())))
+    );
+    // Its entries went with it, and another process may register again.
+    let h = hostile(&node).await;
+    let n: String = node
+        .call(h, &json!({"flood": ["register_dup", 20, 128 << 10]}))
+        .await
+        .unwrap();
+    assert_eq!(n, "20");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitors_past_the_limit_end_the_process_with_system_limit() {
+    let node = hostile_node().await;
+    let h = hostile(&node).await;
+    let r = node
+        .call::<_, String>(h, &json!({"flood": ["monitor", 100_001, 0]}))
+        .await;
+    assert_eq!(
+        r,
+        Err(CallError::Exited(ExitReason::Error("system_limit".into())))
+    );
+}

@@ -142,6 +142,11 @@ impl Host for ProcessCtx {
     }
 
     fn monitor(&mut self, target: Dest) -> wasmtime::Result<MonitorRef> {
+        // Each monitor is kept on the host (here and beside its target) until it fires or is
+        // removed; a process that never lets go of them is a leak, as timers would be.
+        if self.monitors.len() >= crate::limits::MAX_MONITORS {
+            return Err(GuestFault::system_limit());
+        }
         let (mref, target) = self.node.monitor_from(self.pid, &dest(target));
         self.monitors.insert(mref, target);
         Ok(mref)

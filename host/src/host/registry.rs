@@ -38,6 +38,13 @@ impl Host for ProcessCtx {
         }
         self.check_registry_term("key", &key)?;
         self.check_registry_term("value", &value)?;
+        // Entries live on the host, outside the process's linear memory: together they may
+        // take as much as that memory may.
+        let held = self.node.registries.held_bytes(self.pid);
+        let cost = crate::registry::entry_cost(&key, &value);
+        if held.saturating_add(cost) > self.node.config.engine.max_memory {
+            return Err(GuestFault::system_limit());
+        }
         Ok(self
             .node
             .registries

@@ -67,7 +67,22 @@ pub(crate) struct Registries {
     /// Per process, the (registry, key) pairs it holds, so its exit removes exactly those.
     /// Only the process itself adds to its list, from its own task, and its exit runs after
     /// that task; so the list and the tables never disagree for long.
-    held: DashMap<Pid, Vec<(Arc<Table>, Term)>>,
+    held: DashMap<Pid, Held>,
+}
+
+/// What one process holds in the registries.
+#[derive(Default)]
+struct Held {
+    /// Each entry's registry, canonical key and [`entry_cost`].
+    entries: Vec<(Arc<Table>, Term, usize)>,
+    /// The sum of the entries' costs.
+    bytes: usize,
+}
+
+/// Roughly what an entry takes on the host: its key (twice: in the table and in the
+/// holder's list), its value, and the bookkeeping around them.
+pub(crate) fn entry_cost(key: &[u8], value: &[u8]) -> usize {
+    2 * key.len() + value.len() + 96
 }
 
 /// A key as the registry compares it: its canonical CBOR, or the bytes themselves if they
@@ -119,6 +134,7 @@ impl Registries {
     ) -> Result<(), RegistryError> {
         let table = self.table(registry)?;
         let key = key_of(key);
+        let cost = entry_cost(&key, &value);
         match (table.keys, table.entries.entry(key.clone())) {
             (Keys::Unique, Entry::Occupied(e)) => {
                 let holder = e.get().first().map_or(pid, |(p, _)| *p);
@@ -129,7 +145,9 @@ impl Registries {
             }
             (Keys::Duplicate, Entry::Occupied(mut e)) => e.get_mut().push((pid, value)),
         }
-        self.held.entry(pid).or_default().push((table, key));
+        let mut held = self.held.entry(pid).or_default();
+        held.bytes += cost;
+        held.entries.push((table, key, cost));
         Ok(())
     }
 
@@ -144,9 +162,15 @@ impl Registries {
         let key = key_of(key);
         table.remove(&key, pid);
         if let Some(mut held) = self.held.get_mut(&pid) {
-            held.retain(|(t, k)| !(Arc::ptr_eq(t, &table) && *k == key));
+            let mut freed = 0;
+            held.entries.retain(|(t, k, cost)| {
+                let gone = Arc::ptr_eq(t, &table) && *k == key;
+                freed += if gone { *cost } else { 0 };
+                !gone
+            });
+            held.bytes -= freed;
         }
-        self.held.remove_if(&pid, |_, held| held.is_empty());
+        self.held.remove_if(&pid, |_, held| held.entries.is_empty());
         Ok(())
     }
 
@@ -186,10 +210,15 @@ impl Registries {
             .and_then(|list| list.first().map(|(p, _)| *p)))
     }
 
+    /// What `pid`'s entries take on the host, by [`entry_cost`].
+    pub(crate) fn held_bytes(&self, pid: Pid) -> usize {
+        self.held.get(&pid).map_or(0, |h| h.bytes)
+    }
+
     /// Remove everything `pid` holds: it has exited.
     pub(crate) fn remove_pid(&self, pid: Pid) {
         if let Some((_, held)) = self.held.remove(&pid) {
-            for (table, key) in held {
+            for (table, key, _) in held.entries {
                 table.remove(&key, pid);
             }
         }

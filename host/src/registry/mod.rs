@@ -8,8 +8,8 @@
 mod keyed;
 mod names;
 
-pub(crate) use keyed::Registries;
 pub use keyed::{Keys, RegistryError, RegistryExists};
+pub(crate) use keyed::{Registries, entry_cost};
 pub(crate) use names::Names;
 
 use std::sync::Arc;
