@@ -38,8 +38,9 @@ impl Default for EngineConfig {
 }
 
 impl EngineConfig {
-    /// A fiber's stack: the wasm stack plus room for the host frames below the deepest import
-    /// (fiber stacks have no guard pages, see the `alloc` module, so this margin stays generous).
+    /// A fiber's stack: the wasm stack plus room for the host frames below the deepest import.
+    /// Those take at most about 20 KiB (see the hostile guest's stack test); the margin stays
+    /// generous because an overrun would end the node on the guard page (see `alloc`).
     pub(crate) fn async_stack_size(&self) -> usize {
         self.max_wasm_stack + (128 << 10)
     }
