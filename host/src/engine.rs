@@ -39,7 +39,8 @@ impl Default for EngineConfig {
 
 impl EngineConfig {
     /// A fiber's stack: the wasm stack plus room for the host frames below the deepest import
-    /// (fiber stacks have no guard pages, see the `alloc` module, so this margin stays generous).
+    /// (a stack's guard page needs Linux 6.13, see the `alloc` module, so this margin stays
+    /// generous).
     pub(crate) fn async_stack_size(&self) -> usize {
         self.max_wasm_stack + (128 << 10)
     }

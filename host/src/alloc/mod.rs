@@ -398,8 +398,9 @@ struct PooledStack {
 
 // SAFETY: every stack is a slot nobody else uses until the stack is dropped; slots are page
 // aligned and whole pages, zeroed here when `zeroed` asks (a warm slot holds what its last
-// fiber left). Stacks have no guard page of their own (see the module doc): wasm code checks
-// its stack limit, and the engine leaves a margin above it for host frames.
+// fiber left). A stack's guard page is its slot's lowest page, where the kernel can make one
+// (see the module doc); wasm code checks its stack limit, and the engine leaves a margin below
+// it for host frames.
 unsafe impl StackCreator for StackPool {
     fn new_stack(&self, size: usize, zeroed: bool) -> wasmtime::Result<Box<dyn StackMemory>> {
         if size > self.slots.slot_size - self.slots.slot_guard {

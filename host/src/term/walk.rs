@@ -3,7 +3,8 @@
 //!
 //! Every host path that looks inside a guest's term goes through [`walk`], so the host's own
 //! stack use does not depend on what a guest sends: host imports run on the process's fiber,
-//! whose stack has no guard page between it and its neighbour's (see the `alloc` module).
+//! in the margin left below the wasm stack (see the `alloc` module), whose guard page is
+//! missing on kernels older than 6.13.
 
 use std::borrow::Cow;
 
