@@ -270,7 +270,7 @@ pub(crate) async fn compile(
         .await
         .map_err(|_| late("instantiation did not finish"))?
         .map_err(|e| {
-            let why = crate::process::trap::reason(store.data(), &e);
+            let why = crate::trap::reason(store.data(), &e);
             tracing::debug!(path = %path.display(), error = ?e, "instantiation failed");
             invalid(format!("cannot be instantiated: {why}"))
         })?;
@@ -284,7 +284,7 @@ pub(crate) async fn compile(
         tracing::debug!(path = %path.display(), error = ?e, "vsn() failed");
         invalid(format!(
             "vsn() failed: {}",
-            crate::process::trap::reason(store.data(), &e)
+            crate::trap::reason(store.data(), &e)
         ))
     })?;
     Ok(Module {

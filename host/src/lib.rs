@@ -24,6 +24,7 @@ mod registry;
 mod supervisor;
 mod term;
 mod timer;
+mod trap;
 mod trust;
 
 pub use dest::Dest;

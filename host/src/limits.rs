@@ -55,7 +55,8 @@ pub(crate) fn check_name(name: &str) -> Result<(), String> {
 pub(crate) struct GuestFault(pub(crate) String);
 
 impl GuestFault {
-    /// The process armed more timers than it may hold.
+    /// The process would hold more than it may on the host (timers, registry entries,
+    /// monitors).
     pub(crate) fn system_limit() -> wasmtime::Error {
         wasmtime::Error::new(GuestFault("system_limit".to_owned()))
     }

@@ -213,15 +213,15 @@ impl Parser<'_> {
     /// `[node] control_*`: the control socket's limits, each positive.
     fn control_limits(&self, node: &RawNode) -> Result<crate::control::Limits, ManifestError> {
         let mut limits = crate::control::Limits::default();
-        let positive = |v: &Option<Spanned<u64>>, field: &str| self.positive(v, field);
-        if let Some(bytes) = positive(&node.control_max_request_bytes, "control_max_request_bytes")?
+        if let Some(bytes) =
+            self.positive(&node.control_max_request_bytes, "control_max_request_bytes")?
         {
             limits.max_request_bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
         }
-        if let Some(ms) = positive(&node.control_idle_timeout_ms, "control_idle_timeout_ms")? {
+        if let Some(ms) = self.positive(&node.control_idle_timeout_ms, "control_idle_timeout_ms")? {
             limits.idle_timeout = Duration::from_millis(ms);
         }
-        if let Some(n) = positive(&node.control_max_connections, "control_max_connections")? {
+        if let Some(n) = self.positive(&node.control_max_connections, "control_max_connections")? {
             limits.max_connections = usize::try_from(n).unwrap_or(usize::MAX);
         }
         Ok(limits)

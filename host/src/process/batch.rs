@@ -3,13 +3,13 @@
 use wasmtime::Store;
 
 use super::serve::{Flow, noreply_flow};
-use super::trap::crash;
 use crate::bindings::{CallResult, Genserver, WitEnvelope, WitNext, WitOutcome, WitReplyTo};
 use crate::error::CallError;
 use crate::exit::ExitReason;
 use crate::host::ProcessCtx;
 use crate::mailbox::{Message, ReplySlot};
 use crate::term::Term;
+use crate::trap::crash;
 
 /// Most messages one `handle-batch` carries: enough to amortise entering the guest, few enough
 /// that signals and the batch's first callers are not kept waiting long.

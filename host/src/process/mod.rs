@@ -7,7 +7,6 @@
 
 mod batch;
 mod serve;
-pub(crate) mod trap;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -9,7 +9,6 @@ use tokio::sync::oneshot;
 use wasmtime::Store;
 
 use super::batch::{call_flow, handle_batch};
-use super::trap::crash;
 use super::{ExitGuard, Pid, ProcessEntry};
 use crate::bindings::{
     Genserver, InitResult, NoreplyResult, WitDown, WitExitSignal, WitInfo, WitNext, WitReplyTo,
@@ -20,6 +19,7 @@ use crate::exit::ExitReason;
 use crate::host::{ProcessCtx, new_store};
 use crate::mailbox::{Mailbox, Message, Received, ReplySlot, Signal};
 use crate::term::Term;
+use crate::trap::crash;
 
 /// What happens after a callback.
 pub(super) enum Flow {
@@ -420,10 +420,8 @@ impl Process {
                     from,
                     reason: reason.to_wit(),
                 });
-                {
-                    let r = guest.call_handle_info(&mut *store, &info).await;
-                    noreply_flow(store.data(), r)
-                }
+                let r = guest.call_handle_info(&mut *store, &info).await;
+                noreply_flow(store.data(), r)
             }
             Event::Signal(
                 Signal::Reply { .. }
@@ -462,10 +460,8 @@ impl Process {
                     pid,
                     reason: reason.to_wit(),
                 });
-                {
-                    let r = guest.call_handle_info(&mut *store, &info).await;
-                    noreply_flow(store.data(), r)
-                }
+                let r = guest.call_handle_info(&mut *store, &info).await;
+                noreply_flow(store.data(), r)
             }
             Event::Message(Message::Call {
                 request,

@@ -65,24 +65,38 @@ impl<'a> Visit<'a> for Builder {
     type Stop = std::convert::Infallible;
 
     fn scalar(&mut self, token: Token<'a>) -> Result<(), Self::Stop> {
-        let mut out = Vec::new();
+        // Into an array or the top level it goes where it ends up, with no buffer of its own
+        // (registry keys are canonicalized on every `via` send).
+        let mut own = Vec::new();
+        let direct = match self.open.last_mut() {
+            None => Some(&mut self.done),
+            Some(Open::Array { count, items }) => {
+                *count += 1;
+                Some(items)
+            }
+            Some(Open::Map { .. } | Open::Tag { .. }) => None,
+        };
+        let in_place = direct.is_some();
+        let out = direct.unwrap_or(&mut own);
         match token {
-            Token::Uint(n) => head(&mut out, 0, n),
-            Token::Nint(n) => head(&mut out, 1, n),
+            Token::Uint(n) => head(out, 0, n),
+            Token::Nint(n) => head(out, 1, n),
             Token::Bytes(b) => {
-                head(&mut out, 2, b.len() as u64);
+                head(out, 2, b.len() as u64);
                 out.extend_from_slice(&b);
             }
             Token::Text(t) => {
-                head(&mut out, 3, t.len() as u64);
+                head(out, 3, t.len() as u64);
                 out.extend_from_slice(&t);
             }
             Token::Simple(v @ 0..24) => out.push(0xe0 | v),
             Token::Simple(v) => out.extend_from_slice(&[0xf8, v]),
-            Token::Float(x) => float(&mut out, x),
+            Token::Float(x) => float(out, x),
             Token::Array(_) | Token::Map(_) | Token::Tag(_) => unreachable!("not a scalar"),
         }
-        self.emit(out);
+        if !in_place {
+            self.emit(own);
+        }
         Ok(())
     }
 

@@ -1,7 +1,8 @@
 //! What ends a process in the guest becomes one short exit reason: `trap: <code>`,
 //! `panic: <message>`, `memory_limit`, `stack_overflow`, `timeout`, or the reason a limit
 //! gave (`system_limit`, `badarg: …`). The full error, with its wasm backtrace, goes to the
-//! log at debug level.
+//! log at debug level. Loading a module says why its instantiation or `vsn` failed the same
+//! way, so this sits beside `exit`, below both `engine` and `process`.
 
 use wasmtime::Trap;
 
@@ -10,7 +11,7 @@ use crate::host::ProcessCtx;
 use crate::limits::GuestFault;
 
 /// The exit reason for an error a guest call returned. The instance is unusable afterwards.
-pub(super) fn crash(ctx: &ProcessCtx, e: wasmtime::Error) -> ExitReason {
+pub(crate) fn crash(ctx: &ProcessCtx, e: wasmtime::Error) -> ExitReason {
     tracing::debug!(pid = ctx.pid, module = &*ctx.module, error = ?e, "guest trapped");
     ExitReason::Error(reason(ctx, &e))
 }
