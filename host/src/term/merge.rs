@@ -36,13 +36,9 @@ pub(crate) fn merge_args(template: &[u8], extra: &[u8]) -> Result<Term, TermErro
             a.iter().for_each(|item| out.extend_from_slice(item));
         }
         (Items::Map(a), Items::Map(b)) => {
-            let mut entries: Vec<(&[u8], &[u8])> = a
-                .into_iter()
-                .filter(|(k, _)| !b.iter().any(|(bk, _)| bk == k))
-                .chain(b.iter().copied())
-                .collect();
-            // Canonical maps are sorted by their encoded keys.
-            entries.sort_by(|x, y| x.0.cmp(y.0));
+            // Sorted by encoded key, as a canonical map is; the extra args' entry wins.
+            let entries: std::collections::BTreeMap<&[u8], &[u8]> =
+                a.into_iter().chain(b).collect();
             head(&mut out, 5, entries.len() as u64);
             for (k, v) in entries {
                 out.extend_from_slice(k);
