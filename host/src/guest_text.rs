@@ -1,16 +1,53 @@
 //! Text a guest controls, made safe to show on one line of a log or a terminal: control
-//! characters (newlines, escape sequences) are escaped as Rust writes them (`\n`,
-//! `\u{1b}`), and the text is cut at a length, so one guest string can neither forge
-//! another log line nor flood one.
+//! characters (newlines, escape sequences), backslashes and the invisible characters that
+//! reorder or break a line (bidirectional overrides, line and paragraph separators) are
+//! escaped as Rust writes them (`\n`, `\u{1b}`, `\\`, `\u{202e}`), and the text is cut at a
+//! length, so one guest string can neither forge another log line nor flood one.
 
-/// `text` with control characters escaped, cut to at most `max` bytes (ending in `…` when
-/// cut).
+use std::borrow::Cow;
+
+/// Whether `c` is escaped: it could start a new line or row, move the cursor, reorder what
+/// follows it, or (a backslash) make plain text look like an escape.
+fn unsafe_char(c: char) -> bool {
+    c.is_control()
+        || c == '\\'
+        || matches!(
+            c,
+            '\u{200e}' | '\u{200f}' | '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+        )
+}
+
+/// `text` as it can be shown on one line of a terminal or a log: control characters,
+/// backslashes, bidirectional overrides and line separators escaped as Rust writes them
+/// (`\n`, `\u{1b}`, `\\`, `\u{202e}`). Names, modules, versions and exit reasons come from
+/// guests; show them through this.
+///
+/// ```
+/// assert_eq!(otter::escaped("evil\n\u{1b}[2J"), "evil\\n\\u{1b}[2J");
+/// ```
+pub fn escaped(text: &str) -> Cow<'_, str> {
+    if !text.contains(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// `text` [`escaped`], cut to at most `max` bytes (ending in `…` when cut).
 pub(crate) fn one_line(text: &str, max: usize) -> String {
     let mut out = String::with_capacity(text.len().min(max));
     for c in text.chars() {
         let before = out.len();
-        if c.is_control() {
-            out.extend(c.escape_default());
+        if unsafe_char(c) {
+            out.extend(c.escape_debug());
         } else {
             out.push(c);
         }
@@ -34,6 +71,12 @@ mod tests {
     #[test]
     fn control_characters_are_escaped() {
         assert_eq!(one_line("a\nb\u{1b}[2J\tc", 100), "a\\nb\\u{1b}[2J\\tc");
+        assert_eq!(
+            one_line("a\\n", 100),
+            "a\\\\n",
+            "a backslash cannot fake an escape"
+        );
+        assert_eq!(one_line("x\u{202e}y\u{2028}", 100), "x\\u{202e}y\\u{2028}");
     }
 
     #[test]
@@ -42,5 +85,18 @@ mod tests {
         assert!(s.len() <= 11, "{s}");
         assert!(s.ends_with('…'), "{s}");
         assert_eq!(one_line("short", 5), "short");
+    }
+
+    #[test]
+    fn escaped_leaves_plain_text_alone_and_escapes_c0_del_c1_and_backslashes() {
+        use super::escaped;
+        assert!(matches!(
+            escaped("naïve ✓"),
+            std::borrow::Cow::Borrowed("naïve ✓")
+        ));
+        assert_eq!(
+            escaped("a\n\u{1b}[2J\t\u{7f}\u{9b}\\b"),
+            r"a\n\u{1b}[2J\t\u{7f}\u{9b}\\b"
+        );
     }
 }

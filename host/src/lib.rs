@@ -31,6 +31,7 @@ pub use dest::Dest;
 pub use engine::{DEFAULT_LOAD_TIMEOUT, EngineConfig, Module};
 pub use error::{CallError, LoadError, StartError, StopError};
 pub use exit::ExitReason;
+pub use guest_text::escaped;
 pub use node::{DEFAULT_CALL_TIMEOUT, Node, NodeConfig, ProcessInfo, SpawnOptions};
 pub use process::Pid;
 pub use registry::{Keys, RegisterError, RegistryError, RegistryExists};

@@ -8,7 +8,7 @@ use otter::control::{self, Request};
 use serde_json::Value;
 
 use super::Command;
-use super::out::{escape, print};
+use super::out::print;
 
 pub(super) fn run(socket: &Path, command: &Command) -> anyhow::Result<()> {
     match command {
@@ -151,7 +151,7 @@ fn rows(list: &Value) -> Option<Vec<[String; 8]>> {
     let text = |v: &Value, key: &str| {
         v.get(key)
             .and_then(Value::as_str)
-            .map(|s| escape(s).into_owned())
+            .map(|s| otter::escaped(s).into_owned())
     };
     list.as_array()?
         .iter()
@@ -217,7 +217,7 @@ fn uptime(ms: u64) -> String {
 /// One line per node of `tree`'s answer, children indented under their supervisor.
 fn print_tree(node: &Value, depth: usize, out: &mut String) {
     let text = |key: &str| match node.get(key) {
-        Some(Value::String(s)) => escape(s).into_owned(),
+        Some(Value::String(s)) => otter::escaped(s).into_owned(),
         Some(Value::Number(n)) => n.to_string(),
         _ => "-".to_owned(),
     };

@@ -128,7 +128,7 @@ pub(crate) fn main() -> ExitCode {
             let _ = writeln!(
                 std::io::stderr(),
                 "otter: {}",
-                out::escape(&format!("{e:#}"))
+                otter::escaped(&format!("{e:#}"))
             );
             ExitCode::FAILURE
         }
