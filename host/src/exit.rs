@@ -5,8 +5,7 @@ use std::fmt;
 use crate::bindings::WitExitReason;
 use crate::term::Term;
 
-/// The largest term a `shutdown-with` reason may carry.
-const MAX_TERM: usize = 64 << 10;
+use crate::limits::MAX_SHUTDOWN_TERM;
 
 /// Why a process exited.
 ///
@@ -45,7 +44,8 @@ impl ExitReason {
             WitExitReason::Normal => ExitReason::Normal,
             WitExitReason::Shutdown => ExitReason::Shutdown,
             WitExitReason::ShutdownWith(t) => {
-                match crate::limits::check_term("badarg: shutdown term", t.len(), MAX_TERM) {
+                match crate::limits::check_term("badarg: shutdown term", t.len(), MAX_SHUTDOWN_TERM)
+                {
                     Ok(()) => ExitReason::ShutdownWith(t),
                     Err(why) => ExitReason::Error(why),
                 }

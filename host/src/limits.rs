@@ -22,6 +22,25 @@ pub(crate) const MAX_NAME: usize = 255;
 /// The longest exit reason or panic message the host keeps, in bytes; longer ones are cut.
 pub(crate) const MAX_REASON: usize = 1024;
 
+/// The largest term a `shutdown-with` reason may carry.
+pub(crate) const MAX_SHUTDOWN_TERM: usize = 64 << 10;
+
+/// The longest guest log message kept, and the most bytes its fields take together.
+pub(crate) const MAX_LOG_TEXT: usize = 4096;
+
+/// The most table elements a process may have, in all its tables together.
+pub(crate) const MAX_TABLE_ELEMENTS: usize = 100_000;
+
+/// How many core instances, tables and linear memories one process may have. A component
+/// built with the SDK has three core instances, a few tables and one memory; each memory
+/// takes a `max_memory` slot of address space even when empty, so wasmtime's default of
+/// 10,000 of each would let one module reserve terabytes.
+pub(crate) const MAX_INSTANCES: usize = 32;
+/// See [`MAX_INSTANCES`].
+pub(crate) const MAX_TABLES: usize = 32;
+/// See [`MAX_INSTANCES`].
+pub(crate) const MAX_MEMORIES: usize = 4;
+
 /// Refuse a term of `len` bytes over `limit`; `what` names it in the error (`message`,
 /// `reply`, `args`).
 pub(crate) fn check_term(what: &str, len: usize, limit: usize) -> Result<(), String> {

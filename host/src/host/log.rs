@@ -7,8 +7,7 @@ use crate::bindings::otter::genserver::log::{Host, Level};
 use crate::guest_text::one_line;
 use crate::host::ProcessCtx;
 
-/// The longest message, field key or field value kept, in bytes.
-const MAX_TEXT: usize = 4096;
+use crate::limits::MAX_LOG_TEXT;
 
 impl Host for ProcessCtx {
     fn log(
@@ -42,16 +41,16 @@ impl Host for ProcessCtx {
     }
 }
 
-/// A guest string printed as [`one_line`] makes it, cut at [`MAX_TEXT`] bytes.
+/// A guest string printed as [`one_line`] makes it, cut at [`MAX_LOG_TEXT`] bytes.
 struct Text<'a>(&'a str);
 
 impl std::fmt::Display for Text<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&one_line(self.0, MAX_TEXT))
+        f.write_str(&one_line(self.0, MAX_LOG_TEXT))
     }
 }
 
-/// Guest fields printed as `k=v k=v`, cut with `…` once they take [`MAX_TEXT`] bytes (a
+/// Guest fields printed as `k=v k=v`, cut with `…` once they take [`MAX_LOG_TEXT`] bytes (a
 /// guest may pass any number of them).
 struct Fields<'a>(&'a [(String, String)]);
 
@@ -59,14 +58,14 @@ impl std::fmt::Display for Fields<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut written = 0;
         for (i, (k, v)) in self.0.iter().enumerate() {
-            if written >= MAX_TEXT {
+            if written >= MAX_LOG_TEXT {
                 return f.write_str(" …");
             }
             let field = format!(
                 "{}{}={}",
                 if i > 0 { " " } else { "" },
-                one_line(k, MAX_TEXT),
-                one_line(v, MAX_TEXT)
+                one_line(k, MAX_LOG_TEXT),
+                one_line(v, MAX_LOG_TEXT)
             );
             written += field.len();
             f.write_str(&field)?;

@@ -53,16 +53,7 @@ pub(crate) struct MemoryLimit {
     table_elements: usize,
 }
 
-/// The most table elements a process may have, in all its tables together.
-const MAX_TABLE_ELEMENTS: usize = 100_000;
-
-/// How many core instances, tables and linear memories one process may have. A component
-/// built with the SDK has three core instances, a few tables and one memory; each memory
-/// takes a `max_memory` slot of address space even when empty, so wasmtime's default of
-/// 10,000 of each would let one module reserve terabytes.
-const MAX_INSTANCES: usize = 32;
-const MAX_TABLES: usize = 32;
-const MAX_MEMORIES: usize = 4;
+use crate::limits::{MAX_INSTANCES, MAX_MEMORIES, MAX_TABLE_ELEMENTS, MAX_TABLES};
 
 impl MemoryLimit {
     pub(crate) fn new(cap: usize, used: Arc<AtomicUsize>) -> Self {
@@ -96,6 +87,8 @@ impl ResourceLimiter for MemoryLimit {
         }
         self.used
             .fetch_add(growth, std::sync::atomic::Ordering::Relaxed);
+        // A guest that handled a refused allocation and grew since is not out of memory.
+        self.refused = false;
         Ok(true)
     }
 
