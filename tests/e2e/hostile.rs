@@ -286,23 +286,33 @@ async fn a_restore_error_after_hibernation_is_one_short_line() {
     assert!(shown.len() <= 1100, "{} bytes", shown.len());
 }
 
+/// `flood` (what, n, size: see guests/hostile) `n` times in one callback of `h`: how many
+/// took, or the reason `h` exited with.
+async fn flood(node: &Node, h: Pid, what: &str, n: u32, size: u32) -> Result<u32, ExitReason> {
+    match node
+        .call::<_, String>(h, &json!({"flood": [what, n, size]}))
+        .await
+    {
+        Ok(took) => Ok(took.parse().unwrap()),
+        Err(CallError::Exited(reason)) => Err(reason),
+        Err(e) => panic!("flood {what}: {e}"),
+    }
+}
+
+fn system_limit() -> Result<u32, ExitReason> {
+    Err(ExitReason::Error("system_limit".into()))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timers_holding_more_bytes_than_the_memory_limit_end_the_process_with_system_limit() {
     let node = hostile_node().await;
-    // 30 timers of 512 KiB: 15 MiB held on the host, under the 16 MiB memory limit.
     let h = hostile(&node).await;
-    let armed: String = node
-        .call(h, &json!({"flood": ["timers", 30, 512 << 10]}))
-        .await
-        .unwrap();
-    assert_eq!(armed, "30");
+    // 30 timers of 512 KiB: 15 MiB held on the host, under the 16 MiB memory limit.
+    assert_eq!(flood(&node, h, "timers", 30, 512 << 10).await, Ok(30));
     // Three more are past it (32 fill it exactly), though far from the count limit.
-    let r = node
-        .call::<_, String>(h, &json!({"flood": ["timers", 3, 512 << 10]}))
-        .await;
     assert_eq!(
-        r,
-        Err(CallError::Exited(ExitReason::Error("system_limit".into())))
+        flood(&node, h, "timers", 3, 512 << 10).await,
+        system_limit()
     );
 }
 
@@ -313,37 +323,20 @@ async fn registry_entries_past_the_memory_limit_end_the_process_with_system_limi
     let h = hostile(&node).await;
     // Entries with a key and a value of 128 KiB each, charged 384 KiB (a key counts twice:
     // in the table and in its holder's list): 20 fit in the 16 MiB memory limit ...
-    let n: String = node
-        .call(h, &json!({"flood": ["register_dup", 20, 128 << 10]}))
-        .await
-        .unwrap();
-    assert_eq!(n, "20");
+    assert_eq!(flood(&node, h, "register_dup", 20, 128 << 10).await, Ok(20));
     // ... and a hundred do not.
-    let r = node
-        .call::<_, String>(h, &json!({"flood": ["register_dup", 100, 128 << 10]}))
-        .await;
     assert_eq!(
-        r,
-        Err(CallError::Exited(ExitReason::Error("system_limit".into())))
+        flood(&node, h, "register_dup", 100, 128 << 10).await,
+        system_limit()
     );
     // Its entries went with it, and another process may register again.
     let h = hostile(&node).await;
-    let n: String = node
-        .call(h, &json!({"flood": ["register_dup", 20, 128 << 10]}))
-        .await
-        .unwrap();
-    assert_eq!(n, "20");
+    assert_eq!(flood(&node, h, "register_dup", 20, 128 << 10).await, Ok(20));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn monitors_past_the_limit_end_the_process_with_system_limit() {
     let node = hostile_node().await;
     let h = hostile(&node).await;
-    let r = node
-        .call::<_, String>(h, &json!({"flood": ["monitor", 100_001, 0]}))
-        .await;
-    assert_eq!(
-        r,
-        Err(CallError::Exited(ExitReason::Error("system_limit".into())))
-    );
+    assert_eq!(flood(&node, h, "monitor", 100_001, 0).await, system_limit());
 }
