@@ -30,7 +30,9 @@ pub(crate) struct ProcessCtx {
     /// Calls answered `noreply`, by tag.
     pub(crate) pending: HashMap<u64, ReplySlot>,
     pub(crate) next_tag: u64,
-    pub(crate) timers: Timers,
+    /// Its `send-after` timers, made at the first (most processes arm none, and every byte
+    /// here is paid by every process).
+    pub(crate) timers: Option<Box<Timers>>,
     /// Monitors this process holds: ref → target.
     pub(crate) monitors: HashMap<u64, Pid>,
     /// Whether exit signals arrive as `info::exit` instead of ending the process.
@@ -147,7 +149,7 @@ impl ProcessCtx {
             current_call: None,
             pending: HashMap::new(),
             next_tag: 0,
-            timers: Timers::new(),
+            timers: None,
             monitors: HashMap::new(),
             trap_exit: false,
             limits,

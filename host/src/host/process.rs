@@ -14,7 +14,7 @@ use crate::host::ProcessCtx;
 use crate::limits::{GuestFault, MAX_REASON};
 use crate::mailbox::Signal;
 use crate::node::DEFAULT_CALL_TIMEOUT;
-use crate::timer::TimerLimits;
+use crate::timer::{TimerLimits, Timers};
 
 pub(crate) fn dest(d: Dest) -> NodeDest {
     match d {
@@ -96,6 +96,7 @@ impl Host for ProcessCtx {
             bytes: self.node.config.engine.max_memory,
         };
         self.timers
+            .get_or_insert_with(|| Box::new(Timers::new()))
             .arm(
                 id,
                 Duration::from_millis(ms.into()),
@@ -112,7 +113,8 @@ impl Host for ProcessCtx {
     fn cancel_timer(&mut self, timer: TimerRef) -> wasmtime::Result<Option<u32>> {
         Ok(self
             .timers
-            .cancel(timer)
+            .as_mut()
+            .and_then(|t| t.cancel(timer))
             .map(|left| u32::try_from(left.as_millis()).unwrap_or(u32::MAX)))
     }
 
