@@ -256,7 +256,8 @@ impl Supervisor {
         self.ask(server::Command::Which).await
     }
 
-    /// How many specs, running children, supervisors and workers (OTP's `count_children`).
+    /// How many specs, running children, supervisors and workers (OTP's `count_children`). A
+    /// dynamic supervisor has one spec, its template, whatever its children.
     ///
     /// # Errors
     /// [`ChildError::NoProc`] if the supervisor has exited.
@@ -306,7 +307,8 @@ impl Supervisor {
     /// Stop a dynamic supervisor's child by pid; its spec goes with it.
     ///
     /// # Errors
-    /// [`ChildError::NotFound`] if no child has this pid.
+    /// [`ChildError::NotFound`] if no child has this pid, and on a static supervisor for any
+    /// pid (as OTP 25 answers: a static supervisor's children are named by id).
     pub async fn terminate_child_pid(&self, pid: Pid) -> Result<(), ChildError> {
         self.ask(|tx| server::Command::TerminatePid(pid, tx))
             .await?

@@ -38,8 +38,14 @@ impl State {
                 let _ = tx.send(rows);
             }
             Command::Count(tx) => {
+                // A dynamic supervisor has one spec, its template, however many children (OTP).
+                let specs = if self.dynamic() {
+                    1
+                } else {
+                    self.children.len()
+                };
                 let mut counts = ChildCounts {
-                    specs: self.children.len(),
+                    specs,
                     ..ChildCounts::default()
                 };
                 for c in &self.children {
@@ -79,8 +85,10 @@ impl State {
                 let _ = tx.send(r);
             }
             Command::TerminatePid(pid, tx) => {
+                // A static supervisor knows its children by id: OTP 25 answers `not_found` for
+                // any pid, its children's included.
                 let r = if !self.dynamic() {
-                    Err(ChildError::WrongStrategy)
+                    Err(ChildError::NotFound)
                 } else if let Some(i) = self.children.iter().position(|c| c.pid() == Some(pid)) {
                     let child = self.children.remove(i);
                     if let Some(running) = child.running {
