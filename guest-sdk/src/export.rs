@@ -14,7 +14,7 @@ use crate::bindings::exports::otter::genserver::server::{
 };
 use crate::bindings::otter::genserver::types::Next as WitNext;
 use crate::server::{GenServer, Init, Next, NoReply, Reply};
-use crate::types::{ExitReason, From, Info};
+use crate::types::{ExitReason, Info, ReplyTo};
 use crate::{decode, encode};
 
 /// Where the macro keeps the server's state: one per exported server type.
@@ -89,7 +89,7 @@ pub fn handle_call<S: GenServer>(
         Err(e) => return CallResult::Badarg(e),
     };
     let mut state = take(slot);
-    let result = state.handle_call(request, From::from_wit(from));
+    let result = state.handle_call(request, ReplyTo::from_wit(from));
     put(slot, state);
     match result {
         Reply::Reply(r, next) => CallResult::Reply((encode(&r), next_to_wit(next))),

@@ -9,7 +9,7 @@
 //! A counter that answers `"ping"` with a count and takes `"reset"` as a cast:
 //!
 //! ```
-//! use otter_guest::{GenServer, Init, Reply, NoReply, From};
+//! use otter_guest::{GenServer, Init, Reply, NoReply, ReplyTo};
 //! use serde::{Deserialize, Serialize};
 //!
 //! #[derive(Serialize, Deserialize, Default)]
@@ -47,7 +47,7 @@
 //!         Init::ok(Counter::default())
 //!     }
 //!
-//!     fn handle_call(&mut self, req: Req, _from: From) -> Reply<Pong> {
+//!     fn handle_call(&mut self, req: Req, _from: ReplyTo) -> Reply<Pong> {
 //!         match req {
 //!             Req::Ping => {
 //!                 self.count += 1;
@@ -82,7 +82,7 @@
 //!   [`Init::Ignore`]: `start` returns `ignore`, the process exits `normal`, no name is
 //!   registered. [`Init::Stop`]: `start` fails with the reason.
 //! - [`Reply::Reply`]: the caller gets the reply now. [`Reply::NoReply`]: the caller keeps
-//!   waiting until someone calls [`reply`] with its [`From`] (or its timeout fires).
+//!   waiting until someone calls [`reply`] with its [`ReplyTo`] (or its timeout fires).
 //!   [`Reply::StopReply`]: the caller gets the reply, then `terminate` runs and the process
 //!   exits. [`Reply::Stop`]: the caller gets `CallError::Exited(reason)`.
 //! - [`NoReply::NoReply`]: go on. [`NoReply::Stop`]: `terminate(reason)` runs, then the
@@ -126,7 +126,7 @@ pub use process::{
 pub use server::{GenServer, Init, Next, NoReply, Reply};
 pub use term::{decode, encode};
 pub use types::{
-    CallError, Dest, ExitReason, From, Info, MonitorRef, Pid, RegisterError, TimerRef,
+    CallError, Dest, ExitReason, Info, MonitorRef, Pid, RegisterError, ReplyTo, TimerRef,
 };
 
 #[doc(hidden)]

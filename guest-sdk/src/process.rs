@@ -5,7 +5,9 @@ use serde::de::DeserializeOwned;
 
 use crate::bindings::otter::genserver::process as host;
 use crate::bindings::otter::genserver::types::RegisterError as WitRegisterError;
-use crate::types::{CallError, Dest, ExitReason, From, MonitorRef, Pid, RegisterError, TimerRef};
+use crate::types::{
+    CallError, Dest, ExitReason, MonitorRef, Pid, RegisterError, ReplyTo, TimerRef,
+};
 use crate::{decode, encode};
 
 /// This process's pid.
@@ -66,7 +68,7 @@ pub fn send<M: Serialize + ?Sized>(to: impl Into<Dest>, msg: &M) -> Result<(), C
 
 /// Answer a call that this server (or the one that passed `from` on) left pending.
 /// Answering a caller that gave up or died is a no-op.
-pub fn reply<R: Serialize + ?Sized>(from: From, msg: &R) {
+pub fn reply<R: Serialize + ?Sized>(from: ReplyTo, msg: &R) {
     host::reply(from.to_wit(), &encode(msg));
 }
 

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::types::{ExitReason, From, Info};
+use crate::types::{ExitReason, Info, ReplyTo};
 
 /// What the process does after a callback: wait, time out, hibernate or continue.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -107,7 +107,7 @@ pub trait GenServer: Sized + Serialize + DeserializeOwned + 'static {
     fn handle_call(
         &mut self,
         request: Self::Call,
-        from: From,
+        from: ReplyTo,
     ) -> Reply<Self::Reply, Self::Continue> {
         let _ = (request, from);
         Reply::Stop(ExitReason::Error("handle_call not implemented".into()))

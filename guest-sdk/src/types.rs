@@ -129,9 +129,22 @@ impl fmt::Display for ExitReason {
     }
 }
 
-/// The caller of a pending call, to answer later with [`crate::reply`].
+/// The caller of a pending call, to answer later with [`crate::reply`] (the WIT's
+/// `reply-to`, OTP's `From`).
+///
+/// Named so that importing the SDK does not shadow `std::convert::From`:
+///
+/// ```
+/// use otter_guest::*;
+/// struct Celsius(f64);
+/// impl From<f64> for Celsius {
+///     fn from(c: f64) -> Self {
+///         Celsius(c)
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct From {
+pub struct ReplyTo {
     /// The server that received the call.
     pub server: Pid,
     /// The calling process, or 0 when the caller is not a process.
@@ -140,9 +153,9 @@ pub struct From {
     pub tag: u64,
 }
 
-impl From {
+impl ReplyTo {
     pub(crate) fn from_wit(f: wit::ReplyTo) -> Self {
-        From {
+        ReplyTo {
             server: f.server,
             caller: f.caller,
             tag: f.tag,

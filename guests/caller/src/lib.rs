@@ -8,7 +8,7 @@
 //! 3
 //! ```
 
-use otter_guest::{From, GenServer, Init, Pid, Reply};
+use otter_guest::{GenServer, Init, Pid, Reply, ReplyTo};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize)]
@@ -33,7 +33,7 @@ impl GenServer for Caller {
         Init::ok(Caller)
     }
 
-    fn handle_call(&mut self, req: Req, _from: From) -> Reply<u64> {
+    fn handle_call(&mut self, req: Req, _from: ReplyTo) -> Reply<u64> {
         let Req::Run { to, n } = req;
         let mut last = 0;
         for _ in 0..n {

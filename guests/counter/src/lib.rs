@@ -11,7 +11,7 @@
 //! 2
 //! ```
 
-use otter_guest::{From, GenServer, Init, Next, NoReply, Reply};
+use otter_guest::{GenServer, Init, Next, NoReply, Reply, ReplyTo};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize, Default)]
@@ -38,7 +38,7 @@ impl GenServer for Counter {
         Init::ok(Counter(0))
     }
 
-    fn handle_call(&mut self, op: Op, _from: From) -> Reply<u64> {
+    fn handle_call(&mut self, op: Op, _from: ReplyTo) -> Reply<u64> {
         match op {
             Op::Inc => self.0 += 1,
             Op::Get => {}

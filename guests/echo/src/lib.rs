@@ -7,7 +7,7 @@
 //! $ otter cast echo '{"notify":"hello"}'
 //! ```
 
-use otter_guest::{From, GenServer, Init, NoReply, Reply, log};
+use otter_guest::{GenServer, Init, NoReply, Reply, ReplyTo, log};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize, Default)]
@@ -48,7 +48,7 @@ impl GenServer for Echo {
         Init::ok(Echo::default())
     }
 
-    fn handle_call(&mut self, request: Call, _from: From) -> Reply<Answer> {
+    fn handle_call(&mut self, request: Call, _from: ReplyTo) -> Reply<Answer> {
         match request {
             Call::Ping => {
                 self.count += 1;

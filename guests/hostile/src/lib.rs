@@ -6,9 +6,9 @@
 //! Terms are built as raw CBOR and passed through the WIT bindings directly, since the SDK's
 //! typed API only produces well-formed terms.
 
-use otter_guest::bindings::otter::genserver::types::{Dest, ExitReason, ReplyTo};
+use otter_guest::bindings::otter::genserver::types::{Dest, ExitReason, ReplyTo as WitReplyTo};
 use otter_guest::bindings::otter::genserver::{log, process, registry, supervisor};
-use otter_guest::{From, GenServer, Init, NoReply, Reply};
+use otter_guest::{GenServer, Init, NoReply, Reply, ReplyTo};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize, Default)]
@@ -244,7 +244,7 @@ impl Attack {
                 )
             }
             Attack::ReplyGone(_) => {
-                let to = ReplyTo {
+                let to = WitReplyTo {
                     server: process::self_(),
                     caller: 0,
                     tag: u64::MAX,
@@ -282,7 +282,7 @@ impl GenServer for Hostile {
         Init::ok(Hostile::default())
     }
 
-    fn handle_call(&mut self, request: Call, from: From) -> Reply<String> {
+    fn handle_call(&mut self, request: Call, from: ReplyTo) -> Reply<String> {
         match request {
             Call::Count => Reply::ok(self.count.to_string()),
             Call::Deep(depth, attack) => {
@@ -292,7 +292,7 @@ impl GenServer for Hostile {
                 Reply::ok(outcome)
             }
             Call::ReplyWith(shape) => {
-                let to = ReplyTo {
+                let to = WitReplyTo {
                     server: from.server,
                     caller: from.caller,
                     tag: from.tag,
@@ -308,7 +308,7 @@ impl GenServer for Hostile {
                 let held = std::mem::take(&mut self.held);
                 for &(server, caller, tag) in &held {
                     otter_guest::reply(
-                        From {
+                        ReplyTo {
                             server,
                             caller,
                             tag,

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use otter_guest::{From, GenServer, Init, NoReply, Reply};
+use otter_guest::{GenServer, Init, NoReply, Reply, ReplyTo};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize, Default)]
@@ -57,7 +57,7 @@ impl GenServer for State {
         Init::ok(State::default())
     }
 
-    fn handle_call(&mut self, request: Call, _from: From) -> Reply<Answer> {
+    fn handle_call(&mut self, request: Call, _from: ReplyTo) -> Reply<Answer> {
         Reply::ok(match request {
             Call::Get(k) => Answer::Value(self.data.get(&k).cloned()),
             Call::Put(k, v) => {

@@ -5,8 +5,8 @@
 //! that happen while it stops (terminate) can be read from another process.
 
 use otter_guest::{
-    CallError, Dest, ExitReason, From, GenServer, Info, Init, Next, NoReply, Reply, log, registry,
-    supervisor,
+    CallError, Dest, ExitReason, GenServer, Info, Init, Next, NoReply, Reply, ReplyTo, log,
+    registry, supervisor,
 };
 use serde::{Deserialize, Serialize};
 
@@ -378,7 +378,7 @@ impl GenServer for Probe {
         }
     }
 
-    fn handle_call(&mut self, request: Request, from: From) -> Reply<Value, String> {
+    fn handle_call(&mut self, request: Request, from: ReplyTo) -> Reply<Value, String> {
         match request {
             Request::Ping => Reply::ok(Value::Str("pong".into())),
             Request::Log => Reply::ok(Value::List(
@@ -410,7 +410,7 @@ impl GenServer for Probe {
             Request::Release(text) => {
                 for (server, caller, tag) in self.deferred.drain(..) {
                     otter_guest::reply(
-                        From {
+                        ReplyTo {
                             server,
                             caller,
                             tag,
@@ -628,7 +628,7 @@ impl GenServer for Probe {
             }) => {
                 self.event("late-reply".into());
                 otter_guest::reply(
-                    From {
+                    ReplyTo {
                         server,
                         caller,
                         tag,

@@ -8,7 +8,7 @@ use otter_guest::__private::{
     CallResult, Envelope, Guest, InitResult, NoreplyResult, Outcome, WitExitReason, WitFrom,
     WitInfo,
 };
-use otter_guest::{From, GenServer, Init, Reply};
+use otter_guest::{GenServer, Init, Reply, ReplyTo};
 
 /// A server with no state and no requests.
 #[derive(serde::Serialize, serde::Deserialize, Default)]
@@ -26,7 +26,7 @@ impl GenServer for Idle {
         Init::ok(Idle)
     }
 
-    fn handle_call(&mut self, _: (), _from: From) -> Reply<()> {
+    fn handle_call(&mut self, _: (), _from: ReplyTo) -> Reply<()> {
         Reply::ok(())
     }
 }
