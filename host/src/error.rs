@@ -10,7 +10,7 @@ use crate::registry::RegistryError;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CallError {
     /// No reply within the timeout. The server goes on; its late reply is dropped.
-    #[error("call timed out")]
+    #[error("call timed out (the server may still handle the request)")]
     Timeout,
     /// No process with that pid or name.
     #[error("no such process")]

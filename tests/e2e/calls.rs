@@ -1,4 +1,4 @@
-//! Calls, casts and replies (SEMANTICS 11–13, 16).
+//! Calls, casts and replies.
 
 use std::time::Duration;
 

@@ -1,5 +1,5 @@
 //! Guests and supervisors: a server starts children under a named dynamic supervisor and
-//! lists them (SEMANTICS 32, 44), and supervisors' names.
+//! lists them, and supervisors' names.
 
 use otter::{ChildSpec, Dest, Keys, Restart, Strategy, SupervisorError, SupervisorSpec, from_json};
 use serde_json::{Value, json};

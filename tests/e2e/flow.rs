@@ -1,5 +1,5 @@
 //! What happens between callbacks: continue, idle timeout, hibernate, timers, unexpected
-//! messages (SEMANTICS 6–10, 19).
+//! messages.
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! A crash ends one process only (SEMANTICS 14, and DESIGN's sandbox promise).
+//! A crash ends one process only.
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! Start, init results, stop and terminate (SEMANTICS 1–5, 18, 20–23).
+//! Start, init results, stop and terminate.
 
 use std::time::Duration;
 

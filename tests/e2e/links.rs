@@ -1,4 +1,4 @@
-//! Links, exit signals and trapping exits (SEMANTICS 23, 24, 26, 31).
+//! Links, exit signals and trapping exits.
 
 use otter::{CallError, ExitReason};
 use serde_json::{Value, json};

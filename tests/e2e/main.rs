@@ -1,6 +1,6 @@
 //! End-to-end tests: the real host with real wasm guests, through the embedding API. (The
-//! real `otter` binary is tested in host/tests/cli/.) Items refer to the numbered
-//! behaviours in SEMANTICS.md.
+//! real `otter` binary is tested in host/tests/cli/.) Each test is named for the OTP
+//! behaviour it pins.
 
 mod batch;
 mod calls;

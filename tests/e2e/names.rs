@@ -1,4 +1,4 @@
-//! Names and monitors (SEMANTICS 27, 31).
+//! Names and monitors.
 
 use otter::{ExitReason, StartError};
 use serde_json::{Value, json};

@@ -1,5 +1,5 @@
 //! Named registries of keys (Elixir's `Registry`): `via` names with composite keys, unique
-//! and duplicate keys, entries freed on exit, dispatch (SEMANTICS 27 for via names).
+//! and duplicate keys, entries freed on exit, dispatch.
 
 use otter::{
     CallError, ChildSpec, Dest, ExitReason, Keys, RegistryError, RegistryExists, SpawnOptions,

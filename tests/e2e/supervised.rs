@@ -1,8 +1,7 @@
 //! What a supervisor gives the workers it starts: a parent whose exit signal ends a trapping
-//! child with `terminate` (SEMANTICS 25, 26), a start timeout applied to starts and restarts
-//! (SEMANTICS 5, 33), `via` names kept across restarts (SEMANTICS 27); and stopping a
-//! subtree by its supervisor's name (SEMANTICS 34, 42). Children are probes that cast
-//! `tag:event` to an observer probe named `obs`.
+//! child with `terminate`, a start timeout applied to starts and restarts, `via` names kept
+//! across restarts; and stopping a subtree by its supervisor's name. Children are probes that
+//! cast `tag:event` to an observer probe named `obs`.
 
 use std::time::{Duration, Instant};
 

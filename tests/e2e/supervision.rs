@@ -1,4 +1,4 @@
-//! Supervisors (SEMANTICS 32–45). Children are probes that cast `tag:event` to an observer
+//! Supervisors. Children are probes that cast `tag:event` to an observer
 //! probe named `obs`, whose log gives the start and stop order across siblings.
 
 use std::time::{Duration, Instant};

@@ -295,7 +295,7 @@ impl Process {
                     // The parent's exit signal is an order to terminate, never an `exit`
                     // info: OTP's gen_server runs terminate(reason) on it when trapping;
                     // Otter runs it when not trapping too, as a supervisor's shutdown always
-                    // does (SEMANTICS 25, 34).
+                    // does.
                     if self.entry.parent == Some(from) {
                         return Woken::Exit {
                             reason,

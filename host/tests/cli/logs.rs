@@ -1,4 +1,5 @@
-//! What a guest writes reaches the node's log as one line: it cannot forge the host's lines.
+//! The node's log: what a guest writes reaches it as one line (it cannot forge the host's
+//! lines), and its level comes from `OTTER_LOG`, else `RUST_LOG`.
 
 use crate::support::*;
 
@@ -36,4 +37,35 @@ args = {{ say = "hi\nFAKE host line\u001b[2J" }}
         "no forged line:\n{stderr}"
     );
     assert!(!stderr.contains('\u{1b}'), "no raw escape:\n{stderr}");
+}
+
+#[test]
+fn the_log_level_comes_from_otter_log_else_rust_log() {
+    let debug_lines = |otter_log: Option<&str>, rust_log: Option<&str>| {
+        let app = App::echo_kv();
+        let mut cmd = otter();
+        cmd.env_remove("OTTER_LOG").env_remove("RUST_LOG");
+        if let Some(f) = otter_log {
+            cmd.env("OTTER_LOG", f);
+        }
+        if let Some(f) = rust_log {
+            cmd.env("RUST_LOG", f);
+        }
+        drop(app.spawn_with(cmd).ready());
+        app.stderr()
+            .lines()
+            .filter(|l| l.contains(" DEBUG "))
+            .count()
+    };
+    assert_eq!(debug_lines(None, None), 0, "info by default");
+    assert!(debug_lines(None, Some("debug")) > 0, "RUST_LOG is read");
+    assert!(
+        debug_lines(Some("debug"), Some("info")) > 0,
+        "OTTER_LOG first"
+    );
+    assert_eq!(
+        debug_lines(Some("info"), Some("debug")),
+        0,
+        "OTTER_LOG first"
+    );
 }

@@ -1,5 +1,5 @@
 //! The supervisor task's answers to the admin commands: which/count children, start,
-//! terminate, restart and delete children (OTP's child administration, SEMANTICS 42, 44).
+//! terminate, restart and delete children (OTP's child administration).
 
 use super::*;
 
