@@ -40,7 +40,7 @@ impl Default for EngineConfig {
 impl EngineConfig {
     /// A fiber's stack: the wasm stack plus room for the host frames below the deepest import.
     /// Those take at most about 20 KiB (see the hostile guest's stack test); the margin stays
-    /// generous because an overrun would end the node on the guard page (see `alloc`).
+    /// generous because an overrun would end the node on the guard page (see `pools`).
     pub(crate) fn async_stack_size(&self) -> usize {
         self.max_wasm_stack + (128 << 10)
     }
@@ -77,14 +77,14 @@ impl EngineConfig {
 }
 
 /// An engine set up by `cfg`, and the pools its stacks and memories come from.
-pub(crate) fn new_engine(cfg: &EngineConfig) -> anyhow::Result<(Engine, crate::alloc::Pools)> {
+pub(crate) fn new_engine(cfg: &EngineConfig) -> anyhow::Result<(Engine, crate::pools::Pools)> {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
     config.max_wasm_stack(cfg.max_wasm_stack);
     config.async_stack_size(cfg.async_stack_size());
     // Processes are many and small: each memory is a slot of `max_memory` bytes in a shared
-    // region (see the `alloc` module), with no virtual reservation or guard region of its own (those
+    // region (see the `pools` module), with no virtual reservation or guard region of its own (those
     // exhaust address space and map count long before RAM), and no copy-on-write image
     // (4 kernel maps per instance; the slot allocator does not support images either). The
     // whole slot is accessible, so compiled code must check bounds against the memory's current
@@ -98,7 +98,7 @@ pub(crate) fn new_engine(cfg: &EngineConfig) -> anyhow::Result<(Engine, crate::a
     // Slots never move, so compiled code may keep a memory's base in a register across calls.
     config.memory_may_move(false);
     config.cranelift_opt_level(wasmtime::OptLevel::Speed);
-    let pools = crate::alloc::install(&mut config, cfg);
+    let pools = crate::pools::install(&mut config, cfg);
     let engine = wasmtime::Engine::new(&config).map_err(|e| anyhow::anyhow!("{e:#}"))?;
     Ok((engine, pools))
 }

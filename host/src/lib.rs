@@ -5,7 +5,6 @@
 //! in a CLI that runs a manifest and serves a local control socket.
 #![warn(missing_docs, unreachable_pub)]
 
-mod alloc;
 mod bindings;
 mod cache;
 pub mod control;
@@ -19,6 +18,7 @@ mod limits;
 mod mailbox;
 pub mod manifest;
 mod node;
+mod pools;
 mod process;
 mod registry;
 mod supervisor;

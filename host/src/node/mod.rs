@@ -154,7 +154,7 @@ impl NodeConfig {
 
 pub(crate) struct NodeInner {
     pub(crate) engine: Engine,
-    pools: crate::alloc::Pools,
+    pools: crate::pools::Pools,
     pub(crate) linker: Linker<ProcessCtx>,
     pub(crate) config: NodeConfig,
     pub(crate) cache: CompileCache,

@@ -3,7 +3,7 @@
 //!
 //! Every host path that looks inside a guest's term goes through [`walk`], so the host's own
 //! stack use does not depend on what a guest sends: host imports run on the process's fiber,
-//! a stack of fixed size whose overrun would end the node (see the `alloc` module).
+//! a stack of fixed size whose overrun would end the node (see the `pools` module).
 
 use std::borrow::Cow;
 
