@@ -36,7 +36,8 @@ pub use node::{DEFAULT_CALL_TIMEOUT, Node, NodeConfig, ProcessInfo, SpawnOptions
 pub use process::Pid;
 pub use registry::{Keys, RegisterError, RegistryError, RegistryExists};
 pub use supervisor::{
-    ChildCounts, ChildError, ChildFailure, ChildInfo, ChildKind, ChildSpec, ChildStart, Restart,
-    Shutdown, SpecError, Strategy, Supervisor, SupervisorError, SupervisorSpec,
+    ChildCounts, ChildError, ChildFailure, ChildInfo, ChildKind, ChildSpec, ChildStart,
+    DEFAULT_SHUTDOWN_TIMEOUT, Restart, Shutdown, SpecError, Strategy, Supervisor, SupervisorError,
+    SupervisorSpec,
 };
 pub use term::{MAX_TERM_DEPTH, Term, TermError, decode, encode, from_json, to_json};

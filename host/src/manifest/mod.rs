@@ -97,9 +97,7 @@ use crate::registry::Keys;
 use crate::supervisor::{self as sup, Restart, Shutdown, Strategy};
 use crate::term::Term;
 
-/// How long a child gets for `terminate` when the application stops, unless its
-/// `shutdown_timeout_ms` says otherwise (Elixir's default too).
-pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+pub use crate::supervisor::DEFAULT_SHUTDOWN_TIMEOUT;
 
 /// How deep supervisors may nest below the root supervisor.
 pub const MAX_SUPERVISOR_DEPTH: usize = 32;

@@ -322,7 +322,7 @@ impl Parser<'_> {
             },
         };
         let period = match period {
-            None => Duration::from_secs(5),
+            None => crate::supervisor::DEFAULT_PERIOD,
             Some(p) if *p.get_ref() == 0 => {
                 return Err(self.error(
                     &p.span(),

@@ -501,7 +501,11 @@ impl Node {
         pids.sort_unstable_by(|a, b| b.cmp(a));
         for pid in pids {
             if self
-                .stop(pid, ExitReason::Shutdown, Some(Duration::from_secs(5)))
+                .stop(
+                    pid,
+                    ExitReason::Shutdown,
+                    Some(crate::supervisor::DEFAULT_SHUTDOWN_TIMEOUT),
+                )
                 .await
                 == Err(StopError::Timeout)
             {

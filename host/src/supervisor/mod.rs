@@ -15,7 +15,11 @@ use crate::node::Node;
 use crate::process::Pid;
 use crate::term::Term;
 
-pub use spec::{ChildSpec, ChildStart, Restart, Shutdown, SpecError, Strategy, SupervisorSpec};
+pub(crate) use spec::DEFAULT_PERIOD;
+pub use spec::{
+    ChildSpec, ChildStart, DEFAULT_SHUTDOWN_TIMEOUT, Restart, Shutdown, SpecError, Strategy,
+    SupervisorSpec,
+};
 
 pub(crate) use server::start;
 

@@ -5,6 +5,14 @@ use std::time::Duration;
 
 use crate::term::Term;
 
+/// How long a worker gets for `terminate` when its supervisor stops it, unless its spec says
+/// otherwise: 5 s, as OTP's and Elixir's default.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The period over which a supervisor counts restarts, unless its spec says otherwise: 5 s,
+/// as Elixir's default (with an intensity of 3).
+pub(crate) const DEFAULT_PERIOD: Duration = Duration::from_secs(5);
+
 /// Which children restart when one must (OTP's restart strategies).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Strategy {
@@ -96,7 +104,7 @@ impl ChildSpec {
                 start_timeout: None,
             },
             restart: Restart::Permanent,
-            shutdown: Shutdown::Timeout(Duration::from_millis(5000)),
+            shutdown: Shutdown::Timeout(DEFAULT_SHUTDOWN_TIMEOUT),
         }
     }
 
@@ -200,7 +208,7 @@ impl SupervisorSpec {
         SupervisorSpec {
             strategy,
             intensity: 3,
-            period: Duration::from_secs(5),
+            period: DEFAULT_PERIOD,
             children: Vec::new(),
             name: None,
         }
