@@ -143,7 +143,10 @@ impl fmt::Display for ExitReason {
 ///     }
 /// }
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// It is plain data (serde-serializable), so a server may keep callers it answers later in
+/// its state, and they survive hibernation (and, later, upgrade).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ReplyTo {
     /// The server that received the call.
     pub server: Pid,

@@ -340,3 +340,30 @@ async fn monitors_past_the_limit_end_the_process_with_system_limit() {
     let h = hostile(&node).await;
     assert_eq!(flood(&node, h, "monitor", 100_001, 0).await, system_limit());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_kept_in_the_state_is_answered_after_hibernation() {
+    let node = hostile_node().await;
+    let h = hostile(&node).await;
+    let held = {
+        let node = node.clone();
+        tokio::spawn(async move { node.call::<_, String>(h, &json!("hold")).await })
+    };
+    assert!(
+        eventually(async || node.get_state(h).await.is_ok_and(|s| {
+            otter::to_json(&s).unwrap()["held"]
+                .as_array()
+                .unwrap()
+                .len()
+                == 1
+        }))
+        .await
+    );
+    let ok: String = node.call(h, &json!("hibernate")).await.unwrap();
+    assert_eq!(ok, "ok");
+    assert!(eventually(async || node.is_hibernating(h)).await);
+    // Woken by the next call, from the serialized state: the reply handle came back with it.
+    let released: String = node.call(h, &json!("release")).await.unwrap();
+    assert_eq!(released, "1");
+    assert_eq!(held.await.unwrap(), Ok("released".to_owned()));
+}

@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Serialize, Deserialize, Default)]
 struct Hostile {
     count: u64,
-    /// Callers of `hold` not yet answered: (server, caller, tag).
-    held: Vec<(u64, u64, u64)>,
+    /// Callers of `hold` not yet answered.
+    held: Vec<ReplyTo>,
     /// Set by `poison`: restoring this state fails with this text as the error.
     #[serde(default, deserialize_with = "refuse_poison")]
     poison: Option<String>,
@@ -112,6 +112,8 @@ enum Call {
     StopWith(Shape),
     /// Answer only at the next `release`.
     Hold,
+    /// Answer, then hibernate (the state, held callers included, is serialized).
+    Hibernate,
     /// Answer every held caller; reply how many there were.
     Release,
     /// Do this `n` times in one callback, with terms of `size` bytes; reply how many
@@ -301,20 +303,14 @@ impl GenServer for Hostile {
                 Reply::NoReply(otter_guest::Next::None)
             }
             Call::Hold => {
-                self.held.push((from.server, from.caller, from.tag));
+                self.held.push(from);
                 Reply::NoReply(otter_guest::Next::None)
             }
+            Call::Hibernate => Reply::Reply("ok".into(), otter_guest::Next::Hibernate),
             Call::Release => {
                 let held = std::mem::take(&mut self.held);
-                for &(server, caller, tag) in &held {
-                    otter_guest::reply(
-                        ReplyTo {
-                            server,
-                            caller,
-                            tag,
-                        },
-                        &"released",
-                    );
+                for &from in &held {
+                    otter_guest::reply(from, &"released");
                 }
                 Reply::ok(held.len().to_string())
             }
