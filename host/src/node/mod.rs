@@ -278,6 +278,12 @@ impl Node {
     /// # Errors
     /// [`StartError`]: the name is taken, `init` returned ignore or stop or crashed, or the
     /// start timed out (the process is then gone).
+    ///
+    /// # Cancel safety
+    /// Dropping the future while `init` runs does not stop the process: it finishes `init` and
+    /// runs on, as an OTP `gen_server:start` does when its caller gives up; but its start
+    /// timeout, which this future enforces, no longer applies. A named process can be found
+    /// with [`Node::whereis`] and stopped.
     pub async fn spawn(
         &self,
         module: &str,
