@@ -109,6 +109,22 @@ pub(super) fn run(socket: &Path, command: &Command) -> anyhow::Result<()> {
             let state = ask(socket, "state", name, Request::State { dest: dest(name)? })?;
             print(&format!("{state}\n"))?;
         }
+        Command::Suspend { name } => {
+            ask(
+                socket,
+                "suspend",
+                name,
+                Request::Suspend { dest: dest(name)? },
+            )?;
+        }
+        Command::Resume { name } => {
+            ask(
+                socket,
+                "resume",
+                name,
+                Request::Resume { dest: dest(name)? },
+            )?;
+        }
     }
     Ok(())
 }

@@ -102,6 +102,17 @@ enum Command {
         /// A registered name, a pid, or {"via": [registry, key]}.
         name: String,
     },
+    /// Suspend a process (OTP's `sys:suspend`): calls to it time out and messages queue
+    /// until `resume`.
+    Suspend {
+        /// A registered name, a pid, or {"via": [registry, key]}.
+        name: String,
+    },
+    /// Resume a suspended process: it handles what queued, in order.
+    Resume {
+        /// A registered name, a pid, or {"via": [registry, key]}.
+        name: String,
+    },
 }
 
 pub(crate) fn main() -> ExitCode {

@@ -152,6 +152,20 @@ pub enum Request {
         #[serde(with = "dest_json")]
         dest: Dest,
     },
+    /// `{"op":"suspend","dest":D}`: suspend the process (OTP's `sys:suspend`); `null`. Calls
+    /// to it then time out and messages queue, until `resume`.
+    Suspend {
+        /// The process.
+        #[serde(with = "dest_json")]
+        dest: Dest,
+    },
+    /// `{"op":"resume","dest":D}`: resume a suspended process, which then handles what
+    /// queued, in order; `null`.
+    Resume {
+        /// The process.
+        #[serde(with = "dest_json")]
+        dest: Dest,
+    },
 }
 
 /// One response: `{"ok": value}` or `{"error": {"kind": ..., "message": ...}}`.
@@ -373,6 +387,14 @@ async fn run(node: &Node, request: Request) -> Result<Value, ControlError> {
         Request::State { dest } => {
             let state = node.get_state(dest).await?;
             reply_json(&state)
+        }
+        Request::Suspend { dest } => {
+            node.suspend(dest)?;
+            Ok(Value::Null)
+        }
+        Request::Resume { dest } => {
+            node.resume(dest)?;
+            Ok(Value::Null)
         }
     }
 }

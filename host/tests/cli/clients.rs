@@ -122,3 +122,22 @@ fn ps_lists_both_children_and_stop_restarts_a_permanent_one() {
     let tree: Value = serde_json::from_str(&app.ok(&["tree", "--json"])).unwrap();
     assert_eq!(tree["children"][1]["restarts"], 1);
 }
+
+#[test]
+fn suspend_queues_casts_and_times_out_calls_until_resume() {
+    let app = App::echo_kv();
+    let _node = app.spawn().ready();
+    app.ok(&["suspend", "kv"]);
+    app.ok(&["cast", "kv", r#"{"put":["a","1"]}"#]);
+    let out = app.otter(&["call", "kv", r#"{"get":"a"}"#, "--timeout", "300"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr_of(&out).contains("timeout"), "{}", stderr_of(&out));
+    // Its state is still read while suspended: the cast has not been handled.
+    let state: Value = serde_json::from_str(&app.ok(&["state", "kv"])).unwrap();
+    assert_eq!(state["writes"], json!(0));
+    app.ok(&["resume", "kv"]);
+    assert_eq!(app.ok(&["call", "kv", r#"{"get":"a"}"#]).trim(), r#""1""#);
+    let out = app.otter(&["suspend", "nobody"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr_of(&out).contains("noproc"), "{}", stderr_of(&out));
+}
