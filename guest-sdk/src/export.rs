@@ -14,7 +14,7 @@ use crate::bindings::exports::otter::genserver::server::{
 };
 use crate::bindings::otter::genserver::types::Next as WitNext;
 use crate::server::{GenServer, Init, Next, NoReply, Reply};
-use crate::types::{ExitReason, Info, ReplyTo};
+use crate::types::{ExitReason, Info, ReplyTo, WitReason};
 use crate::{decode, encode};
 
 /// Where the macro keeps the server's state: one per exported server type.

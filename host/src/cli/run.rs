@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use otter::control::{self, App, Endpoint};
-use otter::manifest::{ChildKind, Manifest, SupervisorSpec};
+use otter::manifest::{ChildTableKind, Manifest, SupervisorTable};
 use otter::{ChildFailure, ChildInfo, Node, NodeConfig, SupervisorError};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing_subscriber::EnvFilter;
@@ -190,7 +190,7 @@ async fn load_modules(node: &Node, manifest: &Manifest) -> anyhow::Result<()> {
 }
 
 /// Log each running child as `started` (in start order) or `stopped` (newest first).
-fn log_children(spec: &SupervisorSpec, live: &[ChildInfo], what: &'static str) {
+fn log_children(spec: &SupervisorTable, live: &[ChildInfo], what: &'static str) {
     let rows: Vec<_> = live.iter().collect();
     let ordered: Box<dyn Iterator<Item = &&ChildInfo>> = if what == "stopped" {
         Box::new(rows.iter().rev())
@@ -202,8 +202,8 @@ fn log_children(spec: &SupervisorSpec, live: &[ChildInfo], what: &'static str) {
             continue;
         };
         let nested = match &child.kind {
-            ChildKind::Supervisor(s) => Some(s),
-            ChildKind::Worker(_) => None,
+            ChildTableKind::Supervisor(s) => Some(s),
+            ChildTableKind::Worker(_) => None,
         };
         if what == "stopped"
             && let Some(s) = nested

@@ -63,9 +63,9 @@ pub use limits::Limits;
 use crate::dest::Dest;
 use crate::error::{CallError, StopError};
 use crate::exit::ExitReason;
-use crate::manifest::{ChildKind as ManifestChild, SupervisorSpec};
+use crate::manifest::{ChildTable, ChildTableKind as ManifestChild, SupervisorTable};
 use crate::node::{DEFAULT_CALL_TIMEOUT, Node};
-use crate::supervisor::{ChildInfo, Restart, Strategy, Supervisor};
+use crate::supervisor::{ChildInfo, Strategy, Supervisor};
 use crate::term::{from_json, to_json};
 
 /// The environment variable that overrides the socket path.
@@ -322,7 +322,7 @@ pub struct App {
     /// The running root supervisor.
     pub supervisor: Supervisor,
     /// What the manifest says it is.
-    pub spec: SupervisorSpec,
+    pub spec: SupervisorTable,
 }
 
 /// [`handle`], for a node serving `app`.
@@ -441,23 +441,10 @@ async fn tree(app: &App) -> Result<Value, ControlError> {
     Ok(root)
 }
 
-fn restart_name(r: Restart) -> &'static str {
-    match r {
-        Restart::Permanent => "permanent",
-        Restart::Transient => "transient",
-        Restart::Temporary => "temporary",
-    }
-}
-
-fn tree_node(spec: &SupervisorSpec, live: &[ChildInfo]) -> Value {
-    let strategy = match spec.strategy {
-        Strategy::OneForOne => "one_for_one",
-        Strategy::OneForAll => "one_for_all",
-        Strategy::RestForOne => "rest_for_one",
-        Strategy::SimpleOneForOne => "simple_one_for_one",
-    };
-    let child = |c: &crate::manifest::ChildSpec, info: Option<&ChildInfo>| {
-        let restart = restart_name(c.restart);
+fn tree_node(spec: &SupervisorTable, live: &[ChildInfo]) -> Value {
+    let strategy = spec.strategy.name();
+    let child = |c: &ChildTable, info: Option<&ChildInfo>| {
+        let restart = c.restart.name();
         let pid = info.and_then(|i| i.pid).map_or(Value::Null, Value::from);
         let restarts = info.map_or(0, |i| i.restarts);
         match &c.kind {

@@ -9,7 +9,7 @@ use crate::bindings::otter::genserver::types::{
 };
 use crate::dest::Dest as NodeDest;
 use crate::error::CallError;
-use crate::exit::ExitReason;
+use crate::exit::{ExitReason, WitReason};
 use crate::host::ProcessCtx;
 use crate::limits::{GuestFault, MAX_REASON};
 use crate::mailbox::Signal;
