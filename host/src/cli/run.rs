@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use otter::control::{self, App, Endpoint};
+use otter::control::{self, Endpoint};
 use otter::manifest::{ChildTableKind, Manifest, SupervisorTable};
 use otter::{ChildFailure, ChildInfo, Node, NodeConfig, SupervisorError};
 use tokio::signal::unix::{SignalKind, signal};
@@ -127,12 +127,8 @@ async fn serve(manifest: Manifest, node_name: String, socket: PathBuf) -> anyhow
     out.flush().context("writing to stdout")?;
     drop(out);
 
-    let app = App {
-        supervisor: supervisor.clone(),
-        spec: manifest.supervisor.clone(),
-    };
     tokio::select! {
-        () = endpoint.serve_app(node.clone(), Some(app)) => {}
+        () = endpoint.serve_application(node.clone(), supervisor.clone(), manifest.supervisor.clone()) => {}
         reason = supervisor.wait_exit() => {
             if !supervisor.gave_up() {
                 tracing::info!(%reason, "the root supervisor was stopped: stopping");

@@ -8,8 +8,8 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use dashmap::DashMap;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use wasmtime::Engine;
 use wasmtime::component::Linker;
@@ -70,8 +70,8 @@ impl SpawnOptions {
     }
 }
 
-/// What `ps` shows of a process.
-#[derive(Debug, Clone, Serialize)]
+/// What `ps` shows of a process (and what the control endpoint's `ps` answers with).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProcessInfo {
     /// Its pid.
     pub pid: Pid,
