@@ -12,6 +12,14 @@ mod exit;
 mod term;
 pub mod walk;
 
+/// The custom section in which `export_genserver!` writes a module's version (UTF-8), so the
+/// host reads it without running the module. The host refuses one longer than
+/// [`MAX_VSN`] bytes.
+pub const VSN_SECTION: &str = "otter-vsn";
+
+/// The longest version a module may report, in bytes.
+pub const MAX_VSN: usize = 255;
+
 pub use display::{SHOWN, Shown, shown};
 pub use exit::ExitReason;
 pub use term::{EMPTY_ARRAY, MAX_TERM_DEPTH, NULL, Term, TermError, decode, encode};

@@ -119,11 +119,12 @@ impl Host for ProcessCtx {
     }
 
     fn register(&mut self, name: String) -> wasmtime::Result<Result<(), RegisterError>> {
-        // A process's entry leaves the table only after its last callback has returned; only
-        // the throwaway instance that answers `vsn` at load time has none, and a module that
-        // registers from there traps.
+        // A process's entry leaves the table only after its last callback has returned, so
+        // this is always found; should that ever break, the process ends, not the node.
         let Some(entry) = self.node.entry(self.pid) else {
-            return Err(wasmtime::Error::msg("register called outside a process"));
+            return Err(wasmtime::Error::msg(
+                "register: the process left the process table",
+            ));
         };
         crate::limits::check_name(&name).map_err(GuestFault::badarg)?;
         Ok(self.node.register(&entry, &name).map_err(|e| match e {

@@ -20,7 +20,7 @@ use crate::engine::{EngineConfig, EpochClock, Module};
 use crate::error::{CallError, LoadError, StartError, StopError};
 use crate::exit::ExitReason;
 use crate::host::ProcessCtx;
-use crate::mailbox::{Signal, mailbox};
+use crate::mailbox::Signal;
 use crate::process::{Pid, ProcessEntry};
 use crate::registry::{Names, Registries};
 use crate::supervisor::Supervisor;
@@ -249,16 +249,7 @@ impl Node {
         path: &Path,
         bytes: &[u8],
     ) -> Result<Arc<Module>, LoadError> {
-        // The throwaway instance that answers `vsn` is pid 0 with a mailbox nobody can reach.
-        let (_, unreachable) = mailbox();
-        let ctx = ProcessCtx::new(
-            0,
-            self.inner.clone(),
-            name.into(),
-            unreachable,
-            Default::default(),
-        );
-        let module = crate::engine::compile(&self.inner, name, path, bytes, ctx).await?;
+        let module = crate::engine::compile(&self.inner, name, path, bytes).await?;
         let module = Arc::new(module);
         self.inner
             .modules
