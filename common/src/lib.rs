@@ -12,6 +12,9 @@ mod exit;
 mod term;
 pub mod walk;
 
+/// A process identifier, unique for a node's lifetime.
+pub type Pid = u64;
+
 /// The custom section in which `export_genserver!` writes a module's version (UTF-8), so the
 /// host reads it without running the module. The host refuses one longer than
 /// [`MAX_VSN`] bytes.

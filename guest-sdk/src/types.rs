@@ -6,8 +6,7 @@ use serde::de::DeserializeOwned;
 
 use crate::bindings::otter::genserver::types as wit;
 
-/// A process identifier.
-pub type Pid = u64;
+pub use otter_common::Pid;
 
 /// Where a message goes: a pid, a registered name, or a key in a unique registry.
 ///

@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::Pid;
 use crate::exit::ExitReason;
-use crate::process::Pid;
 use crate::registry::RegistryError;
 
 /// Why a call failed.

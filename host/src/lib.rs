@@ -33,7 +33,7 @@ pub use error::{CallError, LoadError, StartError, StopError};
 pub use exit::ExitReason;
 pub use guest_text::escaped;
 pub use node::{DEFAULT_CALL_TIMEOUT, Node, NodeConfig, ProcessInfo, SpawnOptions};
-pub use process::Pid;
+pub use otter_common::Pid;
 pub use registry::{Keys, RegisterError, RegistryError, RegistryExists};
 pub use supervisor::{
     ChildCounts, ChildError, ChildFailure, ChildInfo, ChildKind, ChildSpec, ChildStart,

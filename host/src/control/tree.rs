@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{ControlError, ErrorKind};
+use crate::Pid;
 use crate::manifest::{ChildTable, ChildTableKind, SupervisorTable};
-use crate::process::Pid;
 use crate::supervisor::{ChildInfo, Restart, Strategy, Supervisor};
 use crate::term::to_json;
 

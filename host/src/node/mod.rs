@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 use wasmtime::Engine;
 use wasmtime::component::Linker;
 
+use crate::Pid;
 use crate::cache::CompileCache;
 use crate::dest::Dest;
 use crate::engine::{EngineConfig, EpochClock, Module};
@@ -21,7 +22,7 @@ use crate::error::{CallError, LoadError, StartError, StopError};
 use crate::exit::ExitReason;
 use crate::host::ProcessCtx;
 use crate::mailbox::Signal;
-use crate::process::{Pid, ProcessEntry};
+use crate::process::ProcessEntry;
 use crate::registry::{Names, Registries};
 use crate::supervisor::Supervisor;
 use crate::term::{Term, decode, encode};

@@ -8,12 +8,13 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use super::NodeInner;
+use crate::Pid;
 use crate::dest::Dest;
 use crate::engine::Module;
 use crate::error::CallError;
 use crate::exit::ExitReason;
 use crate::mailbox::{Message, Signal};
-use crate::process::{Pid, ProcessEntry, Watcher};
+use crate::process::{ProcessEntry, Watcher};
 use crate::term::Term;
 
 impl NodeInner {
