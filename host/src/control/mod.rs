@@ -65,7 +65,7 @@ pub use tree::{SupervisorNode, TreeNode, WorkerNode};
 pub(crate) use tree::App;
 
 use crate::dest::Dest;
-use crate::error::{CallError, StopError};
+use crate::error::{CallError, GetStateError, ResumeError, SendError, StopError, SuspendError};
 use crate::exit::ExitReason;
 use crate::node::{DEFAULT_CALL_TIMEOUT, Node};
 use crate::term::{from_json, to_json};
@@ -241,12 +241,45 @@ impl From<CallError> for ControlError {
             CallError::Timeout => ErrorKind::Timeout,
             CallError::NoProc => ErrorKind::Noproc,
             CallError::Exited(_) => ErrorKind::Exited,
-            CallError::Badarg(_) | CallError::CallingSelf | CallError::Registry(_) => {
-                ErrorKind::Badarg
-            }
+            CallError::Badarg(_)
+            | CallError::Encode(_)
+            | CallError::CallingSelf
+            | CallError::Registry(_) => ErrorKind::Badarg,
             CallError::BadReply(_) => ErrorKind::Badreply,
         };
         ControlError::new(kind, e.to_string())
+    }
+}
+
+impl From<SendError> for ControlError {
+    fn from(e: SendError) -> Self {
+        let kind = match e {
+            SendError::NoProc => ErrorKind::Noproc,
+            SendError::Badarg(_) | SendError::Registry(_) => ErrorKind::Badarg,
+        };
+        ControlError::new(kind, e.to_string())
+    }
+}
+
+impl From<GetStateError> for ControlError {
+    fn from(e: GetStateError) -> Self {
+        let kind = match e {
+            GetStateError::NoProc => ErrorKind::Noproc,
+            GetStateError::Exited(_) => ErrorKind::Exited,
+        };
+        ControlError::new(kind, e.to_string())
+    }
+}
+
+impl From<SuspendError> for ControlError {
+    fn from(e: SuspendError) -> Self {
+        ControlError::new(ErrorKind::Noproc, e.to_string())
+    }
+}
+
+impl From<ResumeError> for ControlError {
+    fn from(e: ResumeError) -> Self {
+        ControlError::new(ErrorKind::Noproc, e.to_string())
     }
 }
 

@@ -8,7 +8,7 @@ use crate::bindings::otter::genserver::types::{
     ReplyTo, Term, TimerRef,
 };
 use crate::dest::Dest as NodeDest;
-use crate::error::CallError;
+use crate::error::{CallError, SendError};
 use crate::exit::{ExitReason, WitReason};
 use crate::host::ProcessCtx;
 use crate::limits::{GuestFault, MAX_REASON};
@@ -31,7 +31,17 @@ fn call_error(e: CallError) -> WitCallError {
         CallError::CallingSelf => WitCallError::CallingSelf,
         CallError::Exited(r) => WitCallError::Exited(r.to_wit()),
         CallError::Badarg(m) | CallError::BadReply(m) => WitCallError::Badarg(m),
+        CallError::Encode(e) => WitCallError::Badarg(e.0),
         CallError::Registry(e) => WitCallError::Registry(crate::host::registry::registry_error(e)),
+    }
+}
+
+/// A failed send as the guest's `call-error`, as the WIT's `send` returns it.
+fn send_error(e: SendError) -> WitCallError {
+    match e {
+        SendError::NoProc => WitCallError::Noproc,
+        SendError::Badarg(m) => WitCallError::Badarg(m),
+        SendError::Registry(e) => WitCallError::Registry(crate::host::registry::registry_error(e)),
     }
 }
 
@@ -41,7 +51,7 @@ impl Host for ProcessCtx {
     }
 
     fn send(&mut self, to: Dest, msg: Term) -> wasmtime::Result<Result<(), WitCallError>> {
-        Ok(self.node.send(&dest(to), msg).map_err(call_error))
+        Ok(self.node.send(&dest(to), msg).map_err(send_error))
     }
 
     async fn call(
