@@ -66,9 +66,9 @@ impl EngineConfig {
         self
     }
 
-    /// How long a module's own code may run while it is loaded: for a module without the
-    /// SDK's `otter-vsn` section, instantiating the throwaway instance that answers `vsn`,
-    /// and `vsn` itself. Past it the load fails
+    /// How long a module's own code may run while it is loaded: instantiating the throwaway
+    /// instance that checks it against the process limits, and, for a module without the
+    /// SDK's `otter-vsn` section, `vsn` on that instance. Past it the load fails
     /// ([`LoadError::Invalid`]). Compiling comes before and is not counted. Default 5 s
     /// ([`DEFAULT_LOAD_TIMEOUT`]).
     pub fn load_timeout(&mut self, limit: Duration) -> &mut Self {
@@ -244,17 +244,20 @@ fn vsn_section(bytes: &[u8]) -> Result<Option<String>, String> {
     Ok(found)
 }
 
-/// Ask a module without an `otter-vsn` section (one not built with the SDK's macro) for its
-/// version: call `vsn` on a throwaway instance that is no process. Every import of that
-/// instance traps, its memory is capped as a process's, and instantiating it and `vsn`
-/// together get `limit`: its code yields at every epoch tick, so the deadline is checked even
-/// while it spins.
-async fn call_vsn(
+/// Instantiate a module once, on a throwaway instance that is no process, so that one its
+/// processes could never instantiate (too many memories or tables, too much initial memory)
+/// is refused at load; and, for a module without an `otter-vsn` section (one not built with
+/// the SDK's macro), ask it for its version there (`ask_vsn`). Every import of that instance
+/// traps, its memory is capped as a process's, and instantiating it and `vsn` together get
+/// `limit`: its code yields at every epoch tick, so the deadline is checked even while it
+/// spins.
+async fn try_instance(
     engine: &Engine,
     component: &Component,
     limit: Duration,
     max_memory: usize,
-) -> Result<String, String> {
+    ask_vsn: bool,
+) -> Result<Option<String>, String> {
     let deadline = tokio::time::Instant::now() + limit;
     let late = |what: &str| format!("{what} within {}", show_limit(limit));
     let mut linker = Linker::<MemoryLimit>::new(engine);
@@ -276,6 +279,9 @@ async fn call_vsn(
         let why = crate::trap::load_reason(store.data(), &e);
         format!("cannot be instantiated: {why}")
     })?;
+    if !ask_vsn {
+        return Ok(None);
+    }
     let vsn = tokio::time::timeout_at(
         deadline,
         instance.otter_genserver_server().call_vsn(&mut store),
@@ -295,7 +301,7 @@ async fn call_vsn(
             otter_common::MAX_VSN
         ));
     }
-    Ok(vsn)
+    Ok(Some(vsn))
 }
 
 /// `5 s`, `250 ms`: a time limit as messages show it.
@@ -308,8 +314,9 @@ fn show_limit(limit: Duration) -> String {
 }
 
 /// Compile `bytes` (a component, or a core module built with the SDK, which is wrapped into a
-/// component here), check it against the contract and read its version: from its `otter-vsn`
-/// section if it has one, else from its `vsn` export (see [`call_vsn`]).
+/// component here), check it against the contract and the process limits, and read its
+/// version: from its `otter-vsn` section if it has one, else from its `vsn` export (see
+/// [`try_instance`]).
 pub(crate) async fn compile(
     node: &NodeInner,
     name: &str,
@@ -351,15 +358,20 @@ pub(crate) async fn compile(
         .map_err(|e| invalid(format!("imports what Otter does not provide: {e:#}")))?;
     let pre = GenserverPre::new(pre)
         .map_err(|e| invalid(format!("does not export otter:genserver/server: {e:#}")))?;
-    let vsn = match vsn_section(bytes).map_err(&invalid)? {
-        Some(vsn) => vsn,
-        None => call_vsn(engine, &component, limit, node.config.engine.max_memory)
-            .await
-            .map_err(|why| {
-                tracing::debug!(path = %path.display(), %why, "vsn() failed");
-                invalid(why)
-            })?,
-    };
+    let section = vsn_section(bytes).map_err(&invalid)?;
+    let asked = try_instance(
+        engine,
+        &component,
+        limit,
+        node.config.engine.max_memory,
+        section.is_none(),
+    )
+    .await
+    .map_err(|why| {
+        tracing::debug!(path = %path.display(), %why, "the trial instance failed");
+        invalid(why)
+    })?;
+    let vsn = section.or(asked).unwrap_or_default();
     Ok(Module {
         name: name.to_owned(),
         vsn,

@@ -107,7 +107,7 @@ fn with_custom_section(module: &[u8], name: &str, data: &[u8]) -> Vec<u8> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_version_is_read_from_the_sdk_section_without_running_the_module() {
+async fn the_version_is_read_from_the_sdk_section_without_calling_vsn() {
     // slow_vsn's `vsn` never returns: only a version read from the section lets it load.
     let mut config = NodeConfig::default();
     config.engine().load_timeout(Duration::from_secs(60));
