@@ -14,7 +14,7 @@ use crate::bindings::exports::otter::genserver::server::{
 };
 use crate::bindings::otter::genserver::types::Next as WitNext;
 use crate::server::{GenServer, Init, Next, NoReply, Reply};
-use crate::types::{ExitReason, Info, ReplyTo};
+use crate::types::{ExitReason, Info, ReplyTo, WitReason};
 use crate::{decode, encode};
 
 /// Where the macro keeps the server's state: one per exported server type.
@@ -257,7 +257,21 @@ pub fn vsn<S: GenServer>() -> String {
     S::VSN.to_owned()
 }
 
-/// Export a [`GenServer`] as this component's `server` interface.
+/// `vsn` as the bytes of the `otter-vsn` custom section ([`otter_common::VSN_SECTION`]), at
+/// compile time.
+pub const fn vsn_section<const N: usize>(vsn: &str) -> [u8; N] {
+    let bytes = vsn.as_bytes();
+    let mut out = [0; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = bytes[i];
+        i += 1;
+    }
+    out
+}
+
+/// Export a [`GenServer`] as this component's `server` interface, and write its version
+/// into the module's `otter-vsn` custom section.
 ///
 /// Use it once per guest crate, at the top level:
 ///
@@ -326,5 +340,14 @@ macro_rules! export_genserver {
         $crate::__private::bindings::__export_genserver_bindings!(
             __OtterGenServerExport with_types_in $crate::__private::bindings
         );
+
+        // The section is `otter_common::VSN_SECTION`; an attribute takes only a literal.
+        #[cfg(target_family = "wasm")]
+        const _: () = {
+            const VSN: &str = <$server as $crate::GenServer>::VSN;
+            #[used]
+            #[unsafe(link_section = "otter-vsn")]
+            static OTTER_VSN: [u8; VSN.len()] = $crate::__private::vsn_section::<{ VSN.len() }>(VSN);
+        };
     };
 }

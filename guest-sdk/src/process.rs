@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 use crate::bindings::otter::genserver::process as host;
 use crate::bindings::otter::genserver::types::RegisterError as WitRegisterError;
 use crate::types::{
-    CallError, Dest, ExitReason, MonitorRef, Pid, RegisterError, ReplyTo, TimerRef,
+    CallError, Dest, ExitReason, MonitorRef, Pid, RegisterError, ReplyTo, TimerRef, WitReason,
 };
 use crate::{decode, encode};
 

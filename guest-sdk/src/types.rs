@@ -6,8 +6,7 @@ use serde::de::DeserializeOwned;
 
 use crate::bindings::otter::genserver::types as wit;
 
-/// A process identifier.
-pub type Pid = u64;
+pub use otter_common::Pid;
 
 /// Where a message goes: a pid, a registered name, or a key in a unique registry.
 ///
@@ -62,38 +61,16 @@ impl Dest {
     }
 }
 
-/// Why a process exits.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ExitReason {
-    /// Finished normally.
-    Normal,
-    /// Asked to stop.
-    Shutdown,
-    /// A clean stop carrying a CBOR term.
-    ShutdownWith(Vec<u8>),
-    /// Killed; `terminate` did not run.
-    Killed,
-    /// The process did not exist.
-    NoProc,
-    /// A crash, with its description.
-    Error(String),
+pub use otter_common::ExitReason;
+
+/// An exit reason's WIT form, both ways.
+pub(crate) trait WitReason: Sized {
+    fn to_wit(&self) -> wit::ExitReason;
+    fn from_wit(r: wit::ExitReason) -> Self;
 }
 
-impl ExitReason {
-    /// A crash reason from anything printable.
-    pub fn error(reason: impl fmt::Display) -> Self {
-        ExitReason::Error(reason.to_string())
-    }
-
-    /// Whether this reason is a clean stop (`normal`, `shutdown`, `{shutdown, _}`).
-    pub fn is_clean(&self) -> bool {
-        matches!(
-            self,
-            ExitReason::Normal | ExitReason::Shutdown | ExitReason::ShutdownWith(_)
-        )
-    }
-
-    pub(crate) fn to_wit(&self) -> wit::ExitReason {
+impl WitReason for ExitReason {
+    fn to_wit(&self) -> wit::ExitReason {
         match self {
             ExitReason::Normal => wit::ExitReason::Normal,
             ExitReason::Shutdown => wit::ExitReason::Shutdown,
@@ -104,7 +81,7 @@ impl ExitReason {
         }
     }
 
-    pub(crate) fn from_wit(r: wit::ExitReason) -> Self {
+    fn from_wit(r: wit::ExitReason) -> Self {
         match r {
             wit::ExitReason::Normal => ExitReason::Normal,
             wit::ExitReason::Shutdown => ExitReason::Shutdown,
@@ -112,19 +89,6 @@ impl ExitReason {
             wit::ExitReason::Killed => ExitReason::Killed,
             wit::ExitReason::Noproc => ExitReason::NoProc,
             wit::ExitReason::Error(e) => ExitReason::Error(e),
-        }
-    }
-}
-
-impl fmt::Display for ExitReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ExitReason::Normal => f.write_str("normal"),
-            ExitReason::Shutdown => f.write_str("shutdown"),
-            ExitReason::ShutdownWith(_) => f.write_str("shutdown(term)"),
-            ExitReason::Killed => f.write_str("killed"),
-            ExitReason::NoProc => f.write_str("noproc"),
-            ExitReason::Error(e) => write!(f, "error: {e}"),
         }
     }
 }

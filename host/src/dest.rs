@@ -1,6 +1,6 @@
 //! Where a message goes: a pid, a local name, or a key in a named registry.
 
-use crate::process::Pid;
+use crate::Pid;
 use crate::term::Term;
 
 /// Where a message goes: a pid, a registered name, or a `via` key.

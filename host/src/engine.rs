@@ -5,12 +5,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use wasmtime::component::Component;
-use wasmtime::{Config, Engine};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, Store, UpdateDeadline};
 
 use crate::bindings::{Genserver, GenserverPre};
 use crate::error::LoadError;
-use crate::host::ProcessCtx;
+use crate::host::{MemoryLimit, ProcessCtx};
 use crate::node::NodeInner;
 
 /// How long a module's code may run while it is loaded, unless [`EngineConfig::load_timeout`]
@@ -67,7 +67,8 @@ impl EngineConfig {
     }
 
     /// How long a module's own code may run while it is loaded: instantiating the throwaway
-    /// instance that answers `vsn`, and `vsn` itself. Past it the load fails
+    /// instance that checks it against the process limits, and, for a module without the
+    /// SDK's `otter-vsn` section, `vsn` on that instance. Past it the load fails
     /// ([`LoadError::Invalid`]). Compiling comes before and is not counted. Default 5 s
     /// ([`DEFAULT_LOAD_TIMEOUT`]).
     pub fn load_timeout(&mut self, limit: Duration) -> &mut Self {
@@ -207,6 +208,102 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
         .unwrap_or("(no message)")
 }
 
+/// The version in the module's `otter-vsn` custom section (in a core module or in any core
+/// module of a component), if there is one.
+///
+/// # Errors
+/// If the section is longer than [`otter_common::MAX_VSN`] bytes, not UTF-8, or there are
+/// two of them.
+fn vsn_section(bytes: &[u8]) -> Result<Option<String>, String> {
+    let mut found = None;
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        let Ok(wasmparser::Payload::CustomSection(section)) = payload else {
+            continue;
+        };
+        if section.name() != otter_common::VSN_SECTION {
+            continue;
+        }
+        let data = section.data();
+        if data.len() > otter_common::MAX_VSN {
+            return Err(format!(
+                "its {} section is {} bytes long (at most {})",
+                otter_common::VSN_SECTION,
+                data.len(),
+                otter_common::MAX_VSN
+            ));
+        }
+        let vsn = std::str::from_utf8(data)
+            .map_err(|_| format!("its {} section is not UTF-8", otter_common::VSN_SECTION))?;
+        if found.replace(vsn.to_owned()).is_some() {
+            return Err(format!(
+                "it has more than one {} section",
+                otter_common::VSN_SECTION
+            ));
+        }
+    }
+    Ok(found)
+}
+
+/// Instantiate a module once, on a throwaway instance that is no process, so that one its
+/// processes could never instantiate (too many memories or tables, too much initial memory)
+/// is refused at load; and, for a module without an `otter-vsn` section (one not built with
+/// the SDK's macro), ask it for its version there (`ask_vsn`). Every import of that instance
+/// traps, its memory is capped as a process's, and instantiating it and `vsn` together get
+/// `limit`: its code yields at every epoch tick, so the deadline is checked even while it
+/// spins.
+async fn try_instance(
+    engine: &Engine,
+    component: &Component,
+    limit: Duration,
+    max_memory: usize,
+    ask_vsn: bool,
+) -> Result<Option<String>, String> {
+    let deadline = tokio::time::Instant::now() + limit;
+    let late = |what: &str| format!("{what} within {}", show_limit(limit));
+    let mut linker = Linker::<MemoryLimit>::new(engine);
+    linker
+        .define_unknown_imports_as_traps(component)
+        .map_err(|e| format!("imports what Otter does not provide: {e:#}"))?;
+    let limits = MemoryLimit::new(max_memory, Default::default());
+    let mut store = Store::new(engine, limits);
+    store.limiter(|limits| limits);
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+    let instance = tokio::time::timeout_at(
+        deadline,
+        Genserver::instantiate_async(&mut store, component, &linker),
+    )
+    .await
+    .map_err(|_| late("instantiation did not finish"))?
+    .map_err(|e| {
+        let why = crate::trap::load_reason(store.data(), &e);
+        format!("cannot be instantiated: {why}")
+    })?;
+    if !ask_vsn {
+        return Ok(None);
+    }
+    let vsn = tokio::time::timeout_at(
+        deadline,
+        instance.otter_genserver_server().call_vsn(&mut store),
+    )
+    .await
+    .map_err(|_| late("vsn() did not return"))?
+    .map_err(|e| {
+        format!(
+            "vsn() failed: {}",
+            crate::trap::load_reason(store.data(), &e)
+        )
+    })?;
+    if vsn.len() > otter_common::MAX_VSN {
+        return Err(format!(
+            "vsn() returned {} bytes (at most {})",
+            vsn.len(),
+            otter_common::MAX_VSN
+        ));
+    }
+    Ok(Some(vsn))
+}
+
 /// `5 s`, `250 ms`: a time limit as messages show it.
 fn show_limit(limit: Duration) -> String {
     if limit.subsec_nanos() == 0 {
@@ -217,14 +314,14 @@ fn show_limit(limit: Duration) -> String {
 }
 
 /// Compile `bytes` (a component, or a core module built with the SDK, which is wrapped into a
-/// component here), check it against the contract and ask it for its version. The module's
-/// own code (instantiation, `vsn`) gets the node's load time limit in all.
+/// component here), check it against the contract and the process limits, and read its
+/// version: from its `otter-vsn` section if it has one, else from its `vsn` export (see
+/// [`try_instance`]).
 pub(crate) async fn compile(
     node: &NodeInner,
     name: &str,
     path: &Path,
     bytes: &[u8],
-    probe_ctx: ProcessCtx,
 ) -> Result<Module, LoadError> {
     let (engine, limit) = (&node.engine, node.config.engine.load_timeout);
     let invalid = |reason: String| LoadError::Invalid {
@@ -261,32 +358,20 @@ pub(crate) async fn compile(
         .map_err(|e| invalid(format!("imports what Otter does not provide: {e:#}")))?;
     let pre = GenserverPre::new(pre)
         .map_err(|e| invalid(format!("does not export otter:genserver/server: {e:#}")))?;
-    // Ask the module its version once, from a throwaway instance. Its code yields at every
-    // epoch tick, so the deadline is checked even while it spins.
-    let deadline = tokio::time::Instant::now() + limit;
-    let late = |what: &str| invalid(format!("{what} within {}", show_limit(limit)));
-    let mut store = crate::host::new_store(engine, probe_ctx);
-    let instance: Genserver = tokio::time::timeout_at(deadline, pre.instantiate_async(&mut store))
-        .await
-        .map_err(|_| late("instantiation did not finish"))?
-        .map_err(|e| {
-            let why = crate::trap::reason(store.data(), &e);
-            tracing::debug!(path = %path.display(), error = ?e, "instantiation failed");
-            invalid(format!("cannot be instantiated: {why}"))
-        })?;
-    let vsn = tokio::time::timeout_at(
-        deadline,
-        instance.otter_genserver_server().call_vsn(&mut store),
+    let section = vsn_section(bytes).map_err(&invalid)?;
+    let asked = try_instance(
+        engine,
+        &component,
+        limit,
+        node.config.engine.max_memory,
+        section.is_none(),
     )
     .await
-    .map_err(|_| late("vsn() did not return"))?
-    .map_err(|e| {
-        tracing::debug!(path = %path.display(), error = ?e, "vsn() failed");
-        invalid(format!(
-            "vsn() failed: {}",
-            crate::trap::reason(store.data(), &e)
-        ))
+    .map_err(|why| {
+        tracing::debug!(path = %path.display(), %why, "the trial instance failed");
+        invalid(why)
     })?;
+    let vsn = section.or(asked).unwrap_or_default();
     Ok(Module {
         name: name.to_owned(),
         vsn,

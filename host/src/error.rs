@@ -2,9 +2,10 @@
 
 use std::path::PathBuf;
 
+use crate::Pid;
 use crate::exit::ExitReason;
-use crate::process::Pid;
 use crate::registry::RegistryError;
+use crate::term::TermError;
 
 /// Why a call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -21,15 +22,60 @@ pub enum CallError {
     /// The server exited before replying.
     #[error("the server exited: {0}")]
     Exited(ExitReason),
-    /// The server could not decode the request.
+    /// The server could not decode the request, or it is over the node's size limit.
     #[error("bad argument: {0}")]
     Badarg(String),
+    /// The request could not be encoded (its `Serialize` failed), so it was never sent.
+    #[error("the request did not encode: {0}")]
+    Encode(TermError),
     /// The reply did not decode as the expected type.
     #[error("the reply did not decode: {0}")]
     BadReply(String),
     /// A `via` destination names a registry that does not exist or has duplicate keys.
     #[error(transparent)]
     Registry(#[from] RegistryError),
+}
+
+/// Why [`crate::Node::send`] failed. Sending to a dead pid is not an error, as in OTP.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// No process holds that name or key.
+    #[error("no such process")]
+    NoProc,
+    /// The message is over the node's size limit (see [`crate::NodeConfig`]); it was not
+    /// sent.
+    #[error("bad argument: {0}")]
+    Badarg(String),
+    /// A `via` destination names a registry that does not exist or has duplicate keys.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+}
+
+/// Why [`crate::Node::get_state`] failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GetStateError {
+    /// No process with that pid or name.
+    #[error("no such process")]
+    NoProc,
+    /// The process exited before answering, or its `export-state` crashed it.
+    #[error("the server exited: {0}")]
+    Exited(ExitReason),
+}
+
+/// Why [`crate::Node::suspend`] failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SuspendError {
+    /// No process with that pid or name.
+    #[error("no such process")]
+    NoProc,
+}
+
+/// Why [`crate::Node::resume`] failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResumeError {
+    /// No process with that pid or name.
+    #[error("no such process")]
+    NoProc,
 }
 
 /// Why a process did not start.

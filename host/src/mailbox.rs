@@ -17,9 +17,9 @@ use std::task::{Poll, Waker};
 
 use tokio::sync::oneshot;
 
+use crate::Pid;
 use crate::error::CallError;
 use crate::exit::ExitReason;
-use crate::process::Pid;
 use crate::term::Term;
 
 /// Where a call's answer goes: the caller waits on the other end.

@@ -7,7 +7,7 @@
 use wasmtime::Trap;
 
 use crate::exit::ExitReason;
-use crate::host::ProcessCtx;
+use crate::host::{MemoryLimit, ProcessCtx};
 use crate::limits::GuestFault;
 
 /// The exit reason for an error a guest call returned. The instance is unusable afterwards.
@@ -18,18 +18,25 @@ pub(crate) fn crash(ctx: &ProcessCtx, e: wasmtime::Error) -> ExitReason {
 
 /// One short line saying why a guest call failed (see the module doc).
 pub(crate) fn reason(ctx: &ProcessCtx, e: &wasmtime::Error) -> String {
+    // The SDK's panic hook told the host before the trap that ends the panic.
+    if let Some(message) = &ctx.panic
+        && e.downcast_ref::<GuestFault>().is_none()
+    {
+        return format!("panic: {message}");
+    }
+    load_reason(&ctx.limits, e)
+}
+
+/// [`reason`], for code that runs outside a process (a module's `vsn` while it loads).
+pub(crate) fn load_reason(limits: &MemoryLimit, e: &wasmtime::Error) -> String {
     if let Some(fault) = e.downcast_ref::<GuestFault>() {
         return fault.to_string();
-    }
-    // The SDK's panic hook told the host before the trap that ends the panic.
-    if let Some(message) = &ctx.panic {
-        return format!("panic: {message}");
     }
     match e.downcast_ref::<Trap>() {
         Some(Trap::StackOverflow) => "stack_overflow".to_owned(),
         // A Rust guest aborts with `unreachable` when an allocation fails; the limiter
         // refused the memory it asked for.
-        Some(Trap::UnreachableCodeReached) if ctx.limits.refused() => "memory_limit".to_owned(),
+        Some(Trap::UnreachableCodeReached) if limits.refused() => "memory_limit".to_owned(),
         Some(Trap::UnreachableCodeReached) => "trap: unreachable".to_owned(),
         Some(Trap::Interrupt) => "timeout".to_owned(),
         Some(trap) => format!("trap: {}", snake_case(&format!("{trap:?}"))),

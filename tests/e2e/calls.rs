@@ -157,7 +157,7 @@ async fn calls_to_a_dead_pid_or_unknown_name_are_noproc_and_casts_are_noops() {
     node.cast("nobody", otter::from_json(&json!({"record": "x"})));
     assert_eq!(
         node.send("nobody", otter::from_json(&json!("x"))),
-        Err(CallError::NoProc)
+        Err(otter::SendError::NoProc)
     );
     assert_eq!(node.send(p, otter::from_json(&json!("x"))), Ok(()));
 }
@@ -243,4 +243,29 @@ async fn a_request_that_does_not_decode_is_badarg_and_the_server_goes_on() {
     assert!(matches!(r, Err(CallError::Badarg(_))), "{r:?}");
     let r: Value = node.call(p, &json!("ping")).await.unwrap();
     assert_eq!(r, json!("pong"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_does_not_encode_is_the_callers_error_not_the_servers_badarg() {
+    struct Unencodable;
+    impl serde::Serialize for Unencodable {
+        fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+            Err(serde::ser::Error::custom("no wire form"))
+        }
+    }
+    let node = node().await;
+    let p = probe(&node).await;
+    match node.call::<_, Value>(p, &Unencodable).await {
+        Err(CallError::Encode(e)) => assert!(e.0.contains("no wire form"), "{e}"),
+        other => panic!("expected CallError::Encode, got {other:?}"),
+    }
+    // Callers that only hold an error trait object can still tell.
+    let e: Box<dyn std::error::Error + Send + Sync> = node
+        .send("nobody", otter::from_json(&json!("x")))
+        .unwrap_err()
+        .into();
+    assert_eq!(
+        e.downcast_ref::<otter::SendError>(),
+        Some(&otter::SendError::NoProc)
+    );
 }

@@ -44,7 +44,7 @@ async fn a_panic_in_handle_call_reaches_the_caller_and_the_monitors() {
         matches!(r, Err(CallError::Exited(ExitReason::Error(_)))),
         "{r:?}"
     );
-    let prefix = format!("down:{p}:error: ");
+    let prefix = format!("down:{p}:error(");
     assert!(
         eventually(async || events(&node, watcher)
             .await

@@ -129,11 +129,11 @@ async fn stop_with_a_reason_is_seen_by_terminate_and_by_monitors() {
     )
     .await
     .unwrap();
-    let want_down = format!("down:{p}:error: bye");
+    let want_down = format!("down:{p}:error(bye)");
     assert!(
         eventually(async || {
             let ev = events(&node, obs).await;
-            ev.contains(&"cast:terminate:error: bye".to_string()) && ev.contains(&want_down)
+            ev.contains(&"cast:terminate:error(bye)".to_string()) && ev.contains(&want_down)
         })
         .await,
         "{:?}",

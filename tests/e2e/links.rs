@@ -39,7 +39,7 @@ async fn a_trapping_process_gets_exit_from_a_crashed_link_and_survives() {
     let _ = node
         .call::<_, Value>(a, &json!({"stop": {"error": "boom"}}))
         .await;
-    let want = format!("exit:{a}:error: boom");
+    let want = format!("exit:{a}:error(boom)");
     assert!(eventually(async || events(&node, b).await.contains(&want)).await);
     assert!(node.is_alive(b));
 }
@@ -136,6 +136,6 @@ async fn a_guest_sends_an_exit_signal_to_another() {
         .call(a, &json!({"exit": {"pid": b, "reason": {"error": "go"}}}))
         .await
         .unwrap();
-    let want = format!("exit:{a}:error: go");
+    let want = format!("exit:{a}:error(go)");
     assert!(eventually(async || events(&node, b).await.contains(&want)).await);
 }

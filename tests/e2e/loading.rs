@@ -81,3 +81,72 @@ async fn a_vsn_that_never_returns_fails_the_load_after_the_time_limit() {
     assert_eq!(pong, serde_json::json!({"pong": 1}));
     node.shutdown().await;
 }
+
+/// `module` with a custom section appended (valid at the end of a core module).
+fn with_custom_section(module: &[u8], name: &str, data: &[u8]) -> Vec<u8> {
+    fn leb(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let mut body = Vec::new();
+    leb(name.len(), &mut body);
+    body.extend_from_slice(name.as_bytes());
+    body.extend_from_slice(data);
+    let mut out = module.to_vec();
+    out.push(0);
+    leb(body.len(), &mut out);
+    out.extend(body);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_version_is_read_from_the_sdk_section_without_calling_vsn() {
+    // slow_vsn's `vsn` never returns: only a version read from the section lets it load.
+    let mut config = NodeConfig::default();
+    config.engine().load_timeout(Duration::from_secs(60));
+    let node = uncached_node(&mut config);
+    let bytes = std::fs::read(wasm("slow_vsn")).expect("slow_vsn.wasm");
+    let bytes = with_custom_section(&bytes, "otter-vsn", b"7.1");
+    let module = tokio::time::timeout(
+        Duration::from_secs(20),
+        node.load_module_bytes("slow", Path::new("slow_vsn.wasm"), &bytes),
+    )
+    .await
+    .expect("the load does not run vsn")
+    .expect("loads");
+    assert_eq!(module.vsn(), "7.1");
+    // The SDK's macro writes the section.
+    let echo = node.load_module("echo", wasm("echo")).await.expect("echo");
+    assert_eq!(echo.vsn(), "1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_or_doubled_version_section_is_refused() {
+    let node = uncached_node(&mut NodeConfig::default());
+    let bytes = std::fs::read(wasm("echo")).expect("echo.wasm");
+    let long = with_custom_section(&bytes, "otter-vsn", &[b'1'; 256]);
+    let binary = with_custom_section(&bytes, "otter-vsn", &[0xff]);
+    let doubled = with_custom_section(&bytes, "otter-vsn", b"2");
+    for (what, bytes, want) in [
+        ("long", long, "256 bytes long"),
+        ("binary", binary, "not UTF-8"),
+        ("doubled", doubled, "more than one"),
+    ] {
+        match node
+            .load_module_bytes("echo", Path::new("echo.wasm"), &bytes)
+            .await
+        {
+            Err(LoadError::Invalid { reason, .. }) => {
+                assert!(reason.contains(want), "{what}: {reason}")
+            }
+            other => panic!("{what}: expected Invalid, got {other:?}"),
+        }
+    }
+}

@@ -4,7 +4,8 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use otter::Dest;
-use otter::control::{self, Request};
+use otter::ProcessInfo;
+use otter::control::{self, Request, TreeNode};
 use serde_json::Value;
 
 use super::Command;
@@ -92,7 +93,7 @@ pub(super) fn run(socket: &Path, command: &Command) -> anyhow::Result<()> {
             if *json {
                 print(&format!("{list}\n"))?;
             } else {
-                print(&table(&rows(&list).context("ps: unexpected answer")?))?;
+                print(&table(&rows(list).context("ps: unexpected answer")?))?;
             }
         }
         Command::Tree { json } => {
@@ -100,6 +101,8 @@ pub(super) fn run(socket: &Path, command: &Command) -> anyhow::Result<()> {
             if *json {
                 print(&format!("{tree}\n"))?;
             } else {
+                let tree: TreeNode =
+                    serde_json::from_value(tree).context("tree: unexpected answer")?;
                 let mut out = String::new();
                 print_tree(&tree, 0, &mut out);
                 print(&out)?;
@@ -161,29 +164,25 @@ fn ask(socket: &Path, op: &str, name: &str, request: Request) -> anyhow::Result<
     control::request(socket, &request).with_context(|| format!("{op} {name}"))
 }
 
-/// The table rows of `ps`'s answer (a list of `otter::ProcessInfo` objects), guest text
-/// escaped.
-fn rows(list: &Value) -> Option<Vec<[String; 8]>> {
-    let text = |v: &Value, key: &str| {
-        v.get(key)
-            .and_then(Value::as_str)
-            .map(|s| otter::escaped(s).into_owned())
-    };
-    list.as_array()?
+/// The table rows of `ps`'s answer, guest text escaped.
+fn rows(list: Value) -> anyhow::Result<Vec<[String; 8]>> {
+    let list: Vec<ProcessInfo> = serde_json::from_value(list)?;
+    let text = |s: &str| otter::escaped(s).into_owned();
+    Ok(list
         .iter()
         .map(|p| {
-            Some([
-                p.get("pid")?.as_u64()?.to_string(),
-                text(p, "name").unwrap_or_else(|| "-".into()),
-                text(p, "module")?,
-                text(p, "vsn")?,
-                p.get("queue_len")?.as_u64()?.to_string(),
-                memory(p.get("memory")?.as_u64()?, p.get("hibernating")?.as_bool()?),
-                p.get("restarts")?.as_u64()?.to_string(),
-                uptime(p.get("uptime_ms")?.as_u64()?),
-            ])
+            [
+                p.pid.to_string(),
+                p.name.as_deref().map_or_else(|| "-".into(), text),
+                text(&p.module),
+                text(&p.vsn),
+                p.queue_len.to_string(),
+                memory(p.memory, p.hibernating),
+                p.restarts.to_string(),
+                uptime(p.uptime_ms),
+            ]
         })
-        .collect()
+        .collect())
 }
 
 fn table(rows: &[[String; 8]]) -> String {
@@ -210,7 +209,7 @@ fn table(rows: &[[String; 8]]) -> String {
     out
 }
 
-fn memory(bytes: u64, hibernating: bool) -> String {
+fn memory(bytes: usize, hibernating: bool) -> String {
     if hibernating {
         return "hibernating".into();
     }
@@ -230,39 +229,33 @@ fn uptime(ms: u64) -> String {
     }
 }
 
-/// One line per node of `tree`'s answer, children indented under their supervisor.
-fn print_tree(node: &Value, depth: usize, out: &mut String) {
-    let text = |key: &str| match node.get(key) {
-        Some(Value::String(s)) => otter::escaped(s).into_owned(),
-        Some(Value::Number(n)) => n.to_string(),
-        _ => "-".to_owned(),
-    };
+/// One line per node of `tree`'s answer, children indented under their supervisor, guest
+/// text escaped.
+fn print_tree(node: &TreeNode, depth: usize, out: &mut String) {
+    let text = |s: &str| otter::escaped(s).into_owned();
+    let pid = |p: Option<u64>| p.map_or_else(|| "-".to_owned(), |p| p.to_string());
     let indent = "  ".repeat(depth);
-    if text("kind") == "supervisor" {
-        out.push_str(&format!(
-            "{indent}{}  pid={}  supervisor  {}  restart={}  restarts={}\n",
-            text("id"),
-            text("pid"),
-            text("strategy"),
-            text("restart"),
-            text("restarts"),
-        ));
-        for child in node
-            .get("children")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            print_tree(child, depth + 1, out);
+    match node {
+        TreeNode::Supervisor(s) => {
+            out.push_str(&format!(
+                "{indent}{}  pid={}  supervisor  {}  restart={}  restarts={}\n",
+                text(&s.id),
+                pid(s.pid),
+                s.strategy,
+                s.restart,
+                s.restarts,
+            ));
+            for child in &s.children {
+                print_tree(child, depth + 1, out);
+            }
         }
-    } else {
-        out.push_str(&format!(
+        TreeNode::Worker(w) => out.push_str(&format!(
             "{indent}{}  pid={}  worker  {}  restart={}  restarts={}\n",
-            text("id"),
-            text("pid"),
-            text("module"),
-            text("restart"),
-            text("restarts"),
-        ));
+            text(&w.id),
+            pid(w.pid),
+            text(&w.module),
+            w.restart,
+            w.restarts,
+        )),
     }
 }

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use otter::control::{self, App, Endpoint};
-use otter::manifest::{ChildKind, Manifest, SupervisorSpec};
+use otter::control::{self, Endpoint};
+use otter::manifest::{ChildTableKind, Manifest, SupervisorTable};
 use otter::{ChildFailure, ChildInfo, Node, NodeConfig, SupervisorError};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing_subscriber::EnvFilter;
@@ -127,12 +127,8 @@ async fn serve(manifest: Manifest, node_name: String, socket: PathBuf) -> anyhow
     out.flush().context("writing to stdout")?;
     drop(out);
 
-    let app = App {
-        supervisor: supervisor.clone(),
-        spec: manifest.supervisor.clone(),
-    };
     tokio::select! {
-        () = endpoint.serve_app(node.clone(), Some(app)) => {}
+        () = endpoint.serve_application(node.clone(), supervisor.clone(), manifest.supervisor.clone()) => {}
         reason = supervisor.wait_exit() => {
             if !supervisor.gave_up() {
                 tracing::info!(%reason, "the root supervisor was stopped: stopping");
@@ -190,7 +186,7 @@ async fn load_modules(node: &Node, manifest: &Manifest) -> anyhow::Result<()> {
 }
 
 /// Log each running child as `started` (in start order) or `stopped` (newest first).
-fn log_children(spec: &SupervisorSpec, live: &[ChildInfo], what: &'static str) {
+fn log_children(spec: &SupervisorTable, live: &[ChildInfo], what: &'static str) {
     let rows: Vec<_> = live.iter().collect();
     let ordered: Box<dyn Iterator<Item = &&ChildInfo>> = if what == "stopped" {
         Box::new(rows.iter().rev())
@@ -202,8 +198,8 @@ fn log_children(spec: &SupervisorSpec, live: &[ChildInfo], what: &'static str) {
             continue;
         };
         let nested = match &child.kind {
-            ChildKind::Supervisor(s) => Some(s),
-            ChildKind::Worker(_) => None,
+            ChildTableKind::Supervisor(s) => Some(s),
+            ChildTableKind::Worker(_) => None,
         };
         if what == "stopped"
             && let Some(s) = nested

@@ -12,7 +12,9 @@ use tokio::sync::watch;
 use super::connection::{self, Admitted, Shared};
 use super::slots::{Admission, Slots};
 use super::{App, Limits, SOCKET_ENV};
+use crate::manifest::SupervisorTable;
 use crate::node::Node;
+use crate::supervisor::Supervisor;
 
 /// The socket a node named `node` serves on by default: `$OTTER_SOCKET` if set, else
 /// `$XDG_RUNTIME_DIR/otter/<node>.sock`, else `/tmp/otter-<uid>/<node>.sock`.
@@ -169,8 +171,21 @@ impl Endpoint {
         self.serve_app(node, None).await;
     }
 
-    /// [`Endpoint::serve`], for a node running `app` (which `tree` requests show).
-    pub async fn serve_app(&self, node: Node, app: Option<App>) {
+    /// [`Endpoint::serve`], for a node running an application: its root supervisor and the
+    /// manifest's tree, which `tree` requests show.
+    ///
+    /// # Cancel safety
+    /// As [`Endpoint::serve`].
+    pub async fn serve_application(
+        &self,
+        node: Node,
+        supervisor: Supervisor,
+        spec: SupervisorTable,
+    ) {
+        self.serve_app(node, Some(App { supervisor, spec })).await;
+    }
+
+    async fn serve_app(&self, node: Node, app: Option<App>) {
         let slots = Slots::new(self.limits.max_connections);
         let shared = Arc::new(Shared {
             node,

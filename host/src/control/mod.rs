@@ -48,6 +48,7 @@ mod connection;
 mod endpoint;
 mod limits;
 mod slots;
+mod tree;
 
 use std::time::Duration;
 
@@ -59,13 +60,14 @@ pub use endpoint::{
     BindError, Endpoint, default_socket_dir, default_socket_path, local_nodes, node_socket_path,
 };
 pub use limits::Limits;
+pub use tree::{SupervisorNode, TreeNode, WorkerNode};
+
+pub(crate) use tree::App;
 
 use crate::dest::Dest;
-use crate::error::{CallError, StopError};
+use crate::error::{CallError, GetStateError, ResumeError, SendError, StopError, SuspendError};
 use crate::exit::ExitReason;
-use crate::manifest::{ChildKind as ManifestChild, SupervisorSpec};
 use crate::node::{DEFAULT_CALL_TIMEOUT, Node};
-use crate::supervisor::{ChildInfo, Restart, Strategy, Supervisor};
 use crate::term::{from_json, to_json};
 
 /// The environment variable that overrides the socket path.
@@ -138,11 +140,11 @@ pub enum Request {
     /// `{"op":"ps"}`: every live process, as [`crate::ProcessInfo`] objects.
     // Braces, not a unit variant: serde refuses unknown fields only in struct variants.
     Ps {},
-    /// `{"op":"tree"}`: the application's live supervision tree, as nested objects with
-    /// `id`, `kind` (`supervisor` or `worker`), `pid` (or `null`), `module`, `name`,
-    /// `via` (a worker's `[registry, key]`, or `null`),
-    /// `restart`, `restarts` (how many times its supervisor restarted it), and for
-    /// supervisors `strategy` and `children`. A dynamic (`simple_one_for_one`)
+    /// `{"op":"tree"}`: the application's live supervision tree, a [`TreeNode`]: nested
+    /// objects with `id`, `kind` (`supervisor` or `worker`), `pid` (or `null`), `module`,
+    /// `name`, `via` (a worker's `[registry, key]`, or `null`), `restart`, `restarts` (how
+    /// many times its supervisor restarted it), and for supervisors `strategy`,
+    /// `intensity`, `period_ms` and `children`. A dynamic (`simple_one_for_one`)
     /// supervisor's children are its running children, each shown with the template's
     /// id. A `noproc` error on a node served without an application ([`Endpoint::serve`]).
     Tree {},
@@ -225,7 +227,7 @@ impl std::fmt::Display for ErrorKind {
 }
 
 impl ControlError {
-    fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         ControlError {
             kind,
             message: message.into(),
@@ -239,12 +241,45 @@ impl From<CallError> for ControlError {
             CallError::Timeout => ErrorKind::Timeout,
             CallError::NoProc => ErrorKind::Noproc,
             CallError::Exited(_) => ErrorKind::Exited,
-            CallError::Badarg(_) | CallError::CallingSelf | CallError::Registry(_) => {
-                ErrorKind::Badarg
-            }
+            CallError::Badarg(_)
+            | CallError::Encode(_)
+            | CallError::CallingSelf
+            | CallError::Registry(_) => ErrorKind::Badarg,
             CallError::BadReply(_) => ErrorKind::Badreply,
         };
         ControlError::new(kind, e.to_string())
+    }
+}
+
+impl From<SendError> for ControlError {
+    fn from(e: SendError) -> Self {
+        let kind = match e {
+            SendError::NoProc => ErrorKind::Noproc,
+            SendError::Badarg(_) | SendError::Registry(_) => ErrorKind::Badarg,
+        };
+        ControlError::new(kind, e.to_string())
+    }
+}
+
+impl From<GetStateError> for ControlError {
+    fn from(e: GetStateError) -> Self {
+        let kind = match e {
+            GetStateError::NoProc => ErrorKind::Noproc,
+            GetStateError::Exited(_) => ErrorKind::Exited,
+        };
+        ControlError::new(kind, e.to_string())
+    }
+}
+
+impl From<SuspendError> for ControlError {
+    fn from(e: SuspendError) -> Self {
+        ControlError::new(ErrorKind::Noproc, e.to_string())
+    }
+}
+
+impl From<ResumeError> for ControlError {
+    fn from(e: ResumeError) -> Self {
+        ControlError::new(ErrorKind::Noproc, e.to_string())
     }
 }
 
@@ -315,20 +350,10 @@ pub async fn handle(node: &Node, request: Request) -> Response {
     handle_app(node, None, request).await
 }
 
-/// The application a node serves: its root supervisor and the manifest's tree, for the
-/// `tree` request.
-#[derive(Debug, Clone)]
-pub struct App {
-    /// The running root supervisor.
-    pub supervisor: Supervisor,
-    /// What the manifest says it is.
-    pub spec: SupervisorSpec,
-}
-
 /// [`handle`], for a node serving `app`.
-pub async fn handle_app(node: &Node, app: Option<&App>, request: Request) -> Response {
+pub(super) async fn handle_app(node: &Node, app: Option<&App>, request: Request) -> Response {
     let result = match (request, app) {
-        (Request::Tree {}, Some(app)) => tree(app).await,
+        (Request::Tree {}, Some(app)) => tree::tree(app).await,
         (Request::Tree {}, None) => Err(ControlError::new(
             ErrorKind::Noproc,
             "this node runs no application",
@@ -427,84 +452,6 @@ async fn stop_supervisor(
             "the supervisor is still stopping its children; the stop goes on",
         )),
     }
-}
-
-/// The live tree of `app` as JSON.
-async fn tree(app: &App) -> Result<Value, ControlError> {
-    let children = app.supervisor.which_children().await.map_err(|_| {
-        ControlError::new(ErrorKind::Noproc, "the application's supervisor has exited")
-    })?;
-    let mut root = tree_node(&app.spec, &children);
-    root["pid"] = Value::from(app.supervisor.pid());
-    root["restart"] = Value::from("permanent");
-    root["restarts"] = Value::from(0);
-    Ok(root)
-}
-
-fn restart_name(r: Restart) -> &'static str {
-    match r {
-        Restart::Permanent => "permanent",
-        Restart::Transient => "transient",
-        Restart::Temporary => "temporary",
-    }
-}
-
-fn tree_node(spec: &SupervisorSpec, live: &[ChildInfo]) -> Value {
-    let strategy = match spec.strategy {
-        Strategy::OneForOne => "one_for_one",
-        Strategy::OneForAll => "one_for_all",
-        Strategy::RestForOne => "rest_for_one",
-        Strategy::SimpleOneForOne => "simple_one_for_one",
-    };
-    let child = |c: &crate::manifest::ChildSpec, info: Option<&ChildInfo>| {
-        let restart = restart_name(c.restart);
-        let pid = info.and_then(|i| i.pid).map_or(Value::Null, Value::from);
-        let restarts = info.map_or(0, |i| i.restarts);
-        match &c.kind {
-            ManifestChild::Worker(w) => serde_json::json!({
-                "id": c.id,
-                "kind": "worker",
-                "pid": pid,
-                "module": w.module,
-                "name": w.name,
-                "via": w.via.as_ref().map(|(registry, key)| {
-                    serde_json::json!([registry, to_json(key).unwrap_or(Value::Null)])
-                }),
-                "restart": restart,
-                "restarts": restarts,
-            }),
-            ManifestChild::Supervisor(s) => {
-                let mut v = tree_node(s, info.map_or(&[][..], |i| &i.children));
-                v["pid"] = pid;
-                v["restart"] = Value::from(restart);
-                v["restarts"] = Value::from(restarts);
-                v
-            }
-        }
-    };
-    let children: Vec<Value> = match (spec.strategy, spec.children.first()) {
-        // A dynamic supervisor's children all come from its one template.
-        (Strategy::SimpleOneForOne, Some(template)) => {
-            live.iter().map(|i| child(template, Some(i))).collect()
-        }
-        _ => spec
-            .children
-            .iter()
-            .map(|c| child(c, live.iter().find(|i| i.id == c.id)))
-            .collect(),
-    };
-    serde_json::json!({
-        "id": spec.id,
-        "name": spec.name,
-        "kind": "supervisor",
-        "pid": Value::Null,
-        "module": "supervisor",
-        "restart": Value::Null,
-        "strategy": strategy,
-        "intensity": spec.intensity,
-        "period_ms": u64::try_from(spec.period.as_millis()).unwrap_or(u64::MAX),
-        "children": children,
-    })
 }
 
 /// The pid `dest` stands for, if it is alive.

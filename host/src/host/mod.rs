@@ -12,10 +12,10 @@ use std::sync::atomic::AtomicUsize;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Engine, ResourceLimiter, Store, UpdateDeadline};
 
+use crate::Pid;
 use crate::bindings::{Genserver, otter};
 use crate::mailbox::{Mailbox, ReplySlot};
 use crate::node::NodeInner;
-use crate::process::Pid;
 use crate::term::Term;
 use crate::timer::Timers;
 

@@ -8,8 +8,8 @@ use crate::bindings::otter::genserver::types::{
     ReplyTo, Term, TimerRef,
 };
 use crate::dest::Dest as NodeDest;
-use crate::error::CallError;
-use crate::exit::ExitReason;
+use crate::error::{CallError, SendError};
+use crate::exit::{ExitReason, WitReason};
 use crate::host::ProcessCtx;
 use crate::limits::{GuestFault, MAX_REASON};
 use crate::mailbox::Signal;
@@ -31,7 +31,17 @@ fn call_error(e: CallError) -> WitCallError {
         CallError::CallingSelf => WitCallError::CallingSelf,
         CallError::Exited(r) => WitCallError::Exited(r.to_wit()),
         CallError::Badarg(m) | CallError::BadReply(m) => WitCallError::Badarg(m),
+        CallError::Encode(e) => WitCallError::Badarg(e.0),
         CallError::Registry(e) => WitCallError::Registry(crate::host::registry::registry_error(e)),
+    }
+}
+
+/// A failed send as the guest's `call-error`, as the WIT's `send` returns it.
+fn send_error(e: SendError) -> WitCallError {
+    match e {
+        SendError::NoProc => WitCallError::Noproc,
+        SendError::Badarg(m) => WitCallError::Badarg(m),
+        SendError::Registry(e) => WitCallError::Registry(crate::host::registry::registry_error(e)),
     }
 }
 
@@ -41,7 +51,7 @@ impl Host for ProcessCtx {
     }
 
     fn send(&mut self, to: Dest, msg: Term) -> wasmtime::Result<Result<(), WitCallError>> {
-        Ok(self.node.send(&dest(to), msg).map_err(call_error))
+        Ok(self.node.send(&dest(to), msg).map_err(send_error))
     }
 
     async fn call(
@@ -119,11 +129,12 @@ impl Host for ProcessCtx {
     }
 
     fn register(&mut self, name: String) -> wasmtime::Result<Result<(), RegisterError>> {
-        // A process's entry leaves the table only after its last callback has returned; only
-        // the throwaway instance that answers `vsn` at load time has none, and a module that
-        // registers from there traps.
+        // A process's entry leaves the table only after its last callback has returned, so
+        // this is always found; should that ever break, the process ends, not the node.
         let Some(entry) = self.node.entry(self.pid) else {
-            return Err(wasmtime::Error::msg("register called outside a process"));
+            return Err(wasmtime::Error::msg(
+                "register: the process left the process table",
+            ));
         };
         crate::limits::check_name(&name).map_err(GuestFault::badarg)?;
         Ok(self.node.register(&entry, &name).map_err(|e| match e {

@@ -31,7 +31,7 @@ impl Parser<'_> {
         here: &str,
         child: &RawChild,
         span: &Range<usize>,
-    ) -> Result<ChildSpec, ManifestError> {
+    ) -> Result<ChildTable, ManifestError> {
         let f = |field: &str| format!("{here}.{field}");
         let is_sup = match &child.kind {
             None => false,
@@ -49,15 +49,13 @@ impl Parser<'_> {
         };
         let restart = match &child.restart {
             None => Restart::Permanent,
-            Some(r) => match r.get_ref().as_str() {
-                "permanent" => Restart::Permanent,
-                "transient" => Restart::Transient,
-                "temporary" => Restart::Temporary,
-                _ => {
+            Some(r) => match Restart::from_name(r.get_ref()) {
+                Some(restart) => restart,
+                None => {
                     return Err(self.error(
                         &r.span(),
                         f("restart"),
-                        "expected one of permanent, transient, temporary",
+                        format!("expected one of {}", Restart::names()),
                     ));
                 }
             },
@@ -129,11 +127,11 @@ impl Parser<'_> {
                 child.period_ms.as_ref(),
                 child.children.as_deref().unwrap_or_default(),
             )?;
-            return Ok(ChildSpec {
+            return Ok(ChildTable {
                 id: id.get_ref().clone(),
                 restart,
                 shutdown,
-                kind: ChildKind::Supervisor(sup),
+                kind: ChildTableKind::Supervisor(sup),
                 line,
             });
         }
@@ -191,11 +189,11 @@ impl Parser<'_> {
             .map(|i| i.get_ref().clone())
             .or_else(|| name.clone())
             .unwrap_or_else(|| module.get_ref().clone());
-        Ok(ChildSpec {
+        Ok(ChildTable {
             id,
             restart,
             shutdown,
-            kind: ChildKind::Worker(WorkerSpec {
+            kind: ChildTableKind::Worker(WorkerSpec {
                 name,
                 via,
                 module: module.get_ref().clone(),

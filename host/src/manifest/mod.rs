@@ -119,7 +119,7 @@ pub struct Manifest {
     /// The modules, in name order.
     pub modules: Vec<ModuleSpec>,
     /// The root supervisor: `[supervisor]` (or its defaults) and the top-level children.
-    pub supervisor: SupervisorSpec,
+    pub supervisor: SupervisorTable,
     /// The `[[registries]]`, in file order.
     pub registries: Vec<RegistrySpec>,
 }
@@ -148,9 +148,11 @@ pub struct ModuleSpec {
     pub line: usize,
 }
 
-/// A supervisor: the root (`[supervisor]`) or a `type = "supervisor"` child.
+/// A supervisor as the manifest describes it: the root (`[supervisor]`) or a `type =
+/// "supervisor"` child, with the lines of its tables; [`SupervisorTable::to_spec`] makes the
+/// runtime's [`crate::SupervisorSpec`] of it.
 #[derive(Debug, Clone)]
-pub struct SupervisorSpec {
+pub struct SupervisorTable {
     /// Its id: `[supervisor] id` (default: the node's name) or the child's id.
     pub id: String,
     /// The local name it registers under while it runs.
@@ -162,14 +164,14 @@ pub struct SupervisorSpec {
     /// The intensity window (`period_ms`). Default 5 s.
     pub period: Duration,
     /// Its children, in start order.
-    pub children: Vec<ChildSpec>,
+    pub children: Vec<ChildTable>,
     /// The manifest line of its table (1 for a root without `[supervisor]`).
     pub line: usize,
 }
 
-/// A child to start.
+/// A child as the manifest describes it (the runtime's is [`crate::ChildSpec`]).
 #[derive(Debug, Clone)]
-pub struct ChildSpec {
+pub struct ChildTable {
     /// Its id among its siblings: `id`, else `name`, else `module`.
     pub id: String,
     /// When it is restarted. Default permanent.
@@ -178,18 +180,18 @@ pub struct ChildSpec {
     /// for workers, infinity for supervisors.
     pub shutdown: Shutdown,
     /// A worker or a supervisor.
-    pub kind: ChildKind,
+    pub kind: ChildTableKind,
     /// The manifest line where the child's table starts.
     pub line: usize,
 }
 
 /// What a child is.
 #[derive(Debug, Clone)]
-pub enum ChildKind {
+pub enum ChildTableKind {
     /// A process of a module.
     Worker(WorkerSpec),
     /// A supervisor with its own children.
-    Supervisor(SupervisorSpec),
+    Supervisor(SupervisorTable),
 }
 
 /// A worker child's process.
@@ -210,7 +212,7 @@ pub struct WorkerSpec {
     pub start_timeout: Option<Duration>,
 }
 
-impl ChildSpec {
+impl ChildTable {
     /// How logs and errors name the child: its id.
     pub fn label(&self) -> &str {
         &self.id
@@ -219,13 +221,13 @@ impl ChildSpec {
     /// The worker's module, or `supervisor`.
     pub fn module(&self) -> &str {
         match &self.kind {
-            ChildKind::Worker(w) => &w.module,
-            ChildKind::Supervisor(_) => "supervisor",
+            ChildTableKind::Worker(w) => &w.module,
+            ChildTableKind::Supervisor(_) => "supervisor",
         }
     }
 }
 
-impl SupervisorSpec {
+impl SupervisorTable {
     /// The runtime's spec for this supervisor and everything under it.
     pub fn to_spec(&self) -> sup::SupervisorSpec {
         let mut spec =
@@ -233,7 +235,7 @@ impl SupervisorSpec {
         spec.name = self.name.clone();
         for c in &self.children {
             let child = match &c.kind {
-                ChildKind::Worker(w) => {
+                ChildTableKind::Worker(w) => {
                     let mut child = sup::ChildSpec::worker(&c.id, &w.module, w.args.clone());
                     if let Some(n) = &w.name {
                         child = child.name(n);
@@ -246,7 +248,7 @@ impl SupervisorSpec {
                     }
                     child
                 }
-                ChildKind::Supervisor(s) => sup::ChildSpec::supervisor(&c.id, s.to_spec()),
+                ChildTableKind::Supervisor(s) => sup::ChildSpec::supervisor(&c.id, s.to_spec()),
             };
             spec = spec.child(child.restart(c.restart).shutdown(c.shutdown));
         }
@@ -269,8 +271,8 @@ impl SupervisorSpec {
             line = child.line;
             rest = r.strip_prefix('.').unwrap_or(r);
             match &child.kind {
-                ChildKind::Supervisor(s) => sup = s,
-                ChildKind::Worker(_) => break,
+                ChildTableKind::Supervisor(s) => sup = s,
+                ChildTableKind::Worker(_) => break,
             }
         }
         line
@@ -287,11 +289,11 @@ impl SupervisorSpec {
         let here = format!("children[{i}]");
         match (&child.kind, rest.is_empty()) {
             (_, true) => Some((here, child.line)),
-            (ChildKind::Supervisor(s), false) => s
+            (ChildTableKind::Supervisor(s), false) => s
                 .locate(rest)
                 .map(|(f, l)| (format!("{here}.{f}"), l))
                 .or(Some((here, child.line))),
-            (ChildKind::Worker(_), false) => Some((here, child.line)),
+            (ChildTableKind::Worker(_), false) => Some((here, child.line)),
         }
     }
 }
@@ -396,7 +398,7 @@ impl Manifest {
     }
 
     /// The root supervisor's children (the top-level `[[children]]`).
-    pub fn children(&self) -> &[ChildSpec] {
+    pub fn children(&self) -> &[ChildTable] {
         &self.supervisor.children
     }
 }

@@ -304,19 +304,16 @@ impl Parser<'_> {
         intensity: Option<u32>,
         period: Option<&Spanned<u64>>,
         raw_children: &[Spanned<RawChild>],
-    ) -> Result<SupervisorSpec, ManifestError> {
+    ) -> Result<SupervisorTable, ManifestError> {
         let strategy = match strategy {
             None => Strategy::OneForOne,
-            Some(s) => match s.get_ref().as_str() {
-                "one_for_one" => Strategy::OneForOne,
-                "one_for_all" => Strategy::OneForAll,
-                "rest_for_one" => Strategy::RestForOne,
-                "simple_one_for_one" => Strategy::SimpleOneForOne,
-                _ => {
+            Some(s) => match Strategy::from_name(s.get_ref()) {
+                Some(strategy) => strategy,
+                None => {
                     return Err(self.error(
                         &s.span(),
                         format!("{settings}strategy"),
-                        "expected one of one_for_one, one_for_all, rest_for_one, simple_one_for_one",
+                        format!("expected one of {}", Strategy::names()),
                     ));
                 }
             },
@@ -361,7 +358,7 @@ impl Parser<'_> {
                 },
             });
         }
-        Ok(SupervisorSpec {
+        Ok(SupervisorTable {
             id,
             name,
             strategy,

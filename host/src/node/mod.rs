@@ -8,20 +8,24 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use dashmap::DashMap;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use wasmtime::Engine;
 use wasmtime::component::Linker;
 
+use crate::Pid;
 use crate::cache::CompileCache;
 use crate::dest::Dest;
 use crate::engine::{EngineConfig, EpochClock, Module};
-use crate::error::{CallError, LoadError, StartError, StopError};
+use crate::error::{
+    CallError, GetStateError, LoadError, ResumeError, SendError, StartError, StopError,
+    SuspendError,
+};
 use crate::exit::ExitReason;
 use crate::host::ProcessCtx;
-use crate::mailbox::{Signal, mailbox};
-use crate::process::{Pid, ProcessEntry};
+use crate::mailbox::Signal;
+use crate::process::ProcessEntry;
 use crate::registry::{Names, Registries};
 use crate::supervisor::Supervisor;
 use crate::term::{Term, decode, encode};
@@ -70,8 +74,8 @@ impl SpawnOptions {
     }
 }
 
-/// What `ps` shows of a process.
-#[derive(Debug, Clone, Serialize)]
+/// What `ps` shows of a process (and what the control endpoint's `ps` answers with).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProcessInfo {
     /// Its pid.
     pub pid: Pid,
@@ -249,16 +253,7 @@ impl Node {
         path: &Path,
         bytes: &[u8],
     ) -> Result<Arc<Module>, LoadError> {
-        // The throwaway instance that answers `vsn` is pid 0 with a mailbox nobody can reach.
-        let (_, unreachable) = mailbox();
-        let ctx = ProcessCtx::new(
-            0,
-            self.inner.clone(),
-            name.into(),
-            unreachable,
-            Default::default(),
-        );
-        let module = crate::engine::compile(&self.inner, name, path, bytes, ctx).await?;
+        let module = crate::engine::compile(&self.inner, name, path, bytes).await?;
         let module = Arc::new(module);
         self.inner
             .modules
@@ -301,7 +296,7 @@ impl Node {
     ///
     /// # Errors
     /// [`CallError`]: timeout, noproc, the server exited or could not decode the request,
-    /// or the reply is not an `R`.
+    /// the request did not encode ([`CallError::Encode`]), or the reply is not an `R`.
     ///
     /// # Cancel safety
     /// Dropping the future abandons the call; the server's reply is then dropped.
@@ -310,7 +305,7 @@ impl Node {
         dest: impl Into<Dest>,
         request: &Req,
     ) -> Result<R, CallError> {
-        let request = encode(request).map_err(|e| CallError::Badarg(e.0))?;
+        let request = encode(request).map_err(CallError::Encode)?;
         let reply = self
             .call_term(dest, request, Some(DEFAULT_CALL_TIMEOUT))
             .await?;
@@ -340,8 +335,9 @@ impl Node {
     /// Send a plain CBOR message to `handle_info`.
     ///
     /// # Errors
-    /// [`CallError::NoProc`] for a name nobody holds (a dead pid is not an error).
-    pub fn send(&self, dest: impl Into<Dest>, msg: Term) -> Result<(), CallError> {
+    /// [`SendError::NoProc`] for a name nobody holds (a dead pid is not an error);
+    /// [`SendError::Badarg`] for a message over the size limit; [`SendError::Registry`].
+    pub fn send(&self, dest: impl Into<Dest>, msg: Term) -> Result<(), SendError> {
         self.inner.send(&dest.into(), msg)
     }
 
@@ -424,18 +420,21 @@ impl Node {
     /// A process's state, exported as CBOR (works while it hibernates).
     ///
     /// # Errors
-    /// [`CallError::NoProc`]; [`CallError::Exited`] if it died first.
-    pub async fn get_state(&self, dest: impl Into<Dest>) -> Result<Term, CallError> {
-        let entry = self.inner.resolve(&dest.into()).ok_or(CallError::NoProc)?;
+    /// [`GetStateError::NoProc`]; [`GetStateError::Exited`] if it died first.
+    pub async fn get_state(&self, dest: impl Into<Dest>) -> Result<Term, GetStateError> {
+        let entry = self
+            .inner
+            .resolve(&dest.into())
+            .ok_or(GetStateError::NoProc)?;
         let (tx, rx) = oneshot::channel();
         entry
             .mailbox
             .signal(Signal::GetState(tx))
-            .map_err(|_| CallError::NoProc)?;
+            .map_err(|_| GetStateError::NoProc)?;
         match rx.await {
             Ok(Ok(state)) => Ok(state),
-            Ok(Err(e)) => Err(CallError::Exited(ExitReason::Error(e))),
-            Err(_) => Err(CallError::Exited(entry.exit_reason())),
+            Ok(Err(e)) => Err(GetStateError::Exited(ExitReason::Error(e))),
+            Err(_) => Err(GetStateError::Exited(entry.exit_reason())),
         }
     }
 
@@ -443,22 +442,25 @@ impl Node {
     /// resume) until resumed; calls to it time out and messages queue in order.
     ///
     /// # Errors
-    /// [`CallError::NoProc`].
-    pub fn suspend(&self, dest: impl Into<Dest>) -> Result<(), CallError> {
+    /// [`SuspendError::NoProc`].
+    pub fn suspend(&self, dest: impl Into<Dest>) -> Result<(), SuspendError> {
         self.signal(dest.into(), Signal::Suspend)
+            .ok_or(SuspendError::NoProc)
     }
 
     /// Resume a suspended process; it handles the queued messages in arrival order.
     ///
     /// # Errors
-    /// [`CallError::NoProc`].
-    pub fn resume(&self, dest: impl Into<Dest>) -> Result<(), CallError> {
+    /// [`ResumeError::NoProc`].
+    pub fn resume(&self, dest: impl Into<Dest>) -> Result<(), ResumeError> {
         self.signal(dest.into(), Signal::Resume)
+            .ok_or(ResumeError::NoProc)
     }
 
-    fn signal(&self, dest: Dest, signal: Signal) -> Result<(), CallError> {
-        let entry = self.inner.resolve(&dest).ok_or(CallError::NoProc)?;
-        entry.mailbox.signal(signal).map_err(|_| CallError::NoProc)
+    /// Signal a live process; `None` if there is none.
+    fn signal(&self, dest: Dest, signal: Signal) -> Option<()> {
+        let entry = self.inner.resolve(&dest)?;
+        entry.mailbox.signal(signal).ok()
     }
 
     /// Every live process.

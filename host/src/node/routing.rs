@@ -8,12 +8,13 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use super::NodeInner;
+use crate::Pid;
 use crate::dest::Dest;
 use crate::engine::Module;
-use crate::error::CallError;
+use crate::error::{CallError, SendError};
 use crate::exit::ExitReason;
 use crate::mailbox::{Message, Signal};
-use crate::process::{Pid, ProcessEntry, Watcher};
+use crate::process::{ProcessEntry, Watcher};
 use crate::term::Term;
 
 impl NodeInner {
@@ -113,16 +114,16 @@ impl NodeInner {
         }
     }
 
-    pub(crate) fn send(&self, dest: &Dest, msg: Term) -> Result<(), CallError> {
+    pub(crate) fn send(&self, dest: &Dest, msg: Term) -> Result<(), SendError> {
         self.check_size("message", &msg)
-            .map_err(CallError::Badarg)?;
-        match self.try_resolve(dest).map_err(CallError::Registry)? {
+            .map_err(SendError::Badarg)?;
+        match self.try_resolve(dest)? {
             Some(entry) => {
                 let _ = entry.mailbox.send(Message::Info(msg));
                 Ok(())
             }
             None if matches!(dest, Dest::Pid(_)) => Ok(()),
-            None => Err(CallError::NoProc),
+            None => Err(SendError::NoProc),
         }
     }
 

@@ -5,7 +5,7 @@ use wasmtime::Store;
 use super::serve::{Flow, noreply_flow};
 use crate::bindings::{CallResult, Genserver, WitEnvelope, WitNext, WitOutcome, WitReplyTo};
 use crate::error::CallError;
-use crate::exit::ExitReason;
+use crate::exit::{ExitReason, WitReason};
 use crate::host::ProcessCtx;
 use crate::mailbox::{Message, ReplySlot};
 use crate::term::Term;

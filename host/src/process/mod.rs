@@ -24,8 +24,7 @@ use crate::mailbox::{MailboxSender, ReplySlot, Signal, mailbox};
 use crate::node::{NodeInner, ProcessInfo, SpawnOptions};
 use crate::term::Term;
 
-/// A process identifier, unique for the node's lifetime.
-pub type Pid = u64;
+pub(crate) use otter_common::Pid;
 
 /// Who is told when a process exits.
 pub(crate) enum Watcher {

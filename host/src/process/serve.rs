@@ -15,7 +15,7 @@ use crate::bindings::{
 };
 use crate::engine::Module;
 use crate::error::StartError;
-use crate::exit::ExitReason;
+use crate::exit::{ExitReason, WitReason};
 use crate::host::{ProcessCtx, new_store};
 use crate::mailbox::{Mailbox, Message, Received, ReplySlot, Signal};
 use crate::term::Term;

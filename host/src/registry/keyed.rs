@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
-use crate::process::Pid;
+use crate::Pid;
 use crate::term::Term;
 use crate::term::canonical;
 

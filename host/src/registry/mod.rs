@@ -14,11 +14,12 @@ pub(crate) use names::Names;
 
 use std::sync::Arc;
 
+use crate::Pid;
 use crate::dest::Dest;
 use crate::error::StartError;
 use crate::mailbox::Message;
 use crate::node::{Node, NodeInner, SpawnOptions};
-use crate::process::{Pid, ProcessEntry};
+use crate::process::ProcessEntry;
 use crate::term::Term;
 
 /// Why a name could not be registered.

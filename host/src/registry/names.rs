@@ -3,7 +3,7 @@
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
-use crate::process::Pid;
+use crate::Pid;
 
 /// The node's name table (Erlang's `register/2`). Supervisors' names live here too.
 #[derive(Default)]

@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 
+use crate::Pid;
 use crate::error::StartError;
 use crate::exit::ExitReason;
 use crate::node::Node;
-use crate::process::Pid;
 use crate::term::Term;
 
 pub(crate) use spec::DEFAULT_PERIOD;

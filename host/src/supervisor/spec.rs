@@ -43,6 +43,68 @@ pub enum Restart {
     Temporary,
 }
 
+/// OTP's names for the variants of a plain enum, one spelling each: how the manifest, the
+/// control endpoint and the CLI read and write them.
+macro_rules! otp_names {
+    ($ty:ident { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $ty {
+            /// Every variant, in declaration order.
+            pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
+
+            /// Its name in OTP (and in the manifest): e.g. `one_for_one`, `permanent`.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name),+
+                }
+            }
+
+            /// The variant with this OTP name.
+            pub fn from_name(name: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|v| v.name() == name)
+            }
+
+            /// Every name, for a message that lists them: `a, b, c`.
+            pub(crate) fn names() -> String {
+                Self::ALL.iter().map(|v| v.name()).collect::<Vec<_>>().join(", ")
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+
+        impl serde::Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.name())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let name = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                Self::from_name(&name).ok_or_else(|| {
+                    serde::de::Error::custom(format!("expected one of {}", Self::names()))
+                })
+            }
+        }
+    };
+}
+
+otp_names!(Strategy {
+    OneForOne => "one_for_one",
+    OneForAll => "one_for_all",
+    RestForOne => "rest_for_one",
+    SimpleOneForOne => "simple_one_for_one",
+});
+
+otp_names!(Restart {
+    Permanent => "permanent",
+    Transient => "transient",
+    Temporary => "temporary",
+});
+
 /// How a child is stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shutdown {

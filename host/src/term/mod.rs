@@ -8,45 +8,23 @@
 //! nested deeper than [`MAX_TERM_DEPTH`]; only then may a recursive decoder (serde's) run, on a
 //! stack it cannot exhaust. Host imports, which run on a process's fiber stack, use only the
 //! walkers that never recurse.
+//!
+//! The codec itself, the walker and the display of terms are `otter_common`'s, shared with
+//! the guest SDK; what only the host needs is here.
 
 mod canonical;
-mod display;
 mod json;
 mod merge;
-mod walk;
 
 pub(crate) use canonical::canonical;
-pub(crate) use display::shown;
 pub(crate) use merge::merge_args;
+pub(crate) use otter_common::shown;
+pub(crate) use otter_common::walk;
 
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-/// How deeply arrays, maps and tags may nest in a term the host reads: 128 levels, as
-/// `serde_json`'s own limit, so every JSON document the CLI accepts is a term the host can read.
-pub const MAX_TERM_DEPTH: usize = 128;
-
-/// A CBOR-encoded value (RFC 8949).
-pub type Term = Vec<u8>;
-
-/// CBOR `null`.
-const NULL: u8 = 0xf6;
-/// CBOR `[]`, which is how the CBOR library reads `()`.
-const EMPTY_ARRAY: u8 = 0x80;
-
-/// Encode a serde value as a term. Unit values are written as CBOR `null`, as the guest SDK
-/// writes them.
-///
-/// # Errors
-/// If the value's `Serialize` implementation fails.
-pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Term, TermError> {
-    let mut ser = minicbor_serde::Serializer::new(Vec::new());
-    ser.serialize_unit_as_null(true);
-    value
-        .serialize(&mut ser)
-        .map_err(|e| TermError(e.to_string()))?;
-    Ok(ser.into_encoder().into_writer())
-}
+use otter_common::NULL;
+pub use otter_common::{MAX_TERM_DEPTH, Term, TermError, encode};
 
 /// Decode a term into a serde value; a top-level `null` also reads as `()`.
 ///
@@ -58,13 +36,7 @@ pub fn decode<T: DeserializeOwned>(term: &[u8]) -> Result<T, TermError> {
     if term.len() > MAX_TERM_DEPTH {
         walk::check(term)?;
     }
-    match minicbor_serde::from_slice(term) {
-        Ok(v) => Ok(v),
-        Err(e) if term == [NULL] => {
-            minicbor_serde::from_slice(&[EMPTY_ARRAY]).map_err(|_| TermError(e.to_string()))
-        }
-        Err(e) => Err(TermError(e.to_string())),
-    }
+    otter_common::decode(term)
 }
 
 /// A term as JSON: byte strings become arrays of numbers, tags their item, map keys that are
@@ -81,8 +53,3 @@ pub fn to_json(term: &[u8]) -> Result<serde_json::Value, TermError> {
 pub fn from_json(value: &serde_json::Value) -> Term {
     encode(value).expect("every JSON value encodes as CBOR")
 }
-
-/// A term that could not be encoded or decoded.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("term: {0}")]
-pub struct TermError(pub String);

@@ -77,10 +77,10 @@ fn a_good_manifest_is_read_in_order_with_paths_resolved() {
     assert_eq!(c[1].shutdown, Shutdown::Timeout(Duration::from_millis(100)));
 }
 
-fn worker(c: &ChildSpec) -> &WorkerSpec {
+fn worker(c: &ChildTable) -> &WorkerSpec {
     match &c.kind {
-        ChildKind::Worker(w) => w,
-        ChildKind::Supervisor(_) => panic!("{} is a supervisor", c.id),
+        ChildTableKind::Worker(w) => w,
+        ChildTableKind::Supervisor(_) => panic!("{} is a supervisor", c.id),
     }
 }
 
@@ -133,7 +133,7 @@ fn a_nested_tree_is_read_with_its_settings() {
     assert_eq!(c[1].id, "workers");
     assert_eq!(c[1].shutdown, Shutdown::Infinity);
     assert_eq!(c[1].line, 16);
-    let ChildKind::Supervisor(inner) = &c[1].kind else {
+    let ChildTableKind::Supervisor(inner) = &c[1].kind else {
         panic!("a supervisor")
     };
     assert_eq!(inner.strategy, Strategy::OneForAll);
@@ -396,7 +396,7 @@ fn registries_and_a_named_dynamic_supervisor_are_read() {
         [("Jobs", Keys::Unique, 4), ("PubSub", Keys::Duplicate, 8)]
     );
     assert_eq!(m.supervisor.name.as_deref(), Some("Root"));
-    let ChildKind::Supervisor(jobs) = &m.children()[0].kind else {
+    let ChildTableKind::Supervisor(jobs) = &m.children()[0].kind else {
         panic!("a supervisor child");
     };
     assert_eq!(jobs.name.as_deref(), Some("JobSup"));

@@ -52,7 +52,7 @@ fn supervisors_nest_up_to_the_limit() {
     let m = m.expect("nesting up to the limit is allowed");
     let mut sup = &m.supervisor;
     let mut levels = 0;
-    while let Some(ChildKind::Supervisor(s)) = sup.children.first().map(|c| &c.kind) {
+    while let Some(ChildTableKind::Supervisor(s)) = sup.children.first().map(|c| &c.kind) {
         sup = s;
         levels += 1;
     }

@@ -13,10 +13,11 @@ use super::{
     ChildCounts, ChildError, ChildFailure, ChildInfo, ChildKind, ChildSpec, ChildStart, Restart,
     Shutdown, Strategy, Supervisor, SupervisorError, SupervisorSpec, shutdown_timeout,
 };
+use crate::Pid;
 use crate::error::StartError;
 use crate::exit::ExitReason;
 use crate::node::{Node, SpawnOptions};
-use crate::process::{ExitSender, Pid};
+use crate::process::ExitSender;
 use crate::term::{Term, merge_args};
 
 mod admin;

@@ -3,18 +3,18 @@
 //!
 //! Every host path that looks inside a guest's term goes through [`walk`], so the host's own
 //! stack use does not depend on what a guest sends: host imports run on the process's fiber,
-//! a stack of fixed size whose overrun would end the node (see the `pools` module).
+//! a stack of fixed size whose overrun would end the node (see the host's `pools` module).
 
 use std::borrow::Cow;
 
-use super::{MAX_TERM_DEPTH, TermError};
+use crate::term::{MAX_TERM_DEPTH, TermError};
 
 /// The break byte that ends an indefinite-length item.
 const BREAK: u8 = 0xff;
 
 /// One data item's head (and, for strings, its bytes).
 #[derive(Debug)]
-pub(crate) enum Token<'a> {
+pub enum Token<'a> {
     /// An unsigned integer.
     Uint(u64),
     /// The negative integer `-1 - n`.
@@ -36,7 +36,7 @@ pub(crate) enum Token<'a> {
 }
 
 /// What [`walk`] reports, in document order.
-pub(crate) trait Visit<'a> {
+pub trait Visit<'a> {
     /// Stop the walk early with this error (e.g. an output that is full).
     type Stop;
 
@@ -50,7 +50,7 @@ pub(crate) trait Visit<'a> {
 
 /// Why a walk ended early.
 #[derive(Debug)]
-pub(crate) enum Halt<S> {
+pub enum Halt<S> {
     /// The bytes are not one well-formed CBOR item nested at most [`MAX_TERM_DEPTH`] deep.
     Malformed(TermError),
     /// The visitor stopped the walk.
@@ -72,7 +72,7 @@ struct Frame {
 }
 
 /// Walk the one CBOR item `bytes` holds, reporting it to `visit`; no bytes may follow it.
-pub(crate) fn walk<'a, V: Visit<'a>>(bytes: &'a [u8], visit: &mut V) -> Result<(), Halt<V::Stop>> {
+pub fn walk<'a, V: Visit<'a>>(bytes: &'a [u8], visit: &mut V) -> Result<(), Halt<V::Stop>> {
     if walk_first(bytes, visit)? != bytes.len() {
         return Err(malformed("bytes after the item").into());
     }
@@ -152,13 +152,13 @@ fn walk_first<'a, V: Visit<'a>>(bytes: &'a [u8], visit: &mut V) -> Result<usize,
 }
 
 /// Check that `bytes` is exactly one well-formed CBOR item nested at most [`MAX_TERM_DEPTH`] deep.
-pub(crate) fn check(bytes: &[u8]) -> Result<(), TermError> {
+pub fn check(bytes: &[u8]) -> Result<(), TermError> {
     walk(bytes, &mut Nothing).map_err(Halt::well_formed)
 }
 
 /// The length of the first CBOR item of `bytes`, which must be well formed and nested at most
 /// [`MAX_TERM_DEPTH`] deep.
-pub(crate) fn first_len(bytes: &[u8]) -> Result<usize, TermError> {
+pub fn first_len(bytes: &[u8]) -> Result<usize, TermError> {
     walk_first(bytes, &mut Nothing).map_err(Halt::well_formed)
 }
 
@@ -180,7 +180,7 @@ impl Visit<'_> for Nothing {
 
 impl Halt<std::convert::Infallible> {
     /// The error of a walk whose visitor never stops it.
-    pub(crate) fn well_formed(self) -> TermError {
+    pub fn well_formed(self) -> TermError {
         match self {
             Halt::Malformed(e) => e,
             Halt::Stopped(never) => match never {},
@@ -316,7 +316,8 @@ impl<'a> Reader<'a> {
     }
 }
 
-pub(crate) fn f16_to_f64(h: u16) -> f64 {
+/// An IEEE 754 half-precision float's value.
+pub fn f16_to_f64(h: u16) -> f64 {
     let sign = if h & 0x8000 != 0 { -1.0 } else { 1.0 };
     let exp = i32::from((h >> 10) & 0x1f);
     let mant = f64::from(h & 0x3ff);
@@ -331,7 +332,7 @@ pub(crate) fn f16_to_f64(h: u16) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::check;
-    use crate::term::MAX_TERM_DEPTH;
+    use crate::MAX_TERM_DEPTH;
 
     fn nested(depth: usize) -> Vec<u8> {
         let mut v = vec![0x81; depth];

@@ -5,21 +5,21 @@
 
 use std::fmt::{self, Write};
 
-use super::walk::{Halt, Token, Visit, walk};
+use crate::walk::{Halt, Token, Visit, walk};
 
 /// How many characters of a term a log line or error shows.
-pub(crate) const SHOWN: usize = 200;
+pub const SHOWN: usize = 200;
 
 /// A term shown as text of at most `limit` characters plus `…`; what follows a malformed or
 /// too deeply nested part is cut the same way, and a term that is malformed from its first
 /// byte shows as `<malformed term>`.
-pub(crate) struct Shown<'a> {
+pub struct Shown<'a> {
     term: &'a [u8],
     limit: usize,
 }
 
 /// `term` shown in at most [`SHOWN`] characters.
-pub(crate) fn shown(term: &[u8]) -> Shown<'_> {
+pub fn shown(term: &[u8]) -> Shown<'_> {
     Shown { term, limit: SHOWN }
 }
 
@@ -113,8 +113,8 @@ impl<'a> Visit<'a> for Text {
             }
             Token::Text(t) => {
                 let t = String::from_utf8_lossy(&t[..t.len().min(4 * self.limit)]);
-                // JSON's escapes: quotes, backslashes and every control character.
-                write!(s, "{}", serde_json::Value::String(t.into_owned()))
+                json_string(&mut s, &t);
+                Ok(())
             }
             Token::Simple(20) => write!(s, "false"),
             Token::Simple(21) => write!(s, "true"),
@@ -149,13 +149,35 @@ impl<'a> Visit<'a> for Text {
     }
 }
 
+/// `text` as a JSON string, with JSON's escapes: quotes, backslashes and every control
+/// character (the escapes `serde_json` writes).
+fn json_string(out: &mut String, text: &str) {
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if c < ' ' => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
 #[cfg(test)]
 mod tests {
     use super::Shown;
-    use crate::term::from_json;
+    use crate::encode;
 
     fn show(json: &str, limit: usize) -> String {
-        let term = from_json(&serde_json::from_str(json).unwrap());
+        let term = encode(&serde_json::from_str::<serde_json::Value>(json).unwrap()).unwrap();
         Shown { term: &term, limit }.to_string()
     }
 
@@ -174,15 +196,19 @@ mod tests {
         deep.push(1);
         let cut = |limit| Shown { term: &deep, limit }.to_string();
         assert_eq!(cut(10), format!("{}…", "[".repeat(10)));
-        assert_eq!(
-            cut(1000),
-            format!("{}…", "[".repeat(crate::term::MAX_TERM_DEPTH))
-        );
+        assert_eq!(cut(1000), format!("{}…", "[".repeat(crate::MAX_TERM_DEPTH)));
         let broken = Shown {
             term: &[0xff],
             limit: 10,
         };
         assert_eq!(broken.to_string(), "<malformed term>");
+    }
+
+    #[test]
+    fn text_is_escaped_as_json_escapes_it() {
+        let text = "q\"b\\n\nr\rt\tb\u{8}f\u{c}z\u{0}e\u{1b}d\u{7f}é";
+        let want = serde_json::Value::String(text.into()).to_string();
+        assert_eq!(show(&want, 100), want);
     }
 
     #[test]
