@@ -13,6 +13,7 @@ mod limits;
 mod links;
 mod loading;
 mod names;
+mod order;
 mod registry;
 mod scale;
 mod supervised;

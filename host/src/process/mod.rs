@@ -20,7 +20,7 @@ use crate::engine::Module;
 use crate::error::{CallError, StartError};
 use crate::exit::ExitReason;
 use crate::host::ProcessCtx;
-use crate::mailbox::{MailboxSender, ReplySlot, Signal, mailbox};
+use crate::mailbox::{MailboxSender, ReplySlot, mailbox};
 use crate::node::{NodeInner, ProcessInfo, SpawnOptions};
 use crate::term::Term;
 
@@ -254,11 +254,7 @@ impl Drop for ExitGuard {
         for other in links {
             if let Some(entry) = self.node.entry(other) {
                 entry.remove_link(self.entry.pid);
-                let _ = entry.mailbox.signal(Signal::Exit {
-                    from: self.entry.pid,
-                    reason: reason.clone(),
-                    kill: false,
-                });
+                let _ = entry.mailbox.exit(self.entry.pid, reason.clone());
             }
         }
         for slot in self.pending.drain(..) {
