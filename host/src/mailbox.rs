@@ -23,7 +23,7 @@ use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 
 use tokio::sync::oneshot;
 
@@ -211,36 +211,39 @@ impl Mailbox {
     /// `messages`: one from `from` becomes an `EXIT` message in its place if `traps(from)`
     /// holds now, and is returned at once otherwise.
     pub(crate) async fn recv(&mut self, messages: bool, traps: impl Fn(Pid) -> bool) -> Received {
-        poll_fn(|cx| {
-            let mut queues = self.shared.lock();
-            if let Some(sig) = queues.signals.pop_front() {
-                return Poll::Ready(Received::Signal(sig));
-            }
-            if queues.exits > 0
-                && let Some(exit) = take_in_transit(&mut self.taken, &mut queues, &traps)
-            {
-                drop(queues);
-                self.handed_out();
-                return Poll::Ready(exit);
-            }
-            if messages {
-                if self.taken.is_empty() {
-                    std::mem::swap(&mut self.taken, &mut queues.messages);
-                }
-                if let Some(msg) = self.taken.pop_front() {
-                    drop(queues);
-                    self.handed_out();
-                    return Poll::Ready(Received::Message(msg));
-                }
-            }
-            // Registered under the lock, so a sender that queues after this will wake it.
-            match &mut queues.waker {
-                Some(w) if w.will_wake(cx.waker()) => {}
-                slot => *slot = Some(cx.waker().clone()),
-            }
-            Poll::Pending
-        })
-        .await
+        poll_fn(|cx| self.poll_recv(cx, messages, &traps)).await
+    }
+
+    /// [`Mailbox::recv`] as a poll: registers `cx`'s waker, which any send wakes.
+    pub(crate) fn poll_recv(
+        &mut self,
+        cx: &mut Context<'_>,
+        messages: bool,
+        traps: impl Fn(Pid) -> bool,
+    ) -> Poll<Received> {
+        let mut queues = self.shared.lock();
+        if let Some(received) = take(&mut self.taken, &mut queues, messages, &traps) {
+            self.count_out(&received);
+            return Poll::Ready(received);
+        }
+        // Registered under the lock, so a sender that queues after this will wake it.
+        match &mut queues.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            slot => *slot = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    /// [`Mailbox::recv`] without waiting, and without touching the registered waker.
+    pub(crate) fn try_recv(
+        &mut self,
+        messages: bool,
+        traps: impl Fn(Pid) -> bool,
+    ) -> Option<Received> {
+        let mut queues = self.shared.lock();
+        let received = take(&mut self.taken, &mut queues, messages, &traps)?;
+        self.count_out(&received);
+        Some(received)
     }
 
     /// Messages waiting.
@@ -251,6 +254,13 @@ impl Mailbox {
     /// Whether a message waits, without taking it.
     pub(crate) fn has_message(&self) -> bool {
         !self.taken.is_empty() || !self.shared.lock().messages.is_empty()
+    }
+
+    /// Count what was taken as no longer queued, unless it is a signal (never counted).
+    fn count_out(&self, received: &Received) {
+        if !matches!(received, Received::Signal(_)) {
+            self.handed_out();
+        }
     }
 
     /// Count a message handed to the process as no longer queued.
@@ -282,6 +292,32 @@ impl Mailbox {
             self.taken.push_front(msg);
         }
     }
+}
+
+/// The next signal, exit signal or (if `messages`) message.
+fn take(
+    taken: &mut VecDeque<Message>,
+    queues: &mut Queues,
+    messages: bool,
+    traps: &impl Fn(Pid) -> bool,
+) -> Option<Received> {
+    if let Some(sig) = queues.signals.pop_front() {
+        return Some(Received::Signal(sig));
+    }
+    if queues.exits > 0
+        && let Some(exit) = take_in_transit(taken, queues, traps)
+    {
+        return Some(exit);
+    }
+    if messages {
+        if taken.is_empty() {
+            std::mem::swap(taken, &mut queues.messages);
+        }
+        if let Some(msg) = taken.pop_front() {
+            return Some(Received::Message(msg));
+        }
+    }
+    None
 }
 
 /// Move what is in transit behind the messages already `taken`, in order, taking each exit

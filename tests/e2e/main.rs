@@ -5,6 +5,7 @@
 mod batch;
 mod calls;
 mod dynamic;
+mod embedded;
 mod flow;
 mod hostile;
 mod isolation;
