@@ -49,6 +49,7 @@ mod bindings;
 mod cache;
 pub mod control;
 mod dest;
+mod embedded;
 mod engine;
 mod error;
 mod exit;
@@ -68,6 +69,9 @@ mod trap;
 mod trust;
 
 pub use dest::Dest;
+pub use embedded::{
+    EmbeddedProcess, IncomingCall, MonitorRef, ProcessError, ReceiveError, Received,
+};
 pub use engine::{DEFAULT_LOAD_TIMEOUT, EngineConfig, Module};
 pub use error::{
     CallError, GetStateError, LoadError, ResumeError, SendError, StartError, StopError,

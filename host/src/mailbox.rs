@@ -1,8 +1,18 @@
-//! A process's mailbox: messages in arrival order, and signals that overtake them.
+//! A process's mailbox: messages and exit signals in arrival order, and signals that overtake
+//! them.
 //!
-//! Signals (stop, a reply passed on from another process, state inspection) wait in their own
-//! queue and are taken first, like BEAM's system messages. Every call carries its own reply
-//! slot, so the server never scans its mailbox for a reply.
+//! What one process sends another that may become a message keeps the order it was sent in,
+//! as on the BEAM: plain messages, casts, calls, `DOWN`, and exit signals. An exit signal
+//! travels in the message queue, in its sender's order, and is *taken* as soon as the process
+//! next looks at its mailbox, however many messages wait before it (as the BEAM processes its
+//! signal queue before its message queue). Taken, it becomes an `EXIT` message in that very
+//! place if the process traps exits at that moment, and is handed to the process at once
+//! otherwise, so a process that does not trap exits still dies promptly behind a long queue.
+//!
+//! Other signals (stop, kill, a reply passed on from another process, state inspection,
+//! suspend and resume) wait in their own queue and are taken first, like BEAM's system
+//! messages. Every call carries its own reply slot, so the server never scans its mailbox for
+//! a reply.
 //!
 //! Both queues sit behind one short-held lock. A channel per queue would cost each process
 //! two preallocated blocks (about 4 KiB, more than a hibernated process needs for everything
@@ -13,7 +23,7 @@ use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 
 use tokio::sync::oneshot;
 
@@ -43,6 +53,10 @@ pub(crate) enum Message {
         pid: Pid,
         reason: ExitReason,
     },
+    /// An exit signal (any but the untrappable kill). Still in transit, it keeps its place
+    /// among its sender's messages; once taken by a process that traps exits, it is that
+    /// process's `EXIT` message.
+    Exit { from: Pid, reason: ExitReason },
 }
 
 /// A signal, handled before any message.
@@ -57,13 +71,8 @@ pub(crate) enum Signal {
     Suspend,
     /// Handle messages again, in the order they arrived.
     Resume,
-    /// An exit signal: from a link that exited, or from `exit`. `kill` is the untrappable
-    /// kind (`exit(pid, kill)`).
-    Exit {
-        from: Pid,
-        reason: ExitReason,
-        kill: bool,
-    },
+    /// The untrappable exit signal (`exit(pid, kill)`): exit `killed`, without `terminate`.
+    Kill,
 }
 
 /// What both sides share.
@@ -77,6 +86,8 @@ struct Shared {
 struct Queues {
     messages: VecDeque<Message>,
     signals: VecDeque<Signal>,
+    /// Exit signals among `messages`, not yet taken.
+    exits: usize,
     /// The process waiting for either queue.
     waker: Option<Waker>,
     /// The process has exited: nothing more is accepted.
@@ -123,6 +134,11 @@ pub(crate) fn mailbox() -> (MailboxSender, Mailbox) {
 pub(crate) enum Received {
     Signal(Signal),
     Message(Message),
+    /// An exit signal the process did not trap when it took it: it acts on it now.
+    Exit {
+        from: Pid,
+        reason: ExitReason,
+    },
 }
 
 impl MailboxSender {
@@ -130,6 +146,16 @@ impl MailboxSender {
     pub(crate) fn send(&self, msg: Message) -> Result<(), Message> {
         self.push(msg, |queues, msg| {
             queues.messages.push_back(msg);
+            self.shared.queued.fetch_add(1, Ordering::Relaxed);
+        })
+    }
+
+    /// Queue an exit signal behind what its sender sent before; gives it back if the process
+    /// has exited.
+    pub(crate) fn exit(&self, from: Pid, reason: ExitReason) -> Result<(), (Pid, ExitReason)> {
+        self.push((from, reason), |queues, (from, reason)| {
+            queues.messages.push_back(Message::Exit { from, reason });
+            queues.exits += 1;
             self.shared.queued.fetch_add(1, Ordering::Relaxed);
         })
     }
@@ -167,44 +193,57 @@ pub(crate) const MAX_BATCHED_TERM: usize = 64 * 1024;
 
 impl Message {
     /// Whether `handle-batch` may carry it. A `DOWN` may not: whether it is delivered depends
-    /// on `demonitor` calls made by the messages before it. Nor may a large message.
+    /// on `demonitor` calls made by the messages before it. Nor may an `EXIT`, which has no
+    /// envelope, or a large message.
     pub(crate) fn batchable(&self) -> bool {
         match self {
             Message::Call { request: term, .. } | Message::Cast(term) | Message::Info(term) => {
                 term.len() <= MAX_BATCHED_TERM
             }
-            Message::Down { .. } => false,
+            Message::Down { .. } | Message::Exit { .. } => false,
         }
     }
 }
 
 impl Mailbox {
     /// Wait for the next signal, or message if `messages` (a suspended process takes only
-    /// signals). Signals come first.
-    pub(crate) async fn recv(&mut self, messages: bool) -> Received {
-        poll_fn(|cx| {
-            let mut queues = self.shared.lock();
-            if let Some(sig) = queues.signals.pop_front() {
-                return Poll::Ready(Received::Signal(sig));
-            }
-            if messages {
-                if self.taken.is_empty() {
-                    std::mem::swap(&mut self.taken, &mut queues.messages);
-                }
-                if let Some(msg) = self.taken.pop_front() {
-                    drop(queues);
-                    self.handed_out();
-                    return Poll::Ready(Received::Message(msg));
-                }
-            }
-            // Registered under the lock, so a sender that queues after this will wake it.
-            match &mut queues.waker {
-                Some(w) if w.will_wake(cx.waker()) => {}
-                slot => *slot = Some(cx.waker().clone()),
-            }
-            Poll::Pending
-        })
-        .await
+    /// signals). Signals come first; then exit signals in transit, taken whether or not
+    /// `messages`: one from `from` becomes an `EXIT` message in its place if `traps(from)`
+    /// holds now, and is returned at once otherwise.
+    pub(crate) async fn recv(&mut self, messages: bool, traps: impl Fn(Pid) -> bool) -> Received {
+        poll_fn(|cx| self.poll_recv(cx, messages, &traps)).await
+    }
+
+    /// [`Mailbox::recv`] as a poll: registers `cx`'s waker, which any send wakes.
+    pub(crate) fn poll_recv(
+        &mut self,
+        cx: &mut Context<'_>,
+        messages: bool,
+        traps: impl Fn(Pid) -> bool,
+    ) -> Poll<Received> {
+        let mut queues = self.shared.lock();
+        if let Some(received) = take(&mut self.taken, &mut queues, messages, &traps) {
+            self.count_out(&received);
+            return Poll::Ready(received);
+        }
+        // Registered under the lock, so a sender that queues after this will wake it.
+        match &mut queues.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            slot => *slot = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    /// [`Mailbox::recv`] without waiting, and without touching the registered waker.
+    pub(crate) fn try_recv(
+        &mut self,
+        messages: bool,
+        traps: impl Fn(Pid) -> bool,
+    ) -> Option<Received> {
+        let mut queues = self.shared.lock();
+        let received = take(&mut self.taken, &mut queues, messages, &traps)?;
+        self.count_out(&received);
+        Some(received)
     }
 
     /// Messages waiting.
@@ -217,15 +256,27 @@ impl Mailbox {
         !self.taken.is_empty() || !self.shared.lock().messages.is_empty()
     }
 
+    /// Count what was taken as no longer queued, unless it is a signal (never counted).
+    fn count_out(&self, received: &Received) {
+        if !matches!(received, Received::Signal(_)) {
+            self.handed_out();
+        }
+    }
+
     /// Count a message handed to the process as no longer queued.
     fn handed_out(&self) {
         self.shared.queued.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// The next message if it is already queued and may join a batch.
+    /// The next message if it is already queued and may join a batch. An exit signal in
+    /// transit ends the batch: the next `recv` takes it.
     pub(crate) fn next_batchable(&mut self) -> Option<Message> {
         if self.taken.is_empty() {
-            std::mem::swap(&mut self.taken, &mut self.shared.lock().messages);
+            let mut queues = self.shared.lock();
+            if queues.exits > 0 {
+                return None;
+            }
+            std::mem::swap(&mut self.taken, &mut queues.messages);
         }
         if !self.taken.front()?.batchable() {
             return None;
@@ -241,6 +292,56 @@ impl Mailbox {
             self.taken.push_front(msg);
         }
     }
+}
+
+/// The next signal, exit signal or (if `messages`) message.
+fn take(
+    taken: &mut VecDeque<Message>,
+    queues: &mut Queues,
+    messages: bool,
+    traps: &impl Fn(Pid) -> bool,
+) -> Option<Received> {
+    if let Some(sig) = queues.signals.pop_front() {
+        return Some(Received::Signal(sig));
+    }
+    if queues.exits > 0
+        && let Some(exit) = take_in_transit(taken, queues, traps)
+    {
+        return Some(exit);
+    }
+    if messages {
+        if taken.is_empty() {
+            std::mem::swap(taken, &mut queues.messages);
+        }
+        if let Some(msg) = taken.pop_front() {
+            return Some(Received::Message(msg));
+        }
+    }
+    None
+}
+
+/// Move what is in transit behind the messages already `taken`, in order, taking each exit
+/// signal on the way: trapped, it stays in its place as an `EXIT` message; otherwise it is
+/// returned (no longer queued), and whatever came after it stays in transit.
+fn take_in_transit(
+    taken: &mut VecDeque<Message>,
+    queues: &mut Queues,
+    traps: &impl Fn(Pid) -> bool,
+) -> Option<Received> {
+    while let Some(msg) = queues.messages.pop_front() {
+        match msg {
+            Message::Exit { from, reason } => {
+                queues.exits -= 1;
+                if traps(from) {
+                    taken.push_back(Message::Exit { from, reason });
+                } else {
+                    return Some(Received::Exit { from, reason });
+                }
+            }
+            msg => taken.push_back(msg),
+        }
+    }
+    None
 }
 
 impl Drop for Mailbox {

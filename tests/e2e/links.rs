@@ -1,6 +1,8 @@
 //! Links, exit signals and trapping exits.
 
-use otter::{CallError, ExitReason};
+use std::time::Duration;
+
+use otter::{CallError, ExitReason, Received};
 use serde_json::{Value, json};
 
 use crate::support::*;
@@ -14,19 +16,33 @@ async fn trap(node: &otter::Node, p: otter::Pid) {
     let _: Value = node.call(p, &json!({"trap_exit": true})).await.unwrap();
 }
 
+/// What an observer (this test's own process, named `obs`) heard before `DOWN` from `p`.
+async fn heard_until_down(obs: &otter::EmbeddedProcess, p: otter::Pid) -> (Vec<Value>, ExitReason) {
+    let mut heard = Vec::new();
+    loop {
+        match obs.receive(Some(Duration::from_secs(2))).await.unwrap() {
+            Received::Cast(t) => heard.push(otter::decode(&t).unwrap()),
+            Received::Down { pid, reason, .. } if pid == p => return (heard, reason),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_kills_a_linked_process_that_does_not_trap_exits_without_terminate() {
     let node = node().await;
-    let obs = named_probe(&node, "obs", json!({})).await;
+    let obs = node.embedded_process();
+    obs.register("obs").unwrap();
     let a = probe(&node).await;
     let b = try_probe(&node, json!({"observer": "obs"}), None)
         .await
         .unwrap();
+    obs.monitor(b).unwrap();
     link(&node, a, b).await;
     let _ = node.call::<_, Value>(a, &json!("trap")).await;
-    assert!(eventually(async || !node.is_alive(b)).await);
-    let ev = events(&node, obs).await;
-    assert!(!ev.iter().any(|e| e.contains("terminate")), "{ev:?}");
+    let (heard, reason) = heard_until_down(&obs, b).await;
+    assert!(matches!(reason, ExitReason::Error(e) if e.starts_with("trap")));
+    assert_eq!(heard, [json!({"record": "init"})]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -82,24 +98,17 @@ async fn linking_a_dead_process_sends_exit_noproc() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exit_kill_ends_even_a_trapping_process_without_terminate() {
     let node = node().await;
-    let obs = named_probe(&node, "obs", json!({})).await;
+    let obs = node.embedded_process();
+    obs.register("obs").unwrap();
     let p = try_probe(&node, json!({"observer": "obs"}), None)
         .await
         .unwrap();
     trap(&node, p).await;
-    let _: Value = node
-        .call(obs, &json!({"monitor": {"pid": p}}))
-        .await
-        .unwrap();
+    obs.monitor(p).unwrap();
     assert!(node.exit(p, ExitReason::Killed));
-    let want = format!("down:{p}:killed");
-    assert!(eventually(async || events(&node, obs).await.contains(&want)).await);
-    assert!(
-        !events(&node, obs)
-            .await
-            .iter()
-            .any(|e| e.contains("terminate"))
-    );
+    let (heard, reason) = heard_until_down(&obs, p).await;
+    assert_eq!(reason, ExitReason::Killed);
+    assert_eq!(heard, [json!({"record": "init"})]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,6 +5,7 @@
 mod batch;
 mod calls;
 mod dynamic;
+mod embedded;
 mod flow;
 mod hostile;
 mod isolation;
@@ -13,6 +14,7 @@ mod limits;
 mod links;
 mod loading;
 mod names;
+mod order;
 mod registry;
 mod scale;
 mod supervised;

@@ -166,6 +166,11 @@ enum Request {
     PanicWith(String),
     /// Recurse until the wasm stack overflows.
     Overflow,
+    /// Send `to` each step in order, from inside one callback.
+    Burst {
+        to: u64,
+        steps: Vec<Step>,
+    },
     /// Arm `n` timers that send `info:text` to `to` after `ms`; answers how many.
     Timers {
         n: u32,
@@ -247,6 +252,18 @@ impl ReasonArg {
             ReasonArg::Error(e) => ExitReason::Error(e),
         }
     }
+}
+
+/// One thing a `burst` sends.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Step {
+    /// `info:text`.
+    Send(String),
+    /// `record(text)`.
+    Cast(String),
+    /// An exit signal.
+    Exit(ReasonArg),
 }
 
 #[derive(Deserialize, Serialize)]
@@ -598,6 +615,18 @@ impl GenServer for Probe {
             Request::BigReply(len) => Reply::ok(Value::Str("x".repeat(len as usize))),
             Request::PanicWith(message) => panic!("{message}"),
             Request::Overflow => Reply::ok(int(deep(0))),
+            Request::Burst { to, steps } => {
+                for step in steps {
+                    match step {
+                        Step::Send(t) => {
+                            let _ = otter_guest::send(to, &Msg::Text(t));
+                        }
+                        Step::Cast(t) => otter_guest::cast(to, &Cast::Record(t)),
+                        Step::Exit(reason) => otter_guest::exit(to, reason.reason()),
+                    }
+                }
+                Reply::ok(ok())
+            }
             Request::Timers { n, ms, to, text } => {
                 for _ in 0..n {
                     otter_guest::send_after(to.dest(), &Msg::Text(text.clone()), ms);

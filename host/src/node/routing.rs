@@ -176,11 +176,7 @@ impl NodeInner {
                 }
             }
             _ => {
-                let _ = ea.mailbox.signal(Signal::Exit {
-                    from: b,
-                    reason: ExitReason::NoProc,
-                    kill: false,
-                });
+                let _ = ea.mailbox.exit(b, ExitReason::NoProc);
             }
         }
     }
@@ -196,8 +192,13 @@ impl NodeInner {
     /// Erlang's `exit(Target, Reason)` sent by `from` (0 when not a process).
     pub(crate) fn exit_signal(&self, from: Pid, target: Pid, reason: ExitReason) {
         if let Some(entry) = self.entry(target) {
-            let kill = reason == ExitReason::Killed;
-            let _ = entry.mailbox.signal(Signal::Exit { from, reason, kill });
+            // `kill` is untrappable and overtakes; any other reason keeps its place among
+            // what `from` sent before.
+            if reason == ExitReason::Killed {
+                let _ = entry.mailbox.signal(Signal::Kill);
+            } else {
+                let _ = entry.mailbox.exit(from, reason);
+            }
         }
     }
 

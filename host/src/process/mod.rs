@@ -20,7 +20,7 @@ use crate::engine::Module;
 use crate::error::{CallError, StartError};
 use crate::exit::ExitReason;
 use crate::host::ProcessCtx;
-use crate::mailbox::{MailboxSender, ReplySlot, Signal, mailbox};
+use crate::mailbox::{MailboxSender, ReplySlot, mailbox};
 use crate::node::{NodeInner, ProcessInfo, SpawnOptions};
 use crate::term::Term;
 
@@ -42,7 +42,8 @@ pub(crate) type ExitSender = tokio::sync::mpsc::UnboundedSender<(Pid, ExitReason
 /// A process as the rest of the node sees it.
 pub(crate) struct ProcessEntry {
     pub(crate) pid: Pid,
-    pub(crate) module: Arc<Module>,
+    /// `None` for a process of the embedding program (`Node::embedded_process`).
+    pub(crate) module: Option<Arc<Module>>,
     pub(crate) mailbox: MailboxSender,
     pub(crate) name: Mutex<Option<String>>,
     started: Instant,
@@ -64,7 +65,55 @@ pub(crate) struct ProcessEntry {
     kill_requested: AtomicBool,
 }
 
+/// What `ps` shows as the module of a process of the embedding program.
+pub(crate) const EMBEDDED_MODULE: &str = "<embedded>";
+
 impl ProcessEntry {
+    /// A new process's entry, watched by `opts.exit_to` (a supervisor) from the start.
+    pub(crate) fn new(
+        pid: Pid,
+        module: Option<Arc<Module>>,
+        mailbox: MailboxSender,
+        opts: &SpawnOptions,
+    ) -> Self {
+        ProcessEntry {
+            pid,
+            module,
+            mailbox,
+            name: Mutex::new(None),
+            started: Instant::now(),
+            restarts: opts.restarts,
+            parent: opts.parent,
+            hibernating: AtomicBool::new(false),
+            memory: Arc::new(AtomicUsize::new(0)),
+            exit: OnceLock::new(),
+            // Registered before the process runs, so no exit can be missed.
+            watchers: Mutex::new(Some(
+                opts.exit_to
+                    .clone()
+                    .map(Watcher::Channel)
+                    .into_iter()
+                    .collect(),
+            )),
+            links: Mutex::new(Some(HashSet::new())),
+            abort: OnceLock::new(),
+            kill_requested: AtomicBool::new(false),
+        }
+    }
+
+    /// The module's name, or [`EMBEDDED_MODULE`].
+    pub(crate) fn module_name(&self) -> &str {
+        self.module.as_ref().map_or(EMBEDDED_MODULE, |m| m.name())
+    }
+
+    /// Let a kill abort `task`; aborts it now if a kill came first.
+    pub(crate) fn set_abort(&self, task: AbortHandle) {
+        let _ = self.abort.set(task.clone());
+        if self.kill_requested.load(Ordering::SeqCst) {
+            task.abort();
+        }
+    }
+
     pub(crate) fn exit_reason(&self) -> ExitReason {
         self.exit.get().cloned().unwrap_or(ExitReason::Killed)
     }
@@ -118,8 +167,8 @@ impl ProcessEntry {
         ProcessInfo {
             pid: self.pid,
             name: self.name.lock().expect("name lock").clone(),
-            module: self.module.name().to_owned(),
-            vsn: self.module.vsn().to_owned(),
+            module: self.module_name().to_owned(),
+            vsn: self.module.as_ref().map_or("", |m| m.vsn()).to_owned(),
             hibernating: self.is_hibernating(),
             queue_len: self.mailbox.queued(),
             memory: self.memory.load(Ordering::Relaxed),
@@ -142,29 +191,7 @@ pub(crate) async fn spawn(
     }
     let pid = node.next_pid();
     let (sender, mailbox) = mailbox();
-    let entry = Arc::new(ProcessEntry {
-        pid,
-        module: module.clone(),
-        mailbox: sender,
-        name: Mutex::new(None),
-        started: Instant::now(),
-        restarts: opts.restarts,
-        parent: opts.parent,
-        hibernating: AtomicBool::new(false),
-        memory: Arc::new(AtomicUsize::new(0)),
-        exit: OnceLock::new(),
-        // Registered before the task exists, so no exit can be missed.
-        watchers: Mutex::new(Some(
-            opts.exit_to
-                .clone()
-                .map(Watcher::Channel)
-                .into_iter()
-                .collect(),
-        )),
-        links: Mutex::new(Some(HashSet::new())),
-        abort: OnceLock::new(),
-        kill_requested: AtomicBool::new(false),
-    });
+    let entry = Arc::new(ProcessEntry::new(pid, Some(module.clone()), sender, &opts));
     node.insert(entry.clone());
     if let Err(e) = node.register_start_names(&entry, &opts) {
         node.remove(&entry);
@@ -178,17 +205,9 @@ pub(crate) async fn spawn(
         mailbox,
         entry.memory.clone(),
     );
-    let guard = ExitGuard {
-        node: node.clone(),
-        entry: entry.clone(),
-        reason: None,
-        pending: Vec::new(),
-    };
+    let guard = ExitGuard::new(node.clone(), entry.clone());
     let task = tokio::spawn(serve::run(guard, module, ctx, args, started_tx));
-    let _ = entry.abort.set(task.abort_handle());
-    if entry.kill_requested.load(Ordering::SeqCst) {
-        task.abort();
-    }
+    entry.set_abort(task.abort_handle());
     let started = async {
         started_rx
             .await
@@ -209,12 +228,29 @@ pub(crate) async fn spawn(
 }
 
 /// Runs the exit sequence when the process task ends, however it ends (a kill drops it).
-struct ExitGuard {
+pub(crate) struct ExitGuard {
     node: Arc<NodeInner>,
     entry: Arc<ProcessEntry>,
     reason: Option<ExitReason>,
     /// Callers to answer with the exit reason once the name is free.
     pending: Vec<ReplySlot>,
+}
+
+impl ExitGuard {
+    pub(crate) fn new(node: Arc<NodeInner>, entry: Arc<ProcessEntry>) -> Self {
+        ExitGuard {
+            node,
+            entry,
+            reason: None,
+            pending: Vec::new(),
+        }
+    }
+
+    /// Run the exit sequence now: the process exits `reason`, and `pending` callers learn it.
+    pub(crate) fn exit(mut self, reason: ExitReason, pending: Vec<ReplySlot>) {
+        self.reason = Some(reason);
+        self.pending = pending;
+    }
 }
 
 impl Drop for ExitGuard {
@@ -253,18 +289,14 @@ impl Drop for ExitGuard {
         for other in links {
             if let Some(entry) = self.node.entry(other) {
                 entry.remove_link(self.entry.pid);
-                let _ = entry.mailbox.signal(Signal::Exit {
-                    from: self.entry.pid,
-                    reason: reason.clone(),
-                    kill: false,
-                });
+                let _ = entry.mailbox.exit(self.entry.pid, reason.clone());
             }
         }
         for slot in self.pending.drain(..) {
             let _ = slot.send(Err(CallError::Exited(reason.clone())));
         }
         let pid = self.entry.pid;
-        let module = self.entry.module.name();
+        let module = self.entry.module_name();
         if reason.is_clean() {
             tracing::debug!(pid, module, %reason, "process exited");
         } else {

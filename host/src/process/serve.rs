@@ -74,7 +74,8 @@ enum Event {
     Signal(Signal),
     Message(Message),
     Timeout,
-    /// An exit signal this process traps, for `handle-info`.
+    /// An exit signal taken while not trapping exits (or from the parent): acted on without
+    /// a callback.
     Exit {
         from: Pid,
         reason: ExitReason,
@@ -111,6 +112,7 @@ fn event(received: Received) -> Event {
     match received {
         Received::Signal(sig) => Event::Signal(sig),
         Received::Message(msg) => Event::Message(msg),
+        Received::Exit { from, reason } => Event::Exit { from, reason },
     }
 }
 
@@ -284,14 +286,13 @@ impl Process {
                         };
                     }
                 }
-                Event::Signal(Signal::Exit { from, reason, kill }) => {
-                    let me = self.entry.pid;
-                    if kill {
-                        return Woken::Exit {
-                            reason: ExitReason::Killed,
-                            terminate: false,
-                        };
-                    }
+                Event::Signal(Signal::Kill) => {
+                    return Woken::Exit {
+                        reason: ExitReason::Killed,
+                        terminate: false,
+                    };
+                }
+                Event::Exit { from, reason } => {
                     // The parent's exit signal is an order to terminate, never an `exit`
                     // info: OTP's gen_server runs terminate(reason) on it when trapping;
                     // Otter runs it when not trapping too, as a supervisor's shutdown always
@@ -302,10 +303,7 @@ impl Process {
                             terminate: true,
                         };
                     }
-                    if self.ctx().trap_exit {
-                        return Woken::Event(Event::Exit { from, reason });
-                    }
-                    if reason != ExitReason::Normal || from == me {
+                    if reason != ExitReason::Normal || from == self.entry.pid {
                         // Not trapping: the signal ends the process, without terminate.
                         return Woken::Exit {
                             reason,
@@ -322,13 +320,18 @@ impl Process {
 
     async fn receive(&mut self, deadline: Option<tokio::time::Instant>) -> Event {
         let suspended = self.suspended;
-        let mailbox: &mut Mailbox = &mut self.ctx().mailbox;
+        let parent = self.entry.parent;
+        let ctx = self.ctx();
+        // The flag in force when the signal is taken; the parent's is never a message.
+        let trapping = ctx.trap_exit;
+        let traps = move |from| trapping && Some(from) != parent;
+        let mailbox: &mut Mailbox = &mut ctx.mailbox;
         let Some(deadline) = deadline.filter(|_| !suspended) else {
-            return event(mailbox.recv(!suspended).await);
+            return event(mailbox.recv(!suspended, traps).await);
         };
         tokio::select! {
             biased;
-            received = mailbox.recv(true) => event(received),
+            received = mailbox.recv(true, traps) => event(received),
             () = tokio::time::sleep_until(deadline) => Event::Timeout,
         }
     }
@@ -415,7 +418,7 @@ impl Process {
                 handle_batch(store, server, first).await
             }
             Event::Signal(Signal::Stop(reason)) => Flow::Stop(reason),
-            Event::Exit { from, reason } => {
+            Event::Message(Message::Exit { from, reason }) => {
                 let info = WitInfo::Exit(WitExitSignal {
                     from,
                     reason: reason.to_wit(),
@@ -428,8 +431,9 @@ impl Process {
                 | Signal::GetState(_)
                 | Signal::Suspend
                 | Signal::Resume
-                | Signal::Exit { .. },
-            ) => {
+                | Signal::Kill,
+            )
+            | Event::Exit { .. } => {
                 unreachable!("answered without a callback")
             }
             Event::Timeout => {
