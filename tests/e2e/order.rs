@@ -39,13 +39,13 @@ async fn a_trapping_parent_gets_what_a_worker_sent_from_terminate_before_its_exi
     assert!(matches!(r, Err(CallError::Exited(_))), "{r:?}");
     assert!(eventually(async || !node.is_alive(worker)).await);
     node.resume(parent).unwrap();
-    let exit = format!("exit:{worker}:error: boom");
+    let exit = format!("exit:{worker}:error(boom)");
     assert!(eventually(async || seen(&node, parent).await.contains(&exit)).await);
     assert_eq!(
         seen(&node, parent).await,
         [
             "cast:w:init".to_owned(),
-            "cast:w:terminate:error: boom".to_owned(),
+            "cast:w:terminate:error(boom)".to_owned(),
             exit
         ]
     );
@@ -72,7 +72,7 @@ async fn an_exit_signal_from_a_live_process_keeps_its_place_among_its_messages()
         seen(&node, p).await,
         [
             "info:m1".to_owned(),
-            format!("exit:{sender}:error: go"),
+            format!("exit:{sender}:error(go)"),
             "info:m2".to_owned(),
             "cast:m3".to_owned()
         ]
@@ -150,7 +150,7 @@ async fn the_trap_flag_that_counts_is_the_one_in_force_when_the_signal_is_taken(
     assert!(
         eventually(async || seen(&node, p)
             .await
-            .contains(&"exit:0:error: late".to_owned()))
+            .contains(&"exit:0:error(late)".to_owned()))
         .await
     );
     assert!(node.is_alive(p));

@@ -1,6 +1,6 @@
 //! What an embedded process's operations return when they fail.
 
-use crate::error::CallError;
+use crate::error::{CallError, SendError};
 use crate::exit::ExitReason;
 use crate::registry::RegisterError;
 
@@ -22,9 +22,12 @@ pub enum ProcessError {
     /// trap exits, an exit signal or a kill reached it, or it was stopped.
     #[error("the process has exited: {0}")]
     Exited(ExitReason),
-    /// A call or send failed, as the same operation of a [`Node`](crate::Node) does.
+    /// A call failed, as [`Node::call`](crate::Node::call) does.
     #[error(transparent)]
     Call(#[from] CallError),
+    /// A send failed, as [`Node::send`](crate::Node::send) does.
+    #[error(transparent)]
+    Send(#[from] SendError),
     /// The name is taken, or this process already has one.
     #[error(transparent)]
     Register(#[from] RegisterError),

@@ -402,7 +402,7 @@ impl EmbeddedProcess {
     /// Send a plain CBOR message from this process (to the receiver's `handle_info`).
     ///
     /// # Errors
-    /// [`ProcessError::Exited`]; [`ProcessError::Call`] as [`Node::send`].
+    /// [`ProcessError::Exited`]; [`ProcessError::Send`] as [`Node::send`].
     pub fn send(&self, dest: impl Into<Dest>, msg: Term) -> Result<(), ProcessError> {
         self.core.exited().map_err(ProcessError::Exited)?;
         Ok(self.core.node.send(&dest.into(), msg)?)
