@@ -37,6 +37,8 @@ pub(crate) enum Message {
     Cast(Term),
     /// A plain message.
     Info(Term),
+    /// A `start-timer` timer fired.
+    Timer { timer: u64, msg: Term },
     /// A monitored process exited.
     Down {
         monitor: u64,
@@ -173,7 +175,7 @@ impl Message {
             Message::Call { request: term, .. } | Message::Cast(term) | Message::Info(term) => {
                 term.len() <= MAX_BATCHED_TERM
             }
-            Message::Down { .. } => false,
+            Message::Down { .. } | Message::Timer { .. } => false,
         }
     }
 }

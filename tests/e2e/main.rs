@@ -15,6 +15,8 @@ mod loading;
 mod names;
 mod registry;
 mod scale;
+mod starting;
 mod supervised;
 mod supervision;
 mod support;
+mod time;

@@ -50,7 +50,9 @@ pub(super) async fn handle_batch(
             }
             Message::Cast(req) => WitEnvelope::Cast(append(&mut terms, &req)),
             Message::Info(msg) => WitEnvelope::Info(append(&mut terms, &msg)),
-            Message::Down { .. } => unreachable!("a DOWN is never batched"),
+            Message::Down { .. } | Message::Timer { .. } => {
+                unreachable!("a DOWN or timer message is never batched")
+            }
         });
         next = if batch.len() < BATCH_MAX && terms.len() < BATCH_BYTES {
             ctx.mailbox.next_batchable()

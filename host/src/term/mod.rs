@@ -26,6 +26,12 @@ use serde::de::DeserializeOwned;
 /// `serde_json`'s own limit, so every JSON document the CLI accepts is a term the host can read.
 pub const MAX_TERM_DEPTH: usize = 128;
 
+/// Refuse a term that is not one well-formed CBOR item nested at most [`MAX_TERM_DEPTH`]
+/// deep, without recursion (safe on a process's fiber stack).
+pub(crate) fn check_well_formed(term: &[u8]) -> Result<(), TermError> {
+    walk::check(term)
+}
+
 /// A CBOR-encoded value (RFC 8949).
 pub type Term = Vec<u8>;
 
