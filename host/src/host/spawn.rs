@@ -101,7 +101,16 @@ impl ProcessCtx {
         let Some(module) = self.node.module(&module) else {
             return Err(WitStartError::UnknownModule(module));
         };
-        match crate::process::spawn(&self.node, module, args, opts).await {
+        // Started from a task of its own: creating the new process's task future takes a
+        // lot of stack in a debug build, which a fiber should not have to hold, and a start
+        // timeout is still enforced if this process is killed while it waits.
+        let node = self.node.clone();
+        // Boxed at once: tokio's spawn moves its future through several frames.
+        let start = Box::pin(async move { crate::process::spawn(&node, module, args, opts).await });
+        let started = tokio::spawn(start)
+            .await
+            .unwrap_or(Err(StartError::Stopped(crate::ExitReason::Killed)));
+        match started {
             Ok(pid) => {
                 if bond == Bond::Monitor {
                     self.monitors.insert(mref, pid);
