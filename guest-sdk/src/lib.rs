@@ -104,26 +104,38 @@
 //! `Registry`): a unique key is an address ([`Dest::via`]), a duplicate key a pub/sub topic
 //! ([`registry::dispatch`]). [`supervisor`] starts children under a dynamic supervisor
 //! by its name and lists a supervisor's children.
+//!
+//! # Starting processes, and time
+//!
+//! [`start`], [`start_link`] and [`start_monitor`] start a process of a loaded module from a
+//! callback and return once its `init` has (OTP's `gen_server:start_link`), with a name, a
+//! `via` key, a start timeout or `hibernate_after` in [`StartOptions`]. [`clock`] reads the
+//! node's monotonic and system clocks and sleeps without a message; [`start_timer`] arms a
+//! timer whose [`Info::Timer`] carries its reference.
 #![warn(missing_docs, unreachable_pub)]
 
 extern crate self as otter_guest;
 
 #[doc(hidden)]
 pub mod bindings;
+pub mod clock;
 mod export;
 pub mod log;
 mod process;
 pub mod registry;
 mod server;
+mod spawn;
 pub mod supervisor;
 mod term;
 mod types;
 
 pub use process::{
     call, call_timeout, cancel_timer, cast, demonitor, exit, link, message_queue_len, monitor,
-    register, reply, self_pid, send, send_after, trap_exit, unlink, unregister, whereis,
+    register, reply, self_pid, send, send_after, start_timer, trap_exit, unlink, unregister,
+    whereis,
 };
 pub use server::{GenServer, Init, Next, NoReply, Reply};
+pub use spawn::{StartError, StartOptions, start, start_link, start_monitor};
 pub use term::{decode, encode};
 pub use types::{
     CallError, Dest, ExitReason, Info, MonitorRef, Pid, RegisterError, ReplyTo, TimerRef,

@@ -77,6 +77,25 @@ pub fn send_after<M: Serialize + ?Sized>(to: impl Into<Dest>, msg: &M, ms: u32) 
     host::send_after(&to.into().to_wit(), &encode(msg), ms)
 }
 
+/// Erlang's `erlang:start_timer`: after `ms` milliseconds `to` receives
+/// [`crate::Info::Timer`] with this timer's reference and `msg`, so a server with several
+/// timers knows which one fired (and can ignore one it has since replaced). [`cancel_timer`]
+/// cancels it. Timers count against the node's `max_timers` as [`send_after`]'s do.
+///
+/// ```no_run
+/// use otter_guest::{Info, TimerRef};
+/// // In a callback: retry in one second, remembering which timer is current.
+/// let retry: TimerRef = otter_guest::start_timer(otter_guest::self_pid(), &"retry", 1000);
+/// // Later, in handle_info:
+/// # let info: Info<String> = Info::Timeout;
+/// if let Info::Timer { timer, msg } = info {
+///     if timer == retry { /* msg == "retry" */ }
+/// }
+/// ```
+pub fn start_timer<M: Serialize + ?Sized>(to: impl Into<Dest>, msg: &M, ms: u32) -> TimerRef {
+    host::start_timer(&to.into().to_wit(), &encode(msg), ms)
+}
+
 /// Cancel a timer: the milliseconds that were left, or `None` if it already fired.
 pub fn cancel_timer(timer: TimerRef) -> Option<u32> {
     host::cancel_timer(timer)

@@ -168,6 +168,13 @@ pub enum Info<M> {
         /// Its reason.
         reason: ExitReason,
     },
+    /// A timer armed with [`crate::start_timer`] fired (Erlang's `{timeout, TimerRef, Msg}`).
+    Timer {
+        /// The reference [`crate::start_timer`] returned.
+        timer: TimerRef,
+        /// The message it was armed with, decoded.
+        msg: M,
+    },
 }
 
 impl<M> Info<M> {
@@ -178,6 +185,7 @@ impl<M> Info<M> {
             Info::Timeout => "timeout",
             Info::Down { .. } => "down",
             Info::Exit { .. } => "exit",
+            Info::Timer { .. } => "timer",
         }
     }
 }
@@ -195,6 +203,10 @@ impl<M: DeserializeOwned> Info<M> {
             wit::Info::Exit(e) => Info::Exit {
                 from: e.from,
                 reason: ExitReason::from_wit(e.reason),
+            },
+            wit::Info::Timer(t) => Info::Timer {
+                timer: t.timer,
+                msg: crate::decode(&t.msg)?,
             },
         })
     }

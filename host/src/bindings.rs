@@ -9,6 +9,10 @@ wasmtime::component::bindgen!({
         "otter:genserver/supervisor.terminate-child": async,
         "otter:genserver/supervisor.which-children": async,
         "otter:genserver/supervisor.count-children": async,
+        "otter:genserver/spawn.start": async,
+        "otter:genserver/spawn.start-link": async,
+        "otter:genserver/spawn.start-monitor": async,
+        "otter:genserver/clock.sleep": async,
         default: trappable,
     },
     exports: { default: async },
@@ -17,6 +21,6 @@ wasmtime::component::bindgen!({
 pub(crate) use self::otter::genserver::types::{
     Down as WitDown, Envelope as WitEnvelope, ExitReason as WitExitReason,
     ExitSignal as WitExitSignal, Info as WitInfo, Next as WitNext, Outcome as WitOutcome,
-    ReplyTo as WitReplyTo,
+    ReplyTo as WitReplyTo, TimerFired as WitTimerFired,
 };
 pub(crate) use exports::otter::genserver::server::{CallResult, InitResult, NoreplyResult};

@@ -107,6 +107,10 @@ pub enum StartError {
     /// The `via` name's registry does not exist or has duplicate keys.
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// The node holds its maximum number of processes
+    /// ([`NodeConfig::max_processes`](crate::NodeConfig::max_processes)).
+    #[error("system_limit: the node holds its maximum number of processes")]
+    SystemLimit,
 }
 
 /// Why a stop did not complete.

@@ -47,6 +47,8 @@ pub(crate) enum Message {
     Cast(Term),
     /// A plain message.
     Info(Term),
+    /// A `start-timer` timer fired.
+    Timer { timer: u64, msg: Term },
     /// A monitored process exited.
     Down {
         monitor: u64,
@@ -200,7 +202,7 @@ impl Message {
             Message::Call { request: term, .. } | Message::Cast(term) | Message::Info(term) => {
                 term.len() <= MAX_BATCHED_TERM
             }
-            Message::Down { .. } | Message::Exit { .. } => false,
+            Message::Down { .. } | Message::Exit { .. } | Message::Timer { .. } => false,
         }
     }
 }

@@ -113,6 +113,39 @@ async fn start_child_args_nested_past_the_limit_are_badarg_and_the_supervisor_go
     assert_eq!(sup.count_children().await.unwrap().active, 0);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_args_keys_and_module_names_past_the_limits_are_badarg_and_the_node_goes_on() {
+    let node = hostile_node().await;
+    let h = hostile(&node).await;
+    let attack =
+        async |a: Value| -> String { node.call(h, &json!({"deep": [0, a]})).await.unwrap() };
+    let before = node.process_count();
+    let r = attack(json!({"start": shape(ABYSS, 0)})).await;
+    assert!(
+        r.starts_with("Err(StartError::Badarg") && r.contains("deeper"),
+        "{r}"
+    );
+    // Over the 1 MiB maximum message size.
+    let r = attack(json!({"start": shape(1, 2 << 20)})).await;
+    assert!(
+        r.starts_with("Err(StartError::Badarg") && r.contains("limit"),
+        "{r}"
+    );
+    let r = attack(json!({"start_via": shape(1, 2 << 20)})).await;
+    assert!(
+        r.starts_with("Err(StartError::Badarg") && r.contains("key"),
+        "{r}"
+    );
+    let r = attack(json!({"module": 64 << 10})).await;
+    assert!(
+        r.starts_with("Err(StartError::Badarg") && r.contains("module"),
+        "{r}"
+    );
+    assert_eq!(node.process_count(), before);
+    let count: String = node.call(h, &json!("count")).await.unwrap();
+    assert_eq!(count, "0");
+}
+
 /// The deepest descent (in wasm frames) after which `attack` still runs without overflowing
 /// the guest's wasm stack: there the host's frames for the import sit right below a full
 /// wasm stack. Each overflow ends a process, so every try gets a fresh one.
@@ -201,6 +234,9 @@ async fn every_import_called_below_a_full_wasm_stack_stays_inside_the_fiber_stac
         "exit_with",
         "supervisor_via",
         "reply_gone",
+        "start",
+        "start_via",
+        "start_timer_via",
     ] {
         attacks.push(json!({kind: shape(deep, big)}));
         attacks.push(json!({kind: {"depth": deep / 2, "leaf": 0, "maps": true}}));
@@ -213,6 +249,8 @@ async fn every_import_called_below_a_full_wasm_stack_stays_inside_the_fiber_stac
     attacks.push(json!({"name": 255}));
     attacks.push(json!({"whereis": big}));
     attacks.push(json!({"panicking": big}));
+    attacks.push(json!({"module": big}));
+    attacks.push(json!("clock"));
     let mut nothing_depth = 0;
     for attack in std::iter::once(json!("nothing")).chain(attacks) {
         let (depth, outcome) = deepest(&node, &attack).await;

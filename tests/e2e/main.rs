@@ -17,6 +17,8 @@ mod names;
 mod order;
 mod registry;
 mod scale;
+mod starting;
 mod supervised;
 mod supervision;
 mod support;
+mod time;

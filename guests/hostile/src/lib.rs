@@ -6,8 +6,9 @@
 //! Terms are built as raw CBOR and passed through the WIT bindings directly, since the SDK's
 //! typed API only produces well-formed terms.
 
+use otter_guest::bindings::otter::genserver::spawn::StartOptions;
 use otter_guest::bindings::otter::genserver::types::{Dest, ExitReason, ReplyTo as WitReplyTo};
-use otter_guest::bindings::otter::genserver::{log, process, registry, supervisor};
+use otter_guest::bindings::otter::genserver::{clock, log, process, registry, spawn, supervisor};
 use otter_guest::{GenServer, Init, NoReply, Reply, ReplyTo};
 use serde::{Deserialize, Serialize};
 
@@ -98,6 +99,16 @@ enum Attack {
     Whereis(u32),
     /// `panicking` with a message of this many bytes (without then trapping).
     Panicking(u32),
+    /// `start-monitor` of a `probe` with the term as args (then stopped: a monitor of it).
+    Start(Shape),
+    /// `start` of a `probe` with the term as its `via` key.
+    StartVia(Shape),
+    /// `start` of a module whose name has this many bytes.
+    Module(u32),
+    /// `start-timer` to a `via` destination with the term as key and message.
+    StartTimerVia(Shape),
+    /// Both clocks and a `sleep(0)`.
+    Clock,
 }
 
 #[derive(Deserialize)]
@@ -165,6 +176,8 @@ impl Attack {
             | Attack::SendSelf(s)
             | Attack::StartChild(_, s)
             | Attack::ReplyGone(s)
+            | Attack::Start(s)
+            | Attack::StartVia(s)
             | Attack::ExitWith(s) => s.term(),
             _ => Vec::new(),
         };
@@ -174,13 +187,16 @@ impl Attack {
             | Attack::CallVia(s)
             | Attack::MonitorVia(s)
             | Attack::SendAfterVia(s)
+            | Attack::StartTimerVia(s)
             | Attack::SupervisorVia(s) => Some(via(*s)),
             _ => None,
         };
         let text = match &self {
-            Attack::Log(n) | Attack::Name(n) | Attack::Whereis(n) | Attack::Panicking(n) => {
-                "\u{1b}x\n".repeat(*n as usize / 3)
-            }
+            Attack::Log(n)
+            | Attack::Name(n)
+            | Attack::Whereis(n)
+            | Attack::Panicking(n)
+            | Attack::Module(n) => "\u{1b}x\n".repeat(*n as usize / 3),
             _ => String::new(),
         };
         let fields: Vec<(String, String)> = match &self {
@@ -194,8 +210,32 @@ impl Attack {
             Attack::StartChild(name, _) => Dest::Name(name.clone()),
             _ => Dest::Pid(0),
         };
+        let none = StartOptions {
+            name: None,
+            via: None,
+            start_timeout_ms: None,
+            hibernate_after_ms: None,
+        };
+        let by_key = StartOptions {
+            via: Some((REGISTRY.to_owned(), term.clone())),
+            ..none.clone()
+        };
         move || match &self {
             Attack::Nothing => "ok".into(),
+            Attack::Start(_) => format!("{:?}", spawn::start_monitor("probe", &term, &none)),
+            Attack::StartVia(_) => format!("{:?}", spawn::start("probe", &[0xa0], &by_key)),
+            Attack::Module(_) => format!("{:?}", spawn::start(&text, &[0xa0], &none)),
+            Attack::StartTimerVia(_) => {
+                format!(
+                    "{:?}",
+                    process::start_timer(dest.as_ref().unwrap(), &term, 1)
+                )
+            }
+            Attack::Clock => {
+                let t = (clock::monotonic_time(), clock::system_time());
+                clock::sleep(0);
+                format!("{t:?}")
+            }
             Attack::Register(_) => format!("{:?}", registry::register(REGISTRY, &term, &term)),
             Attack::Unregister(_) => format!("{:?}", registry::unregister(REGISTRY, &term)),
             Attack::Lookup(_) => {

@@ -668,6 +668,7 @@ impl GenServer for Probe {
             Info::Timeout => self.event("timeout".into()),
             Info::Down { pid, reason, .. } => self.event(format!("down:{pid}:{reason}")),
             Info::Exit { from, reason } => self.event(format!("exit:{from}:{reason}")),
+            Info::Timer { timer, .. } => self.event(format!("timer:{timer}")),
         }
         NoReply::ok()
     }

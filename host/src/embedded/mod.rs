@@ -268,6 +268,7 @@ impl Core {
                 }
             }
             Message::Exit { from, reason } => Received::Exit { from, reason },
+            Message::Timer { timer, msg } => Received::Timer { timer, msg },
         })
     }
 

@@ -26,6 +26,13 @@ pub enum Received {
         /// Why.
         reason: ExitReason,
     },
+    /// A timer armed with `start-timer` by another process fired, aimed at this one.
+    Timer {
+        /// The timer's reference.
+        timer: u64,
+        /// Its message, as CBOR.
+        msg: Term,
+    },
     /// An exit signal, received as a message because this process traps exits.
     Exit {
         /// Who sent it: a linked process that exited, or the caller of `exit` (0 when not a

@@ -1,8 +1,10 @@
 //! What a guest imports: one module per WIT interface, all on one store data type.
 
+mod clock;
 mod log;
 mod process;
 mod registry;
+mod spawn;
 mod supervisor;
 
 use std::collections::HashMap;

@@ -13,7 +13,7 @@ use crate::exit::{ExitReason, WitReason};
 use crate::host::ProcessCtx;
 use crate::limits::{GuestFault, MAX_REASON};
 use crate::mailbox::Signal;
-use crate::node::DEFAULT_CALL_TIMEOUT;
+use crate::node::{DEFAULT_CALL_TIMEOUT, NodeInner};
 use crate::timer::{TimerLimits, Timers};
 
 pub(crate) fn dest(d: Dest) -> NodeDest {
@@ -42,6 +42,49 @@ fn send_error(e: SendError) -> WitCallError {
         SendError::NoProc => WitCallError::Noproc,
         SendError::Badarg(m) => WitCallError::Badarg(m),
         SendError::Registry(e) => WitCallError::Registry(crate::host::registry::registry_error(e)),
+    }
+}
+
+impl ProcessCtx {
+    /// Arm a timer that runs `deliver(node, to, ref, msg)` after `ms` milliseconds.
+    /// `send-after` and `start-timer` have no error to return (Erlang's return a ref even
+    /// for a dead destination), so a message too large to deliver is dropped, and said so.
+    fn arm_timer(
+        &mut self,
+        what: &str,
+        to: Dest,
+        msg: Term,
+        ms: u32,
+        deliver: impl FnOnce(&NodeInner, NodeDest, TimerRef, Term) + Send + 'static,
+    ) -> wasmtime::Result<TimerRef> {
+        let id = self.node.next_ref();
+        if let Err(why) = self.node.check_size("message", &msg) {
+            tracing::warn!(
+                pid = self.pid,
+                module = &*self.module,
+                "{what} dropped: {why}"
+            );
+            return Ok(id);
+        }
+        let node = self.node.clone();
+        let to = dest(to);
+        // The messages of pending timers live on the host: together they may take as much as
+        // the process's own memory may.
+        let limits = TimerLimits {
+            count: self.node.config.max_timers,
+            bytes: self.node.config.engine.max_memory,
+        };
+        self.timers
+            .get_or_insert_with(|| Box::new(Timers::new()))
+            .arm(
+                id,
+                Duration::from_millis(ms.into()),
+                msg.len(),
+                limits,
+                move || deliver(&node, to, id, msg),
+            )
+            .map_err(|_| GuestFault::system_limit())?;
+        Ok(id)
     }
 }
 
@@ -86,38 +129,15 @@ impl Host for ProcessCtx {
     }
 
     fn send_after(&mut self, to: Dest, msg: Term, ms: u32) -> wasmtime::Result<TimerRef> {
-        let id = self.node.next_ref();
-        // `send-after` has no error to return (Erlang's `send_after` returns a ref even for
-        // a dead destination), so a message too large to deliver is dropped, and said so.
-        if let Err(why) = self.node.check_size("message", &msg) {
-            tracing::warn!(
-                pid = self.pid,
-                module = &*self.module,
-                "send-after dropped: {why}"
-            );
-            return Ok(id);
-        }
-        let node = self.node.clone();
-        let to = dest(to);
-        // The messages of pending timers live on the host: together they may take as much as
-        // the process's own memory may.
-        let limits = TimerLimits {
-            count: self.node.config.max_timers,
-            bytes: self.node.config.engine.max_memory,
-        };
-        self.timers
-            .get_or_insert_with(|| Box::new(Timers::new()))
-            .arm(
-                id,
-                Duration::from_millis(ms.into()),
-                msg.len(),
-                limits,
-                move || {
-                    let _ = node.send(&to, msg);
-                },
-            )
-            .map_err(|_| GuestFault::system_limit())?;
-        Ok(id)
+        self.arm_timer("send-after", to, msg, ms, |node, to, _, msg| {
+            let _ = node.send(&to, msg);
+        })
+    }
+
+    fn start_timer(&mut self, to: Dest, msg: Term, ms: u32) -> wasmtime::Result<TimerRef> {
+        self.arm_timer("start-timer", to, msg, ms, |node, to, id, msg| {
+            node.send_timer(&to, id, msg);
+        })
     }
 
     fn cancel_timer(&mut self, timer: TimerRef) -> wasmtime::Result<Option<u32>> {
@@ -127,7 +147,6 @@ impl Host for ProcessCtx {
             .and_then(|t| t.cancel(timer))
             .map(|left| u32::try_from(left.as_millis()).unwrap_or(u32::MAX)))
     }
-
     fn register(&mut self, name: String) -> wasmtime::Result<Result<(), RegisterError>> {
         // A process's entry leaves the table only after its last callback has returned, so
         // this is always found; should that ever break, the process ends, not the node.

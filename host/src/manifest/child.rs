@@ -111,6 +111,11 @@ impl Parser<'_> {
                 "supervisor",
             )?;
             not_for("via", child.via.is_some(), "supervisor")?;
+            not_for(
+                "hibernate_after_ms",
+                child.hibernate_after_ms.is_some(),
+                "supervisor",
+            )?;
             let Some(id) = &child.id else {
                 return Err(self.error(span, f("id"), "a supervisor child needs an id"));
             };
@@ -174,6 +179,13 @@ impl Parser<'_> {
             }
             Some(t) => Some(Duration::from_millis(*t.get_ref())),
         };
+        let hibernate_after = match &child.hibernate_after_ms {
+            None => None,
+            Some(t) if *t.get_ref() == 0 => {
+                return Err(self.error(&t.span(), f("hibernate_after_ms"), "must be positive"));
+            }
+            Some(t) => Some(Duration::from_millis(*t.get_ref())),
+        };
         let args = match &child.args {
             None => encode(&()).expect("unit encodes"),
             Some(v) => {
@@ -199,6 +211,7 @@ impl Parser<'_> {
                 module: module.get_ref().clone(),
                 args,
                 start_timeout,
+                hibernate_after,
             }),
             line,
         })

@@ -33,6 +33,8 @@
 //! restart = "permanent"       # permanent (default) | transient | temporary
 //! shutdown = 5000             # ms (default 5000) | "brutal_kill" | "infinity"
 //! start_timeout_ms = 1000     # init must return within this (default: no limit)
+//! hibernate_after_ms = 60000  # hibernate when idle this long (OTP's hibernate_after;
+//!                             # default: never)
 //!
 //! [[children]]                # reachable by a key instead of a name (OTP's `via`)
 //! id = "shard-1"
@@ -210,6 +212,8 @@ pub struct WorkerSpec {
     /// `start_timeout_ms`: how long `init` may take before the start fails (default: as
     /// long as it takes).
     pub start_timeout: Option<Duration>,
+    /// `hibernate_after_ms`: hibernate whenever idle this long (default: never).
+    pub hibernate_after: Option<Duration>,
 }
 
 impl ChildTable {
@@ -245,6 +249,9 @@ impl SupervisorTable {
                     }
                     if let Some(t) = w.start_timeout {
                         child = child.start_timeout(t);
+                    }
+                    if let Some(t) = w.hibernate_after {
+                        child = child.hibernate_after(t);
                     }
                     child
                 }

@@ -105,6 +105,7 @@ pub(super) struct RawChild {
     pub(super) module: Option<Spanned<String>>,
     pub(super) args: Option<Spanned<toml::Value>>,
     pub(super) start_timeout_ms: Option<Spanned<u64>>,
+    pub(super) hibernate_after_ms: Option<Spanned<u64>>,
     pub(super) via: Option<Spanned<toml::Value>>,
     pub(super) shutdown_timeout_ms: Option<Spanned<u64>>,
     pub(super) restart: Option<Spanned<String>>,

@@ -49,6 +49,11 @@ pub struct SpawnOptions {
     /// The supervisor that starts it (OTP's parent): a trapping process terminates on its
     /// exit signal instead of receiving it as an `exit` info.
     pub(crate) parent: Option<Pid>,
+    pub(crate) hibernate_after: Option<Duration>,
+    /// The process that starts it with `start-link`: linked before the process runs.
+    pub(crate) link: Option<Pid>,
+    /// `(monitor ref, watcher)` for `start-monitor`: set before the process runs.
+    pub(crate) monitor: Option<(u64, Pid)>,
 }
 
 impl SpawnOptions {
@@ -70,6 +75,15 @@ impl SpawnOptions {
     /// Default: wait as long as `init` takes (OTP's `infinity`).
     pub fn start_timeout(mut self, timeout: Duration) -> Self {
         self.start_timeout = Some(timeout);
+        self
+    }
+
+    /// Hibernate the process whenever it has waited `idle` for a message with nothing else
+    /// to do (OTP's `{hibernate_after, Ms}`): its state is serialized and its instance
+    /// dropped until the next message. An idle timeout a callback asked for
+    /// (`next::timeout`) takes precedence, as in OTP. Default: never.
+    pub fn hibernate_after(mut self, idle: Duration) -> Self {
+        self.hibernate_after = Some(idle);
         self
     }
 }
@@ -105,6 +119,7 @@ pub struct NodeConfig {
     pub(crate) compile_cache: Option<PathBuf>,
     pub(crate) max_message_size: usize,
     pub(crate) max_timers: usize,
+    pub(crate) max_processes: usize,
 }
 
 impl Default for NodeConfig {
@@ -114,6 +129,7 @@ impl Default for NodeConfig {
             compile_cache: CompileCache::default_dir(),
             max_message_size: crate::limits::DEFAULT_MAX_MESSAGE_SIZE,
             max_timers: crate::limits::DEFAULT_MAX_TIMERS,
+            max_processes: crate::limits::DEFAULT_MAX_PROCESSES,
         }
     }
 }
@@ -147,6 +163,14 @@ impl NodeConfig {
     /// raises `system_limit`); fired and cancelled timers do not count.
     pub fn max_timers(&mut self, timers: usize) -> &mut Self {
         self.max_timers = timers;
+        self
+    }
+
+    /// How many processes the node holds at most (Erlang's `+P`). Default 4,194,304. A
+    /// start past it fails with [`StartError::SystemLimit`], whoever starts it (a guest,
+    /// a supervisor, [`Node::spawn`]); concurrent starts may overshoot it by a few.
+    pub fn max_processes(&mut self, processes: usize) -> &mut Self {
+        self.max_processes = processes;
         self
     }
 

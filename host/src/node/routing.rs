@@ -38,6 +38,10 @@ impl NodeInner {
         self.processes.get(&pid).map(|e| e.value().clone())
     }
 
+    pub(crate) fn process_count(&self) -> usize {
+        self.processes.len()
+    }
+
     pub(crate) fn insert(&self, entry: Arc<ProcessEntry>) {
         self.processes.insert(entry.pid, entry);
     }
@@ -124,6 +128,14 @@ impl NodeInner {
             }
             None if matches!(dest, Dest::Pid(_)) => Ok(()),
             None => Err(SendError::NoProc),
+        }
+    }
+
+    /// Deliver a fired `start-timer` timer (its message was checked when it was armed); a
+    /// destination that is gone is no error, as for `send-after`.
+    pub(crate) fn send_timer(&self, dest: &Dest, timer: u64, msg: Term) {
+        if let Some(entry) = self.resolve(dest) {
+            let _ = entry.mailbox.send(Message::Timer { timer, msg });
         }
     }
 

@@ -50,8 +50,8 @@ pub(super) async fn handle_batch(
             }
             Message::Cast(req) => WitEnvelope::Cast(append(&mut terms, &req)),
             Message::Info(msg) => WitEnvelope::Info(append(&mut terms, &msg)),
-            Message::Down { .. } | Message::Exit { .. } => {
-                unreachable!("a DOWN or EXIT is never batched")
+            Message::Down { .. } | Message::Exit { .. } | Message::Timer { .. } => {
+                unreachable!("a DOWN, EXIT or timer message is never batched")
             }
         });
         next = if batch.len() < BATCH_MAX && terms.len() < BATCH_BYTES {

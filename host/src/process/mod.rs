@@ -189,13 +189,31 @@ pub(crate) async fn spawn(
     if let Some(name) = &opts.name {
         crate::limits::check_name(name).map_err(StartError::Badarg)?;
     }
+    if node.process_count() >= node.config.max_processes {
+        return Err(StartError::SystemLimit);
+    }
     let pid = node.next_pid();
+    // A starter's link and monitor exist before the process does, so that no exit of it,
+    // however early, goes unobserved (OTP's `start_link` and `start_monitor` are atomic).
+    let mut watchers: Vec<Watcher> = opts
+        .exit_to
+        .clone()
+        .map(Watcher::Channel)
+        .into_iter()
+        .collect();
+    if let Some((mref, watcher)) = opts.monitor {
+        watchers.push(Watcher::Monitor { mref, watcher });
+    }
     let (sender, mailbox) = mailbox();
     let entry = Arc::new(ProcessEntry::new(pid, Some(module.clone()), sender, &opts));
     node.insert(entry.clone());
     if let Err(e) = node.register_start_names(&entry, &opts) {
         node.remove(&entry);
         return Err(e);
+    }
+    // The starter is running this very code, so it is alive: its half of the link holds.
+    if let Some(starter) = opts.link.and_then(|p| node.entry(p)) {
+        starter.add_link(pid);
     }
     let (started_tx, started_rx) = oneshot::channel();
     let ctx = ProcessCtx::new(
@@ -206,7 +224,14 @@ pub(crate) async fn spawn(
         entry.memory.clone(),
     );
     let guard = ExitGuard::new(node.clone(), entry.clone());
-    let task = tokio::spawn(serve::run(guard, module, ctx, args, started_tx));
+    let task = tokio::spawn(serve::run(
+        guard,
+        module,
+        ctx,
+        args,
+        opts.hibernate_after,
+        started_tx,
+    ));
     entry.set_abort(task.abort_handle());
     let started = async {
         started_rx
@@ -218,6 +243,14 @@ pub(crate) async fn spawn(
         Some(t) => match tokio::time::timeout(t, started).await {
             Ok(r) => r,
             Err(_) => {
+                // As OTP's `kill_flush`: the starter learns of the timeout from the error
+                // alone, neither killed through the link nor sent a `DOWN`.
+                if let Some(starter) = opts.link {
+                    node.unlink(starter, pid);
+                }
+                if let Some((mref, _)) = opts.monitor {
+                    entry.remove_monitor(mref);
+                }
                 entry.kill();
                 // Wait until it is gone, so the name is free when the caller sees the error.
                 let _ = node.watch(&entry).await;

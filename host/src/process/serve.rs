@@ -12,6 +12,7 @@ use super::batch::{call_flow, handle_batch};
 use super::{ExitGuard, Pid, ProcessEntry};
 use crate::bindings::{
     Genserver, InitResult, NoreplyResult, WitDown, WitExitSignal, WitInfo, WitNext, WitReplyTo,
+    WitTimerFired,
 };
 use crate::engine::Module;
 use crate::error::StartError;
@@ -52,6 +53,8 @@ struct Process {
     pending: Vec<ReplySlot>,
     /// Suspended (`sys:suspend`): only signals are handled.
     suspended: bool,
+    /// Hibernate after waiting this long for a message (OTP's `hibernate_after`).
+    hibernate_after: Option<Duration>,
 }
 
 /// How [`Process::serve`] returned.
@@ -121,6 +124,7 @@ pub(super) async fn run(
     module: Arc<Module>,
     ctx: ProcessCtx,
     args: Term,
+    hibernate_after: Option<Duration>,
     started: oneshot::Sender<Result<Pid, StartError>>,
 ) {
     let pid = ctx.pid;
@@ -169,6 +173,7 @@ pub(super) async fn run(
         instance: Instance::Awake { store, server },
         pending: Vec::new(),
         suspended: false,
+        hibernate_after,
     };
     let mut woken = None;
     let reason = loop {
@@ -213,6 +218,26 @@ impl Process {
                 Some(event) => event,
                 None => {
                     let deadline = match next {
+                        // OTP's `hibernate_after` applies only when no idle timeout is set.
+                        WitNext::None if self.hibernate_after.is_some() => {
+                            let idle = self.hibernate_after.unwrap_or_default();
+                            match self
+                                .next_event(Some(tokio::time::Instant::now() + idle))
+                                .await
+                            {
+                                Woken::Event(Event::Timeout) => {
+                                    next = WitNext::Hibernate;
+                                    continue;
+                                }
+                                Woken::Event(event) => {
+                                    woken = Some(event);
+                                    continue;
+                                }
+                                Woken::Exit { reason, terminate } => {
+                                    return Served::Exit(self.exit(reason, terminate).await);
+                                }
+                            }
+                        }
                         WitNext::None => None,
                         WitNext::Timeout(ms) => {
                             Some(tokio::time::Instant::now() + Duration::from_millis(ms.into()))
@@ -448,6 +473,11 @@ impl Process {
                 let r = guest
                     .call_handle_info(&mut *store, &WitInfo::Message(msg))
                     .await;
+                noreply_flow(store.data(), r)
+            }
+            Event::Message(Message::Timer { timer, msg }) => {
+                let info = WitInfo::Timer(WitTimerFired { timer, msg });
+                let r = guest.call_handle_info(&mut *store, &info).await;
                 noreply_flow(store.data(), r)
             }
             Event::Message(Message::Down {

@@ -135,6 +135,9 @@ pub enum ChildStart {
         /// start fails with [`StartError::Timeout`](crate::StartError::Timeout). `None`
         /// waits as long as `init` takes (OTP's `infinity`).
         start_timeout: Option<Duration>,
+        /// Hibernate the process whenever it has been idle this long (OTP's
+        /// `hibernate_after`); `None` never does.
+        hibernate_after: Option<Duration>,
     },
     /// A supervisor.
     Supervisor(SupervisorSpec),
@@ -164,6 +167,7 @@ impl ChildSpec {
                 name: None,
                 via: None,
                 start_timeout: None,
+                hibernate_after: None,
             },
             restart: Restart::Permanent,
             shutdown: Shutdown::Timeout(DEFAULT_SHUTDOWN_TIMEOUT),
@@ -217,6 +221,22 @@ impl ChildSpec {
         match &mut self.start {
             ChildStart::Worker { start_timeout, .. } => *start_timeout = Some(timeout),
             ChildStart::Supervisor(_) => panic!("only a worker child has a start timeout"),
+        }
+        self
+    }
+
+    /// Hibernate the worker whenever it has waited `idle` for a message, as
+    /// [`SpawnOptions::hibernate_after`](crate::SpawnOptions::hibernate_after) does. Default:
+    /// never.
+    ///
+    /// # Panics
+    /// On a supervisor child: a programmer error.
+    pub fn hibernate_after(mut self, idle: Duration) -> ChildSpec {
+        match &mut self.start {
+            ChildStart::Worker {
+                hibernate_after, ..
+            } => *hibernate_after = Some(idle),
+            ChildStart::Supervisor(_) => panic!("only a worker child hibernates"),
         }
         self
     }
@@ -345,6 +365,7 @@ impl ChildSpec {
                 name,
                 via,
                 start_timeout,
+                hibernate_after,
                 ..
             } => {
                 if module.is_empty() {
@@ -364,6 +385,9 @@ impl ChildSpec {
                 }
                 if start_timeout.is_some_and(|t| t.is_zero()) {
                     return Err(err("start_timeout", "must be positive"));
+                }
+                if hibernate_after.is_some_and(|t| t.is_zero()) {
+                    return Err(err("hibernate_after", "must be positive"));
                 }
             }
             ChildStart::Supervisor(spec) => spec.validate_at(at)?,

@@ -26,6 +26,12 @@ use serde::de::DeserializeOwned;
 use otter_common::NULL;
 pub use otter_common::{MAX_TERM_DEPTH, Term, TermError, encode};
 
+/// Refuse a term that is not one well-formed CBOR item nested at most [`MAX_TERM_DEPTH`]
+/// deep, without recursion (safe on a process's fiber stack).
+pub(crate) fn check_well_formed(term: &[u8]) -> Result<(), TermError> {
+    walk::check(term)
+}
+
 /// Decode a term into a serde value; a top-level `null` also reads as `()`.
 ///
 /// # Errors

@@ -537,3 +537,36 @@ fn bad_via_names_and_start_timeouts_name_their_line_and_field() {
 }
 
 mod refusals;
+
+#[test]
+fn hibernate_after_ms_is_read_into_the_child_spec_and_must_be_a_positive_worker_setting() {
+    let (_dir, m) = parse(&format!(
+        "{}hibernate_after_ms = 250\n",
+        with_via("[\"Jobs\", 1]")
+    ));
+    let m = m.expect("valid");
+    let w = worker(&m.children()[1]);
+    assert_eq!(w.hibernate_after, Some(Duration::from_millis(250)));
+    let spec = m.supervisor.to_spec();
+    let crate::supervisor::ChildStart::Worker {
+        hibernate_after, ..
+    } = &spec.children[1].start
+    else {
+        panic!("a worker child");
+    };
+    assert_eq!(*hibernate_after, w.hibernate_after);
+    let (_dir, zero) = parse(&format!(
+        "{}hibernate_after_ms = 0\n",
+        with_via("[\"Jobs\", 1]")
+    ));
+    let e = zero.expect_err("zero is refused");
+    assert_eq!(e.field, "children[1].hibernate_after_ms");
+    let (_dir, sup) = parse(
+        "[modules]\necho = \"echo.wasm\"\n[[children]]\nid = \"s\"\ntype = \"supervisor\"\nhibernate_after_ms = 10\n",
+    );
+    let e = sup.expect_err("not on a supervisor");
+    assert!(
+        e.to_string().contains("not allowed on a supervisor child"),
+        "{e}"
+    );
+}

@@ -235,14 +235,17 @@ impl State {
                 name,
                 via,
                 start_timeout,
+                hibernate_after,
             } => {
                 let opts = SpawnOptions {
                     name: name.clone(),
                     via: via.clone(),
                     start_timeout: *start_timeout,
+                    hibernate_after: *hibernate_after,
                     exit_to: Some(self.exits_tx.clone()),
                     restarts,
                     parent: Some(self.pid),
+                    ..SpawnOptions::default()
                 };
                 match self.node.spawn(module, args.clone(), opts).await {
                     Ok(pid) => Ok(Some(Running::Worker(pid))),

@@ -1,0 +1,39 @@
+//! `otter:genserver/clock`: the node's clocks, and `sleep`, which suspends only the calling
+//! process's fiber.
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::bindings::otter::genserver::clock::Host;
+use crate::host::ProcessCtx;
+
+/// The origin of `monotonic-time`: fixed the first time any process reads it, so readings
+/// from every process of the host compare.
+fn origin() -> Instant {
+    static ORIGIN: OnceLock<Instant> = OnceLock::new();
+    *ORIGIN.get_or_init(Instant::now)
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+impl Host for ProcessCtx {
+    fn monotonic_time(&mut self) -> wasmtime::Result<u64> {
+        Ok(nanos(origin().elapsed()))
+    }
+
+    fn system_time(&mut self) -> wasmtime::Result<u64> {
+        // A clock set before 1970 reads as the epoch rather than failing the guest.
+        Ok(nanos(
+            SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default(),
+        ))
+    }
+
+    async fn sleep(&mut self, ms: u32) {
+        // A kill aborts the process's task, and with it this future, wherever it waits.
+        tokio::time::sleep(Duration::from_millis(ms.into())).await;
+    }
+}
