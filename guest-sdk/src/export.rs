@@ -49,11 +49,14 @@ fn noreply_to_wit<C: serde::Serialize>(r: NoReply<C>) -> NoreplyResult {
 /// `panic: <message>` instead of an anonymous trap. Installed by the callbacks an instance
 /// starts with (`init`, `restore-state`, `code-change`, `vsn`); once per instance.
 fn install_panic_hook() {
+    // Natively (unit tests) the test harness's own hook reports panics.
+    #[cfg(target_arch = "wasm32")]
     static ONCE: std::sync::Once = std::sync::Once::new();
+    #[cfg(target_arch = "wasm32")]
     ONCE.call_once(|| {
         std::panic::set_hook(Box::new(|info| {
             let message = info.payload_as_str().unwrap_or("(not a string)");
-            crate::bindings::otter::genserver::process::panicking(message);
+            crate::imports::process::panicking(message);
         }));
     });
 }
