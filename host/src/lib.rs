@@ -29,7 +29,7 @@ mod trust;
 
 pub use dest::Dest;
 pub use engine::{DEFAULT_LOAD_TIMEOUT, EngineConfig, Module};
-pub use error::{CallError, LoadError, StartError, StopError};
+pub use error::{CallError, LoadError, ReplaceStateError, StartError, StopError};
 pub use exit::ExitReason;
 pub use guest_text::escaped;
 pub use node::{DEFAULT_CALL_TIMEOUT, Node, NodeConfig, ProcessInfo, SpawnOptions};

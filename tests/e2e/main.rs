@@ -15,6 +15,7 @@ mod loading;
 mod names;
 mod registry;
 mod scale;
+mod state;
 mod supervised;
 mod supervision;
 mod support;

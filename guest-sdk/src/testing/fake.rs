@@ -17,6 +17,9 @@ pub(super) type CallAnswer = Box<dyn FnMut(&Dest, &Term) -> Result<Term, CallErr
 pub(super) type StartChildAnswer =
     Box<dyn FnMut(&Dest, &Term) -> Result<Option<Pid>, crate::supervisor::SupervisorError>>;
 
+/// A registry entry list's place: (registry, key as CBOR).
+type RegistryKey = (String, Vec<u8>);
+
 /// What the fake host knows on this thread.
 pub(super) struct Fake {
     pub(super) record: Vec<HostCall>,
@@ -28,7 +31,7 @@ pub(super) struct Fake {
     pub(super) timers: BTreeMap<u64, u32>,
     pub(super) next_ref: u64,
     /// (registry, key) → entries, in registration order.
-    pub(super) registries: BTreeMap<(String, Vec<u8>), Vec<(Pid, Vec<u8>)>>,
+    pub(super) registries: BTreeMap<RegistryKey, Vec<(Pid, Vec<u8>)>>,
     pub(super) on_call: Option<CallAnswer>,
     pub(super) on_start_child: Option<StartChildAnswer>,
 }

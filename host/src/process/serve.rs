@@ -21,6 +21,8 @@ use crate::mailbox::{Mailbox, Message, Received, ReplySlot, Signal};
 use crate::term::Term;
 use crate::trap::crash;
 
+mod sys;
+
 /// What happens after a callback.
 pub(super) enum Flow {
     Next(WitNext),
@@ -284,6 +286,15 @@ impl Process {
                         };
                     }
                 }
+                Event::Signal(Signal::ReplaceState { state, reply }) => {
+                    // Boxed, as for `GetState`.
+                    if let Err(reason) = Box::pin(self.replace_state(state, reply)).await {
+                        return Woken::Exit {
+                            reason,
+                            terminate: false,
+                        };
+                    }
+                }
                 Event::Signal(Signal::Exit { from, reason, kill }) => {
                     let me = self.entry.pid;
                     if kill {
@@ -426,6 +437,7 @@ impl Process {
             Event::Signal(
                 Signal::Reply { .. }
                 | Signal::GetState(_)
+                | Signal::ReplaceState { .. }
                 | Signal::Suspend
                 | Signal::Resume
                 | Signal::Exit { .. },

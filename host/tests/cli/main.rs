@@ -9,5 +9,6 @@ mod loading;
 mod logs;
 mod manifest;
 mod output;
+mod start;
 mod supervisors;
 mod support;
