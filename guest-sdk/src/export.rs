@@ -102,12 +102,30 @@ pub fn handle_call<S: GenServer>(
     }
 }
 
-/// `handle-cast`: a request that does not decode is logged and dropped.
+/// The first bytes of an undecodable term in hex, and its length, for a log line.
+fn preview(term: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    for b in term.iter().take(32) {
+        let _ = write!(out, "{b:02x}");
+    }
+    if term.len() > 32 {
+        out.push('…');
+    }
+    let _ = write!(out, " ({} bytes of CBOR)", term.len());
+    out
+}
+
+/// `handle-cast`: a request that does not decode is logged (with the decoding error and its
+/// first bytes) and dropped; nobody waits for a cast, so the log is where it shows.
 pub fn handle_cast<S: GenServer>(slot: &'static StateSlot<S>, request: &[u8]) -> NoreplyResult {
     let request: S::Cast = match decode(request) {
         Ok(r) => r,
         Err(e) => {
-            crate::log::warn("cast did not decode; dropped", &[("error", &e)]);
+            crate::log::warn(
+                "cast did not decode; dropped",
+                &[("error", &e), ("cast", &preview(request))],
+            );
             return NoreplyResult::Noreply(WitNext::None);
         }
     };

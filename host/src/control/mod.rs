@@ -446,8 +446,18 @@ async fn run(node: &Node, request: Request) -> Result<Value, ControlError> {
             reply_json(&reply)
         }
         Request::Cast { dest, msg } => {
-            alive(node, &dest)?;
-            node.cast(dest, from_json(&msg));
+            let pid = alive(node, &dest)?;
+            let msg = from_json(&msg);
+            // Nobody waits for a cast: the log is where an operator sees one that the
+            // server could not decode (the server logs that, with its pid).
+            tracing::info!(
+                target: "otter::control",
+                to = %crate::guest_text::one_line(&dest.to_string(), 256),
+                pid,
+                msg = %crate::term::shown(&msg),
+                "cast from the control socket"
+            );
+            node.cast(dest, msg);
             Ok(Value::Null)
         }
         Request::Send { dest, msg } => {
