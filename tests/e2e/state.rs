@@ -115,3 +115,37 @@ async fn replace_state_over_the_message_size_limit_or_to_nobody_is_refused() {
     let r = node.replace_state(p, otter::from_json(&json!({}))).await;
     assert_eq!(r, Err(ReplaceStateError::NoProc));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_that_crashes_taking_the_state_exits_with_the_reason_and_monitors_see_it() {
+    let node = node().await;
+    let p = probe(&node).await;
+    let watcher = probe(&node).await;
+    let _: Value = node
+        .call(watcher, &json!({"monitor": {"pid": p}}))
+        .await
+        .unwrap();
+    let mut s = state(&node, p).await;
+    s["tripwire"] = json!(true);
+    let r = node.replace_state(p, otter::from_json(&s)).await;
+    let Err(ReplaceStateError::Exited(reason)) = r else {
+        panic!("{r:?}");
+    };
+    assert_eq!(
+        reason,
+        otter::ExitReason::Error("panic: tripwire restored".into())
+    );
+    tokio::time::timeout(Duration::from_secs(5), node.wait_exit(p))
+        .await
+        .expect("it exits");
+    assert!(!node.is_alive(p));
+    assert!(
+        eventually(async || events(&node, watcher)
+            .await
+            .iter()
+            .any(|e| e.contains("down") && e.contains("tripwire")))
+        .await,
+        "{:?}",
+        events(&node, watcher).await
+    );
+}

@@ -20,6 +20,22 @@ struct Probe {
     tag: Option<String>,
     /// Bytes allocated on request; lost when the process restarts.
     ballast: Vec<u8>,
+    /// A state with `"tripwire": true` panics while it is restored (`replace_state`).
+    #[serde(default)]
+    tripwire: Tripwire,
+}
+
+/// Always `false` once restored: restoring `true` panics.
+#[derive(Serialize, Default)]
+struct Tripwire(bool);
+
+impl<'de> Deserialize<'de> for Tripwire {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if bool::deserialize(d)? {
+            panic!("tripwire restored");
+        }
+        Ok(Tripwire(false))
+    }
 }
 
 /// How `init` behaves.
