@@ -74,6 +74,8 @@
 //! This module exists only in a native build; a wasm build talks to the real host.
 
 pub(crate) mod fake;
+#[cfg(test)]
+mod tests;
 
 use std::fmt;
 
