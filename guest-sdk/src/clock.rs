@@ -16,7 +16,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::bindings::otter::genserver::clock as host;
+use crate::imports::clock as host;
 
 /// The time on a clock that never goes back, since a point fixed for the node's life
 /// (Erlang's `erlang:monotonic_time`). Subtract two readings to measure an interval.

@@ -49,11 +49,14 @@ fn noreply_to_wit<C: serde::Serialize>(r: NoReply<C>) -> NoreplyResult {
 /// `panic: <message>` instead of an anonymous trap. Installed by the callbacks an instance
 /// starts with (`init`, `restore-state`, `code-change`, `vsn`); once per instance.
 fn install_panic_hook() {
+    // Natively (unit tests) the test harness's own hook reports panics.
+    #[cfg(target_arch = "wasm32")]
     static ONCE: std::sync::Once = std::sync::Once::new();
+    #[cfg(target_arch = "wasm32")]
     ONCE.call_once(|| {
         std::panic::set_hook(Box::new(|info| {
             let message = info.payload_as_str().unwrap_or("(not a string)");
-            crate::bindings::otter::genserver::process::panicking(message);
+            crate::imports::process::panicking(message);
         }));
     });
 }
@@ -99,12 +102,30 @@ pub fn handle_call<S: GenServer>(
     }
 }
 
-/// `handle-cast`: a request that does not decode is logged and dropped.
+/// The first bytes of an undecodable term in hex, and its length, for a log line.
+fn preview(term: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    for b in term.iter().take(32) {
+        let _ = write!(out, "{b:02x}");
+    }
+    if term.len() > 32 {
+        out.push('…');
+    }
+    let _ = write!(out, " ({} bytes of CBOR)", term.len());
+    out
+}
+
+/// `handle-cast`: a request that does not decode is logged (with the decoding error and its
+/// first bytes) and dropped; nobody waits for a cast, so the log is where it shows.
 pub fn handle_cast<S: GenServer>(slot: &'static StateSlot<S>, request: &[u8]) -> NoreplyResult {
     let request: S::Cast = match decode(request) {
         Ok(r) => r,
         Err(e) => {
-            crate::log::warn("cast did not decode; dropped", &[("error", &e)]);
+            crate::log::warn(
+                "cast did not decode; dropped",
+                &[("error", &e), ("cast", &preview(request))],
+            );
             return NoreplyResult::Noreply(WitNext::None);
         }
     };

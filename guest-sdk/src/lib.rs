@@ -98,6 +98,17 @@
 //! host the message), `trap: unreachable` and the like, `memory_limit` when the process ran
 //! out of its memory, `stack_overflow`.
 //!
+//! # Testing a server
+//!
+//! `cargo test` in a guest crate builds it natively, where every host call goes to the
+//! recording fake host of the `testing` module (it exists only in a native build): a unit
+//! test runs `init`, `handle_call` and the rest directly, scripts the answers of other
+//! servers, and asserts on the returned values and on what the callbacks asked of the host
+//! (sends, casts, calls, replies, timers, links, names, registry and supervisor requests,
+//! logs). Build the crate for wasm with `--target wasm32-unknown-unknown` (not a default
+//! `[build] target` in `.cargo/config.toml`, which would make `cargo test` build the tests
+//! for wasm too).
+//!
 //! # Registries and supervisors
 //!
 //! [`registry`] registers this process under any serde key in a named registry (Elixir's
@@ -120,6 +131,7 @@ extern crate self as otter_guest;
 pub mod bindings;
 pub mod clock;
 mod export;
+mod imports;
 pub mod log;
 mod process;
 pub mod registry;
@@ -127,6 +139,8 @@ mod server;
 mod spawn;
 pub mod supervisor;
 mod term;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
 mod types;
 
 pub use process::{

@@ -1,6 +1,6 @@
 //! Structured logging into the host's `tracing` output; the host adds pid and module.
 
-use crate::bindings::otter::genserver::log::{Level, log};
+use crate::imports::log::{Level, log};
 
 fn emit(level: Level, message: &str, fields: &[(&str, &str)]) {
     let fields: Vec<(String, String)> = fields

@@ -3,8 +3,8 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::bindings::otter::genserver::process as host;
 use crate::bindings::otter::genserver::types::RegisterError as WitRegisterError;
+use crate::imports::process as host;
 use crate::types::{
     CallError, Dest, ExitReason, MonitorRef, Pid, RegisterError, ReplyTo, TimerRef, WitReason,
 };

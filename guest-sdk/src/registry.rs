@@ -26,8 +26,8 @@ use std::fmt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::bindings::otter::genserver::registry as host;
 use crate::bindings::otter::genserver::types::RegistryError as WitRegistryError;
+use crate::imports::registry as host;
 use crate::types::Pid;
 use crate::{decode, encode};
 

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::bindings::otter::genserver::spawn as host;
 use crate::encode;
+use crate::imports::spawn as host;
 use crate::registry::RegistryError;
 use crate::types::{ExitReason, MonitorRef, Pid, WitReason};
 
@@ -70,12 +70,22 @@ impl StartOptions {
         self
     }
 
-    fn to_wit(&self) -> host::StartOptions {
+    pub(crate) fn to_wit(&self) -> host::StartOptions {
         host::StartOptions {
             name: self.name.clone(),
             via: self.via.clone(),
             start_timeout_ms: self.start_timeout_ms,
             hibernate_after_ms: self.hibernate_after_ms,
+        }
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn from_wit(o: &host::StartOptions) -> Self {
+        StartOptions {
+            name: o.name.clone(),
+            via: o.via.clone(),
+            start_timeout_ms: o.start_timeout_ms,
+            hibernate_after_ms: o.hibernate_after_ms,
         }
     }
 }
@@ -102,7 +112,7 @@ pub enum StartError {
 }
 
 impl StartError {
-    fn from_wit(e: host::StartError) -> Self {
+    pub(crate) fn from_wit(e: host::StartError) -> Self {
         match e {
             host::StartError::UnknownModule(m) => StartError::UnknownModule(m),
             host::StartError::AlreadyStarted(p) => StartError::AlreadyStarted(p),

@@ -19,8 +19,8 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::bindings::otter::genserver::supervisor as host;
 use crate::encode;
+use crate::imports::supervisor as host;
 use crate::types::{Dest, Pid};
 
 /// Why a supervisor request failed.

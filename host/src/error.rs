@@ -113,6 +113,24 @@ pub enum StartError {
     SystemLimit,
 }
 
+/// Why a `replace_state` failed (OTP's `sys:replace_state`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplaceStateError {
+    /// No process with that pid or name.
+    #[error("no such process")]
+    NoProc,
+    /// The process refused the new state (its `restore-state` said why: for an SDK guest,
+    /// the state does not decode as its state type). Its state is unchanged and it goes on.
+    #[error("the process refused the state: {0}")]
+    Refused(String),
+    /// The new state is over the node's maximum message size; nothing was sent.
+    #[error("bad argument: {0}")]
+    Badarg(String),
+    /// The process exited first, or crashed taking the state.
+    #[error("the process exited: {0}")]
+    Exited(ExitReason),
+}
+
 /// Why a stop did not complete.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StopError {

@@ -74,8 +74,8 @@ pub use embedded::{
 };
 pub use engine::{DEFAULT_LOAD_TIMEOUT, EngineConfig, Module};
 pub use error::{
-    CallError, GetStateError, LoadError, ResumeError, SendError, StartError, StopError,
-    SuspendError,
+    CallError, GetStateError, LoadError, ReplaceStateError, ResumeError, SendError, StartError,
+    StopError, SuspendError,
 };
 pub use exit::ExitReason;
 pub use guest_text::escaped;

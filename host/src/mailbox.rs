@@ -69,6 +69,11 @@ pub(crate) enum Signal {
     Reply { tag: u64, reply: Term },
     /// Export the state.
     GetState(oneshot::Sender<Result<Term, String>>),
+    /// Replace the state (`restore-state`); answers the state the process then holds.
+    ReplaceState {
+        state: Term,
+        reply: oneshot::Sender<Result<Term, crate::error::ReplaceStateError>>,
+    },
     /// Handle only signals until `Resume`; messages queue meanwhile.
     Suspend,
     /// Handle messages again, in the order they arrived.

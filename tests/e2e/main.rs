@@ -18,6 +18,7 @@ mod order;
 mod registry;
 mod scale;
 mod starting;
+mod state;
 mod supervised;
 mod supervision;
 mod support;

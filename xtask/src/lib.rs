@@ -73,3 +73,19 @@ pub fn build_guests() -> anyhow::Result<PathBuf> {
     }
     Ok(guest_dir())
 }
+
+/// Run the guests' own unit tests natively (`cargo test` in `guests/`), where the SDK's host
+/// calls go to its recording fake.
+pub fn test_guests() -> anyhow::Result<std::process::ExitStatus> {
+    let guests = root().join("guests");
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(&guests)
+        .args(["test", "--quiet", "--workspace"])
+        .arg("--target-dir")
+        .arg(guests.join("target"))
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .status()
+        .context("running cargo to test the guests")
+}

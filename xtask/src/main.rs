@@ -1,5 +1,6 @@
 //! `cargo xtask run [MANIFEST]` builds the guests and runs an app;
-//! `cargo xtask test [ARGS]` builds the guests and runs the whole test suite;
+//! `cargo xtask test [ARGS]` builds the guests, runs their unit tests natively, then the
+//! whole test suite;
 //! `cargo xtask guests` only builds the guests.
 
 use std::process::{Command, ExitCode};
@@ -51,6 +52,9 @@ fn main() -> anyhow::Result<ExitCode> {
         }
         "test" => {
             xtask::build_guests()?;
+            if !xtask::test_guests()?.success() {
+                return Ok(ExitCode::FAILURE);
+            }
             cargo()
                 .current_dir(&root)
                 .args(["test", "--workspace"])

@@ -67,3 +67,29 @@ impl GenServer for Echo {
 }
 
 otter_guest::export_genserver!(Echo);
+
+#[cfg(test)]
+mod tests {
+    use otter_guest::testing::{self, HostCall, LogLevel};
+
+    use super::*;
+
+    #[test]
+    fn ping_counts_and_notify_logs_its_text() {
+        let mut echo: Echo = testing::init(());
+        for n in 1..=2 {
+            let reply = testing::call(&mut echo, &"ping").expect("\"ping\" decodes");
+            assert!(matches!(reply, Reply::Reply(Answer::Pong(c), _) if c == n));
+        }
+        let note = std::collections::BTreeMap::from([("notify", "hello")]);
+        testing::cast(&mut echo, &note).expect("{\"notify\":...} decodes");
+        assert_eq!(
+            testing::take(),
+            [HostCall::Log {
+                level: LogLevel::Info,
+                message: "notify".into(),
+                fields: vec![("text".into(), "hello".into())],
+            }]
+        );
+    }
+}

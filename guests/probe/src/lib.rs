@@ -20,6 +20,22 @@ struct Probe {
     tag: Option<String>,
     /// Bytes allocated on request; lost when the process restarts.
     ballast: Vec<u8>,
+    /// A state with `"tripwire": true` panics while it is restored (`replace_state`).
+    #[serde(default)]
+    tripwire: Tripwire,
+}
+
+/// Always `false` once restored: restoring `true` panics.
+#[derive(Serialize, Default)]
+struct Tripwire(bool);
+
+impl<'de> Deserialize<'de> for Tripwire {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if bool::deserialize(d)? {
+            panic!("tripwire restored");
+        }
+        Ok(Tripwire(false))
+    }
 }
 
 /// How `init` behaves.
@@ -406,7 +422,7 @@ impl GenServer for Probe {
                 Reply::ok(Value::Int(self.counter as i64))
             }
             Request::Panic => panic!("handle_call panicked on purpose"),
-            Request::Trap => core::arch::wasm32::unreachable(),
+            Request::Trap => trap(),
             Request::Loop =>
             {
                 #[allow(clippy::empty_loop)]
@@ -693,3 +709,11 @@ impl GenServer for Probe {
 }
 
 otter_guest::export_genserver!(Probe);
+
+/// A wasm `unreachable` trap (natively, where unit tests run, an abort).
+fn trap() -> ! {
+    #[cfg(target_arch = "wasm32")]
+    core::arch::wasm32::unreachable();
+    #[cfg(not(target_arch = "wasm32"))]
+    std::process::abort();
+}

@@ -108,9 +108,46 @@ pub(super) fn run(socket: &Path, command: &Command) -> anyhow::Result<()> {
                 print(&out)?;
             }
         }
-        Command::State { name } => {
-            let state = ask(socket, "state", name, Request::State { dest: dest(name)? })?;
+        Command::State { name, set } => {
+            let set = set.as_deref().map(parse_json).transpose()?;
+            let request = Request::State {
+                dest: dest(name)?,
+                set,
+            };
+            let state = ask(socket, "state", name, request)?;
             print(&format!("{state}\n"))?;
+        }
+        Command::Start {
+            supervisor,
+            module,
+            name,
+            args,
+        } => {
+            let args = parse_json(args)?;
+            let (what, request) = match (supervisor, module) {
+                (Some(sup), _) => (
+                    sup,
+                    Request::StartChild {
+                        supervisor: dest(sup)?,
+                        args,
+                    },
+                ),
+                (None, Some(module)) => (
+                    module,
+                    Request::Start {
+                        module: module.clone(),
+                        args,
+                        name: name.clone(),
+                    },
+                ),
+                (None, None) => unreachable!("clap requires a supervisor or --module"),
+            };
+            let pid = ask(socket, "start", what, request)?;
+            if pid.is_null() {
+                print("ignore\n")?;
+            } else {
+                print(&format!("{pid}\n"))?;
+            }
         }
         Command::Suspend { name } => {
             ask(

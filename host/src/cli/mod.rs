@@ -97,10 +97,35 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Print a process's state as JSON.
+    /// Print a process's state as JSON; with --set, replace it first (OTP's
+    /// `sys:replace_state`) and print the state the process then holds.
     State {
         /// A registered name, a pid, or {"via": [registry, key]}.
         name: String,
+        /// The new state, as JSON. A state the process refuses (one that does not decode as
+        /// its state) is an error, and its state is left as it was.
+        #[arg(long, value_name = "JSON")]
+        set: Option<String>,
+    },
+    /// Start a process and print its pid (`ignore` if its `init` returned ignore): a child of
+    /// a dynamic (simple_one_for_one) supervisor, with the template's args and --args
+    /// appended (OTP's `supervisor:start_child`); or, with --module, a process of a loaded
+    /// module that no supervisor restarts (OTP's `gen_server:start`), stopped with the node.
+    Start {
+        /// The dynamic supervisor: its name, pid, or the root's id.
+        #[arg(required_unless_present = "module", conflicts_with = "module")]
+        supervisor: Option<String>,
+        /// Start an unsupervised process of this module (as the manifest's `[modules]`
+        /// names it).
+        #[arg(long, value_name = "MODULE")]
+        module: Option<String>,
+        /// Register the unsupervised process under this name.
+        #[arg(long, requires = "module", conflicts_with = "supervisor")]
+        name: Option<String>,
+        /// The arguments, as JSON: what `init` receives with --module, else what is
+        /// appended to the template's args (arrays concatenate, maps merge).
+        #[arg(long, value_name = "JSON", default_value = "null")]
+        args: String,
     },
     /// Suspend a process (OTP's `sys:suspend`): calls to it time out and messages queue
     /// until `resume`.

@@ -48,6 +48,7 @@ mod connection;
 mod endpoint;
 mod limits;
 mod slots;
+mod start;
 mod tree;
 
 use std::time::Duration;
@@ -65,7 +66,9 @@ pub use tree::{SupervisorNode, TreeNode, WorkerNode};
 pub(crate) use tree::App;
 
 use crate::dest::Dest;
-use crate::error::{CallError, GetStateError, ResumeError, SendError, StopError, SuspendError};
+use crate::error::{
+    CallError, GetStateError, ReplaceStateError, ResumeError, SendError, StopError, SuspendError,
+};
 use crate::exit::ExitReason;
 use crate::node::{DEFAULT_CALL_TIMEOUT, Node};
 use crate::term::{from_json, to_json};
@@ -148,11 +151,48 @@ pub enum Request {
     /// supervisor's children are its running children, each shown with the template's
     /// id. A `noproc` error on a node served without an application ([`Endpoint::serve`]).
     Tree {},
-    /// `{"op":"state","dest":D}`: the process's state as JSON.
+    /// `{"op":"state","dest":D}`: the process's state as JSON. With `"set":S`, first
+    /// replace the state with `S` (OTP's `sys:replace_state`, [`Node::replace_state`]) and
+    /// answer the state the process then holds; a state the process refuses is `badarg`,
+    /// and its state is unchanged.
     State {
         /// The process.
         #[serde(with = "dest_json")]
         dest: Dest,
+        /// The new state.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        set: Option<Value>,
+    },
+    /// `{"op":"start","module":M,"args":A,"name":N}`: start a process of a loaded module,
+    /// unsupervised (OTP's `gen_server:start`), and wait for its `init`; its pid, or `null`
+    /// if `init` returned `ignore`. `args` (default `null`) is what `init` receives; `name`
+    /// (optional) registers it. Errors: `badarg` (unknown module, args over the node's
+    /// message size limit, a bad name), `already_started` (the name is held; the message
+    /// names the pid), `failed` (`init` stopped, crashed or timed out).
+    Start {
+        /// The module, as loaded (the manifest's `[modules]`).
+        module: String,
+        /// The start arguments.
+        #[serde(default)]
+        args: Value,
+        /// A name to register it under.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+    },
+    /// `{"op":"start_child","supervisor":D,"args":A}`: start a child of a dynamic
+    /// (`simple_one_for_one`) supervisor, by name, pid or (the root) manifest id, with the
+    /// template's args and `A` appended (OTP's `supervisor:start_child/2`; see
+    /// [`Supervisor::start_child_with`]); its pid, or `null` if its `init` returned
+    /// `ignore`. Errors: `noproc`, `badarg` (a static supervisor, malformed args),
+    /// `already_started`, `failed`.
+    #[serde(rename = "start_child")]
+    StartChild {
+        /// The supervisor.
+        #[serde(with = "dest_json")]
+        supervisor: Dest,
+        /// Appended to the template's args.
+        #[serde(default)]
+        args: Value,
     },
     /// `{"op":"suspend","dest":D}`: suspend the process (OTP's `sys:suspend`); `null`. Calls
     /// to it then time out and messages queue, until `resume`.
@@ -210,6 +250,11 @@ pub enum ErrorKind {
     /// The node serves as many control connections as [`Limits::max_connections`]
     /// allows; try again.
     Busy,
+    /// A start found the name taken (or the child running); the message names the pid.
+    #[serde(rename = "already_started")]
+    AlreadyStarted,
+    /// A start failed: `init` stopped, crashed or timed out.
+    Failed,
 }
 
 impl std::fmt::Display for ErrorKind {
@@ -222,6 +267,8 @@ impl std::fmt::Display for ErrorKind {
             ErrorKind::Badreply => "badreply",
             ErrorKind::Badrequest => "badrequest",
             ErrorKind::Busy => "busy",
+            ErrorKind::AlreadyStarted => "already_started",
+            ErrorKind::Failed => "failed",
         })
     }
 }
@@ -256,6 +303,17 @@ impl From<SendError> for ControlError {
         let kind = match e {
             SendError::NoProc => ErrorKind::Noproc,
             SendError::Badarg(_) | SendError::Registry(_) => ErrorKind::Badarg,
+        };
+        ControlError::new(kind, e.to_string())
+    }
+}
+
+impl From<ReplaceStateError> for ControlError {
+    fn from(e: ReplaceStateError) -> Self {
+        let kind = match e {
+            ReplaceStateError::NoProc => ErrorKind::Noproc,
+            ReplaceStateError::Refused(_) | ReplaceStateError::Badarg(_) => ErrorKind::Badarg,
+            ReplaceStateError::Exited(_) => ErrorKind::Exited,
         };
         ControlError::new(kind, e.to_string())
     }
@@ -358,6 +416,24 @@ pub(super) async fn handle_app(node: &Node, app: Option<&App>, request: Request)
             ErrorKind::Noproc,
             "this node runs no application",
         )),
+        (Request::StartChild { supervisor, args }, app) => {
+            start::start_child(node, root_by_id(node, app, supervisor), &args).await
+        }
+        (
+            Request::Stop {
+                dest,
+                reason,
+                timeout_ms,
+            },
+            app,
+        ) => {
+            let stop = Request::Stop {
+                dest: root_by_id(node, app, dest),
+                reason,
+                timeout_ms,
+            };
+            run(node, stop).await
+        }
         (request, _) => run(node, request).await,
     };
     match result {
@@ -366,8 +442,27 @@ pub(super) async fn handle_app(node: &Node, app: Option<&App>, request: Request)
     }
 }
 
+/// The root supervisor's pid for its manifest id (as `otter tree` shows it), when no process
+/// or supervisor is registered under that name; `dest` otherwise.
+fn root_by_id(node: &Node, app: Option<&App>, dest: Dest) -> Dest {
+    match (app, &dest) {
+        (Some(app), Dest::Name(id))
+            if *id == app.spec.id
+                && node.whereis(id).is_none()
+                && node.supervisor(&dest).is_none() =>
+        {
+            Dest::Pid(app.supervisor.pid())
+        }
+        _ => dest,
+    }
+}
+
 async fn run(node: &Node, request: Request) -> Result<Value, ControlError> {
     match request {
+        Request::Start { module, args, name } => start::start(node, &module, &args, name).await,
+        Request::StartChild { supervisor, args } => {
+            start::start_child(node, supervisor, &args).await
+        }
         Request::Call {
             dest,
             msg,
@@ -378,8 +473,18 @@ async fn run(node: &Node, request: Request) -> Result<Value, ControlError> {
             reply_json(&reply)
         }
         Request::Cast { dest, msg } => {
-            alive(node, &dest)?;
-            node.cast(dest, from_json(&msg));
+            let pid = alive(node, &dest)?;
+            let msg = from_json(&msg);
+            // Nobody waits for a cast: the log is where an operator sees one that the
+            // server could not decode (the server logs that, with its pid).
+            tracing::info!(
+                target: "otter::control",
+                to = %crate::guest_text::one_line(&dest.to_string(), 256),
+                pid,
+                msg = %crate::term::shown(&msg),
+                "cast from the control socket"
+            );
+            node.cast(dest, msg);
             Ok(Value::Null)
         }
         Request::Send { dest, msg } => {
@@ -409,8 +514,15 @@ async fn run(node: &Node, request: Request) -> Result<Value, ControlError> {
         Request::Whereis { name } => Ok(node.whereis(&name).map_or(Value::Null, Value::from)),
         Request::Ps {} => Ok(serde_json::to_value(node.processes()).expect("process info is JSON")),
         Request::Tree {} => unreachable!("handled by handle_app"),
-        Request::State { dest } => {
+        Request::State { dest, set: None } => {
             let state = node.get_state(dest).await?;
+            reply_json(&state)
+        }
+        Request::State {
+            dest,
+            set: Some(state),
+        } => {
+            let state = node.replace_state(dest, from_json(&state)).await?;
             reply_json(&state)
         }
         Request::Suspend { dest } => {

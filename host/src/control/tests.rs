@@ -22,7 +22,17 @@ fn requests_read_from_json() {
     assert_eq!(
         r,
         Request::State {
-            dest: Dest::Pid(12)
+            dest: Dest::Pid(12),
+            set: None
+        }
+    );
+    let r: Request =
+        serde_json::from_value(json!({"op":"start_child","supervisor":"Jobs"})).unwrap();
+    assert_eq!(
+        r,
+        Request::StartChild {
+            supervisor: "Jobs".into(),
+            args: Value::Null
         }
     );
     let r: Request = serde_json::from_value(json!({"op":"ps"})).unwrap();

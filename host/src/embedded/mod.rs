@@ -71,6 +71,7 @@ use tokio::task::AbortHandle;
 
 use crate::dest::Dest;
 use crate::error::CallError;
+use crate::error::ReplaceStateError;
 use crate::exit::ExitReason;
 use crate::mailbox::{self, Mailbox, Message, ReplySlot, Signal};
 use crate::node::{DEFAULT_CALL_TIMEOUT, Node, NodeInner, SpawnOptions};
@@ -224,6 +225,12 @@ impl Core {
             }
             mailbox::Received::Signal(Signal::GetState(tx)) => {
                 let _ = tx.send(Err("an embedded process has no state".to_owned()));
+                None
+            }
+            mailbox::Received::Signal(Signal::ReplaceState { reply, .. }) => {
+                let _ = reply.send(Err(ReplaceStateError::Refused(
+                    "an embedded process has no state".to_owned(),
+                )));
                 None
             }
             // It holds no deferred calls, and is never suspended.

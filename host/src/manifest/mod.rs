@@ -1,5 +1,6 @@
 //! The manifest: a TOML file describing an application — its node, the modules it loads
-//! and the children it starts.
+//! and the children it starts. (The same reference for users is docs/manifest.md, which the
+//! README links: keep the two in step.)
 //!
 //! ```toml
 //! [node]                      # optional

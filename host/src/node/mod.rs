@@ -19,8 +19,8 @@ use crate::cache::CompileCache;
 use crate::dest::Dest;
 use crate::engine::{EngineConfig, EpochClock, Module};
 use crate::error::{
-    CallError, GetStateError, LoadError, ResumeError, SendError, StartError, StopError,
-    SuspendError,
+    CallError, GetStateError, LoadError, ReplaceStateError, ResumeError, SendError, StartError,
+    StopError, SuspendError,
 };
 use crate::exit::ExitReason;
 use crate::host::ProcessCtx;
@@ -459,6 +459,51 @@ impl Node {
             Ok(Ok(state)) => Ok(state),
             Ok(Err(e)) => Err(GetStateError::Exited(ExitReason::Error(e))),
             Err(_) => Err(GetStateError::Exited(entry.exit_reason())),
+        }
+    }
+
+    /// Replace a process's state (OTP's `sys:replace_state`) with CBOR `state`, and return
+    /// the state it then holds (as it exports it). The process's `restore-state` takes the
+    /// state between two callbacks, also while it is suspended; a hibernating process stays
+    /// hibernating. Nothing else about the process changes: its mailbox, timers, links,
+    /// monitors and name are untouched.
+    ///
+    /// ```no_run
+    /// # async fn demo(node: otter::Node) -> Result<(), otter::ReplaceStateError> {
+    /// let state = otter::encode(&serde_json::json!({"count": 41})).unwrap();
+    /// node.replace_state("counter", state).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`ReplaceStateError::Refused`] if the state does not fit the process (for an SDK
+    /// guest: does not decode as its state type); its state is then unchanged and it goes
+    /// on. [`ReplaceStateError::NoProc`]; [`ReplaceStateError::Badarg`] if the state is over
+    /// the node's maximum message size; [`ReplaceStateError::Exited`] if it exited first or
+    /// crashed taking the state.
+    ///
+    /// # Cancel safety
+    /// Dropping the future does not withdraw the request: the state may still be replaced.
+    pub async fn replace_state(
+        &self,
+        dest: impl Into<Dest>,
+        state: Term,
+    ) -> Result<Term, ReplaceStateError> {
+        self.inner
+            .check_size("state", &state)
+            .map_err(ReplaceStateError::Badarg)?;
+        let entry = self
+            .inner
+            .resolve(&dest.into())
+            .ok_or(ReplaceStateError::NoProc)?;
+        let (reply, rx) = oneshot::channel();
+        entry
+            .mailbox
+            .signal(Signal::ReplaceState { state, reply })
+            .map_err(|_| ReplaceStateError::NoProc)?;
+        match rx.await {
+            Ok(answer) => answer,
+            Err(_) => Err(ReplaceStateError::Exited(entry.exit_reason())),
         }
     }
 

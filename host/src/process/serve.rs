@@ -22,6 +22,8 @@ use crate::mailbox::{Mailbox, Message, Received, ReplySlot, Signal};
 use crate::term::Term;
 use crate::trap::crash;
 
+mod sys;
+
 /// What happens after a callback.
 pub(super) enum Flow {
     Next(WitNext),
@@ -311,6 +313,15 @@ impl Process {
                         };
                     }
                 }
+                Event::Signal(Signal::ReplaceState { state, reply }) => {
+                    // Boxed, as for `GetState`.
+                    if let Err(reason) = Box::pin(self.replace_state(state, reply)).await {
+                        return Woken::Exit {
+                            reason,
+                            terminate: false,
+                        };
+                    }
+                }
                 Event::Signal(Signal::Kill) => {
                     return Woken::Exit {
                         reason: ExitReason::Killed,
@@ -454,6 +465,7 @@ impl Process {
             Event::Signal(
                 Signal::Reply { .. }
                 | Signal::GetState(_)
+                | Signal::ReplaceState { .. }
                 | Signal::Suspend
                 | Signal::Resume
                 | Signal::Kill,

@@ -141,3 +141,34 @@ fn suspend_queues_casts_and_times_out_calls_until_resume() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr_of(&out).contains("noproc"), "{}", stderr_of(&out));
 }
+
+#[test]
+fn state_set_replaces_the_state_and_a_state_that_does_not_decode_is_refused() {
+    let app = App::echo_kv();
+    let _node = app.spawn().ready();
+    app.ok(&["call", "kv", r#"{"put":["a","1"]}"#]);
+    let new = json!({"data": {"b": "2"}, "writes": 7});
+    let printed: Value =
+        serde_json::from_str(&app.ok(&["state", "kv", "--set", &new.to_string()])).unwrap();
+    assert_eq!(printed, new);
+    assert_eq!(app.ok(&["call", "kv", r#"{"get":"b"}"#]).trim(), r#""2""#);
+    assert_eq!(app.ok(&["call", "kv", r#""writes""#]).trim(), "7");
+
+    for (bad, error) in [
+        ("42", "badarg: the process refused the state"),
+        (r#"{"data": []}"#, "badarg: the process refused the state"),
+        ("{nope", "not JSON"),
+    ] {
+        let out = app.otter(&["state", "kv", "--set", bad]);
+        assert_eq!(out.status.code(), Some(1), "{bad}");
+        assert!(
+            stderr_of(&out).contains(error),
+            "{bad}: {}",
+            stderr_of(&out)
+        );
+    }
+    let state: Value = serde_json::from_str(&app.ok(&["state", "kv"])).unwrap();
+    assert_eq!(state, new, "the refused states left it as it was");
+    let out = app.otter(&["state", "nobody", "--set", "{}"]);
+    assert!(stderr_of(&out).contains("noproc"), "{}", stderr_of(&out));
+}

@@ -69,3 +69,39 @@ fn the_log_level_comes_from_otter_log_else_rust_log() {
         "OTTER_LOG first"
     );
 }
+
+#[test]
+fn a_cast_that_does_not_decode_is_logged_with_the_cast_and_its_sender() {
+    let app = App::echo_kv();
+    let _node = app.spawn().ready();
+    let pid = app.ok(&["whereis", "echo"]).trim().to_owned();
+    // The CLI waits for nothing: the cast is queued, and accepted.
+    assert_eq!(app.ok(&["cast", "echo", "\"bogus\\nline\""]), "");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let log = loop {
+        let log = app.stderr();
+        if log.contains("cast did not decode") || std::time::Instant::now() > deadline {
+            break log;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let sent = log
+        .lines()
+        .find(|l| l.contains("cast from the control socket"))
+        .unwrap_or_else(|| panic!("the control socket logs the cast:\n{log}"));
+    assert!(sent.contains("to=echo"), "{sent}");
+    assert!(sent.contains(&format!("pid={pid}")), "{sent}");
+    assert!(sent.contains(r#""bogus\nline""#), "{sent}");
+    let dropped = log
+        .lines()
+        .find(|l| l.contains("cast did not decode; dropped"))
+        .unwrap_or_else(|| panic!("the server logs the drop:\n{log}"));
+    assert!(dropped.contains(&format!("pid={pid}")), "{dropped}");
+    assert!(
+        dropped.contains("module=\"echo\"") || dropped.contains("module=echo"),
+        "{dropped}"
+    );
+    assert!(dropped.contains("cast="), "{dropped}");
+    // The server goes on.
+    assert_eq!(app.ok(&["call", "echo", r#""ping""#]), "{\"pong\":1}\n");
+}

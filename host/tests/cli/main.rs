@@ -8,6 +8,8 @@ mod lifecycle;
 mod loading;
 mod logs;
 mod manifest;
+mod newcomer;
 mod output;
+mod start;
 mod supervisors;
 mod support;
