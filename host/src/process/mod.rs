@@ -69,13 +69,23 @@ pub(crate) struct ProcessEntry {
 pub(crate) const EMBEDDED_MODULE: &str = "<embedded>";
 
 impl ProcessEntry {
-    /// A new process's entry, watched by `opts.exit_to` (a supervisor) from the start.
+    /// A new process's entry, watched from the start by `opts.exit_to` (a supervisor),
+    /// `opts.monitor` and linked to `opts.link` (a starter).
     pub(crate) fn new(
         pid: Pid,
         module: Option<Arc<Module>>,
         mailbox: MailboxSender,
         opts: &SpawnOptions,
     ) -> Self {
+        let mut watchers: Vec<Watcher> = opts
+            .exit_to
+            .clone()
+            .map(Watcher::Channel)
+            .into_iter()
+            .collect();
+        if let Some((mref, watcher)) = opts.monitor {
+            watchers.push(Watcher::Monitor { mref, watcher });
+        }
         ProcessEntry {
             pid,
             module,
@@ -87,15 +97,10 @@ impl ProcessEntry {
             hibernating: AtomicBool::new(false),
             memory: Arc::new(AtomicUsize::new(0)),
             exit: OnceLock::new(),
-            // Registered before the process runs, so no exit can be missed.
-            watchers: Mutex::new(Some(
-                opts.exit_to
-                    .clone()
-                    .map(Watcher::Channel)
-                    .into_iter()
-                    .collect(),
-            )),
-            links: Mutex::new(Some(HashSet::new())),
+            // Registered before the process runs, so that no exit of it, however early, goes
+            // unobserved (OTP's `start_link` and `start_monitor` are atomic).
+            watchers: Mutex::new(Some(watchers)),
+            links: Mutex::new(Some(opts.link.into_iter().collect())),
             abort: OnceLock::new(),
             kill_requested: AtomicBool::new(false),
         }
@@ -193,17 +198,6 @@ pub(crate) async fn spawn(
         return Err(StartError::SystemLimit);
     }
     let pid = node.next_pid();
-    // A starter's link and monitor exist before the process does, so that no exit of it,
-    // however early, goes unobserved (OTP's `start_link` and `start_monitor` are atomic).
-    let mut watchers: Vec<Watcher> = opts
-        .exit_to
-        .clone()
-        .map(Watcher::Channel)
-        .into_iter()
-        .collect();
-    if let Some((mref, watcher)) = opts.monitor {
-        watchers.push(Watcher::Monitor { mref, watcher });
-    }
     let (sender, mailbox) = mailbox();
     let entry = Arc::new(ProcessEntry::new(pid, Some(module.clone()), sender, &opts));
     node.insert(entry.clone());
