@@ -1,5 +1,6 @@
 //! Talking to supervisors from a server: start children under a dynamic
-//! (`simple_one_for_one`) supervisor, stop them, list and count a supervisor's children.
+//! (`simple_one_for_one`) supervisor, stop them, list and count a supervisor's children, read
+//! a child's spec.
 //!
 //! A supervisor is reached by pid, by its name (`name` in the manifest), or by a
 //! [`crate::Dest::Via`] key. Each call waits for the supervisor's answer; only this process
@@ -16,6 +17,7 @@
 //! ```
 
 use std::fmt;
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -79,6 +81,68 @@ pub struct ChildInfo {
     pub module: String,
     /// How many times the supervisor has restarted it.
     pub restarts: u32,
+}
+
+/// Which child [`get_childspec`] means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChildRef {
+    /// The child spec's id.
+    Id(String),
+    /// A running child of a dynamic supervisor (a static supervisor's children are found by
+    /// id only, as in OTP).
+    Pid(Pid),
+}
+
+impl From<&str> for ChildRef {
+    fn from(id: &str) -> Self {
+        ChildRef::Id(id.to_owned())
+    }
+}
+
+impl From<Pid> for ChildRef {
+    fn from(pid: Pid) -> Self {
+        ChildRef::Pid(pid)
+    }
+}
+
+/// When a child is restarted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restart {
+    /// Always.
+    Permanent,
+    /// Only after a crash.
+    Transient,
+    /// Never.
+    Temporary,
+}
+
+/// How a child is stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shutdown {
+    /// Killed at once, without `terminate`.
+    BrutalKill,
+    /// `terminate(shutdown)`, killed if still running after this long.
+    Timeout(Duration),
+    /// `terminate(shutdown)`, waited for as long as it takes.
+    Infinity,
+}
+
+/// A child spec, as [`get_childspec`] returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildSpec {
+    /// Its id.
+    pub id: String,
+    /// The worker's module, or `None` for a supervisor.
+    pub module: Option<String>,
+    /// The worker's `init` args as CBOR (decode with [`crate::decode`]), or `None` for a
+    /// supervisor. A dynamic supervisor's template has the template's args only.
+    pub args: Option<Vec<u8>>,
+    /// When it is restarted.
+    pub restart: Restart,
+    /// How it is stopped.
+    pub shutdown: Shutdown,
+    /// The local name the worker registers under, if any.
+    pub name: Option<String>,
 }
 
 /// What [`count_children`] returns, as OTP's `count_children`.
@@ -151,5 +215,44 @@ pub fn count_children(supervisor: impl Into<Dest>) -> Result<ChildCounts, Superv
         active: c.active,
         supervisors: c.supervisors,
         workers: c.workers,
+    })
+}
+
+/// A child's spec (OTP's `get_childspec`): a static supervisor's child by its id, a dynamic
+/// supervisor's template by the template's id or the pid of any of its running children.
+///
+/// ```no_run
+/// use otter_guest::supervisor::{self, Restart};
+/// let spec = supervisor::get_childspec("Workers", "cache").unwrap();
+/// assert_eq!(spec.restart, Restart::Permanent);
+/// ```
+///
+/// # Errors
+/// [`SupervisorError::NoProc`], [`SupervisorError::NotFound`] for an unknown id or pid.
+pub fn get_childspec(
+    supervisor: impl Into<Dest>,
+    child: impl Into<ChildRef>,
+) -> Result<ChildSpec, SupervisorError> {
+    let child = match child.into() {
+        ChildRef::Id(id) => host::ChildRef::Id(id),
+        ChildRef::Pid(pid) => host::ChildRef::Pid(pid),
+    };
+    let s = host::get_childspec(&supervisor.into().to_wit(), &child)
+        .map_err(SupervisorError::from_wit)?;
+    Ok(ChildSpec {
+        id: s.id,
+        module: s.module,
+        args: s.args,
+        restart: match s.restart {
+            host::Restart::Permanent => Restart::Permanent,
+            host::Restart::Transient => Restart::Transient,
+            host::Restart::Temporary => Restart::Temporary,
+        },
+        shutdown: match s.shutdown {
+            host::Shutdown::BrutalKill => Shutdown::BrutalKill,
+            host::Shutdown::Timeout(ms) => Shutdown::Timeout(Duration::from_millis(ms.into())),
+            host::Shutdown::Infinity => Shutdown::Infinity,
+        },
+        name: s.name,
     })
 }

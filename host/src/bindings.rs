@@ -9,6 +9,7 @@ wasmtime::component::bindgen!({
         "otter:genserver/supervisor.terminate-child": async,
         "otter:genserver/supervisor.which-children": async,
         "otter:genserver/supervisor.count-children": async,
+        "otter:genserver/supervisor.get-childspec": async,
         "otter:genserver/spawn.start": async,
         "otter:genserver/spawn.start-link": async,
         "otter:genserver/spawn.start-monitor": async,

@@ -83,7 +83,7 @@ pub use node::{DEFAULT_CALL_TIMEOUT, Node, NodeConfig, ProcessInfo, SpawnOptions
 pub use otter_common::Pid;
 pub use registry::{Keys, RegisterError, RegistryError, RegistryExists};
 pub use supervisor::{
-    ChildCounts, ChildError, ChildFailure, ChildInfo, ChildKind, ChildSpec, ChildStart,
+    ChildCounts, ChildError, ChildFailure, ChildInfo, ChildKind, ChildRef, ChildSpec, ChildStart,
     DEFAULT_SHUTDOWN_TIMEOUT, Restart, Shutdown, SpecError, Strategy, Supervisor, SupervisorError,
     SupervisorSpec,
 };

@@ -18,8 +18,15 @@ pub(crate) fn crash(ctx: &ProcessCtx, e: wasmtime::Error) -> ExitReason {
 
 /// One short line saying why a guest call failed (see the module doc).
 pub(crate) fn reason(ctx: &ProcessCtx, e: &wasmtime::Error) -> String {
-    // The SDK's panic hook told the host before the trap that ends the panic.
+    // The SDK's panic hook told the host before the trap that ends the panic. A limit the
+    // host enforces (the stack, the time) is named as itself even after a panic message: a
+    // guest may announce a panic and then run on.
+    let limit = matches!(
+        e.downcast_ref::<Trap>(),
+        Some(Trap::StackOverflow | Trap::Interrupt)
+    );
     if let Some(message) = &ctx.panic
+        && !limit
         && e.downcast_ref::<GuestFault>().is_none()
     {
         return format!("panic: {message}");

@@ -173,3 +173,68 @@ async fn a_second_supervisor_under_a_taken_name_is_already_started() {
     );
     second.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_childspec_finds_children_as_otp_does() {
+    let node = node().await;
+    let dynamic = node.start_supervisor(workers()).await.unwrap();
+    let fixed = node
+        .start_supervisor(
+            SupervisorSpec::new(Strategy::OneForOne)
+                .name("Fixed")
+                .child(
+                    ChildSpec::worker("p", "probe", from_json(&json!({"tag": "fixed"})))
+                        .restart(Restart::Transient)
+                        .name("fixed_probe"),
+                ),
+        )
+        .await
+        .unwrap();
+    let g = probe(&node).await;
+    let get = async |sup: &str, child: Value| -> Value {
+        node.call(
+            g,
+            &json!({"get_childspec": {"sup": {"name": sup}, "child": child}}),
+        )
+        .await
+        .unwrap()
+    };
+    // A static supervisor's child by id; by pid it is not found (OTP 25).
+    assert_eq!(
+        get("Fixed", json!("p")).await,
+        json!({"id": "p", "module": "probe", "args": {"tag": "fixed"}, "restart": "transient",
+               "shutdown": 5000, "name": "fixed_probe"})
+    );
+    let fixed_pid = node.whereis("fixed_probe").unwrap();
+    assert_eq!(get("Fixed", json!(fixed_pid)).await, json!("not_found"));
+    assert_eq!(get("Fixed", json!("q")).await, json!("not_found"));
+
+    // A dynamic supervisor answers its template, without the child's own args, for any
+    // running child's pid and for the template's id; another pid is not found.
+    let child: Value = node
+        .call(
+            g,
+            &json!({"start_child": {"sup": {"name": "Workers"}, "args": {"extra": 1}}}),
+        )
+        .await
+        .unwrap();
+    let template = json!({"id": "worker", "module": "probe", "args": {"tag": "w"},
+                          "restart": "temporary", "shutdown": 5000, "name": null});
+    assert_eq!(get("Workers", child).await, template);
+    assert_eq!(get("Workers", json!("worker")).await, template);
+    assert_eq!(get("Workers", json!(g)).await, json!("not_found"));
+    assert_eq!(get("Nobody", json!("p")).await, json!("no such supervisor"));
+
+    // The same from Rust.
+    let spec = fixed
+        .get_childspec(otter::ChildRef::Id("p".into()))
+        .await
+        .unwrap();
+    assert_eq!(spec.restart, Restart::Transient);
+    assert!(matches!(
+        dynamic.get_childspec(otter::ChildRef::Pid(g)).await,
+        Err(otter::ChildError::NotFound)
+    ));
+    fixed.stop().await;
+    dynamic.stop().await;
+}

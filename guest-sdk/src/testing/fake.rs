@@ -350,11 +350,11 @@ pub(crate) mod registry {
 }
 
 /// The `supervisor` interface: no supervisor exists unless the test scripts `start-child`;
-/// `which-children` and `count-children` answer `noproc`.
+/// `which-children`, `count-children` and `get-childspec` answer `noproc`.
 pub(crate) mod supervisor {
     use super::*;
     pub(crate) use crate::bindings::otter::genserver::supervisor::{
-        Child, ChildCounts, SupervisorError,
+        Child, ChildCounts, ChildRef, ChildSpec, Restart, Shutdown, SupervisorError,
     };
 
     fn to_wit(e: crate::supervisor::SupervisorError) -> SupervisorError {
@@ -408,6 +408,13 @@ pub(crate) mod supervisor {
     }
 
     pub(crate) fn count_children(_supervisor: &wit::Dest) -> Result<ChildCounts, SupervisorError> {
+        Err(SupervisorError::Noproc)
+    }
+
+    pub(crate) fn get_childspec(
+        _supervisor: &wit::Dest,
+        _child: &ChildRef,
+    ) -> Result<ChildSpec, SupervisorError> {
         Err(SupervisorError::Noproc)
     }
 }

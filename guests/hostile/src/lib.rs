@@ -279,10 +279,12 @@ impl Attack {
             Attack::SupervisorVia(_) => {
                 let sup = dest.as_ref().unwrap();
                 format!(
-                    "{:?} {:?} {:?}",
+                    "{:?} {:?} {:?} {:?}",
                     supervisor::which_children(sup).map(|c| c.len()),
                     supervisor::count_children(sup).map(|c| c.active),
-                    supervisor::terminate_child(sup, 1)
+                    supervisor::terminate_child(sup, 1),
+                    supervisor::get_childspec(sup, &supervisor::ChildRef::Id(text.clone()))
+                        .map(|c| c.id.len())
                 )
             }
             Attack::ReplyGone(_) => {

@@ -168,6 +168,12 @@ enum Request {
     WhichChildren(DestArg),
     /// `{specs, active, supervisors, workers}`.
     CountChildren(DestArg),
+    /// `{id, module, args, restart, shutdown, name}` of the child with this id (a string) or
+    /// pid (a number).
+    GetChildspec {
+        sup: DestArg,
+        child: Value,
+    },
     /// Limits: send a string of `len` bytes to `to` by `op` (`call`, `cast`, `send`,
     /// `send_after`, `dispatch` to a `via` key, `start_child`); answers "ok", the result or the
     /// error's text.
@@ -623,6 +629,34 @@ impl GenServer for Probe {
                         ("active", int(c.active.into())),
                         ("supervisors", int(c.supervisors.into())),
                         ("workers", int(c.workers.into())),
+                    ]),
+                    Err(e) => text(e),
+                })
+            }
+            Request::GetChildspec { sup, child } => {
+                let child: supervisor::ChildRef = match child {
+                    Value::Str(id) => supervisor::ChildRef::Id(id),
+                    Value::Int(pid) => supervisor::ChildRef::Pid(pid as u64),
+                    _ => return Reply::ok(text("child: an id or a pid")),
+                };
+                Reply::ok(match supervisor::get_childspec(sup.dest(), child) {
+                    Ok(s) => map(vec![
+                        ("id", Value::Str(s.id)),
+                        ("module", s.module.map_or(Value::Null, Value::Str)),
+                        (
+                            "args",
+                            s.args
+                                .map_or(Value::Null, |a| otter_guest::decode(&a).unwrap_or(Value::Null)),
+                        ),
+                        ("restart", Value::Str(format!("{:?}", s.restart).to_lowercase())),
+                        (
+                            "shutdown",
+                            match s.shutdown {
+                                supervisor::Shutdown::Timeout(d) => int(d.as_millis() as u64),
+                                other => Value::Str(format!("{other:?}")),
+                            },
+                        ),
+                        ("name", s.name.map_or(Value::Null, Value::Str)),
                     ]),
                     Err(e) => text(e),
                 })

@@ -3,13 +3,18 @@
 //! fiber is suspended, not the host thread.
 
 use crate::bindings::otter::genserver::supervisor::{
-    Child as WitChild, ChildCounts as WitChildCounts, Host, SupervisorError as WitSupervisorError,
+    Child as WitChild, ChildCounts as WitChildCounts, ChildRef as WitChildRef,
+    ChildSpec as WitChildSpec, Host, Restart as WitRestart, Shutdown as WitShutdown,
+    SupervisorError as WitSupervisorError,
 };
 use crate::bindings::otter::genserver::types::{Dest, Pid, Term};
 use crate::error::StartError;
 use crate::host::ProcessCtx;
 use crate::host::process::dest;
-use crate::supervisor::{ChildError, ChildFailure, ChildKind, Supervisor, SupervisorError};
+use crate::supervisor::{
+    ChildError, ChildFailure, ChildKind, ChildRef, ChildSpec, ChildStart, Restart, Shutdown,
+    Supervisor, SupervisorError,
+};
 
 fn supervisor_error(e: ChildError) -> WitSupervisorError {
     match e {
@@ -22,6 +27,34 @@ fn supervisor_error(e: ChildError) -> WitSupervisorError {
             ..
         }) => WitSupervisorError::AlreadyStarted(p),
         other => WitSupervisorError::Failed(other.to_string()),
+    }
+}
+
+/// A child spec as the guest reads it.
+fn child_spec(spec: ChildSpec) -> WitChildSpec {
+    let (module, args, name) = match spec.start {
+        ChildStart::Worker {
+            module, args, name, ..
+        } => (Some(module), Some(args), name),
+        ChildStart::Supervisor(_) => (None, None, None),
+    };
+    WitChildSpec {
+        id: spec.id,
+        module,
+        args,
+        restart: match spec.restart {
+            Restart::Permanent => WitRestart::Permanent,
+            Restart::Transient => WitRestart::Transient,
+            Restart::Temporary => WitRestart::Temporary,
+        },
+        shutdown: match spec.shutdown {
+            Shutdown::BrutalKill => WitShutdown::BrutalKill,
+            Shutdown::Timeout(d) => {
+                WitShutdown::Timeout(u32::try_from(d.as_millis()).unwrap_or(u32::MAX))
+            }
+            Shutdown::Infinity => WitShutdown::Infinity,
+        },
+        name,
     }
 }
 
@@ -93,5 +126,21 @@ impl Host for ProcessCtx {
             supervisors: n(c.supervisors),
             workers: n(c.workers),
         })
+    }
+
+    async fn get_childspec(
+        &mut self,
+        supervisor: Dest,
+        child: WitChildRef,
+    ) -> Result<WitChildSpec, WitSupervisorError> {
+        let child = match child {
+            WitChildRef::Id(id) => ChildRef::Id(id),
+            WitChildRef::Pid(pid) => ChildRef::Pid(pid),
+        };
+        self.supervisor(supervisor)?
+            .get_childspec(child)
+            .await
+            .map(child_spec)
+            .map_err(supervisor_error)
     }
 }

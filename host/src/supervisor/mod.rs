@@ -17,8 +17,8 @@ use crate::term::Term;
 
 pub(crate) use spec::DEFAULT_PERIOD;
 pub use spec::{
-    ChildSpec, ChildStart, DEFAULT_SHUTDOWN_TIMEOUT, Restart, Shutdown, SpecError, Strategy,
-    SupervisorSpec,
+    ChildRef, ChildSpec, ChildStart, DEFAULT_SHUTDOWN_TIMEOUT, Restart, Shutdown, SpecError,
+    Strategy, SupervisorSpec,
 };
 
 pub(crate) use server::start;
@@ -326,6 +326,18 @@ impl Supervisor {
     pub async fn restart_child(&self, id: &str) -> Result<Option<Pid>, ChildError> {
         let id = id.to_owned();
         self.ask(|tx| server::Command::Restart(id, tx)).await?
+    }
+
+    /// A child's spec (OTP's `get_childspec`): a static supervisor's child by its id; a
+    /// dynamic supervisor's template, by the template's id or the pid of any of its running
+    /// children.
+    ///
+    /// # Errors
+    /// [`ChildError::NotFound`] for an unknown id or pid (a static supervisor's children by
+    /// pid included), [`ChildError::NoProc`] if the supervisor has exited.
+    pub async fn get_childspec(&self, child: ChildRef) -> Result<ChildSpec, ChildError> {
+        self.ask(|tx| server::Command::GetChildspec(child, tx))
+            .await?
     }
 
     /// Forget a stopped child's spec.

@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use crate::Pid;
 use crate::term::Term;
 
 /// How long a worker gets for `terminate` when its supervisor stops it, unless its spec says
@@ -141,6 +142,17 @@ pub enum ChildStart {
     },
     /// A supervisor.
     Supervisor(SupervisorSpec),
+}
+
+/// Which child [`Supervisor::get_childspec`](crate::supervisor::Supervisor::get_childspec)
+/// means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChildRef {
+    /// The child spec's id.
+    Id(String),
+    /// A running child of a dynamic supervisor (a static supervisor's children are found by
+    /// id only, as in OTP).
+    Pid(Pid),
 }
 
 /// One child of a supervisor.

@@ -121,6 +121,27 @@ impl State {
                 };
                 let _ = tx.send(r);
             }
+            Command::GetChildspec(child, tx) => {
+                // As OTP 25: a dynamic supervisor answers its template for the template's id
+                // or any running child's pid; a static one finds children by id only.
+                let spec = match (&self.template, child) {
+                    (Some(template), ChildRef::Id(id)) => {
+                        (template.id == id).then(|| template.clone())
+                    }
+                    (Some(template), ChildRef::Pid(pid)) => self
+                        .children
+                        .iter()
+                        .any(|c| c.pid() == Some(pid))
+                        .then(|| template.clone()),
+                    (None, ChildRef::Id(id)) => self
+                        .children
+                        .iter()
+                        .find(|c| c.spec.id == id)
+                        .map(|c| c.spec.clone()),
+                    (None, ChildRef::Pid(_)) => None,
+                };
+                let _ = tx.send(spec.ok_or(ChildError::NotFound));
+            }
             Command::Delete(id, tx) => {
                 let r = match self.find(&id) {
                     Ok(i) if self.children[i].running.is_some() => Err(ChildError::Running),

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use super::{
-    ChildCounts, ChildError, ChildFailure, ChildInfo, ChildKind, ChildSpec, ChildStart, Restart,
-    Shutdown, Strategy, Supervisor, SupervisorError, SupervisorSpec, shutdown_timeout,
+    ChildCounts, ChildError, ChildFailure, ChildInfo, ChildKind, ChildRef, ChildSpec, ChildStart,
+    Restart, Shutdown, Strategy, Supervisor, SupervisorError, SupervisorSpec, shutdown_timeout,
 };
 use crate::Pid;
 use crate::error::StartError;
@@ -36,6 +36,7 @@ pub(crate) enum Command {
     TerminatePid(Pid, Reply<()>),
     Restart(String, Reply<Option<Pid>>),
     Delete(String, Reply<()>),
+    GetChildspec(ChildRef, Reply<ChildSpec>),
 }
 
 /// A running child.
