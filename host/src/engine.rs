@@ -10,8 +10,9 @@ use wasmtime::{Config, Engine, Store, UpdateDeadline};
 
 use crate::bindings::{Genserver, GenserverPre};
 use crate::error::LoadError;
-use crate::host::{MemoryLimit, ProcessCtx};
+use crate::memory::MemoryLimit;
 use crate::node::NodeInner;
+use crate::process::ProcessCtx;
 
 /// How long a module's code may run while it is loaded, unless [`EngineConfig::load_timeout`]
 /// says otherwise.

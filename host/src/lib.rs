@@ -58,6 +58,7 @@ mod host;
 mod limits;
 mod mailbox;
 pub mod manifest;
+mod memory;
 mod node;
 mod pools;
 mod process;

@@ -6,7 +6,12 @@
 //! the process alone; a kill aborts the task, which drops the store wherever it was.
 
 mod batch;
+mod calls;
+mod ctx;
+mod flow;
 mod serve;
+
+pub(crate) use ctx::ProcessCtx;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -19,7 +24,6 @@ use tokio::task::AbortHandle;
 use crate::engine::Module;
 use crate::error::{CallError, StartError};
 use crate::exit::ExitReason;
-use crate::host::ProcessCtx;
 use crate::mailbox::{MailboxSender, ReplySlot, mailbox};
 use crate::node::{NodeInner, ProcessInfo, SpawnOptions};
 use crate::term::Term;

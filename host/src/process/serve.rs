@@ -8,30 +8,20 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use wasmtime::Store;
 
-use super::batch::{call_flow, handle_batch};
+use super::batch::handle_batch;
+use super::ctx::{ProcessCtx, crash, new_store};
+use super::flow::{Flow, call_flow, noreply_flow};
 use super::{ExitGuard, Pid, ProcessEntry};
 use crate::bindings::{
-    Genserver, InitResult, NoreplyResult, WitDown, WitExitSignal, WitInfo, WitNext, WitReplyTo,
-    WitTimerFired,
+    Genserver, InitResult, WitDown, WitExitSignal, WitInfo, WitNext, WitReplyTo, WitTimerFired,
 };
 use crate::engine::Module;
 use crate::error::StartError;
 use crate::exit::{ExitReason, WitReason};
-use crate::host::{ProcessCtx, new_store};
 use crate::mailbox::{Mailbox, Message, Received, ReplySlot, Signal};
 use crate::term::Term;
-use crate::trap::crash;
 
 mod sys;
-
-/// What happens after a callback.
-pub(super) enum Flow {
-    Next(WitNext),
-    /// A clean or chosen stop: `terminate` runs.
-    Stop(ExitReason),
-    /// A trap: the instance is unusable, so `terminate` cannot run.
-    Crash(ExitReason),
-}
 
 /// The instance while awake; only the state bytes while hibernating.
 enum Instance {
@@ -515,9 +505,7 @@ impl Process {
                 reply,
             }) => {
                 let ctx = store.data_mut();
-                let tag = ctx.next_tag;
-                ctx.next_tag += 1;
-                ctx.current_call = Some((tag, reply));
+                let tag = ctx.calls.begin(reply);
                 let from = WitReplyTo {
                     server: ctx.pid,
                     caller,
@@ -526,12 +514,13 @@ impl Process {
                 let result = guest.call_handle_call(&mut *store, &request, from).await;
                 let ctx = store.data_mut();
                 // None if the guest already answered with `reply` inside the callback.
-                let slot = ctx.current_call.take().map(|(_, s)| s);
+                let slot = ctx.calls.finish_current();
                 match result {
                     Ok(result) => call_flow(ctx, tag, slot, result),
                     Err(e) => {
+                        // The exit answers it with the crash reason.
                         if let Some(s) = slot {
-                            ctx.pending.insert(tag, s);
+                            ctx.calls.keep(tag, s);
                         }
                         Flow::Crash(crash(ctx, e))
                     }
@@ -561,23 +550,7 @@ impl Process {
         if let Instance::Gone = self.instance {
             return reason;
         }
-        let ctx = self.ctx();
-        let pending: Vec<ReplySlot> = ctx
-            .current_call
-            .take()
-            .map(|(_, s)| s)
-            .into_iter()
-            .chain(ctx.pending.drain().map(|(_, s)| s))
-            .collect();
-        self.pending = pending;
+        self.pending = self.ctx().calls.drain();
         reason
-    }
-}
-
-pub(super) fn noreply_flow(ctx: &ProcessCtx, r: wasmtime::Result<NoreplyResult>) -> Flow {
-    match r {
-        Ok(NoreplyResult::Noreply(next)) => Flow::Next(next),
-        Ok(NoreplyResult::Stop(reason)) => Flow::Stop(ExitReason::from_wit(reason)),
-        Err(e) => Flow::Crash(crash(ctx, e)),
     }
 }
