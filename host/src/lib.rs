@@ -51,6 +51,7 @@ pub mod control;
 mod dest;
 mod embedded;
 mod engine;
+mod entry;
 mod error;
 mod exit;
 mod guest_text;

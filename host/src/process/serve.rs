@@ -2,7 +2,6 @@
 //! and the exit path.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -11,14 +10,16 @@ use wasmtime::Store;
 use super::batch::handle_batch;
 use super::ctx::{ProcessCtx, crash, new_store};
 use super::flow::{Flow, call_flow, noreply_flow};
-use super::{ExitGuard, Pid, ProcessEntry};
+use crate::Pid;
 use crate::bindings::{
     Genserver, InitResult, WitDown, WitExitSignal, WitInfo, WitNext, WitReplyTo, WitTimerFired,
 };
 use crate::engine::Module;
+use crate::entry::ProcessEntry;
 use crate::error::StartError;
 use crate::exit::{ExitReason, WitReason};
 use crate::mailbox::{Mailbox, Message, Received, ReplySlot, Signal};
+use crate::node::ExitGuard;
 use crate::term::Term;
 
 mod sys;
@@ -111,7 +112,9 @@ fn event(received: Received) -> Event {
     }
 }
 
-pub(super) async fn run(
+/// The process task: instantiate, `init`, tell the starter, then serve until the process
+/// exits; `guard` runs the exit sequence however the task ends.
+pub(crate) async fn run(
     mut guard: ExitGuard,
     module: Arc<Module>,
     ctx: ProcessCtx,
@@ -127,7 +130,7 @@ pub(super) async fn run(
         Ok(s) => s,
         Err(e) => {
             let reason = crash(store.data(), e);
-            guard.reason = Some(reason.clone());
+            guard.set_reason(reason.clone());
             drop(guard);
             let _ = started.send(Err(StartError::Instantiate(reason.to_string())));
             return;
@@ -151,7 +154,7 @@ pub(super) async fn run(
             };
             // Exit (freeing the name) before the starter sees the result, and before the
             // mailbox goes, so that callers still queued read the exit reason.
-            guard.reason = Some(reason);
+            guard.set_reason(reason);
             drop(guard);
             drop(store);
             let _ = started.send(Err(err));
@@ -161,7 +164,7 @@ pub(super) async fn run(
     let _ = started.send(Ok(pid));
     let mut process = Process {
         module,
-        entry: guard.entry.clone(),
+        entry: guard.entry().clone(),
         instance: Instance::Awake { store, server },
         pending: Vec::new(),
         suspended: false,
@@ -184,11 +187,9 @@ pub(super) async fn run(
             },
         }
     };
-    guard.reason = Some(reason);
-    guard.pending = std::mem::take(&mut process.pending);
     // The exit first, then the mailbox: a call still queued is dropped with it, and its
     // caller reads the exit reason, which must be set by then.
-    drop(guard);
+    guard.exit(reason, std::mem::take(&mut process.pending));
     drop(process);
 }
 
@@ -323,7 +324,7 @@ impl Process {
                     // info: OTP's gen_server runs terminate(reason) on it when trapping;
                     // Otter runs it when not trapping too, as a supervisor's shutdown always
                     // does.
-                    if self.entry.parent == Some(from) {
+                    if self.entry.parent() == Some(from) {
                         return Woken::Exit {
                             reason,
                             terminate: true,
@@ -346,7 +347,7 @@ impl Process {
 
     async fn receive(&mut self, deadline: Option<tokio::time::Instant>) -> Event {
         let suspended = self.suspended;
-        let parent = self.entry.parent;
+        let parent = self.entry.parent();
         let ctx = self.ctx();
         // The flag in force when the signal is taken; the parent's is never a message.
         let trapping = ctx.trap_exit;
@@ -374,7 +375,7 @@ impl Process {
             // largest state, which a hibernating process would otherwise carry for nothing.
             let (store, server) = Box::pin(rehydrate(&self.module, ctx, state)).await?;
             self.instance = Instance::Awake { store, server };
-            self.entry.hibernating.store(false, Ordering::Relaxed);
+            self.entry.set_hibernating(false);
         }
         match &mut self.instance {
             Instance::Awake { store, server } => Ok((store, server)),
@@ -430,7 +431,7 @@ impl Process {
         let mut ctx = store.into_data();
         ctx.limits.reset();
         self.instance = Instance::Hibernating { ctx, state };
-        self.entry.hibernating.store(true, Ordering::Relaxed);
+        self.entry.set_hibernating(true);
         Ok(())
     }
 
