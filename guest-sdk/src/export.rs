@@ -248,7 +248,7 @@ pub fn code_change<S: GenServer>(
     extra: Vec<u8>,
 ) -> Result<(), String> {
     install_panic_hook();
-    let state = S::code_change(&old_vsn, &old_state, &extra)?;
+    let state = S::code_change(crate::CodeChange::new(&old_vsn, &old_state, &extra))?;
     put(slot, state);
     Ok(())
 }

@@ -130,6 +130,7 @@ extern crate self as otter_guest;
 #[doc(hidden)]
 pub mod bindings;
 pub mod clock;
+mod code_change;
 mod export;
 mod imports;
 pub mod log;
@@ -143,6 +144,7 @@ mod term;
 pub mod testing;
 mod types;
 
+pub use code_change::CodeChange;
 pub use process::{
     call, call_timeout, cancel_timer, cast, demonitor, exit, link, message_queue_len, monitor,
     register, reply, self_pid, send, send_after, start_timer, trap_exit, unlink, unregister,

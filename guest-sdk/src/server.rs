@@ -3,6 +3,7 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::CodeChange;
 use crate::types::{ExitReason, Info, ReplyTo};
 
 /// What the process does after a callback: wait, time out, hibernate or continue.
@@ -137,10 +138,14 @@ pub trait GenServer: Sized + Serialize + DeserializeOwned + 'static {
         let _ = reason;
     }
 
-    /// Build this version's state from the state an older version exported.
-    /// The default decodes the old bytes as the new state type.
-    fn code_change(old_vsn: &str, old_state: &[u8], extra: &[u8]) -> Result<Self, String> {
-        let _ = (old_vsn, extra);
-        crate::decode(old_state)
+    /// Build this version's state from the state another version exported, when the host
+    /// swaps this server's module (`otter upgrade`): decode it as that version's state type
+    /// with [`CodeChange::old_state`] and convert. An error (or a panic) fails the upgrade and
+    /// the process goes on with the old version and its state.
+    ///
+    /// The default decodes the old state as this version's state type, which is right when
+    /// the shape did not change, or only lost fields.
+    fn code_change(change: CodeChange<'_>) -> Result<Self, String> {
+        change.old_state()
     }
 }

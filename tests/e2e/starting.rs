@@ -93,7 +93,7 @@ async fn start_link_links_the_new_process_to_its_starter() {
     let watcher = watch(&node, s).await;
     let child = pid_of(&start(&node, s, json!({"module": "probe", "bond": "link"})).await);
     node.exit(child, ExitReason::Error("boom".into()));
-    assert!(saw_exit(&node, watcher, s, "error: boom").await);
+    assert!(saw_exit(&node, watcher, s, "error(boom)").await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -108,7 +108,7 @@ async fn start_link_of_an_init_that_stops_returns_the_error_then_ends_a_starter_
     )
     .await;
     assert_eq!(answer, "error:Stopped(Error(\"bad\"))");
-    assert!(saw_exit(&node, watcher, s, "error: bad").await);
+    assert!(saw_exit(&node, watcher, s, "error(bad)").await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -129,7 +129,7 @@ async fn start_link_of_an_init_that_crashes_reaches_a_trapping_starter_as_exit()
     let log = starter_log(&node, s).await;
     assert_eq!(log.len(), 1, "{log:?}");
     assert!(
-        log[0].starts_with("exit:") && log[0].ends_with(":error: panic: init panicked on purpose"),
+        log[0].starts_with("exit:") && log[0].ends_with(":error(panic: init panicked on purpose)"),
         "{log:?}"
     );
     assert!(node.is_alive(s));
@@ -164,7 +164,7 @@ async fn start_monitor_returns_the_pid_and_the_ref_its_down_carries() {
     node.exit(child.parse().unwrap(), ExitReason::Error("gone".into()));
     assert!(
         eventually(async || starter_log(&node, s).await
-            == vec![format!("down:{child}:{mref}:error: gone")])
+            == vec![format!("down:{child}:{mref}:error(gone)")])
         .await
     );
     assert!(node.is_alive(s), "a monitor is not a link");
