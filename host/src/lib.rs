@@ -56,6 +56,8 @@ mod error;
 mod exit;
 mod guest_text;
 mod host;
+#[cfg(test)]
+mod layers;
 mod limits;
 mod mailbox;
 pub mod manifest;
