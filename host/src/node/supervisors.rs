@@ -27,8 +27,8 @@ impl Node {
     }
 
     /// Stop the supervisor `dest` names with its whole subtree: its children in reverse
-    /// start order, each as its [`Shutdown`] says, then it exits `shutdown`. Returns once it
-    /// has exited.
+    /// start order, each as its [`Shutdown`](crate::Shutdown) says, then it exits
+    /// `shutdown`. Returns once it has exited.
     ///
     /// A nested supervisor is stopped by its parent, as OTP's
     /// `supervisor:terminate_child(Parent, Id)`: its spec is kept (removed if temporary) and
