@@ -10,8 +10,9 @@ use wasmtime::{Config, Engine, Store, UpdateDeadline};
 
 use crate::bindings::{Genserver, GenserverPre};
 use crate::error::LoadError;
-use crate::host::{MemoryLimit, ProcessCtx};
+use crate::memory::MemoryLimit;
 use crate::node::NodeInner;
+use crate::process::ProcessCtx;
 
 /// How long a module's code may run while it is loaded, unless [`EngineConfig::load_timeout`]
 /// says otherwise.
@@ -99,7 +100,7 @@ pub(crate) fn new_engine(cfg: &EngineConfig) -> anyhow::Result<(Engine, crate::p
     // Slots never move, so compiled code may keep a memory's base in a register across calls.
     config.memory_may_move(false);
     config.cranelift_opt_level(wasmtime::OptLevel::Speed);
-    let pools = crate::pools::install(&mut config, cfg);
+    let pools = crate::pools::install(&mut config, cfg.async_stack_size(), cfg.max_memory);
     let engine = wasmtime::Engine::new(&config).map_err(|e| anyhow::anyhow!("{e:#}"))?;
     Ok((engine, pools))
 }

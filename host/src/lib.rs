@@ -13,16 +13,39 @@
 //! | `otter_common` (crate) | what the guest SDK shares: the term codec, the non-recursive term walker and display, [`ExitReason`], [`Pid`] |
 //! | `term` | the host's side of terms: the depth check before decoding, JSON, canonical registry keys, merging child args |
 //! | `limits`, `guest_text`, `trust` | the bounds on what guests and files hand the host; guest text made safe to print |
-//! | `engine`, `cache`, `pools` | the wasmtime engine and epoch clock, compiling and checking modules (and reading their version), the compiled-module cache, the stack and memory pools |
-//! | `bindings`, `host/` | the code generated from `wit/`, and one module per imported WIT interface (`process`, `registry`, `supervisor`, `log`) on one store data type, `ProcessCtx` |
+//! | `engine`, `cache`, `pools`, `memory` | the wasmtime engine and epoch clock, compiling and checking modules (and reading their version), the compiled-module cache, the stack and memory pools, a process's memory cap |
+//! | `trap` | what ended a guest call, as one short exit reason |
+//! | `bindings`, `host/` | the code generated from `wit/`, and one module per imported WIT interface (`process`, `registry`, `spawn`, `supervisor`, `clock`, `log`) and the linker that installs them |
 //! | `mailbox`, `timer` | a process's queue of messages and signals with its reply slots; `send-after` timers |
-//! | `process/` | one process: its store and its tokio task (`serve`: the message loop, `batch`: several queued messages in one guest entry) |
-//! | `node/` | the [`Node`]: the process table, loading and spawning, routing calls, casts, messages, exit signals and monitors (`routing`) |
+//! | `entry` | a process as the rest of the node sees it: its entry in the process table, who is told when it exits, what `ps` shows |
+//! | `process/` | one process's task: `serve` (the message loop, hibernation), `batch` (several queued messages in one guest entry), `flow` (what a callback's result does next), `calls` (the calls it has not answered: tags, bounds, exit), `ctx` (its store data) |
+//! | `node/` | the [`Node`]: the process table and loaded modules, `spawn` and the `exit` sequence, `routing` (calls, casts, messages, exit signals, monitors), `names` (resolving destinations, registering names and keys), `supervisors` (the node's supervisor API) |
 //! | `registry/` | local names and keyed registries, as data |
 //! | `supervisor/` | supervisors as host tasks: specs, restart strategies, child administration |
 //! | `manifest/` | the application a TOML file describes, checked with its lines |
-//! | `control/` | the control endpoint: requests and responses, connections and their limits, the typed `ps`/`tree` answers |
+//! | `control/` | the control endpoint: requests and responses, connections and their limits, the typed `ps`/`tree` answers; it uses the node's API only |
 //! | `cli/` (binary) | the `otter` commands: `run` and the clients of the control endpoint |
+//!
+//! ## Import layers
+//!
+//! Imports flow one way, from the top down: the CLI; `control` and `manifest`; `embedded`;
+//! the runtime (`node`, `supervisor`, `host`, `process`, `engine`, `entry`); then what it is
+//! built on (`mailbox`, `timer`, `registry`, `pools`, `memory`, `trap`, `cache`, `error`,
+//! `dest`, `exit`, `term`, `limits`, `guest_text`, `trust`, `bindings`), none of which
+//! imports anything above it. Inside `process/`, `serve` uses `batch`, both use `flow`, and
+//! `calls` and `ctx` are below all three. The test in `layers.rs` fails on any import cycle
+//! but two knots, kept on purpose:
+//!
+//! - The runtime: a process's store data (`process::ProcessCtx`) holds the node, because
+//!   every import a guest calls (send, call, spawn, register, ...) is the node's work; the
+//!   node in turn starts process tasks and links their imports. A module's `InstancePre` is
+//!   typed by that store data, and the process table's entries keep their module, so
+//!   `engine` and `entry` close the loop too. Guests reach supervisors (`host/supervisor.rs`),
+//!   which start processes through the node, which keeps its running supervisors so that
+//!   names and shutdown find them. Untying it would need the node behind a trait object in
+//!   the store data.
+//! - `control` and `manifest`: the manifest sets the endpoint's limits (`control::Limits`),
+//!   and the endpoint's `tree` shows the manifest's supervision tree.
 //!
 //! ## One call, from `otter call echo '"ping"'` to the guest and back
 //!
@@ -31,16 +54,18 @@
 //! 2. In the node, `control/endpoint.rs` accepts the connection within its limits,
 //!    `control/connection.rs` reads the line, and `control/mod.rs` carries out the request:
 //!    the JSON message becomes a term ([`from_json`]) and goes to [`Node::call_term`].
-//! 3. `node/routing.rs` checks the term's size, resolves the destination (a pid, a name in
-//!    `registry/names.rs`, a `via` key in `registry/keyed.rs`), makes a reply slot and
-//!    queues `Message::Call` in the process's mailbox (`mailbox.rs`).
+//! 3. `node/routing.rs` checks the term's size, resolves the destination (`node/names.rs`:
+//!    a pid, a name in `registry/names.rs`, a `via` key in `registry/keyed.rs`), makes a
+//!    reply slot and queues `Message::Call` in the process's mailbox (`mailbox.rs`).
 //! 4. The process's task (`process/serve.rs`) takes it after any signals, with the
-//!    messages queued behind it when the guest can take a batch (`process/batch.rs`), and
-//!    enters the guest's `handle-call` through `bindings`. The guest may call host imports
-//!    meanwhile (`host/process.rs` and the other interfaces), on the process's fiber.
-//! 5. A reply (now, or later through the `reply` import) is checked against the size limit
-//!    and sent through the reply slot; a crash instead ends the process, and the slot's
-//!    closing gives the caller the exit reason.
+//!    messages queued behind it when the guest can take a batch (`process/batch.rs`), gives
+//!    the call a tag in its open-call table (`process/calls.rs`) and enters the guest's
+//!    `handle-call` through `bindings`. The guest may call host imports meanwhile
+//!    (`host/process.rs` and the other interfaces), on the process's fiber.
+//! 5. `process/flow.rs` acts on the result: a reply (now, or later through the `reply`
+//!    import, which finds the call by its tag) is checked against the size limit and sent
+//!    through the reply slot; `noreply` leaves the call open; a crash ends the process, and
+//!    the exit sequence (`node/exit.rs`) answers every open call with the exit reason.
 //! 6. `Node::call_term` returns the term; the endpoint converts it to JSON ([`to_json`],
 //!    bounded) and writes `{"ok": …}`; the CLI prints the value.
 #![warn(missing_docs, unreachable_pub)]
@@ -51,13 +76,17 @@ pub mod control;
 mod dest;
 mod embedded;
 mod engine;
+mod entry;
 mod error;
 mod exit;
 mod guest_text;
 mod host;
+#[cfg(test)]
+mod layers;
 mod limits;
 mod mailbox;
 pub mod manifest;
+mod memory;
 mod node;
 mod pools;
 mod process;

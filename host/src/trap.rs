@@ -6,35 +6,11 @@
 
 use wasmtime::Trap;
 
-use crate::exit::ExitReason;
-use crate::host::{MemoryLimit, ProcessCtx};
 use crate::limits::GuestFault;
+use crate::memory::MemoryLimit;
 
-/// The exit reason for an error a guest call returned. The instance is unusable afterwards.
-pub(crate) fn crash(ctx: &ProcessCtx, e: wasmtime::Error) -> ExitReason {
-    tracing::debug!(pid = ctx.pid, module = &*ctx.module, error = ?e, "guest trapped");
-    ExitReason::Error(reason(ctx, &e))
-}
-
-/// One short line saying why a guest call failed (see the module doc).
-pub(crate) fn reason(ctx: &ProcessCtx, e: &wasmtime::Error) -> String {
-    // The SDK's panic hook told the host before the trap that ends the panic. A limit the
-    // host enforces (the stack, the time) is named as itself even after a panic message: a
-    // guest may announce a panic and then run on.
-    let limit = matches!(
-        e.downcast_ref::<Trap>(),
-        Some(Trap::StackOverflow | Trap::Interrupt)
-    );
-    if let Some(message) = &ctx.panic
-        && !limit
-        && e.downcast_ref::<GuestFault>().is_none()
-    {
-        return format!("panic: {message}");
-    }
-    load_reason(&ctx.limits, e)
-}
-
-/// [`reason`], for code that runs outside a process (a module's `vsn` while it loads).
+/// One short line saying why a guest call failed (see the module doc); a process's own
+/// call adds its panic message first (`process::ctx::crash`).
 pub(crate) fn load_reason(limits: &MemoryLimit, e: &wasmtime::Error) -> String {
     if let Some(fault) = e.downcast_ref::<GuestFault>() {
         return fault.to_string();

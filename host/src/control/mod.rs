@@ -569,10 +569,8 @@ async fn stop_supervisor(
 /// The pid `dest` stands for, if it is alive.
 fn alive(node: &Node, dest: &Dest) -> Result<crate::Pid, ControlError> {
     let pid = node
-        .inner
-        .pid_of(dest)
-        .map_err(|e| ControlError::from(CallError::Registry(e)))?
-        .filter(|p| node.is_alive(*p));
+        .resolve(dest)
+        .map_err(|e| ControlError::from(CallError::Registry(e)))?;
     pid.ok_or_else(|| ControlError::from(CallError::NoProc))
 }
 

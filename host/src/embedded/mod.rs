@@ -69,13 +69,14 @@ use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
+use crate::Pid;
 use crate::dest::Dest;
+use crate::entry::ProcessEntry;
 use crate::error::CallError;
 use crate::error::ReplaceStateError;
 use crate::exit::ExitReason;
 use crate::mailbox::{self, Mailbox, Message, ReplySlot, Signal};
-use crate::node::{DEFAULT_CALL_TIMEOUT, Node, NodeInner, SpawnOptions};
-use crate::process::{ExitGuard, Pid, ProcessEntry};
+use crate::node::{DEFAULT_CALL_TIMEOUT, ExitGuard, Node, NodeInner};
 use crate::term::{Term, decode, encode};
 
 pub use error::{ProcessError, ReceiveError};
@@ -131,12 +132,7 @@ impl Node {
         let node = self.inner.clone();
         let pid = node.next_pid();
         let (sender, mailbox) = mailbox::mailbox();
-        let entry = Arc::new(ProcessEntry::new(
-            pid,
-            None,
-            sender,
-            &SpawnOptions::default(),
-        ));
+        let entry = Arc::new(ProcessEntry::new(pid, None, sender, Default::default()));
         node.insert(entry.clone());
         let core = Arc::new(Core {
             pid,

@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use super::{Core, MonitorRef};
+use crate::Pid;
 use crate::exit::ExitReason;
 use crate::mailbox::ReplySlot;
-use crate::process::Pid;
 use crate::term::Term;
 
 /// What an embedded process receives, in the order its senders sent it.

@@ -107,7 +107,7 @@ impl ProcessCtx {
         // timeout is still enforced if this process is killed while it waits.
         let node = self.node.clone();
         // Boxed at once: tokio's spawn moves its future through several frames.
-        let start = Box::pin(async move { crate::process::spawn(&node, module, args, opts).await });
+        let start = Box::pin(async move { crate::node::spawn(&node, module, args, opts).await });
         let started = tokio::spawn(start)
             .await
             .unwrap_or(Err(StartError::Stopped(crate::ExitReason::Killed)));

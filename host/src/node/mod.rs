@@ -8,8 +8,8 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use dashmap::DashMap;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use wasmtime::Engine;
 use wasmtime::component::Linker;
@@ -18,19 +18,27 @@ use crate::Pid;
 use crate::cache::CompileCache;
 use crate::dest::Dest;
 use crate::engine::{EngineConfig, EpochClock, Module};
+use crate::entry::{ExitSender, ProcessEntry};
 use crate::error::{
     CallError, GetStateError, LoadError, ReplaceStateError, ResumeError, SendError, StartError,
     StopError, SuspendError,
 };
 use crate::exit::ExitReason;
-use crate::host::ProcessCtx;
 use crate::mailbox::Signal;
-use crate::process::ProcessEntry;
+use crate::process::ProcessCtx;
 use crate::registry::{Names, Registries};
 use crate::supervisor::Supervisor;
 use crate::term::{Term, decode, encode};
 
+mod exit;
+mod names;
 mod routing;
+mod spawn;
+mod supervisors;
+
+pub use crate::entry::ProcessInfo;
+pub(crate) use exit::ExitGuard;
+pub(crate) use spawn::spawn;
 
 /// OTP's default call timeout.
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -41,7 +49,7 @@ pub struct SpawnOptions {
     pub(crate) name: Option<String>,
     pub(crate) start_timeout: Option<Duration>,
     /// A supervisor's exit channel, registered before the process task starts.
-    pub(crate) exit_to: Option<crate::process::ExitSender>,
+    pub(crate) exit_to: Option<ExitSender>,
     /// How many times its supervisor has restarted this child, for `ps`.
     pub(crate) restarts: u32,
     /// A `via` name: (registry, key).
@@ -86,30 +94,6 @@ impl SpawnOptions {
         self.hibernate_after = Some(idle);
         self
     }
-}
-
-/// What `ps` shows of a process (and what the control endpoint's `ps` answers with).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ProcessInfo {
-    /// Its pid.
-    pub pid: Pid,
-    /// Its registered name.
-    pub name: Option<String>,
-    /// The module it runs.
-    pub module: String,
-    /// The module's version.
-    pub vsn: String,
-    /// Whether it is hibernating (its instance dropped, only its state kept).
-    pub hibernating: bool,
-    /// Messages waiting in its mailbox.
-    pub queue_len: usize,
-    /// Bytes of linear memory (0 while hibernating).
-    pub memory: usize,
-    /// How many times its supervisor had restarted its child spec when it started (0 for a
-    /// process no supervisor started).
-    pub restarts: u32,
-    /// Milliseconds since it started.
-    pub uptime_ms: u64,
 }
 
 /// Node-wide settings.
@@ -313,7 +297,7 @@ impl Node {
             .inner
             .module(module)
             .ok_or_else(|| StartError::UnknownModule(module.to_owned()))?;
-        crate::process::spawn(&self.inner, module, args, opts).await
+        spawn(&self.inner, module, args, opts).await
     }
 
     /// Call a server with a serde request and decode its reply, waiting up to 5 s.

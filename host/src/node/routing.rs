@@ -11,10 +11,10 @@ use super::NodeInner;
 use crate::Pid;
 use crate::dest::Dest;
 use crate::engine::Module;
+use crate::entry::{ProcessEntry, Watcher};
 use crate::error::{CallError, SendError};
 use crate::exit::ExitReason;
 use crate::mailbox::{Message, Signal};
-use crate::process::{ProcessEntry, Watcher};
 use crate::term::Term;
 
 impl NodeInner {

@@ -62,8 +62,6 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use rustix::mm::{self, Advice, MapFlags, MprotectFlags, ProtFlags};
 use wasmtime::{Config, LinearMemory, MemoryCreator, MemoryType, StackCreator, StackMemory};
 
-use crate::engine::EngineConfig;
-
 /// Linux's `MADV_GUARD_INSTALL` (since 6.13): accesses to the range fault, and the range stays
 /// part of its mapping. Not yet in the `libc` crate.
 const MADV_GUARD_INSTALL: libc::c_int = 102;
@@ -101,14 +99,15 @@ impl Pools {
     }
 }
 
-/// Make the engine take fiber stacks and linear memories from slot pools sized by `cfg`.
-pub(crate) fn install(config: &mut Config, cfg: &EngineConfig) -> Pools {
+/// Make the engine take fiber stacks of `stack_size` bytes and linear memories of up to
+/// `max_memory` bytes from slot pools.
+pub(crate) fn install(config: &mut Config, stack_size: usize, max_memory: usize) -> Pools {
     let page = rustix::param::page_size();
     // One page more than the stack, for the slot's own guard page.
-    let mut stacks = Slots::new(cfg.async_stack_size() + page, page);
+    let mut stacks = Slots::new(stack_size + page, page);
     stacks.slot_guard = page;
     let stacks = Arc::new(stacks);
-    let memories = Slots::new(cfg.max_memory.clamp(1, MAX_MEMORY_SLOT), 0);
+    let memories = Slots::new(max_memory.clamp(1, MAX_MEMORY_SLOT), 0);
     config.with_host_stack(Arc::new(StackPool {
         slots: stacks.clone(),
     }));

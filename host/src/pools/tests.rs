@@ -8,6 +8,7 @@ use wasm_encoder::{
 use wasmtime::{Engine, Instance, Module, Store, Trap};
 
 use super::*;
+use crate::engine::EngineConfig;
 
 fn engine(max_memory: usize) -> Engine {
     let mut cfg = EngineConfig::default();

@@ -2,14 +2,11 @@
 
 use wasmtime::Store;
 
-use super::serve::{Flow, noreply_flow};
-use crate::bindings::{CallResult, Genserver, WitEnvelope, WitNext, WitOutcome, WitReplyTo};
-use crate::error::CallError;
-use crate::exit::{ExitReason, WitReason};
-use crate::host::ProcessCtx;
-use crate::mailbox::{Message, ReplySlot};
-use crate::term::Term;
-use crate::trap::crash;
+use super::ctx::{ProcessCtx, crash};
+use super::flow::{Flow, call_flow, noreply_flow};
+use crate::bindings::{Genserver, WitEnvelope, WitNext, WitOutcome, WitReplyTo};
+use crate::exit::ExitReason;
+use crate::mailbox::Message;
 
 /// Most messages one `handle-batch` carries: enough to amortise entering the guest, few enough
 /// that signals and the batch's first callers are not kept waiting long.
@@ -37,10 +34,8 @@ pub(super) async fn handle_batch(
                 caller,
                 reply,
             } => {
-                let tag = ctx.next_tag;
-                ctx.next_tag += 1;
-                // Held as pending so that `reply` inside the callback finds it.
-                ctx.pending.insert(tag, reply);
+                // Pending from the start, so that `reply` inside the callback finds it.
+                let tag = ctx.calls.begin_pending(reply);
                 let from = WitReplyTo {
                     server: ctx.pid,
                     caller,
@@ -83,7 +78,7 @@ pub(super) async fn handle_batch(
         offset += envelope_len(envelope);
         flow = match (envelope, outcome) {
             (WitEnvelope::Call((_, from)), WitOutcome::Call(result)) => {
-                let slot = ctx.pending.remove(&from.tag);
+                let slot = ctx.calls.take(from.tag);
                 call_flow(ctx, from.tag, slot, result)
             }
             (WitEnvelope::Cast(_) | WitEnvelope::Info(_), WitOutcome::Noreply(result)) => {
@@ -105,7 +100,7 @@ pub(super) async fn handle_batch(
         let term = terms[offset..end].to_vec();
         offset = end;
         unhandled.push(match envelope {
-            WitEnvelope::Call((_, from)) => match ctx.pending.remove(&from.tag) {
+            WitEnvelope::Call((_, from)) => match ctx.calls.take(from.tag) {
                 Some(reply) => Message::Call {
                     request: term,
                     caller: from.caller,
@@ -130,46 +125,4 @@ fn append(terms: &mut Vec<u8>, term: &[u8]) -> u32 {
 fn envelope_len(envelope: &WitEnvelope) -> usize {
     let (WitEnvelope::Call((len, _)) | WitEnvelope::Cast(len) | WitEnvelope::Info(len)) = envelope;
     *len as usize
-}
-
-/// Act on `handle-call`'s result. `slot` is the caller's, unless the guest already answered
-/// with `reply`.
-pub(super) fn call_flow(
-    ctx: &mut ProcessCtx,
-    tag: u64,
-    slot: Option<ReplySlot>,
-    result: CallResult,
-) -> Flow {
-    let answer = |slot: Option<ReplySlot>, r: Result<Term, CallError>| {
-        if let Some(s) = slot {
-            let _ = s.send(r);
-        }
-    };
-    match result {
-        CallResult::Reply((term, next)) => {
-            answer(slot, ctx.node.check_reply(term));
-            Flow::Next(next)
-        }
-        CallResult::Noreply(next) => {
-            if let Some(s) = slot {
-                ctx.pending.insert(tag, s);
-            }
-            Flow::Next(next)
-        }
-        CallResult::StopReply((reason, term)) => {
-            answer(slot, ctx.node.check_reply(term));
-            Flow::Stop(ExitReason::from_wit(reason))
-        }
-        CallResult::Stop(reason) => {
-            // The caller learns the reason when the process has exited.
-            if let Some(s) = slot {
-                ctx.pending.insert(tag, s);
-            }
-            Flow::Stop(ExitReason::from_wit(reason))
-        }
-        CallResult::Badarg(why) => {
-            answer(slot, Err(CallError::Badarg(why)));
-            Flow::Next(WitNext::None)
-        }
-    }
 }

@@ -2,36 +2,27 @@
 //! and the exit path.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
 use wasmtime::Store;
 
-use super::batch::{call_flow, handle_batch};
-use super::{ExitGuard, Pid, ProcessEntry};
+use super::batch::handle_batch;
+use super::ctx::{ProcessCtx, crash, new_store};
+use super::flow::{Flow, call_flow, noreply_flow};
+use crate::Pid;
 use crate::bindings::{
-    Genserver, InitResult, NoreplyResult, WitDown, WitExitSignal, WitInfo, WitNext, WitReplyTo,
-    WitTimerFired,
+    Genserver, InitResult, WitDown, WitExitSignal, WitInfo, WitNext, WitReplyTo, WitTimerFired,
 };
 use crate::engine::Module;
+use crate::entry::ProcessEntry;
 use crate::error::StartError;
 use crate::exit::{ExitReason, WitReason};
-use crate::host::{ProcessCtx, new_store};
 use crate::mailbox::{Mailbox, Message, Received, ReplySlot, Signal};
+use crate::node::ExitGuard;
 use crate::term::Term;
-use crate::trap::crash;
 
 mod sys;
-
-/// What happens after a callback.
-pub(super) enum Flow {
-    Next(WitNext),
-    /// A clean or chosen stop: `terminate` runs.
-    Stop(ExitReason),
-    /// A trap: the instance is unusable, so `terminate` cannot run.
-    Crash(ExitReason),
-}
 
 /// The instance while awake; only the state bytes while hibernating.
 enum Instance {
@@ -121,7 +112,9 @@ fn event(received: Received) -> Event {
     }
 }
 
-pub(super) async fn run(
+/// The process task: instantiate, `init`, tell the starter, then serve until the process
+/// exits; `guard` runs the exit sequence however the task ends.
+pub(crate) async fn run(
     mut guard: ExitGuard,
     module: Arc<Module>,
     ctx: ProcessCtx,
@@ -137,7 +130,7 @@ pub(super) async fn run(
         Ok(s) => s,
         Err(e) => {
             let reason = crash(store.data(), e);
-            guard.reason = Some(reason.clone());
+            guard.set_reason(reason.clone());
             drop(guard);
             let _ = started.send(Err(StartError::Instantiate(reason.to_string())));
             return;
@@ -161,7 +154,7 @@ pub(super) async fn run(
             };
             // Exit (freeing the name) before the starter sees the result, and before the
             // mailbox goes, so that callers still queued read the exit reason.
-            guard.reason = Some(reason);
+            guard.set_reason(reason);
             drop(guard);
             drop(store);
             let _ = started.send(Err(err));
@@ -171,7 +164,7 @@ pub(super) async fn run(
     let _ = started.send(Ok(pid));
     let mut process = Process {
         module,
-        entry: guard.entry.clone(),
+        entry: guard.entry().clone(),
         instance: Instance::Awake { store, server },
         pending: Vec::new(),
         suspended: false,
@@ -194,11 +187,9 @@ pub(super) async fn run(
             },
         }
     };
-    guard.reason = Some(reason);
-    guard.pending = std::mem::take(&mut process.pending);
     // The exit first, then the mailbox: a call still queued is dropped with it, and its
     // caller reads the exit reason, which must be set by then.
-    drop(guard);
+    guard.exit(reason, std::mem::take(&mut process.pending));
     drop(process);
 }
 
@@ -333,7 +324,7 @@ impl Process {
                     // info: OTP's gen_server runs terminate(reason) on it when trapping;
                     // Otter runs it when not trapping too, as a supervisor's shutdown always
                     // does.
-                    if self.entry.parent == Some(from) {
+                    if self.entry.parent() == Some(from) {
                         return Woken::Exit {
                             reason,
                             terminate: true,
@@ -356,7 +347,7 @@ impl Process {
 
     async fn receive(&mut self, deadline: Option<tokio::time::Instant>) -> Event {
         let suspended = self.suspended;
-        let parent = self.entry.parent;
+        let parent = self.entry.parent();
         let ctx = self.ctx();
         // The flag in force when the signal is taken; the parent's is never a message.
         let trapping = ctx.trap_exit;
@@ -384,7 +375,7 @@ impl Process {
             // largest state, which a hibernating process would otherwise carry for nothing.
             let (store, server) = Box::pin(rehydrate(&self.module, ctx, state)).await?;
             self.instance = Instance::Awake { store, server };
-            self.entry.hibernating.store(false, Ordering::Relaxed);
+            self.entry.set_hibernating(false);
         }
         match &mut self.instance {
             Instance::Awake { store, server } => Ok((store, server)),
@@ -440,7 +431,7 @@ impl Process {
         let mut ctx = store.into_data();
         ctx.limits.reset();
         self.instance = Instance::Hibernating { ctx, state };
-        self.entry.hibernating.store(true, Ordering::Relaxed);
+        self.entry.set_hibernating(true);
         Ok(())
     }
 
@@ -515,9 +506,7 @@ impl Process {
                 reply,
             }) => {
                 let ctx = store.data_mut();
-                let tag = ctx.next_tag;
-                ctx.next_tag += 1;
-                ctx.current_call = Some((tag, reply));
+                let tag = ctx.calls.begin(reply);
                 let from = WitReplyTo {
                     server: ctx.pid,
                     caller,
@@ -526,12 +515,13 @@ impl Process {
                 let result = guest.call_handle_call(&mut *store, &request, from).await;
                 let ctx = store.data_mut();
                 // None if the guest already answered with `reply` inside the callback.
-                let slot = ctx.current_call.take().map(|(_, s)| s);
+                let slot = ctx.calls.finish_current();
                 match result {
                     Ok(result) => call_flow(ctx, tag, slot, result),
                     Err(e) => {
+                        // The exit answers it with the crash reason.
                         if let Some(s) = slot {
-                            ctx.pending.insert(tag, s);
+                            ctx.calls.keep(tag, s);
                         }
                         Flow::Crash(crash(ctx, e))
                     }
@@ -561,23 +551,7 @@ impl Process {
         if let Instance::Gone = self.instance {
             return reason;
         }
-        let ctx = self.ctx();
-        let pending: Vec<ReplySlot> = ctx
-            .current_call
-            .take()
-            .map(|(_, s)| s)
-            .into_iter()
-            .chain(ctx.pending.drain().map(|(_, s)| s))
-            .collect();
-        self.pending = pending;
+        self.pending = self.ctx().calls.drain();
         reason
-    }
-}
-
-pub(super) fn noreply_flow(ctx: &ProcessCtx, r: wasmtime::Result<NoreplyResult>) -> Flow {
-    match r {
-        Ok(NoreplyResult::Noreply(next)) => Flow::Next(next),
-        Ok(NoreplyResult::Stop(reason)) => Flow::Stop(ExitReason::from_wit(reason)),
-        Err(e) => Flow::Crash(crash(ctx, e)),
     }
 }

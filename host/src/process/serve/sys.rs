@@ -5,8 +5,8 @@ use tokio::sync::oneshot;
 use super::{Instance, Process};
 use crate::error::ReplaceStateError;
 use crate::exit::ExitReason;
+use crate::process::ctx::crash;
 use crate::term::Term;
-use crate::trap::crash;
 
 impl Process {
     /// Hand `state` to the guest's `restore-state` and answer the state it then exports.

@@ -14,10 +14,10 @@ use super::{
     Restart, Shutdown, Strategy, Supervisor, SupervisorError, SupervisorSpec, shutdown_timeout,
 };
 use crate::Pid;
+use crate::entry::ExitSender;
 use crate::error::StartError;
 use crate::exit::ExitReason;
 use crate::node::{Node, SpawnOptions};
-use crate::process::ExitSender;
 use crate::term::{Term, merge_args};
 
 mod admin;

@@ -1,0 +1,237 @@
+//! A process as the rest of the node sees it: its entry in the process table, who is told
+//! when it exits, and what `ps` shows of it. Below both the node and the process task, which
+//! share it.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+use tokio::task::AbortHandle;
+
+use crate::Pid;
+use crate::engine::Module;
+use crate::exit::ExitReason;
+use crate::mailbox::MailboxSender;
+
+/// How a process came to be, as its entry keeps it.
+#[derive(Default)]
+pub(crate) struct Start {
+    /// How many times its supervisor had restarted its child spec.
+    pub(crate) restarts: u32,
+    /// Its supervisor.
+    pub(crate) parent: Option<Pid>,
+    /// Its supervisor's exit channel.
+    pub(crate) exit_to: Option<ExitSender>,
+    /// The process that started it with `start-link`.
+    pub(crate) link: Option<Pid>,
+    /// `(monitor ref, watcher)` of a `start-monitor`.
+    pub(crate) monitor: Option<(u64, Pid)>,
+}
+
+/// What `ps` shows of a process (and what the control endpoint's `ps` answers with).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProcessInfo {
+    /// Its pid.
+    pub pid: Pid,
+    /// Its registered name.
+    pub name: Option<String>,
+    /// The module it runs.
+    pub module: String,
+    /// The module's version.
+    pub vsn: String,
+    /// Whether it is hibernating (its instance dropped, only its state kept).
+    pub hibernating: bool,
+    /// Messages waiting in its mailbox.
+    pub queue_len: usize,
+    /// Bytes of linear memory (0 while hibernating).
+    pub memory: usize,
+    /// How many times its supervisor had restarted its child spec when it started (0 for a
+    /// process no supervisor started).
+    pub restarts: u32,
+    /// Milliseconds since it started.
+    pub uptime_ms: u64,
+}
+
+/// Who is told when a process exits.
+pub(crate) enum Watcher {
+    /// A process monitor: a `down` message goes to `watcher`.
+    Monitor { mref: u64, watcher: Pid },
+    /// Someone in Rust waiting for the exit (stop, wait_exit).
+    Waiter(oneshot::Sender<ExitReason>),
+    /// A supervisor: `(pid, reason)` goes down its exit channel.
+    Channel(ExitSender),
+}
+
+/// Where a supervisor learns of its children's exits.
+pub(crate) type ExitSender = tokio::sync::mpsc::UnboundedSender<(Pid, ExitReason)>;
+
+/// A process as the rest of the node sees it.
+pub(crate) struct ProcessEntry {
+    pub(crate) pid: Pid,
+    /// `None` for a process of the embedding program (`Node::embedded_process`).
+    pub(crate) module: Option<Arc<Module>>,
+    pub(crate) mailbox: MailboxSender,
+    pub(crate) name: Mutex<Option<String>>,
+    started: Instant,
+    /// How many times its supervisor had restarted its child spec.
+    restarts: u32,
+    /// Its supervisor's pid: an exit signal from it is an order to terminate, not a message.
+    parent: Option<Pid>,
+    hibernating: AtomicBool,
+    /// Bytes of linear memory, kept current by the store's limiter.
+    pub(crate) memory: Arc<AtomicUsize>,
+    exit: OnceLock<ExitReason>,
+    /// `None` once the process has exited: nobody may watch it any more.
+    watchers: Mutex<Option<Vec<Watcher>>>,
+    /// Linked processes; `None` once the process has exited.
+    links: Mutex<Option<HashSet<Pid>>>,
+    abort: OnceLock<AbortHandle>,
+    /// Set by a kill; read after `abort` is set, so a kill that comes before the task
+    /// exists is not lost.
+    kill_requested: AtomicBool,
+}
+
+/// What `ps` shows as the module of a process of the embedding program.
+pub(crate) const EMBEDDED_MODULE: &str = "<embedded>";
+
+impl ProcessEntry {
+    /// A new process's entry, watched from the start by `start.exit_to` (a supervisor),
+    /// `start.monitor` and linked to `start.link` (a starter).
+    pub(crate) fn new(
+        pid: Pid,
+        module: Option<Arc<Module>>,
+        mailbox: MailboxSender,
+        start: Start,
+    ) -> Self {
+        let mut watchers: Vec<Watcher> = start.exit_to.map(Watcher::Channel).into_iter().collect();
+        if let Some((mref, watcher)) = start.monitor {
+            watchers.push(Watcher::Monitor { mref, watcher });
+        }
+        ProcessEntry {
+            pid,
+            module,
+            mailbox,
+            name: Mutex::new(None),
+            started: Instant::now(),
+            restarts: start.restarts,
+            parent: start.parent,
+            hibernating: AtomicBool::new(false),
+            memory: Arc::new(AtomicUsize::new(0)),
+            exit: OnceLock::new(),
+            // Registered before the process runs, so that no exit of it, however early, goes
+            // unobserved (OTP's `start_link` and `start_monitor` are atomic).
+            watchers: Mutex::new(Some(watchers)),
+            links: Mutex::new(Some(start.link.into_iter().collect())),
+            abort: OnceLock::new(),
+            kill_requested: AtomicBool::new(false),
+        }
+    }
+
+    /// The module's name, or [`EMBEDDED_MODULE`].
+    pub(crate) fn module_name(&self) -> &str {
+        self.module.as_ref().map_or(EMBEDDED_MODULE, |m| m.name())
+    }
+
+    /// Let a kill abort `task`; aborts it now if a kill came first.
+    pub(crate) fn set_abort(&self, task: AbortHandle) {
+        let _ = self.abort.set(task.clone());
+        if self.kill_requested.load(Ordering::SeqCst) {
+            task.abort();
+        }
+    }
+
+    pub(crate) fn exit_reason(&self) -> ExitReason {
+        self.exit.get().cloned().unwrap_or(ExitReason::Killed)
+    }
+
+    /// Add a watcher; gives it back if the process has already exited.
+    pub(crate) fn add_watcher(&self, w: Watcher) -> Result<(), Watcher> {
+        match self.watchers.lock().expect("watchers lock").as_mut() {
+            Some(list) => {
+                list.push(w);
+                Ok(())
+            }
+            None => Err(w),
+        }
+    }
+
+    pub(crate) fn remove_monitor(&self, mref: u64) {
+        if let Some(list) = self.watchers.lock().expect("watchers lock").as_mut() {
+            list.retain(|w| !matches!(w, Watcher::Monitor { mref: m, .. } if *m == mref));
+        }
+    }
+
+    /// Add a link to `other`; false if this process has exited.
+    pub(crate) fn add_link(&self, other: Pid) -> bool {
+        match self.links.lock().expect("links lock").as_mut() {
+            Some(set) => {
+                set.insert(other);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub(crate) fn remove_link(&self, other: Pid) {
+        if let Some(set) = self.links.lock().expect("links lock").as_mut() {
+            set.remove(&other);
+        }
+    }
+
+    pub(crate) fn kill(&self) {
+        self.kill_requested.store(true, Ordering::SeqCst);
+        if let Some(abort) = self.abort.get() {
+            abort.abort();
+        }
+    }
+
+    pub(crate) fn is_hibernating(&self) -> bool {
+        self.hibernating.load(Ordering::Relaxed)
+    }
+
+    /// The process dropped its instance (`true`) or has one again.
+    pub(crate) fn set_hibernating(&self, hibernating: bool) {
+        self.hibernating.store(hibernating, Ordering::Relaxed);
+    }
+
+    /// Its supervisor, whose exit signal is an order to terminate.
+    pub(crate) fn parent(&self) -> Option<Pid> {
+        self.parent
+    }
+
+    /// The process exited `reason`: from now on nobody may watch or link to it. Returns
+    /// who watched it and whom it was linked to, for the exit sequence to tell.
+    pub(crate) fn set_exited(&self, reason: ExitReason) -> (Vec<Watcher>, HashSet<Pid>) {
+        let _ = self.exit.set(reason);
+        let watchers = self
+            .watchers
+            .lock()
+            .expect("watchers lock")
+            .take()
+            .unwrap_or_default();
+        let links = self
+            .links
+            .lock()
+            .expect("links lock")
+            .take()
+            .unwrap_or_default();
+        (watchers, links)
+    }
+
+    pub(crate) fn info(&self) -> ProcessInfo {
+        ProcessInfo {
+            pid: self.pid,
+            name: self.name.lock().expect("name lock").clone(),
+            module: self.module_name().to_owned(),
+            vsn: self.module.as_ref().map_or("", |m| m.vsn()).to_owned(),
+            hibernating: self.is_hibernating(),
+            queue_len: self.mailbox.queued(),
+            memory: self.memory.load(Ordering::Relaxed),
+            restarts: self.restarts,
+            uptime_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+}
