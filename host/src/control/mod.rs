@@ -182,7 +182,7 @@ pub enum Request {
     /// `{"op":"start_child","supervisor":D,"args":A}`: start a child of a dynamic
     /// (`simple_one_for_one`) supervisor, by name, pid or (the root) manifest id, with the
     /// template's args and `A` appended (OTP's `supervisor:start_child/2`; see
-    /// [`Supervisor::start_child_with`]); its pid, or `null` if its `init` returned
+    /// [`Supervisor::start_child_with`](crate::Supervisor::start_child_with)); its pid, or `null` if its `init` returned
     /// `ignore`. Errors: `noproc`, `badarg` (a static supervisor, malformed args),
     /// `already_started`, `failed`.
     #[serde(rename = "start_child")]

@@ -1,59 +1,4 @@
-//! A process of the embedding program: Rust code that holds a [`Node`] opens one to take part
-//! in the node as a process, with its own pid and mailbox, as Erlang's shell does.
-//!
-//! ```
-//! # async fn demo() -> anyhow::Result<()> {
-//! use std::time::Duration;
-//! use otter::{ExitReason, Node, Received};
-//!
-//! let node = Node::new(Default::default())?;
-//! let me = node.embedded_process();
-//! let peer = node.embedded_process();
-//!
-//! // Messages between processes, with a real sender pid.
-//! peer.send(me.pid(), otter::encode(&"hello")?)?;
-//! match me.receive(Some(Duration::from_secs(1))).await? {
-//!     Received::Message(term) => assert_eq!(otter::decode::<String>(&term)?, "hello"),
-//!     other => panic!("unexpected {other:?}"),
-//! }
-//!
-//! // Monitors and links, as any process has them.
-//! let monitor = me.monitor(peer.pid())?;
-//! me.trap_exit(true)?;
-//! me.link(peer.pid())?;
-//! peer.exit(peer.pid(), ExitReason::Error("boom".into()))?;
-//! let down = me.receive(Some(Duration::from_secs(1))).await?;
-//! assert!(matches!(down, Received::Down { monitor: m, .. } if m == monitor));
-//! let exit = me.receive(Some(Duration::from_secs(1))).await?;
-//! assert!(matches!(exit, Received::Exit { reason: ExitReason::Error(_), .. }));
-//! # Ok(()) }
-//! # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
-//! ```
-//!
-//! ## Calls to it
-//!
-//! A call to an embedded process is answerable: [`receive`](EmbeddedProcess::receive) gives
-//! a [`Received::Call`], and [`IncomingCall::reply`] answers it. A call dropped unanswered
-//! stays pending, as a server's `noreply` does: its caller times out, or learns the exit
-//! reason when this process ends.
-//!
-//! ## Exit
-//!
-//! The process lives as long as the handle. It ends with reason `normal` when the handle is
-//! dropped; earlier if an exit signal ends it (from a linked process that crashed while it
-//! does not trap exits, or from `exit`), if it is killed or stopped (`Node::kill`,
-//! `Node::stop`, `Node::shutdown`). It ends then and there, even if nobody is receiving:
-//! its links and monitors hear of it, its name is freed, and every later operation of the
-//! handle fails with [`ProcessError::Exited`] (or [`ReceiveError::Exited`]) carrying the
-//! reason.
-//!
-//! Otherwise it is a process like the others: it appears in `ps` with the module
-//! `<embedded>`, its mailbox keeps every sender's order, exit signals follow the same rules
-//! (`kill` is untrappable; the trap flag in force when a signal arrives decides), and it is
-//! bound by the node's limits: terms it sends are checked against the maximum message size,
-//! and it holds at most as many monitors as a guest may (one more ends it with
-//! `system_limit`). Suspend and resume do not apply to it and are ignored; `get_state` on it
-//! fails.
+//! A process of the embedding program (see [`EmbeddedProcess`]).
 
 mod error;
 mod received;
@@ -86,10 +31,62 @@ pub use received::{IncomingCall, Received};
 /// [`Received::Down`] carries it.
 pub type MonitorRef = u64;
 
-/// A process of the embedding program, with its own pid and mailbox. See the
-/// [module docs](self) for what it receives and when it ends.
+/// A process of the embedding program: Rust code that holds a [`Node`] opens one to take part
+/// in the node as a process, with its own pid and mailbox, as Erlang's shell does.
 ///
-/// Dropping it ends the process with reason `normal`.
+/// ```
+/// # async fn demo() -> anyhow::Result<()> {
+/// use std::time::Duration;
+/// use otter::{ExitReason, Node, Received};
+///
+/// let node = Node::new(Default::default())?;
+/// let me = node.embedded_process();
+/// let peer = node.embedded_process();
+///
+/// // Messages between processes, with a real sender pid.
+/// peer.send(me.pid(), otter::encode(&"hello")?)?;
+/// match me.receive(Some(Duration::from_secs(1))).await? {
+///     Received::Message(term) => assert_eq!(otter::decode::<String>(&term)?, "hello"),
+///     other => panic!("unexpected {other:?}"),
+/// }
+///
+/// // Monitors and links, as any process has them.
+/// let monitor = me.monitor(peer.pid())?;
+/// me.trap_exit(true)?;
+/// me.link(peer.pid())?;
+/// peer.exit(peer.pid(), ExitReason::Error("boom".into()))?;
+/// let down = me.receive(Some(Duration::from_secs(1))).await?;
+/// assert!(matches!(down, Received::Down { monitor: m, .. } if m == monitor));
+/// let exit = me.receive(Some(Duration::from_secs(1))).await?;
+/// assert!(matches!(exit, Received::Exit { reason: ExitReason::Error(_), .. }));
+/// # Ok(()) }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+/// ```
+///
+/// ## Calls to it
+///
+/// A call to an embedded process is answerable: [`receive`](EmbeddedProcess::receive) gives
+/// a [`Received::Call`], and [`IncomingCall::reply`] answers it. A call dropped unanswered
+/// stays pending, as a server's `noreply` does: its caller times out, or learns the exit
+/// reason when this process ends.
+///
+/// ## Exit
+///
+/// The process lives as long as the handle. It ends with reason `normal` when the handle is
+/// dropped; earlier if an exit signal ends it (from a linked process that crashed while it
+/// does not trap exits, or from `exit`), if it is killed or stopped (`Node::kill`,
+/// `Node::stop`, `Node::shutdown`). It ends then and there, even if nobody is receiving:
+/// its links and monitors hear of it, its name is freed, and every later operation of the
+/// handle fails with [`ProcessError::Exited`] (or [`ReceiveError::Exited`]) carrying the
+/// reason.
+///
+/// Otherwise it is a process like the others: it appears in `ps` with the module
+/// `<embedded>`, its mailbox keeps every sender's order, exit signals follow the same rules
+/// (`kill` is untrappable; the trap flag in force when a signal arrives decides), and it is
+/// bound by the node's limits: terms it sends are checked against the maximum message size,
+/// and it holds at most as many monitors as a guest may (one more ends it with
+/// `system_limit`). Suspend and resume do not apply to it and are ignored; `get_state` on it
+/// fails.
 pub struct EmbeddedProcess {
     core: Arc<Core>,
 }

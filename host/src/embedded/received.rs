@@ -19,7 +19,7 @@ pub enum Received {
     Call(IncomingCall),
     /// A monitored process exited (`noproc` if it was not alive when monitored).
     Down {
-        /// What [`EmbeddedProcess::monitor`] returned.
+        /// What [`EmbeddedProcess::monitor`](crate::EmbeddedProcess::monitor) returned.
         monitor: MonitorRef,
         /// The process that exited.
         pid: Pid,
