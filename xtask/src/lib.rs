@@ -49,25 +49,15 @@ pub fn ensure_target() -> anyhow::Result<()> {
 /// directory holding the `.wasm` files.
 pub fn build_guests() -> anyhow::Result<PathBuf> {
     ensure_target()?;
-    let guests = root().join("guests");
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .current_dir(&guests)
-        .args([
-            "build",
-            "--release",
-            "--quiet",
-            "--workspace",
-            "--target",
-            GUEST_TARGET,
-        ])
-        .arg("--target-dir")
-        .arg(guests.join("target"))
-        // Settings of an outer cargo invocation are not meant for the guests.
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET")
-        .status()
-        .context("running cargo to build the guests")?;
+    let status = guest_cargo(&[
+        "build",
+        "--release",
+        "--quiet",
+        "--workspace",
+        "--target",
+        GUEST_TARGET,
+    ])
+    .context("running cargo to build the guests")?;
     if !status.success() {
         bail!("building the guests failed");
     }
@@ -77,15 +67,20 @@ pub fn build_guests() -> anyhow::Result<PathBuf> {
 /// Run the guests' own unit tests natively (`cargo test` in `guests/`), where the SDK's host
 /// calls go to its recording fake.
 pub fn test_guests() -> anyhow::Result<std::process::ExitStatus> {
+    guest_cargo(&["test", "--quiet", "--workspace"]).context("running cargo to test the guests")
+}
+
+/// Run cargo with `args` in the guests' workspace, with their own target directory.
+fn guest_cargo(args: &[&str]) -> std::io::Result<std::process::ExitStatus> {
     let guests = root().join("guests");
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(&guests)
-        .args(["test", "--quiet", "--workspace"])
+        .args(args)
         .arg("--target-dir")
         .arg(guests.join("target"))
+        // Settings of an outer cargo invocation are not meant for the guests.
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("CARGO_BUILD_TARGET")
         .status()
-        .context("running cargo to test the guests")
 }
