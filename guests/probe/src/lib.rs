@@ -73,11 +73,28 @@ struct Args {
     say: Option<String>,
 }
 
+/// How `code_change` behaves, from its `extra` (anything else: migrate).
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+enum Upgrade {
+    #[default]
+    Ok,
+    Error(String),
+    Trap,
+    Loop,
+    /// Allocate until the memory limit.
+    Alloc,
+    /// Refuse in the probe with this tag only.
+    FailTag(String),
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum Request {
     Ping,
     Log,
+    /// The version this instance runs.
+    Vsn,
     Add(u64),
     Panic,
     Trap,
@@ -365,7 +382,7 @@ impl GenServer for Probe {
     type Cast = Cast;
     type Info = Msg;
     type Continue = String;
-    const VSN: &'static str = "1";
+    const VSN: &'static str = if cfg!(feature = "v2") { "2" } else { "1" };
 
     fn init(args: Args) -> Init<Self, String> {
         let mut probe = Probe {
@@ -414,6 +431,7 @@ impl GenServer for Probe {
     fn handle_call(&mut self, request: Request, from: ReplyTo) -> Reply<Value, String> {
         match request {
             Request::Ping => Reply::ok(Value::Str("pong".into())),
+            Request::Vsn => Reply::ok(Value::Str(Self::VSN.into())),
             Request::Log => Reply::ok(Value::List(
                 self.events.iter().cloned().map(Value::Str).collect(),
             )),
@@ -661,6 +679,34 @@ impl GenServer for Probe {
             Cast::Panic => panic!("handle_cast panicked on purpose"),
             Cast::Stop(reason) => NoReply::Stop(reason.reason()),
         }
+    }
+
+    /// Migrates as `extra` ([`Upgrade`]) says, and logs `code_change <old>-><new>`.
+    fn code_change(old_vsn: &str, old_state: &[u8], extra: &[u8]) -> Result<Self, String> {
+        let how: Upgrade = otter_guest::decode(extra).unwrap_or_default();
+        let mut probe: Probe = otter_guest::decode(old_state)?;
+        match how {
+            Upgrade::Ok => {}
+            Upgrade::Error(why) => return Err(why),
+            Upgrade::Trap => trap(),
+            Upgrade::Loop =>
+            {
+                #[allow(clippy::empty_loop)]
+                loop {}
+            }
+            Upgrade::Alloc => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(core::hint::black_box(vec![1u8; 1 << 20]));
+                }
+            }
+            Upgrade::FailTag(tag) if probe.tag.as_deref() == Some(tag.as_str()) => {
+                return Err(format!("refused for tag {tag}"));
+            }
+            Upgrade::FailTag(_) => {}
+        }
+        probe.event(format!("code_change {old_vsn}->{}", Self::VSN));
+        Ok(probe)
     }
 
     fn handle_info(&mut self, msg: Info<Msg>) -> NoReply<String> {
