@@ -17,6 +17,7 @@
 //! | `bindings`, `host/` | the code generated from `wit/`, and one module per imported WIT interface (`process`, `registry`, `supervisor`, `log`) on one store data type, `ProcessCtx` |
 //! | `mailbox`, `timer` | a process's queue of messages and signals with its reply slots; `send-after` timers |
 //! | `process/` | one process: its store and its tokio task (`serve`: the message loop, `batch`: several queued messages in one guest entry) |
+//! | `upgrade/` | hot code upgrade: [`Node::upgrade`] across a module's processes, `change_code`, `modules` (each process's own swap is in `process/`) |
 //! | `node/` | the [`Node`]: the process table, loading and spawning, routing calls, casts, messages, exit signals and monitors (`routing`) |
 //! | `registry/` | local names and keyed registries, as data |
 //! | `supervisor/` | supervisors as host tasks: specs, restart strategies, child administration |
@@ -67,6 +68,7 @@ mod term;
 mod timer;
 mod trap;
 mod trust;
+mod upgrade;
 
 pub use dest::Dest;
 pub use embedded::{
@@ -88,3 +90,7 @@ pub use supervisor::{
     SupervisorSpec,
 };
 pub use term::{MAX_TERM_DEPTH, Term, TermError, decode, encode, from_json, to_json};
+pub use upgrade::{
+    DEFAULT_UPGRADE_TIMEOUT, MAX_MODULE_BYTES, ModuleInfo, ProcessFailure, UpgradeError,
+    UpgradeOptions, UpgradePolicy, UpgradeReport,
+};

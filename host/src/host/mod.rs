@@ -73,6 +73,22 @@ impl MemoryLimit {
     pub(crate) fn refused(&self) -> bool {
         self.refused
     }
+
+    /// What the store counts now, to [`MemoryLimit::restore`] once another store that took
+    /// this limit over is dropped (an upgrade that did not commit).
+    pub(crate) fn save(&self) -> (usize, usize) {
+        (
+            self.used.load(std::sync::atomic::Ordering::Relaxed),
+            self.table_elements,
+        )
+    }
+
+    /// Count again what [`MemoryLimit::save`] saved.
+    pub(crate) fn restore(&mut self, (used, table_elements): (usize, usize)) {
+        self.used.store(used, std::sync::atomic::Ordering::Relaxed);
+        self.table_elements = table_elements;
+        self.refused = false;
+    }
 }
 
 impl ResourceLimiter for MemoryLimit {
@@ -135,6 +151,19 @@ impl MemoryLimit {
 }
 
 impl ProcessCtx {
+    /// A context that stands in for this one in a store that no longer runs (the old
+    /// version's instance, kept during an upgrade until it commits): it has the same pid
+    /// and module, and a mailbox and memory count of its own that nobody sees.
+    pub(crate) fn stand_in(&self) -> ProcessCtx {
+        ProcessCtx::new(
+            self.pid,
+            self.node.clone(),
+            self.module.clone(),
+            crate::mailbox::mailbox().1,
+            Arc::new(AtomicUsize::new(0)),
+        )
+    }
+
     pub(crate) fn new(
         pid: Pid,
         node: Arc<NodeInner>,

@@ -7,6 +7,9 @@
 
 mod batch;
 mod serve;
+mod upgrade;
+
+pub(crate) use upgrade::{Prepared, Refusal, UpgradeOrder};
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -42,8 +45,9 @@ pub(crate) type ExitSender = tokio::sync::mpsc::UnboundedSender<(Pid, ExitReason
 /// A process as the rest of the node sees it.
 pub(crate) struct ProcessEntry {
     pub(crate) pid: Pid,
-    /// `None` for a process of the embedding program (`Node::embedded_process`).
-    pub(crate) module: Option<Arc<Module>>,
+    /// The module whose code it runs (changed by an upgrade); `None` for a process of the
+    /// embedding program (`Node::embedded_process`).
+    module: Mutex<Option<Arc<Module>>>,
     pub(crate) mailbox: MailboxSender,
     pub(crate) name: Mutex<Option<String>>,
     started: Instant,
@@ -88,7 +92,7 @@ impl ProcessEntry {
         }
         ProcessEntry {
             pid,
-            module,
+            module: Mutex::new(module),
             mailbox,
             name: Mutex::new(None),
             started: Instant::now(),
@@ -106,9 +110,20 @@ impl ProcessEntry {
         }
     }
 
+    /// The module whose code it runs now.
+    pub(crate) fn module(&self) -> Option<Arc<Module>> {
+        self.module.lock().expect("module lock").clone()
+    }
+
+    /// After an upgrade: it runs `module`'s code now.
+    pub(crate) fn set_module(&self, module: Arc<Module>) {
+        *self.module.lock().expect("module lock") = Some(module);
+    }
+
     /// The module's name, or [`EMBEDDED_MODULE`].
-    pub(crate) fn module_name(&self) -> &str {
-        self.module.as_ref().map_or(EMBEDDED_MODULE, |m| m.name())
+    pub(crate) fn module_name(&self) -> String {
+        self.module()
+            .map_or_else(|| EMBEDDED_MODULE.to_owned(), |m| m.name().to_owned())
     }
 
     /// Let a kill abort `task`; aborts it now if a kill came first.
@@ -169,11 +184,15 @@ impl ProcessEntry {
     }
 
     pub(crate) fn info(&self) -> ProcessInfo {
+        let module = self.module();
         ProcessInfo {
             pid: self.pid,
             name: self.name.lock().expect("name lock").clone(),
-            module: self.module_name().to_owned(),
-            vsn: self.module.as_ref().map_or("", |m| m.vsn()).to_owned(),
+            module: module
+                .as_ref()
+                .map_or(EMBEDDED_MODULE, |m| m.name())
+                .to_owned(),
+            vsn: module.as_ref().map_or("", |m| m.vsn()).to_owned(),
             hibernating: self.is_hibernating(),
             queue_len: self.mailbox.queued(),
             memory: self.memory.load(Ordering::Relaxed),
@@ -325,9 +344,9 @@ impl Drop for ExitGuard {
         let pid = self.entry.pid;
         let module = self.entry.module_name();
         if reason.is_clean() {
-            tracing::debug!(pid, module, %reason, "process exited");
+            tracing::debug!(pid, module = %module, %reason, "process exited");
         } else {
-            tracing::error!(pid, module, %reason, "process crashed");
+            tracing::error!(pid, module = %module, %reason, "process crashed");
         }
     }
 }
