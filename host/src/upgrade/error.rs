@@ -81,7 +81,7 @@ fn failed(r: &UpgradeReport) -> String {
         }
     );
     for f in &r.failed {
-        text.push_str(&format!("\n  pid {}: {}", f.pid, f.reason));
+        text.push_str(&format!("; pid {}: {}", f.pid, f.reason));
     }
     text
 }
