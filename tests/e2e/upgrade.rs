@@ -120,7 +120,7 @@ async fn failing_upgrade(how: Value, timeout: Duration) -> (Pid, otter::UpgradeR
     assert!(!report.committed);
     // New spawns still start from v1.
     assert_eq!(vsn(&node, probe(&node).await).await, "1");
-    (p, report, text)
+    (p, *report, text)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

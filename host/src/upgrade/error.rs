@@ -60,7 +60,7 @@ pub enum UpgradeError {
     NotSuspended(Pid),
     /// Some processes stay on the old version: the report lists them with their reasons.
     #[error("{}", failed(.0))]
-    Failed(UpgradeReport),
+    Failed(Box<UpgradeReport>),
 }
 
 fn failed(r: &UpgradeReport) -> String {

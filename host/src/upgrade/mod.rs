@@ -345,7 +345,7 @@ impl Node {
         if report.failed.is_empty() {
             Ok(report)
         } else {
-            Err(UpgradeError::Failed(report))
+            Err(UpgradeError::Failed(Box::new(report)))
         }
     }
 
@@ -396,7 +396,7 @@ impl Node {
         if report.failed.is_empty() {
             Ok(report)
         } else {
-            Err(UpgradeError::Failed(report))
+            Err(UpgradeError::Failed(Box::new(report)))
         }
     }
 

@@ -15,6 +15,8 @@ use crate::term::Term;
 use crate::trap::crash;
 
 /// What resumes the old version if the upgrade does not commit.
+// One lives only while one process upgrades: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Kept {
     /// The old instance, its context lent to the new one meanwhile.
     Awake {
