@@ -534,3 +534,31 @@ async fn nothing_is_lost_while_upgrading_and_downgrading_repeatedly() {
         rounds
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervised_child_restarts_on_the_new_version_with_its_restart_count() {
+    let node = node().await;
+    let spec = otter::SupervisorSpec::new(otter::Strategy::OneForOne)
+        .child(otter::ChildSpec::worker("w", "probe", otter::from_json(&json!({}))).name("w"));
+    let _sup = node.start_supervisor(spec).await.unwrap();
+    let first = node.whereis("w").unwrap();
+    node.kill(first);
+    assert!(eventually(async || node.whereis("w").is_some_and(|p| p != first)).await);
+    let second = node.whereis("w").unwrap();
+    let restarts = |node: &Node, p: Pid| {
+        node.processes()
+            .into_iter()
+            .find(|i| i.pid == p)
+            .map(|i| i.restarts)
+    };
+    assert_eq!(restarts(&node, second), Some(1));
+    to_v2(&node).await.unwrap();
+    assert_eq!(restarts(&node, second), Some(1), "kept across the upgrade");
+    assert_eq!(vsn(&node, second).await, "2");
+    // The child spec names the module: the restart starts the new version.
+    node.kill(second);
+    assert!(eventually(async || node.whereis("w").is_some_and(|p| p != second)).await);
+    let third = node.whereis("w").unwrap();
+    assert_eq!(vsn(&node, third).await, "2");
+    assert_eq!(restarts(&node, third), Some(2));
+}
