@@ -20,8 +20,14 @@ async fn vsn(node: &Node, p: Pid) -> String {
 }
 
 async fn to_v2(node: &Node) -> Result<otter::UpgradeReport, UpgradeError> {
-    node.upgrade("probe", wasm("probe_v2"), UpgradeOptions::default())
-        .await
+    to_v2_with(node, UpgradeOptions::default()).await
+}
+
+async fn to_v2_with(
+    node: &Node,
+    opts: UpgradeOptions,
+) -> Result<otter::UpgradeReport, UpgradeError> {
+    node.upgrade("probe", wasm("probe_v2"), opts).await
 }
 
 fn ps_vsn(node: &Node, p: Pid) -> String {
@@ -421,6 +427,19 @@ async fn same_bytes_are_refused_and_same_vsn_needs_force() {
         .unwrap_err();
     assert!(matches!(err, UpgradeError::SameVsn { .. }), "{err}");
     assert_eq!(vsn(&node, p).await, "1");
+    // A device never ends: refused without reading it.
+    let err = node
+        .upgrade("probe", "/dev/zero", Default::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, UpgradeError::Io { .. }), "{err}");
+    let huge_extra = otter::encode(&"x".repeat(2 << 20)).unwrap();
+    let opts = UpgradeOptions {
+        extra: huge_extra,
+        ..UpgradeOptions::default()
+    };
+    let err = to_v2_with(&node, opts).await.unwrap_err();
+    assert!(matches!(err, UpgradeError::Badarg(_)), "{err}");
     let too_big = vec![0u8; (otter::MAX_MODULE_BYTES + 1) as usize];
     let err = node
         .upgrade_bytes("probe", "big.wasm".as_ref(), &too_big, Default::default())

@@ -379,7 +379,8 @@ impl From<crate::UpgradeError> for ControlError {
             | E::Load(_)
             | E::Unchanged { .. }
             | E::SameVsn { .. }
-            | E::NotSuspended(_) => ErrorKind::Badarg,
+            | E::NotSuspended(_)
+            | E::Badarg(_) => ErrorKind::Badarg,
         };
         ControlError::new(kind, e.to_string())
     }

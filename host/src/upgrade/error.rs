@@ -52,6 +52,9 @@ pub enum UpgradeError {
     /// The module is being upgraded already.
     #[error("module {0} is being upgraded already; try again when that upgrade ends")]
     InProgress(String),
+    /// `extra` is over the node's maximum message size.
+    #[error("badarg: {0}")]
+    Badarg(String),
     /// No such process.
     #[error("no such process")]
     NoProc,

@@ -264,14 +264,33 @@ impl Node {
             path: path.to_owned(),
             source,
         };
-        let size = std::fs::metadata(path).map_err(io)?.len();
-        if size > MAX_MODULE_BYTES {
+        // Only a regular file: a FIFO or a device (`/dev/zero`) would block or never end.
+        let meta = std::fs::metadata(path).map_err(io)?;
+        if !meta.is_file() {
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a regular file",
+            )));
+        }
+        if meta.len() > MAX_MODULE_BYTES {
             return Err(UpgradeError::TooLarge {
-                size,
+                size: meta.len(),
                 limit: MAX_MODULE_BYTES,
             });
         }
-        let bytes = std::fs::read(path).map_err(io)?;
+        // Off the async workers, and bounded even if the file grows meanwhile.
+        let owned = path.to_owned();
+        let bytes = tokio::task::spawn_blocking(move || {
+            use std::io::Read;
+            let mut bytes = Vec::new();
+            std::fs::File::open(&owned)?
+                .take(MAX_MODULE_BYTES + 1)
+                .read_to_end(&mut bytes)?;
+            Ok(bytes)
+        })
+        .await
+        .map_err(|e| io(std::io::Error::other(e)))?
+        .map_err(io)?;
         self.upgrade_bytes(module, path, &bytes, opts).await
     }
 
@@ -296,6 +315,8 @@ impl Node {
                 limit: MAX_MODULE_BYTES,
             });
         }
+        node.check_size("extra", &opts.extra)
+            .map_err(UpgradeError::Badarg)?;
         let _slot = node.upgrade_slot(module)?;
         let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(bytes).into();
         if &digest == from.digest() {
@@ -365,6 +386,8 @@ impl Node {
         timeout: Duration,
     ) -> Result<UpgradeReport, UpgradeError> {
         let node = &self.inner;
+        node.check_size("extra", &extra)
+            .map_err(UpgradeError::Badarg)?;
         let entry = node.resolve(&dest.into()).ok_or(UpgradeError::NoProc)?;
         let running = entry
             .module()
