@@ -50,6 +50,7 @@ mod limits;
 mod slots;
 mod start;
 mod tree;
+mod upgrade;
 
 use std::time::Duration;
 
@@ -366,26 +367,6 @@ impl From<ReplaceStateError> for ControlError {
     }
 }
 
-impl From<crate::UpgradeError> for ControlError {
-    fn from(e: crate::UpgradeError) -> Self {
-        use crate::UpgradeError as E;
-        let kind = match e {
-            E::Failed(_) => ErrorKind::Failed,
-            E::InProgress(_) => ErrorKind::Busy,
-            E::NoProc => ErrorKind::Noproc,
-            E::UnknownModule(_)
-            | E::Io { .. }
-            | E::TooLarge { .. }
-            | E::Load(_)
-            | E::Unchanged { .. }
-            | E::SameVsn { .. }
-            | E::NotSuspended(_)
-            | E::Badarg(_) => ErrorKind::Badarg,
-        };
-        ControlError::new(kind, e.to_string())
-    }
-}
-
 impl From<GetStateError> for ControlError {
     fn from(e: GetStateError) -> Self {
         let kind = match e {
@@ -600,33 +581,8 @@ async fn run(node: &Node, request: Request) -> Result<Value, ControlError> {
             node.resume(dest)?;
             Ok(Value::Null)
         }
-        Request::Upgrade {
-            module,
-            path,
-            extra,
-            policy,
-            force,
-            eager,
-            timeout_ms,
-        } => {
-            let opts = crate::UpgradeOptions {
-                extra: from_json(&extra),
-                policy,
-                force,
-                eager,
-                timeout: timeout_ms.map_or(crate::DEFAULT_UPGRADE_TIMEOUT, Duration::from_millis),
-            };
-            let report = node.upgrade(&module, &path, opts).await?;
-            Ok(serde_json::to_value(report).expect("a report is JSON"))
-        }
-        Request::ChangeCode {
-            dest,
-            extra,
-            timeout_ms,
-        } => {
-            let timeout = timeout_ms.map_or(crate::DEFAULT_UPGRADE_TIMEOUT, Duration::from_millis);
-            let report = node.change_code(dest, from_json(&extra), timeout).await?;
-            Ok(serde_json::to_value(report).expect("a report is JSON"))
+        request @ (Request::Upgrade { .. } | Request::ChangeCode { .. }) => {
+            upgrade::handle(node, request).await
         }
         Request::Modules {} => {
             Ok(serde_json::to_value(node.modules()).expect("module info is JSON"))
