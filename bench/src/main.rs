@@ -23,6 +23,7 @@ mod metric;
 mod node;
 mod population;
 mod restart;
+mod upgrade;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -103,6 +104,14 @@ enum Bench {
         #[arg(default_value_t = 100_000)]
         n: u64,
     },
+    /// Otter only: the pause of one kv server upgraded and downgraded ROUNDS times while a
+    /// client calls it, and the time to upgrade N live kv servers.
+    Upgrade {
+        #[arg(default_value_t = 10_000)]
+        n: u64,
+        #[arg(default_value_t = 100)]
+        rounds: u64,
+    },
     /// Otter only, heavy: spawn live counters until CAP, a failed spawn or the memory floor.
     MaxLive {
         #[arg(default_value_t = 1_000_000)]
@@ -169,6 +178,7 @@ async fn run(bench: Bench, guests: PathBuf, workers: usize) -> anyhow::Result<()
         Bench::Spawn { n } => population::spawn(&node, n).await,
         Bench::Hibernate { n } => population::hibernate(&node, n).await,
         Bench::Restart { n } => restart::restart(&node, n).await,
+        Bench::Upgrade { n, rounds } => upgrade::upgrade(&node, &guests, n, rounds).await,
         Bench::RestartBatched { n, b } => restart::restart_batched(&node, n, b).await,
         Bench::MaxLive { cap, keep_free_mib } => {
             let limits = Limits {
@@ -200,6 +210,7 @@ fn bench_name(bench: &Bench) -> &'static str {
         Bench::ManyToOneTasks { .. } => "many_to_one_tasks",
         Bench::Hibernate { .. } => "hibernate",
         Bench::MaxLive { .. } => "max_live",
+        Bench::Upgrade { .. } => "upgrade",
         Bench::MaxHibernated { .. } => "max_hibernated",
     }
 }

@@ -1,5 +1,6 @@
 //! The wasmtime engine, how modules are compiled and checked, and the epoch clock.
 
+use sha2::Digest as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -138,6 +139,8 @@ pub struct Module {
     name: String,
     vsn: String,
     path: PathBuf,
+    /// SHA-256 of the bytes it was loaded from: an upgrade to the same bytes is refused.
+    digest: [u8; 32],
     pub(crate) pre: GenserverPre<ProcessCtx>,
 }
 
@@ -165,6 +168,11 @@ impl Module {
     /// Where it was loaded from.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// SHA-256 of the bytes it was loaded from.
+    pub(crate) fn digest(&self) -> &[u8; 32] {
+        &self.digest
     }
 }
 
@@ -377,6 +385,7 @@ pub(crate) async fn compile(
         name: name.to_owned(),
         vsn,
         path: path.to_owned(),
+        digest: sha2::Sha256::digest(bytes).into(),
         pre,
     })
 }

@@ -71,8 +71,9 @@ pub(crate) type ExitSender = tokio::sync::mpsc::UnboundedSender<(Pid, ExitReason
 /// A process as the rest of the node sees it.
 pub(crate) struct ProcessEntry {
     pub(crate) pid: Pid,
-    /// `None` for a process of the embedding program (`Node::embedded_process`).
-    pub(crate) module: Option<Arc<Module>>,
+    /// The module whose code it runs (changed by an upgrade); `None` for a process of the
+    /// embedding program (`Node::embedded_process`).
+    module: Mutex<Option<Arc<Module>>>,
     pub(crate) mailbox: MailboxSender,
     pub(crate) name: Mutex<Option<String>>,
     started: Instant,
@@ -112,7 +113,7 @@ impl ProcessEntry {
         }
         ProcessEntry {
             pid,
-            module,
+            module: Mutex::new(module),
             mailbox,
             name: Mutex::new(None),
             started: Instant::now(),
@@ -130,9 +131,20 @@ impl ProcessEntry {
         }
     }
 
+    /// The module whose code it runs now.
+    pub(crate) fn module(&self) -> Option<Arc<Module>> {
+        self.module.lock().expect("module lock").clone()
+    }
+
+    /// After an upgrade: it runs `module`'s code now.
+    pub(crate) fn set_module(&self, module: Arc<Module>) {
+        *self.module.lock().expect("module lock") = Some(module);
+    }
+
     /// The module's name, or [`EMBEDDED_MODULE`].
-    pub(crate) fn module_name(&self) -> &str {
-        self.module.as_ref().map_or(EMBEDDED_MODULE, |m| m.name())
+    pub(crate) fn module_name(&self) -> String {
+        self.module()
+            .map_or_else(|| EMBEDDED_MODULE.to_owned(), |m| m.name().to_owned())
     }
 
     /// Let a kill abort `task`; aborts it now if a kill came first.
@@ -222,11 +234,15 @@ impl ProcessEntry {
     }
 
     pub(crate) fn info(&self) -> ProcessInfo {
+        let module = self.module();
         ProcessInfo {
             pid: self.pid,
             name: self.name.lock().expect("name lock").clone(),
-            module: self.module_name().to_owned(),
-            vsn: self.module.as_ref().map_or("", |m| m.vsn()).to_owned(),
+            module: module
+                .as_ref()
+                .map_or(EMBEDDED_MODULE, |m| m.name())
+                .to_owned(),
+            vsn: module.as_ref().map_or("", |m| m.vsn()).to_owned(),
             hibernating: self.is_hibernating(),
             queue_len: self.mailbox.queued(),
             memory: self.memory.load(Ordering::Relaxed),

@@ -20,6 +20,7 @@
 //! | `entry` | a process as the rest of the node sees it: its entry in the process table, who is told when it exits, what `ps` shows |
 //! | `process/` | one process's task: `serve` (the message loop, hibernation), `batch` (several queued messages in one guest entry), `flow` (what a callback's result does next), `calls` (the calls it has not answered: tags, bounds, exit), `ctx` (its store data) |
 //! | `node/` | the [`Node`]: the process table and loaded modules, `spawn` and the `exit` sequence, `routing` (calls, casts, messages, exit signals, monitors), `names` (resolving destinations, registering names and keys), `supervisors` (the node's supervisor API) |
+//! | `upgrade/` | hot code upgrade: [`Node::upgrade`] across a module's processes, `change_code`, `modules` (each process's own swap is in `process/`) |
 //! | `registry/` | local names and keyed registries, as data |
 //! | `supervisor/` | supervisors as host tasks: specs, restart strategies, child administration |
 //! | `manifest/` | the application a TOML file describes, checked with its lines |
@@ -96,6 +97,7 @@ mod term;
 mod timer;
 mod trap;
 mod trust;
+mod upgrade;
 
 pub use dest::Dest;
 pub use embedded::{
@@ -117,3 +119,7 @@ pub use supervisor::{
     SupervisorSpec,
 };
 pub use term::{MAX_TERM_DEPTH, Term, TermError, decode, encode, from_json, to_json};
+pub use upgrade::{
+    DEFAULT_UPGRADE_TIMEOUT, MAX_MODULE_BYTES, ModuleInfo, ProcessFailure, UpgradeError,
+    UpgradeOptions, UpgradePolicy, UpgradeReport,
+};

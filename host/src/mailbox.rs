@@ -80,6 +80,8 @@ pub(crate) enum Signal {
     Resume,
     /// The untrappable exit signal (`exit(pid, kill)`): exit `killed`, without `terminate`.
     Kill,
+    /// Change to another version of the module's code, between two callbacks.
+    Upgrade(Box<crate::process::UpgradeOrder>),
 }
 
 /// What both sides share.

@@ -35,6 +35,22 @@ impl MemoryLimit {
     pub(crate) fn refused(&self) -> bool {
         self.refused
     }
+
+    /// What the store counts now, to [`MemoryLimit::restore`] once another store that took
+    /// this limit over is dropped (an upgrade that did not commit).
+    pub(crate) fn save(&self) -> (usize, usize) {
+        (
+            self.used.load(std::sync::atomic::Ordering::Relaxed),
+            self.table_elements,
+        )
+    }
+
+    /// Count again what [`MemoryLimit::save`] saved.
+    pub(crate) fn restore(&mut self, (used, table_elements): (usize, usize)) {
+        self.used.store(used, std::sync::atomic::Ordering::Relaxed);
+        self.table_elements = table_elements;
+        self.refused = false;
+    }
 }
 
 impl ResourceLimiter for MemoryLimit {

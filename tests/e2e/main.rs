@@ -23,3 +23,4 @@ mod supervised;
 mod supervision;
 mod support;
 mod time;
+mod upgrade;

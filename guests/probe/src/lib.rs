@@ -5,8 +5,8 @@
 //! that happen while it stops (terminate) can be read from another process.
 
 use otter_guest::{
-    CallError, Dest, ExitReason, GenServer, Info, Init, Next, NoReply, Reply, ReplyTo, log,
-    registry, supervisor,
+    CallError, CodeChange, Dest, ExitReason, GenServer, Info, Init, Next, NoReply, Reply, ReplyTo,
+    log, registry, supervisor,
 };
 use serde::{Deserialize, Serialize};
 
@@ -73,11 +73,28 @@ struct Args {
     say: Option<String>,
 }
 
+/// How `code_change` behaves, from its `extra` (anything else: migrate).
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+enum Upgrade {
+    #[default]
+    Ok,
+    Error(String),
+    Trap,
+    Loop,
+    /// Allocate until the memory limit.
+    Alloc,
+    /// Refuse in the probe with this tag only.
+    FailTag(String),
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum Request {
     Ping,
     Log,
+    /// The version this instance runs.
+    Vsn,
     Add(u64),
     Panic,
     Trap,
@@ -371,7 +388,7 @@ impl GenServer for Probe {
     type Cast = Cast;
     type Info = Msg;
     type Continue = String;
-    const VSN: &'static str = "1";
+    const VSN: &'static str = if cfg!(feature = "v2") { "2" } else { "1" };
 
     fn init(args: Args) -> Init<Self, String> {
         let mut probe = Probe {
@@ -420,6 +437,7 @@ impl GenServer for Probe {
     fn handle_call(&mut self, request: Request, from: ReplyTo) -> Reply<Value, String> {
         match request {
             Request::Ping => Reply::ok(Value::Str("pong".into())),
+            Request::Vsn => Reply::ok(Value::Str(Self::VSN.into())),
             Request::Log => Reply::ok(Value::List(
                 self.events.iter().cloned().map(Value::Str).collect(),
             )),
@@ -645,10 +663,14 @@ impl GenServer for Probe {
                         ("module", s.module.map_or(Value::Null, Value::Str)),
                         (
                             "args",
-                            s.args
-                                .map_or(Value::Null, |a| otter_guest::decode(&a).unwrap_or(Value::Null)),
+                            s.args.map_or(Value::Null, |a| {
+                                otter_guest::decode(&a).unwrap_or(Value::Null)
+                            }),
                         ),
-                        ("restart", Value::Str(format!("{:?}", s.restart).to_lowercase())),
+                        (
+                            "restart",
+                            Value::Str(format!("{:?}", s.restart).to_lowercase()),
+                        ),
                         (
                             "shutdown",
                             match s.shutdown {
@@ -695,6 +717,35 @@ impl GenServer for Probe {
             Cast::Panic => panic!("handle_cast panicked on purpose"),
             Cast::Stop(reason) => NoReply::Stop(reason.reason()),
         }
+    }
+
+    /// Migrates as `extra` ([`Upgrade`]) says, and logs `code_change <old>-><new>`.
+    fn code_change(change: CodeChange<'_>) -> Result<Self, String> {
+        let how: Upgrade = change.extra().unwrap_or_default();
+        let mut probe: Probe = change.old_state()?;
+        let old_vsn = change.old_vsn();
+        match how {
+            Upgrade::Ok => {}
+            Upgrade::Error(why) => return Err(why),
+            Upgrade::Trap => trap(),
+            Upgrade::Loop =>
+            {
+                #[allow(clippy::empty_loop)]
+                loop {}
+            }
+            Upgrade::Alloc => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(core::hint::black_box(vec![1u8; 1 << 20]));
+                }
+            }
+            Upgrade::FailTag(tag) if probe.tag.as_deref() == Some(tag.as_str()) => {
+                return Err(format!("refused for tag {tag}"));
+            }
+            Upgrade::FailTag(_) => {}
+        }
+        probe.event(format!("code_change {old_vsn}->{}", Self::VSN));
+        Ok(probe)
     }
 
     fn handle_info(&mut self, msg: Info<Msg>) -> NoReply<String> {

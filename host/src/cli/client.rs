@@ -157,6 +157,29 @@ pub(super) fn run(socket: &Path, command: &Command) -> anyhow::Result<()> {
                 Request::Suspend { dest: dest(name)? },
             )?;
         }
+        Command::Upgrade {
+            module,
+            path,
+            pid,
+            extra,
+            policy,
+            force,
+            eager,
+            timeout_ms,
+        } => super::upgrade::upgrade(
+            socket,
+            &super::upgrade::Args {
+                module: module.as_deref(),
+                path: path.as_deref(),
+                pid: pid.as_deref(),
+                extra: parse_json(extra)?,
+                policy: policy.as_deref(),
+                force: *force,
+                eager: *eager,
+                timeout_ms: *timeout_ms,
+            },
+        )?,
+        Command::Modules { json } => super::upgrade::modules(socket, *json)?,
         Command::Resume { name } => {
             ask(
                 socket,
@@ -171,7 +194,7 @@ pub(super) fn run(socket: &Path, command: &Command) -> anyhow::Result<()> {
 
 /// A pid if `name` is all digits, a `via` key if it is `{"via": [registry, key]}`, else a
 /// registered name.
-fn dest(name: &str) -> anyhow::Result<Dest> {
+pub(super) fn dest(name: &str) -> anyhow::Result<Dest> {
     if name.trim_start().starts_with('{') {
         #[derive(serde::Deserialize)]
         #[serde(deny_unknown_fields)]

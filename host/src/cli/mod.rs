@@ -4,6 +4,7 @@
 mod client;
 mod out;
 mod run;
+mod upgrade;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -137,6 +138,42 @@ enum Command {
     Resume {
         /// A registered name, a pid, or {"via": [registry, key]}.
         name: String,
+    },
+    /// Upgrade (or downgrade) a running module to the code in a file: every process of it
+    /// migrates its state with the new code's `code_change`, or, if one fails, every one
+    /// stays on the old version (unless --policy per-process). Exits non-zero listing each
+    /// process that stays, with why. With --pid: migrate one suspended process to the code
+    /// its module loads now (OTP's `sys:change_code`).
+    Upgrade {
+        /// The module, as the manifest's `[modules]` names it.
+        #[arg(required_unless_present = "pid", requires = "path")]
+        module: Option<String>,
+        /// The new code (.wasm).
+        path: Option<PathBuf>,
+        /// One suspended process instead: its name or pid.
+        #[arg(long, value_name = "NAME|PID", conflicts_with_all = ["module", "policy", "force", "eager"])]
+        pid: Option<String>,
+        /// `code_change`'s `extra` argument, as JSON.
+        #[arg(long, value_name = "JSON", default_value = "null")]
+        extra: String,
+        /// all-or-nothing (the default) or per-process.
+        #[arg(long, value_name = "POLICY")]
+        policy: Option<String>,
+        /// Upgrade even if the new code reports the running vsn.
+        #[arg(long)]
+        force: bool,
+        /// Migrate hibernating processes now, not when each wakes.
+        #[arg(long)]
+        eager: bool,
+        /// How long each process's `code_change` may take.
+        #[arg(long, value_name = "N", default_value_t = 5000)]
+        timeout_ms: u64,
+    },
+    /// List the loaded modules, their versions and how many processes run each.
+    Modules {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -50,6 +50,7 @@ mod limits;
 mod slots;
 mod start;
 mod tree;
+mod upgrade;
 
 use std::time::Duration;
 
@@ -208,6 +209,53 @@ pub enum Request {
         #[serde(with = "dest_json")]
         dest: Dest,
     },
+    /// `{"op":"upgrade","module":M,"path":P}`: upgrade (or downgrade) a loaded module to
+    /// the code in the file `P` (read by the node; give an absolute path), as
+    /// [`Node::upgrade`](crate::Node::upgrade); an [`crate::UpgradeReport`]. Optional:
+    /// `extra` (JSON, `code-change`'s third argument, default `null`), `policy`
+    /// (`all-or-nothing` or `per-process`), `force`, `eager`, `timeout_ms`. Errors:
+    /// `failed` if any process stays on the old version (the message lists each pid and
+    /// why), `badarg` (unknown module, unreadable or invalid code, same bytes, same vsn
+    /// without `force`), `busy` (the module is being upgraded already).
+    Upgrade {
+        /// The module, as loaded.
+        module: String,
+        /// The new code's file.
+        path: std::path::PathBuf,
+        /// `code-change`'s `extra`.
+        #[serde(default)]
+        extra: Value,
+        /// What happens to the others if a process fails.
+        #[serde(default)]
+        policy: crate::UpgradePolicy,
+        /// Upgrade even if the vsn is the running one.
+        #[serde(default)]
+        force: bool,
+        /// Migrate hibernating processes now.
+        #[serde(default)]
+        eager: bool,
+        /// How long each `code-change` may take.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_ms: Option<u64>,
+    },
+    /// `{"op":"change_code","dest":D}`: migrate one suspended process to the code its
+    /// module's name loads now (OTP's `sys:change_code`, [`Node::change_code`]); an
+    /// [`crate::UpgradeReport`]. Optional `extra` and `timeout_ms` as for `upgrade`.
+    #[serde(rename = "change_code")]
+    ChangeCode {
+        /// The process.
+        #[serde(with = "dest_json")]
+        dest: Dest,
+        /// `code-change`'s `extra`.
+        #[serde(default)]
+        extra: Value,
+        /// How long `code-change` may take.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_ms: Option<u64>,
+    },
+    /// `{"op":"modules"}`: the loaded module versions and how many processes run each, as
+    /// [`crate::ModuleInfo`] objects.
+    Modules {},
 }
 
 /// One response: `{"ok": value}` or `{"error": {"kind": ..., "message": ...}}`.
@@ -532,6 +580,12 @@ async fn run(node: &Node, request: Request) -> Result<Value, ControlError> {
         Request::Resume { dest } => {
             node.resume(dest)?;
             Ok(Value::Null)
+        }
+        request @ (Request::Upgrade { .. } | Request::ChangeCode { .. }) => {
+            upgrade::handle(node, request).await
+        }
+        Request::Modules {} => {
+            Ok(serde_json::to_value(node.modules()).expect("module info is JSON"))
         }
     }
 }

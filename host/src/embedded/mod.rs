@@ -226,6 +226,9 @@ impl Core {
                 )));
                 None
             }
+            // It runs no module; upgrades never pick it, so dropping the order only tells
+            // one sent by mistake that it did not change.
+            mailbox::Received::Signal(Signal::Upgrade(_)) => None,
             // It holds no deferred calls, and is never suspended.
             mailbox::Received::Signal(Signal::Reply { .. } | Signal::Suspend | Signal::Resume) => {
                 None

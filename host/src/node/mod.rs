@@ -180,6 +180,8 @@ pub(crate) struct NodeInner {
     pub(crate) supervisors: DashMap<Pid, Supervisor>,
     next_pid: AtomicU64,
     next_ref: AtomicU64,
+    /// Modules being upgraded: a second upgrade of one is refused until the first ends.
+    pub(crate) upgrading: std::sync::Mutex<std::collections::HashSet<String>>,
     _clock: EpochClock,
 }
 
@@ -225,6 +227,7 @@ impl Node {
                 supervisors: DashMap::new(),
                 next_pid: AtomicU64::new(1),
                 next_ref: AtomicU64::new(1),
+                upgrading: Default::default(),
                 _clock: clock,
             }),
         })

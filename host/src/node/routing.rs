@@ -26,6 +26,29 @@ impl NodeInner {
             .cloned()
     }
 
+    /// Make `module` the one its name starts processes from (after an upgrade commits).
+    pub(crate) fn install_module(&self, module: Arc<Module>) {
+        self.modules
+            .write()
+            .expect("module table lock")
+            .insert(module.name().to_owned(), module);
+    }
+
+    /// Every module loaded under a name.
+    pub(crate) fn loaded_modules(&self) -> Vec<Arc<Module>> {
+        self.modules
+            .read()
+            .expect("module table lock")
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Every live process's entry.
+    pub(crate) fn entries(&self) -> Vec<Arc<ProcessEntry>> {
+        self.processes.iter().map(|e| e.value().clone()).collect()
+    }
+
     pub(crate) fn next_pid(&self) -> Pid {
         self.next_pid.fetch_add(1, Ordering::Relaxed)
     }

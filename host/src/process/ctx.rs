@@ -39,6 +39,19 @@ pub(crate) struct ProcessCtx {
 }
 
 impl ProcessCtx {
+    /// A context that stands in for this one in a store that no longer runs (the old
+    /// version's instance, kept during an upgrade until it commits): it has the same pid
+    /// and module, and a mailbox and memory count of its own that nobody sees.
+    pub(crate) fn stand_in(&self) -> ProcessCtx {
+        ProcessCtx::new(
+            self.pid,
+            self.node.clone(),
+            self.module.clone(),
+            crate::mailbox::mailbox().1,
+            Arc::new(AtomicUsize::new(0)),
+        )
+    }
+
     pub(crate) fn new(
         pid: Pid,
         node: Arc<NodeInner>,
@@ -87,7 +100,7 @@ pub(crate) fn crash(ctx: &ProcessCtx, e: wasmtime::Error) -> ExitReason {
 }
 
 /// One short line saying why a guest call failed (see [`crate::trap`]).
-fn reason(ctx: &ProcessCtx, e: &wasmtime::Error) -> String {
+pub(crate) fn reason(ctx: &ProcessCtx, e: &wasmtime::Error) -> String {
     // The SDK's panic hook told the host before the trap that ends the panic. A limit the
     // host enforces (the stack, the time) is named as itself even after a panic message: a
     // guest may announce a panic and then run on.

@@ -15,6 +15,9 @@ mod calls;
 mod ctx;
 mod flow;
 mod serve;
+mod upgrade;
+
+pub(crate) use upgrade::{Prepared, Refusal, UpgradeOrder};
 
 pub(crate) use ctx::ProcessCtx;
 pub(crate) use serve::run;

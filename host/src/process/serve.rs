@@ -23,6 +23,7 @@ use crate::node::ExitGuard;
 use crate::term::Term;
 
 mod sys;
+mod upgrade;
 
 /// The instance while awake; only the state bytes while hibernating.
 enum Instance {
@@ -48,6 +49,8 @@ struct Process {
     suspended: bool,
     /// Hibernate after waiting this long for a message (OTP's `hibernate_after`).
     hibernate_after: Option<Duration>,
+    /// A hibernating process's state written by an older version (a lazy upgrade).
+    migration: Option<Box<crate::process::upgrade::Migration>>,
 }
 
 /// How [`Process::serve`] returned.
@@ -169,6 +172,7 @@ pub(crate) async fn run(
         pending: Vec::new(),
         suspended: false,
         hibernate_after,
+        migration: None,
     };
     let mut woken = None;
     let reason = loop {
@@ -338,6 +342,15 @@ impl Process {
                         };
                     }
                 }
+                Event::Signal(Signal::Upgrade(order)) => {
+                    // Boxed, as for `GetState`.
+                    if let Err(reason) = Box::pin(self.upgrade(order)).await {
+                        return Woken::Exit {
+                            reason,
+                            terminate: false,
+                        };
+                    }
+                }
                 Event::Signal(Signal::Suspend) => self.suspended = true,
                 Event::Signal(Signal::Resume) => self.suspended = false,
                 event => return Woken::Event(event),
@@ -373,7 +386,7 @@ impl Process {
             };
             // Boxed: the instantiation future is large and a task's future is as large as its
             // largest state, which a hibernating process would otherwise carry for nothing.
-            let (store, server) = Box::pin(rehydrate(&self.module, ctx, state)).await?;
+            let (store, server) = Box::pin(self.wake(ctx, state)).await?;
             self.instance = Instance::Awake { store, server };
             self.entry.set_hibernating(false);
         }
@@ -459,7 +472,8 @@ impl Process {
                 | Signal::ReplaceState { .. }
                 | Signal::Suspend
                 | Signal::Resume
-                | Signal::Kill,
+                | Signal::Kill
+                | Signal::Upgrade(_),
             )
             | Event::Exit { .. } => {
                 unreachable!("answered without a callback")

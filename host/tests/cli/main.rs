@@ -13,3 +13,4 @@ mod output;
 mod start;
 mod supervisors;
 mod support;
+mod upgrade;

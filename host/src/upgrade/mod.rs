@@ -1,0 +1,490 @@
+//! Hot code upgrade: a running module's processes change to a new version of its code
+//! without losing their state, pid, names, queued messages, pending callers, timers,
+//! monitors or links (Erlang's `release_handler` for one module, and `sys:change_code`).
+//!
+//! [`Node::upgrade`] compiles and checks the new code before touching anything, then asks
+//! every process of the module to change between two callbacks: each exports its state,
+//! an instance of the new version takes it through `code-change`, and the process waits,
+//! suspended, keeping its old instance. When every process has answered, the upgrade
+//! commits (each runs its new instance; new spawns and supervisor restarts use the new
+//! version) or, under [`UpgradePolicy::AllOrNothing`], if any failed, every process resumes
+//! its old instance with its state as it was. A downgrade is the same operation with the
+//! older code.
+//!
+//! Two upgrades of one module at once: the second is refused ([`UpgradeError::InProgress`])
+//! rather than queued, so that an operator never sees an upgrade apply long after asking.
+
+mod error;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+pub use error::UpgradeError;
+
+use crate::Pid;
+use crate::dest::Dest;
+use crate::engine::Module;
+use crate::entry::ProcessEntry;
+use crate::mailbox::Signal;
+use crate::node::{Node, NodeInner};
+use crate::process::{Prepared, Refusal, UpgradeOrder};
+use crate::term::Term;
+
+/// How long each process's `code-change` may take, by default.
+pub const DEFAULT_UPGRADE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The largest module an upgrade reads: 64 MiB.
+pub const MAX_MODULE_BYTES: u64 = 64 << 20;
+
+/// What happens to the processes that migrated when another one fails.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpgradePolicy {
+    /// They go back to the old version too: the module runs one version (the default).
+    #[default]
+    AllOrNothing,
+    /// They keep the new version; the failed ones stay on the old.
+    PerProcess,
+}
+
+/// How to upgrade.
+#[derive(Debug, Clone)]
+pub struct UpgradeOptions {
+    /// `code-change`'s `extra` argument (CBOR). Default `null`.
+    pub extra: Term,
+    /// Default [`UpgradePolicy::AllOrNothing`].
+    pub policy: UpgradePolicy,
+    /// Upgrade even if the new code reports the running `vsn` (a hot fix whose author did
+    /// not bump it). Default `false`.
+    pub force: bool,
+    /// Migrate hibernating processes now rather than when each wakes. Default `false`.
+    pub eager: bool,
+    /// How long each process's `code-change` may take; a process must also reach a message
+    /// boundary within this time (twice it, in all). Default [`DEFAULT_UPGRADE_TIMEOUT`].
+    pub timeout: Duration,
+}
+
+impl Default for UpgradeOptions {
+    fn default() -> Self {
+        UpgradeOptions {
+            extra: crate::term::encode(&()).expect("null encodes"),
+            policy: UpgradePolicy::default(),
+            force: false,
+            eager: false,
+            timeout: DEFAULT_UPGRADE_TIMEOUT,
+        }
+    }
+}
+
+/// A process that stays on its old version, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessFailure {
+    /// The process.
+    pub pid: Pid,
+    /// One line: the refusal, the trap, the timeout.
+    pub reason: String,
+}
+
+/// What an upgrade did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpgradeReport {
+    /// The module.
+    pub module: String,
+    /// The version it ran.
+    pub from_vsn: String,
+    /// The version it was upgraded to.
+    pub to_vsn: String,
+    /// Whether the new version is now the module's (new spawns and restarts use it).
+    pub committed: bool,
+    /// Processes now running the new version.
+    pub upgraded: Vec<Pid>,
+    /// Hibernating processes that migrate when they wake.
+    pub deferred: Vec<Pid>,
+    /// Processes that had migrated and went back, because another failed.
+    pub rolled_back: Vec<Pid>,
+    /// Processes that stay on the old version, with the reason.
+    pub failed: Vec<ProcessFailure>,
+}
+
+/// A loaded module version and how many processes run it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModuleInfo {
+    /// The name it was loaded under.
+    pub name: String,
+    /// Its version.
+    pub vsn: String,
+    /// The file it came from.
+    pub path: String,
+    /// Whether new processes of the name start from it (else only old processes run it).
+    pub current: bool,
+    /// How many live processes run it.
+    pub processes: usize,
+}
+
+/// One process's part in an upgrade.
+struct Asked {
+    entry: Arc<ProcessEntry>,
+    prepared: oneshot::Receiver<Result<Prepared, Refusal>>,
+    decision: oneshot::Sender<bool>,
+}
+
+/// What one round of orders came back with.
+#[derive(Default)]
+struct Answers {
+    ready: Vec<(Arc<ProcessEntry>, Prepared, oneshot::Sender<bool>)>,
+    failed: Vec<ProcessFailure>,
+    not_suspended: Vec<Pid>,
+}
+
+/// Releases the module's upgrade slot, however the upgrade ends.
+struct Slot<'a> {
+    node: &'a NodeInner,
+    module: String,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.node
+            .upgrading
+            .lock()
+            .expect("upgrading lock")
+            .remove(&self.module);
+    }
+}
+
+impl NodeInner {
+    fn upgrade_slot(&self, module: &str) -> Result<Slot<'_>, UpgradeError> {
+        if !self
+            .upgrading
+            .lock()
+            .expect("upgrading lock")
+            .insert(module.to_owned())
+        {
+            return Err(UpgradeError::InProgress(module.to_owned()));
+        }
+        Ok(Slot {
+            node: self,
+            module: module.to_owned(),
+        })
+    }
+}
+
+/// Send `to` to each process in `entries`, and wait for them to answer, up to twice the
+/// timeout.
+async fn ask(
+    entries: &[Arc<ProcessEntry>],
+    to: &Arc<Module>,
+    opts: &UpgradeOptions,
+    only_if_suspended: bool,
+) -> Answers {
+    let mut asked = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let (prepared_tx, prepared) = oneshot::channel();
+        let (decision, decision_rx) = oneshot::channel();
+        let order = UpgradeOrder {
+            to: to.clone(),
+            extra: opts.extra.clone(),
+            timeout: opts.timeout,
+            eager: opts.eager,
+            only_if_suspended,
+            prepared: prepared_tx,
+            decision: decision_rx,
+        };
+        // A process that exited is no longer the module's: nothing to upgrade.
+        if entry
+            .mailbox
+            .signal(Signal::Upgrade(Box::new(order)))
+            .is_ok()
+        {
+            asked.push(Asked {
+                entry: entry.clone(),
+                prepared,
+                decision,
+            });
+        }
+    }
+    let deadline = tokio::time::Instant::now() + opts.timeout.saturating_mul(2);
+    let mut answers = Answers::default();
+    for a in asked {
+        match tokio::time::timeout_at(deadline, a.prepared).await {
+            Ok(Ok(Ok(prepared))) => answers.ready.push((a.entry, prepared, a.decision)),
+            Ok(Ok(Err(Refusal::NotSuspended))) => answers.not_suspended.push(a.entry.pid),
+            Ok(Ok(Err(Refusal::Failed(reason)))) => answers.failed.push(ProcessFailure {
+                pid: a.entry.pid,
+                reason,
+            }),
+            // It exited first: it is not the module's any more.
+            Ok(Err(_)) => {}
+            Err(_) => answers.failed.push(ProcessFailure {
+                pid: a.entry.pid,
+                reason: format!(
+                    "timeout: still inside a callback after {} ms",
+                    opts.timeout.saturating_mul(2).as_millis()
+                ),
+            }),
+        }
+    }
+    answers
+}
+
+impl Node {
+    /// Upgrade (or downgrade) the module loaded as `module` to the code in the file at
+    /// `path`, migrating every live process's state with the new code's `code-change`.
+    ///
+    /// ```no_run
+    /// # async fn demo(node: otter::Node) -> Result<(), otter::UpgradeError> {
+    /// let report = node.upgrade("kv", "kv_v2.wasm", Default::default()).await?;
+    /// println!("{} processes now run vsn {}", report.upgraded.len(), report.to_vsn);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// Before anything changes: [`UpgradeError::UnknownModule`], [`UpgradeError::Io`],
+    /// [`UpgradeError::TooLarge`], [`UpgradeError::Load`] (not a valid Otter server, with
+    /// the reason), [`UpgradeError::Unchanged`] (the very bytes it runs),
+    /// [`UpgradeError::SameVsn`] (other bytes, same `vsn`, without
+    /// [`UpgradeOptions::force`]), [`UpgradeError::InProgress`]. After:
+    /// [`UpgradeError::Failed`] if any process stays on the old version, with its pid and
+    /// reason (see [`UpgradePolicy`] for the others).
+    ///
+    /// # Cancel safety
+    /// Dropping the future before every process has answered resumes them all on the old
+    /// version; after, the upgrade has committed.
+    pub async fn upgrade(
+        &self,
+        module: &str,
+        path: impl AsRef<Path>,
+        opts: UpgradeOptions,
+    ) -> Result<UpgradeReport, UpgradeError> {
+        let path = path.as_ref();
+        let io = |source| UpgradeError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        // Only a regular file: a FIFO or a device (`/dev/zero`) would block or never end.
+        let meta = std::fs::metadata(path).map_err(io)?;
+        if !meta.is_file() {
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a regular file",
+            )));
+        }
+        if meta.len() > MAX_MODULE_BYTES {
+            return Err(UpgradeError::TooLarge {
+                size: meta.len(),
+                limit: MAX_MODULE_BYTES,
+            });
+        }
+        // Off the async workers, and bounded even if the file grows meanwhile.
+        let owned = path.to_owned();
+        let bytes = tokio::task::spawn_blocking(move || {
+            use std::io::Read;
+            let mut bytes = Vec::new();
+            std::fs::File::open(&owned)?
+                .take(MAX_MODULE_BYTES + 1)
+                .read_to_end(&mut bytes)?;
+            Ok(bytes)
+        })
+        .await
+        .map_err(|e| io(std::io::Error::other(e)))?
+        .map_err(io)?;
+        self.upgrade_bytes(module, path, &bytes, opts).await
+    }
+
+    /// [`Node::upgrade`] from bytes; `path` is only used in messages.
+    ///
+    /// # Errors
+    /// As [`Node::upgrade`].
+    pub async fn upgrade_bytes(
+        &self,
+        module: &str,
+        path: &Path,
+        bytes: &[u8],
+        opts: UpgradeOptions,
+    ) -> Result<UpgradeReport, UpgradeError> {
+        let node = &self.inner;
+        let from = node
+            .module(module)
+            .ok_or_else(|| UpgradeError::UnknownModule(module.to_owned()))?;
+        if bytes.len() as u64 > MAX_MODULE_BYTES {
+            return Err(UpgradeError::TooLarge {
+                size: bytes.len() as u64,
+                limit: MAX_MODULE_BYTES,
+            });
+        }
+        node.check_size("extra", &opts.extra)
+            .map_err(UpgradeError::Badarg)?;
+        let _slot = node.upgrade_slot(module)?;
+        let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(bytes).into();
+        if &digest == from.digest() {
+            return Err(UpgradeError::Unchanged {
+                module: module.to_owned(),
+                vsn: from.vsn().to_owned(),
+            });
+        }
+        let to = Arc::new(crate::engine::compile(node, module, path, bytes).await?);
+        if to.vsn() == from.vsn() && !opts.force {
+            return Err(UpgradeError::SameVsn {
+                module: module.to_owned(),
+                vsn: to.vsn().to_owned(),
+            });
+        }
+        let mut report = UpgradeReport {
+            module: module.to_owned(),
+            from_vsn: from.vsn().to_owned(),
+            to_vsn: to.vsn().to_owned(),
+            ..UpgradeReport::default()
+        };
+        let entries = of_module(node, module, &to);
+        let answers = ask(&entries, &to, &opts, false).await;
+        let commit = answers.failed.is_empty() || opts.policy == UpgradePolicy::PerProcess;
+        settle(&mut report, answers, &to, commit);
+        if commit {
+            node.install_module(to.clone());
+            // Processes started from the old version while the others were migrating.
+            let mut late = of_module(node, module, &to);
+            late.retain(|e| entries.binary_search_by_key(&e.pid, |a| a.pid).is_err());
+            if !late.is_empty() {
+                let answers = ask(&late, &to, &opts, false).await;
+                settle(&mut report, answers, &to, true);
+            }
+        }
+        report.committed = commit;
+        tracing::info!(
+            module,
+            from = %report.from_vsn,
+            to = %report.to_vsn,
+            committed = commit,
+            upgraded = report.upgraded.len(),
+            deferred = report.deferred.len(),
+            failed = report.failed.len(),
+            "upgrade"
+        );
+        if report.failed.is_empty() {
+            Ok(report)
+        } else {
+            Err(UpgradeError::Failed(Box::new(report)))
+        }
+    }
+
+    /// Change one suspended process to the code its module's name now loads (OTP's
+    /// `sys:change_code`): its state goes through that code's `code-change(old-vsn, state,
+    /// extra)`. It stays suspended. A process that already runs that code migrates too
+    /// (its `code-change` receives its own `vsn`).
+    ///
+    /// # Errors
+    /// [`UpgradeError::NoProc`]; [`UpgradeError::NotSuspended`];
+    /// [`UpgradeError::UnknownModule`] for a process of the embedding program;
+    /// [`UpgradeError::Failed`] (the process keeps its code and state).
+    pub async fn change_code(
+        &self,
+        dest: impl Into<Dest>,
+        extra: Term,
+        timeout: Duration,
+    ) -> Result<UpgradeReport, UpgradeError> {
+        let node = &self.inner;
+        node.check_size("extra", &extra)
+            .map_err(UpgradeError::Badarg)?;
+        let entry = node.resolve(&dest.into()).ok_or(UpgradeError::NoProc)?;
+        let running = entry
+            .module()
+            .ok_or_else(|| UpgradeError::UnknownModule(crate::entry::EMBEDDED_MODULE.into()))?;
+        let to = node
+            .module(running.name())
+            .ok_or_else(|| UpgradeError::UnknownModule(running.name().to_owned()))?;
+        let opts = UpgradeOptions {
+            extra,
+            timeout,
+            eager: true,
+            ..UpgradeOptions::default()
+        };
+        let mut report = UpgradeReport {
+            module: running.name().to_owned(),
+            from_vsn: running.vsn().to_owned(),
+            to_vsn: to.vsn().to_owned(),
+            ..UpgradeReport::default()
+        };
+        let answers = ask(std::slice::from_ref(&entry), &to, &opts, true).await;
+        if !answers.not_suspended.is_empty() {
+            return Err(UpgradeError::NotSuspended(entry.pid));
+        }
+        if answers.ready.is_empty() && answers.failed.is_empty() {
+            return Err(UpgradeError::NoProc);
+        }
+        settle(&mut report, answers, &to, true);
+        report.committed = report.failed.is_empty();
+        if report.failed.is_empty() {
+            Ok(report)
+        } else {
+            Err(UpgradeError::Failed(Box::new(report)))
+        }
+    }
+
+    /// Every loaded module version: the current one of each name, and older ones that
+    /// processes still run, with how many processes run each.
+    pub fn modules(&self) -> Vec<ModuleInfo> {
+        let node = &self.inner;
+        let mut versions: Vec<(Arc<Module>, bool, usize)> = node
+            .loaded_modules()
+            .into_iter()
+            .map(|m| (m, true, 0))
+            .collect();
+        for entry in node.entries() {
+            let Some(m) = entry.module() else { continue };
+            match versions.iter_mut().find(|(v, ..)| Arc::ptr_eq(v, &m)) {
+                Some((.., n)) => *n += 1,
+                None => versions.push((m, false, 1)),
+            }
+        }
+        let mut list: Vec<ModuleInfo> = versions
+            .into_iter()
+            .map(|(m, current, processes)| ModuleInfo {
+                name: m.name().to_owned(),
+                vsn: m.vsn().to_owned(),
+                path: m.path().display().to_string(),
+                current,
+                processes,
+            })
+            .collect();
+        list.sort_by(|a, b| (&a.name, !a.current, &a.vsn).cmp(&(&b.name, !b.current, &b.vsn)));
+        list
+    }
+}
+
+/// The live processes of `module` that do not run `to` yet.
+fn of_module(node: &NodeInner, module: &str, to: &Arc<Module>) -> Vec<Arc<ProcessEntry>> {
+    let mut entries: Vec<Arc<ProcessEntry>> = node
+        .entries()
+        .into_iter()
+        .filter(|e| {
+            e.module()
+                .is_some_and(|m| m.name() == module && !Arc::ptr_eq(&m, to))
+        })
+        .collect();
+    entries.sort_unstable_by_key(|e| e.pid);
+    entries
+}
+
+/// Tell each ready process whether to commit, and record the outcome.
+fn settle(report: &mut UpgradeReport, answers: Answers, to: &Arc<Module>, commit: bool) {
+    for (entry, prepared, decision) in answers.ready {
+        let pid = entry.pid;
+        // Shown at once, before the process takes the decision: whatever is sent to it
+        // from now on is handled by the new version.
+        if commit {
+            entry.set_module(to.clone());
+        }
+        // A process that exited meanwhile no longer waits for it.
+        let _ = decision.send(commit);
+        match (commit, prepared) {
+            (true, Prepared::Migrated) => report.upgraded.push(pid),
+            (true, Prepared::Deferred) => report.deferred.push(pid),
+            (false, _) => report.rolled_back.push(pid),
+        }
+    }
+    report.failed.extend(answers.failed);
+}
