@@ -80,8 +80,10 @@ pub(crate) enum Signal {
     Resume,
     /// The untrappable exit signal (`exit(pid, kill)`): exit `killed`, without `terminate`.
     Kill,
-    /// Change to another version of the module's code, between two callbacks.
-    Upgrade(Box<crate::process::UpgradeOrder>),
+    /// Change to another version of the module's code, between two callbacks. The order
+    /// (`process::UpgradeOrder`) is opaque here, so that the mailbox stays below the process
+    /// and the code it runs.
+    Upgrade(Box<dyn std::any::Any + Send>),
 }
 
 /// What both sides share.

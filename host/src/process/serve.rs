@@ -343,6 +343,10 @@ impl Process {
                     }
                 }
                 Event::Signal(Signal::Upgrade(order)) => {
+                    let Ok(order) = order.downcast::<crate::process::UpgradeOrder>() else {
+                        tracing::error!(pid = self.entry.pid, "an upgrade order of another type");
+                        continue;
+                    };
                     // Boxed, as for `GetState`.
                     if let Err(reason) = Box::pin(self.upgrade(order)).await {
                         return Woken::Exit {
