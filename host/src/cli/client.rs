@@ -310,10 +310,13 @@ fn print_tree(node: &TreeNode, depth: usize, out: &mut String) {
             }
         }
         TreeNode::Worker(w) => out.push_str(&format!(
-            "{indent}{}  pid={}  worker  {}  restart={}  restarts={}\n",
+            "{indent}{}  pid={}  worker  {}{}  restart={}  restarts={}\n",
             text(&w.id),
             pid(w.pid),
             text(&w.module),
+            w.vsn
+                .as_ref()
+                .map_or(String::new(), |v| format!(" vsn={}", text(v))),
             w.restart,
             w.restarts,
         )),

@@ -459,7 +459,7 @@ pub async fn handle(node: &Node, request: Request) -> Response {
 /// [`handle`], for a node serving `app`.
 pub(super) async fn handle_app(node: &Node, app: Option<&App>, request: Request) -> Response {
     let result = match (request, app) {
-        (Request::Tree {}, Some(app)) => tree::tree(app).await,
+        (Request::Tree {}, Some(app)) => tree::tree(node, app).await,
         (Request::Tree {}, None) => Err(ControlError::new(
             ErrorKind::Noproc,
             "this node runs no application",

@@ -7,6 +7,7 @@ use serde_json::Value;
 use super::{ControlError, ErrorKind};
 use crate::Pid;
 use crate::manifest::{ChildTable, ChildTableKind, SupervisorTable};
+use crate::node::Node;
 use crate::supervisor::{ChildInfo, Restart, Strategy, Supervisor};
 use crate::term::to_json;
 
@@ -39,6 +40,10 @@ pub struct WorkerNode {
     pub pid: Option<Pid>,
     /// The module it runs.
     pub module: String,
+    /// The version of the module's code it runs (it changes with `otter upgrade`); `None`
+    /// if it is not running.
+    #[serde(default)]
+    pub vsn: Option<String>,
     /// The name it registers under.
     pub name: Option<String>,
     /// The `[registry, key]` it registers under, the key as JSON (`null` if it has none).
@@ -75,11 +80,13 @@ pub struct SupervisorNode {
 }
 
 /// The live tree of `app`.
-pub(super) async fn tree(app: &App) -> Result<Value, ControlError> {
+pub(super) async fn tree(node: &Node, app: &App) -> Result<Value, ControlError> {
     let children = app.supervisor.which_children().await.map_err(|_| {
         ControlError::new(ErrorKind::Noproc, "the application's supervisor has exited")
     })?;
+    let vsn = |pid: Pid| node.process_info(pid).map(|i| i.vsn);
     let root = TreeNode::Supervisor(supervisor_node(
+        &vsn,
         &app.spec,
         &children,
         Some(app.supervisor.pid()),
@@ -90,6 +97,7 @@ pub(super) async fn tree(app: &App) -> Result<Value, ControlError> {
 }
 
 fn supervisor_node(
+    vsn: &dyn Fn(Pid) -> Option<String>,
     spec: &SupervisorTable,
     live: &[ChildInfo],
     pid: Option<Pid>,
@@ -104,6 +112,7 @@ fn supervisor_node(
                 id: c.id.clone(),
                 pid,
                 module: w.module.clone(),
+                vsn: pid.and_then(vsn),
                 name: w.name.clone(),
                 via: w
                     .via
@@ -113,6 +122,7 @@ fn supervisor_node(
                 restarts,
             }),
             ChildTableKind::Supervisor(s) => TreeNode::Supervisor(supervisor_node(
+                vsn,
                 s,
                 info.map_or(&[][..], |i| &i.children),
                 pid,

@@ -519,6 +519,11 @@ impl Node {
         entry.mailbox.signal(signal).ok()
     }
 
+    /// What `ps` shows of one live process.
+    pub fn process_info(&self, pid: Pid) -> Option<ProcessInfo> {
+        self.inner.entry(pid).map(|e| e.info())
+    }
+
     /// Every live process.
     pub fn processes(&self) -> Vec<ProcessInfo> {
         let mut all: Vec<ProcessInfo> = self

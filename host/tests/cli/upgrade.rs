@@ -64,6 +64,14 @@ fn upgrade_moves_kv_to_v2_with_its_data_and_back() {
         (&Value::from("2"), &Value::from(1))
     );
     assert!(app.ok(&["modules"]).starts_with("MODULE"));
+    // The tree shows the version each child runs.
+    let tree: Value = serde_json::from_str(&app.ok(&["tree", "--json"])).unwrap();
+    assert_eq!(tree["children"][0]["vsn"], "2");
+    let tree = app.ok(&["tree"]);
+    assert!(
+        tree.lines().any(|l| l.contains("worker  kv vsn=2")),
+        "{tree}"
+    );
     let out = app.ok(&["upgrade", "kv", &wasm("kv")]);
     assert!(out.contains("vsn 2 -> 1"), "{out}");
     assert_eq!(app.ok(&["call", "kv", r#"{"get": "a"}"#]).trim(), r#""1""#);
