@@ -570,3 +570,45 @@ fn hibernate_after_ms_is_read_into_the_child_spec_and_must_be_a_positive_worker_
         "{e}"
     );
 }
+
+/// The first ```toml block of `doc`, with `prefix` stripped from each line.
+fn toml_block(doc: &str, prefix: &str) -> String {
+    let mut lines = doc
+        .lines()
+        .map(|l| l.strip_prefix(prefix).unwrap_or(l))
+        .map(|l| l.strip_prefix(' ').unwrap_or(l))
+        .skip_while(|l| *l != "```toml")
+        .skip(1);
+    let block: Vec<&str> = lines.by_ref().take_while(|l| *l != "```").collect();
+    assert!(!block.is_empty(), "no toml block");
+    block.join("\n")
+}
+
+/// Both references of every key (docs/manifest.md for users, this module's docs for the
+/// crate) are manifests the parser accepts, so neither shows a key that does not exist.
+#[test]
+fn the_manifest_references_parse() {
+    let modules = |text: &str| {
+        // The references' module paths point into the guests' build output: here, the two
+        // empty files `parse` makes.
+        text.lines()
+            .map(|l| {
+                if l.starts_with("echo = ") {
+                    "echo = \"echo.wasm\"".to_owned()
+                } else if l.starts_with("kv = ") {
+                    "kv = { path = \"kv.wasm\", vsn = \"1\" }".to_owned()
+                } else {
+                    l.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let user = toml_block(include_str!("../../../../docs/manifest.md"), "");
+    let crate_doc = toml_block(include_str!("../mod.rs"), "//!");
+    for (which, text) in [("docs/manifest.md", user), ("the module docs", crate_doc)] {
+        let (_dir, result) = parse(&modules(&text));
+        let manifest = result.unwrap_or_else(|e| panic!("{which}: {e}"));
+        assert!(manifest.children().len() >= 4, "{which}");
+    }
+}
