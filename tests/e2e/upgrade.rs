@@ -520,37 +520,65 @@ async fn change_code_needs_a_suspended_process() {
 async fn nothing_is_lost_while_upgrading_and_downgrading_repeatedly() {
     let node = node().await;
     let p = probe(&node).await;
-    let rounds = if cfg!(debug_assertions) { 10 } else { 100 };
-    let n = node.clone();
-    let producer = tokio::spawn(async move {
-        let mut answered = 0;
-        for i in 0..2000u32 {
-            n.cast(p, otter::from_json(&json!({"record": format!("n{i}")})));
-            if i % 10 == 0 {
-                let pong: String = n
-                    .call(p, &json!("ping"))
-                    .await
-                    .expect("every call answered");
-                assert_eq!(pong, "pong");
-                answered += 1;
-            }
-        }
-        answered
-    });
+    let rounds = 100;
+    let upgrading = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    // Two producers, each casting its own numbered sequence and calling every tenth
+    // message, for as long as the upgrades go on (paced, and at most 15,000 casts, so that
+    // the probe's log still fits in a reply); each returns how many casts it made.
+    let producers: Vec<_> = (0..2)
+        .map(|k| {
+            let (n, upgrading) = (node.clone(), upgrading.clone());
+            tokio::spawn(async move {
+                let mut i = 0u32;
+                while upgrading.load(std::sync::atomic::Ordering::Relaxed) && i < 15_000 {
+                    n.cast(p, otter::from_json(&json!({"record": format!("p{k}n{i}")})));
+                    if i % 10 == 0 {
+                        let pong: String = n
+                            .call(p, &json!("ping"))
+                            .await
+                            .expect("every call answered");
+                        assert_eq!(pong, "pong");
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                    i += 1;
+                }
+                i
+            })
+        })
+        .collect();
     for i in 0..rounds {
         let to = if i % 2 == 0 { "probe_v2" } else { "probe" };
         node.upgrade("probe", wasm(to), Default::default())
             .await
             .unwrap();
     }
-    assert_eq!(producer.await.unwrap(), 200);
+    upgrading.store(false, std::sync::atomic::Ordering::Relaxed);
+    let mut sent = Vec::new();
+    for producer in producers {
+        sent.push(producer.await.unwrap());
+    }
     let log = events(&node, p).await;
-    let seen: Vec<&String> = log.iter().filter(|e| e.starts_with("cast:n")).collect();
-    let expected: Vec<String> = (0..2000).map(|i| format!("cast:n{i}")).collect();
-    assert_eq!(seen, expected.iter().collect::<Vec<_>>());
-    assert_eq!(
-        log.iter().filter(|e| e.starts_with("code_change")).count(),
-        rounds
+    let changes: Vec<usize> = log
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.starts_with("code_change"))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(changes.len(), rounds);
+    for (k, &n) in sent.iter().enumerate() {
+        let prefix = format!("cast:p{k}n");
+        let seen: Vec<&String> = log.iter().filter(|e| e.starts_with(&prefix)).collect();
+        let expected: Vec<String> = (0..n).map(|i| format!("{prefix}{i}")).collect();
+        assert_eq!(seen, expected.iter().collect::<Vec<_>>(), "producer {k}");
+    }
+    // The producers did run across the upgrades: casts were handled between most of them.
+    let interleaved = changes
+        .windows(2)
+        .filter(|w| log[w[0]..w[1]].iter().any(|e| e.starts_with("cast:")))
+        .count();
+    assert!(
+        interleaved >= rounds / 2,
+        "casts between only {interleaved} of {rounds} upgrades"
     );
 }
 
