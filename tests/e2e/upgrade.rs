@@ -365,6 +365,36 @@ async fn a_hibernated_process_migrates_when_it_wakes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_state_of_a_process_awaiting_lazy_migration_shows_the_migrated_state() {
+    let node = node().await;
+    let p = probe(&node).await;
+    let _: Value = node.call(p, &json!({"add": 7})).await.unwrap();
+    let _: Value = node.call(p, &json!("hibernate")).await.unwrap();
+    assert!(eventually(async || node.is_hibernating(p)).await);
+    assert_eq!(to_v2(&node).await.unwrap().deferred, vec![p]);
+    // The state `get_state` shows is the one the version it reports (2) runs with, as
+    // `sys:get_state` after `sys:change_code`: the old version's bytes would be another
+    // shape in general.
+    let state: Value = otter::decode(&node.get_state(p).await.unwrap()).unwrap();
+    assert!(
+        state["events"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("code_change 1->2")),
+        "{state}"
+    );
+    assert!(node.is_hibernating(p), "it hibernates again, migrated");
+    let log = events(&node, p).await;
+    assert_eq!(
+        log.iter().filter(|e| e.starts_with("code_change")).count(),
+        1,
+        "migrated once: {log:?}"
+    );
+    let added: Value = node.call(p, &json!({"add": 1})).await.unwrap();
+    assert_eq!(added, json!(8));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eager_upgrade_migrates_a_hibernated_process_at_once() {
     let node = node().await;
     let p = probe(&node).await;
