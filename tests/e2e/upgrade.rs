@@ -418,6 +418,22 @@ async fn eager_upgrade_migrates_a_hibernated_process_at_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgrade_without_a_time_limit_is_taken_as_waiting_forever() {
+    let node = node().await;
+    let p = probe(&node).await;
+    let opts = UpgradeOptions {
+        timeout: Duration::MAX,
+        ..UpgradeOptions::default()
+    };
+    assert_eq!(to_v2_with(&node, opts).await.unwrap().upgraded, vec![p]);
+    node.suspend(p).unwrap();
+    let null = otter::encode(&()).unwrap();
+    node.change_code(p, null, Duration::MAX).await.unwrap();
+    node.resume(p).unwrap();
+    assert_eq!(vsn(&node, p).await, "2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_module_that_is_not_a_server_is_refused_and_nothing_changes() {
     let node = node().await;
     let p = probe(&node).await;

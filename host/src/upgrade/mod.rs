@@ -207,10 +207,15 @@ async fn ask(
             });
         }
     }
-    let deadline = tokio::time::Instant::now() + opts.timeout.saturating_mul(2);
+    // None: too far to count (`Duration::MAX`), that is, no limit.
+    let deadline = tokio::time::Instant::now().checked_add(opts.timeout.saturating_mul(2));
     let mut answers = Answers::default();
     for a in asked {
-        match tokio::time::timeout_at(deadline, a.prepared).await {
+        let answer = match deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline, a.prepared).await,
+            None => Ok(a.prepared.await),
+        };
+        match answer {
             Ok(Ok(Ok(prepared))) => answers.ready.push((a.entry, prepared, a.decision)),
             Ok(Ok(Err(Refusal::NotSuspended))) => answers.not_suspended.push(a.entry.pid),
             Ok(Ok(Err(Refusal::Failed(reason)))) => answers.failed.push(ProcessFailure {
