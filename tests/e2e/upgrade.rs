@@ -418,6 +418,43 @@ async fn eager_upgrade_migrates_a_hibernated_process_at_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_blocked_calling_another_of_the_module_does_not_fail_the_upgrade() {
+    let node = node().await;
+    let a = probe(&node).await;
+    let b = probe(&node).await;
+    // B is busy in a callback when the upgrade starts; A is blocked in a call to B, queued
+    // behind B's upgrade order: B migrates and waits for the decision, which waits for A.
+    let n = node.clone();
+    let busy = tokio::spawn(async move {
+        let _: Value = n.call(b, &json!({"spin": 300_000_000u64})).await.unwrap();
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let n = node.clone();
+    let calling = tokio::spawn(async move {
+        let r: Value = n
+            .call(a, &json!({"call": {"to": {"pid": b}, "request": "ping"}}))
+            .await
+            .unwrap();
+        r
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let opts = UpgradeOptions {
+        timeout: Duration::from_secs(1),
+        ..UpgradeOptions::default()
+    };
+    let started = std::time::Instant::now();
+    let report = to_v2_with(&node, opts).await;
+    let took = started.elapsed();
+    busy.await.unwrap();
+    assert_eq!(calling.await.unwrap(), json!("pong"));
+    let report = report.unwrap();
+    assert_eq!(report.upgraded, vec![a, b], "{report:?}");
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    assert_eq!(vsn(&node, a).await, "2");
+    assert_eq!(vsn(&node, b).await, "2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upgrade_without_a_time_limit_is_taken_as_waiting_forever() {
     let node = node().await;
     let p = probe(&node).await;
