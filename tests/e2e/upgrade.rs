@@ -615,7 +615,7 @@ async fn nothing_is_lost_while_upgrading_and_downgrading_repeatedly() {
                 let mut i = 0u32;
                 while upgrading.load(std::sync::atomic::Ordering::Relaxed) && i < 15_000 {
                     n.cast(p, otter::from_json(&json!({"record": format!("p{k}n{i}")})));
-                    if i % 10 == 0 {
+                    if i.is_multiple_of(10) {
                         let pong: String = n
                             .call(p, &json!("ping"))
                             .await
