@@ -428,7 +428,9 @@ impl Node {
         self.inner.processes.contains_key(&pid)
     }
 
-    /// A process's state, exported as CBOR (works while it hibernates).
+    /// A process's state, exported as CBOR (works while it hibernates; a hibernating
+    /// process whose state an older version wrote is migrated by its new version first,
+    /// and hibernates again).
     ///
     /// # Errors
     /// [`GetStateError::NoProc`]; [`GetStateError::Exited`] if it died first.

@@ -400,34 +400,40 @@ impl Process {
         }
     }
 
-    /// Answer a `get_state` signal, from the kept bytes when hibernating.
+    /// Answer a `get_state` signal, from the kept bytes when hibernating. Bytes an older
+    /// version wrote (a lazy upgrade) are migrated first, as waking would, and the process
+    /// hibernates again: the state shown is the one the version it reports runs with.
     async fn export_state(
         &mut self,
         tx: oneshot::Sender<Result<Term, String>>,
     ) -> Result<(), ExitReason> {
-        match &mut self.instance {
-            Instance::Hibernating { state, .. } => {
-                let _ = tx.send(Ok(state.clone()));
+        let rehibernate = self.migration.is_some();
+        if rehibernate && let Err(reason) = self.awake().await {
+            let _ = tx.send(Err(reason.to_string()));
+            return Err(reason);
+        }
+        let state = match &mut self.instance {
+            Instance::Hibernating { state, .. } => Ok(state.clone()),
+            Instance::Awake { store, server } => server
+                .otter_genserver_server()
+                .call_export_state(&mut *store)
+                .await
+                .map_err(|e| crash(store.data(), e)),
+            Instance::Gone => unreachable!("process instance is always restored"),
+        };
+        let state = match state {
+            Ok(state) if rehibernate => self.hibernate().await.map(|()| state),
+            state => state,
+        };
+        match state {
+            Ok(state) => {
+                let _ = tx.send(Ok(state));
                 Ok(())
             }
-            Instance::Awake { store, server } => {
-                match server
-                    .otter_genserver_server()
-                    .call_export_state(&mut *store)
-                    .await
-                {
-                    Ok(state) => {
-                        let _ = tx.send(Ok(state));
-                        Ok(())
-                    }
-                    Err(e) => {
-                        let reason = crash(store.data(), e);
-                        let _ = tx.send(Err(reason.to_string()));
-                        Err(reason)
-                    }
-                }
+            Err(reason) => {
+                let _ = tx.send(Err(reason.to_string()));
+                Err(reason)
             }
-            Instance::Gone => unreachable!("process instance is always restored"),
         }
     }
 

@@ -64,7 +64,7 @@ pub struct UpgradeOptions {
     /// Migrate hibernating processes now rather than when each wakes. Default `false`.
     pub eager: bool,
     /// How long each process's `code-change` may take; a process must also reach a message
-    /// boundary within this time (twice it, in all). Default [`DEFAULT_UPGRADE_TIMEOUT`].
+    /// boundary within twice this time. Default [`DEFAULT_UPGRADE_TIMEOUT`].
     pub timeout: Duration,
 }
 
@@ -173,14 +173,58 @@ impl NodeInner {
     }
 }
 
-/// Send `to` to each process in `entries`, and wait for them to answer, up to twice the
-/// timeout.
+/// Send `to` to each process in `entries`, and wait for them to answer.
+///
+/// A process still inside a callback after the timeout may be blocked calling one that
+/// already waits for the decision (its call queued behind the upgrade order), which would
+/// wait for it in turn. So the ready ones are then let go back to their old instance to run
+/// on (answering such a call), the late ones get another timeout to answer, and the ones
+/// let go are asked again, with one more timeout.
 async fn ask(
     entries: &[Arc<ProcessEntry>],
     to: &Arc<Module>,
     opts: &UpgradeOptions,
     only_if_suspended: bool,
 ) -> Answers {
+    let mut answers = Answers::default();
+    let asked = order(entries, to, opts, only_if_suspended);
+    let late = collect(asked, opts.timeout, &mut answers).await;
+    if late.is_empty() {
+        return answers;
+    }
+    let released: Vec<Arc<ProcessEntry>> = std::mem::take(&mut answers.ready)
+        .into_iter()
+        .map(|(entry, _, decision)| {
+            let _ = decision.send(false);
+            entry
+        })
+        .collect();
+    let late = collect(late, opts.timeout, &mut answers).await;
+    let mut late_pids: Vec<Pid> = late.iter().map(|a| a.entry.pid).collect();
+    if !released.is_empty() {
+        let again = order(&released, to, opts, only_if_suspended);
+        let late = collect(again, opts.timeout, &mut answers).await;
+        late_pids.extend(late.iter().map(|a| a.entry.pid));
+    }
+    answers
+        .failed
+        .extend(late_pids.into_iter().map(|pid| ProcessFailure {
+            pid,
+            reason: format!(
+                "timeout: still inside a callback after {} ms",
+                opts.timeout.saturating_mul(2).as_millis()
+            ),
+        }));
+    answers
+}
+
+/// Send each process in `entries` an order to change to `to`.
+fn order(
+    entries: &[Arc<ProcessEntry>],
+    to: &Arc<Module>,
+    opts: &UpgradeOptions,
+    only_if_suspended: bool,
+) -> Vec<Asked> {
     let mut asked = Vec::with_capacity(entries.len());
     for entry in entries {
         let (prepared_tx, prepared) = oneshot::channel();
@@ -207,10 +251,21 @@ async fn ask(
             });
         }
     }
-    let deadline = tokio::time::Instant::now() + opts.timeout.saturating_mul(2);
-    let mut answers = Answers::default();
-    for a in asked {
-        match tokio::time::timeout_at(deadline, a.prepared).await {
+    asked
+}
+
+/// Record the answers that come within `timeout` into `answers`; return the processes
+/// that did not answer yet.
+async fn collect(asked: Vec<Asked>, timeout: Duration, answers: &mut Answers) -> Vec<Asked> {
+    // None: too far to count (`Duration::MAX`), that is, no limit.
+    let deadline = tokio::time::Instant::now().checked_add(timeout);
+    let mut late = Vec::new();
+    for mut a in asked {
+        let answer = match deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline, &mut a.prepared).await,
+            None => Ok((&mut a.prepared).await),
+        };
+        match answer {
             Ok(Ok(Ok(prepared))) => answers.ready.push((a.entry, prepared, a.decision)),
             Ok(Ok(Err(Refusal::NotSuspended))) => answers.not_suspended.push(a.entry.pid),
             Ok(Ok(Err(Refusal::Failed(reason)))) => answers.failed.push(ProcessFailure {
@@ -219,16 +274,10 @@ async fn ask(
             }),
             // It exited first: it is not the module's any more.
             Ok(Err(_)) => {}
-            Err(_) => answers.failed.push(ProcessFailure {
-                pid: a.entry.pid,
-                reason: format!(
-                    "timeout: still inside a callback after {} ms",
-                    opts.timeout.saturating_mul(2).as_millis()
-                ),
-            }),
+            Err(_) => late.push(a),
         }
     }
-    answers
+    late
 }
 
 impl Node {
