@@ -92,6 +92,7 @@ mod node;
 mod pools;
 mod process;
 mod registry;
+pub mod release;
 mod supervisor;
 mod term;
 mod timer;
