@@ -28,7 +28,7 @@ pub(super) async fn apply(
             return Err(ReloadError::StepFailed {
                 index,
                 count: plan.steps.len(),
-                step: step.clone(),
+                step: Box::new(step.clone()),
                 reason,
                 undo_failures,
             });

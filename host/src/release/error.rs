@@ -28,7 +28,7 @@ pub enum ReloadError {
         /// How many steps the plan has.
         count: usize,
         /// The step.
-        step: Step,
+        step: Box<Step>,
         /// Why it failed.
         reason: String,
         /// Undo steps that failed in turn, with why (empty when all went back).
