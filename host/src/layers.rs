@@ -12,8 +12,9 @@ use std::path::Path;
 /// supervisors, which start processes through the node.
 const RUNTIME_KNOT: &[&str] = &["engine", "entry", "host", "node", "process", "supervisor"];
 
-/// The manifest reads the control endpoint's limits; the endpoint shows the manifest's tree.
-const APPLICATION_KNOT: &[&str] = &["control", "manifest"];
+/// The manifest reads the control endpoint's limits; the endpoint shows the manifest's tree
+/// and reloads releases, which are manifests.
+const APPLICATION_KNOT: &[&str] = &["control", "manifest", "release"];
 
 type Graph = BTreeMap<String, BTreeMap<String, Vec<String>>>;
 

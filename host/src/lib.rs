@@ -29,7 +29,7 @@
 //!
 //! ## Import layers
 //!
-//! Imports flow one way, from the top down: the CLI; `control` and `manifest`; `embedded`;
+//! Imports flow one way, from the top down: the CLI; `control`, `manifest` and `release`; `embedded`;
 //! the runtime (`node`, `supervisor`, `host`, `process`, `engine`, `entry`); then what it is
 //! built on (`mailbox`, `timer`, `registry`, `pools`, `memory`, `trap`, `cache`, `error`,
 //! `dest`, `exit`, `term`, `limits`, `guest_text`, `trust`, `bindings`), none of which
@@ -45,8 +45,9 @@
 //!   which start processes through the node, which keeps its running supervisors so that
 //!   names and shutdown find them. Untying it would need the node behind a trait object in
 //!   the store data.
-//! - `control` and `manifest`: the manifest sets the endpoint's limits (`control::Limits`),
-//!   and the endpoint's `tree` shows the manifest's supervision tree.
+//! - `control`, `manifest` and `release`: the manifest sets the endpoint's limits
+//!   (`control::Limits`), the endpoint's `tree` shows the manifest's supervision tree, and
+//!   its `reload` moves the node between releases, each a manifest.
 //!
 //! ## One call, from `otter call echo '"ping"'` to the guest and back
 //!
@@ -92,6 +93,7 @@ mod node;
 mod pools;
 mod process;
 mod registry;
+pub mod release;
 mod supervisor;
 mod term;
 mod timer;

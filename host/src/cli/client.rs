@@ -180,6 +180,37 @@ pub(super) fn run(socket: &Path, command: &Command) -> anyhow::Result<()> {
             },
         )?,
         Command::Modules { json } => super::upgrade::modules(socket, *json)?,
+        Command::Reload {
+            manifest,
+            dry_run,
+            extra,
+            force,
+            timeout_ms,
+        } => {
+            // The node reads the file: it may run in another directory.
+            let path = std::path::absolute(manifest)
+                .with_context(|| format!("{}: no absolute path", manifest.display()))?;
+            let request = Request::Reload {
+                path,
+                dry_run: *dry_run,
+                extra: parse_json(extra)?,
+                force: *force,
+                timeout_ms: Some(*timeout_ms),
+            };
+            super::reload::run(socket, "reload", &request)?;
+        }
+        Command::Rollback {
+            dry_run,
+            extra,
+            timeout_ms,
+        } => {
+            let request = Request::Rollback {
+                dry_run: *dry_run,
+                extra: parse_json(extra)?,
+                timeout_ms: Some(*timeout_ms),
+            };
+            super::reload::run(socket, "rollback", &request)?;
+        }
         Command::Resume { name } => {
             ask(
                 socket,

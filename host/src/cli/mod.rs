@@ -3,6 +3,7 @@
 
 mod client;
 mod out;
+mod reload;
 mod run;
 mod upgrade;
 
@@ -165,6 +166,39 @@ enum Command {
         /// Migrate hibernating processes now, not when each wakes.
         #[arg(long)]
         eager: bool,
+        /// How long each process's `code_change` may take.
+        #[arg(long, value_name = "N", default_value_t = 5000)]
+        timeout_ms: u64,
+    },
+    /// Move the running application to the release a changed manifest describes: modules
+    /// whose bytes changed are upgraded, new ones loaded, new children started, removed
+    /// children stopped, changed child specs used at their next restart. Prints the plan,
+    /// then applies it; if a step fails, the steps before it are undone and the exit status
+    /// is non-zero.
+    Reload {
+        /// The new manifest.
+        manifest: PathBuf,
+        /// Print the plan only; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// `code_change`'s `extra` argument for every upgraded module, as JSON.
+        #[arg(long, value_name = "JSON", default_value = "null")]
+        extra: String,
+        /// Upgrade modules whose new code reports the running vsn.
+        #[arg(long)]
+        force: bool,
+        /// How long each process's `code_change` may take.
+        #[arg(long, value_name = "N", default_value_t = 5000)]
+        timeout_ms: u64,
+    },
+    /// Return to the release that ran before the last reload, the same way.
+    Rollback {
+        /// Print the plan only; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// `code_change`'s `extra` argument for every module changed back, as JSON.
+        #[arg(long, value_name = "JSON", default_value = "null")]
+        extra: String,
         /// How long each process's `code_change` may take.
         #[arg(long, value_name = "N", default_value_t = 5000)]
         timeout_ms: u64,

@@ -5,11 +5,13 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use otter::control::{self, Endpoint};
 use otter::manifest::{ChildTableKind, Manifest, SupervisorTable};
+use otter::release::Release;
 use otter::{ChildFailure, ChildInfo, Node, NodeConfig, SupervisorError};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing_subscriber::EnvFilter;
@@ -79,7 +81,7 @@ async fn serve(manifest: Manifest, node_name: String, socket: PathBuf) -> anyhow
         node.shutdown().await;
         return Ok(());
     };
-    loaded?;
+    let bytes = loaded?;
 
     for r in &manifest.registries {
         node.create_registry(&r.name, r.keys)
@@ -128,7 +130,7 @@ async fn serve(manifest: Manifest, node_name: String, socket: PathBuf) -> anyhow
     drop(out);
 
     tokio::select! {
-        () = endpoint.serve_application(node.clone(), supervisor.clone(), manifest.supervisor.clone()) => {}
+        () = endpoint.serve_release(node.clone(), supervisor.clone(), Release::new(manifest.clone(), bytes)) => {}
         reason = supervisor.wait_exit() => {
             if !supervisor.gave_up() {
                 tracing::info!(%reason, "the root supervisor was stopped: stopping");
@@ -158,11 +160,19 @@ async fn serve(manifest: Manifest, node_name: String, socket: PathBuf) -> anyhow
 }
 
 /// Load the manifest's modules in order; the first that fails is the error, at its field.
-async fn load_modules(node: &Node, manifest: &Manifest) -> anyhow::Result<()> {
+/// The bytes each was loaded from, kept by the release (a rollback returns to them).
+async fn load_modules(
+    node: &Node,
+    manifest: &Manifest,
+) -> anyhow::Result<Vec<(String, Arc<[u8]>)>> {
+    let mut loaded = Vec::with_capacity(manifest.modules.len());
     for m in &manifest.modules {
         let field = format!("modules.{}.path", m.name);
+        let bytes: Arc<[u8]> = std::fs::read(&m.path)
+            .map_err(|e| manifest.error_at(m.line, &field, format!("{}: {e}", m.path.display())))?
+            .into();
         let module = node
-            .load_module(&m.name, &m.path)
+            .load_module_bytes(&m.name, &m.path, &bytes)
             .await
             .map_err(|e| manifest.error_at(m.line, &field, e.to_string()))?;
         if let Some(want) = &m.vsn
@@ -181,8 +191,9 @@ async fn load_modules(node: &Node, manifest: &Manifest) -> anyhow::Result<()> {
                 .into());
         }
         tracing::debug!(module = %m.name, vsn = module.vsn(), path = %m.path.display(), "loaded");
+        loaded.push((m.name.clone(), bytes));
     }
-    Ok(())
+    Ok(loaded)
 }
 
 /// Log each running child as `started` (in start order) or `stopped` (newest first).

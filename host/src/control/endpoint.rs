@@ -14,6 +14,7 @@ use super::slots::{Admission, Slots};
 use super::{App, Limits, SOCKET_ENV};
 use crate::manifest::SupervisorTable;
 use crate::node::Node;
+use crate::release::{Release, ReleaseHandler};
 use crate::supervisor::Supervisor;
 
 /// The socket a node named `node` serves on by default: `$OTTER_SOCKET` if set, else
@@ -182,7 +183,30 @@ impl Endpoint {
         supervisor: Supervisor,
         spec: SupervisorTable,
     ) {
-        self.serve_app(node, Some(App { supervisor, spec })).await;
+        let app = App {
+            supervisor,
+            spec,
+            releases: None,
+        };
+        self.serve_app(node, Some(app)).await;
+    }
+
+    /// [`Endpoint::serve_application`], for a node running `release` under `supervisor`:
+    /// `reload` and `rollback` requests move it between releases.
+    ///
+    /// # Cancel safety
+    /// As [`Endpoint::serve`].
+    pub async fn serve_release(&self, node: Node, supervisor: Supervisor, release: Release) {
+        let app = App {
+            spec: release.manifest().supervisor.clone(),
+            releases: Some(ReleaseHandler::new(
+                node.clone(),
+                supervisor.clone(),
+                release,
+            )),
+            supervisor,
+        };
+        self.serve_app(node, Some(app)).await;
     }
 
     async fn serve_app(&self, node: Node, app: Option<App>) {

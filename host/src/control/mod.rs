@@ -47,6 +47,7 @@ mod client;
 mod connection;
 mod endpoint;
 mod limits;
+mod reload;
 mod slots;
 mod start;
 mod tree;
@@ -250,6 +251,44 @@ pub enum Request {
         #[serde(default)]
         extra: Value,
         /// How long `code-change` may take.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_ms: Option<u64>,
+    },
+    /// `{"op":"reload","path":P}`: move the application to the release the manifest at `P`
+    /// describes (read by the node; give an absolute path), as
+    /// [`ReleaseHandler::reload`](crate::release::ReleaseHandler::reload); a
+    /// [`crate::release::ReloadReport`]. Optional: `dry_run` (plan only), `extra` (JSON, for
+    /// every upgraded module's `code-change`), `force`, `timeout_ms`. Errors: `badarg` (a
+    /// manifest that does not check, with file, line and field; a plan that cannot be
+    /// made), `busy` (a reload, rollback or upgrade is running), `failed` (a step failed
+    /// and the steps before it were undone: the message names the step and why), `noproc`
+    /// (a node served without a release).
+    Reload {
+        /// The new manifest.
+        path: std::path::PathBuf,
+        /// Plan only.
+        #[serde(default)]
+        dry_run: bool,
+        /// `code-change`'s `extra`.
+        #[serde(default)]
+        extra: Value,
+        /// Upgrade modules whose new code reports the running vsn.
+        #[serde(default)]
+        force: bool,
+        /// How long each `code-change` may take.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_ms: Option<u64>,
+    },
+    /// `{"op":"rollback"}`: return to the release before the last reload, as `reload`
+    /// does (same options but `path` and `force`); `badarg` when there is none.
+    Rollback {
+        /// Plan only.
+        #[serde(default)]
+        dry_run: bool,
+        /// `code-change`'s `extra`.
+        #[serde(default)]
+        extra: Value,
+        /// How long each `code-change` may take.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         timeout_ms: Option<u64>,
     },
@@ -464,6 +503,9 @@ pub(super) async fn handle_app(node: &Node, app: Option<&App>, request: Request)
             ErrorKind::Noproc,
             "this node runs no application",
         )),
+        (request @ (Request::Reload { .. } | Request::Rollback { .. }), app) => {
+            reload::handle(app.and_then(|a| a.releases.as_ref()), request).await
+        }
         (Request::StartChild { supervisor, args }, app) => {
             start::start_child(node, root_by_id(node, app, supervisor), &args).await
         }
@@ -495,7 +537,7 @@ pub(super) async fn handle_app(node: &Node, app: Option<&App>, request: Request)
 fn root_by_id(node: &Node, app: Option<&App>, dest: Dest) -> Dest {
     match (app, &dest) {
         (Some(app), Dest::Name(id))
-            if *id == app.spec.id
+            if *id == app.spec().id
                 && node.whereis(id).is_none()
                 && node.supervisor(&dest).is_none() =>
         {
@@ -583,6 +625,9 @@ async fn run(node: &Node, request: Request) -> Result<Value, ControlError> {
         }
         request @ (Request::Upgrade { .. } | Request::ChangeCode { .. }) => {
             upgrade::handle(node, request).await
+        }
+        Request::Reload { .. } | Request::Rollback { .. } => {
+            unreachable!("handled by handle_app")
         }
         Request::Modules {} => {
             Ok(serde_json::to_value(node.modules()).expect("module info is JSON"))

@@ -12,12 +12,24 @@ use crate::supervisor::{ChildInfo, Restart, Strategy, Supervisor};
 use crate::term::to_json;
 
 /// The application a node serves: its root supervisor and the manifest's tree.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct App {
     /// The running root supervisor.
     pub(crate) supervisor: Supervisor,
-    /// What the manifest says it is.
+    /// What the manifest says it is (at startup: see [`App::spec`]).
     pub(crate) spec: SupervisorTable,
+    /// The node's releases, when it was started from a manifest's release.
+    pub(crate) releases: Option<crate::release::ReleaseHandler>,
+}
+
+impl App {
+    /// The running release's tree: the manifest's, or the last reloaded one's.
+    pub(crate) fn spec(&self) -> SupervisorTable {
+        match &self.releases {
+            Some(r) => r.tree(),
+            None => self.spec.clone(),
+        }
+    }
 }
 
 /// One node of the answer to `tree`: `{"kind": "worker", ...}` or `{"kind": "supervisor",
@@ -85,9 +97,10 @@ pub(super) async fn tree(node: &Node, app: &App) -> Result<Value, ControlError> 
         ControlError::new(ErrorKind::Noproc, "the application's supervisor has exited")
     })?;
     let vsn = |pid: Pid| node.process_info(pid).map(|i| i.vsn);
+    let spec = app.spec();
     let root = TreeNode::Supervisor(supervisor_node(
         &vsn,
-        &app.spec,
+        &spec,
         &children,
         Some(app.supervisor.pid()),
         Restart::Permanent,

@@ -3,6 +3,8 @@
 //! README links: keep the two in step.)
 //!
 //! ```toml
+//! version = "1.4.0"           # the release's version (optional; see `otter reload`)
+//!
 //! [node]                      # optional
 //! name = "demo"               # default: the file's stem
 //! control = "run/demo.sock"   # the control socket; default: see `otter::control`
@@ -105,11 +107,17 @@ pub use crate::supervisor::DEFAULT_SHUTDOWN_TIMEOUT;
 /// How deep supervisors may nest below the root supervisor.
 pub const MAX_SUPERVISOR_DEPTH: usize = 32;
 
+/// The longest release `version`, in bytes.
+pub const MAX_VERSION: usize = 64;
+
 /// A checked manifest: every module file exists and every child names a known module.
 #[derive(Debug, Clone)]
 pub struct Manifest {
     /// The file it was read from, as given.
     pub path: PathBuf,
+    /// The top-level `version`: the release this manifest describes (OTP's release
+    /// `vsn`), shown by `otter reload` and `otter rollback`. Default none.
+    pub version: Option<String>,
     /// The node's name: `[node] name`, or the file's stem.
     pub node_name: String,
     /// `[node] control`, resolved against the manifest's directory.

@@ -58,6 +58,13 @@ impl Parser<'_> {
     pub(super) fn parse(&self) -> Result<Manifest, ManifestError> {
         let raw = self.deserialize()?;
         let base = self.base_dir();
+        let version = match &raw.version {
+            Some(v) => {
+                check_version(v.get_ref()).map_err(|m| self.error(&v.span(), "version", m))?;
+                Some(v.get_ref().clone())
+            }
+            None => None,
+        };
 
         let node_name = match raw.node.as_ref().and_then(|n| n.name.as_ref()) {
             Some(name) => {
@@ -185,6 +192,7 @@ impl Parser<'_> {
 
         Ok(Manifest {
             path: self.file.to_owned(),
+            version,
             node_name,
             control,
             max_message_size,
@@ -494,6 +502,25 @@ pub(super) fn field_path(path: &serde_path_to_error::Path) -> String {
         }
     }
     out
+}
+
+/// A release version: one line of printable characters, at most [`super::MAX_VERSION`]
+/// bytes, as OTP's release `vsn` is a string shown to operators.
+fn check_version(version: &str) -> Result<(), String> {
+    if version.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if version.len() > super::MAX_VERSION {
+        return Err(format!(
+            "is {} bytes long (at most {})",
+            version.len(),
+            super::MAX_VERSION
+        ));
+    }
+    if version.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err("must be one word of printable characters".into());
+    }
+    Ok(())
 }
 
 pub(super) fn check_node_name(name: &str) -> Result<(), String> {

@@ -11,6 +11,7 @@ use toml::Spanned;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawManifest {
+    pub(super) version: Option<Spanned<String>>,
     pub(super) node: Option<RawNode>,
     #[serde(default)]
     pub(super) modules: BTreeMap<String, Spanned<RawModule>>,

@@ -34,6 +34,18 @@ impl NodeInner {
             .insert(module.name().to_owned(), module);
     }
 
+    /// Forget the module loaded as `module`'s name if it is that very version (a release
+    /// that loaded it was rolled back); processes running it keep it alive.
+    pub(crate) fn unload_module(&self, module: &Arc<Module>) {
+        let mut modules = self.modules.write().expect("module table lock");
+        if modules
+            .get(module.name())
+            .is_some_and(|m| Arc::ptr_eq(m, module))
+        {
+            modules.remove(module.name());
+        }
+    }
+
     /// Every module loaded under a name.
     pub(crate) fn loaded_modules(&self) -> Vec<Arc<Module>> {
         self.modules

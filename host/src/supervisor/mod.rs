@@ -344,6 +344,20 @@ impl Supervisor {
             .await?
     }
 
+    /// Give a child a new spec, as OTP's supervisor `code_change` does in a release
+    /// upgrade: the child keeps running with its pid and restart count, and its next
+    /// (re)start uses the new spec. On a dynamic supervisor `spec` replaces the template
+    /// (its id must be the template's); running children keep the args they started with.
+    ///
+    /// # Errors
+    /// [`ChildError::NotFound`] for an unknown id; [`ChildError::Start`] for an invalid
+    /// spec; [`ChildError::Badarg`] if a worker would become a supervisor or the reverse;
+    /// [`ChildError::NoProc`] if the supervisor has exited.
+    pub async fn replace_child_spec(&self, spec: ChildSpec) -> Result<(), ChildError> {
+        self.ask(|tx| server::Command::ReplaceSpec(spec, tx))
+            .await?
+    }
+
     /// Forget a stopped child's spec.
     ///
     /// # Errors

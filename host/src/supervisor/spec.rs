@@ -119,7 +119,7 @@ pub enum Shutdown {
 }
 
 /// What a child is.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChildStart {
     /// A process of a loaded module, started with these CBOR args.
     Worker {
@@ -156,7 +156,7 @@ pub enum ChildRef {
 }
 
 /// One child of a supervisor.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChildSpec {
     /// Unique among the supervisor's children.
     pub id: String,
@@ -274,7 +274,7 @@ impl ChildSpec {
 }
 
 /// A supervisor: its strategy, restart intensity and children.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SupervisorSpec {
     /// Which children restart together.
     pub strategy: Strategy,

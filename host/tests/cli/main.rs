@@ -10,6 +10,7 @@ mod logs;
 mod manifest;
 mod newcomer;
 mod output;
+mod reload;
 mod start;
 mod supervisors;
 mod support;

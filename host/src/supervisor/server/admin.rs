@@ -142,6 +142,9 @@ impl State {
                 };
                 let _ = tx.send(spec.ok_or(ChildError::NotFound));
             }
+            Command::ReplaceSpec(spec, tx) => {
+                let _ = tx.send(self.replace_spec(spec));
+            }
             Command::Delete(id, tx) => {
                 let r = match self.find(&id) {
                     Ok(i) if self.children[i].running.is_some() => Err(ChildError::Running),
@@ -154,6 +157,39 @@ impl State {
                 let _ = tx.send(r);
             }
         }
+    }
+
+    /// A new spec for a child (or a dynamic supervisor's template) with the same id and
+    /// kind, as OTP's supervisor `code_change` installs: a running child keeps its pid and
+    /// restart count, and its next start uses the new spec.
+    fn replace_spec(&mut self, spec: ChildSpec) -> Result<(), ChildError> {
+        SupervisorSpec::new(self.strategy)
+            .child(spec.clone())
+            .validate()
+            .map_err(|e| ChildError::Start(e.into()))?;
+        let same_kind = |old: &ChildSpec| {
+            matches!(
+                (&old.start, &spec.start),
+                (ChildStart::Worker { .. }, ChildStart::Worker { .. })
+                    | (ChildStart::Supervisor(_), ChildStart::Supervisor(_))
+            )
+        };
+        let old = match &mut self.template {
+            Some(template) if template.id == spec.id => template,
+            Some(_) => return Err(ChildError::NotFound),
+            None => {
+                let i = self.find(&spec.id)?;
+                &mut self.children[i].spec
+            }
+        };
+        if !same_kind(old) {
+            return Err(ChildError::Badarg(format!(
+                "child {:?}: a worker and a supervisor do not replace each other",
+                spec.id
+            )));
+        }
+        *old = spec;
+        Ok(())
     }
 
     async fn add_child(&mut self, spec: ChildSpec) -> Result<Option<Pid>, ChildError> {

@@ -37,6 +37,7 @@ pub(crate) enum Command {
     Restart(String, Reply<Option<Pid>>),
     Delete(String, Reply<()>),
     GetChildspec(ChildRef, Reply<ChildSpec>),
+    ReplaceSpec(ChildSpec, Reply<()>),
 }
 
 /// A running child.

@@ -1,0 +1,226 @@
+//! `otter reload` and `otter rollback`: releases from changed manifests.
+
+use serde_json::Value;
+
+use crate::support::*;
+
+fn wasm(name: &str) -> String {
+    guests().join(format!("{name}.wasm")).display().to_string()
+}
+
+/// A release: its version, the files `kv` and `probe` load, and its children's tables.
+fn release(version: &str, kv: &str, probe: &str, children: &str) -> String {
+    format!(
+        r#"version = "{version}"
+
+[node]
+name = "t"
+control = "ctl/t.sock"
+
+[modules]
+kv = "{kv}"
+probe = "{probe}"
+
+[supervisor]
+id = "App"
+{children}"#,
+        kv = wasm(kv),
+        probe = wasm(probe),
+    )
+}
+
+const KV_AND_P: &str = r#"
+[[children]]
+id = "kv"
+module = "kv"
+name = "kv"
+
+[[children]]
+id = "p"
+module = "probe"
+name = "p"
+args = {}
+"#;
+
+/// `v1` running; `next` written as `next.toml`.
+fn app_with(next: &str) -> (App, String) {
+    let app = App::new();
+    app.write_manifest(&release("1", "kv", "probe", KV_AND_P));
+    let path = app.path("next.toml");
+    std::fs::write(&path, next).unwrap();
+    (app, path.display().to_string())
+}
+
+fn registered(app: &App, name: &str) -> bool {
+    app.otter(&["whereis", name]).status.success()
+}
+
+/// The tree's children as `id=vsn` (or `id=-` when not running), in order.
+fn children(app: &App) -> Vec<String> {
+    let tree: Value = serde_json::from_str(&app.ok(&["tree", "--json"])).unwrap();
+    tree["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let vsn = c["vsn"].as_str().unwrap_or("-");
+            format!("{}={vsn}", c["id"].as_str().unwrap())
+        })
+        .collect()
+}
+
+const KV_AND_Q: &str = r#"
+[[children]]
+id = "kv"
+module = "kv"
+name = "kv"
+
+[[children]]
+id = "q"
+module = "probe"
+name = "q"
+args = {}
+"#;
+
+#[test]
+fn reload_upgrades_changed_modules_stops_removed_children_and_starts_added_ones() {
+    let (app, next) = app_with(&release("2", "kv_v2", "probe", KV_AND_Q));
+    let _node = app.spawn().ready();
+    app.ok(&["call", "kv", r#"{"put": ["a", "1"]}"#]);
+    let kv_pid = app.ok(&["whereis", "kv"]);
+    let out = app.ok(&["reload", &next]);
+    assert!(out.starts_with("release 1 -> 2: 3 step(s)"), "{out}");
+    assert!(out.contains("upgrade module kv: vsn 1 -> 2"), "{out}");
+    assert!(out.contains("stop child p of App"), "{out}");
+    assert!(out.contains("start child q (probe) under App"), "{out}");
+    assert!(out.trim_end().ends_with("applied"), "{out}");
+    // kv kept its pid and data, and runs v2; p is gone, q runs.
+    assert_eq!(app.ok(&["whereis", "kv"]), kv_pid);
+    assert_eq!(app.ok(&["call", "kv", r#""version""#]).trim(), "2");
+    assert_eq!(app.ok(&["call", "kv", r#"{"get": "a"}"#]).trim(), r#""1""#);
+    assert!(!registered(&app, "p"));
+    assert_eq!(children(&app), ["kv=2", "q=1"]);
+}
+
+#[test]
+fn rollback_returns_to_the_previous_release() {
+    let (app, next) = app_with(&release("2", "kv_v2", "probe", KV_AND_Q));
+    let _node = app.spawn().ready();
+    app.ok(&["call", "kv", r#"{"put": ["a", "1"]}"#]);
+    app.ok(&["reload", &next]);
+    let out = app.ok(&["rollback"]);
+    assert!(out.starts_with("release 2 -> 1: 3 step(s)"), "{out}");
+    assert!(out.contains("upgrade module kv: vsn 2 -> 1"), "{out}");
+    assert_eq!(children(&app), ["kv=1", "p=1"]);
+    assert_eq!(app.ok(&["call", "kv", r#"{"get": "a"}"#]).trim(), r#""1""#);
+    assert!(!registered(&app, "q"));
+}
+
+#[test]
+fn reload_dry_run_prints_the_plan_and_changes_nothing() {
+    let (app, next) = app_with(&release("2", "kv_v2", "probe", KV_AND_Q));
+    let _node = app.spawn().ready();
+    let out = app.ok(&["reload", "--dry-run", &next]);
+    assert!(out.contains("upgrade module kv: vsn 1 -> 2"), "{out}");
+    assert!(
+        out.trim_end().ends_with("dry run: nothing changed"),
+        "{out}"
+    );
+    assert_eq!(children(&app), ["kv=1", "p=1"]);
+    let out = app.otter(&["rollback"]);
+    assert!(
+        stderr_of(&out).contains("no previous release"),
+        "{}",
+        stderr_of(&out)
+    );
+}
+
+#[test]
+fn reload_of_the_running_manifest_is_a_no_op() {
+    let (app, _) = app_with("");
+    let _node = app.spawn().ready();
+    let before = app.ok(&["whereis", "p"]);
+    let out = app.ok(&["reload", &app.manifest().display().to_string()]);
+    assert_eq!(out.trim(), "release 1 -> 1: nothing to do");
+    assert_eq!(app.ok(&["whereis", "p"]), before);
+}
+
+#[test]
+fn a_failed_code_change_rolls_the_whole_reload_back() {
+    // kv moves to v2 first, then probe's code_change refuses: kv goes back to v1, p2
+    // (started later in the plan) never runs, p keeps running.
+    let children_then = format!(
+        "{KV_AND_P}\n[[children]]\nid = \"p2\"\nmodule = \"probe\"\nname = \"p2\"\nargs = {{}}\n"
+    );
+    let (app, next) = app_with(&release("2", "kv_v2", "probe_v2", &children_then));
+    let _node = app.spawn().ready();
+    app.ok(&["call", "kv", r#"{"put": ["a", "1"]}"#]);
+    let out = app.otter(&["reload", &next, "--extra", r#"{"error": "not today"}"#]);
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("upgrade module probe: vsn 1 -> 2) failed"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("not today"), "{stderr}");
+    assert!(stderr.contains("undone"), "{stderr}");
+    assert_eq!(children(&app)[0], "kv=1");
+    assert_eq!(app.ok(&["call", "kv", r#"{"get": "a"}"#]).trim(), r#""1""#);
+    assert_eq!(app.ok(&["call", "p", r#""vsn""#]).trim(), r#""1""#);
+    assert_eq!(children(&app), ["kv=1", "p=1"]);
+}
+
+#[test]
+fn a_new_child_whose_init_fails_rolls_the_whole_reload_back() {
+    let failing = format!(
+        "{KV_AND_Q}\n[[children]]\nid = \"bad\"\nmodule = \"probe\"\nargs = {{ mode = {{ stop = \"no\" }} }}\n"
+    );
+    let (app, next) = app_with(&release("2", "kv_v2", "probe", &failing));
+    let _node = app.spawn().ready();
+    let out = app.otter(&["reload", &next]);
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("start child bad (probe) under App) failed"),
+        "{stderr}"
+    );
+    // Upgraded, stopped and started steps were all undone: p is back (a new pid), q gone.
+    assert_eq!(children(&app)[0], "kv=1");
+    assert!(!registered(&app, "q"));
+    assert!(registered(&app, "p"));
+    assert_eq!(children(&app), ["kv=1", "p=1"]);
+}
+
+#[test]
+fn a_manifest_that_does_not_check_is_refused_with_its_line_and_field() {
+    let broken = release(
+        "2",
+        "kv",
+        "probe",
+        "\n[[children]]\nid = \"x\"\nmodule = \"nope\"\n",
+    );
+    let (app, next) = app_with(&broken);
+    let _node = app.spawn().ready();
+    let out = app.otter(&["reload", &next]);
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("next.toml:"), "{stderr}");
+    assert!(stderr.contains("children[0].module"), "{stderr}");
+    assert_eq!(children(&app), ["kv=1", "p=1"]);
+}
+
+#[test]
+fn a_changed_child_spec_is_used_when_the_child_restarts() {
+    let changed = KV_AND_P.replace("args = {}", "args = { tag = \"new\" }");
+    let (app, next) = app_with(&release("2", "kv", "probe", &changed));
+    let _node = app.spawn().ready();
+    let p = app.ok(&["whereis", "p"]);
+    let out = app.ok(&["reload", &next]);
+    assert!(out.contains("change the spec of child p of App"), "{out}");
+    assert_eq!(app.ok(&["whereis", "p"]), p, "the child keeps running");
+    app.ok(&["stop", "p", "--reason", "crash"]);
+    let p2 = wait_for_new_pid(&app, "p", p.trim());
+    assert_ne!(p2, p.trim());
+    let state: Value = serde_json::from_str(&app.ok(&["state", "p"])).unwrap();
+    assert_eq!(state["tag"], "new", "{state}");
+}
