@@ -3,7 +3,14 @@ use serde_json::json;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use serde_json::Value;
+
+use super::dispatch::parse_reason;
 use super::*;
+use crate::dest::Dest;
+use crate::error::CallError;
+use crate::exit::ExitReason;
+use crate::term::from_json;
 
 #[test]
 fn requests_read_from_json() {
