@@ -47,7 +47,7 @@ impl From<crate::UpgradeError> for ControlError {
         use crate::UpgradeError as E;
         let kind = match e {
             E::Failed(_) => ErrorKind::Failed,
-            E::InProgress(_) => ErrorKind::Busy,
+            E::InProgress(_) | E::Reloading => ErrorKind::Busy,
             E::NoProc => ErrorKind::Noproc,
             E::UnknownModule(_)
             | E::Io { .. }

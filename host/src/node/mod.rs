@@ -180,8 +180,9 @@ pub(crate) struct NodeInner {
     pub(crate) supervisors: DashMap<Pid, Supervisor>,
     next_pid: AtomicU64,
     next_ref: AtomicU64,
-    /// Modules being upgraded: a second upgrade of one is refused until the first ends.
-    pub(crate) upgrading: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Modules being upgraded and whether a release is being installed: a second upgrade
+    /// of one, or one during a reload, is refused until the first ends.
+    pub(crate) upgrading: std::sync::Mutex<crate::upgrade::Upgrading>,
     _clock: EpochClock,
 }
 

@@ -129,7 +129,7 @@ async fn upgrade(
         timeout: opts.timeout,
         ..UpgradeOptions::default()
     };
-    node.upgrade_bytes(module, path, bytes, upgrade)
+    node.upgrade_code(module, path, bytes, upgrade, true)
         .await
         .map(drop)
         .map_err(|e| e.to_string())

@@ -8,7 +8,7 @@ use super::{Release, ReloadError, ReloadOptions, ReloadReport, plan};
 use crate::manifest::{Manifest, SupervisorTable};
 use crate::node::Node;
 use crate::supervisor::Supervisor;
-use crate::upgrade::MAX_MODULE_BYTES;
+use crate::upgrade::{MAX_MODULE_BYTES, ReloadSlot};
 
 /// The releases of a node running an application (OTP's `release_handler`): the one it
 /// runs and the one before, which [`ReleaseHandler::rollback`] returns to.
@@ -78,7 +78,7 @@ impl ReleaseHandler {
         path: impl AsRef<Path>,
         opts: ReloadOptions,
     ) -> Result<ReloadReport, ReloadError> {
-        let mut releases = self.lock()?;
+        let (mut releases, _slot) = self.lock()?;
         let manifest = Manifest::load(path.as_ref())?;
         let mut bytes = Vec::with_capacity(manifest.modules.len());
         for m in &manifest.modules {
@@ -109,7 +109,7 @@ impl ReleaseHandler {
     /// # Cancel safety
     /// As [`ReleaseHandler::reload`].
     pub async fn rollback(&self, opts: ReloadOptions) -> Result<ReloadReport, ReloadError> {
-        let mut releases = self.lock()?;
+        let (mut releases, _slot) = self.lock()?;
         let target = releases.previous.clone().ok_or(ReloadError::NoPrevious)?;
         let report = self.go(&releases.current, &target, &opts).await?;
         if report.applied {
@@ -119,18 +119,18 @@ impl ReleaseHandler {
         Ok(report)
     }
 
-    fn lock(&self) -> Result<tokio::sync::MutexGuard<'_, Releases>, ReloadError> {
+    /// The releases, and the node's reload slot, which keeps module upgrades out until the
+    /// reload ends.
+    fn lock(&self) -> Result<(tokio::sync::MutexGuard<'_, Releases>, ReloadSlot<'_>), ReloadError> {
         let releases = self
             .releases
             .try_lock()
             .map_err(|_| ReloadError::Busy("a reload or rollback is running".into()))?;
-        let upgrading = self.node.inner.upgrading.lock().expect("upgrading lock");
-        if let Some(module) = upgrading.iter().next() {
-            return Err(ReloadError::Busy(format!(
-                "module {module} is being upgraded"
-            )));
-        }
-        Ok(releases)
+        let slot =
+            self.node.inner.reload_slot().map_err(|module| {
+                ReloadError::Busy(format!("module {module} is being upgraded"))
+            })?;
+        Ok((releases, slot))
     }
 
     async fn go(

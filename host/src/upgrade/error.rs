@@ -52,6 +52,10 @@ pub enum UpgradeError {
     /// The module is being upgraded already.
     #[error("module {0} is being upgraded already; try again when that upgrade ends")]
     InProgress(String),
+    /// A release is being installed ([`crate::release::ReleaseHandler::reload`] or
+    /// `rollback`), which upgrades the modules it changes itself.
+    #[error("a reload or rollback is running; try again when it ends")]
+    Reloading,
     /// `extra` is over the node's maximum message size.
     #[error("badarg: {0}")]
     Badarg(String),

@@ -15,6 +15,7 @@
 //! rather than queued, so that an operator never sees an upgrade apply long after asking.
 
 mod error;
+mod slot;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 pub use error::UpgradeError;
+pub(crate) use slot::{ReloadSlot, Upgrading};
 
 use crate::Pid;
 use crate::dest::Dest;
@@ -138,39 +140,6 @@ struct Answers {
     ready: Vec<(Arc<ProcessEntry>, Prepared, oneshot::Sender<bool>)>,
     failed: Vec<ProcessFailure>,
     not_suspended: Vec<Pid>,
-}
-
-/// Releases the module's upgrade slot, however the upgrade ends.
-struct Slot<'a> {
-    node: &'a NodeInner,
-    module: String,
-}
-
-impl Drop for Slot<'_> {
-    fn drop(&mut self) {
-        self.node
-            .upgrading
-            .lock()
-            .expect("upgrading lock")
-            .remove(&self.module);
-    }
-}
-
-impl NodeInner {
-    fn upgrade_slot(&self, module: &str) -> Result<Slot<'_>, UpgradeError> {
-        if !self
-            .upgrading
-            .lock()
-            .expect("upgrading lock")
-            .insert(module.to_owned())
-        {
-            return Err(UpgradeError::InProgress(module.to_owned()));
-        }
-        Ok(Slot {
-            node: self,
-            module: module.to_owned(),
-        })
-    }
 }
 
 /// Send `to` to each process in `entries`, and wait for them to answer.
@@ -296,7 +265,8 @@ impl Node {
     /// [`UpgradeError::TooLarge`], [`UpgradeError::Load`] (not a valid Otter server, with
     /// the reason), [`UpgradeError::Unchanged`] (the very bytes it runs),
     /// [`UpgradeError::SameVsn`] (other bytes, same `vsn`, without
-    /// [`UpgradeOptions::force`]), [`UpgradeError::InProgress`]. After:
+    /// [`UpgradeOptions::force`]), [`UpgradeError::InProgress`], [`UpgradeError::Reloading`].
+    /// After:
     /// [`UpgradeError::Failed`] if any process stays on the old version, with its pid and
     /// reason (see [`UpgradePolicy`] for the others).
     ///
@@ -355,6 +325,18 @@ impl Node {
         bytes: &[u8],
         opts: UpgradeOptions,
     ) -> Result<UpgradeReport, UpgradeError> {
+        self.upgrade_code(module, path, bytes, opts, false).await
+    }
+
+    /// [`Node::upgrade_bytes`], as a step of the reload that runs when `in_reload`.
+    pub(crate) async fn upgrade_code(
+        &self,
+        module: &str,
+        path: &Path,
+        bytes: &[u8],
+        opts: UpgradeOptions,
+        in_reload: bool,
+    ) -> Result<UpgradeReport, UpgradeError> {
         let node = &self.inner;
         let from = node
             .module(module)
@@ -367,7 +349,7 @@ impl Node {
         }
         node.check_size("extra", &opts.extra)
             .map_err(UpgradeError::Badarg)?;
-        let _slot = node.upgrade_slot(module)?;
+        let _slot = node.upgrade_slot(module, in_reload)?;
         let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(bytes).into();
         if &digest == from.digest() {
             return Err(UpgradeError::Unchanged {
@@ -389,6 +371,13 @@ impl Node {
             ..UpgradeReport::default()
         };
         let entries = of_module(node, module, &to);
+        tracing::info!(
+            module,
+            from = %report.from_vsn,
+            to = %report.to_vsn,
+            processes = entries.len(),
+            "upgrade starting"
+        );
         let answers = ask(&entries, &to, &opts, false).await;
         let commit = answers.failed.is_empty() || opts.policy == UpgradePolicy::PerProcess;
         settle(&mut report, answers, &to, commit);

@@ -224,3 +224,121 @@ fn a_changed_child_spec_is_used_when_the_child_restarts() {
     let state: Value = serde_json::from_str(&app.ok(&["state", "p"])).unwrap();
     assert_eq!(state["tag"], "new", "{state}");
 }
+
+/// `otter ARGS` started in the background against `app`'s node.
+fn background(app: &App, args: &[&str]) -> std::process::Child {
+    otter()
+        .arg("--socket")
+        .arg(app.socket())
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start otter")
+}
+
+/// Wait until the node logs `line` while `holder` (the command that makes it) runs.
+fn wait_for_log(app: &App, line: &str, holder: &mut std::process::Child) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !app.stderr().contains(line) {
+        if let Some(status) = holder.try_wait().unwrap() {
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(holder.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+            panic!("the command ended ({status}) before the node logged {line:?}: {stderr}");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the node never logged {line:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// A release whose reload takes a while: probe's `code_change` loops until the timeout
+/// (5 s), then the reload is undone.
+fn slow_release(app: &App) -> std::process::Child {
+    let slow = app.path("slow.toml");
+    std::fs::write(&slow, release("3", "kv", "probe_v2", KV_AND_P)).unwrap();
+    background(
+        app,
+        &[
+            "reload",
+            slow.to_str().unwrap(),
+            "--extra",
+            r#""loop""#,
+            "--timeout-ms",
+            "5000",
+        ],
+    )
+}
+
+#[test]
+fn a_reload_is_refused_busy_while_a_module_upgrade_runs() {
+    let (app, next) = app_with(&release("2", "kv_v2", "probe", KV_AND_Q));
+    let _node = app.spawn().ready();
+    let mut upgrade = background(
+        &app,
+        &[
+            "upgrade",
+            "probe",
+            &wasm("probe_v2"),
+            "--extra",
+            r#""loop""#,
+            "--timeout-ms",
+            "5000",
+        ],
+    );
+    wait_for_log(&app, "upgrade starting", &mut upgrade);
+    let out = app.otter(&["reload", &next]);
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("busy"), "{stderr}");
+    assert!(
+        stderr.contains("module probe is being upgraded"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    let upgrade = upgrade.wait_with_output().unwrap();
+    assert!(!upgrade.status.success());
+    assert_eq!(children(&app), ["kv=1", "p=1"]);
+    // Once the upgrade ended, the reload goes through.
+    app.ok(&["reload", &next]);
+    assert_eq!(children(&app), ["kv=2", "q=1"]);
+}
+
+#[test]
+fn a_reload_is_refused_busy_while_another_reload_runs() {
+    let (app, next) = app_with(&release("2", "kv_v2", "probe", KV_AND_Q));
+    let _node = app.spawn().ready();
+    let mut slow = slow_release(&app);
+    wait_for_log(&app, "upgrade starting", &mut slow);
+    let out = app.otter(&["reload", &next]);
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("busy"), "{stderr}");
+    assert!(
+        stderr.contains("a reload or rollback is running"),
+        "{stderr}"
+    );
+    let out = app.otter(&["rollback"]);
+    assert!(stderr_of(&out).contains("busy"), "{}", stderr_of(&out));
+    assert!(!slow.wait_with_output().unwrap().status.success());
+    assert_eq!(children(&app), ["kv=1", "p=1"]);
+}
+
+#[test]
+fn a_module_upgrade_is_refused_busy_while_a_reload_runs() {
+    let (app, _) = app_with("");
+    let _node = app.spawn().ready();
+    app.ok(&["call", "kv", r#"{"put": ["a", "1"]}"#]);
+    let mut slow = slow_release(&app);
+    wait_for_log(&app, "upgrade starting", &mut slow);
+    let out = app.otter(&["upgrade", "kv", &wasm("kv_v2")]);
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("busy"), "{stderr}");
+    assert!(stderr.contains("reload"), "{stderr}");
+    assert!(!slow.wait_with_output().unwrap().status.success());
+    assert_eq!(children(&app), ["kv=1", "p=1"]);
+    assert_eq!(app.ok(&["call", "kv", r#"{"get": "a"}"#]).trim(), r#""1""#);
+}
