@@ -77,5 +77,21 @@ pub const SOCKET_ENV: &str = "OTTER_SOCKET";
 /// How long a `stop` request waits for `terminate` unless it says otherwise.
 pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A file the node reads for a client must be named by an absolute path: a relative one
+/// would be resolved against the node's working directory, which the client does not
+/// know (the CLI resolves it against its own first).
+fn absolute(what: &str, path: &std::path::Path) -> Result<(), ControlError> {
+    if path.is_absolute() {
+        return Ok(());
+    }
+    Err(ControlError::new(
+        ErrorKind::Badarg,
+        format!(
+            "{what} path {:?} is relative: give an absolute path (the node does not share the client's working directory)",
+            crate::guest_text::one_line(&path.to_string_lossy(), 256)
+        ),
+    ))
+}
+
 #[cfg(test)]
 mod tests;

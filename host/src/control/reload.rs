@@ -32,6 +32,7 @@ pub(super) async fn handle(
             force,
             timeout_ms,
         } => {
+            super::absolute("manifest", &path)?;
             releases
                 .reload(&path, options(dry_run, &extra, force, timeout_ms))
                 .await?

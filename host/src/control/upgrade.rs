@@ -19,6 +19,7 @@ pub(super) async fn handle(node: &Node, request: Request) -> Result<Value, Contr
             eager,
             timeout_ms,
         } => {
+            super::absolute("new code's", &path)?;
             let opts = crate::UpgradeOptions {
                 extra: from_json(&extra),
                 policy,

@@ -358,6 +358,11 @@ impl Manifest {
             field: String::new(),
             message: format!("cannot read the manifest: {e}"),
         })?;
+        Manifest::from_bytes(bytes, path)
+    }
+
+    /// [`Manifest::load`] of bytes already read from `path`.
+    pub(crate) fn from_bytes(bytes: Vec<u8>, path: &Path) -> Result<Manifest, ManifestError> {
         let text = String::from_utf8(bytes).map_err(|e| {
             let (line, column, offset) =
                 text::first_invalid_byte(e.as_bytes()).unwrap_or((1, 1, 0));

@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use super::{Release, ReloadError, ReloadOptions, ReloadReport, plan};
-use crate::manifest::{Manifest, SupervisorTable};
+use super::{MAX_MANIFEST_BYTES, Release, ReloadError, ReloadOptions, ReloadReport, plan};
+use crate::manifest::{Manifest, ManifestError, SupervisorTable};
 use crate::node::Node;
 use crate::supervisor::Supervisor;
 use crate::upgrade::{MAX_MODULE_BYTES, ReloadSlot};
@@ -79,7 +79,11 @@ impl ReleaseHandler {
         opts: ReloadOptions,
     ) -> Result<ReloadReport, ReloadError> {
         let (mut releases, _slot) = self.lock()?;
-        let manifest = Manifest::load(path.as_ref())?;
+        opts.check(&self.node)?;
+        let path = path.as_ref().to_owned();
+        let manifest = tokio::task::spawn_blocking(move || load_manifest(&path))
+            .await
+            .map_err(|e| ReloadError::Refused(format!("reading the manifest failed: {e}")))??;
         let mut bytes = Vec::with_capacity(manifest.modules.len());
         for m in &manifest.modules {
             let path = m.path.clone();
@@ -110,6 +114,7 @@ impl ReleaseHandler {
     /// As [`ReleaseHandler::reload`].
     pub async fn rollback(&self, opts: ReloadOptions) -> Result<ReloadReport, ReloadError> {
         let (mut releases, _slot) = self.lock()?;
+        opts.check(&self.node)?;
         let target = releases.previous.clone().ok_or(ReloadError::NoPrevious)?;
         let report = self.go(&releases.current, &target, &opts).await?;
         if report.applied {
@@ -166,24 +171,43 @@ impl ReleaseHandler {
     }
 }
 
+/// The manifest at `path`: only a regular file (a FIFO or a device such as `/dev/zero`
+/// would block or never end), at most [`MAX_MANIFEST_BYTES`].
+fn load_manifest(path: &Path) -> Result<Manifest, ReloadError> {
+    let refused = |why: String| {
+        ReloadError::Manifest(ManifestError {
+            file: path.to_owned(),
+            line: None,
+            field: String::new(),
+            message: format!("cannot read the manifest: {why}"),
+        })
+    };
+    let bytes = read_bounded(path, MAX_MANIFEST_BYTES).map_err(|e| refused(e.to_string()))?;
+    Ok(Manifest::from_bytes(bytes, path)?)
+}
+
 /// A module file's bytes: only a regular file, at most [`MAX_MODULE_BYTES`].
 pub(super) fn read_module(path: &Path) -> std::io::Result<Vec<u8>> {
+    read_bounded(path, MAX_MODULE_BYTES)
+}
+
+/// A regular file's bytes, if it holds at most `limit`.
+fn read_bounded(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
-    let meta = std::fs::metadata(path)?;
-    if !meta.is_file() {
+    let file = std::fs::File::open(path)?;
+    // The open file's type, not the path's: the path may change in between.
+    if !file.metadata()?.is_file() {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
             "not a regular file",
         ));
     }
     let mut bytes = Vec::new();
-    std::fs::File::open(path)?
-        .take(MAX_MODULE_BYTES + 1)
-        .read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_MODULE_BYTES {
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
-            format!("larger than {MAX_MODULE_BYTES} bytes"),
+            format!("larger than {limit} bytes"),
         ));
     }
     Ok(bytes)

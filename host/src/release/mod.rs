@@ -92,6 +92,9 @@ fn digest(bytes: &[u8]) -> [u8; 32] {
     <sha2::Sha256 as sha2::Digest>::digest(bytes).into()
 }
 
+/// The largest manifest a reload reads: 4 MiB (a tree of 10,000 children is under 1 MiB).
+pub const MAX_MANIFEST_BYTES: u64 = 4 << 20;
+
 /// How to reload.
 #[derive(Debug, Clone)]
 pub struct ReloadOptions {
@@ -115,6 +118,15 @@ impl Default for ReloadOptions {
             force: false,
             timeout: crate::DEFAULT_UPGRADE_TIMEOUT,
         }
+    }
+}
+
+impl ReloadOptions {
+    /// Refuse what no step could use, before any step runs.
+    fn check(&self, node: &crate::node::Node) -> Result<(), ReloadError> {
+        node.inner
+            .check_size("extra", &self.extra)
+            .map_err(ReloadError::Refused)
     }
 }
 

@@ -11,6 +11,7 @@ mod manifest;
 mod newcomer;
 mod output;
 mod reload;
+mod reload_refusals;
 mod start;
 mod supervisors;
 mod support;

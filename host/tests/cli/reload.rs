@@ -4,12 +4,12 @@ use serde_json::Value;
 
 use crate::support::*;
 
-fn wasm(name: &str) -> String {
+pub(crate) fn wasm(name: &str) -> String {
     guests().join(format!("{name}.wasm")).display().to_string()
 }
 
 /// A release: its version, the files `kv` and `probe` load, and its children's tables.
-fn release(version: &str, kv: &str, probe: &str, children: &str) -> String {
+pub(crate) fn release(version: &str, kv: &str, probe: &str, children: &str) -> String {
     format!(
         r#"version = "{version}"
 
@@ -29,7 +29,7 @@ id = "App"
     )
 }
 
-const KV_AND_P: &str = r#"
+pub(crate) const KV_AND_P: &str = r#"
 [[children]]
 id = "kv"
 module = "kv"
@@ -43,7 +43,7 @@ args = {}
 "#;
 
 /// `v1` running; `next` written as `next.toml`.
-fn app_with(next: &str) -> (App, String) {
+pub(crate) fn app_with(next: &str) -> (App, String) {
     let app = App::new();
     app.write_manifest(&release("1", "kv", "probe", KV_AND_P));
     let path = app.path("next.toml");
@@ -51,12 +51,12 @@ fn app_with(next: &str) -> (App, String) {
     (app, path.display().to_string())
 }
 
-fn registered(app: &App, name: &str) -> bool {
+pub(crate) fn registered(app: &App, name: &str) -> bool {
     app.otter(&["whereis", name]).status.success()
 }
 
 /// The tree's children as `id=vsn` (or `id=-` when not running), in order.
-fn children(app: &App) -> Vec<String> {
+pub(crate) fn children(app: &App) -> Vec<String> {
     let tree: Value = serde_json::from_str(&app.ok(&["tree", "--json"])).unwrap();
     tree["children"]
         .as_array()
@@ -226,7 +226,7 @@ fn a_changed_child_spec_is_used_when_the_child_restarts() {
 }
 
 /// `otter ARGS` started in the background against `app`'s node.
-fn background(app: &App, args: &[&str]) -> std::process::Child {
+pub(crate) fn background(app: &App, args: &[&str]) -> std::process::Child {
     otter()
         .arg("--socket")
         .arg(app.socket())
@@ -238,7 +238,7 @@ fn background(app: &App, args: &[&str]) -> std::process::Child {
 }
 
 /// Wait until the node logs `line` while `holder` (the command that makes it) runs.
-fn wait_for_log(app: &App, line: &str, holder: &mut std::process::Child) {
+pub(crate) fn wait_for_log(app: &App, line: &str, holder: &mut std::process::Child) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while !app.stderr().contains(line) {
         if let Some(status) = holder.try_wait().unwrap() {
@@ -341,4 +341,66 @@ fn a_module_upgrade_is_refused_busy_while_a_reload_runs() {
     assert!(!slow.wait_with_output().unwrap().status.success());
     assert_eq!(children(&app), ["kv=1", "p=1"]);
     assert_eq!(app.ok(&["call", "kv", r#"{"get": "a"}"#]).trim(), r#""1""#);
+}
+
+/// `kv` and a nested supervisor `workers` with probe children `ids`.
+fn nested(ids: &[&str]) -> String {
+    let mut text = String::from(
+        "\n[[children]]\nid = \"kv\"\nmodule = \"kv\"\nname = \"kv\"\n\n[[children]]\nid = \"workers\"\ntype = \"supervisor\"\n",
+    );
+    for id in ids {
+        text.push_str(&format!(
+            "\n[[children.children]]\nid = \"{id}\"\nmodule = \"probe\"\nname = \"{id}\"\nargs = {{}}\n"
+        ));
+    }
+    text
+}
+
+/// The running children of the nested supervisor `workers`, as `id=vsn`.
+fn workers(app: &App) -> Vec<String> {
+    let tree: Value = serde_json::from_str(&app.ok(&["tree", "--json"])).unwrap();
+    let workers = tree["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "workers")
+        .expect("workers");
+    workers["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            format!(
+                "{}={}",
+                c["id"].as_str().unwrap(),
+                c["vsn"].as_str().unwrap_or("-")
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn reload_changes_children_inside_a_nested_supervisor() {
+    let app = App::new();
+    app.write_manifest(&release("1", "kv", "probe", &nested(&["w1", "w2"])));
+    let next = app.path("next.toml");
+    std::fs::write(
+        &next,
+        release("2", "kv", "probe_v2", &nested(&["w2", "w3"])),
+    )
+    .unwrap();
+    let _node = app.spawn().ready();
+    let w2 = app.ok(&["whereis", "w2"]);
+    let out = app.ok(&["reload", next.to_str().unwrap()]);
+    assert!(out.contains("stop child w1 of App/workers"), "{out}");
+    assert!(
+        out.contains("start child w3 (probe) under App/workers"),
+        "{out}"
+    );
+    assert_eq!(workers(&app), ["w2=2", "w3=2"]);
+    assert_eq!(app.ok(&["whereis", "w2"]), w2, "w2 kept its pid");
+    assert!(!registered(&app, "w1"));
+    app.ok(&["rollback"]);
+    assert_eq!(workers(&app), ["w1=1", "w2=1"]);
+    assert_eq!(app.ok(&["whereis", "w2"]), w2);
 }
