@@ -137,7 +137,7 @@ pub enum Request {
         dest: Dest,
     },
     /// `{"op":"upgrade","module":M,"path":P}`: upgrade (or downgrade) a loaded module to
-    /// the code in the file `P` (read by the node; give an absolute path), as
+    /// the code in the file `P` (read by the node: an absolute path, else `badarg`), as
     /// [`Node::upgrade`](crate::Node::upgrade); an [`crate::UpgradeReport`]. Optional:
     /// `extra` (JSON, `code-change`'s third argument, default `null`), `policy`
     /// (`all-or-nothing` or `per-process`), `force`, `eager`, `timeout_ms`. Errors:
@@ -181,7 +181,7 @@ pub enum Request {
         timeout_ms: Option<u64>,
     },
     /// `{"op":"reload","path":P}`: move the application to the release the manifest at `P`
-    /// describes (read by the node; give an absolute path), as
+    /// describes (read by the node: an absolute path, else `badarg`), as
     /// [`ReleaseHandler::reload`](crate::release::ReleaseHandler::reload); a
     /// [`crate::release::ReloadReport`]. Optional: `dry_run` (plan only), `extra` (JSON, for
     /// every upgraded module's `code-change`), `force`, `timeout_ms`. Errors: `badarg` (a

@@ -182,8 +182,17 @@ pub(crate) struct NodeInner {
     next_ref: AtomicU64,
     /// Modules being upgraded and whether a release is being installed: a second upgrade
     /// of one, or one during a reload, is refused until the first ends.
-    pub(crate) upgrading: std::sync::Mutex<crate::upgrade::Upgrading>,
+    pub(crate) upgrading: std::sync::Mutex<Upgrading>,
     _clock: EpochClock,
+}
+
+/// What is changing code on the node now; `upgrade/slot.rs` takes and releases it.
+#[derive(Debug, Default)]
+pub(crate) struct Upgrading {
+    /// Modules being upgraded.
+    pub(crate) modules: std::collections::HashSet<String>,
+    /// Whether a release is being installed.
+    pub(crate) reloading: bool,
 }
 
 /// A running Otter node. Cheap to clone; every clone is the same node.

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 pub use error::UpgradeError;
-pub(crate) use slot::{ReloadSlot, Upgrading};
+pub(crate) use slot::ReloadSlot;
 
 use crate::Pid;
 use crate::dest::Dest;

@@ -1,19 +1,8 @@
 //! One code change at a time: a module is upgraded by one upgrade at once, and a reload
 //! (which upgrades the modules it changes itself) runs alone.
 
-use std::collections::HashSet;
-
 use super::UpgradeError;
 use crate::node::NodeInner;
-
-/// What is changing code on the node now.
-#[derive(Debug, Default)]
-pub(crate) struct Upgrading {
-    /// Modules being upgraded.
-    modules: HashSet<String>,
-    /// Whether a release is being installed.
-    reloading: bool,
-}
 
 /// A module's upgrade slot, released however the upgrade ends.
 pub(crate) struct Slot<'a> {
