@@ -81,6 +81,7 @@ mod engine;
 mod entry;
 mod error;
 mod exit;
+mod file;
 mod guest_text;
 mod host;
 #[cfg(test)]

@@ -150,3 +150,25 @@ async fn an_oversized_or_doubled_version_section_is_refused() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_or_directory_is_refused_as_a_module_without_reading_it() {
+    let node = uncached_node(&mut NodeConfig::default());
+    for path in ["/dev/zero", "/tmp"] {
+        let started = Instant::now();
+        match node.load_module("m", path).await {
+            Err(LoadError::Io { source, .. }) => {
+                assert!(
+                    source.to_string().contains("not a regular file"),
+                    "{source}"
+                )
+            }
+            other => panic!("{path}: {other:?}"),
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{path} was read"
+        );
+    }
+    assert!(node.module("m").is_none());
+}

@@ -352,12 +352,15 @@ impl Manifest {
     /// module docs.
     pub fn load(path: impl AsRef<Path>) -> Result<Manifest, ManifestError> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| ManifestError {
-            file: path.to_owned(),
-            line: None,
-            field: String::new(),
-            message: format!("cannot read the manifest: {e}"),
-        })?;
+        let bytes =
+            crate::file::read_regular(path, crate::file::MAX_MANIFEST_BYTES).map_err(|e| {
+                ManifestError {
+                    file: path.to_owned(),
+                    line: None,
+                    field: String::new(),
+                    message: format!("cannot read the manifest: {e}"),
+                }
+            })?;
         Manifest::from_bytes(bytes, path)
     }
 

@@ -244,7 +244,8 @@ impl Node {
     }
 
     /// Load, compile and check a module from a file, under `name`. Replaces nothing if it
-    /// fails.
+    /// fails. Only a regular file of at most [`MAX_MODULE_BYTES`](crate::MAX_MODULE_BYTES)
+    /// is read (a FIFO or a device would block or never end).
     ///
     /// # Errors
     /// [`LoadError`] naming the file and what is wrong with it.
@@ -254,10 +255,12 @@ impl Node {
         path: impl AsRef<Path>,
     ) -> Result<Arc<Module>, LoadError> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
+        let bytes = crate::file::read_regular_async(path, crate::file::MAX_MODULE_BYTES)
+            .await
+            .map_err(|source| LoadError::Io {
+                path: path.to_owned(),
+                source,
+            })?;
         self.load_module_bytes(name, path, &bytes).await
     }
 

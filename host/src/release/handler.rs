@@ -182,33 +182,12 @@ fn load_manifest(path: &Path) -> Result<Manifest, ReloadError> {
             message: format!("cannot read the manifest: {why}"),
         })
     };
-    let bytes = read_bounded(path, MAX_MANIFEST_BYTES).map_err(|e| refused(e.to_string()))?;
+    let bytes =
+        crate::file::read_regular(path, MAX_MANIFEST_BYTES).map_err(|e| refused(e.to_string()))?;
     Ok(Manifest::from_bytes(bytes, path)?)
 }
 
 /// A module file's bytes: only a regular file, at most [`MAX_MODULE_BYTES`].
 pub(super) fn read_module(path: &Path) -> std::io::Result<Vec<u8>> {
-    read_bounded(path, MAX_MODULE_BYTES)
-}
-
-/// A regular file's bytes, if it holds at most `limit`.
-fn read_bounded(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let file = std::fs::File::open(path)?;
-    // The open file's type, not the path's: the path may change in between.
-    if !file.metadata()?.is_file() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "not a regular file",
-        ));
-    }
-    let mut bytes = Vec::new();
-    file.take(limit + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > limit {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!("larger than {limit} bytes"),
-        ));
-    }
-    Ok(bytes)
+    crate::file::read_regular(path, MAX_MODULE_BYTES)
 }

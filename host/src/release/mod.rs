@@ -92,8 +92,7 @@ fn digest(bytes: &[u8]) -> [u8; 32] {
     <sha2::Sha256 as sha2::Digest>::digest(bytes).into()
 }
 
-/// The largest manifest a reload reads: 4 MiB (a tree of 10,000 children is under 1 MiB).
-pub const MAX_MANIFEST_BYTES: u64 = 4 << 20;
+pub use crate::file::MAX_MANIFEST_BYTES;
 
 /// How to reload.
 #[derive(Debug, Clone)]

@@ -39,8 +39,7 @@ use crate::term::Term;
 /// How long each process's `code-change` may take, by default.
 pub const DEFAULT_UPGRADE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The largest module an upgrade reads: 64 MiB.
-pub const MAX_MODULE_BYTES: u64 = 64 << 20;
+pub use crate::file::MAX_MODULE_BYTES;
 
 /// What happens to the processes that migrated when another one fails.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -286,31 +285,15 @@ impl Node {
         };
         // Only a regular file: a FIFO or a device (`/dev/zero`) would block or never end.
         let meta = std::fs::metadata(path).map_err(io)?;
-        if !meta.is_file() {
-            return Err(io(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "not a regular file",
-            )));
-        }
-        if meta.len() > MAX_MODULE_BYTES {
+        if meta.is_file() && meta.len() > MAX_MODULE_BYTES {
             return Err(UpgradeError::TooLarge {
                 size: meta.len(),
                 limit: MAX_MODULE_BYTES,
             });
         }
-        // Off the async workers, and bounded even if the file grows meanwhile.
-        let owned = path.to_owned();
-        let bytes = tokio::task::spawn_blocking(move || {
-            use std::io::Read;
-            let mut bytes = Vec::new();
-            std::fs::File::open(&owned)?
-                .take(MAX_MODULE_BYTES + 1)
-                .read_to_end(&mut bytes)?;
-            Ok(bytes)
-        })
-        .await
-        .map_err(|e| io(std::io::Error::other(e)))?
-        .map_err(io)?;
+        let bytes = crate::file::read_regular_async(path, MAX_MODULE_BYTES)
+            .await
+            .map_err(io)?;
         self.upgrade_bytes(module, path, &bytes, opts).await
     }
 
