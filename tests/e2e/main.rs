@@ -3,6 +3,7 @@
 //! behaviour it pins.
 
 mod batch;
+mod budgets;
 mod calls;
 mod dynamic;
 mod embedded;

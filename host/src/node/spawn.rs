@@ -55,6 +55,7 @@ pub(crate) async fn spawn(
         module.name().into(),
         mailbox,
         entry.memory.clone(),
+        &opts.limits,
     );
     let guard = ExitGuard::new(node.clone(), entry.clone());
     let task = tokio::spawn(crate::process::run(

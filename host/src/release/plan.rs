@@ -142,6 +142,10 @@ pub(super) async fn plan(
     if old.node_name != manifest.node_name
         || old.control != manifest.control
         || old.max_message_size != manifest.max_message_size
+        || old.max_processes != manifest.max_processes
+        || old.max_timers != manifest.max_timers
+        || old.memory_limit != manifest.memory_limit
+        || old.callback_timeout != manifest.callback_timeout
         || old.control_limits != manifest.control_limits
     {
         notes.push("[node] settings change: at the next start".into());
