@@ -16,6 +16,7 @@ mod links;
 mod loading;
 mod names;
 mod order;
+mod overload;
 mod registry;
 mod scale;
 mod starting;

@@ -102,6 +102,7 @@ fn call_error_to_wit(e: CallError) -> wit::CallError {
         CallError::Exited(r) => wit::CallError::Exited(r.to_wit()),
         CallError::Badarg(m) | CallError::BadReply(m) => wit::CallError::Badarg(m),
         CallError::Registry(e) => wit::CallError::Registry(registry_error_to_wit(e)),
+        CallError::Busy => wit::CallError::Busy,
     }
 }
 

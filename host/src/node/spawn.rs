@@ -30,7 +30,7 @@ pub(crate) async fn spawn(
         return Err(StartError::SystemLimit);
     }
     let pid = node.next_pid();
-    let (sender, mailbox) = mailbox();
+    let (sender, mailbox) = mailbox(opts.limits.mailbox);
     let start = Start {
         restarts: opts.restarts,
         parent: opts.parent,

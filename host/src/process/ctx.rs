@@ -54,7 +54,7 @@ impl ProcessCtx {
             self.pid,
             self.node.clone(),
             self.module.clone(),
-            crate::mailbox::mailbox().1,
+            crate::mailbox::mailbox(None).1,
             Arc::new(AtomicUsize::new(0)),
             &ProcessLimits::default(),
         )
