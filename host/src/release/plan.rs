@@ -30,10 +30,11 @@ pub(super) enum Action {
         supervisor: Vec<String>,
         spec: ChildSpec,
     },
+    /// Boxed: two specs would make every action as large.
     ChangeSpec {
         supervisor: Vec<String>,
-        old: ChildSpec,
-        new: ChildSpec,
+        old: Box<ChildSpec>,
+        new: Box<ChildSpec>,
     },
 }
 
@@ -188,8 +189,8 @@ pub(super) async fn plan(
             step,
             Action::ChangeSpec {
                 supervisor,
-                old,
-                new,
+                old: Box::new(old),
+                new: Box::new(new),
             },
         ));
     }
