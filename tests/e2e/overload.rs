@@ -179,3 +179,28 @@ async fn an_unbounded_mailbox_shows_no_bound_and_counts_nothing() {
         (None, 0, 0)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_starts_a_process_with_a_bounded_mailbox_and_a_zero_bound_is_badarg() {
+    use crate::starting::{ask, starter, starter_node};
+    let node = starter_node().await;
+    let s = starter(&node).await;
+    let start = |mailbox: Value| json!({"start": {"module": "probe", "mailbox": mailbox}});
+    let answer = ask(&node, s, start(json!([1, "reject"]))).await;
+    let child: Pid = answer
+        .strip_prefix("ok:")
+        .and_then(|r| r.split(':').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{answer}"));
+    assert_eq!(node.process_info(child).unwrap().mailbox_bound, Some(1));
+    let sleeping = busy_for(&node, child, 400).await;
+    cast(&node, child, "c1");
+    let (e, _) = call_err(&node, child, Duration::from_secs(5)).await;
+    assert_eq!(e, CallError::Busy);
+    sleeping.await.unwrap();
+    let answer = ask(&node, s, start(json!([0, "reject"]))).await;
+    assert!(
+        answer.contains("Badarg(\"mailbox bound must be positive\")"),
+        "{answer}"
+    );
+}

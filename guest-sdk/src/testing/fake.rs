@@ -423,7 +423,9 @@ pub(crate) mod supervisor {
 /// The `spawn` interface: no module is loaded unless the test scripts `start`.
 pub(crate) mod spawn {
     use super::*;
-    pub(crate) use crate::bindings::otter::genserver::spawn::{StartError, StartOptions};
+    pub(crate) use crate::bindings::otter::genserver::spawn::{
+        MailboxBound, Overflow, StartError, StartOptions,
+    };
     use crate::testing::StartKind;
 
     fn start_error_to_wit(e: crate::spawn::StartError) -> StartError {
