@@ -113,6 +113,10 @@ struct Bounded {
     rejected: AtomicU64,
     /// Messages dropped by `drop_oldest` or `drop_newest`.
     dropped: AtomicU64,
+    /// The reply slots of calls `drop_newest` dropped: their callers wait until their own
+    /// timeout, as for a server that never answers; slots whose caller gave up are pruned.
+    /// Taken only under the queues' lock, so never contended.
+    unanswered: Mutex<Vec<ReplySlot>>,
 }
 
 /// What a bounded mailbox refused or dropped since the process started.
@@ -132,9 +136,6 @@ struct Queues {
     waker: Option<Waker>,
     /// The process has exited: nothing more is accepted.
     closed: bool,
-    /// The reply slots of calls `drop_newest` dropped: their callers wait until their own
-    /// timeout, as for a server that never answers; slots whose caller gave up are pruned.
-    unanswered: Vec<ReplySlot>,
 }
 
 impl Shared {
@@ -168,6 +169,7 @@ pub(crate) fn mailbox(bound: Option<MailboxBound>) -> (MailboxSender, Mailbox) {
                 held: AtomicUsize::new(0),
                 rejected: AtomicU64::new(0),
                 dropped: AtomicU64::new(0),
+                unanswered: Mutex::new(Vec::new()),
             })
         }),
     });
@@ -227,7 +229,7 @@ impl MailboxSender {
                 Overflow::DropNewest => {
                     bounded.dropped.fetch_add(1, Ordering::Relaxed);
                     match msg {
-                        Message::Call { reply, .. } => queues.leave_unanswered(reply),
+                        Message::Call { reply, .. } => bounded.leave_unanswered(reply),
                         msg => victim = Some(msg),
                     }
                 }
@@ -306,14 +308,18 @@ impl MailboxSender {
 /// nothing.
 pub(crate) const MAX_BATCHED_TERM: usize = 64 * 1024;
 
-impl Queues {
+impl Bounded {
     /// Keep a dropped call's reply slot, so that its caller waits for its own timeout; the
     /// slots of callers that gave up are pruned as the list doubles.
-    fn leave_unanswered(&mut self, reply: ReplySlot) {
-        if self.unanswered.len() == self.unanswered.capacity() {
-            self.unanswered.retain(|slot| !slot.is_closed());
+    fn leave_unanswered(&self, reply: ReplySlot) {
+        let mut slots = self
+            .unanswered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if slots.len() == slots.capacity() {
+            slots.retain(|slot| !slot.is_closed());
         }
-        self.unanswered.push(reply);
+        slots.push(reply);
     }
 }
 
@@ -514,7 +520,9 @@ impl Drop for Mailbox {
         queues.closed = true;
         let messages = std::mem::take(&mut queues.messages);
         let signals = std::mem::take(&mut queues.signals);
-        let unanswered = std::mem::take(&mut queues.unanswered);
+        let unanswered = self.shared.bounded.as_ref().map(|b| {
+            std::mem::take(&mut *b.unanswered.lock().unwrap_or_else(PoisonError::into_inner))
+        });
         queues.waker = None;
         drop(queues);
         // Dropped outside the lock: a call's reply slot wakes its caller.
