@@ -151,7 +151,7 @@ pub use process::{
     whereis,
 };
 pub use server::{GenServer, Init, Next, NoReply, Reply};
-pub use spawn::{StartError, StartOptions, start, start_link, start_monitor};
+pub use spawn::{Overflow, StartError, StartOptions, start, start_link, start_monitor};
 pub use term::{decode, encode};
 pub use types::{
     CallError, Dest, ExitReason, Info, MonitorRef, Pid, RegisterError, ReplyTo, TimerRef,

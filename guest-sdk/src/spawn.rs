@@ -28,6 +28,38 @@ pub struct StartOptions {
     via: Option<(String, Vec<u8>)>,
     start_timeout_ms: Option<u32>,
     hibernate_after_ms: Option<u32>,
+    mailbox: Option<(u32, Overflow)>,
+}
+
+/// What a full mailbox does with one more message (see [`StartOptions::mailbox`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overflow {
+    /// Refuse it: a call fails [`CallError::Busy`](crate::CallError::Busy) at once; a
+    /// cast or message is dropped.
+    Reject,
+    /// Drop the oldest waiting call, cast or message to make room (a dropped call fails
+    /// [`CallError::Busy`](crate::CallError::Busy)).
+    DropOldest,
+    /// Drop the arriving message; a dropped call's caller waits until its timeout.
+    DropNewest,
+}
+
+impl Overflow {
+    fn to_wit(self) -> host::Overflow {
+        match self {
+            Overflow::Reject => host::Overflow::Reject,
+            Overflow::DropOldest => host::Overflow::DropOldest,
+            Overflow::DropNewest => host::Overflow::DropNewest,
+        }
+    }
+
+    fn from_wit(o: host::Overflow) -> Self {
+        match o {
+            host::Overflow::Reject => Overflow::Reject,
+            host::Overflow::DropOldest => Overflow::DropOldest,
+            host::Overflow::DropNewest => Overflow::DropNewest,
+        }
+    }
 }
 
 /// Whole milliseconds, rounded up (a 1 µs timeout is not "none"), at most `u32::MAX`.
@@ -70,12 +102,24 @@ impl StartOptions {
         self
     }
 
+    /// Let at most `bound` calls, casts and messages wait in its mailbox; `policy` says what
+    /// happens to one more. Exit signals and `DOWN` are never refused nor counted. Default:
+    /// unbounded, as in OTP. A bound of 0 fails the start with [`StartError::Badarg`].
+    pub fn mailbox(mut self, bound: u32, policy: Overflow) -> Self {
+        self.mailbox = Some((bound, policy));
+        self
+    }
+
     pub(crate) fn to_wit(&self) -> host::StartOptions {
         host::StartOptions {
             name: self.name.clone(),
             via: self.via.clone(),
             start_timeout_ms: self.start_timeout_ms,
             hibernate_after_ms: self.hibernate_after_ms,
+            mailbox: self.mailbox.map(|(bound, policy)| host::MailboxBound {
+                bound,
+                policy: policy.to_wit(),
+            }),
         }
     }
 
@@ -86,6 +130,7 @@ impl StartOptions {
             via: o.via.clone(),
             start_timeout_ms: o.start_timeout_ms,
             hibernate_after_ms: o.hibernate_after_ms,
+            mailbox: o.mailbox.map(|m| (m.bound, Overflow::from_wit(m.policy))),
         }
     }
 }

@@ -229,6 +229,9 @@ pub enum CallError {
     BadReply(String),
     /// A [`Dest::Via`] names a registry that does not exist or has duplicate keys.
     Registry(crate::registry::RegistryError),
+    /// The server's mailbox is full and refused the call (bound policy `reject`), or the
+    /// call was dropped to make room (`drop_oldest`): the server never saw it.
+    Busy,
 }
 
 impl CallError {
@@ -242,6 +245,7 @@ impl CallError {
             wit::CallError::Registry(e) => {
                 CallError::Registry(crate::registry::RegistryError::from_wit(e))
             }
+            wit::CallError::Busy => CallError::Busy,
         }
     }
 }
@@ -256,6 +260,7 @@ impl fmt::Display for CallError {
             CallError::Badarg(m) => write!(f, "bad argument: {m}"),
             CallError::BadReply(m) => write!(f, "reply did not decode: {m}"),
             CallError::Registry(e) => e.fmt(f),
+            CallError::Busy => f.write_str("the server is busy (its mailbox is full)"),
         }
     }
 }

@@ -46,6 +46,16 @@ pub struct ProcessInfo {
     pub hibernating: bool,
     /// Messages waiting in its mailbox.
     pub queue_len: usize,
+    /// Its mailbox's bound, if it has one ([`crate::MailboxBound`]).
+    #[serde(default)]
+    pub mailbox_bound: Option<usize>,
+    /// Messages its full mailbox refused ([`crate::Overflow::Reject`]).
+    #[serde(default)]
+    pub rejected: u64,
+    /// Messages its full mailbox dropped ([`crate::Overflow::DropOldest`],
+    /// [`crate::Overflow::DropNewest`]).
+    #[serde(default)]
+    pub dropped: u64,
     /// Bytes of linear memory (0 while hibernating).
     pub memory: usize,
     /// How many times its supervisor had restarted its child spec when it started (0 for a
@@ -235,6 +245,7 @@ impl ProcessEntry {
 
     pub(crate) fn info(&self) -> ProcessInfo {
         let module = self.module();
+        let overflowed = self.mailbox.overflowed().unwrap_or_default();
         ProcessInfo {
             pid: self.pid,
             name: self.name.lock().expect("name lock").clone(),
@@ -245,6 +256,9 @@ impl ProcessEntry {
             vsn: module.as_ref().map_or("", |m| m.vsn()).to_owned(),
             hibernating: self.is_hibernating(),
             queue_len: self.mailbox.queued(),
+            mailbox_bound: self.mailbox.bound(),
+            rejected: overflowed.rejected,
+            dropped: overflowed.dropped,
             memory: self.memory.load(Ordering::Relaxed),
             restarts: self.restarts,
             uptime_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),

@@ -34,6 +34,11 @@ pub enum CallError {
     /// A `via` destination names a registry that does not exist or has duplicate keys.
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// The server's mailbox is full ([`Overflow::Reject`](crate::Overflow::Reject)), or the
+    /// call was dropped from it to make room ([`Overflow::DropOldest`](crate::Overflow)).
+    /// The server never saw the request.
+    #[error("the server is busy (its mailbox is full)")]
+    Busy,
 }
 
 /// Why [`crate::Node::send`] failed. Sending to a dead pid is not an error, as in OTP.

@@ -93,6 +93,7 @@ mod memory;
 mod node;
 mod pools;
 mod process;
+mod process_limits;
 mod registry;
 pub mod release;
 mod supervisor;
@@ -115,6 +116,7 @@ pub use exit::ExitReason;
 pub use guest_text::escaped;
 pub use node::{DEFAULT_CALL_TIMEOUT, Node, NodeConfig, ProcessInfo, SpawnOptions};
 pub use otter_common::Pid;
+pub use process_limits::{DEFAULT_CALLBACK_TIMEOUT, MailboxBound, Overflow, ProcessLimits};
 pub use registry::{Keys, RegisterError, RegistryError, RegistryExists};
 pub use supervisor::{
     ChildCounts, ChildError, ChildFailure, ChildInfo, ChildKind, ChildRef, ChildSpec, ChildStart,

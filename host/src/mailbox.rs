@@ -14,6 +14,14 @@
 //! messages. Every call carries its own reply slot, so the server never scans its mailbox for
 //! a reply.
 //!
+//! A mailbox may be bounded ([`MailboxBound`]): the messages that may be dropped (calls,
+//! casts, plain and timer messages) are counted against the bound and, once it is reached,
+//! what arrives is refused or dropped by its policy (see [`crate::Overflow`]). Signals and
+//! what stands for one in the message queue (exit signals, `DOWN`) are never dropped nor
+//! counted. A bounded mailbox hands its messages over one at a time, so that all waiting
+//! messages stay where senders see them and `drop_oldest` can drop the oldest; an unbounded
+//! one pays a single branch for all this.
+//!
 //! Both queues sit behind one short-held lock. A channel per queue would cost each process
 //! two preallocated blocks (about 4 KiB, more than a hibernated process needs for everything
 //! else), whereas an empty `VecDeque` costs nothing; and the lock lets the process take every
@@ -21,7 +29,7 @@
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
@@ -30,6 +38,7 @@ use tokio::sync::oneshot;
 use crate::Pid;
 use crate::error::CallError;
 use crate::exit::ExitReason;
+use crate::process_limits::{MailboxBound, Overflow};
 use crate::term::Term;
 
 /// Where a call's answer goes: the caller waits on the other end.
@@ -91,6 +100,30 @@ struct Shared {
     queues: Mutex<Queues>,
     /// Messages sent and not yet handed to the process, visible to operators (`ps`).
     queued: AtomicUsize,
+    /// The bound, if any: boxed, so that an unbounded mailbox pays one word for it.
+    bounded: Option<Box<Bounded>>,
+}
+
+/// A bounded mailbox's bound and counters.
+struct Bounded {
+    bound: MailboxBound,
+    /// Droppable messages waiting (sent and not yet handed to the process).
+    held: AtomicUsize,
+    /// Messages refused by `reject`.
+    rejected: AtomicU64,
+    /// Messages dropped by `drop_oldest` or `drop_newest`.
+    dropped: AtomicU64,
+    /// The reply slots of calls `drop_newest` dropped: their callers wait until their own
+    /// timeout, as for a server that never answers; slots whose caller gave up are pruned.
+    /// Taken only under the queues' lock, so never contended.
+    unanswered: Mutex<Vec<ReplySlot>>,
+}
+
+/// What a bounded mailbox refused or dropped since the process started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Overflowed {
+    pub(crate) rejected: u64,
+    pub(crate) dropped: u64,
 }
 
 #[derive(Default)]
@@ -125,10 +158,20 @@ pub(crate) struct Mailbox {
     taken: VecDeque<Message>,
 }
 
-pub(crate) fn mailbox() -> (MailboxSender, Mailbox) {
+/// A mailbox, bounded by `bound` if given.
+pub(crate) fn mailbox(bound: Option<MailboxBound>) -> (MailboxSender, Mailbox) {
     let shared = Arc::new(Shared {
         queues: Mutex::new(Queues::default()),
         queued: AtomicUsize::new(0),
+        bounded: bound.map(|bound| {
+            Box::new(Bounded {
+                bound,
+                held: AtomicUsize::new(0),
+                rejected: AtomicU64::new(0),
+                dropped: AtomicU64::new(0),
+                unanswered: Mutex::new(Vec::new()),
+            })
+        }),
     });
     (
         MailboxSender {
@@ -153,11 +196,74 @@ pub(crate) enum Received {
 }
 
 impl MailboxSender {
-    /// Queue a message; gives it back if the process has exited.
+    /// Queue a message; gives it back if the process has exited. A bounded mailbox that is
+    /// full may refuse or drop it (or an older one) instead, by its policy: that is not an
+    /// error to the sender.
     pub(crate) fn send(&self, msg: Message) -> Result<(), Message> {
+        if let Some(bounded) = &self.shared.bounded
+            && msg.droppable()
+        {
+            return self.send_bounded(bounded, msg);
+        }
         self.push(msg, |queues, msg| {
             queues.messages.push_back(msg);
             self.shared.queued.fetch_add(1, Ordering::Relaxed);
+        })
+    }
+
+    /// [`MailboxSender::send`] of a droppable message to a bounded mailbox.
+    fn send_bounded(&self, bounded: &Bounded, msg: Message) -> Result<(), Message> {
+        let mut victim = None;
+        let r = self.push(msg, |queues, msg| {
+            if bounded.held.load(Ordering::Relaxed) < bounded.bound.bound {
+                bounded.held.fetch_add(1, Ordering::Relaxed);
+                self.shared.queued.fetch_add(1, Ordering::Relaxed);
+                queues.messages.push_back(msg);
+                return;
+            }
+            match bounded.bound.policy {
+                Overflow::Reject => {
+                    bounded.rejected.fetch_add(1, Ordering::Relaxed);
+                    victim = Some(msg);
+                }
+                Overflow::DropNewest => {
+                    bounded.dropped.fetch_add(1, Ordering::Relaxed);
+                    match msg {
+                        Message::Call { reply, .. } => bounded.leave_unanswered(reply),
+                        msg => victim = Some(msg),
+                    }
+                }
+                Overflow::DropOldest => {
+                    bounded.dropped.fetch_add(1, Ordering::Relaxed);
+                    match queues.messages.iter().position(Message::droppable) {
+                        Some(i) => {
+                            victim = queues.messages.remove(i);
+                            queues.messages.push_back(msg);
+                        }
+                        // All the waiting ones are already in the process's hands (a batch
+                        // put back, messages behind an exit signal): the newest goes.
+                        None => victim = Some(msg),
+                    }
+                }
+            }
+        });
+        // Answered outside the lock: the caller wakes at once.
+        if let Some(Message::Call { reply, .. }) = victim {
+            let _ = reply.send(Err(CallError::Busy));
+        }
+        r
+    }
+
+    /// The bound, if any.
+    pub(crate) fn bound(&self) -> Option<usize> {
+        self.shared.bounded.as_ref().map(|b| b.bound.bound)
+    }
+
+    /// What this mailbox refused or dropped; `None` when it is unbounded.
+    pub(crate) fn overflowed(&self) -> Option<Overflowed> {
+        self.shared.bounded.as_ref().map(|b| Overflowed {
+            rejected: b.rejected.load(Ordering::Relaxed),
+            dropped: b.dropped.load(Ordering::Relaxed),
         })
     }
 
@@ -202,7 +308,28 @@ impl MailboxSender {
 /// nothing.
 pub(crate) const MAX_BATCHED_TERM: usize = 64 * 1024;
 
+impl Bounded {
+    /// Keep a dropped call's reply slot, so that its caller waits for its own timeout; the
+    /// slots of callers that gave up are pruned as the list doubles.
+    fn leave_unanswered(&self, reply: ReplySlot) {
+        let mut slots = self
+            .unanswered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if slots.len() == slots.capacity() {
+            slots.retain(|slot| !slot.is_closed());
+        }
+        slots.push(reply);
+    }
+}
+
 impl Message {
+    /// Whether a bounded mailbox counts it against its bound and may drop it: not a `DOWN`
+    /// nor an exit signal, which stand for signals.
+    pub(crate) fn droppable(&self) -> bool {
+        !matches!(self, Message::Down { .. } | Message::Exit { .. })
+    }
+
     /// Whether `handle-batch` may carry it. A `DOWN` may not: whether it is delivered depends
     /// on `demonitor` calls made by the messages before it. Nor may an `EXIT`, which has no
     /// envelope, or a large message.
@@ -233,7 +360,8 @@ impl Mailbox {
         traps: impl Fn(Pid) -> bool,
     ) -> Poll<Received> {
         let mut queues = self.shared.lock();
-        if let Some(received) = take(&mut self.taken, &mut queues, messages, &traps) {
+        let one = self.shared.bounded.is_some();
+        if let Some(received) = take(&mut self.taken, &mut queues, messages, one, &traps) {
             self.count_out(&received);
             return Poll::Ready(received);
         }
@@ -252,7 +380,8 @@ impl Mailbox {
         traps: impl Fn(Pid) -> bool,
     ) -> Option<Received> {
         let mut queues = self.shared.lock();
-        let received = take(&mut self.taken, &mut queues, messages, &traps)?;
+        let one = self.shared.bounded.is_some();
+        let received = take(&mut self.taken, &mut queues, messages, one, &traps)?;
         self.count_out(&received);
         Some(received)
     }
@@ -269,14 +398,23 @@ impl Mailbox {
 
     /// Count what was taken as no longer queued, unless it is a signal (never counted).
     fn count_out(&self, received: &Received) {
-        if !matches!(received, Received::Signal(_)) {
-            self.handed_out();
+        match received {
+            Received::Signal(_) => {}
+            Received::Message(msg) => self.handed_out(msg),
+            Received::Exit { .. } => {
+                self.shared.queued.fetch_sub(1, Ordering::Relaxed);
+            }
         }
     }
 
     /// Count a message handed to the process as no longer queued.
-    fn handed_out(&self) {
+    fn handed_out(&self, msg: &Message) {
         self.shared.queued.fetch_sub(1, Ordering::Relaxed);
+        if let Some(bounded) = &self.shared.bounded
+            && msg.droppable()
+        {
+            bounded.held.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 
     /// The next message if it is already queued and may join a batch. An exit signal in
@@ -287,29 +425,47 @@ impl Mailbox {
             if queues.exits > 0 {
                 return None;
             }
+            if self.shared.bounded.is_some() {
+                // One at a time, as `take` does for a bounded mailbox.
+                if !queues.messages.front()?.batchable() {
+                    return None;
+                }
+                let msg = queues.messages.pop_front()?;
+                drop(queues);
+                self.handed_out(&msg);
+                return Some(msg);
+            }
             std::mem::swap(&mut self.taken, &mut queues.messages);
         }
         if !self.taken.front()?.batchable() {
             return None;
         }
-        self.handed_out();
-        self.taken.pop_front()
+        let msg = self.taken.pop_front()?;
+        self.handed_out(&msg);
+        Some(msg)
     }
 
     /// Put messages a batch did not handle back at the front, in their order.
     pub(crate) fn put_back(&mut self, msgs: impl DoubleEndedIterator<Item = Message>) {
         for msg in msgs.rev() {
             self.shared.queued.fetch_add(1, Ordering::Relaxed);
+            if let Some(bounded) = &self.shared.bounded
+                && msg.droppable()
+            {
+                bounded.held.fetch_add(1, Ordering::Relaxed);
+            }
             self.taken.push_front(msg);
         }
     }
 }
 
-/// The next signal, exit signal or (if `messages`) message.
+/// The next signal, exit signal or (if `messages`) message; `one` (a bounded mailbox) takes
+/// messages from the shared queue one at a time, instead of all that wait at once.
 fn take(
     taken: &mut VecDeque<Message>,
     queues: &mut Queues,
     messages: bool,
+    one: bool,
     traps: &impl Fn(Pid) -> bool,
 ) -> Option<Received> {
     if let Some(sig) = queues.signals.pop_front() {
@@ -322,6 +478,9 @@ fn take(
     }
     if messages {
         if taken.is_empty() {
+            if one {
+                return queues.messages.pop_front().map(Received::Message);
+            }
             std::mem::swap(taken, &mut queues.messages);
         }
         if let Some(msg) = taken.pop_front() {
@@ -361,9 +520,12 @@ impl Drop for Mailbox {
         queues.closed = true;
         let messages = std::mem::take(&mut queues.messages);
         let signals = std::mem::take(&mut queues.signals);
+        let unanswered = self.shared.bounded.as_ref().map(|b| {
+            std::mem::take(&mut *b.unanswered.lock().unwrap_or_else(PoisonError::into_inner))
+        });
         queues.waker = None;
         drop(queues);
         // Dropped outside the lock: a call's reply slot wakes its caller.
-        drop((messages, signals));
+        drop((messages, signals, unanswered));
     }
 }

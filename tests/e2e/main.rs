@@ -3,6 +3,7 @@
 //! behaviour it pins.
 
 mod batch;
+mod budgets;
 mod calls;
 mod dynamic;
 mod embedded;
@@ -15,6 +16,7 @@ mod links;
 mod loading;
 mod names;
 mod order;
+mod overload;
 mod registry;
 mod scale;
 mod starting;

@@ -102,6 +102,7 @@ fn call_error_to_wit(e: CallError) -> wit::CallError {
         CallError::Exited(r) => wit::CallError::Exited(r.to_wit()),
         CallError::Badarg(m) | CallError::BadReply(m) => wit::CallError::Badarg(m),
         CallError::Registry(e) => wit::CallError::Registry(registry_error_to_wit(e)),
+        CallError::Busy => wit::CallError::Busy,
     }
 }
 
@@ -422,7 +423,9 @@ pub(crate) mod supervisor {
 /// The `spawn` interface: no module is loaded unless the test scripts `start`.
 pub(crate) mod spawn {
     use super::*;
-    pub(crate) use crate::bindings::otter::genserver::spawn::{StartError, StartOptions};
+    pub(crate) use crate::bindings::otter::genserver::spawn::{
+        MailboxBound, Overflow, StartError, StartOptions,
+    };
     use crate::testing::StartKind;
 
     fn start_error_to_wit(e: crate::spawn::StartError) -> StartError {

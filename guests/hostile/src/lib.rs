@@ -215,6 +215,7 @@ impl Attack {
             via: None,
             start_timeout_ms: None,
             hibernate_after_ms: None,
+            mailbox: None,
         };
         let by_key = StartOptions {
             via: Some((REGISTRY.to_owned(), term.clone())),

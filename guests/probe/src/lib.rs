@@ -100,6 +100,8 @@ enum Request {
     Trap,
     Loop,
     Spin(u64),
+    /// Wait this many milliseconds inside the callback (messages queue meanwhile).
+    Sleep(u32),
     /// Answer later, when `release` comes.
     Defer,
     Release(String),
@@ -329,6 +331,7 @@ fn call_error(e: CallError) -> Value {
         CallError::Badarg(m) => format!("badarg:{m}"),
         CallError::BadReply(m) => format!("bad_reply:{m}"),
         CallError::Registry(e) => format!("registry:{e}"),
+        CallError::Busy => "busy".into(),
     })
 }
 
@@ -451,6 +454,10 @@ impl GenServer for Probe {
             {
                 #[allow(clippy::empty_loop)]
                 loop {}
+            }
+            Request::Sleep(ms) => {
+                otter_guest::clock::sleep(core::time::Duration::from_millis(ms.into()));
+                Reply::ok(Value::Str("slept".into()))
             }
             Request::Spin(n) => {
                 let mut x = 0u64;

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use otter_guest::{GenServer, Info, Init, NoReply, Reply, ReplyTo, StartOptions, clock};
+use otter_guest::{GenServer, Info, Init, NoReply, Overflow, Reply, ReplyTo, StartOptions, clock};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize, Default)]
@@ -49,6 +49,8 @@ struct Start {
     via: Option<(String, Value)>,
     start_timeout_ms: Option<u64>,
     hibernate_after_ms: Option<u64>,
+    /// `[bound, "reject" | "drop_oldest" | "drop_newest"]`.
+    mailbox: Option<(u32, String)>,
 }
 
 /// No args given: an empty map, which a server with optional settings reads as defaults.
@@ -94,6 +96,14 @@ impl Start {
         }
         if let Some(ms) = self.hibernate_after_ms {
             opts = opts.hibernate_after(Duration::from_millis(ms));
+        }
+        if let Some((bound, policy)) = &self.mailbox {
+            let policy = match policy.as_str() {
+                "drop_oldest" => Overflow::DropOldest,
+                "drop_newest" => Overflow::DropNewest,
+                _ => Overflow::Reject,
+            };
+            opts = opts.mailbox(*bound, policy);
         }
         let started = match self.bond {
             Bond::None => {

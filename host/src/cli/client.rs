@@ -256,7 +256,7 @@ fn ask(socket: &Path, op: &str, name: &str, request: Request) -> anyhow::Result<
 }
 
 /// The table rows of `ps`'s answer, guest text escaped.
-fn rows(list: Value) -> anyhow::Result<Vec<[String; 8]>> {
+fn rows(list: Value) -> anyhow::Result<Vec<[String; 10]>> {
     let list: Vec<ProcessInfo> = serde_json::from_value(list)?;
     let text = |s: &str| otter::escaped(s).into_owned();
     Ok(list
@@ -268,6 +268,8 @@ fn rows(list: Value) -> anyhow::Result<Vec<[String; 8]>> {
                 text(&p.module),
                 text(&p.vsn),
                 p.queue_len.to_string(),
+                overflow(p.mailbox_bound, p.rejected),
+                overflow(p.mailbox_bound, p.dropped),
                 memory(p.memory, p.hibernating),
                 p.restarts.to_string(),
                 uptime(p.uptime_ms),
@@ -276,9 +278,18 @@ fn rows(list: Value) -> anyhow::Result<Vec<[String; 8]>> {
         .collect())
 }
 
-fn table(rows: &[[String; 8]]) -> String {
+/// A bounded mailbox's counter; `-` for an unbounded one, which refuses nothing.
+fn overflow(bound: Option<usize>, count: u64) -> String {
+    match bound {
+        Some(_) => count.to_string(),
+        None => "-".into(),
+    }
+}
+
+fn table(rows: &[[String; 10]]) -> String {
     let header = [
-        "PID", "NAME", "MODULE", "VSN", "MSGQ", "MEMORY", "RESTARTS", "UPTIME",
+        "PID", "NAME", "MODULE", "VSN", "MSGQ", "REJECTED", "DROPPED", "MEMORY", "RESTARTS",
+        "UPTIME",
     ]
     .map(String::from);
     let mut widths = header.clone().map(|h| h.len());

@@ -68,6 +68,18 @@ async fn serve(manifest: Manifest, node_name: String, socket: PathBuf) -> anyhow
     if let Some(bytes) = manifest.max_message_size {
         config.max_message_size(bytes);
     }
+    if let Some(n) = manifest.max_processes {
+        config.max_processes(n);
+    }
+    if let Some(n) = manifest.max_timers {
+        config.max_timers(n);
+    }
+    if let Some(bytes) = manifest.memory_limit {
+        config.engine().max_memory(bytes);
+    }
+    if let Some(t) = manifest.callback_timeout {
+        config.callback_timeout(Some(t));
+    }
     let node = Node::new(config)?;
     // Loading runs a module's own code (bounded by the load time limit) and may compile for a
     // while: a signal meanwhile ends it at once.

@@ -36,7 +36,8 @@ pub enum ErrorKind {
     /// than [`Limits::max_request_bytes`](super::Limits::max_request_bytes)).
     Badrequest,
     /// The node serves as many control connections as
-    /// [`Limits::max_connections`](super::Limits::max_connections) allows; try again.
+    /// [`Limits::max_connections`](super::Limits::max_connections) allows, or the server's
+    /// mailbox is full and refused the call ([`crate::CallError::Busy`]); try again.
     Busy,
     /// A start found the name taken (or the child running); the message names the pid.
     #[serde(rename = "already_started")]
@@ -81,6 +82,7 @@ impl From<CallError> for ControlError {
             | CallError::CallingSelf
             | CallError::Registry(_) => ErrorKind::Badarg,
             CallError::BadReply(_) => ErrorKind::Badreply,
+            CallError::Busy => ErrorKind::Busy,
         };
         ControlError::new(kind, e.to_string())
     }

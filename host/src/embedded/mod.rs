@@ -128,7 +128,7 @@ impl Node {
     pub fn embedded_process(&self) -> EmbeddedProcess {
         let node = self.inner.clone();
         let pid = node.next_pid();
-        let (sender, mailbox) = mailbox::mailbox();
+        let (sender, mailbox) = mailbox::mailbox(None);
         let entry = Arc::new(ProcessEntry::new(pid, None, sender, Default::default()));
         node.insert(entry.clone());
         let core = Arc::new(Core {

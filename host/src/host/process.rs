@@ -33,6 +33,7 @@ fn call_error(e: CallError) -> WitCallError {
         CallError::Badarg(m) | CallError::BadReply(m) => WitCallError::Badarg(m),
         CallError::Encode(e) => WitCallError::Badarg(e.0),
         CallError::Registry(e) => WitCallError::Registry(crate::host::registry::registry_error(e)),
+        CallError::Busy => WitCallError::Busy,
     }
 }
 

@@ -9,7 +9,9 @@
 
 use std::time::Duration;
 
-use crate::bindings::otter::genserver::spawn::{Host, StartError as WitStartError, StartOptions};
+use crate::bindings::otter::genserver::spawn::{
+    Host, Overflow as WitOverflow, StartError as WitStartError, StartOptions,
+};
 use crate::bindings::otter::genserver::types::{MonitorRef, Pid, Term};
 use crate::error::StartError;
 use crate::exit::WitReason;
@@ -17,6 +19,7 @@ use crate::host::ProcessCtx;
 use crate::host::registry::registry_error;
 use crate::limits::MAX_MONITORS;
 use crate::node::SpawnOptions;
+use crate::process_limits::{MailboxBound, Overflow, ProcessLimits};
 
 /// How a started process is tied to its starter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +85,20 @@ impl ProcessCtx {
         }
         if let Some(ms) = options.hibernate_after_ms {
             opts = opts.hibernate_after(Duration::from_millis(ms.into()));
+        }
+        if let Some(m) = options.mailbox {
+            if m.bound == 0 {
+                return Err(WitStartError::Badarg(
+                    "mailbox bound must be positive".into(),
+                ));
+            }
+            let policy = match m.policy {
+                WitOverflow::Reject => Overflow::Reject,
+                WitOverflow::DropOldest => Overflow::DropOldest,
+                WitOverflow::DropNewest => Overflow::DropNewest,
+            };
+            let bound = usize::try_from(m.bound).unwrap_or(usize::MAX);
+            opts = opts.limits(ProcessLimits::default().mailbox(MailboxBound::new(bound, policy)));
         }
         let mref = match bond {
             Bond::None => 0,

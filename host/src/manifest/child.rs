@@ -10,6 +10,7 @@ use toml::Spanned;
 use super::parse::{Parser, toml_to_json};
 use super::raw::{RawChild, RawModule};
 use super::*;
+use crate::process_limits::{MailboxBound, Overflow, ProcessLimits};
 use crate::supervisor::{Restart, Shutdown};
 use crate::term::canonical;
 use crate::term::{encode, from_json};
@@ -22,6 +23,8 @@ pub(super) struct Tree<'r> {
     pub(super) names: HashMap<String, String>,
     /// `via` names, as (registry, canonical CBOR key), with who holds each.
     pub(super) vias: HashMap<(String, Vec<u8>), String>,
+    /// The node's memory limit, above which no child's may go.
+    pub(super) memory_limit: usize,
 }
 
 impl Parser<'_> {
@@ -116,6 +119,13 @@ impl Parser<'_> {
                 child.hibernate_after_ms.is_some(),
                 "supervisor",
             )?;
+            not_for("memory_limit", child.memory_limit.is_some(), "supervisor")?;
+            not_for(
+                "callback_timeout_ms",
+                child.callback_timeout_ms.is_some(),
+                "supervisor",
+            )?;
+            not_for("mailbox", child.mailbox.is_some(), "supervisor")?;
             let Some(id) = &child.id else {
                 return Err(self.error(span, f("id"), "a supervisor child needs an id"));
             };
@@ -186,6 +196,7 @@ impl Parser<'_> {
             }
             Some(t) => Some(Duration::from_millis(*t.get_ref())),
         };
+        let limits = self.child_limits(tree, child, &f)?;
         let args = match &child.args {
             None => encode(&()).expect("unit encodes"),
             Some(v) => {
@@ -212,9 +223,61 @@ impl Parser<'_> {
                 args,
                 start_timeout,
                 hibernate_after,
+                limits,
             }),
             line,
         })
+    }
+
+    /// A worker's `memory_limit`, `callback_timeout_ms` and `mailbox`.
+    fn child_limits(
+        &self,
+        tree: &Tree<'_>,
+        child: &RawChild,
+        f: &impl Fn(&str) -> String,
+    ) -> Result<ProcessLimits, ManifestError> {
+        let mut limits = ProcessLimits::default();
+        if let Some(m) = &child.memory_limit {
+            let bytes = usize::try_from(*m.get_ref()).unwrap_or(usize::MAX);
+            if bytes == 0 {
+                return Err(self.error(&m.span(), f("memory_limit"), "must be positive"));
+            }
+            if bytes > tree.memory_limit {
+                return Err(self.error(
+                    &m.span(),
+                    f("memory_limit"),
+                    format!(
+                        "{bytes} bytes exceeds the node's memory_limit of {} bytes (raise \
+                         [node] memory_limit, which sizes every process's memory slot)",
+                        tree.memory_limit
+                    ),
+                ));
+            }
+            limits = limits.memory(bytes);
+        }
+        if let Some(t) = &child.callback_timeout_ms {
+            if *t.get_ref() == 0 {
+                return Err(self.error(&t.span(), f("callback_timeout_ms"), "must be positive"));
+            }
+            limits = limits.callback_timeout(Duration::from_millis(*t.get_ref()));
+        }
+        if let Some(m) = &child.mailbox {
+            let raw = m.get_ref();
+            let bound = *raw.bound.get_ref();
+            if bound == 0 {
+                return Err(self.error(&raw.bound.span(), f("mailbox.bound"), "must be positive"));
+            }
+            let policy = match &raw.policy {
+                None => Overflow::Reject,
+                Some(p) => p
+                    .get_ref()
+                    .parse()
+                    .map_err(|e: String| self.error(&p.span(), f("mailbox.policy"), e))?,
+            };
+            let bound = usize::try_from(bound).unwrap_or(usize::MAX);
+            limits = limits.mailbox(MailboxBound::new(bound, policy));
+        }
+        Ok(limits)
     }
 
     pub(super) fn timeout(

@@ -12,6 +12,12 @@
 //! control_max_request_bytes = 1048576  # its limits (`otter::control::Limits`): the
 //! control_idle_timeout_ms = 30000      # defaults
 //! control_max_connections = 256
+//! max_processes = 4194304     # processes on the node (Erlang's +P); a start past it fails
+//! max_timers = 10000          # pending send-after timers per process (system_limit past it)
+//! memory_limit = 16777216     # bytes of linear memory per process (the slot size; a child
+//!                             # may set less); past it the process exits `memory_limit`
+//! callback_timeout_ms = 30000 # how long one callback may run its own code; past it the
+//!                             # process exits `timeout` (time waiting in imports is free)
 //!
 //! [modules]
 //! echo = "../guests/target/wasm32-unknown-unknown/release/echo.wasm"
@@ -38,6 +44,10 @@
 //! start_timeout_ms = 1000     # init must return within this (default: no limit)
 //! hibernate_after_ms = 60000  # hibernate when idle this long (OTP's hibernate_after;
 //!                             # default: never)
+//! memory_limit = 4194304      # below [node] memory_limit (default: the node's)
+//! callback_timeout_ms = 1000  # default: the node's
+//! mailbox = { bound = 1000, policy = "reject" }  # default: unbounded; policy reject
+//!                             # (default) | drop_oldest | drop_newest
 //!
 //! [[children]]                # reachable by a key instead of a name (OTP's `via`)
 //! id = "shard-1"
@@ -124,6 +134,14 @@ pub struct Manifest {
     pub control: Option<PathBuf>,
     /// `[node] max_message_size`, if set (see [`crate::NodeConfig::max_message_size`]).
     pub max_message_size: Option<usize>,
+    /// `[node] max_processes`, if set (see [`crate::NodeConfig::max_processes`]).
+    pub max_processes: Option<usize>,
+    /// `[node] max_timers`, if set (see [`crate::NodeConfig::max_timers`]).
+    pub max_timers: Option<usize>,
+    /// `[node] memory_limit`, if set (see [`crate::EngineConfig::max_memory`]).
+    pub memory_limit: Option<usize>,
+    /// `[node] callback_timeout_ms`, if set (see [`crate::NodeConfig::callback_timeout`]).
+    pub callback_timeout: Option<Duration>,
     /// `[node] control_max_request_bytes`, `control_idle_timeout_ms` and
     /// `control_max_connections`, or their defaults.
     pub control_limits: crate::control::Limits,
@@ -223,6 +241,9 @@ pub struct WorkerSpec {
     pub start_timeout: Option<Duration>,
     /// `hibernate_after_ms`: hibernate whenever idle this long (default: never).
     pub hibernate_after: Option<Duration>,
+    /// `memory_limit`, `callback_timeout_ms` and `mailbox` (default: the node's limits, an
+    /// unbounded mailbox).
+    pub limits: crate::ProcessLimits,
 }
 
 impl ChildTable {
@@ -262,7 +283,7 @@ impl SupervisorTable {
                     if let Some(t) = w.hibernate_after {
                         child = child.hibernate_after(t);
                     }
-                    child
+                    child.limits(w.limits)
                 }
                 ChildTableKind::Supervisor(s) => sup::ChildSpec::supervisor(&c.id, s.to_spec()),
             };

@@ -106,6 +106,26 @@ impl Parser<'_> {
                 .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
             None => None,
         };
+        let node_u64 = |pick: fn(&RawNode) -> &Option<Spanned<u64>>, field: &str| match &raw.node {
+            Some(node) => self.positive(pick(node), field),
+            None => Ok(None),
+        };
+        let as_usize = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        let max_processes = node_u64(|n| &n.max_processes, "max_processes")?.map(as_usize);
+        let max_timers = node_u64(|n| &n.max_timers, "max_timers")?.map(as_usize);
+        let memory_limit = node_u64(|n| &n.memory_limit, "memory_limit")?.map(as_usize);
+        if let (Some(bytes), Some(node)) = (memory_limit, &raw.node)
+            && bytes > crate::pools::MAX_MEMORY_SLOT
+            && let Some(m) = &node.memory_limit
+        {
+            return Err(self.error(
+                &m.span(),
+                "node.memory_limit",
+                format!("at most {} bytes", crate::pools::MAX_MEMORY_SLOT),
+            ));
+        }
+        let callback_timeout =
+            node_u64(|n| &n.callback_timeout_ms, "callback_timeout_ms")?.map(Duration::from_millis);
         let control_limits = match &raw.node {
             Some(node) => self.control_limits(node)?,
             None => crate::control::Limits::default(),
@@ -154,6 +174,7 @@ impl Parser<'_> {
             registries: &registries,
             names: HashMap::new(),
             vias: HashMap::new(),
+            memory_limit: memory_limit.unwrap_or(crate::EngineConfig::default().max_memory),
         };
         let (root_line, strategy, intensity, period, root_id, root_name) = match &raw.supervisor {
             None => (1, None, None, None, None, None),
@@ -196,6 +217,10 @@ impl Parser<'_> {
             node_name,
             control,
             max_message_size,
+            max_processes,
+            max_timers,
+            memory_limit,
+            callback_timeout,
             control_limits,
             modules,
             supervisor,

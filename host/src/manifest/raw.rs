@@ -48,6 +48,18 @@ pub(super) struct RawNode {
     pub(super) control_max_request_bytes: Option<Spanned<u64>>,
     pub(super) control_idle_timeout_ms: Option<Spanned<u64>>,
     pub(super) control_max_connections: Option<Spanned<u64>>,
+    pub(super) max_processes: Option<Spanned<u64>>,
+    pub(super) max_timers: Option<Spanned<u64>>,
+    pub(super) memory_limit: Option<Spanned<u64>>,
+    pub(super) callback_timeout_ms: Option<Spanned<u64>>,
+}
+
+/// A child's `mailbox = { bound = 1000, policy = "reject" }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMailbox {
+    pub(super) bound: Spanned<u64>,
+    pub(super) policy: Option<Spanned<String>>,
 }
 
 /// `echo = "path"` or `echo = { path = "...", vsn = "1" }`.
@@ -107,6 +119,9 @@ pub(super) struct RawChild {
     pub(super) args: Option<Spanned<toml::Value>>,
     pub(super) start_timeout_ms: Option<Spanned<u64>>,
     pub(super) hibernate_after_ms: Option<Spanned<u64>>,
+    pub(super) memory_limit: Option<Spanned<u64>>,
+    pub(super) callback_timeout_ms: Option<Spanned<u64>>,
+    pub(super) mailbox: Option<Spanned<RawMailbox>>,
     pub(super) via: Option<Spanned<toml::Value>>,
     pub(super) shutdown_timeout_ms: Option<Spanned<u64>>,
     pub(super) restart: Option<Spanned<String>>,

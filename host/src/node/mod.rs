@@ -26,6 +26,7 @@ use crate::error::{
 use crate::exit::ExitReason;
 use crate::mailbox::Signal;
 use crate::process::ProcessCtx;
+use crate::process_limits::ProcessLimits;
 use crate::registry::{Names, Registries};
 use crate::supervisor::Supervisor;
 use crate::term::{Term, decode, encode};
@@ -62,6 +63,7 @@ pub struct SpawnOptions {
     pub(crate) link: Option<Pid>,
     /// `(monitor ref, watcher)` for `start-monitor`: set before the process runs.
     pub(crate) monitor: Option<(u64, Pid)>,
+    pub(crate) limits: ProcessLimits,
 }
 
 impl SpawnOptions {
@@ -76,6 +78,13 @@ impl SpawnOptions {
     /// Default: none.
     pub fn via(mut self, registry: impl Into<String>, key: Term) -> Self {
         self.via = Some((registry.into(), key));
+        self
+    }
+
+    /// The process's own limits (memory, callback time, mailbox bound). Default: the
+    /// node's, and an unbounded mailbox.
+    pub fn limits(mut self, limits: ProcessLimits) -> Self {
+        self.limits = limits;
         self
     }
 
@@ -104,6 +113,7 @@ pub struct NodeConfig {
     pub(crate) max_message_size: usize,
     pub(crate) max_timers: usize,
     pub(crate) max_processes: usize,
+    pub(crate) callback_timeout: Option<Duration>,
 }
 
 impl Default for NodeConfig {
@@ -114,6 +124,7 @@ impl Default for NodeConfig {
             max_message_size: crate::limits::DEFAULT_MAX_MESSAGE_SIZE,
             max_timers: crate::limits::DEFAULT_MAX_TIMERS,
             max_processes: crate::limits::DEFAULT_MAX_PROCESSES,
+            callback_timeout: Some(crate::process_limits::DEFAULT_CALLBACK_TIMEOUT),
         }
     }
 }
@@ -155,6 +166,17 @@ impl NodeConfig {
     /// a supervisor, [`Node::spawn`]); concurrent starts may overshoot it by a few.
     pub fn max_processes(&mut self, processes: usize) -> &mut Self {
         self.max_processes = processes;
+        self
+    }
+
+    /// How long one callback may run its own code before the process is killed with the
+    /// reason `timeout`; `None`: as long as it runs. Time spent waiting in an import (a
+    /// `call`, a `sleep`) does not count. A process may lower or raise it with
+    /// [`ProcessLimits::callback_timeout`](crate::ProcessLimits::callback_timeout). Default
+    /// 30 s ([`DEFAULT_CALLBACK_TIMEOUT`](crate::DEFAULT_CALLBACK_TIMEOUT)); measured in
+    /// [`EngineConfig::epoch_tick`]s, so it is as precise as one tick.
+    pub fn callback_timeout(&mut self, limit: Option<Duration>) -> &mut Self {
+        self.callback_timeout = limit;
         self
     }
 

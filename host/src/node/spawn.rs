@@ -30,7 +30,7 @@ pub(crate) async fn spawn(
         return Err(StartError::SystemLimit);
     }
     let pid = node.next_pid();
-    let (sender, mailbox) = mailbox();
+    let (sender, mailbox) = mailbox(opts.limits.mailbox);
     let start = Start {
         restarts: opts.restarts,
         parent: opts.parent,
@@ -55,6 +55,7 @@ pub(crate) async fn spawn(
         module.name().into(),
         mailbox,
         entry.memory.clone(),
+        &opts.limits,
     );
     let guard = ExitGuard::new(node.clone(), entry.clone());
     let task = tokio::spawn(crate::process::run(

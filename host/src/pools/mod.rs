@@ -74,7 +74,7 @@ const SLOTS_PER_CHUNK: usize = 1024;
 const MAX_CHUNK_BYTES: usize = 64 << 30;
 
 /// A 32-bit linear memory never exceeds 4 GiB, so no slot needs to be larger.
-const MAX_MEMORY_SLOT: usize = 4 << 30;
+pub(crate) const MAX_MEMORY_SLOT: usize = 4 << 30;
 
 /// At most this many released slots per pool keep their pages for the next holder.
 const WARM_SLOTS: usize = 1024;

@@ -55,6 +55,7 @@ pub(super) async fn handle_batch(
             None
         };
     }
+    ctx.entering(batch.len());
     let outcomes = match server
         .otter_genserver_server()
         .call_handle_batch(&mut *store, &terms, &batch)

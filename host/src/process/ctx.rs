@@ -14,6 +14,7 @@ use crate::limits::GuestFault;
 use crate::mailbox::Mailbox;
 use crate::memory::MemoryLimit;
 use crate::node::NodeInner;
+use crate::process_limits::ProcessLimits;
 use crate::term::Term;
 use crate::timer::Timers;
 
@@ -36,6 +37,12 @@ pub(crate) struct ProcessCtx {
     /// The message of the panic under way, from the SDK's panic hook: the trap that follows
     /// ends the process with `panic: <message>`.
     pub(crate) panic: Option<String>,
+    /// Epoch ticks the current callback may run (`u64::MAX`: no limit).
+    pub(crate) tick_budget: u64,
+    /// Epoch ticks the current callback has run, reset at each entry from the host.
+    pub(crate) ticks: u64,
+    /// Messages the current entry handles (a batch has several, each with its budget).
+    pub(crate) entries: u64,
 }
 
 impl ProcessCtx {
@@ -47,8 +54,9 @@ impl ProcessCtx {
             self.pid,
             self.node.clone(),
             self.module.clone(),
-            crate::mailbox::mailbox().1,
+            crate::mailbox::mailbox(None).1,
             Arc::new(AtomicUsize::new(0)),
+            &ProcessLimits::default(),
         )
     }
 
@@ -58,8 +66,21 @@ impl ProcessCtx {
         module: Arc<str>,
         mailbox: Mailbox,
         memory: Arc<AtomicUsize>,
+        own: &ProcessLimits,
     ) -> Self {
-        let limits = MemoryLimit::new(node.config.engine.max_memory, memory);
+        let cap = own.memory.map_or(node.config.engine.max_memory, |m| {
+            m.min(node.config.engine.max_memory)
+        });
+        let limits = MemoryLimit::new(cap, memory);
+        let tick_budget = match own.callback_timeout.or(node.config.callback_timeout) {
+            Some(limit) => {
+                let tick = node.config.engine.epoch_tick.as_nanos().max(1);
+                u64::try_from(limit.as_nanos().div_ceil(tick))
+                    .unwrap_or(u64::MAX)
+                    .max(1)
+            }
+            None => u64::MAX,
+        };
         ProcessCtx {
             pid,
             node,
@@ -71,7 +92,17 @@ impl ProcessCtx {
             trap_exit: false,
             limits,
             panic: None,
+            tick_budget,
+            ticks: 0,
+            entries: 1,
         }
+    }
+
+    /// The host enters the guest to handle `messages` messages (a callback, or a batch): its
+    /// time is counted afresh.
+    pub(crate) fn entering(&mut self, messages: usize) {
+        self.ticks = 0;
+        self.entries = u64::try_from(messages.max(1)).unwrap_or(u64::MAX);
     }
 
     /// Answer a call this process holds; a caller that gave up is skipped.
@@ -82,14 +113,26 @@ impl ProcessCtx {
     }
 }
 
-/// A store for one process: it yields to the scheduler at every epoch tick, and its memory is
-/// capped.
+/// A store for one process: it yields to the scheduler at every epoch tick, its memory is
+/// capped, and a callback that has run past its ticks traps (`timeout`).
+///
+/// The deadline callback runs only while guest code runs: a guest waiting in an async import
+/// is not running, and when it resumes the callback runs once, however many ticks went by.
+/// So time spent in imports is not charged, beyond one tick per import that spanned one.
 pub(crate) fn new_store(engine: &Engine, mut ctx: ProcessCtx) -> Store<ProcessCtx> {
     ctx.limits.reset();
+    ctx.entering(1);
     let mut store = Store::new(engine, ctx);
     store.limiter(|ctx| &mut ctx.limits);
     store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+    store.epoch_deadline_callback(|mut store| {
+        let ctx = store.data_mut();
+        ctx.ticks += 1;
+        if ctx.ticks > ctx.tick_budget.saturating_mul(ctx.entries) {
+            return Err(wasmtime::Trap::Interrupt.into());
+        }
+        Ok(UpdateDeadline::Yield(1))
+    });
     store
 }
 

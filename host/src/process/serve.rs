@@ -395,7 +395,11 @@ impl Process {
             self.entry.set_hibernating(false);
         }
         match &mut self.instance {
-            Instance::Awake { store, server } => Ok((store, server)),
+            Instance::Awake { store, server } => {
+                // Every callback but `init` enters through here: its time starts now.
+                store.data_mut().entering(1);
+                Ok((store, server))
+            }
             _ => unreachable!(),
         }
     }

@@ -70,7 +70,7 @@ async fn forward(
             supervisor, new, ..
         } => at(node, root, supervisor)
             .await?
-            .replace_child_spec(new.clone())
+            .replace_child_spec((**new).clone())
             .await
             .map_err(|e| e.to_string()),
     }
@@ -109,7 +109,7 @@ async fn back(
             supervisor, old, ..
         } => at(node, root, supervisor)
             .await?
-            .replace_child_spec(old.clone())
+            .replace_child_spec((**old).clone())
             .await
             .map_err(|e| e.to_string()),
     }

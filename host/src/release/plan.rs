@@ -30,10 +30,11 @@ pub(super) enum Action {
         supervisor: Vec<String>,
         spec: ChildSpec,
     },
+    /// Boxed: two specs would make every action as large.
     ChangeSpec {
         supervisor: Vec<String>,
-        old: ChildSpec,
-        new: ChildSpec,
+        old: Box<ChildSpec>,
+        new: Box<ChildSpec>,
     },
 }
 
@@ -142,6 +143,10 @@ pub(super) async fn plan(
     if old.node_name != manifest.node_name
         || old.control != manifest.control
         || old.max_message_size != manifest.max_message_size
+        || old.max_processes != manifest.max_processes
+        || old.max_timers != manifest.max_timers
+        || old.memory_limit != manifest.memory_limit
+        || old.callback_timeout != manifest.callback_timeout
         || old.control_limits != manifest.control_limits
     {
         notes.push("[node] settings change: at the next start".into());
@@ -184,8 +189,8 @@ pub(super) async fn plan(
             step,
             Action::ChangeSpec {
                 supervisor,
-                old,
-                new,
+                old: Box::new(old),
+                new: Box::new(new),
             },
         ));
     }

@@ -4,6 +4,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use crate::Pid;
+use crate::process_limits::ProcessLimits;
 use crate::term::Term;
 
 /// How long a worker gets for `terminate` when its supervisor stops it, unless its spec says
@@ -139,6 +140,8 @@ pub enum ChildStart {
         /// Hibernate the process whenever it has been idle this long (OTP's
         /// `hibernate_after`); `None` never does.
         hibernate_after: Option<Duration>,
+        /// Its own limits (memory, callback time, mailbox bound); the default is the node's.
+        limits: ProcessLimits,
     },
     /// A supervisor.
     Supervisor(SupervisorSpec),
@@ -180,6 +183,7 @@ impl ChildSpec {
                 via: None,
                 start_timeout: None,
                 hibernate_after: None,
+                limits: ProcessLimits::default(),
             },
             restart: Restart::Permanent,
             shutdown: Shutdown::Timeout(DEFAULT_SHUTDOWN_TIMEOUT),
@@ -249,6 +253,19 @@ impl ChildSpec {
                 hibernate_after, ..
             } => *hibernate_after = Some(idle),
             ChildStart::Supervisor(_) => panic!("only a worker child hibernates"),
+        }
+        self
+    }
+
+    /// Give the worker its own limits, as
+    /// [`SpawnOptions::limits`](crate::SpawnOptions::limits) does. Default: the node's.
+    ///
+    /// # Panics
+    /// On a supervisor child: a programmer error.
+    pub fn limits(mut self, own: ProcessLimits) -> ChildSpec {
+        match &mut self.start {
+            ChildStart::Worker { limits, .. } => *limits = own,
+            ChildStart::Supervisor(_) => panic!("only a worker child has process limits"),
         }
         self
     }

@@ -109,7 +109,8 @@ fn ps_lists_both_children_and_stop_restarts_a_permanent_one() {
     let table = app.ok(&["ps"]);
     let header = table.lines().next().unwrap();
     for column in [
-        "PID", "NAME", "MODULE", "VSN", "MSGQ", "MEMORY", "RESTARTS", "UPTIME",
+        "PID", "NAME", "MODULE", "VSN", "MSGQ", "REJECTED", "DROPPED", "MEMORY", "RESTARTS",
+        "UPTIME",
     ] {
         assert!(header.contains(column), "{header}");
     }
@@ -118,7 +119,9 @@ fn ps_lists_both_children_and_stop_restarts_a_permanent_one() {
         .find(|l| l.contains(" kv "))
         .expect("a kv row");
     let cells: Vec<&str> = kv_row.split_whitespace().collect();
-    assert_eq!(cells[6], "1", "{table}");
+    // An unbounded mailbox refuses and drops nothing: `-`.
+    assert_eq!(cells[5..7], ["-", "-"], "{table}");
+    assert_eq!(cells[8], "1", "{table}");
     let tree: Value = serde_json::from_str(&app.ok(&["tree", "--json"])).unwrap();
     assert_eq!(tree["children"][1]["restarts"], 1);
 }

@@ -5,6 +5,7 @@ mod clients;
 mod control;
 mod hostile;
 mod lifecycle;
+mod limits;
 mod loading;
 mod logs;
 mod manifest;

@@ -238,8 +238,10 @@ impl State {
                 via,
                 start_timeout,
                 hibernate_after,
+                limits,
             } => {
                 let opts = SpawnOptions {
+                    limits: *limits,
                     name: name.clone(),
                     via: via.clone(),
                     start_timeout: *start_timeout,

@@ -1,0 +1,113 @@
+//! Limits from the manifest, met through the CLI: a process cap, a callback timeout and a
+//! bounded mailbox with its counters in `otter ps`.
+
+use std::time::Duration;
+
+use crate::support::*;
+
+/// `probe` (a rejecting mailbox of 2, a 200 ms callback timeout) and `echo`, on a node of at
+/// most `max_processes` processes.
+fn limited_app(max_processes: u32) -> App {
+    let app = App::new();
+    app.write_manifest(&format!(
+        r#"[node]
+name = "t"
+control = "ctl/t.sock"
+max_processes = {max_processes}
+callback_timeout_ms = 60000
+
+[modules]
+probe = "{probe}"
+echo = "{echo}"
+
+[[children]]
+name = "probe"
+module = "probe"
+args = {{}}
+callback_timeout_ms = 200
+mailbox = {{ bound = 2, policy = "reject" }}
+
+[[children]]
+name = "echo"
+module = "echo"
+"#,
+        probe = guests().join("probe.wasm").display(),
+        echo = guests().join("echo.wasm").display(),
+    ));
+    app
+}
+
+fn fails(app: &App, args: &[&str], kind: &str) -> String {
+    let out = app.otter(args);
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "otter {args:?}: {stderr}");
+    assert!(stderr.contains(kind), "otter {args:?}: {stderr}");
+    stderr
+}
+
+#[test]
+fn a_start_past_max_processes_fails_with_system_limit_and_the_others_keep_answering() {
+    // Its two workers fill the node (supervisors are not processes).
+    let app = limited_app(2);
+    let _node = app.spawn().ready();
+    fails(
+        &app,
+        &["start", "--module", "echo", "--name", "e2"],
+        "system_limit",
+    );
+    assert_eq!(app.ok(&["call", "echo", r#""ping""#]), "{\"pong\":1}\n");
+}
+
+#[test]
+fn a_callback_past_its_callback_timeout_exits_timeout_and_its_supervisor_restarts_it() {
+    let app = limited_app(100);
+    let _node = app.spawn().ready();
+    let old = app.ok(&["whereis", "probe"]);
+    let e = fails(
+        &app,
+        &["call", "probe", r#""loop""#, "--timeout", "5000"],
+        "exited",
+    );
+    assert!(e.contains("timeout"), "{e}");
+    wait_for_new_pid(&app, "probe", &old);
+    assert_eq!(app.ok(&["call", "echo", r#""ping""#]), "{\"pong\":1}\n");
+}
+
+#[test]
+fn a_full_rejecting_mailbox_answers_busy_and_ps_counts_the_rejections() {
+    let app = limited_app(100);
+    let _node = app.spawn().ready();
+    let sleeper = {
+        let socket = app.socket();
+        std::thread::spawn(move || {
+            otter()
+                .arg("--socket")
+                .arg(socket)
+                .args(["call", "probe", r#"{"sleep": 150}"#])
+                .output()
+                .expect("run otter")
+        })
+    };
+    std::thread::sleep(Duration::from_millis(60));
+    // The sleep stays under the callback timeout: only time running the guest's code counts.
+    for _ in 0..2 {
+        app.ok(&["cast", "probe", r#"{"record": "c"}"#]);
+    }
+    fails(&app, &["call", "probe", r#""ping""#], "busy");
+    app.ok(&["cast", "probe", r#"{"record": "c"}"#]);
+    let out = sleeper.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let table = app.ok(&["ps"]);
+    let row = table
+        .lines()
+        .find(|l| l.contains(" probe "))
+        .expect("a probe row");
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells[5..7], ["2", "0"], "{table}");
+    let echo = table
+        .lines()
+        .find(|l| l.contains(" echo "))
+        .expect("an echo row");
+    let cells: Vec<&str> = echo.split_whitespace().collect();
+    assert_eq!(cells[5..7], ["-", "-"], "{table}");
+}
