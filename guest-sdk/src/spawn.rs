@@ -53,6 +53,7 @@ impl Overflow {
         }
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     fn from_wit(o: host::Overflow) -> Self {
         match o {
             host::Overflow::Reject => Overflow::Reject,

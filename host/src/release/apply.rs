@@ -4,7 +4,7 @@ use super::plan::{Action, Plan};
 use super::{ReloadError, ReloadOptions};
 use crate::dest::Dest;
 use crate::node::Node;
-use crate::supervisor::{ChildError, Supervisor};
+use crate::supervisor::{ChildError, ChildSpec, Supervisor};
 use crate::upgrade::UpgradeOptions;
 
 /// Apply `plan` under `root`; on a failed step, undo the ones before it, newest first.
@@ -60,19 +60,10 @@ async fn forward(
         Action::Stop { supervisor, spec } => {
             stop(&at(node, root, supervisor).await?, &spec.id).await
         }
-        Action::Start { supervisor, spec } => at(node, root, supervisor)
-            .await?
-            .start_child(spec.clone())
-            .await
-            .map(drop)
-            .map_err(|e| e.to_string()),
+        Action::Start { supervisor, spec } => start(&at(node, root, supervisor).await?, spec).await,
         Action::ChangeSpec {
             supervisor, new, ..
-        } => at(node, root, supervisor)
-            .await?
-            .replace_child_spec((**new).clone())
-            .await
-            .map_err(|e| e.to_string()),
+        } => respec(&at(node, root, supervisor).await?, new).await,
     }
 }
 
@@ -96,22 +87,13 @@ async fn back(
         } => upgrade(node, module, back_path, back_bytes, opts, true).await,
         // A registry no child uses any more is harmless; the node has no way to drop one.
         Action::CreateRegistry(..) => Ok(()),
-        Action::Stop { supervisor, spec } => at(node, root, supervisor)
-            .await?
-            .start_child(spec.clone())
-            .await
-            .map(drop)
-            .map_err(|e| e.to_string()),
+        Action::Stop { supervisor, spec } => start(&at(node, root, supervisor).await?, spec).await,
         Action::Start { supervisor, spec } => {
             stop(&at(node, root, supervisor).await?, &spec.id).await
         }
         Action::ChangeSpec {
             supervisor, old, ..
-        } => at(node, root, supervisor)
-            .await?
-            .replace_child_spec((**old).clone())
-            .await
-            .map_err(|e| e.to_string()),
+        } => respec(&at(node, root, supervisor).await?, old).await,
     }
 }
 
@@ -137,6 +119,21 @@ async fn upgrade(
 
 /// Terminate a child and delete its spec, as a relup removes a child. A child already
 /// gone (a temporary one that exited) is not an error.
+/// Start a child from `spec` (appended, as `start_child` does).
+async fn start(sup: &Supervisor, spec: &ChildSpec) -> Result<(), String> {
+    sup.start_child(spec.clone())
+        .await
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+/// Give a running child `spec` for its next restart.
+async fn respec(sup: &Supervisor, spec: &ChildSpec) -> Result<(), String> {
+    sup.replace_child_spec(spec.clone())
+        .await
+        .map_err(|e| e.to_string())
+}
+
 async fn stop(sup: &Supervisor, id: &str) -> Result<(), String> {
     for r in [sup.terminate_child(id).await, sup.delete_child(id).await] {
         match r {
