@@ -15,6 +15,7 @@
 //! | `limits`, `guest_text`, `trust` | the bounds on what guests and files hand the host; guest text made safe to print |
 //! | `engine`, `cache`, `pools`, `memory` | the wasmtime engine and epoch clock, compiling and checking modules (and reading their version), the compiled-module cache, the stack and memory pools, a process's memory cap |
 //! | `trap` | what ended a guest call, as one short exit reason |
+//! | `grants` | what a module's processes may reach through WASI ([`ModuleGrants`]); `host/wasi.rs` turns them into each process's WASI context |
 //! | `bindings`, `host/` | the code generated from `wit/`, and one module per imported WIT interface (`process`, `registry`, `spawn`, `supervisor`, `clock`, `log`) and the linker that installs them |
 //! | `mailbox`, `timer` | a process's queue of messages and signals with its reply slots; `send-after` timers |
 //! | `entry` | a process as the rest of the node sees it: its entry in the process table, who is told when it exits, what `ps` shows |
@@ -81,6 +82,7 @@ mod engine;
 mod entry;
 mod error;
 mod exit;
+mod grants;
 mod guest_text;
 mod host;
 #[cfg(test)]
@@ -111,6 +113,7 @@ pub use error::{
     StopError, SuspendError,
 };
 pub use exit::ExitReason;
+pub use grants::{DirGrant, DirMode, GrantError, ModuleGrants};
 pub use guest_text::escaped;
 pub use node::{DEFAULT_CALL_TIMEOUT, Node, NodeConfig, ProcessInfo, SpawnOptions};
 pub use otter_common::Pid;

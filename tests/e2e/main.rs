@@ -4,6 +4,7 @@
 
 mod batch;
 mod calls;
+mod capabilities;
 mod dynamic;
 mod embedded;
 mod flow;

@@ -36,6 +36,9 @@ pub(crate) struct ProcessCtx {
     /// The message of the panic under way, from the SDK's panic hook: the trap that follows
     /// ends the process with `panic: <message>`.
     pub(crate) panic: Option<String>,
+    /// Its WASI context, for a module that imports WASI, made at its first WASI call (a
+    /// pure guest pays one pointer for it).
+    pub(crate) wasi: Option<Box<crate::host::wasi::WasiState>>,
 }
 
 impl ProcessCtx {
@@ -71,6 +74,7 @@ impl ProcessCtx {
             trap_exit: false,
             limits,
             panic: None,
+            wasi: None,
         }
     }
 
@@ -86,6 +90,8 @@ impl ProcessCtx {
 /// capped.
 pub(crate) fn new_store(engine: &Engine, mut ctx: ProcessCtx) -> Store<ProcessCtx> {
     ctx.limits.reset();
+    // A new instance holds no WASI handle of the old one's.
+    ctx.wasi = None;
     let mut store = Store::new(engine, ctx);
     store.limiter(|ctx| &mut ctx.limits);
     store.set_epoch_deadline(1);
