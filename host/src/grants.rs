@@ -110,7 +110,9 @@ impl ModuleGrants {
     /// # Errors
     /// [`GrantError`] naming the first directory that fails.
     pub fn check(&self) -> Result<(), GrantError> {
-        self.dirs.iter().try_for_each(|d| check_dir(&d.host, d.mode))
+        self.dirs
+            .iter()
+            .try_for_each(|d| check_dir(&d.host, d.mode))
     }
 }
 
@@ -146,9 +148,7 @@ pub(crate) fn check_dir(path: &Path, mode: DirMode) -> Result<(), GrantError> {
     let access = match mode {
         DirMode::ReadOnly => rustix::fs::Access::READ_OK | rustix::fs::Access::EXEC_OK,
         DirMode::ReadWrite => {
-            rustix::fs::Access::READ_OK
-                | rustix::fs::Access::WRITE_OK
-                | rustix::fs::Access::EXEC_OK
+            rustix::fs::Access::READ_OK | rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK
         }
     };
     rustix::fs::access(path, access).map_err(|_| {

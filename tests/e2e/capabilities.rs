@@ -22,7 +22,11 @@ async fn probe_with(grants: ModuleGrants) -> (Node, Pid) {
         .await
         .expect("load wasi_probe");
     let pid = node
-        .spawn("wasi_probe", otter::encode(&()).unwrap(), SpawnOptions::default())
+        .spawn(
+            "wasi_probe",
+            otter::encode(&()).unwrap(),
+            SpawnOptions::default(),
+        )
         .await
         .expect("wasi_probe starts");
     (node, pid)
@@ -52,7 +56,12 @@ async fn a_guest_reads_and_writes_in_its_granted_directory() {
         ask(&node, pid, json!({"read": "/data/in.txt"})).await,
         json!({"ok": "from the host"})
     );
-    let wrote = ask(&node, pid, json!({"write": ["/data/out.txt", "from the guest"]})).await;
+    let wrote = ask(
+        &node,
+        pid,
+        json!({"write": ["/data/out.txt", "from the guest"]}),
+    )
+    .await;
     assert!(!is_err(&wrote), "{wrote}");
     assert_eq!(
         std::fs::read_to_string(tmp.path().join("out.txt")).unwrap(),
@@ -121,7 +130,10 @@ async fn only_granted_environment_variables_are_seen() {
         json!({"ok": "prod"})
     );
     let home = std::env::var("HOME").expect("HOME is set for the tests");
-    assert_eq!(ask(&node, pid, json!({"env": "HOME"})).await, json!({"ok": home}));
+    assert_eq!(
+        ask(&node, pid, json!({"env": "HOME"})).await,
+        json!({"ok": home})
+    );
     assert!(std::env::var("PATH").is_ok());
     assert!(is_err(&ask(&node, pid, json!({"env": "PATH"})).await));
     node.shutdown().await;
@@ -130,9 +142,15 @@ async fn only_granted_environment_variables_are_seen() {
 #[tokio::test]
 async fn a_guest_granted_nothing_has_no_files_environment_or_clock() {
     let (node, pid) = probe_with(ModuleGrants::default()).await;
-    assert!(is_err(&ask(&node, pid, json!({"read": "/etc/passwd"})).await));
-    assert!(is_err(&ask(&node, pid, json!({"read": "etc/passwd"})).await));
-    assert!(is_err(&ask(&node, pid, json!({"write": ["/tmp/x", "x"]})).await));
+    assert!(is_err(
+        &ask(&node, pid, json!({"read": "/etc/passwd"})).await
+    ));
+    assert!(is_err(
+        &ask(&node, pid, json!({"read": "etc/passwd"})).await
+    ));
+    assert!(is_err(
+        &ask(&node, pid, json!({"write": ["/tmp/x", "x"]})).await
+    ));
     assert!(is_err(&ask(&node, pid, json!({"env": "HOME"})).await));
     assert_eq!(ask(&node, pid, json!("now")).await, json!({"ok": 0}));
     node.shutdown().await;
@@ -199,10 +217,16 @@ async fn a_pure_guest_is_not_linked_with_wasi_and_grants_do_not_change_it() {
     let mut g = ModuleGrants::default();
     g.clocks(true).random(true);
     node.grant("echo", g).expect("grant");
-    node.load_module("echo", wasm("echo")).await.expect("load echo");
-    node.spawn("echo", otter::encode(&()).unwrap(), SpawnOptions::default().name("echo"))
+    node.load_module("echo", wasm("echo"))
         .await
-        .expect("echo starts");
+        .expect("load echo");
+    node.spawn(
+        "echo",
+        otter::encode(&()).unwrap(),
+        SpawnOptions::default().name("echo"),
+    )
+    .await
+    .expect("echo starts");
     let pong: Value = node.call("echo", &json!("ping")).await.expect("pong");
     assert_eq!(pong, json!({"pong": 1}));
     node.shutdown().await;

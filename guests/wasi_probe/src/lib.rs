@@ -96,9 +96,9 @@ impl GenServer for Probe {
                     .unwrap_or(0);
                 Reply::ok(Answer::Ok(Value::Number(now)))
             }
-            Call::Connect(addr) => answer(
-                std::net::TcpStream::connect(addr.as_str()).map(|_| Value::Nothing(None)),
-            ),
+            Call::Connect(addr) => {
+                answer(std::net::TcpStream::connect(addr.as_str()).map(|_| Value::Nothing(None)))
+            }
             Call::Print(lines, text) => {
                 let mut out = std::io::stdout();
                 for _ in 0..lines {

@@ -45,7 +45,6 @@ fn otter_run_refuses_a_grant_of_a_missing_directory_at_its_line() {
 
 #[test]
 fn otter_run_refuses_a_bad_grant_mode_and_address_at_their_lines() {
-    std::fs::create_dir_all(std::env::temp_dir()).unwrap();
     let app = app_with(r#"dirs = [{ host = ".", guest = "/data", mode = "write" }]"#);
     let (_, stderr) = app.run_refused();
     assert!(
@@ -67,7 +66,8 @@ fn a_wasi_guest_reads_its_granted_directory_and_its_output_is_logged_with_its_pi
     std::fs::write(app.path("files/a.txt"), "granted").unwrap();
     let running = app.spawn().ready();
     assert_eq!(
-        app.ok(&["call", "probe", r#"{"read":"/files/a.txt"}"#]).trim(),
+        app.ok(&["call", "probe", r#"{"read":"/files/a.txt"}"#])
+            .trim(),
         r#"{"ok":"granted"}"#
     );
     let refused = app.ok(&["call", "probe", r#"{"write":["/files/b.txt","x"]}"#]);
