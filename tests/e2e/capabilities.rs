@@ -231,3 +231,33 @@ async fn a_pure_guest_is_not_linked_with_wasi_and_grants_do_not_change_it() {
     assert_eq!(pong, json!({"pong": 1}));
     node.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_guest_hoarding_file_handles_is_stopped_and_others_keep_answering() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("f"), "x").unwrap();
+    let (node, pid) = probe_with(data_grant(tmp.path(), DirMode::ReadOnly)).await;
+    let other = node
+        .spawn(
+            "wasi_probe",
+            otter::encode(&()).unwrap(),
+            SpawnOptions::default(),
+        )
+        .await
+        .expect("a second probe");
+    let within: Value = node
+        .call(pid, &json!({"hoard": ["/data/f", 500]}))
+        .await
+        .expect("within the bound");
+    assert_eq!(within, json!({"ok": 500}));
+    let over = node
+        .call::<_, Value>(pid, &json!({"hoard": ["/data/f", 100_000]}))
+        .await;
+    assert!(over.is_err(), "{over:?}");
+    assert!(!node.is_alive(pid));
+    assert_eq!(
+        ask(&node, other, json!({"read": "/data/f"})).await,
+        json!({"ok": "x"})
+    );
+    node.shutdown().await;
+}

@@ -34,6 +34,8 @@ enum Call {
     Print(u32, String),
     /// The names of the preopened directories' entries under `path`.
     List(String),
+    /// Open a file this many times and keep every handle (until the process ends).
+    Hoard(String, u32),
 }
 
 #[derive(Serialize)]
@@ -107,6 +109,15 @@ impl GenServer for Probe {
                 let _ = out.flush();
                 eprintln!("stderr: {text}");
                 Reply::ok(Answer::Ok(Value::Number(u64::from(lines))))
+            }
+            Call::Hoard(path, times) => {
+                for _ in 0..times {
+                    match std::fs::File::open(&path) {
+                        Ok(f) => std::mem::forget(f),
+                        Err(e) => return Reply::ok(Answer::Err(e.to_string())),
+                    }
+                }
+                Reply::ok(Answer::Ok(Value::Number(u64::from(times))))
             }
             Call::List(path) => answer(std::fs::read_dir(path).and_then(|entries| {
                 let mut names = entries

@@ -27,6 +27,11 @@ use crate::host::ProcessCtx;
 /// bound is 64 MiB, which a guest could make the host allocate in a loop).
 const MAX_RANDOM_BYTES: u64 = 64 << 10;
 
+/// The most WASI resources (open files and directories, streams, sockets, pollables) one
+/// process may hold at once; wasmtime's own bound is a million, which would let one guest
+/// take the node's file descriptors. Past it the call traps and the process exits.
+pub(crate) const MAX_WASI_RESOURCES: usize = 1024;
+
 /// A WASI process's context and the table of the WASI resources it holds.
 pub(crate) struct WasiState {
     ctx: WasiCtx,
@@ -75,9 +80,11 @@ impl WasiState {
                 let ok = connect_allowed(&allowed, addr, using);
                 Box::pin(async move { ok })
             });
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_WASI_RESOURCES);
         WasiState {
             ctx: b.build(),
-            table: ResourceTable::new(),
+            table,
         }
     }
 }
