@@ -361,8 +361,20 @@ pub(crate) async fn compile(
             invalid("the compiler failed on this module (see the log)".into())
         })?
         .map_err(|e| invalid(format!("{e:#}")))?;
-    let pre = node
-        .linker
+    // Only a module that imports WASI is linked with it.
+    let linker = if crate::host::wasi::imports_wasi(engine, &component) {
+        match node.wasi_linker.get() {
+            Some(l) => l,
+            None => {
+                let made = crate::host::wasi::linker(engine)
+                    .map_err(|e| invalid(format!("cannot link WASI: {e:#}")))?;
+                node.wasi_linker.get_or_init(|| made)
+            }
+        }
+    } else {
+        &node.linker
+    };
+    let pre = linker
         .instantiate_pre(&component)
         .map_err(|e| invalid(format!("imports what Otter does not provide: {e:#}")))?;
     let pre = GenserverPre::new(pre)

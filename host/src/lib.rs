@@ -15,7 +15,8 @@
 //! | `limits`, `guest_text`, `trust` | the bounds on what guests and files hand the host; guest text made safe to print |
 //! | `engine`, `cache`, `pools`, `memory` | the wasmtime engine and epoch clock, compiling and checking modules (and reading their version), the compiled-module cache, the stack and memory pools, a process's memory cap |
 //! | `trap` | what ended a guest call, as one short exit reason |
-//! | `bindings`, `host/` | the code generated from `wit/`, and one module per imported WIT interface (`process`, `registry`, `spawn`, `supervisor`, `clock`, `log`) and the linker that installs them |
+//! | `grants` | what a module's processes may reach through WASI ([`ModuleGrants`]); `host/wasi.rs` turns them into each process's WASI context |
+//! | `bindings`, `host/` | the code generated from `wit/`, and one module per imported WIT interface (`process`, `registry`, `spawn`, `supervisor`, `clock`, `log`) and the linker that installs them; `wasi` (WASI preview 2 for the modules that import it, from their grants) and `stdio` (a WASI guest's stdout and stderr into the log, bounded) |
 //! | `mailbox`, `timer` | a process's queue of messages and signals with its reply slots; `send-after` timers |
 //! | `entry` | a process as the rest of the node sees it: its entry in the process table, who is told when it exits, what `ps` shows |
 //! | `process/` | one process's task: `serve` (the message loop, hibernation), `batch` (several queued messages in one guest entry), `flow` (what a callback's result does next), `calls` (the calls it has not answered: tags, bounds, exit), `ctx` (its store data) |
@@ -82,6 +83,7 @@ mod entry;
 mod error;
 mod exit;
 mod file;
+mod grants;
 mod guest_text;
 mod host;
 #[cfg(test)]
@@ -113,6 +115,7 @@ pub use error::{
     StopError, SuspendError,
 };
 pub use exit::ExitReason;
+pub use grants::{DirGrant, DirMode, GrantError, ModuleGrants};
 pub use guest_text::escaped;
 pub use node::{DEFAULT_CALL_TIMEOUT, Node, NodeConfig, ProcessInfo, SpawnOptions};
 pub use otter_common::Pid;

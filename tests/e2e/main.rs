@@ -5,6 +5,7 @@
 mod batch;
 mod budgets;
 mod calls;
+mod capabilities;
 mod dynamic;
 mod embedded;
 mod flow;

@@ -8,6 +8,13 @@ use anyhow::{Context, bail};
 /// The wasm target guests are built for.
 pub const GUEST_TARGET: &str = "wasm32-unknown-unknown";
 
+/// The target of the guests that use WASI (their std reaches files, the environment and
+/// clocks through it); `rustc` makes their cdylib a component itself.
+pub const WASI_TARGET: &str = "wasm32-wasip2";
+
+/// The guests built for [`WASI_TARGET`] instead of [`GUEST_TARGET`].
+pub const WASI_GUESTS: &[&str] = &["wasi_probe"];
+
 /// The repository root.
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -24,23 +31,36 @@ pub fn guest_dir() -> PathBuf {
         .join("release")
 }
 
-/// Install the wasm target with rustup if this toolchain lacks it.
+/// Where built WASI guests land: `<dir>/<crate>.wasm`.
+pub fn wasi_guest_dir() -> PathBuf {
+    root()
+        .join("guests/target")
+        .join(WASI_TARGET)
+        .join("release")
+}
+
+/// Install the wasm targets with rustup if this toolchain lacks them.
 pub fn ensure_target() -> anyhow::Result<()> {
+    ensure_one_target(GUEST_TARGET)?;
+    ensure_one_target(WASI_TARGET)
+}
+
+fn ensure_one_target(target: &str) -> anyhow::Result<()> {
     let out = Command::new("rustc")
-        .args(["--print", "target-libdir", "--target", GUEST_TARGET])
+        .args(["--print", "target-libdir", "--target", target])
         .output()
         .context("running rustc")?;
     let libdir = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     if out.status.success() && !libdir.is_empty() && Path::new(&libdir).is_dir() {
         return Ok(());
     }
-    eprintln!("installing the {GUEST_TARGET} target with rustup");
+    eprintln!("installing the {target} target with rustup");
     let status = Command::new("rustup")
-        .args(["target", "add", GUEST_TARGET])
+        .args(["target", "add", target])
         .status()
         .context("running rustup (the wasm target is needed to build guests)")?;
     if !status.success() {
-        bail!("rustup target add {GUEST_TARGET} failed");
+        bail!("rustup target add {target} failed");
     }
     Ok(())
 }
@@ -49,17 +69,28 @@ pub fn ensure_target() -> anyhow::Result<()> {
 /// directory holding the `.wasm` files.
 pub fn build_guests() -> anyhow::Result<PathBuf> {
     ensure_target()?;
-    let status = guest_cargo(&[
+    let mut args = vec![
         "build",
         "--release",
         "--quiet",
         "--workspace",
         "--target",
         GUEST_TARGET,
-    ])
-    .context("running cargo to build the guests")?;
+    ];
+    for g in WASI_GUESTS {
+        args.extend(["--exclude", g]);
+    }
+    let status = guest_cargo(&args).context("running cargo to build the guests")?;
     if !status.success() {
         bail!("building the guests failed");
+    }
+    let mut args = vec!["build", "--release", "--quiet", "--target", WASI_TARGET];
+    for g in WASI_GUESTS {
+        args.extend(["--package", g]);
+    }
+    let status = guest_cargo(&args).context("running cargo to build the WASI guests")?;
+    if !status.success() {
+        bail!("building the WASI guests failed");
     }
     Ok(guest_dir())
 }

@@ -183,6 +183,9 @@ async fn load_modules(
         let bytes: Arc<[u8]> = std::fs::read(&m.path)
             .map_err(|e| manifest.error_at(m.line, &field, format!("{}: {e}", m.path.display())))?
             .into();
+        node.grant(&m.name, m.grants.clone()).map_err(|e| {
+            manifest.error_at(m.line, format!("modules.{}.grants", m.name), e.to_string())
+        })?;
         let module = node
             .load_module_bytes(&m.name, &m.path, &bytes)
             .await

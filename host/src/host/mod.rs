@@ -5,7 +5,9 @@ mod log;
 mod process;
 mod registry;
 mod spawn;
+mod stdio;
 mod supervisor;
+pub(crate) mod wasi;
 
 use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};

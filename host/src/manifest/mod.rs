@@ -84,6 +84,22 @@
 //! Relative paths are relative to the manifest's directory. A module may also be written
 //! as a table, `[modules.echo]` with `path` and `vsn` (the version the module must report).
 //!
+//! A module that imports WASI gets only what its grants allow (see [`crate::ModuleGrants`]):
+//!
+//! ```toml
+//! [modules.file_server]
+//! path = "file_server.wasm"
+//! [modules.file_server.grants]
+//! dirs = [{ host = "var/files", guest = "/files", mode = "rw" }]  # mode: "ro" (default) | "rw"
+//! env = ["TZ"]                 # inherit these; or { NAME = "value" }
+//! clocks = true                # default false: WASI clocks read zero
+//! random = true                # default false: random bytes trap
+//! network = { connect = ["127.0.0.1:5432"] }  # outbound TCP to these; default none
+//! ```
+//!
+//! Each directory is checked when the manifest is read: missing, not a directory or not
+//! accessible as granted is an error at its line.
+//!
 //! Supervisors nest at most [`MAX_SUPERVISOR_DEPTH`] levels below the root; keys, tables
 //! and arrays at most 80 (the TOML parser's limit).
 //!
@@ -173,6 +189,9 @@ pub struct ModuleSpec {
     pub path: PathBuf,
     /// The version the module must report, if the manifest pins one.
     pub vsn: Option<String>,
+    /// What its processes may reach through WASI (`[modules.NAME.grants]`); nothing by
+    /// default. Its directories are resolved and checked.
+    pub grants: crate::grants::ModuleGrants,
     /// The manifest line of its path.
     pub line: usize,
 }
@@ -449,6 +468,7 @@ impl Manifest {
 }
 
 mod child;
+mod grants;
 mod parse;
 mod raw;
 mod text;

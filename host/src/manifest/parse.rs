@@ -159,10 +159,15 @@ impl Parser<'_> {
                     return Err(self.error(&path_span, field, format!("{}: {e}", path.display())));
                 }
             }
+            let grants = match &spec.grants {
+                Some(g) => self.grants(name, g.get_ref(), &base)?,
+                None => Default::default(),
+            };
             modules.push(ModuleSpec {
                 name: name.clone(),
                 path,
                 vsn: spec.vsn.clone(),
+                grants,
                 line: self.line_of(&path_span),
             });
         }

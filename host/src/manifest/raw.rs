@@ -68,6 +68,7 @@ pub(super) struct RawModule {
     /// The path string's own span in the table form; the whole value's in the short form.
     pub(super) path_span: Option<Range<usize>>,
     pub(super) vsn: Option<String>,
+    pub(super) grants: Option<Spanned<RawGrants>>,
 }
 
 #[derive(Deserialize)]
@@ -75,6 +76,37 @@ pub(super) struct RawModule {
 pub(super) struct RawModuleTable {
     pub(super) path: Spanned<String>,
     pub(super) vsn: Option<String>,
+    pub(super) grants: Option<Spanned<RawGrants>>,
+}
+
+/// `[modules.NAME.grants]`: what the module's processes may reach through WASI.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawGrants {
+    #[serde(default)]
+    pub(super) dirs: Vec<Spanned<RawDir>>,
+    /// `["TZ"]` (inherit) or `{ NAME = "value" }`.
+    pub(super) env: Option<Spanned<toml::Value>>,
+    pub(super) clocks: Option<bool>,
+    pub(super) random: Option<bool>,
+    pub(super) network: Option<RawNetwork>,
+}
+
+/// `{ host = "var/log", guest = "/log", mode = "rw" }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDir {
+    pub(super) host: Spanned<String>,
+    pub(super) guest: Spanned<String>,
+    pub(super) mode: Option<Spanned<String>>,
+}
+
+/// `{ connect = ["127.0.0.1:5432"] }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNetwork {
+    #[serde(default)]
+    pub(super) connect: Vec<Spanned<String>>,
 }
 
 impl<'de> Deserialize<'de> for RawModule {
@@ -92,6 +124,7 @@ impl<'de> Deserialize<'de> for RawModule {
                     path: s.to_owned(),
                     path_span: None,
                     vsn: None,
+                    grants: None,
                 })
             }
 
@@ -101,6 +134,7 @@ impl<'de> Deserialize<'de> for RawModule {
                     path_span: Some(t.path.span()),
                     path: t.path.into_inner(),
                     vsn: t.vsn,
+                    grants: t.grants,
                 })
             }
         }

@@ -24,6 +24,7 @@ use crate::error::{
     StopError, SuspendError,
 };
 use crate::exit::ExitReason;
+use crate::grants::{GrantError, ModuleGrants};
 use crate::mailbox::Signal;
 use crate::process::ProcessCtx;
 use crate::process_limits::ProcessLimits;
@@ -190,6 +191,10 @@ pub(crate) struct NodeInner {
     pub(crate) engine: Engine,
     pools: crate::pools::Pools,
     pub(crate) linker: Linker<ProcessCtx>,
+    /// The linker of modules that import WASI, made when the first is loaded.
+    pub(crate) wasi_linker: std::sync::OnceLock<Linker<ProcessCtx>>,
+    /// What each module's processes may reach through WASI, by module name.
+    grants: RwLock<HashMap<String, Arc<ModuleGrants>>>,
     pub(crate) config: NodeConfig,
     pub(crate) cache: CompileCache,
     modules: RwLock<HashMap<String, Arc<Module>>>,
@@ -250,6 +255,8 @@ impl Node {
                 engine,
                 pools,
                 linker,
+                wasi_linker: Default::default(),
+                grants: Default::default(),
                 cache: CompileCache::new(config.compile_cache.clone()),
                 config,
                 modules: RwLock::default(),
@@ -307,6 +314,24 @@ impl Node {
             .expect("module table lock")
             .insert(name.to_owned(), module.clone());
         Ok(module)
+    }
+
+    /// Grant the processes of `module` (those started from now on, also after an upgrade)
+    /// what `grants` allows through WASI; replaces the module's earlier grants. A module
+    /// without grants gets nothing (see [`ModuleGrants`]); one without WASI imports is not
+    /// affected. The directories are checked now.
+    ///
+    /// # Errors
+    /// [`GrantError`] if a directory is missing, not a directory or not accessible as
+    /// granted; the module's grants are then unchanged.
+    pub fn grant(&self, module: &str, grants: ModuleGrants) -> Result<(), GrantError> {
+        grants.check()?;
+        self.inner
+            .grants
+            .write()
+            .expect("grants lock")
+            .insert(module.to_owned(), Arc::new(grants));
+        Ok(())
     }
 
     /// The module loaded under `name`.

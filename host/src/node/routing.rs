@@ -26,6 +26,16 @@ impl NodeInner {
             .cloned()
     }
 
+    /// What `module`'s processes may reach through WASI: nothing unless granted.
+    pub(crate) fn grants(&self, module: &str) -> Arc<crate::grants::ModuleGrants> {
+        self.grants
+            .read()
+            .expect("grants lock")
+            .get(module)
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// Make `module` the one its name starts processes from (after an upgrade commits).
     pub(crate) fn install_module(&self, module: Arc<Module>) {
         self.modules

@@ -43,6 +43,9 @@ pub(crate) struct ProcessCtx {
     pub(crate) ticks: u64,
     /// Messages the current entry handles (a batch has several, each with its budget).
     pub(crate) entries: u64,
+    /// Its WASI context, for a module that imports WASI, made at its first WASI call (a
+    /// pure guest pays one pointer for it).
+    pub(crate) wasi: Option<Box<crate::host::wasi::WasiState>>,
 }
 
 impl ProcessCtx {
@@ -95,6 +98,7 @@ impl ProcessCtx {
             tick_budget,
             ticks: 0,
             entries: 1,
+            wasi: None,
         }
     }
 
@@ -122,6 +126,8 @@ impl ProcessCtx {
 pub(crate) fn new_store(engine: &Engine, mut ctx: ProcessCtx) -> Store<ProcessCtx> {
     ctx.limits.reset();
     ctx.entering(1);
+    // A new instance holds no WASI handle of the old one's.
+    ctx.wasi = None;
     let mut store = Store::new(engine, ctx);
     store.limiter(|ctx| &mut ctx.limits);
     store.set_epoch_deadline(1);

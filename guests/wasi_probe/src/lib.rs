@@ -1,0 +1,133 @@
+//! A server that reaches the host through WASI with Rust's std, to test what its grants
+//! allow: each call answers `{"ok": …}` or `{"err": "<the io::Error>"}`.
+//!
+//! ```text
+//! $ otter call probe '{"write": ["/data/a.txt", "hello"]}'
+//! $ otter call probe '{"read": "/data/a.txt"}'
+//! {"ok":"hello"}
+//! $ otter call probe '{"read": "/etc/passwd"}'
+//! {"err":"..."}
+//! ```
+
+use std::io::Write as _;
+
+use otter_guest::{GenServer, Init, Reply, ReplyTo};
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize)]
+struct Probe;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Call {
+    /// A file's text.
+    Read(String),
+    /// Write text to a file, creating it.
+    Write(String, String),
+    /// An environment variable, if set.
+    Env(String),
+    /// The wall clock, in seconds since the epoch.
+    Now,
+    /// Open a TCP connection to the address.
+    Connect(String),
+    /// Print lines to stdout (and one to stderr).
+    Print(u32, String),
+    /// The names of the preopened directories' entries under `path`.
+    List(String),
+    /// Open a file this many times and keep every handle (until the process ends).
+    Hoard(String, u32),
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Answer {
+    Ok(serde_json_like::Value),
+    Err(String),
+}
+
+/// What an answer carries: text, a number, nothing, or a list of names.
+mod serde_json_like {
+    use serde::Serialize;
+
+    #[derive(Serialize)]
+    #[serde(untagged)]
+    pub(crate) enum Value {
+        Text(String),
+        Number(u64),
+        Names(Vec<String>),
+        Nothing(Option<()>),
+    }
+}
+
+use serde_json_like::Value;
+
+fn answer(r: std::io::Result<Value>) -> Reply<Answer> {
+    Reply::ok(match r {
+        Ok(v) => Answer::Ok(v),
+        Err(e) => Answer::Err(e.to_string()),
+    })
+}
+
+impl GenServer for Probe {
+    type Args = ();
+    type Call = Call;
+    type Reply = Answer;
+    type Cast = ();
+    type Info = ();
+    type Continue = ();
+    const VSN: &'static str = "1";
+
+    fn init(_: ()) -> Init<Self> {
+        Init::ok(Probe)
+    }
+
+    fn handle_call(&mut self, request: Call, _from: ReplyTo) -> Reply<Answer> {
+        match request {
+            Call::Read(path) => answer(std::fs::read_to_string(path).map(Value::Text)),
+            Call::Write(path, text) => {
+                answer(std::fs::write(path, text).map(|()| Value::Nothing(None)))
+            }
+            Call::Env(name) => Reply::ok(match std::env::var(name) {
+                Ok(v) => Answer::Ok(Value::Text(v)),
+                Err(e) => Answer::Err(e.to_string()),
+            }),
+            Call::Now => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0);
+                Reply::ok(Answer::Ok(Value::Number(now)))
+            }
+            Call::Connect(addr) => {
+                answer(std::net::TcpStream::connect(addr.as_str()).map(|_| Value::Nothing(None)))
+            }
+            Call::Print(lines, text) => {
+                let mut out = std::io::stdout();
+                for _ in 0..lines {
+                    let _ = writeln!(out, "{text}");
+                }
+                let _ = out.flush();
+                eprintln!("stderr: {text}");
+                Reply::ok(Answer::Ok(Value::Number(u64::from(lines))))
+            }
+            Call::Hoard(path, times) => {
+                for _ in 0..times {
+                    match std::fs::File::open(&path) {
+                        Ok(f) => std::mem::forget(f),
+                        Err(e) => return Reply::ok(Answer::Err(e.to_string())),
+                    }
+                }
+                Reply::ok(Answer::Ok(Value::Number(u64::from(times))))
+            }
+            Call::List(path) => answer(std::fs::read_dir(path).and_then(|entries| {
+                let mut names = entries
+                    .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+                    .collect::<std::io::Result<Vec<_>>>()?;
+                names.sort();
+                Ok(Value::Names(names))
+            })),
+        }
+    }
+}
+
+otter_guest::export_genserver!(Probe);

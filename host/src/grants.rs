@@ -1,0 +1,165 @@
+//! What a module's processes may reach through WASI: directories, environment variables,
+//! clocks, randomness and outbound connections. Nothing unless granted.
+//!
+//! The grants become a `wasmtime_wasi::WasiCtx` per process (see `host/wasi.rs`); this
+//! module only describes them and checks them once, when they are given to the node.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Whether a granted directory may be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirMode {
+    /// Read files and list directories only.
+    ReadOnly,
+    /// Read, create, write, rename and remove under the directory.
+    ReadWrite,
+}
+
+/// A host directory a guest sees under `guest` (e.g. `/log`), and nothing above it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirGrant {
+    /// The directory on the host.
+    pub host: PathBuf,
+    /// Its name in the guest.
+    pub guest: String,
+    /// Read-only or read-write.
+    pub mode: DirMode,
+}
+
+/// What the processes of one module may use through WASI. The default grants nothing: no
+/// directory, no environment variable, clocks that stand still at the epoch, no random
+/// bytes and no sockets.
+///
+/// ```
+/// use otter::{DirMode, ModuleGrants};
+/// let mut grants = ModuleGrants::default();
+/// grants
+///     .dir("/var/log/app", "/log", DirMode::ReadWrite)
+///     .inherit_env("TZ")
+///     .env("MODE", "prod")
+///     .clocks(true)
+///     .random(true)
+///     .connect("127.0.0.1:5432".parse().unwrap());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ModuleGrants {
+    pub(crate) dirs: Vec<DirGrant>,
+    pub(crate) inherit_env: Vec<String>,
+    pub(crate) env: Vec<(String, String)>,
+    pub(crate) clocks: bool,
+    pub(crate) random: bool,
+    pub(crate) connect: Vec<SocketAddr>,
+}
+
+impl ModuleGrants {
+    /// Preopen `host` as `guest`. Default: no directory. Paths the guest opens are resolved
+    /// inside it: an absolute path, `..` or a symlink leading out is refused.
+    pub fn dir(&mut self, host: impl Into<PathBuf>, guest: &str, mode: DirMode) -> &mut Self {
+        self.dirs.push(DirGrant {
+            host: host.into(),
+            guest: guest.to_owned(),
+            mode,
+        });
+        self
+    }
+
+    /// Pass the node's own value of `name`, if it has one. Default: no variable.
+    pub fn inherit_env(&mut self, name: &str) -> &mut Self {
+        self.inherit_env.push(name.to_owned());
+        self
+    }
+
+    /// Set `name` to `value` in the guest's environment. Default: no variable.
+    pub fn env(&mut self, name: &str, value: &str) -> &mut Self {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// The host's wall and monotonic clocks. Default: `false`, both read zero (the wall
+    /// clock says 1970-01-01) and never advance. Otter's own `clock` interface is always
+    /// there; this is about WASI's.
+    pub fn clocks(&mut self, granted: bool) -> &mut Self {
+        self.clocks = granted;
+        self
+    }
+
+    /// Random bytes from the host's generator. Default: `false`: asking for random bytes
+    /// traps (the process exits), `get-random-u64` answers 0 and the insecure seed (what a
+    /// Rust guest's `HashMap` is seeded from) is a constant.
+    pub fn random(&mut self, granted: bool) -> &mut Self {
+        self.random = granted;
+        self
+    }
+
+    /// Allow TCP connections to `addr` (WASI sockets). Default: none; no listening, no UDP
+    /// and no name lookup in any case.
+    pub fn connect(&mut self, addr: SocketAddr) -> &mut Self {
+        self.connect.push(addr);
+        self
+    }
+
+    /// The directories granted.
+    pub fn dirs(&self) -> &[DirGrant] {
+        &self.dirs
+    }
+
+    /// Check each granted directory now: it exists, is a directory, and this node may read
+    /// it (and write it, if granted read-write).
+    ///
+    /// # Errors
+    /// [`GrantError`] naming the first directory that fails.
+    pub fn check(&self) -> Result<(), GrantError> {
+        self.dirs
+            .iter()
+            .try_for_each(|d| check_dir(&d.host, d.mode))
+    }
+}
+
+/// Why a grant cannot be given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GrantError {
+    /// The directory cannot be used as granted.
+    #[error("{}: {reason}", path.display())]
+    Dir {
+        /// The host directory.
+        path: PathBuf,
+        /// What is wrong: missing, not a directory, no permission.
+        reason: String,
+    },
+}
+
+/// `path` is a directory this node can open, read (and write, for `ReadWrite`).
+pub(crate) fn check_dir(path: &Path, mode: DirMode) -> Result<(), GrantError> {
+    let fail = |reason: String| GrantError::Dir {
+        path: path.to_owned(),
+        reason,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| {
+        fail(match e.kind() {
+            std::io::ErrorKind::NotFound => "no such directory".into(),
+            std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+            _ => e.to_string(),
+        })
+    })?;
+    if !meta.is_dir() {
+        return Err(fail("not a directory".into()));
+    }
+    let access = match mode {
+        DirMode::ReadOnly => rustix::fs::Access::READ_OK | rustix::fs::Access::EXEC_OK,
+        DirMode::ReadWrite => {
+            rustix::fs::Access::READ_OK | rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK
+        }
+    };
+    rustix::fs::access(path, access).map_err(|_| {
+        fail(match mode {
+            DirMode::ReadOnly => "permission denied (cannot read it)".into(),
+            DirMode::ReadWrite => "permission denied (cannot read and write it)".into(),
+        })
+    })?;
+    // Open it the way a process's preopen will, so what fails here does not fail later.
+    wasmtime_wasi::WasiCtxBuilder::new()
+        .preopened_dir(path, "/", wasmtime_wasi::FsPerms::ReadOnly)
+        .map(|_| ())
+        .map_err(|e| fail(format!("cannot be opened: {e}")))
+}

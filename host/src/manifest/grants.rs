@@ -1,0 +1,140 @@
+//! `[modules.NAME.grants]`: reading and checking a module's WASI grants.
+
+use std::path::Path;
+
+use super::ManifestError;
+use super::parse::Parser;
+use super::raw::RawGrants;
+use crate::grants::{DirMode, GrantError, ModuleGrants, check_dir};
+
+/// The most entries of each kind one module's grants may list.
+const MAX_GRANTS: usize = 64;
+
+impl Parser<'_> {
+    /// A module's grants, its directories resolved against `base` and checked.
+    pub(super) fn grants(
+        &self,
+        module: &str,
+        raw: &RawGrants,
+        base: &Path,
+    ) -> Result<ModuleGrants, ManifestError> {
+        let at = |what: &str| format!("modules.{module}.grants.{what}");
+        let mut grants = ModuleGrants::default();
+        if raw.dirs.len() > MAX_GRANTS {
+            let span = raw.dirs[MAX_GRANTS].span();
+            return Err(self.error(&span, at("dirs"), format!("at most {MAX_GRANTS}")));
+        }
+        for (i, dir) in raw.dirs.iter().enumerate() {
+            let d = dir.get_ref();
+            let field = |f: &str| at(&format!("dirs[{i}].{f}"));
+            let mode = match d.mode.as_ref().map(|m| (m.get_ref().as_str(), m.span())) {
+                None | Some(("ro", _)) => DirMode::ReadOnly,
+                Some(("rw", _)) => DirMode::ReadWrite,
+                Some((other, span)) => {
+                    return Err(self.error(
+                        &span,
+                        field("mode"),
+                        format!("{other:?}: expected \"ro\" or \"rw\""),
+                    ));
+                }
+            };
+            let guest = d.guest.get_ref();
+            if guest.is_empty() || guest.contains('\0') {
+                return Err(self.error(&d.guest.span(), field("guest"), "empty or NUL in it"));
+            }
+            if d.host.get_ref().is_empty() {
+                return Err(self.error(&d.host.span(), field("host"), "empty path"));
+            }
+            let host = base.join(d.host.get_ref());
+            check_dir(&host, mode).map_err(|GrantError::Dir { path, reason }| {
+                self.error(
+                    &d.host.span(),
+                    field("host"),
+                    format!("{}: {reason}", path.display()),
+                )
+            })?;
+            grants.dir(host, guest, mode);
+        }
+        if let Some(env) = &raw.env {
+            self.env(&mut grants, env.get_ref(), &env.span(), &at("env"))?;
+        }
+        grants.clocks(raw.clocks.unwrap_or(false));
+        grants.random(raw.random.unwrap_or(false));
+        if let Some(network) = &raw.network {
+            if network.connect.len() > MAX_GRANTS {
+                let span = network.connect[MAX_GRANTS].span();
+                let field = at("network.connect");
+                return Err(self.error(&span, field, format!("at most {MAX_GRANTS}")));
+            }
+            for (i, addr) in network.connect.iter().enumerate() {
+                let parsed = addr.get_ref().parse().map_err(|_| {
+                    self.error(
+                        &addr.span(),
+                        at(&format!("network.connect[{i}]")),
+                        format!(
+                            "{:?}: expected an IP address and port, e.g. \"127.0.0.1:5432\"",
+                            addr.get_ref()
+                        ),
+                    )
+                })?;
+                grants.connect(parsed);
+            }
+        }
+        Ok(grants)
+    }
+
+    /// `env = ["TZ"]` (inherited from the node) or `env = { NAME = "value" }`.
+    fn env(
+        &self,
+        grants: &mut ModuleGrants,
+        env: &toml::Value,
+        span: &std::ops::Range<usize>,
+        field: &str,
+    ) -> Result<(), ManifestError> {
+        let bad_name = |n: &str| n.is_empty() || n.contains(['=', '\0']);
+        match env {
+            toml::Value::Array(names) if names.len() <= MAX_GRANTS => {
+                for name in names {
+                    match name.as_str() {
+                        Some(n) if !bad_name(n) => {
+                            grants.inherit_env(n);
+                        }
+                        _ => {
+                            return Err(self.error(
+                                span,
+                                field,
+                                "names of variables: non-empty strings without '=' or NUL",
+                            ));
+                        }
+                    }
+                }
+            }
+            toml::Value::Table(vars) if vars.len() <= MAX_GRANTS => {
+                for (name, value) in vars {
+                    match value.as_str() {
+                        Some(v) if !bad_name(name) && !v.contains('\0') => {
+                            grants.env(name, v);
+                        }
+                        _ => {
+                            return Err(self.error(
+                                span,
+                                format!("{field}.{name}"),
+                                "a string value, and a name without '=' or NUL",
+                            ));
+                        }
+                    }
+                }
+            }
+            _ => {
+                return Err(self.error(
+                    span,
+                    field,
+                    format!(
+                        "expected a list of names to inherit or a table of values (at most {MAX_GRANTS})"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}

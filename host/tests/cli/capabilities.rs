@@ -1,0 +1,116 @@
+//! `[modules.NAME.grants]` through `otter run`: a WASI guest reaching its granted directory,
+//! its output in the node's log, and grants the manifest check refuses.
+
+use crate::support::*;
+
+fn wasi_probe() -> std::path::PathBuf {
+    guests();
+    xtask::wasi_guest_dir().join("wasi_probe.wasm")
+}
+
+/// An app running `wasi_probe` as `probe` with `grants` (TOML lines of its grants table).
+fn app_with(grants: &str) -> App {
+    let app = App::new();
+    app.write_manifest(&format!(
+        r#"[node]
+name = "t"
+control = "ctl/t.sock"
+
+[modules.wasi_probe]
+path = "{probe}"
+
+[modules.wasi_probe.grants]
+{grants}
+
+[[children]]
+name = "probe"
+module = "wasi_probe"
+"#,
+        probe = wasi_probe().display(),
+    ));
+    app
+}
+
+#[test]
+fn otter_run_refuses_a_grant_of_a_missing_directory_at_its_line() {
+    let app = app_with(r#"dirs = [{ host = "nowhere", guest = "/data", mode = "rw" }]"#);
+    let (status, stderr) = app.run_refused();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("app.toml:9: modules.wasi_probe.grants.dirs[0].host: "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nowhere: no such directory"), "{stderr}");
+}
+
+#[test]
+fn otter_run_refuses_a_bad_grant_mode_and_address_at_their_lines() {
+    let app = app_with(r#"dirs = [{ host = ".", guest = "/data", mode = "write" }]"#);
+    let (_, stderr) = app.run_refused();
+    assert!(
+        stderr.contains("app.toml:9: modules.wasi_probe.grants.dirs[0].mode: \"write\""),
+        "{stderr}"
+    );
+    let app = app_with(r#"network = { connect = ["localhost"] }"#);
+    let (_, stderr) = app.run_refused();
+    assert!(
+        stderr.contains("app.toml:9: modules.wasi_probe.grants.network.connect[0]: "),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_wasi_guest_reads_its_granted_directory_and_its_output_is_logged_with_its_pid() {
+    let app = app_with(r#"dirs = [{ host = "files", guest = "/files" }]"#);
+    std::fs::create_dir(app.path("files")).unwrap();
+    std::fs::write(app.path("files/a.txt"), "granted").unwrap();
+    let running = app.spawn().ready();
+    assert_eq!(
+        app.ok(&["call", "probe", r#"{"read":"/files/a.txt"}"#])
+            .trim(),
+        r#"{"ok":"granted"}"#
+    );
+    let refused = app.ok(&["call", "probe", r#"{"write":["/files/b.txt","x"]}"#]);
+    assert!(refused.contains("err"), "{refused}");
+    app.ok(&["call", "probe", r#"{"print":[1,"hello from the guest"]}"#]);
+    drop(running);
+    let stderr = app.stderr();
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("hello from the guest") && !l.contains("stderr:"))
+        .unwrap_or_else(|| panic!("the guest's line is logged:\n{stderr}"));
+    assert!(line.contains("pid="), "{line}");
+    assert!(
+        stderr.contains("stderr: hello from the guest"),
+        "its stderr too:\n{stderr}"
+    );
+}
+
+#[test]
+fn a_guest_printing_in_a_loop_is_rate_limited_and_its_long_lines_cut() {
+    let app = app_with("");
+    let running = app.spawn().ready();
+    let long = "y".repeat(5000);
+    app.ok(&["call", "probe", &format!(r#"{{"print":[1,"{long}"]}}"#)]);
+    app.ok(&["call", "probe", r#"{"print":[20000,"flood"]}"#]);
+    // After the burst's budget refills, the next line tells how many were dropped.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    app.ok(&["call", "probe", r#"{"print":[1,"after"]}"#]);
+    drop(running);
+    let stderr = app.stderr();
+    let floods = stderr.lines().filter(|l| l.contains(" flood")).count();
+    assert!(
+        (50..=400).contains(&floods),
+        "{floods} of 20000 lines logged"
+    );
+    let after = stderr
+        .lines()
+        .find(|l| l.contains(" after"))
+        .unwrap_or_else(|| panic!("the later line is logged:\n{stderr}"));
+    assert!(after.contains("dropped="), "{after}");
+    let long_line = stderr
+        .lines()
+        .find(|l| l.contains("yyyy"))
+        .expect("the long line is logged");
+    assert!(long_line.len() < 1500, "cut: {} bytes", long_line.len());
+}
