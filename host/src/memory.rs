@@ -31,6 +31,11 @@ impl MemoryLimit {
         }
     }
 
+    /// The most linear memory the process may have, in bytes.
+    pub(crate) fn cap(&self) -> usize {
+        self.cap
+    }
+
     /// Whether this store was refused memory.
     pub(crate) fn refused(&self) -> bool {
         self.refused

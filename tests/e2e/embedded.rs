@@ -274,3 +274,13 @@ async fn a_guest_flooding_it_is_held_to_the_node_limits() {
     node.exit(me.pid(), ExitReason::Normal);
     assert!(me.is_alive());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timeout_too_long_to_add_to_now_waits_without_a_deadline() {
+    let node = node().await;
+    let me = node.embedded_process();
+    let peer = node.embedded_process();
+    peer.send(me.pid(), otter::encode(&"hi").unwrap()).unwrap();
+    let got = me.receive(Some(Duration::MAX)).await.unwrap();
+    assert!(matches!(got, Received::Message(t) if json_of(&t) == json!("hi")));
+}

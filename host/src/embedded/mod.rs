@@ -365,7 +365,8 @@ impl EmbeddedProcess {
     /// # Cancel safety
     /// Cancel safe: a message is taken only when this returns it.
     pub async fn receive(&self, timeout: Option<Duration>) -> Result<Received, ReceiveError> {
-        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+        // A timeout too far to add to now is no timeout.
+        let deadline = timeout.and_then(|t| tokio::time::Instant::now().checked_add(t));
         loop {
             let arrived = self.core.arrived.notified();
             if let Some(received) = self.try_receive()? {

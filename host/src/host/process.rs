@@ -73,7 +73,7 @@ impl ProcessCtx {
         // the process's own memory may.
         let limits = TimerLimits {
             count: self.node.config.max_timers,
-            bytes: self.node.config.engine.max_memory,
+            bytes: self.limits.cap(),
         };
         self.timers
             .get_or_insert_with(|| Box::new(Timers::new()))

@@ -83,7 +83,8 @@ impl Lines {
     /// Log the line if the budget allows, and start the next.
     fn emit(&mut self) {
         let elapsed = self.refilled.elapsed();
-        let earned = (elapsed.as_millis() as u64 * u64::from(MAX_OUTPUT_LINES) / 1000) as u32;
+        let earned = (elapsed.as_millis() as u64 * u64::from(MAX_OUTPUT_LINES) / 1000)
+            .min(u64::from(MAX_OUTPUT_LINES)) as u32;
         if earned > 0 {
             self.tokens = (self.tokens.saturating_add(earned)).min(MAX_OUTPUT_LINES);
             self.refilled = Instant::now();

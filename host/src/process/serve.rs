@@ -218,8 +218,9 @@ impl Process {
                         // OTP's `hibernate_after` applies only when no idle timeout is set.
                         WitNext::None if self.hibernate_after.is_some() => {
                             let idle = self.hibernate_after.unwrap_or_default();
+                            // An idle time too far to add to now never comes.
                             match self
-                                .next_event(Some(tokio::time::Instant::now() + idle))
+                                .next_event(tokio::time::Instant::now().checked_add(idle))
                                 .await
                             {
                                 Woken::Event(Event::Timeout) => {

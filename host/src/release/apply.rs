@@ -117,8 +117,6 @@ async fn upgrade(
         .map_err(|e| e.to_string())
 }
 
-/// Terminate a child and delete its spec, as a relup removes a child. A child already
-/// gone (a temporary one that exited) is not an error.
 /// Start a child from `spec` (appended, as `start_child` does).
 async fn start(sup: &Supervisor, spec: &ChildSpec) -> Result<(), String> {
     sup.start_child(spec.clone())
@@ -134,6 +132,8 @@ async fn respec(sup: &Supervisor, spec: &ChildSpec) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
+/// Terminate a child and delete its spec, as a relup removes a child. A child already
+/// gone (a temporary one that exited) is not an error.
 async fn stop(sup: &Supervisor, id: &str) -> Result<(), String> {
     for r in [sup.terminate_child(id).await, sup.delete_child(id).await] {
         match r {

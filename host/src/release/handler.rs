@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use super::{MAX_MANIFEST_BYTES, Release, ReloadError, ReloadOptions, ReloadReport, plan};
-use crate::manifest::{Manifest, ManifestError, SupervisorTable};
+use super::{Release, ReloadError, ReloadOptions, ReloadReport, plan};
+use crate::manifest::{Manifest, SupervisorTable};
 use crate::node::Node;
 use crate::supervisor::Supervisor;
 use crate::upgrade::{MAX_MODULE_BYTES, ReloadSlot};
@@ -86,11 +86,7 @@ impl ReleaseHandler {
             .map_err(|e| ReloadError::Refused(format!("reading the manifest failed: {e}")))??;
         let mut bytes = Vec::with_capacity(manifest.modules.len());
         for m in &manifest.modules {
-            let path = m.path.clone();
-            let read = tokio::task::spawn_blocking(move || read_module(&path))
-                .await
-                .map_err(std::io::Error::other)
-                .and_then(|r| r);
+            let read = crate::file::read_regular_async(&m.path, MAX_MODULE_BYTES).await;
             let read = read.map_err(|e| {
                 manifest.error_at(m.line, format!("modules.{}.path", m.name), e.to_string())
             })?;
@@ -171,20 +167,10 @@ impl ReleaseHandler {
     }
 }
 
-/// The manifest at `path`: only a regular file (a FIFO or a device such as `/dev/zero`
-/// would block or never end), at most [`MAX_MANIFEST_BYTES`].
+/// The manifest at `path`, read as `otter run` reads one (a regular file within
+/// [`MAX_MANIFEST_BYTES`](super::MAX_MANIFEST_BYTES)).
 fn load_manifest(path: &Path) -> Result<Manifest, ReloadError> {
-    let refused = |why: String| {
-        ReloadError::Manifest(ManifestError {
-            file: path.to_owned(),
-            line: None,
-            field: String::new(),
-            message: format!("cannot read the manifest: {why}"),
-        })
-    };
-    let bytes =
-        crate::file::read_regular(path, MAX_MANIFEST_BYTES).map_err(|e| refused(e.to_string()))?;
-    Ok(Manifest::from_bytes(bytes, path)?)
+    Ok(Manifest::load(path)?)
 }
 
 /// A module file's bytes: only a regular file, at most [`MAX_MODULE_BYTES`].
