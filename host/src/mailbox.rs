@@ -165,7 +165,8 @@ pub(crate) fn mailbox(bound: Option<MailboxBound>) -> (MailboxSender, Mailbox) {
         queued: AtomicUsize::new(0),
         bounded: bound.map(|bound| {
             Box::new(Bounded {
-                bound,
+                // At least 1, however the bound was built (its fields are public).
+                bound: MailboxBound::new(bound.bound, bound.policy),
                 held: AtomicUsize::new(0),
                 rejected: AtomicU64::new(0),
                 dropped: AtomicU64::new(0),
