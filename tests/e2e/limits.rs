@@ -287,3 +287,53 @@ async fn cancel_timer_answers_the_time_left() {
     let again: Value = node.call(p, &json!({"cancel_timer": t})).await.unwrap();
     assert_eq!(again, Value::Null);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn supervisors_count_toward_max_processes() {
+    use otter::{ChildFailure, ChildSpec, Strategy, SupervisorError, SupervisorSpec};
+    let node = node_with(|c| {
+        c.max_processes(3);
+    })
+    .await;
+    let worker = |id: &str| ChildSpec::worker(id, "probe", otter::from_json(&json!({})));
+    // A supervisor and two workers fill the node: a third worker has no room.
+    let full = SupervisorSpec::new(Strategy::OneForOne)
+        .child(worker("a"))
+        .child(worker("b"))
+        .child(worker("c"));
+    match node.start_supervisor(full).await {
+        Err(SupervisorError::Child { id, reason }) => {
+            assert_eq!(id, "c");
+            assert_eq!(reason, ChildFailure::Worker(StartError::SystemLimit));
+        }
+        other => panic!("expected child c to fail with system_limit, got {other:?}"),
+    }
+    assert_eq!(
+        node.process_count(),
+        0,
+        "the failed start left nothing behind"
+    );
+    let fits = SupervisorSpec::new(Strategy::OneForOne)
+        .child(worker("a"))
+        .child(worker("b"));
+    let sup = node.start_supervisor(fits).await.unwrap();
+    // The node is full: neither another supervisor nor a process starts.
+    let err = node
+        .start_supervisor(SupervisorSpec::new(Strategy::OneForOne))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SupervisorError::SystemLimit), "{err:?}");
+    assert!(err.to_string().starts_with("system_limit"), "{err}");
+    let err = node
+        .spawn(
+            "probe",
+            otter::from_json(&json!({})),
+            SpawnOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err, StartError::SystemLimit);
+    let a = sup.which_children().await.unwrap()[0].pid.unwrap();
+    let pong: Value = node.call(a, &json!("ping")).await.unwrap();
+    assert_eq!(pong, json!("pong"));
+}

@@ -113,7 +113,11 @@ async fn serve(manifest: Manifest, node_name: String, socket: PathBuf) -> anyhow
             node.shutdown().await;
             return Err(manifest.spec_error(&e).into());
         }
-        Some(Err(e @ (SupervisorError::Child { .. } | SupervisorError::AlreadyStarted(_)))) => {
+        Some(Err(
+            e @ (SupervisorError::Child { .. }
+            | SupervisorError::AlreadyStarted(_)
+            | SupervisorError::SystemLimit),
+        )) => {
             node.shutdown().await;
             return Err(child_error(&manifest, &e).into());
         }
@@ -257,7 +261,9 @@ fn child_error(manifest: &Manifest, e: &SupervisorError) -> otter::manifest::Man
                 }
             }
             SupervisorError::Spec(s) => break s.to_string(),
-            SupervisorError::AlreadyStarted(_) => break at.to_string(),
+            SupervisorError::AlreadyStarted(_) | SupervisorError::SystemLimit => {
+                break at.to_string();
+            }
         }
     };
     let label = ids.last().copied().unwrap_or("?");

@@ -164,7 +164,10 @@ impl NodeConfig {
 
     /// How many processes the node holds at most (Erlang's `+P`). Default 4,194,304. A
     /// start past it fails with [`StartError::SystemLimit`], whoever starts it (a guest,
-    /// a supervisor, [`Node::spawn`]); concurrent starts may overshoot it by a few.
+    /// a supervisor, [`Node::spawn`]); supervisors count, as the processes they are in OTP
+    /// (a supervisor's start past it fails with
+    /// [`SupervisorError::SystemLimit`](crate::SupervisorError::SystemLimit)). Concurrent
+    /// starts may overshoot it by a few.
     pub fn max_processes(&mut self, processes: usize) -> &mut Self {
         self.max_processes = processes;
         self

@@ -83,8 +83,10 @@ impl NodeInner {
         self.processes.get(&pid).map(|e| e.value().clone())
     }
 
-    pub(crate) fn process_count(&self) -> usize {
-        self.processes.len()
+    /// Whether a start must fail with `system_limit`: supervisors count toward
+    /// `max_processes` as the processes they are in OTP.
+    pub(crate) fn at_process_limit(&self) -> bool {
+        self.processes.len() + self.supervisors.len() >= self.config.max_processes
     }
 
     pub(crate) fn insert(&self, entry: Arc<ProcessEntry>) {

@@ -26,7 +26,7 @@ pub(crate) async fn spawn(
     if let Some(name) = &opts.name {
         crate::limits::check_name(name).map_err(StartError::Badarg)?;
     }
-    if node.process_count() >= node.config.max_processes {
+    if node.at_process_limit() {
         return Err(StartError::SystemLimit);
     }
     let pid = node.next_pid();

@@ -104,6 +104,10 @@ pub enum SupervisorError {
     /// The supervisor's name is held by this pid; nothing was started.
     #[error("already started as {0}")]
     AlreadyStarted(Pid),
+    /// The node holds its maximum number of processes, supervisors included
+    /// ([`NodeConfig::max_processes`](crate::NodeConfig::max_processes)); nothing was started.
+    #[error("system_limit: the node holds its maximum number of processes")]
+    SystemLimit,
     /// A child failed to start; the children started before it were stopped.
     #[error("child {id:?} failed to start: {reason}")]
     Child {

@@ -47,8 +47,8 @@ fn fails(app: &App, args: &[&str], kind: &str) -> String {
 
 #[test]
 fn a_start_past_max_processes_fails_with_system_limit_and_the_others_keep_answering() {
-    // Its two workers fill the node (supervisors are not processes).
-    let app = limited_app(2);
+    // The root supervisor and its two workers fill the node (supervisors count, as in OTP).
+    let app = limited_app(3);
     let _node = app.spawn().ready();
     fails(
         &app,

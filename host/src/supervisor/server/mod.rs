@@ -108,6 +108,9 @@ async fn start_inner(
     parent: Option<(Pid, ExitSender)>,
 ) -> Result<Supervisor, SupervisorError> {
     let (parent, exit_to) = parent.unzip();
+    if node.inner.at_process_limit() {
+        return Err(SupervisorError::SystemLimit);
+    }
     let pid = node.inner.next_pid();
     let (cmds_tx, cmds_rx) = mpsc::unbounded_channel();
     let (exit_tx, exit_rx) = watch::channel(None);
