@@ -16,6 +16,9 @@ pub(crate) const MAX_MONITORS: usize = 100_000;
 /// The default [`crate::NodeConfig::max_timers`] per process.
 pub(crate) const DEFAULT_MAX_TIMERS: usize = 10_000;
 
+/// The default [`crate::NodeConfig::max_registry_keys`] per process.
+pub(crate) const DEFAULT_MAX_REGISTRY_KEYS: usize = 10_000;
+
 /// The default [`crate::NodeConfig::max_processes`]: far above the million hibernated
 /// servers a node is meant to hold, so that only a runaway spawner meets it.
 pub(crate) const DEFAULT_MAX_PROCESSES: usize = 1 << 22;

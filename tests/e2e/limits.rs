@@ -337,3 +337,41 @@ async fn supervisors_count_toward_max_processes() {
     let pong: Value = node.call(a, &json!("ping")).await.unwrap();
     assert_eq!(pong, json!("pong"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registering_past_max_registry_keys_ends_the_process_with_system_limit() {
+    let node = node_with(|c| {
+        c.max_registry_keys(10);
+    })
+    .await;
+    node.create_registry("Topics", Keys::Duplicate).unwrap();
+    let p = probe(&node).await;
+    let other = probe(&node).await;
+    let reg = |key: usize| json!({"reg_register": {"registry": "Topics", "key": ["topic", key], "value": null}});
+    for key in 0..10 {
+        let ok: Value = node.call(p, &reg(key)).await.unwrap();
+        assert_eq!(ok, json!("ok"));
+    }
+    // An entry given back makes room for another.
+    let ok: Value = node
+        .call(
+            p,
+            &json!({"reg_unregister": {"registry": "Topics", "key": ["topic", 0]}}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ok, json!("ok"));
+    let ok: Value = node.call(p, &reg(10)).await.unwrap();
+    assert_eq!(ok, json!("ok"));
+    let r = exit_of(&node, p, reg(11)).await;
+    assert_eq!(r, ExitReason::Error("system_limit".into()));
+    // Its entries went with it; the other process registers as before.
+    for key in 0..10 {
+        let ok: Value = node.call(other, &reg(key)).await.unwrap();
+        assert_eq!(ok, json!("ok"));
+    }
+    let held = node
+        .registry_lookup("Topics", &otter::from_json(&json!(["topic", 1])))
+        .unwrap();
+    assert_eq!(held.len(), 1, "only the live process's entry is left");
+}

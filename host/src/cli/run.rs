@@ -74,6 +74,9 @@ async fn serve(manifest: Manifest, node_name: String, socket: PathBuf) -> anyhow
     if let Some(n) = manifest.max_timers {
         config.max_timers(n);
     }
+    if let Some(n) = manifest.max_registry_keys {
+        config.max_registry_keys(n);
+    }
     if let Some(bytes) = manifest.memory_limit {
         config.engine().max_memory(bytes);
     }

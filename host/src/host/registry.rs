@@ -4,7 +4,7 @@ use crate::bindings::otter::genserver::registry::Host;
 use crate::bindings::otter::genserver::types::{Pid, RegistryError as WitRegistryError, Term};
 use crate::host::ProcessCtx;
 use crate::limits::GuestFault;
-use crate::registry::RegistryError;
+use crate::registry::{HeldBudget, RegisterEntryError, RegistryError};
 
 pub(crate) fn registry_error(e: RegistryError) -> WitRegistryError {
     match e {
@@ -32,17 +32,20 @@ impl Host for ProcessCtx {
         self.check_registry_term("key", &key)?;
         self.check_registry_term("value", &value)?;
         // Entries live on the host, outside the process's linear memory: together they may
-        // take as much as that memory may.
-        let held = self.node.registries.held_bytes(self.pid);
-        let cost = crate::registry::entry_cost(&key, &value);
-        if held.saturating_add(cost) > self.node.config.engine.max_memory {
-            return Err(GuestFault::system_limit());
-        }
-        Ok(self
+        // take as much as that memory may, and be at most `max_registry_keys`.
+        let budget = HeldBudget {
+            entries: self.node.config.max_registry_keys,
+            bytes: self.limits.cap(),
+        };
+        match self
             .node
             .registries
-            .register(&registry, &key, self.pid, value)
-            .map_err(registry_error))
+            .register(&registry, &key, self.pid, value, budget)
+        {
+            Ok(()) => Ok(Ok(())),
+            Err(RegisterEntryError::Registry(e)) => Ok(Err(registry_error(e))),
+            Err(RegisterEntryError::OverBudget) => Err(GuestFault::system_limit()),
+        }
     }
 
     fn unregister(

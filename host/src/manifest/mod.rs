@@ -14,6 +14,7 @@
 //! control_max_connections = 256
 //! max_processes = 4194304     # processes on the node (Erlang's +P); a start past it fails
 //! max_timers = 10000          # pending send-after timers per process (system_limit past it)
+//! max_registry_keys = 10000   # registry entries per process, all registries (system_limit past it)
 //! memory_limit = 16777216     # bytes of linear memory per process (the slot size; a child
 //!                             # may set less); past it the process exits `memory_limit`
 //! callback_timeout_ms = 30000 # how long one callback may run its own code; past it the
@@ -154,6 +155,8 @@ pub struct Manifest {
     pub max_processes: Option<usize>,
     /// `[node] max_timers`, if set (see [`crate::NodeConfig::max_timers`]).
     pub max_timers: Option<usize>,
+    /// `[node] max_registry_keys`, if set (see [`crate::NodeConfig::max_registry_keys`]).
+    pub max_registry_keys: Option<usize>,
     /// `[node] memory_limit`, if set (see [`crate::EngineConfig::max_memory`]).
     pub memory_limit: Option<usize>,
     /// `[node] callback_timeout_ms`, if set (see [`crate::NodeConfig::callback_timeout`]).

@@ -113,6 +113,8 @@ impl Parser<'_> {
         let as_usize = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
         let max_processes = node_u64(|n| &n.max_processes, "max_processes")?.map(as_usize);
         let max_timers = node_u64(|n| &n.max_timers, "max_timers")?.map(as_usize);
+        let max_registry_keys =
+            node_u64(|n| &n.max_registry_keys, "max_registry_keys")?.map(as_usize);
         let memory_limit = node_u64(|n| &n.memory_limit, "memory_limit")?.map(as_usize);
         if let (Some(bytes), Some(node)) = (memory_limit, &raw.node)
             && bytes > crate::pools::MAX_MEMORY_SLOT
@@ -224,6 +226,7 @@ impl Parser<'_> {
             max_message_size,
             max_processes,
             max_timers,
+            max_registry_keys,
             memory_limit,
             callback_timeout,
             control_limits,

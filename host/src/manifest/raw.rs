@@ -50,6 +50,7 @@ pub(super) struct RawNode {
     pub(super) control_max_connections: Option<Spanned<u64>>,
     pub(super) max_processes: Option<Spanned<u64>>,
     pub(super) max_timers: Option<Spanned<u64>>,
+    pub(super) max_registry_keys: Option<Spanned<u64>>,
     pub(super) memory_limit: Option<Spanned<u64>>,
     pub(super) callback_timeout_ms: Option<Spanned<u64>>,
 }

@@ -113,6 +113,7 @@ pub struct NodeConfig {
     pub(crate) compile_cache: Option<PathBuf>,
     pub(crate) max_message_size: usize,
     pub(crate) max_timers: usize,
+    pub(crate) max_registry_keys: usize,
     pub(crate) max_processes: usize,
     pub(crate) callback_timeout: Option<Duration>,
 }
@@ -124,6 +125,7 @@ impl Default for NodeConfig {
             compile_cache: CompileCache::default_dir(),
             max_message_size: crate::limits::DEFAULT_MAX_MESSAGE_SIZE,
             max_timers: crate::limits::DEFAULT_MAX_TIMERS,
+            max_registry_keys: crate::limits::DEFAULT_MAX_REGISTRY_KEYS,
             max_processes: crate::limits::DEFAULT_MAX_PROCESSES,
             callback_timeout: Some(crate::process_limits::DEFAULT_CALLBACK_TIMEOUT),
         }
@@ -159,6 +161,16 @@ impl NodeConfig {
     /// raises `system_limit`); fired and cancelled timers do not count.
     pub fn max_timers(&mut self, timers: usize) -> &mut Self {
         self.max_timers = timers;
+        self
+    }
+
+    /// How many registry entries (keys in [`Keys::Unique`](crate::Keys::Unique) registries,
+    /// entries in [`Keys::Duplicate`](crate::Keys::Duplicate) ones) one process may hold in
+    /// all registries together. Default 10,000. A process that registers one more exits
+    /// with the reason `system_limit`, as one whose entries would take more bytes than its
+    /// memory limit; its entries go with it.
+    pub fn max_registry_keys(&mut self, keys: usize) -> &mut Self {
+        self.max_registry_keys = keys;
         self
     }
 

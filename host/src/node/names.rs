@@ -10,7 +10,9 @@ use crate::dest::Dest;
 use crate::entry::ProcessEntry;
 use crate::error::StartError;
 use crate::mailbox::Message;
-use crate::registry::{Keys, RegisterError, RegistryError, RegistryExists};
+use crate::registry::{
+    HeldBudget, Keys, RegisterEntryError, RegisterError, RegistryError, RegistryExists,
+};
 use crate::term::Term;
 
 /// Named registries of keys, as Elixir's `Registry`.
@@ -138,10 +140,14 @@ impl NodeInner {
             }
             self.registries
                 // The value is CBOR null.
-                .register(registry, key, entry.pid, vec![0xf6])
+                // Its first entry: a new process has no budget spent.
+                .register(registry, key, entry.pid, vec![0xf6], HeldBudget::UNBOUNDED)
                 .map_err(|e| match e {
-                    RegistryError::AlreadyRegistered(holder) => StartError::AlreadyStarted(holder),
-                    e => StartError::Registry(e),
+                    RegisterEntryError::Registry(RegistryError::AlreadyRegistered(holder)) => {
+                        StartError::AlreadyStarted(holder)
+                    }
+                    RegisterEntryError::Registry(e) => StartError::Registry(e),
+                    RegisterEntryError::OverBudget => StartError::SystemLimit,
                 })?;
         }
         Ok(())

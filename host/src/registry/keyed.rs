@@ -70,6 +70,35 @@ pub(crate) struct Registries {
     held: DashMap<Pid, Held>,
 }
 
+/// How much one process may hold in the registries.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HeldBudget {
+    /// Entries, in all registries together.
+    pub(crate) entries: usize,
+    /// Their [`entry_cost`]s together.
+    pub(crate) bytes: usize,
+}
+
+impl HeldBudget {
+    /// No bound: for a starting process's `via` key (its first entry) and tests of the
+    /// tables themselves.
+    pub(crate) const UNBOUNDED: HeldBudget = HeldBudget {
+        entries: usize::MAX,
+        bytes: usize::MAX,
+    };
+}
+
+/// Why [`Registries::register`] refused an entry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum RegisterEntryError {
+    /// An error the registering process is told of.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// One more entry would take the process past its [`HeldBudget`].
+    #[error("system_limit")]
+    OverBudget,
+}
+
 /// What one process holds in the registries.
 #[derive(Default)]
 struct Held {
@@ -124,21 +153,26 @@ impl Registries {
             .ok_or_else(|| RegistryError::UnknownRegistry(name.to_owned()))
     }
 
-    /// Add an entry for `pid` under `key`.
+    /// Add an entry for `pid` under `key`, if `pid`'s entries stay within `budget`.
     pub(crate) fn register(
         &self,
         registry: &str,
         key: &[u8],
         pid: Pid,
         value: Term,
-    ) -> Result<(), RegistryError> {
+        budget: HeldBudget,
+    ) -> Result<(), RegisterEntryError> {
         let table = self.table(registry)?;
         let key = key_of(key);
         let cost = entry_cost(&key, &value);
+        let (count, bytes) = self.held(pid);
+        if count >= budget.entries || bytes.saturating_add(cost) > budget.bytes {
+            return Err(RegisterEntryError::OverBudget);
+        }
         match (table.keys, table.entries.entry(key.clone())) {
             (Keys::Unique, Entry::Occupied(e)) => {
                 let holder = e.get().first().map_or(pid, |(p, _)| *p);
-                return Err(RegistryError::AlreadyRegistered(holder));
+                return Err(RegistryError::AlreadyRegistered(holder).into());
             }
             (_, Entry::Vacant(e)) => {
                 e.insert(vec![(pid, value)]);
@@ -210,9 +244,11 @@ impl Registries {
             .and_then(|list| list.first().map(|(p, _)| *p)))
     }
 
-    /// What `pid`'s entries take on the host, by [`entry_cost`].
-    pub(crate) fn held_bytes(&self, pid: Pid) -> usize {
-        self.held.get(&pid).map_or(0, |h| h.bytes)
+    /// How many entries `pid` holds, and what they take on the host by [`entry_cost`].
+    pub(crate) fn held(&self, pid: Pid) -> (usize, usize) {
+        self.held
+            .get(&pid)
+            .map_or((0, 0), |h| (h.entries.len(), h.bytes))
     }
 
     /// Remove everything `pid` holds: it has exited.
@@ -237,16 +273,18 @@ mod tests {
             r.create("u", Keys::Duplicate),
             Err(RegistryExists("u".into()))
         );
-        r.register("u", &[0x01], 7, vec![0xf6]).unwrap();
+        r.register("u", &[0x01], 7, vec![0xf6], HeldBudget::UNBOUNDED)
+            .unwrap();
         assert_eq!(
-            r.register("u", &[0x01], 8, vec![0xf6]),
-            Err(RegistryError::AlreadyRegistered(7))
+            r.register("u", &[0x01], 8, vec![0xf6], HeldBudget::UNBOUNDED),
+            Err(RegistryError::AlreadyRegistered(7).into())
         );
         // The same key written with a longer head is the same key.
         assert_eq!(r.whereis("u", &[0x18, 0x01]), Ok(Some(7)));
         r.remove_pid(7);
         assert_eq!(r.whereis("u", &[0x01]), Ok(None));
-        r.register("u", &[0x01], 8, vec![0xf6]).unwrap();
+        r.register("u", &[0x01], 8, vec![0xf6], HeldBudget::UNBOUNDED)
+            .unwrap();
         assert_eq!(r.whereis("u", &[0x01]), Ok(Some(8)));
     }
 
@@ -255,7 +293,8 @@ mod tests {
         let r = Registries::default();
         r.create("d", Keys::Duplicate).unwrap();
         for pid in [3, 1, 2] {
-            r.register("d", &[0x01], pid, vec![pid as u8]).unwrap();
+            r.register("d", &[0x01], pid, vec![pid as u8], HeldBudget::UNBOUNDED)
+                .unwrap();
         }
         assert_eq!(r.pids("d", &[0x01]), Ok(vec![3, 1, 2]));
         assert_eq!(

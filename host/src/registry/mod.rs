@@ -10,8 +10,8 @@
 mod keyed;
 mod names;
 
+pub(crate) use keyed::{HeldBudget, RegisterEntryError, Registries};
 pub use keyed::{Keys, RegistryError, RegistryExists};
-pub(crate) use keyed::{Registries, entry_cost};
 pub(crate) use names::Names;
 
 use crate::Pid;

@@ -145,6 +145,7 @@ pub(super) async fn plan(
         || old.max_message_size != manifest.max_message_size
         || old.max_processes != manifest.max_processes
         || old.max_timers != manifest.max_timers
+        || old.max_registry_keys != manifest.max_registry_keys
         || old.memory_limit != manifest.memory_limit
         || old.callback_timeout != manifest.callback_timeout
         || old.control_limits != manifest.control_limits

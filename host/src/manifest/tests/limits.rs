@@ -6,6 +6,7 @@ use crate::{MailboxBound, Overflow, ProcessLimits};
 const LIMITS: &str = r#"[node]
 max_processes = 1000
 max_timers = 50
+max_registry_keys = 20
 memory_limit = 8388608
 callback_timeout_ms = 2000
 
@@ -30,6 +31,7 @@ fn node_and_child_limits_are_read_into_the_manifest_and_the_child_specs() {
     let m = m.expect("valid");
     assert_eq!(m.max_processes, Some(1000));
     assert_eq!(m.max_timers, Some(50));
+    assert_eq!(m.max_registry_keys, Some(20));
     assert_eq!(m.memory_limit, Some(8 << 20));
     assert_eq!(m.callback_timeout, Some(Duration::from_millis(2000)));
     let own = ProcessLimits::default()
@@ -49,7 +51,7 @@ fn node_and_child_limits_are_read_into_the_manifest_and_the_child_specs() {
 #[test]
 fn a_child_memory_limit_above_the_node_is_refused_with_its_line() {
     let e = error(&LIMITS.replace("memory_limit = 4194304", "memory_limit = 16777216"));
-    assert_eq!(e.line, Some(12), "{e}");
+    assert_eq!(e.line, Some(13), "{e}");
     assert_eq!(e.field, "children[0].memory_limit", "{e}");
     assert!(e.message.contains("exceeds the node's memory_limit"), "{e}");
 }
@@ -63,6 +65,11 @@ fn absurd_limits_are_refused_with_their_field() {
             "node.max_processes",
         ),
         ("max_timers = 50", "max_timers = -1", "node.max_timers"),
+        (
+            "max_registry_keys = 20",
+            "max_registry_keys = \"many\"",
+            "node.max_registry_keys",
+        ),
         (
             "memory_limit = 8388608",
             "memory_limit = 99999999999999",
