@@ -190,6 +190,15 @@ fn to_component(bytes: &[u8]) -> Result<Vec<u8>, String> {
     wasmparser::Validator::new()
         .validate_all(bytes)
         .map_err(|e| format!("not a valid WebAssembly module: {e}"))?;
+    // The SDK embeds the guest's WIT world in a `component-type` section; a core module
+    // without one would wrap into an empty component, refused later for what it lacks.
+    if !has_component_type(bytes) {
+        return Err(
+            "a core module that is not an Otter guest: it embeds no WIT world \
+                    (build it with otter-guest)"
+                .into(),
+        );
+    }
     // And should it still panic on some input, that input is refused, not the node ended.
     let wrapped = std::panic::catch_unwind(|| {
         wit_component::ComponentEncoder::default()
@@ -205,6 +214,14 @@ fn to_component(bytes: &[u8]) -> Result<Vec<u8>, String> {
     })?;
     wrapped.map_err(|e| {
         format!("a core module that is not an Otter guest (build it with otter-guest): {e:#}")
+    })
+}
+
+/// Whether a (validated) core module carries a `component-type` custom section.
+fn has_component_type(bytes: &[u8]) -> bool {
+    wasmparser::Parser::new(0).parse_all(bytes).any(|payload| {
+        matches!(payload, Ok(wasmparser::Payload::CustomSection(c))
+            if c.name().starts_with("component-type"))
     })
 }
 

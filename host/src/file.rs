@@ -15,20 +15,28 @@ pub const MAX_MANIFEST_BYTES: u64 = 4 << 20;
 /// `spawn_blocking` (see [`read_regular_async`]).
 pub(crate) fn read_regular(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
     let file = std::fs::File::open(path)?;
-    // The open file's type, not the path's: the path may change in between.
-    if !file.metadata()?.is_file() {
+    let too_large = || {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("larger than {limit} bytes"),
+        )
+    };
+    // The open file's type and size, not the path's: the path may change in between.
+    let meta = file.metadata()?;
+    if !meta.is_file() {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
             "not a regular file",
         ));
     }
-    let mut bytes = Vec::new();
+    if meta.len() > limit {
+        return Err(too_large());
+    }
+    // Sized for what the file holds now; `take` still stops one that grows while read.
+    let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
     file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!("larger than {limit} bytes"),
-        ));
+        return Err(too_large());
     }
     Ok(bytes)
 }

@@ -246,8 +246,19 @@ pub(super) fn dest(name: &str) -> anyhow::Result<Dest> {
 }
 
 fn parse_json(text: &str) -> anyhow::Result<Value> {
-    serde_json::from_str(text).with_context(|| {
-        format!("{text:?} is not JSON (a string needs its quotes, as in '\"{text}\"')")
+    serde_json::from_str(text).map_err(|e| {
+        // One short line, however long the text: its start shows which argument it was.
+        let shown = match text.char_indices().nth(40) {
+            Some((cut, _)) => format!("{:?}…", &text[..cut]),
+            None => format!("{text:?}"),
+        };
+        // Only a bare word is likely a string missing its quotes.
+        let bare = text.chars().next().is_some_and(char::is_alphabetic) && text.len() <= 40;
+        if bare {
+            anyhow::anyhow!("{shown} is not JSON (a string needs its quotes, as in '\"{text}\"')")
+        } else {
+            anyhow::anyhow!("{shown} is not JSON: {e}")
+        }
     })
 }
 

@@ -187,7 +187,8 @@ async fn load_modules(
     let mut loaded = Vec::with_capacity(manifest.modules.len());
     for m in &manifest.modules {
         let field = format!("modules.{}.path", m.name);
-        let bytes: Arc<[u8]> = std::fs::read(&m.path)
+        let bytes: Arc<[u8]> = m
+            .read()
             .map_err(|e| manifest.error_at(m.line, &field, format!("{}: {e}", m.path.display())))?
             .into();
         node.grant(&m.name, m.grants.clone()).map_err(|e| {

@@ -199,6 +199,14 @@ pub struct ModuleSpec {
     pub line: usize,
 }
 
+impl ModuleSpec {
+    /// The module file's bytes, read as the node reads a module: only a regular file, at
+    /// most [`MAX_MODULE_BYTES`](crate::MAX_MODULE_BYTES), however large it is or grows.
+    pub fn read(&self) -> std::io::Result<Vec<u8>> {
+        crate::file::read_regular(&self.path, crate::file::MAX_MODULE_BYTES)
+    }
+}
+
 /// A supervisor as the manifest describes it: the root (`[supervisor]`) or a `type =
 /// "supervisor"` child, with the lines of its tables; [`SupervisorTable::to_spec`] makes the
 /// runtime's [`crate::SupervisorSpec`] of it.

@@ -1,6 +1,7 @@
 //! The `otter` binary end to end: `otter run` as a real child process serving a manifest
 //! of real guests, and the client commands talking to it through its control socket.
 
+mod broken_modules;
 mod capabilities;
 mod clients;
 mod control;

@@ -67,3 +67,51 @@ fn otter_run_names_the_line_and_column_of_bytes_that_are_not_utf8() {
         "{stderr}"
     );
 }
+
+#[test]
+fn otter_run_refuses_each_hostile_manifest_naming_line_and_field() {
+    let echo = guests().join("echo.wasm");
+    let good = format!(
+        "[node]\nname = \"t\"\nmax_timers = 100\n\n[modules]\necho = \"{}\"\n\n\
+         [[children]]\nname = \"a\"\nmodule = \"echo\"\n\n\
+         [[children]]\nname = \"b\"\nmodule = \"echo\"\n",
+        echo.display()
+    );
+    for (what, from, to, expect) in [
+        (
+            "an unknown field",
+            "max_timers = 100",
+            "max_timer = 100",
+            "app.toml:3: node.max_timer: unknown field",
+        ),
+        (
+            "a wrong type",
+            "max_timers = 100",
+            "max_timers = \"100\"",
+            "app.toml:3: node.max_timers",
+        ),
+        (
+            "a duplicate name",
+            "name = \"b\"",
+            "name = \"a\"",
+            "app.toml:13: children[1].name",
+        ),
+        (
+            "a missing file",
+            "echo.wasm",
+            "no-such.wasm",
+            "app.toml:6: modules.echo",
+        ),
+        (
+            "an absurd number",
+            "max_timers = 100",
+            "max_timers = 99999999999999999999999",
+            "app.toml:3",
+        ),
+    ] {
+        assert!(good.contains(from), "{what}");
+        let stderr = refused(good.replacen(from, to, 1).as_bytes());
+        assert!(stderr.contains(expect), "{what}: {stderr}");
+        assert!(stderr.len() < 400, "{what}: one short line: {stderr}");
+    }
+}
