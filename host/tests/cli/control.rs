@@ -250,3 +250,53 @@ fn control_connections_idle_past_the_timeout_are_closed() {
     // A client that asks in time is answered.
     assert!(app.ok(&["ps"]).contains("echo"));
 }
+
+#[test]
+fn thousands_of_connections_at_once_leave_the_node_answering_with_bounded_descriptors() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    // This test holds the connections open itself: it needs the descriptors.
+    let limit = getrlimit(Resource::Nofile);
+    let want = limit.maximum.map_or(8192, |max| max.min(8192));
+    let _ = setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: Some(want),
+            maximum: limit.maximum,
+        },
+    );
+    let connections = (want as usize).saturating_sub(200).min(3000);
+    let app = app_with("");
+    let node = app.spawn().ready();
+    let mut held = Vec::with_capacity(connections);
+    for i in 0..connections {
+        let mut stream = connect(&app);
+        // Garbage, a request never finished, or nothing at all.
+        let _ = match i % 3 {
+            0 => stream.write_all(b"\x00\xffgarbage\n"),
+            1 => stream.write_all(br#"{"op":"ps""#),
+            _ => Ok(()),
+        };
+        held.push(stream);
+    }
+    let started = Instant::now();
+    let ps = app.ok(&["ps"]);
+    assert!(ps.contains("echo"), "{ps}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "ps took {:?} behind {connections} connections",
+        started.elapsed()
+    );
+    // The node holds at most its connection cap (256) of them, plus its own descriptors.
+    let open = std::fs::read_dir(format!("/proc/{}/fd", node.pid()))
+        .unwrap()
+        .count();
+    assert!(
+        open < 256 + 128,
+        "the node holds {open} descriptors behind {connections} connections"
+    );
+    drop(held);
+    assert_eq!(
+        app.ok(&["call", "echo", r#""ping""#]).trim(),
+        r#"{"pong":1}"#
+    );
+}
