@@ -24,6 +24,7 @@ mod starting;
 mod state;
 mod supervised;
 mod supervision;
+mod supervision_model;
 mod support;
 mod time;
 mod upgrade;
