@@ -20,6 +20,7 @@ mod order;
 mod overload;
 mod registry;
 mod scale;
+mod soak;
 mod starting;
 mod state;
 mod supervised;
