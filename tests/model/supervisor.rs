@@ -189,6 +189,7 @@ impl Supervisor {
                     match start(id) {
                         Outcome::Started => self.children[i].running = true,
                         Outcome::Ignored => {
+                            // OTP 25 keeps a pid-less entry here; Otter forgets it (README).
                             if self.strategy == Strategy::SimpleOneForOne {
                                 self.children.remove(i);
                             }

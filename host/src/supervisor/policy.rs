@@ -51,11 +51,12 @@ pub(crate) fn after_exit(restart: Restart, reason: &ExitReason, dynamic: bool) -
 pub(crate) struct Intensity {
     max: u32,
     period: Duration,
-    /// The instants of the last `max` restarts, oldest first.
+    /// The instants of the restarts within the period (at most `max`), oldest first.
     recent: VecDeque<Instant>,
 }
 
 impl Intensity {
+    /// No restarts yet; `max` within `period` allowed.
     pub(crate) fn new(max: u32, period: Duration) -> Self {
         Intensity {
             max,
@@ -75,18 +76,23 @@ impl Intensity {
     }
 
     /// Note a restart at `now`; false if it is one more than `max` within the period
-    /// ending at `now` (a restart exactly `period` ago still counts, as in OTP). Constant
-    /// time: only the last `max` restarts can decide.
+    /// ending at `now` (a restart exactly `period` ago still counts, as in OTP). Amortised
+    /// constant time; it remembers only restarts within the period, and at most `max`, so
+    /// a high intensity costs memory only while restarts are that frequent.
     pub(crate) fn note(&mut self, now: Instant) -> bool {
-        if self.recent.len() >= self.max as usize {
-            match self.recent.front() {
-                Some(&oldest) if now.saturating_duration_since(oldest) > self.period => {
-                    self.recent.pop_front();
-                }
-                _ => return false,
+        while let Some(&oldest) = self.recent.front() {
+            if now.saturating_duration_since(oldest) <= self.period {
+                break;
             }
+            self.recent.pop_front();
+        }
+        if self.recent.len() >= self.max as usize {
+            return false;
         }
         self.recent.push_back(now);
+        if self.recent.capacity() > 64 && self.recent.len() < self.recent.capacity() / 4 {
+            self.recent.shrink_to(self.recent.capacity() / 2);
+        }
         true
     }
 }
@@ -142,6 +148,7 @@ pub(crate) struct Restarting {
 }
 
 impl Restarting {
+    /// The child at index `crashed` must restart.
     pub(crate) fn new(strategy: Strategy, crashed: usize) -> Self {
         Restarting {
             strategy,

@@ -302,3 +302,20 @@ fn intensity_allows_at_most_max_restarts_in_any_period() {
         )
         .unwrap();
 }
+
+/// The intensity remembers only restarts within the period, however high `max` is: a
+/// supervisor allowing a million restarts a second, restarting once every 2 ms for a long
+/// time, must not keep every restart it ever made.
+#[test]
+fn intensity_forgets_restarts_older_than_the_period() {
+    let epoch = Instant::now();
+    let mut intensity = Intensity::new(1_000_000, Duration::from_millis(1));
+    for i in 0..10_000u64 {
+        assert!(intensity.note(epoch + Duration::from_millis(2 * i)));
+    }
+    assert!(
+        intensity.recent.len() <= 1,
+        "{} restarts remembered",
+        intensity.recent.len()
+    );
+}
