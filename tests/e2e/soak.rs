@@ -149,6 +149,7 @@ async fn soak_random_crashes_under_calls_keep_registry_memory_and_tree_sound() {
             let ping = otter::encode("ping").unwrap();
             while !stop.load(Ordering::Relaxed) {
                 let name = &names[rng.below(names.len())];
+                let before = node.whereis(name);
                 let t0 = Instant::now();
                 let r = node
                     .call_term(name.as_str(), ping.clone(), Some(CALL_TIMEOUT))
@@ -160,6 +161,14 @@ async fn soak_random_crashes_under_calls_keep_registry_memory_and_tree_sound() {
                     .fetch_max(took.as_micros() as u64, Ordering::Relaxed);
                 if took > CALL_TIMEOUT + SLACK {
                     tally.late.fetch_add(1, Ordering::Relaxed);
+                }
+                if matches!(r, Err(CallError::Timeout)) {
+                    let after = node.whereis(name);
+                    let alive = before.is_some_and(|p| node.is_alive(p));
+                    println!(
+                        "soak: call to {name} timed out after {took:?}: {before:?} then \
+                         {after:?}, alive: {alive}"
+                    );
                 }
                 *tally.outcomes.lock().unwrap().entry(kind(&r)).or_default() += 1;
                 if r.is_err() {

@@ -216,7 +216,11 @@ fn model_strategy(s: Kind) -> model::Strategy {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: 3000,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
 
     /// Every exit, under every strategy, restart type, reason and intensity, stops and
     /// starts the same children in the same order as OTP's supervisor, and gives up at the
@@ -278,7 +282,11 @@ proptest! {
 #[test]
 fn intensity_allows_at_most_max_restarts_in_any_period() {
     let epoch = Instant::now();
-    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(2000));
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: 2000,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    });
     runner
         .run(
             &(0..5u32, 1..30u64, prop::collection::vec(0..12u64, 1..100)),
