@@ -16,6 +16,10 @@ test:
 scale:
     cargo xtask test --test e2e -- --ignored hundred_thousand --nocapture
 
+# The soak test: random crashes under calls for OTTER_SOAK_SECS seconds (slow; not in CI).
+soak secs="120":
+    OTTER_SOAK_SECS={{secs}} cargo xtask test --test e2e -- --ignored soak --nocapture
+
 # Micro-benchmarks.
 bench:
     cargo xtask guests && cargo bench -p otter-host --bench runtime

@@ -493,6 +493,12 @@ impl Node {
         self.inner.whereis(name)
     }
 
+    /// Every local name and the pid holding it, by name (Erlang's `registered/0`, with the
+    /// pids); supervisors' names included.
+    pub fn registered(&self) -> Vec<(String, Pid)> {
+        self.inner.names.all()
+    }
+
     /// Whether a process is hibernating.
     pub fn is_hibernating(&self, pid: Pid) -> bool {
         self.inner.entry(pid).is_some_and(|e| e.is_hibernating())

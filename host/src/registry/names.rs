@@ -32,4 +32,15 @@ impl Names {
     pub(crate) fn whereis(&self, name: &str) -> Option<Pid> {
         self.names.get(name).map(|p| *p)
     }
+
+    /// Every name and its holder, by name.
+    pub(crate) fn all(&self) -> Vec<(String, Pid)> {
+        let mut all: Vec<_> = self
+            .names
+            .iter()
+            .map(|e| (e.key().clone(), *e.value()))
+            .collect();
+        all.sort_unstable();
+        all
+    }
 }

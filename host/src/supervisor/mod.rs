@@ -1,5 +1,6 @@
 //! Supervisors: host tasks that start, watch and restart processes, as OTP's `supervisor`.
 
+mod policy;
 mod server;
 mod spec;
 

@@ -1,14 +1,14 @@
 //! The supervisor task: starts children, learns of every exit through one channel, restarts
 //! per strategy and intensity, and answers the admin commands.
 
-use std::collections::{HashSet, VecDeque};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 
+use super::policy::{self, Action, AfterExit, Intensity, Restarting, Slot};
 use super::{
     ChildCounts, ChildError, ChildFailure, ChildInfo, ChildKind, ChildRef, ChildSpec, ChildStart,
     Restart, Shutdown, Strategy, Supervisor, SupervisorError, SupervisorSpec, shutdown_timeout,
@@ -77,13 +77,11 @@ struct State {
     /// The local name it is registered under while it runs.
     name: Option<String>,
     strategy: Strategy,
-    intensity: u32,
-    period: Duration,
     /// A dynamic supervisor's template.
     template: Option<ChildSpec>,
     children: Vec<Child>,
-    /// The instants of the last `intensity` restarts, oldest first.
-    restarts: VecDeque<Instant>,
+    /// The restarts counted against the intensity.
+    intensity: Intensity,
     exits_tx: ExitSender,
     kill: Arc<Notify>,
     /// Set when it exits for reaching its maximum restart intensity.
@@ -140,8 +138,6 @@ async fn start_inner(
         pid,
         name: spec.name,
         strategy: spec.strategy,
-        intensity: spec.intensity,
-        period: spec.period,
         template,
         children: specs
             .into_iter()
@@ -151,7 +147,7 @@ async fn start_inner(
                 restarts: 0,
             })
             .collect(),
-        restarts: VecDeque::with_capacity(spec.intensity.min(64) as usize),
+        intensity: Intensity::new(spec.intensity, spec.period),
         exits_tx,
         kill: kill.clone(),
         gave_up,
@@ -326,21 +322,6 @@ impl State {
         }
     }
 
-    /// Note a restart; false if it is one more than the intensity allows within the period.
-    fn note_restart(&mut self) -> bool {
-        let now = Instant::now();
-        if self.restarts.len() >= self.intensity as usize {
-            match self.restarts.front() {
-                Some(&oldest) if now.duration_since(oldest) > self.period => {
-                    self.restarts.pop_front();
-                }
-                _ => return false,
-            }
-        }
-        self.restarts.push_back(now);
-        true
-    }
-
     async fn run(
         mut self,
         mut cmds: mpsc::UnboundedReceiver<Command>,
@@ -361,8 +342,8 @@ impl State {
                     if self.on_exit(pid, reason).await.is_err() {
                         tracing::error!(
                             supervisor = self.pid,
-                            intensity = self.intensity,
-                            period_ms = self.period.as_millis() as u64,
+                            intensity = self.intensity.max(),
+                            period_ms = self.intensity.period().as_millis() as u64,
                             "supervisor reached its maximum restart intensity; shutting down"
                         );
                         self.gave_up.store(true, Ordering::Relaxed);
@@ -402,102 +383,69 @@ impl State {
             return Ok(());
         };
         self.children[i].running = None;
-        let restart = match self.children[i].spec.restart {
-            Restart::Permanent => true,
-            Restart::Transient => !reason.is_clean(),
-            Restart::Temporary => false,
-        };
-        if !restart {
-            if self.dynamic() || self.children[i].spec.restart == Restart::Temporary {
+        match policy::after_exit(self.children[i].spec.restart, &reason, self.dynamic()) {
+            AfterExit::Keep => Ok(()),
+            AfterExit::Remove => {
                 self.children.remove(i);
+                Ok(())
             }
-            return Ok(());
+            AfterExit::Restart => {
+                tracing::info!(
+                    supervisor = self.pid,
+                    child = %self.children[i].spec.id,
+                    pid,
+                    %reason,
+                    "restarting child"
+                );
+                self.restart(i).await
+            }
         }
-        tracing::info!(
-            supervisor = self.pid,
-            child = %self.children[i].spec.id,
-            pid,
-            %reason,
-            "restarting child"
-        );
-        self.restart(i).await
     }
 
-    /// Restart the child at `i` and, per the strategy, its siblings. A start that fails
-    /// counts as another restart and is retried.
-    async fn restart(&mut self, mut i: usize) -> Result<(), GaveUp> {
+    /// Restart the child at `i` and, per the strategy, its siblings, as [`Restarting`]
+    /// decides.
+    async fn restart(&mut self, i: usize) -> Result<(), GaveUp> {
+        let mut restarting = Restarting::new(self.strategy, i);
         loop {
-            if !self.note_restart() {
-                return Err(GaveUp);
-            }
-            let n = self.children.len();
-            let stop: Vec<usize> = match self.strategy {
-                Strategy::OneForAll => (0..n).filter(|&j| j != i).collect(),
-                Strategy::RestForOne => (i + 1..n).collect(),
-                Strategy::OneForOne | Strategy::SimpleOneForOne => Vec::new(),
-            };
-            for &j in stop.iter().rev() {
-                if let Some(running) = self.children[j].running.take() {
-                    terminate(
-                        &self.node,
-                        self.pid,
-                        running,
-                        self.children[j].spec.shutdown,
-                    )
-                    .await;
-                }
-            }
-            // Temporary children stopped with the group are not restarted: drop them.
-            let stopped: HashSet<usize> = stop.into_iter().collect();
-            let mut j = 0;
-            let mut crashed = i;
-            self.children.retain(|c| {
-                let keep = !(stopped.contains(&j) && c.spec.restart == Restart::Temporary);
-                if !keep && j < i {
-                    crashed -= 1;
-                }
-                j += 1;
-                keep
-            });
-            let (first, last) = match self.strategy {
-                Strategy::OneForAll => (0, self.children.len() - 1),
-                Strategy::RestForOne => (crashed, self.children.len() - 1),
-                Strategy::OneForOne | Strategy::SimpleOneForOne => (crashed, crashed),
-            };
-            let mut failed = None;
-            for j in first..=last {
-                if self.children[j].running.is_some() {
-                    continue;
-                }
-                let restarts = self.children[j].restarts.saturating_add(1);
-                match self.start_child(&self.children[j].spec, restarts).await {
-                    Ok(r) => {
-                        self.children[j].running = r;
-                        self.children[j].restarts = restarts;
-                    }
-                    Err(e) => {
-                        tracing::error!(
-                            supervisor = self.pid,
-                            child = %self.children[j].spec.id,
-                            error = %e,
-                            "child failed to restart"
-                        );
-                        failed = Some(j);
-                        break;
+            match restarting.next(&mut self.children, &mut self.intensity, Instant::now()) {
+                Action::Stop(j) => {
+                    if let Some(running) = self.children[j].running.take() {
+                        let shutdown = self.children[j].spec.shutdown;
+                        terminate(&self.node, self.pid, running, shutdown).await;
                     }
                 }
-            }
-            match failed {
-                Some(j) => i = j,
-                None => {
-                    let dynamic = self.dynamic();
-                    self.children.retain(|c| {
-                        c.running.is_some() || !(dynamic || c.spec.restart == Restart::Temporary)
-                    });
-                    return Ok(());
+                Action::Start(j) => {
+                    let restarts = self.children[j].restarts.saturating_add(1);
+                    match self.start_child(&self.children[j].spec, restarts).await {
+                        Ok(r) => {
+                            self.children[j].running = r;
+                            self.children[j].restarts = restarts;
+                        }
+                        Err(e) => {
+                            tracing::error!(
+                                supervisor = self.pid,
+                                child = %self.children[j].spec.id,
+                                error = %e,
+                                "child failed to restart"
+                            );
+                            restarting.start_failed();
+                        }
+                    }
                 }
+                Action::Done => return Ok(()),
+                Action::GiveUp => return Err(GaveUp),
             }
         }
+    }
+}
+
+impl Slot for Child {
+    fn restart(&self) -> Restart {
+        self.spec.restart
+    }
+
+    fn is_running(&self) -> bool {
+        self.running.is_some()
     }
 }
 
