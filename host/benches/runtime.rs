@@ -1,6 +1,6 @@
 //! Micro-benchmarks of the runtime's hot paths with a real wasm guest, the trivial counter
-//! the Erlang baseline uses too: a call round trip from Rust, casts drained by a final
-//! call, and spawning a server.
+//! the Erlang baseline uses too: a call round trip from Rust, a call from one guest to
+//! another inside a callback, casts drained by a final call, and spawning a server.
 //!
 //! `cargo bench -p otter-host --bench runtime` (guests are built first).
 
@@ -37,6 +37,9 @@ fn node(rt: &tokio::runtime::Runtime) -> Node {
         node.load_module("counter", dir.join("counter.wasm"))
             .await
             .expect("load counter");
+        node.load_module("caller", dir.join("caller.wasm"))
+            .await
+            .expect("load caller");
         node
     })
 }
@@ -68,6 +71,31 @@ fn call_round_trip_on(c: &mut Criterion, name: &str, rt: tokio::runtime::Runtime
                 for _ in 0..iters {
                     node.call_term(pid, ping.clone(), None).await.expect("call");
                 }
+                start.elapsed()
+            })
+        })
+    });
+}
+
+/// One guest calling another from inside its callback (`caller` making `n` calls `inc` to
+/// `counter`): the time per call, with the one outer call that starts the run spread over
+/// them.
+fn guest_to_guest_call(c: &mut Criterion) {
+    let rt = runtime();
+    let node = node(&rt);
+    let counter = rt
+        .block_on(node.spawn("counter", unit(), SpawnOptions::default()))
+        .expect("spawn counter");
+    let caller = rt
+        .block_on(node.spawn("caller", unit(), SpawnOptions::default()))
+        .expect("spawn caller");
+    c.bench_function("guest_to_guest_call", |b| {
+        b.iter_custom(|iters| {
+            let node = node.clone();
+            let run = otter::from_json(&serde_json::json!({"run": {"to": counter, "n": iters}}));
+            on_worker(&rt, async move {
+                let start = Instant::now();
+                node.call_term(caller, run, None).await.expect("run");
                 start.elapsed()
             })
         })
@@ -131,6 +159,6 @@ fn spawn(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
-    targets = call_round_trip, cast_throughput, spawn
+    targets = call_round_trip, guest_to_guest_call, cast_throughput, spawn
 }
 criterion_main!(benches);

@@ -429,6 +429,9 @@ impl State {
                                 "child failed to restart"
                             );
                             restarting.start_failed();
+                            // A start may fail without ever waiting (a name held, the
+                            // process limit): retrying at once must not hold the worker.
+                            tokio::task::yield_now().await;
                         }
                     }
                 }
