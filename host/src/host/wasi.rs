@@ -3,9 +3,9 @@
 //!
 //! A module without WASI imports is linked without it, and its processes never build a
 //! WASI context: their store data holds an empty `Option<Box<_>>`. A WASI process builds
-//! its context from its module's grants the first time it calls a WASI import, and again
-//! for each new instance (after hibernation or an upgrade), so no handle outlives the
-//! instance that opened it.
+//! its context from the grants it started with (its own, or its module's at the time) the
+//! first time it calls a WASI import, and again for each new instance (after hibernation
+//! or an upgrade), so no handle outlives the instance that opened it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -122,11 +122,11 @@ impl HostMonotonicClock for Frozen {
 
 impl WasiView for ProcessCtx {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        let (pid, module) = (self.pid, &self.module);
-        let node = &self.node;
+        let (pid, module, node) = (self.pid, &self.module, &self.node);
+        let grants = &mut self.grants;
         let state = self.wasi.get_or_insert_with(|| {
-            let grants = node.grants(module);
-            Box::new(WasiState::new(&grants, pid, module))
+            let grants = grants.get_or_insert_with(|| node.grants(module));
+            Box::new(WasiState::new(grants, pid, module))
         });
         WasiCtxView {
             ctx: &mut state.ctx,

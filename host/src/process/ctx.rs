@@ -46,6 +46,10 @@ pub(crate) struct ProcessCtx {
     /// Its WASI context, for a module that imports WASI, made at its first WASI call (a
     /// pure guest pays one pointer for it).
     pub(crate) wasi: Option<Box<crate::host::wasi::WasiState>>,
+    /// What it may reach through WASI, taken when it started (its own, or its module's
+    /// then); `None` for a process of a pure module, which looks its module's up should an
+    /// upgrade give it WASI imports.
+    pub(crate) grants: Option<Arc<crate::grants::ModuleGrants>>,
 }
 
 impl ProcessCtx {
@@ -53,14 +57,16 @@ impl ProcessCtx {
     /// version's instance, kept during an upgrade until it commits): it has the same pid
     /// and module, and a mailbox and memory count of its own that nobody sees.
     pub(crate) fn stand_in(&self) -> ProcessCtx {
-        ProcessCtx::new(
+        let mut ctx = ProcessCtx::new(
             self.pid,
             self.node.clone(),
             self.module.clone(),
             crate::mailbox::mailbox(None).1,
             Arc::new(AtomicUsize::new(0)),
             &ProcessLimits::default(),
-        )
+        );
+        ctx.grants = self.grants.clone();
+        ctx
     }
 
     pub(crate) fn new(
@@ -99,6 +105,7 @@ impl ProcessCtx {
             ticks: 0,
             entries: 1,
             wasi: None,
+            grants: None,
         }
     }
 
