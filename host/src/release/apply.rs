@@ -44,6 +44,9 @@ async fn forward(
     opts: &ReloadOptions,
 ) -> Result<(), String> {
     match action {
+        Action::Grant { module, new, .. } => {
+            node.grant(module, new.clone()).map_err(|e| e.to_string())
+        }
         Action::Load(module) => {
             node.inner.install_module(module.clone());
             Ok(())
@@ -74,6 +77,10 @@ async fn back(
     opts: &ReloadOptions,
 ) -> Result<(), String> {
     match action {
+        Action::Grant { module, old, .. } => {
+            node.inner.restore_grants(module, old.clone());
+            Ok(())
+        }
         Action::Load(module) => {
             node.inner.unload_module(module);
             Ok(())

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::{Release, ReloadError, ReloadOptions, Step};
 use crate::engine::Module;
+use crate::grants::ModuleGrants;
 use crate::manifest::{ChildTableKind, SupervisorTable};
 use crate::node::Node;
 use crate::registry::Keys;
@@ -12,6 +13,12 @@ use crate::supervisor::{ChildSpec, Strategy};
 
 /// What one step does, with what undoing it needs.
 pub(super) enum Action {
+    /// The module's grants before and after.
+    Grant {
+        module: String,
+        old: Arc<ModuleGrants>,
+        new: ModuleGrants,
+    },
     Load(Arc<Module>),
     Upgrade {
         module: String,
@@ -55,6 +62,29 @@ pub(super) async fn plan(
     let manifest = &target.manifest;
     let mut steps = Vec::new();
     let mut notes = Vec::new();
+
+    // Grants first: a process the reload starts (a new child, a new module's) has them.
+    for m in &manifest.modules {
+        let old = node.inner.grants(&m.name);
+        if *old != m.grants {
+            let running = node
+                .processes()
+                .iter()
+                .filter(|p| p.module == m.name)
+                .count();
+            steps.push((
+                Step::Grant {
+                    module: m.name.clone(),
+                    running,
+                },
+                Action::Grant {
+                    module: m.name.clone(),
+                    old,
+                    new: m.grants.clone(),
+                },
+            ));
+        }
+    }
 
     let mut order = Vec::new();
     modules_in_start_order(&manifest.supervisor, &mut order);
