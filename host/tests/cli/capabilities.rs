@@ -209,3 +209,24 @@ grants = { dirs = [{ host = "nowhere", guest = "/files" }] }
     );
     assert!(stderr.contains("nowhere: no such directory"), "{stderr}");
 }
+
+#[test]
+fn a_last_line_without_a_newline_is_logged_when_the_process_ends() {
+    let app = app_with("");
+    let running = app.spawn().ready();
+    app.ok(&["call", "probe", r#"{"emit":"first\nlast words "}"#]);
+    let long = "z".repeat(5000);
+    app.ok(&["call", "probe", &format!(r#"{{"emit":"{long}"}}"#)]);
+    let stderr = app.stderr();
+    assert!(stderr.contains(" first"), "a whole line at once:\n{stderr}");
+    assert!(!stderr.contains("last words"), "not before the process ends");
+    app.ok(&["stop", "probe"]);
+    drop(running);
+    let stderr = app.stderr();
+    let last = stderr
+        .lines()
+        .find(|l| l.contains("last words zzz"))
+        .unwrap_or_else(|| panic!("the unfinished line is logged:\n{stderr}"));
+    assert!(last.contains("pid="), "{last}");
+    assert!(last.len() < 1500, "cut as any line: {} bytes", last.len());
+}
