@@ -219,7 +219,10 @@ fn a_last_line_without_a_newline_is_logged_when_the_process_ends() {
     app.ok(&["call", "probe", &format!(r#"{{"emit":"{long}"}}"#)]);
     let stderr = app.stderr();
     assert!(stderr.contains(" first"), "a whole line at once:\n{stderr}");
-    assert!(!stderr.contains("last words"), "not before the process ends");
+    assert!(
+        !stderr.contains("last words"),
+        "not before the process ends"
+    );
     app.ok(&["stop", "probe"]);
     drop(running);
     let stderr = app.stderr();
