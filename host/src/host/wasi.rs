@@ -32,6 +32,23 @@ const MAX_RANDOM_BYTES: u64 = 64 << 10;
 /// take the node's file descriptors. Past it the call traps and the process exits.
 pub(crate) const MAX_WASI_RESOURCES: usize = 1024;
 
+/// What a process that uses WASI keeps: the grants it started with (its own, or its
+/// module's then) for its whole life, and the WASI state of its current instance.
+pub(crate) struct Wasi {
+    pub(crate) grants: Arc<ModuleGrants>,
+    /// Made at the instance's first WASI call; dropped with the instance.
+    pub(crate) state: Option<WasiState>,
+}
+
+impl Wasi {
+    pub(crate) fn new(grants: Arc<ModuleGrants>) -> Wasi {
+        Wasi {
+            grants,
+            state: None,
+        }
+    }
+}
+
 /// A WASI process's context and the table of the WASI resources it holds.
 pub(crate) struct WasiState {
     ctx: WasiCtx,
@@ -123,11 +140,13 @@ impl HostMonotonicClock for Frozen {
 impl WasiView for ProcessCtx {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         let (pid, module, node) = (self.pid, &self.module, &self.node);
-        let grants = &mut self.grants;
-        let state = self.wasi.get_or_insert_with(|| {
-            let grants = grants.get_or_insert_with(|| node.grants(module));
-            Box::new(WasiState::new(grants, pid, module))
-        });
+        // A process of a module that had no WASI imports when it started (an upgrade gave
+        // it some) takes its module's grants now.
+        let wasi = self
+            .wasi
+            .get_or_insert_with(|| Box::new(Wasi::new(node.grants(module))));
+        let Wasi { grants, state } = &mut **wasi;
+        let state = state.get_or_insert_with(|| WasiState::new(grants, pid, module));
         WasiCtxView {
             ctx: &mut state.ctx,
             table: &mut state.table,

@@ -68,7 +68,7 @@ pub(crate) async fn spawn(
         entry.memory.clone(),
         &opts.limits,
     );
-    ctx.grants = grants;
+    ctx.wasi = grants.map(|g| Box::new(crate::host::wasi::Wasi::new(g)));
     let guard = ExitGuard::new(node.clone(), entry.clone());
     let task = tokio::spawn(crate::process::run(
         guard,

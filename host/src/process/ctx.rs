@@ -43,13 +43,9 @@ pub(crate) struct ProcessCtx {
     pub(crate) ticks: u64,
     /// Messages the current entry handles (a batch has several, each with its budget).
     pub(crate) entries: u64,
-    /// Its WASI context, for a module that imports WASI, made at its first WASI call (a
-    /// pure guest pays one pointer for it).
-    pub(crate) wasi: Option<Box<crate::host::wasi::WasiState>>,
-    /// What it may reach through WASI, taken when it started (its own, or its module's
-    /// then); `None` for a process of a pure module, which looks its module's up should an
-    /// upgrade give it WASI imports.
-    pub(crate) grants: Option<Arc<crate::grants::ModuleGrants>>,
+    /// For a process that uses WASI: the grants it started with and its WASI context,
+    /// made at its first WASI call (a pure guest pays one pointer for it).
+    pub(crate) wasi: Option<Box<crate::host::wasi::Wasi>>,
 }
 
 impl ProcessCtx {
@@ -65,7 +61,10 @@ impl ProcessCtx {
             Arc::new(AtomicUsize::new(0)),
             &ProcessLimits::default(),
         );
-        ctx.grants = self.grants.clone();
+        ctx.wasi = self
+            .wasi
+            .as_ref()
+            .map(|w| Box::new(crate::host::wasi::Wasi::new(w.grants.clone())));
         ctx
     }
 
@@ -105,7 +104,6 @@ impl ProcessCtx {
             ticks: 0,
             entries: 1,
             wasi: None,
-            grants: None,
         }
     }
 
@@ -134,7 +132,9 @@ pub(crate) fn new_store(engine: &Engine, mut ctx: ProcessCtx) -> Store<ProcessCt
     ctx.limits.reset();
     ctx.entering(1);
     // A new instance holds no WASI handle of the old one's.
-    ctx.wasi = None;
+    if let Some(wasi) = &mut ctx.wasi {
+        wasi.state = None;
+    }
     let mut store = Store::new(engine, ctx);
     store.limiter(|ctx| &mut ctx.limits);
     store.set_epoch_deadline(1);
