@@ -36,8 +36,9 @@ pub(crate) const MAX_WASI_RESOURCES: usize = 1024;
 /// module's then) for its whole life, and the WASI state of its current instance.
 pub(crate) struct Wasi {
     pub(crate) grants: Arc<ModuleGrants>,
-    /// Made at the instance's first WASI call; dropped with the instance.
-    pub(crate) state: Option<WasiState>,
+    /// Made at the instance's first WASI call (boxed: a process that never calls WASI
+    /// does not pay for it); dropped with the instance.
+    pub(crate) state: Option<Box<WasiState>>,
 }
 
 impl Wasi {
@@ -146,7 +147,7 @@ impl WasiView for ProcessCtx {
             .wasi
             .get_or_insert_with(|| Box::new(Wasi::new(node.grants(module))));
         let Wasi { grants, state } = &mut **wasi;
-        let state = state.get_or_insert_with(|| WasiState::new(grants, pid, module));
+        let state = state.get_or_insert_with(|| Box::new(WasiState::new(grants, pid, module)));
         WasiCtxView {
             ctx: &mut state.ctx,
             table: &mut state.table,
