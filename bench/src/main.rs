@@ -72,6 +72,10 @@ enum Bench {
     Spawn {
         #[arg(default_value_t = 100_000)]
         n: u64,
+        /// Which server: the pure counter (as `beam_bench.erl`), or `wasi-probe`, a
+        /// wasm32-wasip2 guest linked with WASI (granted nothing).
+        #[arg(long, value_enum, default_value_t = population::SpawnGuest::Counter)]
+        guest: population::SpawnGuest,
     },
     /// Kill a supervisor's registered child N times; mean time until it is back.
     Restart {
@@ -175,7 +179,7 @@ async fn run(bench: Bench, guests: PathBuf, workers: usize) -> anyhow::Result<()
         Bench::Cast { n } => messaging::cast(&node, n).await,
         Bench::ManyToOne { p, n } => messaging::many_to_one(&node, p, n).await,
         Bench::ManyToOneTasks { p, n } => messaging::many_to_one_tasks(&node, p, n).await,
-        Bench::Spawn { n } => population::spawn(&node, n).await,
+        Bench::Spawn { n, guest } => population::spawn(&node, n, guest).await,
         Bench::Hibernate { n } => population::hibernate(&node, n).await,
         Bench::Restart { n } => restart::restart(&node, n).await,
         Bench::Upgrade { n, rounds } => upgrade::upgrade(&node, &guests, n, rounds).await,

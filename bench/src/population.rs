@@ -8,31 +8,58 @@
 
 use std::time::Instant;
 
-use anyhow::ensure;
-use otter::{Node, Pid};
+use anyhow::{Context, ensure};
+use otter::{Node, Pid, SpawnOptions};
 
 use crate::metric::{mem_available, note, out, out_count, rss_bytes};
-use crate::node::{counter, op};
+use crate::node::{COUNTER, counter, op, unit};
 
-/// `n` sequential spawns of a counter (each returns after `init`, as `gen_server:start/3`);
+/// The server `spawn` starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum SpawnGuest {
+    /// The pure counter (guests/counter), as `beam_bench.erl`'s.
+    Counter,
+    /// guests/wasi_probe, built for wasm32-wasip2: linked with WASI, granted nothing.
+    WasiProbe,
+}
+
+/// `n` sequential spawns of `guest` (each returns after `init`, as `gen_server:start/3`);
 /// time per spawn and resident memory per process.
-pub(crate) async fn spawn(node: &Node, n: u64) -> anyhow::Result<()> {
-    counter(node).await?;
+pub(crate) async fn spawn(node: &Node, n: u64, guest: SpawnGuest) -> anyhow::Result<()> {
+    let (module, suffix) = match guest {
+        SpawnGuest::Counter => (COUNTER, ""),
+        SpawnGuest::WasiProbe => (load_wasi_probe(node).await?, "_wasi"),
+    };
+    let start = || node.spawn(module, unit(), SpawnOptions::default());
+    start().await?;
     let r0 = rss_bytes()?;
     let t0 = Instant::now();
     let mut pids = Vec::with_capacity(n as usize);
     for _ in 0..n {
-        pids.push(counter(node).await?);
+        pids.push(start().await?);
     }
     let elapsed = t0.elapsed();
     let r1 = rss_bytes()?;
     out(
-        "gen_server_spawn",
+        &format!("gen_server_spawn{suffix}"),
         elapsed.as_secs_f64() * 1e6 / n as f64,
         "us/spawn",
     );
-    out("gen_server_mem_rss", per_process(r0, r1, n), "bytes/proc");
+    out(
+        &format!("gen_server_mem_rss{suffix}"),
+        per_process(r0, r1, n),
+        "bytes/proc",
+    );
     Ok(())
+}
+
+/// Load guests/wasi_probe (built by `cargo xtask guests`); its module name.
+async fn load_wasi_probe(node: &Node) -> anyhow::Result<&'static str> {
+    let path = xtask::wasi_guest_dir().join("wasi_probe.wasm");
+    node.load_module("wasi_probe", &path)
+        .await
+        .with_context(|| format!("loading {} (run `cargo xtask guests`)", path.display()))?;
+    Ok("wasi_probe")
 }
 
 /// Otter only: `n` counters spawned, then each hibernated (a call `hibernate`: it answers, then

@@ -141,6 +141,8 @@ pub struct Module {
     path: PathBuf,
     /// SHA-256 of the bytes it was loaded from: an upgrade to the same bytes is refused.
     digest: [u8; 32],
+    /// Whether it imports WASI (and so its processes take grants).
+    wasi: bool,
     pub(crate) pre: GenserverPre<ProcessCtx>,
 }
 
@@ -173,6 +175,11 @@ impl Module {
     /// SHA-256 of the bytes it was loaded from.
     pub(crate) fn digest(&self) -> &[u8; 32] {
         &self.digest
+    }
+
+    /// Whether it imports WASI.
+    pub(crate) fn uses_wasi(&self) -> bool {
+        self.wasi
     }
 }
 
@@ -379,7 +386,8 @@ pub(crate) async fn compile(
         })?
         .map_err(|e| invalid(format!("{e:#}")))?;
     // Only a module that imports WASI is linked with it.
-    let linker = if crate::host::wasi::imports_wasi(engine, &component) {
+    let wasi = crate::host::wasi::imports_wasi(engine, &component);
+    let linker = if wasi {
         match node.wasi_linker.get() {
             Some(l) => l,
             None => {
@@ -415,6 +423,7 @@ pub(crate) async fn compile(
         vsn,
         path: path.to_owned(),
         digest: sha2::Sha256::digest(bytes).into(),
+        wasi,
         pre,
     })
 }

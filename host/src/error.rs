@@ -116,6 +116,9 @@ pub enum StartError {
     /// ([`NodeConfig::max_processes`](crate::NodeConfig::max_processes)).
     #[error("system_limit: the node holds its maximum number of processes")]
     SystemLimit,
+    /// The process's own grants give what its module's do not; it was not started.
+    #[error("grants: {0}")]
+    Grants(crate::grants::GrantError),
 }
 
 /// Why a `replace_state` failed (OTP's `sys:replace_state`).

@@ -1,6 +1,9 @@
 //! What a module's processes may reach through WASI: directories, environment variables,
 //! clocks, randomness and outbound connections. Nothing unless granted.
 //!
+//! A child may carry grants of its own, which narrow its module's: they are the child's
+//! grants, and they must lie within the module's ([`ModuleGrants::check_within`]).
+//!
 //! The grants become a `wasmtime_wasi::WasiCtx` per process (see `host/wasi.rs`); this
 //! module only describes them and checks them once, when they are given to the node.
 
@@ -27,9 +30,9 @@ pub struct DirGrant {
     pub mode: DirMode,
 }
 
-/// What the processes of one module may use through WASI. The default grants nothing: no
-/// directory, no environment variable, clocks that stand still at the epoch, no random
-/// bytes and no sockets.
+/// What the processes of one module (or of one child) may use through WASI. The default
+/// grants nothing: no directory, no environment variable, clocks that stand still at the
+/// epoch, no random bytes and no sockets.
 ///
 /// ```
 /// use otter::{DirMode, ModuleGrants};
@@ -114,6 +117,57 @@ impl ModuleGrants {
             .iter()
             .try_for_each(|d| check_dir(&d.host, d.mode))
     }
+
+    /// Check that these grants (a child's) give nothing that `module`'s do not: each
+    /// directory is one of the module's or lies inside one (after symlinks are resolved),
+    /// and is read-write only inside a read-write one; each inherited variable is inherited
+    /// by the module; clocks, random bytes and each address only if the module has them.
+    /// Variables set by value are the child's own: they tell the guest nothing of the host.
+    ///
+    /// # Errors
+    /// [`GrantError::BeyondModule`] naming the first grant the module does not have.
+    pub fn check_within(&self, module: &ModuleGrants) -> Result<(), GrantError> {
+        let beyond = |what: String| Err(GrantError::BeyondModule(what));
+        for d in &self.dirs {
+            let covers = |m: &DirGrant| {
+                (d.mode == DirMode::ReadOnly || m.mode == DirMode::ReadWrite)
+                    && inside(&d.host, &m.host)
+            };
+            if !module.dirs.iter().any(covers) {
+                let mode = match d.mode {
+                    DirMode::ReadOnly => "read-only",
+                    DirMode::ReadWrite => "read-write",
+                };
+                return beyond(format!("directory {} ({mode})", d.host.display()));
+            }
+        }
+        if let Some(name) = self
+            .inherit_env
+            .iter()
+            .find(|n| !module.inherit_env.contains(n))
+        {
+            return beyond(format!("the node's variable {name}"));
+        }
+        if self.clocks && !module.clocks {
+            return beyond("clocks".into());
+        }
+        if self.random && !module.random {
+            return beyond("random".into());
+        }
+        if let Some(addr) = self.connect.iter().find(|a| !module.connect.contains(a)) {
+            return beyond(format!("connect to {addr}"));
+        }
+        Ok(())
+    }
+}
+
+/// `inner` is `outer` or lies below it, both with their symlinks resolved (a link inside
+/// `outer` pointing out of it is not inside). A path that does not resolve is not inside.
+fn inside(inner: &Path, outer: &Path) -> bool {
+    match (std::fs::canonicalize(inner), std::fs::canonicalize(outer)) {
+        (Ok(inner), Ok(outer)) => inner.starts_with(outer),
+        _ => false,
+    }
 }
 
 /// Why a grant cannot be given.
@@ -127,6 +181,10 @@ pub enum GrantError {
         /// What is wrong: missing, not a directory, no permission.
         reason: String,
     },
+    /// A child's grants give what its module's do not (see
+    /// [`ModuleGrants::check_within`]).
+    #[error("{0}: not granted to its module")]
+    BeyondModule(String),
 }
 
 /// `path` is a directory this node can open, read (and write, for `ReadWrite`).

@@ -172,6 +172,42 @@ async fn granted_clocks_tell_the_time() {
 }
 
 #[tokio::test]
+async fn granted_random_gives_random_bytes() {
+    let mut g = ModuleGrants::default();
+    g.random(true);
+    let (node, pid) = probe_with(g).await;
+    let first = ask(&node, pid, json!({"random": 32})).await;
+    let second = ask(&node, pid, json!({"random": 32})).await;
+    let hex = |v: &Value| v["ok"].as_str().expect("hex bytes").to_owned();
+    let (first, second) = (hex(&first), hex(&second));
+    assert_eq!(first.len(), 64, "{first}");
+    assert_ne!(first, "0".repeat(64));
+    assert_ne!(first, second, "two draws differ");
+    node.shutdown().await;
+}
+
+#[tokio::test]
+async fn asking_for_random_bytes_without_the_grant_ends_the_process_and_others_answer() {
+    let (node, pid) = probe_with(ModuleGrants::default()).await;
+    let other = node
+        .spawn(
+            "wasi_probe",
+            otter::encode(&()).unwrap(),
+            SpawnOptions::default(),
+        )
+        .await
+        .unwrap();
+    let refused = node.call::<_, Value>(pid, &json!({"random": 16})).await;
+    assert!(
+        matches!(refused, Err(otter::CallError::Exited(_))),
+        "{refused:?}"
+    );
+    assert!(node.process_info(pid).is_none(), "the process is gone");
+    assert_eq!(ask(&node, other, json!("now")).await, json!({"ok": 0}));
+    node.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_connect_is_refused_without_a_grant_and_allowed_to_a_listed_address() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let listed = listener.local_addr().unwrap();

@@ -36,6 +36,10 @@ enum Call {
     List(String),
     /// Open a file this many times and keep every handle (until the process ends).
     Hoard(String, u32),
+    /// This many random bytes (at most 256) from WASI's secure random, as hex.
+    Random(u32),
+    /// Write text to stdout as it is, with no newline added.
+    Emit(String),
 }
 
 #[derive(Serialize)]
@@ -120,6 +124,22 @@ impl GenServer for Probe {
                 }
                 Reply::ok(Answer::Ok(Value::Number(u64::from(times))))
             }
+            Call::Random(n) => {
+                let mut bytes = vec![0u8; n.min(256) as usize];
+                // wasi-libc's getentropy asks WASI's `get-random-bytes`.
+                // SAFETY: the buffer is valid for writes of its length.
+                if unsafe { getentropy(bytes.as_mut_ptr(), bytes.len()) } != 0 {
+                    return Reply::ok(Answer::Err(std::io::Error::last_os_error().to_string()));
+                }
+                let hex = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                Reply::ok(Answer::Ok(Value::Text(hex)))
+            }
+            Call::Emit(text) => {
+                let mut out = std::io::stdout();
+                let _ = out.write_all(text.as_bytes());
+                let _ = out.flush();
+                Reply::ok(Answer::Ok(Value::Nothing(None)))
+            }
             Call::List(path) => answer(std::fs::read_dir(path).and_then(|entries| {
                 let mut names = entries
                     .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
@@ -129,6 +149,10 @@ impl GenServer for Probe {
             })),
         }
     }
+}
+
+unsafe extern "C" {
+    fn getentropy(buf: *mut u8, len: usize) -> i32;
 }
 
 otter_guest::export_genserver!(Probe);

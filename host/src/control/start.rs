@@ -60,9 +60,10 @@ pub(super) async fn start_child(
 fn start_error(e: StartError) -> ControlError {
     let kind = match e {
         StartError::AlreadyStarted(_) => ErrorKind::AlreadyStarted,
-        StartError::UnknownModule(_) | StartError::Badarg(_) | StartError::Registry(_) => {
-            ErrorKind::Badarg
-        }
+        StartError::UnknownModule(_)
+        | StartError::Badarg(_)
+        | StartError::Registry(_)
+        | StartError::Grants(_) => ErrorKind::Badarg,
         StartError::Ignore
         | StartError::Stopped(_)
         | StartError::Timeout

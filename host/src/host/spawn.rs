@@ -39,6 +39,7 @@ fn start_error(e: StartError) -> WitStartError {
         StartError::Instantiate(m) => WitStartError::Instantiate(m),
         StartError::Registry(e) => WitStartError::Registry(registry_error(e)),
         StartError::SystemLimit => WitStartError::SystemLimit,
+        StartError::Grants(e) => WitStartError::Badarg(e.to_string()),
         // Not a failure: the callers below answer it with `none` before getting here.
         StartError::Ignore => WitStartError::Stopped(crate::ExitReason::Normal.to_wit()),
     }

@@ -4,7 +4,9 @@
 //! A line is cut at [`MAX_OUTPUT_LINE`] bytes (the rest of it up to the newline is
 //! dropped), and each stream logs at most [`MAX_OUTPUT_LINES`] lines per second, with a
 //! burst of as many; lines past that are dropped and counted, and the count is logged with
-//! the next line that gets through.
+//! the next line that gets through. A last line without a newline is logged when the
+//! instance that wrote it ends (the process exits, hibernates or is upgraded), under the
+//! same bounds.
 
 use std::io;
 use std::pin::Pin;
@@ -115,6 +117,16 @@ impl Lines {
         }
         self.line.clear();
         self.cut = false;
+    }
+}
+
+impl Drop for Lines {
+    /// Every handle on the stream is gone with its instance: what is left of the last line
+    /// is logged rather than lost.
+    fn drop(&mut self) {
+        if !self.line.is_empty() || self.cut {
+            self.emit();
+        }
     }
 }
 

@@ -3,9 +3,9 @@
 //!
 //! A module without WASI imports is linked without it, and its processes never build a
 //! WASI context: their store data holds an empty `Option<Box<_>>`. A WASI process builds
-//! its context from its module's grants the first time it calls a WASI import, and again
-//! for each new instance (after hibernation or an upgrade), so no handle outlives the
-//! instance that opened it.
+//! its context from the grants it started with (its own, or its module's at the time) the
+//! first time it calls a WASI import, and again for each new instance (after hibernation
+//! or an upgrade), so no handle outlives the instance that opened it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,6 +31,24 @@ const MAX_RANDOM_BYTES: u64 = 64 << 10;
 /// process may hold at once; wasmtime's own bound is a million, which would let one guest
 /// take the node's file descriptors. Past it the call traps and the process exits.
 pub(crate) const MAX_WASI_RESOURCES: usize = 1024;
+
+/// What a process that uses WASI keeps: the grants it started with (its own, or its
+/// module's then) for its whole life, and the WASI state of its current instance.
+pub(crate) struct Wasi {
+    pub(crate) grants: Arc<ModuleGrants>,
+    /// Made at the instance's first WASI call (boxed: a process that never calls WASI
+    /// does not pay for it); dropped with the instance.
+    pub(crate) state: Option<Box<WasiState>>,
+}
+
+impl Wasi {
+    pub(crate) fn new(grants: Arc<ModuleGrants>) -> Wasi {
+        Wasi {
+            grants,
+            state: None,
+        }
+    }
+}
 
 /// A WASI process's context and the table of the WASI resources it holds.
 pub(crate) struct WasiState {
@@ -122,12 +140,14 @@ impl HostMonotonicClock for Frozen {
 
 impl WasiView for ProcessCtx {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        let (pid, module) = (self.pid, &self.module);
-        let node = &self.node;
-        let state = self.wasi.get_or_insert_with(|| {
-            let grants = node.grants(module);
-            Box::new(WasiState::new(&grants, pid, module))
-        });
+        let (pid, module, node) = (self.pid, &self.module, &self.node);
+        // A process of a module that had no WASI imports when it started (an upgrade gave
+        // it some) takes its module's grants now.
+        let wasi = self
+            .wasi
+            .get_or_insert_with(|| Box::new(Wasi::new(node.grants(module))));
+        let Wasi { grants, state } = &mut **wasi;
+        let state = state.get_or_insert_with(|| Box::new(WasiState::new(grants, pid, module)));
         WasiCtxView {
             ctx: &mut state.ctx,
             table: &mut state.table,

@@ -18,6 +18,10 @@ use crate::term::{encode, from_json};
 /// What checking a child needs to know of the whole manifest, and the names taken so far.
 pub(super) struct Tree<'r> {
     pub(super) modules: &'r BTreeMap<String, Spanned<RawModule>>,
+    /// The modules as checked, with their grants, which a child's must lie within.
+    pub(super) module_specs: &'r [ModuleSpec],
+    /// The manifest's directory, which a child's granted directories are relative to.
+    pub(super) base: &'r std::path::Path,
     pub(super) registries: &'r [RegistrySpec],
     /// Registered names, tree-wide, with who holds each.
     pub(super) names: HashMap<String, String>,
@@ -126,6 +130,7 @@ impl Parser<'_> {
                 "supervisor",
             )?;
             not_for("mailbox", child.mailbox.is_some(), "supervisor")?;
+            not_for("grants", child.grants.is_some(), "supervisor")?;
             let Some(id) = &child.id else {
                 return Err(self.error(span, f("id"), "a supervisor child needs an id"));
             };
@@ -197,6 +202,26 @@ impl Parser<'_> {
             Some(t) => Some(Duration::from_millis(*t.get_ref())),
         };
         let limits = self.child_limits(tree, child, &f)?;
+        let grants = match &child.grants {
+            None => None,
+            Some(raw) => {
+                let own = self.grants(&f("grants"), raw.get_ref(), tree.base)?;
+                let module_grants = tree
+                    .module_specs
+                    .iter()
+                    .find(|m| m.name == *module.get_ref())
+                    .map(|m| &m.grants)
+                    .expect("a checked module");
+                own.check_within(module_grants).map_err(|e| {
+                    self.error(
+                        &raw.span(),
+                        f("grants"),
+                        format!("{e} ({})", module.get_ref()),
+                    )
+                })?;
+                Some(own)
+            }
+        };
         let args = match &child.args {
             None => encode(&()).expect("unit encodes"),
             Some(v) => {
@@ -224,6 +249,7 @@ impl Parser<'_> {
                 start_timeout,
                 hibernate_after,
                 limits,
+                grants,
             }),
             line,
         })

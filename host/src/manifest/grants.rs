@@ -1,4 +1,4 @@
-//! `[modules.NAME.grants]`: reading and checking a module's WASI grants.
+//! `[modules.NAME.grants]` and a child's `grants`: reading and checking WASI grants.
 
 use std::path::Path;
 
@@ -11,14 +11,15 @@ use crate::grants::{DirMode, GrantError, ModuleGrants, check_dir};
 const MAX_GRANTS: usize = 64;
 
 impl Parser<'_> {
-    /// A module's grants, its directories resolved against `base` and checked.
+    /// A module's or a child's grants (`prefix` is their field, e.g.
+    /// `modules.NAME.grants`), the directories resolved against `base` and checked.
     pub(super) fn grants(
         &self,
-        module: &str,
+        prefix: &str,
         raw: &RawGrants,
         base: &Path,
     ) -> Result<ModuleGrants, ManifestError> {
-        let at = |what: &str| format!("modules.{module}.grants.{what}");
+        let at = |what: &str| format!("{prefix}.{what}");
         let mut grants = ModuleGrants::default();
         if raw.dirs.len() > MAX_GRANTS {
             let span = raw.dirs[MAX_GRANTS].span();
@@ -46,12 +47,12 @@ impl Parser<'_> {
                 return Err(self.error(&d.host.span(), field("host"), "empty path"));
             }
             let host = base.join(d.host.get_ref());
-            check_dir(&host, mode).map_err(|GrantError::Dir { path, reason }| {
-                self.error(
-                    &d.host.span(),
-                    field("host"),
-                    format!("{}: {reason}", path.display()),
-                )
+            check_dir(&host, mode).map_err(|e| {
+                let message = match e {
+                    GrantError::Dir { path, reason } => format!("{}: {reason}", path.display()),
+                    other => other.to_string(),
+                };
+                self.error(&d.host.span(), field("host"), message)
             })?;
             grants.dir(host, guest, mode);
         }

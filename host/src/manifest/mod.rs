@@ -101,6 +101,18 @@
 //! Each directory is checked when the manifest is read: missing, not a directory or not
 //! accessible as granted is an error at its line.
 //!
+//! A worker child may narrow its module's grants with its own, in the same form; they are
+//! its grants, and each must be within its module's (a directory inside one of the
+//! module's, read-write only inside a read-write one; see
+//! [`crate::ModuleGrants::check_within`]):
+//!
+//! ```toml
+//! [[children]]
+//! name = "reader"
+//! module = "file_server"
+//! grants = { dirs = [{ host = "var/files/public", guest = "/files" }] }
+//! ```
+//!
 //! Supervisors nest at most [`MAX_SUPERVISOR_DEPTH`] levels below the root; keys, tables
 //! and arrays at most 80 (the TOML parser's limit).
 //!
@@ -274,6 +286,8 @@ pub struct WorkerSpec {
     /// `memory_limit`, `callback_timeout_ms` and `mailbox` (default: the node's limits, an
     /// unbounded mailbox).
     pub limits: crate::ProcessLimits,
+    /// `grants`: its own WASI grants, within its module's (default: its module's).
+    pub grants: Option<crate::grants::ModuleGrants>,
 }
 
 impl ChildTable {
@@ -312,6 +326,9 @@ impl SupervisorTable {
                     }
                     if let Some(t) = w.hibernate_after {
                         child = child.hibernate_after(t);
+                    }
+                    if let Some(g) = &w.grants {
+                        child = child.grants(g.clone());
                     }
                     child.limits(w.limits)
                 }

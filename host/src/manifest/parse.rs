@@ -162,7 +162,7 @@ impl Parser<'_> {
                 }
             }
             let grants = match &spec.grants {
-                Some(g) => self.grants(name, g.get_ref(), &base)?,
+                Some(g) => self.grants(&format!("modules.{name}.grants"), g.get_ref(), &base)?,
                 None => Default::default(),
             };
             modules.push(ModuleSpec {
@@ -178,6 +178,8 @@ impl Parser<'_> {
 
         let mut tree = Tree {
             modules: &raw.modules,
+            module_specs: &modules,
+            base: &base,
             registries: &registries,
             names: HashMap::new(),
             vias: HashMap::new(),

@@ -157,6 +157,7 @@ pub(super) struct RawChild {
     pub(super) memory_limit: Option<Spanned<u64>>,
     pub(super) callback_timeout_ms: Option<Spanned<u64>>,
     pub(super) mailbox: Option<Spanned<RawMailbox>>,
+    pub(super) grants: Option<Spanned<RawGrants>>,
     pub(super) via: Option<Spanned<toml::Value>>,
     pub(super) shutdown_timeout_ms: Option<Spanned<u64>>,
     pub(super) restart: Option<Spanned<String>>,

@@ -65,6 +65,8 @@ pub struct SpawnOptions {
     /// `(monitor ref, watcher)` for `start-monitor`: set before the process runs.
     pub(crate) monitor: Option<(u64, Pid)>,
     pub(crate) limits: ProcessLimits,
+    /// Its own WASI grants, within its module's; `None`: its module's.
+    pub(crate) grants: Option<Arc<ModuleGrants>>,
 }
 
 impl SpawnOptions {
@@ -86,6 +88,16 @@ impl SpawnOptions {
     /// node's, and an unbounded mailbox.
     pub fn limits(mut self, limits: ProcessLimits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Give the process its own WASI grants instead of its module's. They narrow the
+    /// module's: each must be within what the module is granted
+    /// ([`ModuleGrants::check_within`]), else the start fails with [`StartError::Grants`].
+    /// Default: the module's grants. A process keeps the grants it started with for its
+    /// whole life, also across hibernation and upgrades.
+    pub fn grants(mut self, grants: ModuleGrants) -> Self {
+        self.grants = Some(Arc::new(grants));
         self
     }
 
@@ -331,8 +343,9 @@ impl Node {
         Ok(module)
     }
 
-    /// Grant the processes of `module` (those started from now on, also after an upgrade)
-    /// what `grants` allows through WASI; replaces the module's earlier grants. A module
+    /// Grant the processes of `module` started from now on what `grants` allows through
+    /// WASI; replaces the module's earlier grants. A running process keeps the grants it
+    /// started with (its WASI context is its own) until it restarts. A module
     /// without grants gets nothing (see [`ModuleGrants`]); one without WASI imports is not
     /// affected. The directories are checked now.
     ///

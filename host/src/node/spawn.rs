@@ -29,6 +29,17 @@ pub(crate) async fn spawn(
     if node.at_process_limit() {
         return Err(StartError::SystemLimit);
     }
+    // Taken now and kept for the process's life: a grant given later (a reload) reaches
+    // the processes started after it.
+    let grants = match opts.grants.clone() {
+        Some(own) => {
+            own.check_within(&node.grants(module.name()))
+                .map_err(StartError::Grants)?;
+            Some(own)
+        }
+        None if module.uses_wasi() => Some(node.grants(module.name())),
+        None => None,
+    };
     let pid = node.next_pid();
     let (sender, mailbox) = mailbox(opts.limits.mailbox);
     let start = Start {
@@ -49,7 +60,7 @@ pub(crate) async fn spawn(
         starter.add_link(pid);
     }
     let (started_tx, started_rx) = oneshot::channel();
-    let ctx = ProcessCtx::new(
+    let mut ctx = ProcessCtx::new(
         pid,
         node.clone(),
         module.name().into(),
@@ -57,6 +68,7 @@ pub(crate) async fn spawn(
         entry.memory.clone(),
         &opts.limits,
     );
+    ctx.wasi = grants.map(|g| Box::new(crate::host::wasi::Wasi::new(g)));
     let guard = ExitGuard::new(node.clone(), entry.clone());
     let task = tokio::spawn(crate::process::run(
         guard,

@@ -43,9 +43,9 @@ pub(crate) struct ProcessCtx {
     pub(crate) ticks: u64,
     /// Messages the current entry handles (a batch has several, each with its budget).
     pub(crate) entries: u64,
-    /// Its WASI context, for a module that imports WASI, made at its first WASI call (a
-    /// pure guest pays one pointer for it).
-    pub(crate) wasi: Option<Box<crate::host::wasi::WasiState>>,
+    /// For a process that uses WASI: the grants it started with and its WASI context,
+    /// made at its first WASI call (a pure guest pays one pointer for it).
+    pub(crate) wasi: Option<Box<crate::host::wasi::Wasi>>,
 }
 
 impl ProcessCtx {
@@ -53,14 +53,19 @@ impl ProcessCtx {
     /// version's instance, kept during an upgrade until it commits): it has the same pid
     /// and module, and a mailbox and memory count of its own that nobody sees.
     pub(crate) fn stand_in(&self) -> ProcessCtx {
-        ProcessCtx::new(
+        let mut ctx = ProcessCtx::new(
             self.pid,
             self.node.clone(),
             self.module.clone(),
             crate::mailbox::mailbox(None).1,
             Arc::new(AtomicUsize::new(0)),
             &ProcessLimits::default(),
-        )
+        );
+        ctx.wasi = self
+            .wasi
+            .as_ref()
+            .map(|w| Box::new(crate::host::wasi::Wasi::new(w.grants.clone())));
+        ctx
     }
 
     pub(crate) fn new(
@@ -127,7 +132,9 @@ pub(crate) fn new_store(engine: &Engine, mut ctx: ProcessCtx) -> Store<ProcessCt
     ctx.limits.reset();
     ctx.entering(1);
     // A new instance holds no WASI handle of the old one's.
-    ctx.wasi = None;
+    if let Some(wasi) = &mut ctx.wasi {
+        wasi.state = None;
+    }
     let mut store = Store::new(engine, ctx);
     store.limiter(|ctx| &mut ctx.limits);
     store.set_epoch_deadline(1);

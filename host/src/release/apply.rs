@@ -44,16 +44,14 @@ async fn forward(
     opts: &ReloadOptions,
 ) -> Result<(), String> {
     match action {
+        Action::Grant { module, new, .. } => {
+            node.grant(module, new.clone()).map_err(|e| e.to_string())
+        }
         Action::Load(module) => {
             node.inner.install_module(module.clone());
             Ok(())
         }
-        Action::Upgrade {
-            module,
-            path,
-            bytes,
-            ..
-        } => upgrade(node, module, path, bytes, opts, opts.force).await,
+        Action::Upgrade { module, to, .. } => upgrade(node, module, to, opts, opts.force).await,
         Action::CreateRegistry(name, keys) => {
             node.create_registry(name, *keys).map_err(|e| e.to_string())
         }
@@ -74,17 +72,16 @@ async fn back(
     opts: &ReloadOptions,
 ) -> Result<(), String> {
     match action {
+        Action::Grant { module, old, .. } => {
+            node.inner.restore_grants(module, old.clone());
+            Ok(())
+        }
         Action::Load(module) => {
             node.inner.unload_module(module);
             Ok(())
         }
         // The way back needs no vsn check: it is the code that ran.
-        Action::Upgrade {
-            module,
-            back_path,
-            back_bytes,
-            ..
-        } => upgrade(node, module, back_path, back_bytes, opts, true).await,
+        Action::Upgrade { module, back, .. } => upgrade(node, module, back, opts, true).await,
         // A registry no child uses any more is harmless; the node has no way to drop one.
         Action::CreateRegistry(..) => Ok(()),
         Action::Stop { supervisor, spec } => start(&at(node, root, supervisor).await?, spec).await,
@@ -100,8 +97,7 @@ async fn back(
 async fn upgrade(
     node: &Node,
     module: &str,
-    path: &std::path::Path,
-    bytes: &[u8],
+    to: &std::sync::Arc<crate::engine::Module>,
     opts: &ReloadOptions,
     force: bool,
 ) -> Result<(), String> {
@@ -111,7 +107,7 @@ async fn upgrade(
         timeout: opts.timeout,
         ..UpgradeOptions::default()
     };
-    node.upgrade_code(module, path, bytes, upgrade, true)
+    node.upgrade_compiled(module, to.clone(), upgrade)
         .await
         .map(drop)
         .map_err(|e| e.to_string())

@@ -172,8 +172,3 @@ impl ReleaseHandler {
 fn load_manifest(path: &Path) -> Result<Manifest, ReloadError> {
     Ok(Manifest::load(path)?)
 }
-
-/// A module file's bytes: only a regular file, at most [`MAX_MODULE_BYTES`].
-pub(super) fn read_module(path: &Path) -> std::io::Result<Vec<u8>> {
-    crate::file::read_regular(path, MAX_MODULE_BYTES)
-}

@@ -5,7 +5,10 @@
 //! a plan: modules whose bytes changed are upgraded ([`crate::Node::upgrade`], in the
 //! tree's start order), new modules loaded, new children started, removed children
 //! stopped (terminated and deleted, as a relup does), and children whose spec changed get
-//! the new spec, used at their next restart (as OTP's supervisor `code_change` does). The
+//! the new spec, used at their next restart (as OTP's supervisor `code_change` does).
+//! Modules whose grants changed get them first, so that every process the reload starts
+//! has them; a running process keeps the grants it started with (its WASI context and the
+//! handles it holds are its own) until it restarts. The
 //! plan is applied step by step; if a step fails, the steps done so far are undone in
 //! reverse order, and the node runs the release it ran before. The previous release is
 //! kept, and [`ReleaseHandler::rollback`] returns to it the same way.
@@ -149,6 +152,14 @@ pub enum Step {
         /// The version it moves to.
         to_vsn: String,
     },
+    /// Give a module the new release's grants: the processes started from now on (and
+    /// restarts) get them; the ones running keep theirs until they restart.
+    Grant {
+        /// The module.
+        module: String,
+        /// How many of its processes run now, keeping the grants they started with.
+        running: usize,
+    },
     /// Create a registry the running release does not have.
     CreateRegistry {
         /// Its name.
@@ -188,6 +199,10 @@ impl std::fmt::Display for Step {
                 from_vsn,
                 to_vsn,
             } => write!(f, "upgrade module {module}: vsn {from_vsn} -> {to_vsn}"),
+            Step::Grant { module, running } => write!(
+                f,
+                "grant module {module} its new grants (processes started from now on; {running} running keep theirs until they restart)"
+            ),
             Step::CreateRegistry { registry } => write!(f, "create registry {registry}"),
             Step::Stop { supervisor, child } => {
                 write!(f, "stop child {child} of {supervisor}")

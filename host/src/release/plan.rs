@@ -1,10 +1,10 @@
 //! The plan of a reload: the difference between the running release and the new one.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::{Release, ReloadError, ReloadOptions, Step};
 use crate::engine::Module;
+use crate::grants::ModuleGrants;
 use crate::manifest::{ChildTableKind, SupervisorTable};
 use crate::node::Node;
 use crate::registry::Keys;
@@ -12,13 +12,18 @@ use crate::supervisor::{ChildSpec, Strategy};
 
 /// What one step does, with what undoing it needs.
 pub(super) enum Action {
+    /// The module's grants before and after.
+    Grant {
+        module: String,
+        old: Arc<ModuleGrants>,
+        new: ModuleGrants,
+    },
     Load(Arc<Module>),
+    /// The new code, compiled while planning, and the code that ran, to go back to.
     Upgrade {
         module: String,
-        path: PathBuf,
-        bytes: Arc<[u8]>,
-        back_path: PathBuf,
-        back_bytes: Arc<[u8]>,
+        to: Arc<Module>,
+        back: Arc<Module>,
     },
     CreateRegistry(String, Keys),
     /// `supervisor` is the ids below the root.
@@ -55,6 +60,29 @@ pub(super) async fn plan(
     let manifest = &target.manifest;
     let mut steps = Vec::new();
     let mut notes = Vec::new();
+
+    // Grants first: a process the reload starts (a new child, a new module's) has them.
+    for m in &manifest.modules {
+        let old = node.inner.grants(&m.name);
+        if *old != m.grants {
+            let running = node
+                .processes()
+                .iter()
+                .filter(|p| p.module == m.name)
+                .count();
+            steps.push((
+                Step::Grant {
+                    module: m.name.clone(),
+                    running,
+                },
+                Action::Grant {
+                    module: m.name.clone(),
+                    old,
+                    new: m.grants.clone(),
+                },
+            ));
+        }
+    }
 
     let mut order = Vec::new();
     modules_in_start_order(&manifest.supervisor, &mut order);
@@ -105,7 +133,6 @@ pub(super) async fn plan(
                 current.vsn()
             )));
         }
-        let (back_path, back_bytes) = way_back(running, &current)?;
         steps.push((
             Step::Upgrade {
                 module: name.to_owned(),
@@ -114,10 +141,8 @@ pub(super) async fn plan(
             },
             Action::Upgrade {
                 module: name.to_owned(),
-                path: new.path.clone(),
-                bytes: new.bytes.clone(),
-                back_path,
-                back_bytes,
+                to: Arc::new(compiled),
+                back: current,
             },
         ));
     }
@@ -196,29 +221,6 @@ pub(super) async fn plan(
         ));
     }
     Ok(Plan { steps, notes })
-}
-
-/// The bytes `current` was loaded from: the running release's, or its file's if they
-/// still are (an `otter upgrade` since the release was installed).
-fn way_back(running: &Release, current: &Module) -> Result<(PathBuf, Arc<[u8]>), ReloadError> {
-    if let Some(m) = running.module(current.name())
-        && &m.digest == current.digest()
-    {
-        return Ok((m.path.clone(), m.bytes.clone()));
-    }
-    let refused = || {
-        ReloadError::Refused(format!(
-            "module {} runs code (vsn {}) that is neither the running release's nor in its file {} any more: no way back if the reload fails; upgrade it to the release's code first",
-            current.name(),
-            current.vsn(),
-            current.path().display()
-        ))
-    };
-    let bytes = super::handler::read_module(current.path()).map_err(|_| refused())?;
-    if &super::digest(&bytes) != current.digest() {
-        return Err(refused());
-    }
-    Ok((current.path().to_owned(), bytes.into()))
 }
 
 /// The worker modules of `sup`'s tree, in start order, each once.

@@ -142,6 +142,9 @@ pub enum ChildStart {
         hibernate_after: Option<Duration>,
         /// Its own limits (memory, callback time, mailbox bound); the default is the node's.
         limits: ProcessLimits,
+        /// Its own WASI grants, within its module's (see
+        /// [`SpawnOptions::grants`](crate::SpawnOptions::grants)); `None`: its module's.
+        grants: Option<std::sync::Arc<crate::ModuleGrants>>,
     },
     /// A supervisor.
     Supervisor(SupervisorSpec),
@@ -184,6 +187,7 @@ impl ChildSpec {
                 start_timeout: None,
                 hibernate_after: None,
                 limits: ProcessLimits::default(),
+                grants: None,
             },
             restart: Restart::Permanent,
             shutdown: Shutdown::Timeout(DEFAULT_SHUTDOWN_TIMEOUT),
@@ -266,6 +270,21 @@ impl ChildSpec {
         match &mut self.start {
             ChildStart::Worker { limits, .. } => *limits = own,
             ChildStart::Supervisor(_) => panic!("only a worker child has process limits"),
+        }
+        self
+    }
+
+    /// Give the worker its own WASI grants, as
+    /// [`SpawnOptions::grants`](crate::SpawnOptions::grants) does: within its module's, or
+    /// its start fails. Default: its module's. Each start takes them afresh, so a restart
+    /// after the module's grants changed is checked against the new ones.
+    ///
+    /// # Panics
+    /// On a supervisor child: a programmer error.
+    pub fn grants(mut self, own: crate::ModuleGrants) -> ChildSpec {
+        match &mut self.start {
+            ChildStart::Worker { grants, .. } => *grants = Some(std::sync::Arc::new(own)),
+            ChildStart::Supervisor(_) => panic!("only a worker child has grants"),
         }
         self
     }

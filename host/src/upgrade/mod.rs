@@ -341,6 +341,42 @@ impl Node {
             });
         }
         let to = Arc::new(crate::engine::compile(node, module, path, bytes).await?);
+        self.upgrade_from(module, &from, to, &opts).await
+    }
+
+    /// Upgrade `module`'s processes to `to`, compiled already (a reload's plan compiled it,
+    /// or it is the code that ran before, to undo one), as a step of the reload.
+    pub(crate) async fn upgrade_compiled(
+        &self,
+        module: &str,
+        to: Arc<Module>,
+        opts: UpgradeOptions,
+    ) -> Result<UpgradeReport, UpgradeError> {
+        let node = &self.inner;
+        let from = node
+            .module(module)
+            .ok_or_else(|| UpgradeError::UnknownModule(module.to_owned()))?;
+        node.check_size("extra", &opts.extra)
+            .map_err(UpgradeError::Badarg)?;
+        let _slot = node.upgrade_slot(module, true)?;
+        if to.digest() == from.digest() {
+            return Err(UpgradeError::Unchanged {
+                module: module.to_owned(),
+                vsn: from.vsn().to_owned(),
+            });
+        }
+        self.upgrade_from(module, &from, to, &opts).await
+    }
+
+    /// Move `module`'s processes from `from` to `to`; the caller holds the upgrade slot.
+    async fn upgrade_from(
+        &self,
+        module: &str,
+        from: &Arc<Module>,
+        to: Arc<Module>,
+        opts: &UpgradeOptions,
+    ) -> Result<UpgradeReport, UpgradeError> {
+        let node = &self.inner;
         if to.vsn() == from.vsn() && !opts.force {
             return Err(UpgradeError::SameVsn {
                 module: module.to_owned(),
@@ -361,7 +397,7 @@ impl Node {
             processes = entries.len(),
             "upgrade starting"
         );
-        let answers = ask(&entries, &to, &opts, false).await;
+        let answers = ask(&entries, &to, opts, false).await;
         let commit = answers.failed.is_empty() || opts.policy == UpgradePolicy::PerProcess;
         settle(&mut report, answers, &to, commit);
         if commit {
@@ -370,7 +406,7 @@ impl Node {
             let mut late = of_module(node, module, &to);
             late.retain(|e| entries.binary_search_by_key(&e.pid, |a| a.pid).is_err());
             if !late.is_empty() {
-                let answers = ask(&late, &to, &opts, false).await;
+                let answers = ask(&late, &to, opts, false).await;
                 settle(&mut report, answers, &to, true);
             }
         }

@@ -14,6 +14,7 @@ mod manifest;
 mod newcomer;
 mod output;
 mod reload;
+mod reload_grants;
 mod reload_refusals;
 mod start;
 mod supervisors;

@@ -404,3 +404,33 @@ fn reload_changes_children_inside_a_nested_supervisor() {
     assert_eq!(workers(&app), ["w1=1", "w2=1"]);
     assert_eq!(app.ok(&["whereis", "w2"]), w2);
 }
+
+#[test]
+fn a_failed_reload_undoes_an_upgrade_to_the_code_that_ran_even_when_its_file_is_gone() {
+    // p runs code from a file deleted since (an `otter upgrade`); the reload moves it to the
+    // release's code, then a new child fails: p goes back to the code it ran.
+    let failing = format!(
+        "{KV_AND_P}\n[[children]]\nid = \"bad\"\nmodule = \"probe\"\nargs = {{ mode = {{ stop = \"no\" }} }}\n"
+    );
+    let (app, next) = app_with(&release("2", "kv", "probe", &failing));
+    let _node = app.spawn().ready();
+    let gone = app.path("probe_gone.wasm");
+    std::fs::copy(wasm("probe_v2"), &gone).unwrap();
+    app.ok(&["upgrade", "probe", gone.to_str().unwrap()]);
+    std::fs::remove_file(&gone).unwrap();
+    assert_eq!(app.ok(&["call", "p", r#""vsn""#]).trim(), r#""2""#);
+    let out = app.otter(&["reload", &next]);
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    // Step 1 takes probe to the release's code; it is undone.
+    assert!(
+        stderr.contains("step 2 of 2 (start child bad (probe) under App) failed"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("the 1 step(s) before it were undone"),
+        "{stderr}"
+    );
+    assert_eq!(app.ok(&["call", "p", r#""vsn""#]).trim(), r#""2""#);
+    assert_eq!(children(&app), ["kv=1", "p=2"]);
+}

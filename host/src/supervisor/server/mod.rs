@@ -238,9 +238,11 @@ impl State {
                 start_timeout,
                 hibernate_after,
                 limits,
+                grants,
             } => {
                 let opts = SpawnOptions {
                     limits: *limits,
+                    grants: grants.clone(),
                     name: name.clone(),
                     via: via.clone(),
                     start_timeout: *start_timeout,
