@@ -183,29 +183,42 @@ impl Module {
     }
 }
 
-/// A component's bytes: components as they are, a core module built with the SDK wrapped
-/// into a component by its embedded WIT.
-fn to_component(bytes: &[u8]) -> Result<Vec<u8>, String> {
+/// Refuse what cannot be an Otter guest, on every load (a cached compile is no reason to
+/// skip it): bytes that are not wasm, and a core module without the WIT world the SDK
+/// embeds in a `component-type` section (it would wrap into an empty component, refused
+/// later only for what it lacks).
+fn precheck(bytes: &[u8]) -> Result<(), String> {
     if wasmparser::Parser::is_component(bytes) {
-        return Ok(bytes.to_vec());
+        return Ok(());
     }
     if !wasmparser::Parser::is_core_wasm(bytes) {
         return Err("not a WebAssembly module or component".into());
+    }
+    if has_component_type(bytes) {
+        return Ok(());
+    }
+    // A module cut before its section (the section comes last) is invalid first.
+    wasmparser::Validator::new()
+        .validate_all(bytes)
+        .map_err(|e| format!("not a valid WebAssembly module: {e}"))?;
+    Err(
+        "a core module that is not an Otter guest: it embeds no WIT world \
+         (build it with otter-guest)"
+            .into(),
+    )
+}
+
+/// A component's bytes: components as they are, a core module built with the SDK wrapped
+/// into a component by its embedded WIT. [`precheck`] has passed.
+fn to_component(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    if wasmparser::Parser::is_component(bytes) {
+        return Ok(bytes.to_vec());
     }
     // The encoder trusts the module to be well formed (a truncated one makes it slice past
     // the end), so the whole module is checked first.
     wasmparser::Validator::new()
         .validate_all(bytes)
         .map_err(|e| format!("not a valid WebAssembly module: {e}"))?;
-    // The SDK embeds the guest's WIT world in a `component-type` section; a core module
-    // without one would wrap into an empty component, refused later for what it lacks.
-    if !has_component_type(bytes) {
-        return Err(
-            "a core module that is not an Otter guest: it embeds no WIT world \
-                    (build it with otter-guest)"
-                .into(),
-        );
-    }
     // And should it still panic on some input, that input is refused, not the node ended.
     let wrapped = std::panic::catch_unwind(|| {
         wit_component::ComponentEncoder::default()
@@ -224,7 +237,8 @@ fn to_component(bytes: &[u8]) -> Result<Vec<u8>, String> {
     })
 }
 
-/// Whether a (validated) core module carries a `component-type` custom section.
+/// Whether a core module carries a `component-type` custom section (a malformed one ends
+/// the walk: then it has none).
 fn has_component_type(bytes: &[u8]) -> bool {
     wasmparser::Parser::new(0).parse_all(bytes).any(|payload| {
         matches!(payload, Ok(wasmparser::Payload::CustomSection(c))
@@ -361,6 +375,7 @@ pub(crate) async fn compile(
         path: path.to_owned(),
         reason,
     };
+    precheck(bytes).map_err(invalid)?;
     // Compiling takes a while and cannot be interrupted: it runs off the async workers, so
     // they go on serving and a caller that stops waiting (a signal during `otter run`) is not
     // held up by it.
