@@ -10,6 +10,7 @@ mod limits;
 mod loading;
 mod logs;
 mod manifest;
+mod manifest_numbers;
 mod newcomer;
 mod output;
 mod reload;
