@@ -6,6 +6,7 @@ mod batch;
 mod budgets;
 mod calls;
 mod capabilities;
+mod decoding;
 mod dynamic;
 mod embedded;
 mod flow;
