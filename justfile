@@ -28,6 +28,12 @@ bench:
 compare *args:
     bench/compare.sh {{args}}
 
+# Fuzz one decoder (manifest, control_request, term, sdk_message) for `seconds` (needs
+# cargo-fuzz and a nightly toolchain); new inputs go to fuzz/scratch/, the seeds stay as committed.
+fuzz target seconds="600":
+    mkdir -p fuzz/scratch/{{target}}
+    cd fuzz && cargo +nightly fuzz run -s none -a {{target}} scratch/{{target}} corpus/{{target}} -- -max_total_time={{seconds}} -max_len=4096 -timeout=10 -rss_limit_mb=2048
+
 fmt:
     cargo fmt --all
 

@@ -9,6 +9,7 @@
 
 mod display;
 mod exit;
+mod null_unit;
 mod term;
 pub mod walk;
 

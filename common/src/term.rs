@@ -1,12 +1,14 @@
 //! The term codec: every message, reply, argument and state crosses the boundary as CBOR.
 //!
 //! Unit values (`()`, unit structs) are written as CBOR `null` so that JSON tools see `null`,
-//! and a top-level `null` is read back as `()`.
+//! and read back from `null` at any depth.
 
 use std::fmt;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+use crate::null_unit::Units;
 
 /// How deeply arrays, maps and tags may nest in a term the host reads: 128 levels, as
 /// `serde_json`'s own limit, so every JSON document the CLI accepts is a term the host can read.
@@ -17,7 +19,7 @@ pub type Term = Vec<u8>;
 
 /// CBOR `null`.
 pub const NULL: u8 = 0xf6;
-/// CBOR `[]`, which is how the CBOR library reads `()`.
+/// CBOR `[]`, which [`decode`] also reads as `()`.
 pub const EMPTY_ARRAY: u8 = 0x80;
 
 /// Encode a serde value as a term, unit values as CBOR `null`.
@@ -33,21 +35,24 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Term, TermError> {
     Ok(ser.into_encoder().into_writer())
 }
 
-/// Decode a term into a serde value; a top-level `null` also reads as `()`.
+/// Decode a term into a serde value; a unit (`()`, a unit struct) reads from `null`, as
+/// [`encode`] writes it, or from `[]`.
 ///
-/// This decoder recurses as deeply as the term nests: the host checks a guest's term with
-/// [`crate::walk::check`] first.
+/// The serde decoder recurses as deeply as the term nests, so a term that could nest
+/// deeper than [`MAX_TERM_DEPTH`] is first walked without recursion and refused if it
+/// does: a message may come from any process, and a few hundred kilobytes nested a level
+/// per byte would overflow the stack of whoever decodes it.
 ///
 /// # Errors
-/// If the bytes are not one CBOR item of the shape of `T`.
+/// If the bytes are not one CBOR item nested at most [`MAX_TERM_DEPTH`] deep, of the shape
+/// of `T`.
 pub fn decode<T: DeserializeOwned>(term: &[u8]) -> Result<T, TermError> {
-    match minicbor_serde::from_slice(term) {
-        Ok(v) => Ok(v),
-        Err(e) if term == [NULL] => {
-            minicbor_serde::from_slice(&[EMPTY_ARRAY]).map_err(|_| TermError(e.to_string()))
-        }
-        Err(e) => Err(TermError(e.to_string())),
+    // Each level takes at least a byte: a shorter term cannot be too deep.
+    if term.len() > MAX_TERM_DEPTH {
+        crate::walk::check(term)?;
     }
+    let mut de = minicbor_serde::Deserializer::new(term);
+    T::deserialize(Units(&mut de)).map_err(|e| TermError(e.to_string()))
 }
 
 /// A term that could not be encoded or decoded.
@@ -61,3 +66,61 @@ impl fmt::Display for TermError {
 }
 
 impl std::error::Error for TermError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_term_nested_past_the_depth_limit_is_refused_without_recursing() {
+        // A few hundred kilobytes a recursive decoder would need megabytes of stack for;
+        // a guest receives such a message from any process that sends it one.
+        for open in [0x81, 0x9f, 0xa1, 0xc1] {
+            let mut deep = vec![open; 1_000_000];
+            deep.push(0x01);
+            let err = decode::<serde_json::Value>(&deep).unwrap_err();
+            assert!(err.0.contains("deeper"), "{err}");
+        }
+    }
+
+    #[test]
+    fn units_inside_a_term_are_written_as_null_and_read_back() {
+        #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+        struct Marker;
+        #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+        struct State {
+            done: (),
+            marks: Vec<Marker>,
+            reply: Result<(), String>,
+            pair: ((), u8),
+        }
+        let state = State {
+            done: (),
+            marks: vec![Marker, Marker],
+            reply: Ok(()),
+            pair: ((), 7),
+        };
+        let term = encode(&state).unwrap();
+        let json: serde_json::Value = decode(&term).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"done": null, "marks": [null, null], "reply": {"Ok": null}, "pair": [null, 7]})
+        );
+        assert_eq!(decode::<State>(&term), Ok(state));
+        // What other encoders write for a unit, an empty array, is read too.
+        assert_eq!(decode::<Vec<()>>(&[0x82, 0x80, 0xf6]), Ok(vec![(), ()]));
+        assert!(decode::<Vec<()>>(&[0x81, 0x01]).is_err());
+        assert!(decode::<Vec<()>>(&[0x81, 0x81, 0xf6]).is_err());
+    }
+
+    #[test]
+    fn a_term_nested_to_the_depth_limit_decodes() {
+        let mut deep = vec![0x81; MAX_TERM_DEPTH];
+        deep.push(0x01);
+        let mut value: serde_json::Value = 1.into();
+        for _ in 0..MAX_TERM_DEPTH {
+            value = serde_json::Value::Array(vec![value]);
+        }
+        assert_eq!(decode::<serde_json::Value>(&deep), Ok(value));
+    }
+}

@@ -132,6 +132,8 @@ pub mod bindings;
 pub mod clock;
 mod code_change;
 mod export;
+#[doc(hidden)]
+pub mod fuzzing;
 mod imports;
 pub mod log;
 mod process;

@@ -83,6 +83,8 @@ mod entry;
 mod error;
 mod exit;
 mod file;
+#[doc(hidden)]
+pub mod fuzzing;
 mod grants;
 mod guest_text;
 mod host;

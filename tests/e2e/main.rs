@@ -7,6 +7,7 @@ mod budgets;
 mod calls;
 mod capabilities;
 mod child_grants;
+mod decoding;
 mod dynamic;
 mod embedded;
 mod flow;

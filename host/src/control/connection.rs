@@ -23,7 +23,7 @@ pub(super) struct Shared {
 }
 
 /// What waiting for the next request ended with.
-enum Next {
+pub(crate) enum Next {
     /// A whole line is in the buffer (without its newline).
     Line,
     /// The client closed the connection.
@@ -123,18 +123,12 @@ pub(super) async fn serve(shared: Arc<Shared>, admitted: Admitted) {
         // Counted from the request until its answer is written (or writing fails).
         shared.in_flight.send_modify(|n| *n += 1);
         let _answered = Answered(&shared.in_flight);
-        let response = match std::str::from_utf8(&line) {
-            Err(e) => error(
-                ErrorKind::Badrequest,
-                format!("the request is not UTF-8 (byte offset {})", e.valid_up_to()),
-            ),
-            Ok(text) => match serde_json::from_str::<Request>(text) {
-                Ok(request) => {
-                    tracing::debug!(?request, "control request");
-                    handle_app(&shared.node, shared.app.as_deref(), request).await
-                }
-                Err(e) => error(ErrorKind::Badrequest, e.to_string()),
-            },
+        let response = match decode_request(&line) {
+            Ok(request) => {
+                tracing::debug!(?request, "control request");
+                handle_app(&shared.node, shared.app.as_deref(), request).await
+            }
+            Err(refusal) => refusal,
         };
         if write_answer(&mut write, &response, &limits).await.is_err() {
             return;
@@ -142,8 +136,20 @@ pub(super) async fn serve(shared: Arc<Shared>, admitted: Admitted) {
     }
 }
 
+/// A request line (without its newline) as the request it holds, or the `badrequest`
+/// answer that refuses it.
+pub(crate) fn decode_request(line: &[u8]) -> Result<Request, Response> {
+    let text = std::str::from_utf8(line).map_err(|e| {
+        error(
+            ErrorKind::Badrequest,
+            format!("the request is not UTF-8 (byte offset {})", e.valid_up_to()),
+        )
+    })?;
+    serde_json::from_str(text).map_err(|e| error(ErrorKind::Badrequest, e.to_string()))
+}
+
 /// Read up to and including a newline into `line`, holding at most `max + 1` bytes of it.
-async fn read_line(
+pub(crate) async fn read_line(
     reader: &mut (impl AsyncBufRead + Unpin),
     line: &mut Vec<u8>,
     max: usize,
@@ -177,7 +183,7 @@ async fn write_answer(
 }
 
 /// A response as the line sent for it.
-pub(super) fn answer_line(response: &Response) -> Vec<u8> {
+pub(crate) fn answer_line(response: &Response) -> Vec<u8> {
     let mut out = serde_json::to_vec(response).expect("responses are JSON");
     out.push(b'\n');
     out

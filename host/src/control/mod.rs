@@ -44,7 +44,7 @@
 //! ```
 
 mod client;
-mod connection;
+pub(crate) mod connection;
 mod dispatch;
 mod endpoint;
 mod error;

@@ -111,3 +111,27 @@ async fn a_stale_socket_is_replaced_and_a_live_one_refused() {
         Err(BindError::NotASocket(_))
     ));
 }
+
+#[test]
+fn a_float_in_a_request_is_the_float_written() {
+    // serde_json's default float parser can be an ulp off; the server must get the value
+    // the client wrote (a `via` key with a float must be the key a guest registered).
+    for text in [
+        "6.813456539751032e276",
+        "2.2250738585072014e-308",
+        "0.1",
+        "1e300",
+    ] {
+        let line = format!(r#"{{"op":"call","dest":{{"via":["R",{text}]}},"msg":[{text}]}}"#);
+        let expected: f64 = text.parse().unwrap();
+        let Ok(Request::Call { dest, msg, .. }) = serde_json::from_str::<Request>(&line) else {
+            panic!("{line}");
+        };
+        assert_eq!(msg, json!([expected]), "{text}");
+        assert_eq!(
+            dest,
+            Dest::Via("R".into(), from_json(&json!(expected))),
+            "{text}"
+        );
+    }
+}

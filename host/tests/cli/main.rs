@@ -11,6 +11,7 @@ mod limits;
 mod loading;
 mod logs;
 mod manifest;
+mod manifest_numbers;
 mod newcomer;
 mod output;
 mod reload;

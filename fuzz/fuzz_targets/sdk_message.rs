@@ -1,0 +1,4 @@
+//! `otter_guest::fuzzing::message` on every input; its doc says what is checked.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| otter_guest::fuzzing::message(data));

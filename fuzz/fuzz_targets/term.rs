@@ -1,0 +1,4 @@
+//! `otter::fuzzing::term` on every input; its doc says what is checked.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| otter::fuzzing::term(data));
