@@ -305,7 +305,11 @@ async fn try_instance(
     max_memory: usize,
     ask_vsn: bool,
 ) -> Result<Option<String>, String> {
-    let deadline = tokio::time::Instant::now() + limit;
+    // A limit too far to add to now (an embedder's `Duration::MAX`) is no deadline: ~34 years.
+    let now = tokio::time::Instant::now();
+    let deadline = now
+        .checked_add(limit)
+        .unwrap_or_else(|| now + Duration::from_secs(1 << 30));
     let late = |what: &str| format!("{what} within {}", show_limit(limit));
     let mut linker = Linker::<MemoryLimit>::new(engine);
     linker
@@ -375,13 +379,14 @@ pub(crate) async fn compile(
         path: path.to_owned(),
         reason,
     };
-    precheck(bytes).map_err(invalid)?;
     // Compiling takes a while and cannot be interrupted: it runs off the async workers, so
     // they go on serving and a caller that stops waiting (a signal during `otter run`) is not
     // held up by it.
     let compiling = {
         let (cache, engine, bytes) = (node.cache.clone(), engine.clone(), bytes.to_vec());
         tokio::task::spawn_blocking(move || {
+            // Before the cache: a cached compile is no reason to skip it.
+            precheck(&bytes).map_err(wasmtime::Error::msg)?;
             cache.get_or_compile(&engine, &bytes, || {
                 let component = to_component(&bytes).map_err(wasmtime::Error::msg)?;
                 Component::new(&engine, &component)

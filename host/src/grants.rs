@@ -5,10 +5,16 @@
 //! grants, and they must lie within the module's ([`ModuleGrants::check_within`]).
 //!
 //! The grants become a `wasmtime_wasi::WasiCtx` per process (see `host/wasi.rs`); this
-//! module only describes them and checks them once, when they are given to the node.
+//! module describes them, checks them once, when they are given to the node, and opens
+//! their directories then ([`Pinned`]): every instance after opens the directory it was
+//! granted, whatever has been renamed or replaced at its path since (a process with write
+//! access to a directory's parent could otherwise swap it for a symlink leading out).
 
+use std::fs::File;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Whether a granted directory may be written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +54,8 @@ pub struct DirGrant {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ModuleGrants {
     pub(crate) dirs: Vec<DirGrant>,
+    /// `dirs`, opened when the grants were given (empty until then).
+    pub(crate) pinned: Pinned,
     pub(crate) inherit_env: Vec<String>,
     pub(crate) env: Vec<(String, String)>,
     pub(crate) clocks: bool,
@@ -159,6 +167,107 @@ impl ModuleGrants {
         }
         Ok(())
     }
+}
+
+/// The granted directories, opened: one handle per [`DirGrant`], in order. Grants compare
+/// by what they grant, not by their handles.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Pinned(Arc<Vec<File>>);
+
+impl PartialEq for Pinned {
+    fn eq(&self, _: &Pinned) -> bool {
+        true
+    }
+}
+
+impl Eq for Pinned {}
+
+impl ModuleGrants {
+    /// Open each granted directory by its path, now: for grants given to the node (a
+    /// module's), whose directories were just checked.
+    pub(crate) fn pin(&mut self) -> Result<(), GrantError> {
+        let opened = self
+            .dirs
+            .iter()
+            .map(|d| open_dir(&d.host))
+            .collect::<Result<_, _>>()?;
+        self.pinned = Pinned(Arc::new(opened));
+        Ok(())
+    }
+
+    /// Open each of these (a child's) directories through the one of `module`'s that holds
+    /// it, beneath that handle: a path that leads out of it now, by `..` or a symlink,
+    /// is refused. [`ModuleGrants::check_within`] has passed.
+    pub(crate) fn pin_within(&mut self, module: &ModuleGrants) -> Result<(), GrantError> {
+        let mut opened = Vec::with_capacity(self.dirs.len());
+        for d in &self.dirs {
+            let (beneath, handle) = module
+                .dirs
+                .iter()
+                .zip(module.pinned.0.iter())
+                .filter(|(m, _)| d.mode == DirMode::ReadOnly || m.mode == DirMode::ReadWrite)
+                .find_map(|(m, h)| Some((below(&d.host, &m.host)?, h)))
+                .ok_or_else(|| GrantError::Dir {
+                    path: d.host.clone(),
+                    reason: "not within an opened directory of its module".into(),
+                })?;
+            opened.push(open_beneath(handle, &beneath).map_err(|e| GrantError::Dir {
+                path: d.host.clone(),
+                reason: format!("cannot be opened within its module's: {e}"),
+            })?);
+        }
+        self.pinned = Pinned(Arc::new(opened));
+        Ok(())
+    }
+
+    /// The directories with the path that reopens each handle (`/proc/self/fd/N`), for
+    /// a WASI context; a directory not opened is left out.
+    pub(crate) fn pinned_dirs(&self) -> impl Iterator<Item = (&DirGrant, PathBuf)> {
+        self.dirs.iter().zip(self.pinned.0.iter()).map(|(d, f)| {
+            let path = PathBuf::from(format!("/proc/self/fd/{}", f.as_raw_fd()));
+            (d, path)
+        })
+    }
+}
+
+/// A directory, opened read-only (enough to reopen it with any permissions by its
+/// `/proc/self/fd` path).
+fn open_dir(path: &Path) -> Result<File, GrantError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::DIRECTORY.bits() as i32)
+        .open(path)
+        .map_err(|e| GrantError::Dir {
+            path: path.to_owned(),
+            reason: format!("cannot be opened: {e}"),
+        })
+}
+
+/// `path` opened beneath `dir`, refusing any way out (`..`, absolute or magic links).
+fn open_beneath(dir: &File, path: &Path) -> std::io::Result<File> {
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    if path.as_os_str().is_empty() {
+        return dir.try_clone();
+    }
+    let fd = rustix::fs::openat2(
+        dir,
+        path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+    )?;
+    Ok(File::from(fd))
+}
+
+/// Where `inner` lies below `outer`, as a relative path ("" for `outer` itself), both with
+/// their symlinks resolved; `None` if it does not, or a path does not resolve.
+fn below(inner: &Path, outer: &Path) -> Option<PathBuf> {
+    let (inner, outer) = (
+        std::fs::canonicalize(inner).ok()?,
+        std::fs::canonicalize(outer).ok()?,
+    );
+    inner.strip_prefix(outer).ok().map(Path::to_path_buf)
 }
 
 /// `inner` is `outer` or lies below it, both with their symlinks resolved (a link inside

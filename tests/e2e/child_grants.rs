@@ -205,3 +205,78 @@ async fn a_process_granted_more_than_its_module_does_not_start() {
     );
     node.shutdown().await;
 }
+
+/// A directory swapped for a symlink leading out (as a process with write access to its
+/// parent could do) is not what the next instance of a process granted it opens: it opens
+/// the directory it was granted, through the handle taken when the grant was given.
+#[tokio::test]
+async fn a_granted_directory_swapped_for_a_symlink_out_is_not_followed_by_the_next_instance() {
+    let top = tempfile::tempdir().unwrap();
+    two_dirs(top.path());
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("x.txt"), "secret").unwrap();
+    std::fs::create_dir(outside.path().join("a")).unwrap();
+    std::fs::write(outside.path().join("a").join("x.txt"), "secret").unwrap();
+    let node = node_with(module_grants(top.path())).await;
+    let mut a = ModuleGrants::default();
+    a.dir(top.path().join("a"), "/data", DirMode::ReadOnly);
+    let idle = std::time::Duration::from_millis(50);
+    let child = node
+        .spawn(
+            "wasi_probe",
+            unit(),
+            SpawnOptions::default().grants(a).hibernate_after(idle),
+        )
+        .await
+        .unwrap();
+    // The module's own processes: one sees the whole directory, as granted.
+    let plain = node
+        .spawn(
+            "wasi_probe",
+            unit(),
+            SpawnOptions::default().hibernate_after(idle),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        ask(&node, child, json!({"read": "/data/x.txt"})).await,
+        json!({"ok": "a"})
+    );
+    assert_eq!(
+        ask(&node, plain, json!({"read": "/data/a/x.txt"})).await,
+        json!({"ok": "a"})
+    );
+    // Swap `a` for a symlink out, and swap the module's own directory too.
+    std::fs::rename(top.path().join("a"), top.path().join("a_old")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), top.path().join("a")).unwrap();
+    let moved = tempfile::tempdir().unwrap();
+    let top_moved = moved.path().join("top");
+    std::fs::rename(top.path(), &top_moved).unwrap();
+    std::os::unix::fs::symlink(outside.path(), top.path()).unwrap();
+    // Both hibernate, dropping their instances; the next call makes new ones.
+    for p in [child, plain] {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !node.is_hibernating(p) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{p} never hibernated"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+    assert_eq!(
+        ask(&node, child, json!({"read": "/data/x.txt"})).await,
+        json!({"ok": "a"}),
+        "the child reads its granted directory, not the symlink's target"
+    );
+    assert_eq!(
+        ask(&node, plain, json!({"read": "/data/a_old/x.txt"})).await,
+        json!({"ok": "a"}),
+        "the module's process reads its granted directory where it moved"
+    );
+    let not = ask(&node, plain, json!({"read": "/data/x.txt"})).await;
+    assert!(not.get("err").is_some(), "{not}");
+    std::fs::remove_file(top.path()).unwrap();
+    std::fs::rename(&top_moved, top.path()).unwrap();
+    node.shutdown().await;
+}

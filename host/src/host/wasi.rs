@@ -5,7 +5,9 @@
 //! WASI context: their store data holds an empty `Option<Box<_>>`. A WASI process builds
 //! its context from the grants it started with (its own, or its module's at the time) the
 //! first time it calls a WASI import, and again for each new instance (after hibernation
-//! or an upgrade), so no handle outlives the instance that opened it.
+//! or an upgrade), so no handle a guest opened outlives its instance. Its directories are
+//! reopened each time through the handles pinned when the grants were given, never by
+//! their paths (see [`crate::grants`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -57,18 +59,19 @@ pub(crate) struct WasiState {
 }
 
 impl WasiState {
-    /// A context giving exactly `grants`. A directory that no longer opens (it was checked
-    /// when granted) is left out and logged: the guest then finds no such preopen.
+    /// A context giving exactly `grants`. A directory whose pinned handle does not reopen
+    /// is left out and logged: the guest then finds no such preopen.
     fn new(grants: &ModuleGrants, pid: crate::Pid, module: &Arc<str>) -> WasiState {
         let mut b = WasiCtxBuilder::new();
         b.stdout(GuestOutput::new(pid, module.clone(), Stream::Stdout));
         b.stderr(GuestOutput::new(pid, module.clone(), Stream::Stderr));
-        for d in &grants.dirs {
+        // Through the handles opened when the grants were given, never by the path again.
+        for (d, opened) in grants.pinned_dirs() {
             let perms = match d.mode {
                 DirMode::ReadOnly => FsPerms::ReadOnly,
                 DirMode::ReadWrite => FsPerms::ReadWrite,
             };
-            if let Err(e) = b.preopened_dir(&d.host, &d.guest, perms) {
+            if let Err(e) = b.preopened_dir(&opened, &d.guest, perms) {
                 tracing::warn!(pid, module = &**module, dir = %d.host.display(), error = %e,
                     "a granted directory cannot be opened; the process goes without it");
             }

@@ -219,7 +219,7 @@ impl Parser<'_> {
                         format!("{e} ({})", module.get_ref()),
                     )
                 })?;
-                Some(own)
+                Some(Box::new(own))
             }
         };
         let args = match &child.args {

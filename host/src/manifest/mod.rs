@@ -287,7 +287,7 @@ pub struct WorkerSpec {
     /// unbounded mailbox).
     pub limits: crate::ProcessLimits,
     /// `grants`: its own WASI grants, within its module's (default: its module's).
-    pub grants: Option<crate::grants::ModuleGrants>,
+    pub grants: Option<Box<crate::grants::ModuleGrants>>,
 }
 
 impl ChildTable {
@@ -328,7 +328,7 @@ impl SupervisorTable {
                         child = child.hibernate_after(t);
                     }
                     if let Some(g) = &w.grants {
-                        child = child.grants(g.clone());
+                        child = child.grants((**g).clone());
                     }
                     child.limits(w.limits)
                 }

@@ -352,8 +352,9 @@ impl Node {
     /// # Errors
     /// [`GrantError`] if a directory is missing, not a directory or not accessible as
     /// granted; the module's grants are then unchanged.
-    pub fn grant(&self, module: &str, grants: ModuleGrants) -> Result<(), GrantError> {
+    pub fn grant(&self, module: &str, mut grants: ModuleGrants) -> Result<(), GrantError> {
         grants.check()?;
+        grants.pin()?;
         self.inner
             .grants
             .write()

@@ -33,9 +33,12 @@ pub(crate) async fn spawn(
     // the processes started after it.
     let grants = match opts.grants.clone() {
         Some(own) => {
-            own.check_within(&node.grants(module.name()))
+            let module_grants = node.grants(module.name());
+            own.check_within(&module_grants)
                 .map_err(StartError::Grants)?;
-            Some(own)
+            let mut own = (*own).clone();
+            own.pin_within(&module_grants).map_err(StartError::Grants)?;
+            Some(Arc::new(own))
         }
         None if module.uses_wasi() => Some(node.grants(module.name())),
         None => None,
