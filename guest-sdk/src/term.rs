@@ -1,6 +1,6 @@
 //! Messages and state cross the host boundary as CBOR, in the codec the host shares
 //! (`otter_common`): unit values (`()`, unit structs) are written as CBOR `null` so that JSON
-//! tools see `null`, and a top-level `null` is read back as `()`.
+//! tools see `null`, and a unit is read back from `null` at any depth.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

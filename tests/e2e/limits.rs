@@ -375,3 +375,29 @@ async fn registering_past_max_registry_keys_ends_the_process_with_system_limit()
         .unwrap();
     assert_eq!(held.len(), 1, "only the live process's entry is left");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_at_its_registry_budget_is_told_a_taken_key_is_taken() {
+    let node = node_with(|c| {
+        c.max_registry_keys(1);
+    })
+    .await;
+    node.create_registry("Names", Keys::Unique).unwrap();
+    let holder = probe(&node).await;
+    let p = probe(&node).await;
+    let reg = |key: &str| json!({"reg_register": {"registry": "Names", "key": key, "value": null}});
+    let ok: Value = node.call(holder, &reg("taken")).await.unwrap();
+    assert_eq!(ok, json!("ok"));
+    let ok: Value = node.call(p, &reg("mine")).await.unwrap();
+    assert_eq!(ok, json!("ok"));
+    // At its budget, a key someone else holds is an error it can handle, not its end.
+    let taken: Value = node.call(p, &reg("taken")).await.unwrap();
+    assert!(
+        taken
+            .as_str()
+            .is_some_and(|t| t.contains("already registered")),
+        "{taken}"
+    );
+    let r = exit_of(&node, p, reg("more")).await;
+    assert_eq!(r, ExitReason::Error("system_limit".into()));
+}

@@ -127,6 +127,12 @@ impl Drop for Lines {
         if !self.line.is_empty() || self.cut {
             self.emit();
         }
+        // Lines dropped since the last one logged are counted, not forgotten.
+        if self.dropped > 0 {
+            let (pid, module, dropped) = (self.pid, &*self.module, self.dropped);
+            tracing::warn!(target: "otter::guest", pid, module, dropped,
+                "output lines dropped (over the rate limit) before the instance ended");
+        }
     }
 }
 

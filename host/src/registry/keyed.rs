@@ -166,14 +166,14 @@ impl Registries {
         let key = key_of(key);
         let cost = entry_cost(&key, &value);
         let (count, bytes) = self.held(pid);
-        if count >= budget.entries || bytes.saturating_add(cost) > budget.bytes {
-            return Err(RegisterEntryError::OverBudget);
-        }
+        let over = count >= budget.entries || bytes.saturating_add(cost) > budget.bytes;
         match (table.keys, table.entries.entry(key.clone())) {
+            // Refused whatever the budget: the process can handle this error.
             (Keys::Unique, Entry::Occupied(e)) => {
                 let holder = e.get().first().map_or(pid, |(p, _)| *p);
                 return Err(RegistryError::AlreadyRegistered(holder).into());
             }
+            _ if over => return Err(RegisterEntryError::OverBudget),
             (_, Entry::Vacant(e)) => {
                 e.insert(vec![(pid, value)]);
             }

@@ -32,7 +32,8 @@ pub(crate) fn check_well_formed(term: &[u8]) -> Result<(), TermError> {
     walk::check(term)
 }
 
-/// Decode a term into a serde value; a top-level `null` also reads as `()`.
+/// Decode a term into a serde value; a unit (`()`, a unit field or struct) reads from `null`
+/// as from `[]`, at any depth.
 ///
 /// # Errors
 /// If the bytes are not one CBOR item nested at most [`MAX_TERM_DEPTH`] deep, or do not have the
