@@ -132,6 +132,7 @@ pub mod bindings;
 pub mod clock;
 mod code_change;
 mod export;
+#[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
 mod imports;

@@ -83,6 +83,7 @@ mod entry;
 mod error;
 mod exit;
 mod file;
+#[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
 mod grants;
