@@ -52,7 +52,16 @@ pub fn decode<T: DeserializeOwned>(term: &[u8]) -> Result<T, TermError> {
         crate::walk::check(term)?;
     }
     let mut de = minicbor_serde::Deserializer::new(term);
-    T::deserialize(Units(&mut de)).map_err(|e| TermError(e.to_string()))
+    let value = T::deserialize(Units(&mut de)).map_err(|e| TermError(e.to_string()))?;
+    // One item, whatever the term's size (the walk above says so only for long ones).
+    let end = de.decoder().position();
+    if end != term.len() {
+        return Err(TermError(format!(
+            "{} bytes after the item at position {end}",
+            term.len() - end
+        )));
+    }
+    Ok(value)
 }
 
 /// A term that could not be encoded or decoded.
@@ -70,6 +79,17 @@ impl std::error::Error for TermError {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bytes_after_the_item_are_refused_whatever_the_size() {
+        assert_eq!(decode::<u8>(&[0x01]), Ok(1));
+        let short = decode::<u8>(&[0x01, 0xff]).unwrap_err();
+        assert!(short.0.contains("1 bytes after the item"), "{short}");
+        let mut long = encode(&"x".repeat(200)).unwrap();
+        long.push(0x01);
+        let long = decode::<String>(&long).unwrap_err();
+        assert!(long.to_string().contains("after"), "{long}");
+    }
 
     #[test]
     fn a_term_nested_past_the_depth_limit_is_refused_without_recursing() {

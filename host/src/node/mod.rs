@@ -2,7 +2,7 @@
 //! processes from Rust.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -17,202 +17,37 @@ use wasmtime::component::Linker;
 use crate::Pid;
 use crate::cache::CompileCache;
 use crate::dest::Dest;
-use crate::engine::{EngineConfig, EpochClock, Module};
-use crate::entry::{ExitSender, ProcessEntry};
+use crate::engine::{EpochClock, Module};
+use crate::entry::ProcessEntry;
 use crate::error::{
     CallError, GetStateError, LoadError, ReplaceStateError, ResumeError, SendError, StartError,
     StopError, SuspendError,
 };
 use crate::exit::ExitReason;
-use crate::grants::{GrantError, ModuleGrants};
+use crate::grants::ModuleGrants;
 use crate::mailbox::Signal;
 use crate::process::ProcessCtx;
-use crate::process_limits::ProcessLimits;
 use crate::registry::{Names, Registries};
 use crate::supervisor::Supervisor;
 use crate::term::{Term, decode, encode};
 
+mod config;
 mod exit;
+mod grants;
 mod names;
+mod options;
 mod routing;
 mod spawn;
 mod supervisors;
 
 pub use crate::entry::ProcessInfo;
+pub use config::NodeConfig;
 pub(crate) use exit::ExitGuard;
+pub use options::SpawnOptions;
 pub(crate) use spawn::spawn;
 
 /// OTP's default call timeout.
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// How to start a process.
-#[derive(Debug, Clone, Default)]
-pub struct SpawnOptions {
-    pub(crate) name: Option<String>,
-    pub(crate) start_timeout: Option<Duration>,
-    /// A supervisor's exit channel, registered before the process task starts.
-    pub(crate) exit_to: Option<ExitSender>,
-    /// How many times its supervisor has restarted this child, for `ps`.
-    pub(crate) restarts: u32,
-    /// A `via` name: (registry, key).
-    pub(crate) via: Option<(String, Term)>,
-    /// The supervisor that starts it (OTP's parent): a trapping process terminates on its
-    /// exit signal instead of receiving it as an `exit` info.
-    pub(crate) parent: Option<Pid>,
-    pub(crate) hibernate_after: Option<Duration>,
-    /// The process that starts it with `start-link`: linked before the process runs.
-    pub(crate) link: Option<Pid>,
-    /// `(monitor ref, watcher)` for `start-monitor`: set before the process runs.
-    pub(crate) monitor: Option<(u64, Pid)>,
-    pub(crate) limits: ProcessLimits,
-    /// Its own WASI grants, within its module's; `None`: its module's.
-    pub(crate) grants: Option<Arc<ModuleGrants>>,
-}
-
-impl SpawnOptions {
-    /// Register the process under `name` before `init` runs. Default: no name.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
-    }
-
-    /// Register the process under `key` (CBOR) in the unique registry `registry` before
-    /// `init` runs, with the value `null` (OTP's `{via, Registry, {registry, key}}` name).
-    /// Default: none.
-    pub fn via(mut self, registry: impl Into<String>, key: Term) -> Self {
-        self.via = Some((registry.into(), key));
-        self
-    }
-
-    /// The process's own limits (memory, callback time, mailbox bound). Default: the
-    /// node's, and an unbounded mailbox.
-    pub fn limits(mut self, limits: ProcessLimits) -> Self {
-        self.limits = limits;
-        self
-    }
-
-    /// Give the process its own WASI grants instead of its module's. They narrow the
-    /// module's: each must be within what the module is granted
-    /// ([`ModuleGrants::check_within`]), else the start fails with [`StartError::Grants`].
-    /// Default: the module's grants. A process keeps the grants it started with for its
-    /// whole life, also across hibernation and upgrades.
-    pub fn grants(mut self, grants: ModuleGrants) -> Self {
-        self.grants = Some(Arc::new(grants));
-        self
-    }
-
-    /// Kill the process and fail with [`StartError::Timeout`] if `init` takes longer.
-    /// Default: wait as long as `init` takes (OTP's `infinity`).
-    pub fn start_timeout(mut self, timeout: Duration) -> Self {
-        self.start_timeout = Some(timeout);
-        self
-    }
-
-    /// Hibernate the process whenever it has waited `idle` for a message with nothing else
-    /// to do (OTP's `{hibernate_after, Ms}`): its state is serialized and its instance
-    /// dropped until the next message. An idle timeout a callback asked for
-    /// (`next::timeout`) takes precedence, as in OTP. Default: never.
-    pub fn hibernate_after(mut self, idle: Duration) -> Self {
-        self.hibernate_after = Some(idle);
-        self
-    }
-}
-
-/// Node-wide settings.
-#[derive(Debug, Clone)]
-pub struct NodeConfig {
-    pub(crate) engine: EngineConfig,
-    pub(crate) compile_cache: Option<PathBuf>,
-    pub(crate) max_message_size: usize,
-    pub(crate) max_timers: usize,
-    pub(crate) max_registry_keys: usize,
-    pub(crate) max_processes: usize,
-    pub(crate) callback_timeout: Option<Duration>,
-}
-
-impl Default for NodeConfig {
-    fn default() -> Self {
-        NodeConfig {
-            engine: EngineConfig::default(),
-            compile_cache: CompileCache::default_dir(),
-            max_message_size: crate::limits::DEFAULT_MAX_MESSAGE_SIZE,
-            max_timers: crate::limits::DEFAULT_MAX_TIMERS,
-            max_registry_keys: crate::limits::DEFAULT_MAX_REGISTRY_KEYS,
-            max_processes: crate::limits::DEFAULT_MAX_PROCESSES,
-            callback_timeout: Some(crate::process_limits::DEFAULT_CALLBACK_TIMEOUT),
-        }
-    }
-}
-
-impl NodeConfig {
-    /// Where compiled modules are cached; `None` compiles every time. Default
-    /// `$OTTER_CACHE_DIR`, else `$XDG_CACHE_HOME/otter`, else `~/.cache/otter`. Cached images
-    /// are machine code, so a directory that is not ours alone (another user's, a symlink,
-    /// writable by group or others) is not used: the node warns once and compiles every time.
-    /// Each entry's digest is checked before it is loaded; a bad entry is recompiled.
-    pub fn compile_cache(&mut self, dir: Option<PathBuf>) -> &mut Self {
-        self.compile_cache = dir;
-        self
-    }
-
-    /// The largest term (CBOR bytes) that may enter a process: a request, message, reply,
-    /// start argument, timer message or registry key or value. Default 1 MiB, a sixteenth of
-    /// the default 16 MiB memory: a Rust guest holds a term several times over while it
-    /// decodes it (the bytes, the decoded value, the state it builds), so a larger term could
-    /// exhaust the receiver's memory and kill it. Anything larger is refused before it enters:
-    /// a call or send answers [`CallError::Badarg`], a reply reaches the caller as
-    /// [`CallError::BadReply`], a spawn fails with [`StartError::Badarg`], and a cast or timer
-    /// that cannot report an error is dropped with a warning in the log.
-    pub fn max_message_size(&mut self, bytes: usize) -> &mut Self {
-        self.max_message_size = bytes;
-        self
-    }
-
-    /// How many pending `send-after` timers one process may hold. Default 10,000. A process
-    /// that arms one more exits with the reason `system_limit` (as Erlang's `send_after`
-    /// raises `system_limit`); fired and cancelled timers do not count.
-    pub fn max_timers(&mut self, timers: usize) -> &mut Self {
-        self.max_timers = timers;
-        self
-    }
-
-    /// How many registry entries (keys in [`Keys::Unique`](crate::Keys::Unique) registries,
-    /// entries in [`Keys::Duplicate`](crate::Keys::Duplicate) ones) one process may hold in
-    /// all registries together. Default 10,000. A process that registers one more exits
-    /// with the reason `system_limit`, as one whose entries would take more bytes than its
-    /// memory limit; its entries go with it.
-    pub fn max_registry_keys(&mut self, keys: usize) -> &mut Self {
-        self.max_registry_keys = keys;
-        self
-    }
-
-    /// How many processes the node holds at most (Erlang's `+P`). Default 4,194,304. A
-    /// start past it fails with [`StartError::SystemLimit`], whoever starts it (a guest,
-    /// a supervisor, [`Node::spawn`]); supervisors count, as the processes they are in OTP
-    /// (a supervisor's start past it fails with
-    /// [`SupervisorError::SystemLimit`](crate::SupervisorError::SystemLimit)). Concurrent
-    /// starts may overshoot it by a few.
-    pub fn max_processes(&mut self, processes: usize) -> &mut Self {
-        self.max_processes = processes;
-        self
-    }
-
-    /// How long one callback may run its own code before the process is killed with the
-    /// reason `timeout`; `None`: as long as it runs. Time spent waiting in an import (a
-    /// `call`, a `sleep`) does not count. A process may lower or raise it with
-    /// [`ProcessLimits::callback_timeout`](crate::ProcessLimits::callback_timeout). Default
-    /// 30 s ([`DEFAULT_CALLBACK_TIMEOUT`](crate::DEFAULT_CALLBACK_TIMEOUT)); measured in
-    /// [`EngineConfig::epoch_tick`]s, so it is as precise as one tick.
-    pub fn callback_timeout(&mut self, limit: Option<Duration>) -> &mut Self {
-        self.callback_timeout = limit;
-        self
-    }
-
-    /// The engine's settings.
-    pub fn engine(&mut self) -> &mut EngineConfig {
-        &mut self.engine
-    }
-}
 
 pub(crate) struct NodeInner {
     pub(crate) engine: Engine,
@@ -341,26 +176,6 @@ impl Node {
             .expect("module table lock")
             .insert(name.to_owned(), module.clone());
         Ok(module)
-    }
-
-    /// Grant the processes of `module` started from now on what `grants` allows through
-    /// WASI; replaces the module's earlier grants. A running process keeps the grants it
-    /// started with (its WASI context is its own) until it restarts. A module
-    /// without grants gets nothing (see [`ModuleGrants`]); one without WASI imports is not
-    /// affected. The directories are checked now.
-    ///
-    /// # Errors
-    /// [`GrantError`] if a directory is missing, not a directory or not accessible as
-    /// granted; the module's grants are then unchanged.
-    pub fn grant(&self, module: &str, mut grants: ModuleGrants) -> Result<(), GrantError> {
-        grants.check()?;
-        grants.pin()?;
-        self.inner
-            .grants
-            .write()
-            .expect("grants lock")
-            .insert(module.to_owned(), Arc::new(grants));
-        Ok(())
     }
 
     /// The module loaded under `name`.

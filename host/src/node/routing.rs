@@ -26,25 +26,6 @@ impl NodeInner {
             .cloned()
     }
 
-    /// What `module`'s processes may reach through WASI: nothing unless granted.
-    pub(crate) fn grants(&self, module: &str) -> Arc<crate::grants::ModuleGrants> {
-        self.grants
-            .read()
-            .expect("grants lock")
-            .get(module)
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    /// Put back grants `module` had before (a reload undone): unchecked, as they were
-    /// checked when given, and a directory gone since is refused when a process opens it.
-    pub(crate) fn restore_grants(&self, module: &str, grants: Arc<crate::grants::ModuleGrants>) {
-        self.grants
-            .write()
-            .expect("grants lock")
-            .insert(module.to_owned(), grants);
-    }
-
     /// Make `module` the one its name starts processes from (after an upgrade commits).
     pub(crate) fn install_module(&self, module: Arc<Module>) {
         self.modules

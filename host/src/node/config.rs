@@ -1,0 +1,103 @@
+//! Node-wide settings: [`NodeConfig`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cache::CompileCache;
+use crate::engine::EngineConfig;
+
+/// Node-wide settings.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub(crate) engine: EngineConfig,
+    pub(crate) compile_cache: Option<PathBuf>,
+    pub(crate) max_message_size: usize,
+    pub(crate) max_timers: usize,
+    pub(crate) max_registry_keys: usize,
+    pub(crate) max_processes: usize,
+    pub(crate) callback_timeout: Option<Duration>,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            engine: EngineConfig::default(),
+            compile_cache: CompileCache::default_dir(),
+            max_message_size: crate::limits::DEFAULT_MAX_MESSAGE_SIZE,
+            max_timers: crate::limits::DEFAULT_MAX_TIMERS,
+            max_registry_keys: crate::limits::DEFAULT_MAX_REGISTRY_KEYS,
+            max_processes: crate::limits::DEFAULT_MAX_PROCESSES,
+            callback_timeout: Some(crate::process_limits::DEFAULT_CALLBACK_TIMEOUT),
+        }
+    }
+}
+
+impl NodeConfig {
+    /// Where compiled modules are cached; `None` compiles every time. Default
+    /// `$OTTER_CACHE_DIR`, else `$XDG_CACHE_HOME/otter`, else `~/.cache/otter`. Cached images
+    /// are machine code, so a directory that is not ours alone (another user's, a symlink,
+    /// writable by group or others) is not used: the node warns once and compiles every time.
+    /// Each entry's digest is checked before it is loaded; a bad entry is recompiled.
+    pub fn compile_cache(&mut self, dir: Option<PathBuf>) -> &mut Self {
+        self.compile_cache = dir;
+        self
+    }
+
+    /// The largest term (CBOR bytes) that may enter a process: a request, message, reply,
+    /// start argument, timer message or registry key or value. Default 1 MiB, a sixteenth of
+    /// the default 16 MiB memory: a Rust guest holds a term several times over while it
+    /// decodes it (the bytes, the decoded value, the state it builds), so a larger term could
+    /// exhaust the receiver's memory and kill it. Anything larger is refused before it enters:
+    /// a call or send answers [`CallError::Badarg`](crate::CallError::Badarg), a reply reaches the caller as
+    /// [`CallError::BadReply`](crate::CallError::BadReply), a spawn fails with [`StartError::Badarg`](crate::StartError::Badarg), and a cast or timer
+    /// that cannot report an error is dropped with a warning in the log.
+    pub fn max_message_size(&mut self, bytes: usize) -> &mut Self {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// How many pending `send-after` timers one process may hold. Default 10,000. A process
+    /// that arms one more exits with the reason `system_limit` (as Erlang's `send_after`
+    /// raises `system_limit`); fired and cancelled timers do not count.
+    pub fn max_timers(&mut self, timers: usize) -> &mut Self {
+        self.max_timers = timers;
+        self
+    }
+
+    /// How many registry entries (keys in [`Keys::Unique`](crate::Keys::Unique) registries,
+    /// entries in [`Keys::Duplicate`](crate::Keys::Duplicate) ones) one process may hold in
+    /// all registries together. Default 10,000. A process that registers one more exits
+    /// with the reason `system_limit`, as one whose entries would take more bytes than its
+    /// memory limit; its entries go with it.
+    pub fn max_registry_keys(&mut self, keys: usize) -> &mut Self {
+        self.max_registry_keys = keys;
+        self
+    }
+
+    /// How many processes the node holds at most (Erlang's `+P`). Default 4,194,304. A
+    /// start past it fails with [`StartError::SystemLimit`](crate::StartError::SystemLimit), whoever starts it (a guest,
+    /// a supervisor, [`Node::spawn`](crate::Node::spawn)); supervisors count, as the processes they are in OTP
+    /// (a supervisor's start past it fails with
+    /// [`SupervisorError::SystemLimit`](crate::SupervisorError::SystemLimit)). Concurrent
+    /// starts may overshoot it by a few.
+    pub fn max_processes(&mut self, processes: usize) -> &mut Self {
+        self.max_processes = processes;
+        self
+    }
+
+    /// How long one callback may run its own code before the process is killed with the
+    /// reason `timeout`; `None`: as long as it runs. Time spent waiting in an import (a
+    /// `call`, a `sleep`) does not count. A process may lower or raise it with
+    /// [`ProcessLimits::callback_timeout`](crate::ProcessLimits::callback_timeout). Default
+    /// 30 s ([`DEFAULT_CALLBACK_TIMEOUT`](crate::DEFAULT_CALLBACK_TIMEOUT)); measured in
+    /// [`EngineConfig::epoch_tick`]s, so it is as precise as one tick.
+    pub fn callback_timeout(&mut self, limit: Option<Duration>) -> &mut Self {
+        self.callback_timeout = limit;
+        self
+    }
+
+    /// The engine's settings.
+    pub fn engine(&mut self) -> &mut EngineConfig {
+        &mut self.engine
+    }
+}
