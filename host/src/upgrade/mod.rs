@@ -308,39 +308,15 @@ impl Node {
         bytes: &[u8],
         opts: UpgradeOptions,
     ) -> Result<UpgradeReport, UpgradeError> {
-        self.upgrade_code(module, path, bytes, opts, false).await
-    }
-
-    /// [`Node::upgrade_bytes`], as a step of the reload that runs when `in_reload`.
-    pub(crate) async fn upgrade_code(
-        &self,
-        module: &str,
-        path: &Path,
-        bytes: &[u8],
-        opts: UpgradeOptions,
-        in_reload: bool,
-    ) -> Result<UpgradeReport, UpgradeError> {
-        let node = &self.inner;
-        let from = node
-            .module(module)
-            .ok_or_else(|| UpgradeError::UnknownModule(module.to_owned()))?;
         if bytes.len() as u64 > MAX_MODULE_BYTES {
             return Err(UpgradeError::TooLarge {
                 size: bytes.len() as u64,
                 limit: MAX_MODULE_BYTES,
             });
         }
-        node.check_size("extra", &opts.extra)
-            .map_err(UpgradeError::Badarg)?;
-        let _slot = node.upgrade_slot(module, in_reload)?;
         let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(bytes).into();
-        if &digest == from.digest() {
-            return Err(UpgradeError::Unchanged {
-                module: module.to_owned(),
-                vsn: from.vsn().to_owned(),
-            });
-        }
-        let to = Arc::new(crate::engine::compile(node, module, path, bytes).await?);
+        let (from, _slot) = self.prepare(module, &digest, &opts, false)?;
+        let to = Arc::new(crate::engine::compile(&self.inner, module, path, bytes).await?);
         self.upgrade_from(module, &from, to, &opts).await
     }
 
@@ -352,20 +328,34 @@ impl Node {
         to: Arc<Module>,
         opts: UpgradeOptions,
     ) -> Result<UpgradeReport, UpgradeError> {
+        let (from, _slot) = self.prepare(module, to.digest(), &opts, true)?;
+        self.upgrade_from(module, &from, to, &opts).await
+    }
+
+    /// What every upgrade checks first: the module runs, `extra` fits a message, the
+    /// module's upgrade slot is free (taken until the guard drops; `in_reload` for a
+    /// reload's own step), and the new code (by `digest`) is not the running code.
+    fn prepare(
+        &self,
+        module: &str,
+        digest: &[u8; 32],
+        opts: &UpgradeOptions,
+        in_reload: bool,
+    ) -> Result<(Arc<Module>, slot::Slot<'_>), UpgradeError> {
         let node = &self.inner;
         let from = node
             .module(module)
             .ok_or_else(|| UpgradeError::UnknownModule(module.to_owned()))?;
         node.check_size("extra", &opts.extra)
             .map_err(UpgradeError::Badarg)?;
-        let _slot = node.upgrade_slot(module, true)?;
-        if to.digest() == from.digest() {
+        let slot = node.upgrade_slot(module, in_reload)?;
+        if digest == from.digest() {
             return Err(UpgradeError::Unchanged {
                 module: module.to_owned(),
                 vsn: from.vsn().to_owned(),
             });
         }
-        self.upgrade_from(module, &from, to, &opts).await
+        Ok((from, slot))
     }
 
     /// Move `module`'s processes from `from` to `to`; the caller holds the upgrade slot.
