@@ -62,14 +62,13 @@ pub(super) async fn plan(
     let mut notes = Vec::new();
 
     // Grants first: a process the reload starts (a new child, a new module's) has them.
+    let mut per_module = None;
     for m in &manifest.modules {
         let old = node.inner.grants(&m.name);
         if *old != m.grants {
-            let running = node
-                .processes()
-                .iter()
-                .filter(|p| p.module == m.name)
-                .count();
+            // Counted once, when a grant first changes.
+            let per_module = per_module.get_or_insert_with(|| running_by_module(node));
+            let running = per_module.get(m.name.as_str()).copied().unwrap_or(0);
             steps.push((
                 Step::Grant {
                     module: m.name.clone(),
@@ -310,4 +309,15 @@ fn diff(
             }
         }
     }
+}
+
+/// How many processes run each module's code, by module name.
+fn running_by_module(node: &Node) -> std::collections::HashMap<String, usize> {
+    let mut counts = std::collections::HashMap::new();
+    for entry in node.inner.entries() {
+        if let Some(module) = entry.module() {
+            *counts.entry(module.name().to_owned()).or_default() += 1;
+        }
+    }
+    counts
 }
