@@ -1,5 +1,5 @@
 //! A real supervisor of real probes, driven by random sequences of exits, against the model
-//! of OTP's supervisor in tests/model: which children get new pids, which keep theirs,
+//! of OTP's supervisor (host/src/supervisor/policy/model.rs): which children get new pids, which keep theirs,
 //! which specs go, and whether the supervisor gives up.
 
 use std::collections::HashMap;
@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::support::wasm;
 
-#[path = "../model/supervisor.rs"]
+#[path = "../../host/src/supervisor/policy/model.rs"]
 mod model;
 
 use model::{Effect, Outcome, Reason, RestartType};

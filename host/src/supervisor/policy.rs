@@ -242,3 +242,6 @@ impl Restarting {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod model;

@@ -9,10 +9,7 @@ use super::{Action, AfterExit, Intensity, Restarting, Slot, after_exit};
 use crate::exit::ExitReason;
 use crate::supervisor::{Restart, Strategy as Kind};
 
-#[path = "../../../../tests/model/supervisor.rs"]
-mod model;
-
-use model::{Effect, Outcome, Reason, RestartType};
+use super::model::{self, Effect, Outcome, Reason, RestartType};
 
 /// A child as the supervisor task keeps it, reduced to what the policy reads.
 #[derive(Debug)]
