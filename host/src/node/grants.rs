@@ -19,18 +19,14 @@ impl Node {
     pub fn grant(&self, module: &str, mut grants: ModuleGrants) -> Result<(), GrantError> {
         grants.check()?;
         grants.pin()?;
-        self.inner
-            .grants
-            .write()
-            .expect("grants lock")
-            .insert(module.to_owned(), Arc::new(grants));
+        self.inner.set_grants(module, Arc::new(grants));
         Ok(())
     }
 }
 
 impl NodeInner {
     /// What `module`'s processes may reach through WASI: nothing unless granted.
-    pub(crate) fn grants(&self, module: &str) -> Arc<crate::grants::ModuleGrants> {
+    pub(crate) fn grants(&self, module: &str) -> Arc<ModuleGrants> {
         self.grants
             .read()
             .expect("grants lock")
@@ -39,9 +35,9 @@ impl NodeInner {
             .unwrap_or_default()
     }
 
-    /// Put back grants `module` had before (a reload undone): unchecked, as they were
-    /// checked when given, and a directory gone since is refused when a process opens it.
-    pub(crate) fn restore_grants(&self, module: &str, grants: Arc<crate::grants::ModuleGrants>) {
+    /// Make `grants` (checked and pinned) `module`'s: new ones from [`Node::grant`], or
+    /// those it had before a reload that is being undone.
+    pub(crate) fn set_grants(&self, module: &str, grants: Arc<ModuleGrants>) {
         self.grants
             .write()
             .expect("grants lock")

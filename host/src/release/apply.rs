@@ -73,7 +73,7 @@ async fn back(
 ) -> Result<(), String> {
     match action {
         Action::Grant { module, old, .. } => {
-            node.inner.restore_grants(module, old.clone());
+            node.inner.set_grants(module, old.clone());
             Ok(())
         }
         Action::Load(module) => {
