@@ -172,3 +172,12 @@ async fn a_device_or_directory_is_refused_as_a_module_without_reading_it() {
     }
     assert!(node.module("m").is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_load_timeout_too_long_to_add_to_now_is_no_deadline() {
+    let mut config = NodeConfig::default();
+    config.engine().load_timeout(Duration::MAX);
+    let node = Node::new(config).expect("node");
+    let module = node.load_module("echo", wasm("echo")).await.unwrap();
+    assert_eq!(module.vsn(), "1");
+}
