@@ -157,6 +157,7 @@ pub(crate) async fn run(
             };
             // Exit (freeing the name) before the starter sees the result, and before the
             // mailbox goes, so that callers still queued read the exit reason.
+            end_output(store.data_mut());
             guard.set_reason(reason);
             drop(guard);
             drop(store);
@@ -191,10 +192,22 @@ pub(crate) async fn run(
             },
         }
     };
+    // Its output ends before its exit is seen: an unfinished last line is logged first.
+    if let Instance::Awake { store, .. } = &mut process.instance {
+        end_output(store.data_mut());
+    }
     // The exit first, then the mailbox: a call still queued is dropped with it, and its
     // caller reads the exit reason, which must be set by then.
     guard.exit(reason, std::mem::take(&mut process.pending));
     drop(process);
+}
+
+/// Drop the instance's WASI state (its streams log what is left of their lines); the
+/// process's grants stay.
+fn end_output(ctx: &mut ProcessCtx) {
+    if let Some(wasi) = ctx.wasi.as_mut() {
+        wasi.state = None;
+    }
 }
 
 impl Process {

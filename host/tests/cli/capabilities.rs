@@ -224,8 +224,16 @@ fn a_last_line_without_a_newline_is_logged_when_the_process_ends() {
         "not before the process ends"
     );
     app.ok(&["stop", "probe"]);
+    // Logged before the exit is announced; the wait only covers a slow machine.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let stderr = loop {
+        let stderr = app.stderr();
+        if stderr.contains("last words zzz") || std::time::Instant::now() > deadline {
+            break stderr;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
     drop(running);
-    let stderr = app.stderr();
     let last = stderr
         .lines()
         .find(|l| l.contains("last words zzz"))
