@@ -139,7 +139,7 @@ impl ModuleGrants {
         for d in &self.dirs {
             let covers = |m: &DirGrant| {
                 (d.mode == DirMode::ReadOnly || m.mode == DirMode::ReadWrite)
-                    && inside(&d.host, &m.host)
+                    && below(&d.host, &m.host).is_some()
             };
             if !module.dirs.iter().any(covers) {
                 let mode = match d.mode {
@@ -268,15 +268,6 @@ fn below(inner: &Path, outer: &Path) -> Option<PathBuf> {
         std::fs::canonicalize(outer).ok()?,
     );
     inner.strip_prefix(outer).ok().map(Path::to_path_buf)
-}
-
-/// `inner` is `outer` or lies below it, both with their symlinks resolved (a link inside
-/// `outer` pointing out of it is not inside). A path that does not resolve is not inside.
-fn inside(inner: &Path, outer: &Path) -> bool {
-    match (std::fs::canonicalize(inner), std::fs::canonicalize(outer)) {
-        (Ok(inner), Ok(outer)) => inner.starts_with(outer),
-        _ => false,
-    }
 }
 
 /// Why a grant cannot be given.
