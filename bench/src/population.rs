@@ -33,6 +33,7 @@ pub(crate) async fn spawn(node: &Node, n: u64, guest: SpawnGuest) -> anyhow::Res
     let start = || node.spawn(module, unit(), SpawnOptions::default());
     start().await?;
     let r0 = rss_bytes()?;
+    let p0 = node.pool_residency();
     let t0 = Instant::now();
     let mut pids = Vec::with_capacity(n as usize);
     for _ in 0..n {
@@ -40,6 +41,7 @@ pub(crate) async fn spawn(node: &Node, n: u64, guest: SpawnGuest) -> anyhow::Res
     }
     let elapsed = t0.elapsed();
     let r1 = rss_bytes()?;
+    let p1 = node.pool_residency();
     out(
         &format!("gen_server_spawn{suffix}"),
         elapsed.as_secs_f64() * 1e6 / n as f64,
@@ -48,6 +50,25 @@ pub(crate) async fn spawn(node: &Node, n: u64, guest: SpawnGuest) -> anyhow::Res
     out(
         &format!("gen_server_mem_rss{suffix}"),
         per_process(r0, r1, n),
+        "bytes/proc",
+    );
+    // Where that memory is: the pools' pages, and the rest (host heap: store, instance,
+    // task, mailbox).
+    let memories = per_process(p0.memories as u64, p1.memories as u64, n);
+    let stacks = per_process(p0.stacks as u64, p1.stacks as u64, n);
+    out(
+        &format!("otter_mem_linear_memory{suffix}"),
+        memories,
+        "bytes/proc",
+    );
+    out(
+        &format!("otter_mem_fiber_stack{suffix}"),
+        stacks,
+        "bytes/proc",
+    );
+    out(
+        &format!("otter_mem_host_heap{suffix}"),
+        per_process(r0, r1, n) - memories - stacks,
         "bytes/proc",
     );
     Ok(())

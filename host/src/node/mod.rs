@@ -84,6 +84,15 @@ pub(crate) struct Upgrading {
     pub(crate) reloading: bool,
 }
 
+/// What the process pools hold in RAM ([`Node::pool_residency`]), in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolResidency {
+    /// Resident pages of linear memories.
+    pub memories: usize,
+    /// Resident pages of fiber stacks.
+    pub stacks: usize,
+}
+
 /// A running Otter node. Cheap to clone; every clone is the same node.
 ///
 /// It must be created and used inside a tokio runtime.
@@ -460,6 +469,14 @@ impl Node {
     /// pages go back to the kernel (a node keeps up to 1024 released stacks).
     pub fn fiber_stack_high_water(&self) -> usize {
         self.inner.pools.deepest_stack()
+    }
+
+    /// What the process pools hold in RAM now: the pages of linear memories and of fiber
+    /// stacks that are resident, in bytes. Released slots the node keeps warm for reuse count
+    /// too. The rest of a process's footprint is host heap (its store, instance and mailbox).
+    pub fn pool_residency(&self) -> PoolResidency {
+        let (memories, stacks) = self.inner.pools.resident();
+        PoolResidency { memories, stacks }
     }
 
     /// Stop every supervision tree (root supervisors newest first, each stopping its tree in

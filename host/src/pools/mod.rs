@@ -87,6 +87,7 @@ const WARM_BYTES: usize = 1 << 20;
 #[derive(Clone)]
 pub(crate) struct Pools {
     stacks: Arc<Slots>,
+    memories: Arc<Slots>,
 }
 
 impl Pools {
@@ -96,6 +97,12 @@ impl Pools {
     /// forgets its depth.
     pub(crate) fn deepest_stack(&self) -> usize {
         self.stacks.deepest_use()
+    }
+
+    /// Bytes resident in the pools now: `(linear memories, fiber stacks)`, counting warm
+    /// released slots too.
+    pub(crate) fn resident(&self) -> (usize, usize) {
+        (self.memories.resident(), self.stacks.resident())
     }
 }
 
@@ -107,14 +114,14 @@ pub(crate) fn install(config: &mut Config, stack_size: usize, max_memory: usize)
     let mut stacks = Slots::new(stack_size + page, page);
     stacks.slot_guard = page;
     let stacks = Arc::new(stacks);
-    let memories = Slots::new(max_memory.clamp(1, MAX_MEMORY_SLOT), 0);
+    let memories = Arc::new(Slots::new(max_memory.clamp(1, MAX_MEMORY_SLOT), 0));
     config.with_host_stack(Arc::new(StackPool {
         slots: stacks.clone(),
     }));
     config.with_host_memory(Arc::new(MemoryPool {
-        slots: Arc::new(memories),
+        slots: memories.clone(),
     }));
-    Pools { stacks }
+    Pools { stacks, memories }
 }
 
 /// An address inside a chunk mapping.
@@ -316,6 +323,29 @@ impl Slots {
             }
         }
         deepest
+    }
+
+    /// Bytes resident in the slots handed out so far (held, warm or free).
+    fn resident(&self) -> usize {
+        let state = self.lock();
+        let mut resident = Vec::new();
+        let mut pages = 0;
+        for (i, chunk) in state.chunks.iter().enumerate() {
+            let used = if i + 1 == state.chunks.len() {
+                self.per_chunk - state.fresh
+            } else {
+                self.per_chunk
+            };
+            let len = used * self.slot_size;
+            resident.resize(len / self.page, 0);
+            let base = chunk.base.0.as_ptr().wrapping_add(self.guard);
+            // SAFETY: the first `used` slots lie inside the chunk's mapping, page aligned;
+            // `resident` has a byte per page. `mincore` only reads the page tables.
+            if unsafe { libc::mincore(base.cast(), len, resident.as_mut_ptr()) } == 0 {
+                pages += resident.iter().filter(|r| *r & 1 == 1).count();
+            }
+        }
+        pages * self.page
     }
 
     fn map_chunk(&self) -> io::Result<Chunk> {
