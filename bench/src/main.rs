@@ -96,6 +96,12 @@ enum Bench {
         #[arg(default_value_t = 1000)]
         n: u64,
     },
+    /// Otter only: one caller guest makes N calls to a counter inside one callback (guest →
+    /// guest); time per call.
+    GuestCall {
+        #[arg(default_value_t = 100_000)]
+        n: u64,
+    },
     /// Otter only: as `many_to_one`, with P tokio tasks calling through the Node API.
     ManyToOneTasks {
         #[arg(default_value_t = 1000)]
@@ -137,11 +143,7 @@ enum Bench {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let name = bench_name(&cli.bench);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cli.workers)
-        .enable_all()
-        .build()
-    {
+    let runtime = match otter::runtime::builder(Some(cli.workers)).build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("bench {name} failed: no tokio runtime: {e}");
@@ -170,6 +172,11 @@ async fn run(bench: Bench, guests: PathBuf, workers: usize) -> anyhow::Result<()
     if let Bench::Info = bench {
         metric::note(&format!("otter-bench {}", env!("CARGO_PKG_VERSION")));
         metric::out_count("schedulers_online", workers as u64, "schedulers");
+        metric::out_count(
+            "busy_wait",
+            otter::runtime::busy_wait().as_micros() as u64,
+            "us",
+        );
         return Ok(());
     }
     let node = node::start(&guests).await?;
@@ -179,6 +186,7 @@ async fn run(bench: Bench, guests: PathBuf, workers: usize) -> anyhow::Result<()
         Bench::Cast { n } => messaging::cast(&node, n).await,
         Bench::ManyToOne { p, n } => messaging::many_to_one(&node, p, n).await,
         Bench::ManyToOneTasks { p, n } => messaging::many_to_one_tasks(&node, p, n).await,
+        Bench::GuestCall { n } => messaging::guest_call(&node, n).await,
         Bench::Spawn { n, guest } => population::spawn(&node, n, guest).await,
         Bench::Hibernate { n } => population::hibernate(&node, n).await,
         Bench::Restart { n } => restart::restart(&node, n).await,
@@ -212,6 +220,7 @@ fn bench_name(bench: &Bench) -> &'static str {
         Bench::RestartBatched { .. } => "restart_batched",
         Bench::ManyToOne { .. } => "many_to_one",
         Bench::ManyToOneTasks { .. } => "many_to_one_tasks",
+        Bench::GuestCall { .. } => "guest_call",
         Bench::Hibernate { .. } => "hibernate",
         Bench::MaxLive { .. } => "max_live",
         Bench::Upgrade { .. } => "upgrade",

@@ -128,6 +128,33 @@ pub(crate) async fn many_to_one(node: &Node, p: u64, n: u64) -> anyhow::Result<(
     Ok(())
 }
 
+/// Otter only: one caller guest makes `n` calls `inc` to a counter inside one callback
+/// (guest → guest, the calling fiber suspended on each); time per call. The same as
+/// `many_to_one` with one client, as a latency: what a server pays to call another.
+pub(crate) async fn guest_call(node: &Node, n: u64) -> anyhow::Result<()> {
+    let server = counter(node).await?;
+    let client = node.spawn(CALLER, unit(), SpawnOptions::default()).await?;
+    let warm = otter::encode(&CallerReq::Run {
+        to: server,
+        n: WARMUP,
+    })?;
+    node.call_term(client, warm, None).await?;
+    let run = otter::encode(&CallerReq::Run { to: server, n })?;
+    let t0 = Instant::now();
+    node.call_term(client, run, None).await?;
+    let elapsed = t0.elapsed();
+    ensure!(
+        count(node, server).await? == n + WARMUP,
+        "the counter lost calls"
+    );
+    out(
+        "otter_guest_call_latency",
+        elapsed.as_nanos() as f64 / n as f64,
+        "ns/call",
+    );
+    Ok(())
+}
+
 /// Otter only: as [`many_to_one`], but the `p` clients are tokio tasks calling through the
 /// [`Node`] API (`node.call(server, &"inc")`) rather than guest processes. All wait at a
 /// barrier, which stands for Erlang's `ready`/`go` messages.

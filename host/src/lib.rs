@@ -101,6 +101,7 @@ mod process;
 mod process_limits;
 mod registry;
 pub mod release;
+pub mod runtime;
 mod supervisor;
 mod term;
 mod timer;

@@ -36,8 +36,7 @@ pub(super) fn run(
             None => control::default_socket_path(&manifest.node_name),
         });
     let node_name = node_name.unwrap_or_else(|| manifest.node_name.clone());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
+    let runtime = otter::runtime::builder(None)
         .build()
         .context("starting the tokio runtime")?;
     let result = runtime.block_on(serve(manifest, node_name, socket));
