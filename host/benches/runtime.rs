@@ -13,10 +13,9 @@ use otter::{Node, SpawnOptions};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The runtime `otter run` uses (see `otter::runtime`), with 2 workers.
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
+    otter::runtime::builder(Some(2))
         .build()
         .expect("tokio runtime")
 }
