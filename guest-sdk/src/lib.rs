@@ -140,6 +140,9 @@ pub mod bindings;
 pub mod clock;
 mod code_change;
 mod export;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 #[cfg(all(
     feature = "allocator",
     target_arch = "wasm32",
@@ -147,9 +150,6 @@ mod export;
     not(target_feature = "atomics")
 ))]
 mod heap;
-#[cfg(any(test, feature = "fuzzing"))]
-#[doc(hidden)]
-pub mod fuzzing;
 mod imports;
 pub mod log;
 mod process;
