@@ -109,6 +109,14 @@
 //! `[build] target` in `.cargo/config.toml`, which would make `cargo test` build the tests
 //! for wasm too).
 //!
+//! # The heap
+//!
+//! On `wasm32-unknown-unknown` the SDK installs the guest's `#[global_allocator]`: the
+//! standard library's allocator (`dlmalloc`), fed first from the free end of the module's
+//! initial memory and then a 4 KiB page at a time, so an idle server keeps fewer pages
+//! resident. A guest that brings its own global allocator disables the default feature
+//! `allocator`.
+//!
 //! # Registries and supervisors
 //!
 //! [`registry`] registers this process under any serde key in a named registry (Elixir's
@@ -135,6 +143,13 @@ mod export;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
+#[cfg(all(
+    feature = "allocator",
+    target_arch = "wasm32",
+    target_os = "unknown",
+    not(target_feature = "atomics")
+))]
+mod heap;
 mod imports;
 pub mod log;
 mod process;

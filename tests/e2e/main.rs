@@ -11,6 +11,7 @@ mod decoding;
 mod dynamic;
 mod embedded;
 mod flow;
+mod footprint;
 mod hostile;
 mod isolation;
 mod lifecycle;

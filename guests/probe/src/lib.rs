@@ -259,6 +259,7 @@ impl GenServer for Probe {
                 self.ballast = vec![1u8; n as usize];
                 Reply::ok(Value::Int(self.ballast.len() as i64))
             }
+            Request::ForeignGrow(pages) => Reply::ok(Value::Bool(foreign_grow(pages as usize))),
             Request::SendAfter { ms, msg } => {
                 let t = otter_guest::send_after(otter_guest::self_pid(), &Msg::Text(msg), ms);
                 Reply::ok(Value::Int(t as i64))
@@ -515,4 +516,28 @@ fn trap() -> ! {
     core::arch::wasm32::unreachable();
     #[cfg(not(target_arch = "wasm32"))]
     std::process::abort();
+}
+
+/// See [`Request::ForeignGrow`]: whether `pages` wasm pages grown outside the heap keep their
+/// bytes while the heap grows.
+#[cfg(target_arch = "wasm32")]
+fn foreign_grow(pages: usize) -> bool {
+    const WASM_PAGE: usize = 65536;
+    let old = core::arch::wasm32::memory_grow(0, pages);
+    if old == usize::MAX {
+        return false;
+    }
+    let (start, len) = (old * WASM_PAGE, pages * WASM_PAGE);
+    // SAFETY: the pages were just grown and nothing else knows of them.
+    let grown = unsafe { core::slice::from_raw_parts_mut(start as *mut u8, len) };
+    grown.fill(0xa5);
+    let heap = vec![0x5a_u8; 4 * len];
+    let kept = grown.iter().all(|&b| b == 0xa5);
+    kept && heap.iter().all(|&b| b == 0x5a)
+}
+
+/// A native build (the unit tests) has no linear memory to grow.
+#[cfg(not(target_arch = "wasm32"))]
+fn foreign_grow(_pages: usize) -> bool {
+    false
 }

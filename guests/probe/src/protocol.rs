@@ -97,6 +97,10 @@ pub(crate) enum Request {
     SelfPid,
     /// Allocate and touch this many bytes.
     Alloc(u64),
+    /// Grow the linear memory by this many wasm pages with `memory.grow` itself (as a
+    /// guest's own code or a second allocator may), fill them, allocate past the initial
+    /// memory through the heap, and answer whether those pages still hold what was written.
+    ForeignGrow(u32),
     SendAfter {
         ms: u32,
         msg: String,

@@ -1,0 +1,168 @@
+//! The guest's heap: `dlmalloc`, fed from the linear memory the module already has before it
+//! grows it.
+//!
+//! The Rust standard library's allocator for `wasm32-unknown-unknown` ignores the free tail of
+//! the initial memory (from `__heap_base`, the end of the data, to the end of the last 64 KiB
+//! wasm page) and takes its first 64 KiB with `memory.grow`, writing at both ends of it. An
+//! idle process then keeps two pages of its own resident for a few bytes of heap: on Otter,
+//! where every live process is a linear memory, a third of an idle counter's memory.
+//!
+//! Here the same allocator gets its memory from a break that starts at `__heap_base` and
+//! advances a 4 KiB page at a time (the host's pages, not wasm's 64 KiB ones), growing the
+//! memory only when the break passes its end. A small heap then lies on the page where the
+//! data ends. The default feature `allocator` installs it; a guest with its own
+//! `#[global_allocator]` turns the feature off.
+
+use core::alloc::{GlobalAlloc, Layout};
+use core::arch::wasm32;
+use core::cell::{Cell, UnsafeCell};
+use core::ptr;
+
+use dlmalloc::Dlmalloc;
+
+/// The host's page: the break ends on one, so the allocator's bookkeeping at the top of its
+/// region lands on a page the heap already uses.
+const PAGE: usize = 4096;
+
+/// A wasm page, the unit of `memory.grow`.
+const WASM_PAGE: usize = 65536;
+
+unsafe extern "C" {
+    /// Where the linker placed the heap: the first byte after the data and the stack.
+    static __heap_base: u8;
+}
+
+/// The allocator of every guest built with the `allocator` feature.
+#[global_allocator]
+static HEAP: Heap = Heap(UnsafeCell::new(new_dlmalloc()));
+
+const fn new_dlmalloc() -> Dlmalloc<Break> {
+    let mut heap = Dlmalloc::new_with_allocator(Break {
+        next: Cell::new(0),
+        end: Cell::new(0),
+    });
+    // Ask the break for small steps: it rounds each up to a whole page itself.
+    let accepted = heap.set_granularity(64);
+    assert!(accepted, "64 is a valid dlmalloc granularity");
+    heap
+}
+
+/// `dlmalloc` behind the [`GlobalAlloc`] interface.
+struct Heap(UnsafeCell<Dlmalloc<Break>>);
+
+// SAFETY: this target has no threads (no `atomics` feature: the module is built for one
+// thread), so no two calls ever reach the allocator at once.
+unsafe impl Sync for Heap {}
+
+// SAFETY: every method forwards to `dlmalloc`, which upholds `GlobalAlloc`'s contract for the
+// layouts it is given; nothing here allocates, so no call re-enters another.
+unsafe impl GlobalAlloc for Heap {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: single-threaded (see `Sync`), and not re-entered.
+        unsafe { (*self.0.get()).malloc(layout.size(), layout.align()) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: as in `alloc`.
+        unsafe { (*self.0.get()).calloc(layout.size(), layout.align()) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as in `alloc`; `ptr` and `layout` are an allocation of this allocator (the
+        // caller's contract).
+        unsafe { (*self.0.get()).free(ptr, layout.size(), layout.align()) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: as in `dealloc`.
+        unsafe { (*self.0.get()).realloc(ptr, layout.size(), layout.align(), new_size) }
+    }
+}
+
+/// The heap's break: regions handed to `dlmalloc`, each starting where the last ended while
+/// the memory is the heap's to take.
+struct Break {
+    /// The next free byte; 0 before the first region.
+    next: Cell<usize>,
+    /// The end of the memory the break may use without growing it.
+    end: Cell<usize>,
+}
+
+// SAFETY: as `Heap`'s `Sync`: one thread.
+unsafe impl Send for Break {}
+
+impl Break {
+    /// Grow the memory by enough wasm pages for `size` bytes past its end; the new region's
+    /// start and end, or `None` if the memory cannot grow.
+    fn grow(size: usize) -> Option<(usize, usize)> {
+        let pages = size.div_ceil(WASM_PAGE);
+        let old = wasm32::memory_grow(0, pages);
+        if old == usize::MAX {
+            return None;
+        }
+        let start = old * WASM_PAGE;
+        Some((start, start.checked_add(pages.checked_mul(WASM_PAGE)?)?))
+    }
+}
+
+// SAFETY: `alloc` hands out regions of memory nothing else uses: the initial memory's free
+// tail (the linker leaves it to the heap) and pages this allocator itself grew, each region
+// once; memory that is never freed (`free` returns false) stays valid.
+unsafe impl dlmalloc::Allocator for Break {
+    fn alloc(&self, size: usize) -> (*mut u8, usize, u32) {
+        if self.next.get() == 0 {
+            self.next.set(ptr::addr_of!(__heap_base).addr());
+            self.end.set(wasm32::memory_size(0) * WASM_PAGE);
+        }
+        let start = self.next.get();
+        let Some(wanted) = start
+            .checked_add(size)
+            .and_then(|end| end.checked_next_multiple_of(PAGE))
+        else {
+            return (ptr::null_mut(), 0, 0);
+        };
+        if wanted > self.end.get() {
+            if wasm32::memory_size(0) * WASM_PAGE != self.end.get() {
+                // Something else grew the memory since: the pages past the break's end are
+                // not the heap's. Start again in a region of its own.
+                let Some((start, end)) = Self::grow(size) else {
+                    return (ptr::null_mut(), 0, 0);
+                };
+                self.next.set(end);
+                self.end.set(end);
+                return (start as *mut u8, end - start, 0);
+            }
+            let Some((_, end)) = Self::grow(wanted - self.end.get()) else {
+                return (ptr::null_mut(), 0, 0);
+            };
+            self.end.set(end);
+        }
+        self.next.set(wanted);
+        (start as *mut u8, wanted - start, 0)
+    }
+
+    fn remap(&self, _ptr: *mut u8, _old: usize, _new: usize, _can_move: bool) -> *mut u8 {
+        ptr::null_mut()
+    }
+
+    fn free_part(&self, _ptr: *mut u8, _old: usize, _new: usize) -> bool {
+        false
+    }
+
+    fn free(&self, _ptr: *mut u8, _size: usize) -> bool {
+        false
+    }
+
+    fn can_release_part(&self, _flags: u32) -> bool {
+        false
+    }
+
+    fn allocates_zeros(&self) -> bool {
+        // Fresh memory reads as zeros, and the break never hands out a byte twice.
+        true
+    }
+
+    fn page_size(&self) -> usize {
+        PAGE
+    }
+}

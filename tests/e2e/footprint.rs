@@ -1,0 +1,49 @@
+//! What a live process keeps resident: the pages of its linear memory, and a heap that
+//! shares them.
+
+use otter::SpawnOptions;
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+const PAGE: usize = 4096;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_counter_keeps_four_pages_of_linear_memory() {
+    const N: usize = 20;
+    let node = node().await;
+    let spawn = || {
+        node.spawn(
+            "counter",
+            otter::encode(&()).unwrap(),
+            SpawnOptions::default(),
+        )
+    };
+    spawn().await.unwrap();
+    let before = node.pool_residency().memories;
+    for _ in 0..N {
+        spawn().await.unwrap();
+    }
+    let per_process = (node.pool_residency().memories - before) / N;
+    // Its data (12 KiB), with the top of its shadow stack on the data's first page (the
+    // guests' 66 KiB stack) and its heap on the data's last (the SDK's allocator): no page of
+    // a first 64 KiB grown for the heap, no page for the stack alone.
+    assert!(
+        per_process <= 4 * PAGE,
+        "an idle counter keeps {per_process} bytes of linear memory resident"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_heap_grows_around_memory_the_guest_grew_itself() {
+    let node = node().await;
+    let p = probe(&node).await;
+    let kept: Value = node.call(p, &json!({"foreign_grow": 2})).await.unwrap();
+    assert_eq!(
+        kept,
+        json!(true),
+        "the heap overwrote pages it did not grow"
+    );
+    let pong: Value = node.call(p, &json!("ping")).await.unwrap();
+    assert_eq!(pong, json!("pong"));
+}
