@@ -30,6 +30,9 @@ const WASM_PAGE: usize = 65536;
 unsafe extern "C" {
     /// Where the linker placed the heap: the first byte after the data and the stack.
     static __heap_base: u8;
+    /// The end of the initial memory: the heap's free tail ends here, whatever the memory
+    /// has grown to before the first allocation.
+    static __heap_end: u8;
 }
 
 /// The allocator of every guest built with the `allocator` feature.
@@ -112,7 +115,7 @@ unsafe impl dlmalloc::Allocator for Break {
     fn alloc(&self, size: usize) -> (*mut u8, usize, u32) {
         if self.next.get() == 0 {
             self.next.set(ptr::addr_of!(__heap_base).addr());
-            self.end.set(wasm32::memory_size(0) * WASM_PAGE);
+            self.end.set(ptr::addr_of!(__heap_end).addr());
         }
         let start = self.next.get();
         let Some(wanted) = start
