@@ -143,6 +143,10 @@ enum Bench {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let name = bench_name(&cli.bench);
+    if let Err(e) = otter::runtime::busy_wait() {
+        eprintln!("bench {name} failed: {e}");
+        return ExitCode::FAILURE;
+    }
     let runtime = match otter::runtime::builder(Some(cli.workers)).build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -174,7 +178,9 @@ async fn run(bench: Bench, guests: PathBuf, workers: usize) -> anyhow::Result<()
         metric::out_count("schedulers_online", workers as u64, "schedulers");
         metric::out_count(
             "busy_wait",
-            otter::runtime::busy_wait().as_micros() as u64,
+            otter::runtime::busy_wait()
+                .unwrap_or(otter::runtime::DEFAULT_BUSY_WAIT)
+                .as_micros() as u64,
             "us",
         );
         return Ok(());

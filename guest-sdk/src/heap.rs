@@ -1,17 +1,19 @@
-//! The guest's heap: `dlmalloc`, fed from the linear memory the module already has before it
+//! The guest's heap: `dlmalloc` (the allocator the standard library uses on this target),
+//! behind Otter's own break, fed from the linear memory the module already has before it
 //! grows it.
 //!
-//! The Rust standard library's allocator for `wasm32-unknown-unknown` ignores the free tail of
-//! the initial memory (from `__heap_base`, the end of the data, to the end of the last 64 KiB
-//! wasm page) and takes its first 64 KiB with `memory.grow`, writing at both ends of it. An
-//! idle process then keeps two pages of its own resident for a few bytes of heap: on Otter,
-//! where every live process is a linear memory, a third of an idle counter's memory.
+//! The standard library's allocator for `wasm32-unknown-unknown` (measured with Rust 1.95)
+//! ignores the free tail of the initial memory (from `__heap_base`, the end of the data, to
+//! `__heap_end`, the end of the last 64 KiB wasm page) and takes its first 64 KiB with
+//! `memory.grow`, writing at both ends of it. An idle process then keeps two pages of its own
+//! resident for a few bytes of heap: on Otter, where every live process is a linear memory, a
+//! third of an idle counter's memory.
 //!
-//! Here the same allocator gets its memory from a break that starts at `__heap_base` and
-//! advances a 4 KiB page at a time (the host's pages, not wasm's 64 KiB ones), growing the
-//! memory only when the break passes its end. A small heap then lies on the page where the
-//! data ends. The default feature `allocator` installs it; a guest with its own
-//! `#[global_allocator]` turns the feature off.
+//! Here the break starts at `__heap_base` and advances a 4 KiB page at a time (the host's
+//! pages, not wasm's 64 KiB ones), growing the memory by whole wasm pages only when the break
+//! passes its end. A small heap then lies on the page where the data ends. The default
+//! feature `allocator` installs it; a guest with its own `#[global_allocator]` turns the
+//! feature off (`default-features = false`).
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::arch::wasm32;
@@ -42,7 +44,7 @@ static HEAP: Heap = Heap(UnsafeCell::new(new_dlmalloc()));
 const fn new_dlmalloc() -> Dlmalloc<Break> {
     let mut heap = Dlmalloc::new_with_allocator(Break {
         next: Cell::new(0),
-        end: Cell::new(0),
+        end_pages: Cell::new(0),
     });
     // Ask the break for small steps: it rounds each up to a whole page itself.
     let accepted = heap.set_granularity(64);
@@ -87,58 +89,69 @@ unsafe impl GlobalAlloc for Heap {
 struct Break {
     /// The next free byte; 0 before the first region.
     next: Cell<usize>,
-    /// The end of the memory the break may use without growing it.
-    end: Cell<usize>,
+    /// The memory's size in wasm pages when the break last took memory: past it, the break
+    /// grows the memory, unless something else grew it meanwhile.
+    end_pages: Cell<usize>,
 }
 
-// SAFETY: as `Heap`'s `Sync`: one thread.
-unsafe impl Send for Break {}
+/// The end, in bytes, of a memory of `pages` wasm pages. A full 4 GiB memory's end does not
+/// fit in a `usize` here: its last 4 KiB page is left out.
+fn bytes(pages: usize) -> usize {
+    pages
+        .checked_mul(WASM_PAGE)
+        .unwrap_or(usize::MAX & !(PAGE - 1))
+}
 
-impl Break {
-    /// Grow the memory by enough wasm pages for `size` bytes past its end; the new region's
-    /// start and end, or `None` if the memory cannot grow.
-    fn grow(size: usize) -> Option<(usize, usize)> {
-        let pages = size.div_ceil(WASM_PAGE);
-        let old = wasm32::memory_grow(0, pages);
-        if old == usize::MAX {
-            return None;
-        }
-        let start = old * WASM_PAGE;
-        Some((start, start.checked_add(pages.checked_mul(WASM_PAGE)?)?))
-    }
+/// Grow the memory by `pages` wasm pages: its old size, or `None` if it cannot grow.
+fn grow(pages: usize) -> Option<usize> {
+    let old = wasm32::memory_grow(0, pages);
+    (old != usize::MAX).then_some(old)
 }
 
 // SAFETY: `alloc` hands out regions of memory nothing else uses: the initial memory's free
 // tail (the linker leaves it to the heap) and pages this allocator itself grew, each region
-// once; memory that is never freed (`free` returns false) stays valid.
+// once; memory that is never freed (`free` returns false) stays valid. Nothing here panics
+// (a panic inside the allocator would allocate again).
 unsafe impl dlmalloc::Allocator for Break {
     fn alloc(&self, size: usize) -> (*mut u8, usize, u32) {
+        const NONE: (*mut u8, usize, u32) = (ptr::null_mut(), 0, 0);
         if self.next.get() == 0 {
             self.next.set(ptr::addr_of!(__heap_base).addr());
-            self.end.set(ptr::addr_of!(__heap_end).addr());
+            self.end_pages
+                .set(ptr::addr_of!(__heap_end).addr() / WASM_PAGE);
         }
         let start = self.next.get();
         let Some(wanted) = start
             .checked_add(size)
             .and_then(|end| end.checked_next_multiple_of(PAGE))
         else {
-            return (ptr::null_mut(), 0, 0);
+            return NONE;
         };
-        if wanted > self.end.get() {
-            if wasm32::memory_size(0) * WASM_PAGE != self.end.get() {
+        if wanted > bytes(self.end_pages.get()) {
+            let pages = wasm32::memory_size(0);
+            if pages != self.end_pages.get() {
                 // Something else grew the memory since: the pages past the break's end are
                 // not the heap's. Start again in a region of its own.
-                let Some((start, end)) = Self::grow(size) else {
-                    return (ptr::null_mut(), 0, 0);
+                let grown = size.div_ceil(WASM_PAGE);
+                let Some(old) = grow(grown) else {
+                    return NONE;
                 };
+                let (region, end) = (old * WASM_PAGE, bytes(old + grown));
                 self.next.set(end);
-                self.end.set(end);
-                return (start as *mut u8, end - start, 0);
+                self.end_pages.set(old + grown);
+                if end - region < size {
+                    return NONE;
+                }
+                return (region as *mut u8, end - region, 0);
             }
-            let Some((_, end)) = Self::grow(wanted - self.end.get()) else {
-                return (ptr::null_mut(), 0, 0);
+            let more = (wanted - bytes(pages)).div_ceil(WASM_PAGE);
+            let Some(old) = grow(more) else {
+                return NONE;
             };
-            self.end.set(end);
+            self.end_pages.set(old + more);
+            if wanted > bytes(self.end_pages.get()) {
+                return NONE;
+            }
         }
         self.next.set(wanted);
         (start as *mut u8, wanted - start, 0)

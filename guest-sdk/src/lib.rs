@@ -111,11 +111,11 @@
 //!
 //! # The heap
 //!
-//! On `wasm32-unknown-unknown` the SDK installs the guest's `#[global_allocator]`: the
-//! standard library's allocator (`dlmalloc`), fed first from the free end of the module's
-//! initial memory and then a 4 KiB page at a time, so an idle server keeps fewer pages
-//! resident. A guest that brings its own global allocator disables the default feature
-//! `allocator`.
+//! On `wasm32-unknown-unknown` the SDK installs the guest's `#[global_allocator]`: `dlmalloc`
+//! (the allocator the standard library uses there) behind a break that takes the free end of
+//! the module's initial memory before it grows the memory, 4 KiB at a time, so an idle
+//! server keeps fewer pages resident. A guest that brings its own global allocator depends on
+//! the SDK with `default-features = false` (the default feature `allocator`).
 //!
 //! # Registries and supervisors
 //!

@@ -18,7 +18,9 @@
 //! The price: CPU time burnt after each burst of work, at most the busy wait per time a
 //! worker runs dry, and a busy-waiting worker takes no work from the others meanwhile (a
 //! backlog on one worker waits up to that long for help). So the wait is short:
-//! [`DEFAULT_BUSY_WAIT`], or `$OTTER_BUSY_WAIT_US` microseconds (0: none).
+//! [`DEFAULT_BUSY_WAIT`], or `$OTTER_BUSY_WAIT_US` microseconds (0: none; at most 1,000).
+//! `otter run` refuses a value that is not a whole number ([`busy_wait`]); [`builder`] falls
+//! back to the default.
 //!
 //! ```no_run
 //! let runtime = otter::runtime::builder(None).build()?;
@@ -40,33 +42,47 @@ pub const DEFAULT_BUSY_WAIT: Duration = Duration::from_micros(20);
 pub const BUSY_WAIT_ENV: &str = "OTTER_BUSY_WAIT_US";
 
 /// A multi-thread runtime builder set up for a node: `workers` worker threads (default: one
-/// per CPU, as tokio's), every driver enabled, and workers that busy-wait (see the module
-/// doc) before parking. Further settings can be made on the builder.
+/// per CPU, as tokio's; at least 1), every driver enabled, and workers that busy-wait (see
+/// the module doc) before parking. Further settings can be made on the builder, except
+/// `on_thread_park`, which the busy wait uses (a hook set there replaces it).
 pub fn builder(workers: Option<usize>) -> tokio::runtime::Builder {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.enable_all();
     if let Some(n) = workers {
         builder.worker_threads(n.max(1));
     }
-    let wait = busy_wait();
+    let wait = busy_wait().unwrap_or(DEFAULT_BUSY_WAIT);
     if !wait.is_zero() {
         builder.on_thread_park(move || spin(wait));
     }
     builder
 }
 
-/// The busy wait [`builder`] sets up: [`DEFAULT_BUSY_WAIT`], or what `$OTTER_BUSY_WAIT_US`
-/// says.
-pub fn busy_wait() -> Duration {
+/// `$OTTER_BUSY_WAIT_US` is not a whole number of microseconds.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{BUSY_WAIT_ENV}={value:?}: not a whole number of microseconds")]
+pub struct BusyWaitError {
+    value: String,
+}
+
+/// The busy wait [`builder`] sets up: `$OTTER_BUSY_WAIT_US` microseconds (at most 1,000),
+/// or [`DEFAULT_BUSY_WAIT`] when it is unset.
+///
+/// # Errors
+/// [`BusyWaitError`] when the variable is set to anything but a whole number.
+pub fn busy_wait() -> Result<Duration, BusyWaitError> {
     busy_wait_from(std::env::var(BUSY_WAIT_ENV).ok().as_deref())
 }
 
-/// The busy wait `$OTTER_BUSY_WAIT_US` asks for (capped at a millisecond); the default if it
-/// is unset or not a number.
-fn busy_wait_from(var: Option<&str>) -> Duration {
-    match var.map(|v| v.trim().parse::<u64>()) {
-        Some(Ok(us)) => Duration::from_micros(us.min(1000)),
-        _ => DEFAULT_BUSY_WAIT,
+fn busy_wait_from(var: Option<&str>) -> Result<Duration, BusyWaitError> {
+    let Some(var) = var else {
+        return Ok(DEFAULT_BUSY_WAIT);
+    };
+    match var.trim().parse::<u64>() {
+        Ok(us) => Ok(Duration::from_micros(us.min(1000))),
+        Err(_) => Err(BusyWaitError {
+            value: crate::guest_text::one_line(var, 40),
+        }),
     }
 }
 
@@ -89,11 +105,18 @@ mod tests {
     use super::{DEFAULT_BUSY_WAIT, busy_wait_from};
 
     #[test]
-    fn the_busy_wait_is_read_from_the_environment_capped_and_defaulted() {
-        assert_eq!(busy_wait_from(None), DEFAULT_BUSY_WAIT);
-        assert_eq!(busy_wait_from(Some("0")), Duration::ZERO);
-        assert_eq!(busy_wait_from(Some(" 35 ")), Duration::from_micros(35));
-        assert_eq!(busy_wait_from(Some("99999999")), Duration::from_millis(1));
-        assert_eq!(busy_wait_from(Some("soon")), DEFAULT_BUSY_WAIT);
+    fn the_busy_wait_setting_is_parsed_capped_defaulted_or_refused() {
+        assert_eq!(busy_wait_from(None), Ok(DEFAULT_BUSY_WAIT));
+        assert_eq!(busy_wait_from(Some("0")), Ok(Duration::ZERO));
+        assert_eq!(busy_wait_from(Some(" 35 ")), Ok(Duration::from_micros(35)));
+        assert_eq!(
+            busy_wait_from(Some("99999999")),
+            Ok(Duration::from_millis(1))
+        );
+        let refused = busy_wait_from(Some("off")).unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "OTTER_BUSY_WAIT_US=\"off\": not a whole number of microseconds"
+        );
     }
 }

@@ -36,6 +36,7 @@ pub(super) fn run(
             None => control::default_socket_path(&manifest.node_name),
         });
     let node_name = node_name.unwrap_or_else(|| manifest.node_name.clone());
+    otter::runtime::busy_wait()?;
     let runtime = otter::runtime::builder(None)
         .build()
         .context("starting the tokio runtime")?;

@@ -62,6 +62,8 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use rustix::mm::{self, Advice, MapFlags, MprotectFlags, ProtFlags};
 use wasmtime::{Config, LinearMemory, MemoryCreator, MemoryType, StackCreator, StackMemory};
 
+mod residency;
+
 /// Linux's `MADV_GUARD_INSTALL` (since 6.13): accesses to the range fault, and the range stays
 /// part of its mapping. Not yet in the `libc` crate.
 const MADV_GUARD_INSTALL: libc::c_int = 102;
@@ -290,62 +292,6 @@ impl Slots {
             page += run;
         }
         true
-    }
-
-    /// The most bytes, counted down from a slot's end, of any slot handed out so far whose
-    /// pages are resident (see [`Pools::deepest_stack`]).
-    fn deepest_use(&self) -> usize {
-        let state = self.lock();
-        let pages = self.slot_size / self.page;
-        let mut resident = vec![0u8; pages];
-        let mut deepest = 0;
-        for (i, chunk) in state.chunks.iter().enumerate() {
-            let used = if i + 1 == state.chunks.len() {
-                self.per_chunk - state.fresh
-            } else {
-                self.per_chunk
-            };
-            for index in 0..used {
-                let base = chunk
-                    .base
-                    .0
-                    .as_ptr()
-                    .wrapping_add(self.guard + index * self.slot_size);
-                // SAFETY: the slot lies inside the chunk's mapping, page aligned; `resident`
-                // has a byte per page. `mincore` only reads the page tables.
-                if unsafe { libc::mincore(base.cast(), self.slot_size, resident.as_mut_ptr()) } != 0
-                {
-                    continue;
-                }
-                if let Some(lowest) = resident.iter().position(|r| r & 1 == 1) {
-                    deepest = deepest.max((pages - lowest) * self.page);
-                }
-            }
-        }
-        deepest
-    }
-
-    /// Bytes resident in the slots handed out so far (held, warm or free).
-    fn resident(&self) -> usize {
-        let state = self.lock();
-        let mut resident = Vec::new();
-        let mut pages = 0;
-        for (i, chunk) in state.chunks.iter().enumerate() {
-            let used = if i + 1 == state.chunks.len() {
-                self.per_chunk - state.fresh
-            } else {
-                self.per_chunk
-            };
-            let len = used * self.slot_size;
-            resident.resize(len / self.page, 0);
-            let base = chunk.base.0.as_ptr().wrapping_add(self.guard);
-            // SAFETY: the first `used` slots lie inside the chunk's mapping, page aligned;
-            // `resident` has a byte per page. `mincore` only reads the page tables.
-            if unsafe { libc::mincore(base.cast(), len, resident.as_mut_ptr()) } == 0 {
-                pages += resident.iter().filter(|r| *r & 1 == 1).count();
-            }
-        }
-        pages * self.page
     }
 
     fn map_chunk(&self) -> io::Result<Chunk> {

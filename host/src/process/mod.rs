@@ -21,20 +21,3 @@ pub(crate) use upgrade::{Prepared, Refusal, UpgradeOrder};
 
 pub(crate) use ctx::ProcessCtx;
 pub(crate) use serve::run;
-
-#[cfg(test)]
-mod tests {
-    /// The size of what `f` returns, without calling it.
-    fn returned_size<A, B, C, D, E, F, R>(_: fn(A, B, C, D, E, F) -> R) -> usize {
-        std::mem::size_of::<R>()
-    }
-
-    /// Every live process pays for its task's future, and a future keeps room for its
-    /// largest state for life: what only starting needs (instantiating, `init`, the
-    /// arguments) must not count. The message loop's state is about 600 bytes.
-    #[test]
-    fn the_process_task_keeps_only_the_message_loops_state() {
-        let size = returned_size(super::run);
-        assert!(size <= 1024, "a process's task future is {size} bytes");
-    }
-}

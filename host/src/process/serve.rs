@@ -12,18 +12,19 @@ use super::ctx::{ProcessCtx, crash, new_store};
 use super::flow::{Flow, call_flow, noreply_flow};
 use crate::Pid;
 use crate::bindings::{
-    Genserver, InitResult, WitDown, WitExitSignal, WitInfo, WitNext, WitReplyTo, WitTimerFired,
+    Genserver, WitDown, WitExitSignal, WitInfo, WitNext, WitReplyTo, WitTimerFired,
 };
 use crate::engine::Module;
 use crate::entry::ProcessEntry;
-use crate::error::StartError;
 use crate::exit::{ExitReason, WitReason};
 use crate::mailbox::{Mailbox, Message, Received, ReplySlot, Signal};
-use crate::node::ExitGuard;
 use crate::term::Term;
 
 mod sys;
+mod task;
 mod upgrade;
+
+pub(crate) use task::run;
 
 /// The instance while awake; only the state bytes while hibernating.
 enum Instance {
@@ -112,138 +113,6 @@ fn event(received: Received) -> Event {
         Received::Signal(sig) => Event::Signal(sig),
         Received::Message(msg) => Event::Message(msg),
         Received::Exit { from, reason } => Event::Exit { from, reason },
-    }
-}
-
-/// The process task: instantiate, `init`, tell the starter, then serve until the process
-/// exits; `guard` runs the exit sequence however the task ends.
-///
-/// Not an `async fn`: its arguments would stay in the task for life (an async fn keeps the
-/// space of its arguments beside that of its locals). Starting is boxed instead, and freed
-/// once the process serves, so the task holds only the message loop's state.
-pub(crate) fn run(
-    guard: ExitGuard,
-    module: Arc<Module>,
-    ctx: ProcessCtx,
-    args: Term,
-    hibernate_after: Option<Duration>,
-    started: oneshot::Sender<Result<Pid, StartError>>,
-) -> impl Future<Output = ()> + Send + 'static {
-    serve_until_exit(Box::pin(start(
-        guard,
-        module,
-        ctx,
-        args,
-        hibernate_after,
-        started,
-    )))
-}
-
-/// The process task after `start` (passed boxed): serve until the process exits.
-async fn serve_until_exit(
-    start: std::pin::Pin<Box<impl Future<Output = Option<(ExitGuard, Process, WitNext)>>>>,
-) {
-    let Some((guard, mut process, mut next)) = start.await else {
-        return;
-    };
-    let mut woken = None;
-    let reason = loop {
-        // Boxed, and dropped while hibernating: a hibernating process's task keeps only the
-        // small future that waits for its next event (boxed too: it is the task's largest).
-        match Box::pin(process.serve(next, woken.take())).await {
-            Served::Exit(reason) => break reason,
-            Served::Hibernated => match Box::pin(process.next_event(None)).await {
-                Woken::Event(event) => {
-                    next = WitNext::None;
-                    woken = Some(event);
-                }
-                Woken::Exit { reason, terminate } => {
-                    break Box::pin(process.exit(reason, terminate)).await;
-                }
-            },
-        }
-    };
-    // Its output ends before its exit is seen: an unfinished last line is logged first.
-    if let Instance::Awake { store, .. } = &mut process.instance {
-        end_output(store.data_mut());
-    }
-    // The exit first, then the mailbox: a call still queued is dropped with it, and its
-    // caller reads the exit reason, which must be set by then.
-    guard.exit(reason, std::mem::take(&mut process.pending));
-    drop(process);
-}
-
-/// Instantiate and run `init`, then tell the starter: the process and what `init` said comes
-/// next, or `None` when it did not start (the starter has been told why, and the exit has
-/// run).
-async fn start(
-    mut guard: ExitGuard,
-    module: Arc<Module>,
-    ctx: ProcessCtx,
-    args: Term,
-    hibernate_after: Option<Duration>,
-    started: oneshot::Sender<Result<Pid, StartError>>,
-) -> Option<(ExitGuard, Process, WitNext)> {
-    let pid = ctx.pid;
-    let engine = ctx.node.engine.clone();
-    let mut store = new_store(&engine, ctx);
-    let server = match module.pre.instantiate_async(&mut store).await {
-        Ok(s) => s,
-        Err(e) => {
-            let reason = crash(store.data(), e);
-            guard.set_reason(reason.clone());
-            drop(guard);
-            let _ = started.send(Err(StartError::Instantiate(reason.to_string())));
-            return None;
-        }
-    };
-    let init = server
-        .otter_genserver_server()
-        .call_init(&mut store, &args)
-        .await;
-    let next = match init {
-        Ok(InitResult::Ok(next)) => next,
-        other => {
-            let (reason, err) = match other {
-                Ok(InitResult::Ignore) => (ExitReason::Normal, StartError::Ignore),
-                Ok(InitResult::Stop(r)) => {
-                    let r = ExitReason::from_wit(r);
-                    (r.clone(), StartError::Stopped(r))
-                }
-                Err(e) => {
-                    let r = crash(store.data(), e);
-                    (r.clone(), StartError::Stopped(r))
-                }
-                Ok(InitResult::Ok(_)) => unreachable!(),
-            };
-            // Exit (freeing the name) before the starter sees the result, and before the
-            // mailbox goes, so that callers still queued read the exit reason.
-            end_output(store.data_mut());
-            guard.set_reason(reason);
-            drop(guard);
-            drop(store);
-            let _ = started.send(Err(err));
-            return None;
-        }
-    };
-    let _ = started.send(Ok(pid));
-    let process = Process {
-        module,
-        entry: guard.entry().clone(),
-        instance: Instance::Awake { store, server },
-        pending: Vec::new(),
-        suspended: false,
-        hibernate_after,
-        migration: None,
-    };
-    Some((guard, process, next))
-}
-
-/// Drop the instance's WASI state (its streams log what is left of their lines); the
-/// process's grants stay.
-fn end_output(ctx: &mut ProcessCtx) {
-    if let Some(wasi) = ctx.wasi.as_mut() {
-        wasi.state = None;
     }
 }
 

@@ -283,3 +283,36 @@ args = {{ mode = {{ stop = "no thanks" }} }}
     assert!(app.stdout().is_empty());
     assert!(!app.socket().exists());
 }
+
+#[test]
+fn otter_run_refuses_a_busy_wait_that_is_not_a_number() {
+    let app = App::echo_kv();
+    let mut running = app.spawn_with({
+        let mut cmd = otter();
+        cmd.env("OTTER_BUSY_WAIT_US", "off");
+        cmd
+    });
+    let status = running
+        .wait(Duration::from_secs(60))
+        .expect("a refused setting makes otter run exit");
+    let stderr = app.stderr();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("OTTER_BUSY_WAIT_US=\"off\": not a whole number of microseconds"),
+        "{stderr}"
+    );
+    assert!(!app.socket().exists(), "no node was started");
+}
+
+#[test]
+fn a_node_without_busy_wait_serves_calls() {
+    let app = App::echo_kv();
+    let _running = app
+        .spawn_with({
+            let mut cmd = otter();
+            cmd.env("OTTER_BUSY_WAIT_US", "0");
+            cmd
+        })
+        .ready();
+    assert_eq!(app.ok(&["call", "echo", r#""ping""#]), "{\"pong\":1}\n");
+}

@@ -134,10 +134,13 @@ module = "kv"
 /// The binary with an environment that cannot leak in from the test's.
 pub(crate) fn otter() -> Command {
     let mut cmd = Command::new(OTTER);
-    cmd.env_remove("OTTER_SOCKET").env("OTTER_LOG", "info").env(
-        "XDG_RUNTIME_DIR",
-        std::env::temp_dir().join("otter-cli-tests-unused"),
-    );
+    cmd.env_remove("OTTER_SOCKET")
+        .env_remove("OTTER_BUSY_WAIT_US")
+        .env("OTTER_LOG", "info")
+        .env(
+            "XDG_RUNTIME_DIR",
+            std::env::temp_dir().join("otter-cli-tests-unused"),
+        );
     cmd
 }
 
