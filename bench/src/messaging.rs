@@ -29,15 +29,7 @@ pub(crate) async fn call(node: &Node, n: u64) -> anyhow::Result<()> {
     let t0 = Instant::now();
     call_loop(node, pid, n).await?;
     let elapsed = t0.elapsed();
-    ensure!(
-        count(node, pid).await? == n + WARMUP,
-        "the counter lost calls"
-    );
-    out(
-        "gen_server_call_latency",
-        elapsed.as_nanos() as f64 / n as f64,
-        "ns/call",
-    );
+    per_call(node, pid, n, elapsed, "gen_server_call_latency").await?;
 
     let inc = op("inc");
     let t0 = Instant::now();
@@ -143,15 +135,23 @@ pub(crate) async fn guest_call(node: &Node, n: u64) -> anyhow::Result<()> {
     let t0 = Instant::now();
     node.call_term(client, run, None).await?;
     let elapsed = t0.elapsed();
+    per_call(node, server, n, elapsed, "otter_guest_call_latency").await
+}
+
+/// Print `metric`, the time of one of `n` calls that took `elapsed`, once the counter `pid`
+/// shows it got them all (and the warm-up's).
+async fn per_call(
+    node: &Node,
+    pid: Pid,
+    n: u64,
+    elapsed: std::time::Duration,
+    metric: &str,
+) -> anyhow::Result<()> {
     ensure!(
-        count(node, server).await? == n + WARMUP,
+        count(node, pid).await? == n + WARMUP,
         "the counter lost calls"
     );
-    out(
-        "otter_guest_call_latency",
-        elapsed.as_nanos() as f64 / n as f64,
-        "ns/call",
-    );
+    out(metric, elapsed.as_nanos() as f64 / n as f64, "ns/call");
     Ok(())
 }
 
