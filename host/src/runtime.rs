@@ -71,7 +71,8 @@ pub struct BusyWaitError {
 /// # Errors
 /// [`BusyWaitError`] when the variable is set to anything but a whole number.
 pub fn busy_wait() -> Result<Duration, BusyWaitError> {
-    busy_wait_from(std::env::var(BUSY_WAIT_ENV).ok().as_deref())
+    let var = std::env::var_os(BUSY_WAIT_ENV);
+    busy_wait_from(var.as_ref().map(|v| v.to_string_lossy()).as_deref())
 }
 
 fn busy_wait_from(var: Option<&str>) -> Result<Duration, BusyWaitError> {
