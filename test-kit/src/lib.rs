@@ -115,6 +115,11 @@ pub use mock::{Mock, VERIFY_GRACE, reply};
 pub use node::{StartServer, TestNode};
 pub use probe::Probe;
 
+/// The host library the kit drives, for what a test needs beyond the kit ([`otter::Node`]'s
+/// whole API, [`otter::CallError`], [`otter::SpawnOptions`], ...).
+pub use otter;
+pub use otter::{ExitReason, Pid};
+
 /// What the macros expand to; not part of the API.
 #[doc(hidden)]
 pub mod __private {
