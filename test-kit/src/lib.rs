@@ -99,6 +99,12 @@
 //! something unexpected came, listing all the mock received. Mocks record everything
 //! ([`Mock::received`], [`Mock::calls`], [`Mock::casts`]) and are mailboxes too:
 //! `assert_receive!(mock, Call(Req::Get(key)) => key)`.
+//!
+//! ## Runtime
+//!
+//! Either flavour of `#[tokio::test]` works. On the default current-thread runtime the
+//! node's processes run on the test's thread whenever the test awaits (a call, an
+//! assertion's wait); `#[tokio::test(flavor = "multi_thread")]` runs them beside it.
 #![warn(missing_docs, unreachable_pub)]
 
 mod assert;

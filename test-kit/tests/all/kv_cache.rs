@@ -44,7 +44,8 @@ async fn a_miss_asks_the_store_once_then_answers_from_the_cache() {
     node.verify_mocks().await;
 }
 
-#[tokio::test]
+// On a multi-thread runtime, as on `#[tokio::test]`'s current-thread one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_put_is_cast_to_the_store_and_told_to_every_subscriber() {
     let node = node(&["kv_cache"]).await;
     let store = node.mock("store");

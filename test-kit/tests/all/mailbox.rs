@@ -128,13 +128,15 @@ async fn messages_that_do_not_match_stay_in_order_for_later_assertions() {
 async fn a_failing_assert_received_does_not_wait() {
     let node = TestNode::new();
     let probe = node.probe();
-    let started = Instant::now();
     let message = panic_message(async move {
         assert_received!(probe, Event::Changed { .. });
     })
     .await;
-    assert!(started.elapsed() < Duration::from_millis(100));
-    assert!(message.contains("is in probe"), "{message}");
+    // Said only when it looked without waiting.
+    assert!(
+        message.contains("no message matching `Event::Changed { .. }` is in probe"),
+        "{message}"
+    );
 }
 
 #[tokio::test]
