@@ -7,7 +7,7 @@
 //! the store and subscribes a probe:
 //!
 //! ```no_run
-//! use otter_test::{Call, Cast, TestNode, assert_receive, refute_receive, reply};
+//! use otter_test::{Cast, TestNode, assert_receive, refute_receive};
 //! use serde::Deserialize;
 //! use serde_json::json;
 //!
