@@ -1,6 +1,7 @@
 //! `cargo xtask run [MANIFEST]` builds the guests and runs an app;
 //! `cargo xtask test [ARGS]` builds the guests, runs their unit tests natively, then the
-//! whole test suite;
+//! whole test suite (the workspace's: e2e, CLI, and the test kit's `otter-test` tests, which
+//! load the guests just built);
 //! `cargo xtask guests` only builds the guests.
 
 use std::process::{Command, ExitCode};

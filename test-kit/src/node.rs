@@ -1,0 +1,209 @@
+//! A node for one test: your modules loaded, your servers started, probes and mocks.
+
+use std::future::{Future, IntoFuture};
+use std::ops::Deref;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+
+use otter::{Module, Node, NodeConfig, Pid, SpawnOptions, StartError, Term, encode};
+use serde::Serialize;
+
+use crate::mock::{Mock, Shared};
+use crate::probe::Probe;
+
+/// A [`Node`] for one test: load your `.wasm` under a module name, start your servers,
+/// open [probes](Probe) and [mocks](Mock). It derefs to the [`Node`] for everything else
+/// (`call`, `cast`, `stop`, `kill`, `get_state`, `whereis`, ...).
+///
+/// Setup failures panic with what failed (a module that does not load, a server whose
+/// `init` fails): in a test, they are the test's failure. Use
+/// [`StartServer::try_start`] when the failure is what the test is about.
+///
+/// The node lives as long as this value and ends with the test's runtime; call
+/// [`Node::shutdown`] to stop its processes in order first.
+pub struct TestNode {
+    node: Node,
+    mocks: Mutex<Vec<Weak<Shared>>>,
+}
+
+impl TestNode {
+    /// A node with the default [`NodeConfig`].
+    ///
+    /// # Panics
+    /// Outside a tokio runtime, or if the engine cannot be configured.
+    pub fn new() -> TestNode {
+        TestNode::with_config(NodeConfig::default())
+    }
+
+    /// A node with `config`.
+    ///
+    /// # Panics
+    /// As [`TestNode::new`].
+    pub fn with_config(config: NodeConfig) -> TestNode {
+        let node = Node::new(config).unwrap_or_else(|e| panic!("starting a node: {e:#}"));
+        TestNode {
+            node,
+            mocks: Mutex::default(),
+        }
+    }
+
+    /// A node with these modules loaded: `(name, path of the .wasm)` pairs.
+    ///
+    /// # Panics
+    /// As [`TestNode::load`].
+    pub async fn with_modules<P: AsRef<Path>>(
+        modules: impl IntoIterator<Item = (&str, P)>,
+    ) -> TestNode {
+        let node = TestNode::new();
+        for (name, path) in modules {
+            node.load(name, path).await;
+        }
+        node
+    }
+
+    /// Load the component at `path` under the module name `name`.
+    ///
+    /// # Panics
+    /// If the file cannot be read or is not an Otter server, saying why.
+    pub async fn load(&self, name: &str, path: impl AsRef<Path>) -> Arc<Module> {
+        match self.node.load_module(name, path.as_ref()).await {
+            Ok(module) => module,
+            Err(e) => panic!("loading module `{name}`: {e}"),
+        }
+    }
+
+    /// Start a server of `module`: set its name, args and options on the returned
+    /// [`StartServer`], then `.await` it for the pid.
+    ///
+    /// ```no_run
+    /// # async fn demo(node: &otter_test::TestNode) {
+    /// let kv = node.start_server("kv").name("kv").await;
+    /// let cache = node
+    ///     .start_server("kv_cache")
+    ///     .args(&serde_json::json!({"store": "kv"}))
+    ///     .await;
+    /// # }
+    /// ```
+    pub fn start_server<'a>(&'a self, module: &'a str) -> StartServer<'a> {
+        StartServer {
+            node: &self.node,
+            module,
+            args: encode(&()).expect("() encodes"),
+            options: SpawnOptions::default(),
+        }
+    }
+
+    /// A new [`Probe`]: a process of the test with a mailbox to assert on.
+    pub fn probe(&self) -> Probe {
+        Probe::new(self.node.embedded_process())
+    }
+
+    /// A new [`Mock`] registered under `name`, with no expectations yet.
+    ///
+    /// # Panics
+    /// If the name is taken.
+    pub fn mock(&self, name: &str) -> Mock {
+        let mock = Mock::start(self.node.embedded_process(), name);
+        self.mocks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(mock.shared());
+        mock
+    }
+
+    /// [`Mock::verify`] every mock of this node that still exists.
+    ///
+    /// # Panics
+    /// As [`Mock::verify`], for the first mock not used as expected.
+    pub async fn verify_mocks(&self) {
+        let mocks: Vec<_> = self
+            .mocks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect();
+        for mock in mocks {
+            mock.verify().await;
+        }
+    }
+
+    /// The node.
+    pub fn node(&self) -> &Node {
+        &self.node
+    }
+}
+
+impl Default for TestNode {
+    fn default() -> Self {
+        TestNode::new()
+    }
+}
+
+impl Deref for TestNode {
+    type Target = Node;
+
+    fn deref(&self) -> &Node {
+        &self.node
+    }
+}
+
+/// A server about to start; see [`TestNode::start_server`]. `.await` it for the pid (it
+/// panics if the server does not start), or call [`try_start`](StartServer::try_start).
+#[must_use = "a server starts only when awaited"]
+pub struct StartServer<'a> {
+    node: &'a Node,
+    module: &'a str,
+    args: Term,
+    options: SpawnOptions,
+}
+
+impl<'a> StartServer<'a> {
+    /// Register it under `name`.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.options = self.options.name(name);
+        self
+    }
+
+    /// The args its `init` gets, encoded from serde (default: `()`).
+    ///
+    /// # Panics
+    /// If `args` does not encode.
+    pub fn args<A: Serialize + ?Sized>(mut self, args: &A) -> Self {
+        self.args = encode(args).unwrap_or_else(|e| panic!("the args do not encode: {}", e.0));
+        self
+    }
+
+    /// Every other spawn option (limits, grants, start timeout, ...); a name set with
+    /// [`StartServer::name`] before is replaced by this one's.
+    pub fn options(mut self, options: SpawnOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Start it and return its pid, or why it did not start.
+    ///
+    /// # Errors
+    /// [`StartError`]: the module is not loaded, the name is taken, `init` returned ignore
+    /// or stop or crashed, or the start timed out.
+    pub async fn try_start(self) -> Result<Pid, StartError> {
+        self.node.spawn(self.module, self.args, self.options).await
+    }
+}
+
+impl<'a> IntoFuture for StartServer<'a> {
+    type Output = Pid;
+    type IntoFuture = Pin<Box<dyn Future<Output = Pid> + Send + 'a>>;
+
+    /// Start it; panics, saying why, if it does not start.
+    fn into_future(self) -> Self::IntoFuture {
+        let module = self.module;
+        Box::pin(async move {
+            match self.try_start().await {
+                Ok(pid) => pid,
+                Err(e) => panic!("starting a server of `{module}`: {e}"),
+            }
+        })
+    }
+}

@@ -1,0 +1,10 @@
+//! The test kit's own tests, and the seed servers' tests written with it. One binary, a
+//! module per subject.
+
+mod doc_example;
+mod echo;
+mod kv;
+mod kv_cache;
+mod mailbox;
+mod mocks;
+mod support;
