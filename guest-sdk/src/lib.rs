@@ -152,6 +152,7 @@ pub mod fuzzing;
 mod heap;
 mod imports;
 pub mod log;
+mod panic;
 mod process;
 pub mod registry;
 mod server;

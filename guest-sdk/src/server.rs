@@ -99,6 +99,18 @@ pub trait GenServer: Sized + Serialize + DeserializeOwned + 'static {
     /// This module's version, reported to the host and given to `code_change` of the next one.
     const VSN: &'static str = "0";
 
+    /// Whether a panic in `handle_call`, `handle_cast`, `handle_info` or `handle_continue`
+    /// runs [`GenServer::terminate`] before the process ends, on the state as it stood before
+    /// the failing callback (as OTP runs `terminate/2` when a callback raises).
+    ///
+    /// It costs one CBOR encoding of the state after every callback, kept beside the state
+    /// (the panicking callback's own `&mut self` may be torn, so `terminate` gets a state
+    /// decoded from those bytes). For a small state that is a few tens of nanoseconds a
+    /// message; a server with a large state that changes little, and no use for `terminate`
+    /// after a crash, sets it to `false`. See [`GenServer::terminate`] for what still ends a
+    /// process without it.
+    const TERMINATE_ON_PANIC: bool = true;
+
     /// Build the state. Returning [`Init::Ok`] makes `start` return the pid; nothing
     /// queued is handled before `init` returns.
     fn init(args: Self::Args) -> Init<Self, Self::Continue>;
@@ -133,7 +145,26 @@ pub trait GenServer: Sized + Serialize + DeserializeOwned + 'static {
         NoReply::ok()
     }
 
-    /// The process is stopping (never called when it is killed).
+    /// The process is stopping: a stop result, `otter stop`, its supervisor's shutdown, an
+    /// exit signal from its parent, or a panic in a callback.
+    ///
+    /// After a panic in `handle_call`, `handle_cast`, `handle_info` or `handle_continue`,
+    /// `terminate` runs on the state as it stood before that callback (the changes the
+    /// failing callback made are lost), with the reason `panic: <message>`, the reason the
+    /// process then exits with; its callers, monitors and links learn of the exit after
+    /// `terminate` returns. Set [`GenServer::TERMINATE_ON_PANIC`] to `false` to skip it.
+    ///
+    /// It does not run when the process:
+    /// - is killed (`kill`, a `brutal_kill` shutdown or an overrun shutdown timeout), or
+    ///   gets an exit signal from a linked process other than its parent while not trapping
+    ///   exits, as in OTP;
+    /// - traps without a panic: `unreachable`, an out-of-bounds access, a stack overflow
+    ///   (wasm's stack or the host's), a callback past its time limit (`timeout`);
+    /// - runs out of memory (`memory_limit`): a failed allocation aborts without a panic;
+    /// - panics in `init` (nothing to terminate, as in OTP), in `terminate` itself, in
+    ///   `code_change` (the upgrade fails and the process goes on with its old code) or while
+    ///   its state is encoded;
+    /// - panics again, or runs out of time or memory, inside the `terminate` a panic runs.
     fn terminate(&mut self, reason: ExitReason) {
         let _ = reason;
     }
