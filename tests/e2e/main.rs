@@ -3,6 +3,7 @@
 //! behaviour it pins.
 
 mod batch;
+mod batch_server;
 mod budgets;
 mod calls;
 mod capabilities;
