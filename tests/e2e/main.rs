@@ -11,6 +11,7 @@ mod child_grants;
 mod decoding;
 mod dynamic;
 mod embedded;
+mod file_server;
 mod flow;
 mod footprint;
 mod hostile;
