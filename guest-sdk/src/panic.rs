@@ -19,6 +19,9 @@ use std::cell::{Cell, RefCell};
 use crate::server::GenServer;
 use crate::types::ExitReason;
 
+/// Runs `terminate` on the snapshot with the panic's reason; false if there was none.
+type Terminate = fn(ExitReason) -> bool;
+
 thread_local! {
     /// The state's CBOR as the last callback that returned left it.
     static SNAPSHOT: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
@@ -27,7 +30,7 @@ thread_local! {
     /// `terminate` on the snapshot, armed while a `handle-*` callback runs: a panic in
     /// `init`, `terminate` itself, `code-change` or the state's own export runs none, as in
     /// OTP.
-    static ARMED: Cell<Option<fn(ExitReason) -> bool>> = const { Cell::new(None) };
+    static ARMED: Cell<Option<Terminate>> = const { Cell::new(None) };
 }
 
 /// Install the panic hook; once per instance. Called by the callbacks an instance starts

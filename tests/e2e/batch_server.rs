@@ -46,7 +46,9 @@ async fn next_batch(sink: &EmbeddedProcess) -> (Vec<Value>, Instant) {
 /// Nothing more arrives for a few intervals: no empty batch, no second timer.
 async fn assert_quiet(sink: &EmbeddedProcess) {
     assert_eq!(
-        sink.receive(Some(INTERVAL * 3)).await.map(|r| format!("{r:?}")),
+        sink.receive(Some(INTERVAL * 3))
+            .await
+            .map(|r| format!("{r:?}")),
         Err(ReceiveError::Timeout)
     );
 }
@@ -62,7 +64,14 @@ async fn items_are_flushed_as_one_batch_in_enqueue_order_an_interval_after_the_f
     let (batch, at) = next_batch(&sink).await;
     assert_eq!(
         batch,
-        [json!(0), json!(1), json!(2), json!(3), json!(4), json!({"any": ["json", "value"]})]
+        [
+            json!(0),
+            json!(1),
+            json!(2),
+            json!(3),
+            json!(4),
+            json!({"any": ["json", "value"]})
+        ]
     );
     assert!(at - first >= INTERVAL, "flushed after {:?}", at - first);
     assert_quiet(&sink).await;
@@ -84,12 +93,20 @@ async fn a_full_batch_is_flushed_at_once_without_waiting_for_its_timer() {
     }
     let (batch, at) = next_batch(&sink).await;
     assert_eq!(batch, [json!(0), json!(1), json!(2)]);
-    assert!(at - start < INTERVAL, "the cap flushes at once: {:?}", at - start);
+    assert!(
+        at - start < INTERVAL,
+        "the cap flushes at once: {:?}",
+        at - start
+    );
     let (batch, _) = next_batch(&sink).await;
     assert_eq!(batch, [json!(3), json!(4), json!(5)]);
     let (batch, at) = next_batch(&sink).await;
     assert_eq!(batch, [json!(6)]);
-    assert!(at - start >= INTERVAL, "the rest waits for its timer: {:?}", at - start);
+    assert!(
+        at - start >= INTERVAL,
+        "the rest waits for its timer: {:?}",
+        at - start
+    );
     assert_quiet(&sink).await;
     let stats: Value = node.call(pid, &json!("stats")).await.unwrap();
     assert_eq!(

@@ -92,7 +92,12 @@ async fn a_path_outside_its_grant_cannot_be_opened() {
     let granted = top.path().join("granted");
     std::fs::create_dir(&granted).unwrap();
     let node = node_granting(&granted).await;
-    for path in ["/etc/write.log", "/files/../write.log", "/write.log", "write.log"] {
+    for path in [
+        "/etc/write.log",
+        "/files/../write.log",
+        "/write.log",
+        "write.log",
+    ] {
         match start(&node, json!({ "path": path })).await {
             Err(StartError::Stopped(ExitReason::Error(why))) => {
                 assert!(why.starts_with(&format!("cannot open {path}:")), "{why}")
