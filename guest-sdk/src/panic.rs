@@ -11,8 +11,9 @@
 //! own, and the hook decodes a fresh state from those bytes and runs `terminate` on it.
 //!
 //! That snapshot is the cost: one CBOR encoding of the state per callback (measured in
-//! BENCHMARKS.md), and its bytes kept beside the state. [`GenServer::TERMINATE_ON_PANIC`]
-//! turns it off.
+//! BENCHMARKS.md), as long as the state is large, and its bytes kept beside the state; so a
+//! server asks for it with [`GenServer::TERMINATE_ON_PANIC`], and one that does not pays
+//! nothing (the checks are on a constant).
 
 use std::cell::{Cell, RefCell};
 

@@ -101,15 +101,22 @@ pub trait GenServer: Sized + Serialize + DeserializeOwned + 'static {
 
     /// Whether a panic in `handle_call`, `handle_cast`, `handle_info` or `handle_continue`
     /// runs [`GenServer::terminate`] before the process ends, on the state as it stood before
-    /// the failing callback (as OTP runs `terminate/2` when a callback raises).
+    /// the failing callback (as OTP runs `terminate/2` when a callback raises). Off unless a
+    /// server sets it:
+    ///
+    /// ```ignore
+    /// const TERMINATE_ON_PANIC: bool = true;
+    /// ```
     ///
     /// It costs one CBOR encoding of the state after every callback, kept beside the state
     /// (the panicking callback's own `&mut self` may be torn, so `terminate` gets a state
-    /// decoded from those bytes). For a small state that is a few tens of nanoseconds a
-    /// message; a server with a large state that changes little, and no use for `terminate`
-    /// after a crash, sets it to `false`. See [`GenServer::terminate`] for what still ends a
-    /// process without it.
-    const TERMINATE_ON_PANIC: bool = true;
+    /// decoded from those bytes): tens of nanoseconds a message for a small state, but as
+    /// much as the state is large (about 15 µs a message for a thousand short strings; see
+    /// BENCHMARKS.md). A server that holds a resource to flush or close (a file, a buffer of
+    /// unwritten items) turns it on; one with a large state it would slow down every message
+    /// of, to no use, leaves it off. See [`GenServer::terminate`] for what ends a process
+    /// without `terminate` even so.
+    const TERMINATE_ON_PANIC: bool = false;
 
     /// Build the state. Returning [`Init::Ok`] makes `start` return the pid; nothing
     /// queued is handled before `init` returns.
@@ -148,11 +155,11 @@ pub trait GenServer: Sized + Serialize + DeserializeOwned + 'static {
     /// The process is stopping: a stop result, `otter stop`, its supervisor's shutdown, an
     /// exit signal from its parent, or a panic in a callback.
     ///
-    /// After a panic in `handle_call`, `handle_cast`, `handle_info` or `handle_continue`,
-    /// `terminate` runs on the state as it stood before that callback (the changes the
-    /// failing callback made are lost), with the reason `panic: <message>`, the reason the
-    /// process then exits with; its callers, monitors and links learn of the exit after
-    /// `terminate` returns. Set [`GenServer::TERMINATE_ON_PANIC`] to `false` to skip it.
+    /// With [`GenServer::TERMINATE_ON_PANIC`] set, after a panic in `handle_call`,
+    /// `handle_cast`, `handle_info` or `handle_continue`, `terminate` runs on the state as it
+    /// stood before that callback (the changes the failing callback made are lost), with the
+    /// reason `panic: <message>`, the reason the process then exits with; its callers,
+    /// monitors and links learn of the exit after `terminate` returns.
     ///
     /// It does not run when the process:
     /// - is killed (`kill`, a `brutal_kill` shutdown or an overrun shutdown timeout), or
@@ -161,6 +168,7 @@ pub trait GenServer: Sized + Serialize + DeserializeOwned + 'static {
     /// - traps without a panic: `unreachable`, an out-of-bounds access, a stack overflow
     ///   (wasm's stack or the host's), a callback past its time limit (`timeout`);
     /// - runs out of memory (`memory_limit`): a failed allocation aborts without a panic;
+    /// - panics in a callback without [`GenServer::TERMINATE_ON_PANIC`] set;
     /// - panics in `init` (nothing to terminate, as in OTP), in `terminate` itself, in
     ///   `code_change` (the upgrade fails and the process goes on with its old code) or while
     ///   its state is encoded;

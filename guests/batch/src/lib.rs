@@ -148,6 +148,8 @@ impl GenServer for Batcher {
     type Info = Tick;
     type Continue = ();
     const VSN: &'static str = "1";
+    // Its `terminate` must run after a panic in a callback too, to write what it holds.
+    const TERMINATE_ON_PANIC: bool = true;
 
     fn init(args: Args) -> Init<Self> {
         Init::ok(Batcher {

@@ -13,7 +13,7 @@
 //! Unlike the chapter's, which writes Latin-1 and dies on Hangul, lines are UTF-8 throughout
 //! (a Rust `String` cannot hold anything else). A path outside its grant cannot be opened:
 //! `init` then stops with the error, and the start fails. After a panic in a callback its
-//! `terminate` still writes the line (see `GenServer::TERMINATE_ON_PANIC`).
+//! `terminate` still writes the line (it sets `GenServer::TERMINATE_ON_PANIC`).
 
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
@@ -84,6 +84,8 @@ impl GenServer for FileServer {
     type Info = ();
     type Continue = ();
     const VSN: &'static str = "1";
+    // Its `terminate` must run after a panic in a callback too, to write what it holds.
+    const TERMINATE_ON_PANIC: bool = true;
 
     fn init(args: Args) -> Init<Self> {
         let path = args.path.unwrap_or_else(|| DEFAULT_PATH.to_owned());

@@ -90,6 +90,8 @@ impl GenServer for State {
     type Info = Request;
     type Continue = String;
     const VSN: &'static str = "1";
+    // Its `terminate` runs after a panic in a callback too.
+    const TERMINATE_ON_PANIC: bool = true;
 
     fn init(args: Args) -> Init<Self, String> {
         Init::ok(State {
