@@ -10,8 +10,8 @@
 //! every callback that returns, the state is encoded ([`snapshot`]) into a buffer of its
 //! own, and the hook decodes a fresh state from those bytes and runs `terminate` on it.
 //!
-//! That snapshot is the cost: one CBOR encoding of the state per callback (measured in
-//! BENCHMARKS.md), as long as the state is large, and its bytes kept beside the state; so a
+//! That snapshot is the cost: one CBOR encoding of the state per callback, taking as long as
+//! the state is large (measured in BENCHMARKS.md), and its bytes kept beside the state; so a
 //! server asks for it with [`GenServer::TERMINATE_ON_PANIC`], and one that does not pays
 //! nothing (the checks are on a constant).
 
