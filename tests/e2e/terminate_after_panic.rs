@@ -169,3 +169,17 @@ async fn announcing_panics_over_and_over_gains_a_callback_no_more_time() {
     let (reports, _) = until_down(&watcher).await;
     assert_eq!(reports, Vec::<Value>::new(), "a trap runs no terminate");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trap_that_is_not_a_panic_or_running_out_of_memory_runs_no_terminate() {
+    let node = panic_node(NodeConfig::default()).await;
+    let watcher = node.embedded_process();
+    for (request, reason) in [("trap", "trap: unreachable"), ("exhaust", "memory_limit")] {
+        let p = start(&node, &watcher, ProcessLimits::default()).await;
+        let r = node.call::<_, Value>(p, &json!(request)).await;
+        assert_eq!(r, Err(CallError::Exited(ExitReason::Error(reason.into()))));
+        let (reports, down) = until_down(&watcher).await;
+        assert_eq!(reports, Vec::<Value>::new(), "{request}");
+        assert_eq!(down, ExitReason::Error(reason.into()));
+    }
+}

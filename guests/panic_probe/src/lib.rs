@@ -9,6 +9,8 @@
 //! call {"continue_panic": MSG}   (replies "ok", then handle_continue panics)
 //! call "panic_in_terminate"      (a later terminate sends its report, then panics)
 //! call "announce_and_spin"       (tells the host it panics, again and again, and spins)
+//! call "trap"                    (a wasm `unreachable`: a trap that is not a panic)
+//! call "exhaust"                 (asks for more memory than the process may have)
 //! terminate: sends the watcher {"terminated": {"reason": R, "count": N, "log": [...]}}
 //! ```
 //!
@@ -39,6 +41,8 @@ enum Request {
     ContinuePanic(String),
     PanicInTerminate,
     AnnounceAndSpin,
+    Trap,
+    Exhaust,
 }
 
 #[derive(Serialize)]
@@ -72,6 +76,16 @@ impl State {
             Request::Panic(m) => self.doom(&m),
             Request::ContinuePanic(m) => return Next::Continue(m),
             Request::PanicInTerminate => self.panic_in_terminate = true,
+            Request::Trap => {
+                self.count += 1000;
+                trap()
+            }
+            Request::Exhaust => {
+                self.count += 1000;
+                // A failed allocation aborts without a panic.
+                let hoard = vec![1u8; 1 << 30];
+                self.count += u64::from(std::hint::black_box(hoard)[0]);
+            }
             Request::AnnounceAndSpin => loop {
                 // The host gives a panic's terminate one fresh time budget, not one per call.
                 otter_guest::__private::bindings::otter::genserver::process::panicking("spin");
@@ -138,3 +152,11 @@ impl GenServer for State {
 }
 
 otter_guest::export_genserver!(State);
+
+/// A wasm `unreachable` trap (natively, where unit tests run, an abort).
+fn trap() -> ! {
+    #[cfg(target_arch = "wasm32")]
+    core::arch::wasm32::unreachable();
+    #[cfg(not(target_arch = "wasm32"))]
+    std::process::abort();
+}
