@@ -154,3 +154,19 @@ async fn what_is_buffered_is_flushed_when_the_server_stops() {
     assert_eq!(batch, [json!("last")]);
     assert_quiet(&sink).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_go_to_a_sink_given_by_its_registered_name() {
+    let node = Node::new(Default::default()).unwrap();
+    node.load_module("batch", wasm("batch")).await.unwrap();
+    let sink = node.embedded_process();
+    sink.register("batches").unwrap();
+    let args = json!({"sink": "batches", "interval_ms": 10});
+    let pid = node
+        .spawn("batch", otter::from_json(&args), SpawnOptions::default())
+        .await
+        .unwrap();
+    enqueue(&node, pid, json!("by name"));
+    let (batch, _) = next_batch(&sink).await;
+    assert_eq!(batch, [json!("by name")]);
+}
