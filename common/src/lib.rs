@@ -26,4 +26,4 @@ pub const MAX_VSN: usize = 255;
 
 pub use display::{SHOWN, Shown, shown};
 pub use exit::ExitReason;
-pub use term::{EMPTY_ARRAY, MAX_TERM_DEPTH, NULL, Term, TermError, decode, encode};
+pub use term::{EMPTY_ARRAY, MAX_TERM_DEPTH, NULL, Term, TermError, decode, encode, encode_into};

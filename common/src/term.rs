@@ -27,12 +27,22 @@ pub const EMPTY_ARRAY: u8 = 0x80;
 /// # Errors
 /// If the value's `Serialize` implementation fails, which for plain data types it never does.
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Term, TermError> {
-    let mut ser = minicbor_serde::Serializer::new(Vec::new());
+    let mut term = Vec::new();
+    encode_into(value, &mut term)?;
+    Ok(term)
+}
+
+/// Encode a serde value as [`encode`] does, appended to `term` (which keeps its capacity
+/// from one term to the next when the caller clears it).
+///
+/// # Errors
+/// As [`encode`]; `term` then holds what was written before the failure.
+pub fn encode_into<T: Serialize + ?Sized>(value: &T, term: &mut Term) -> Result<(), TermError> {
+    let mut ser = minicbor_serde::Serializer::new(term);
     ser.serialize_unit_as_null(true);
     value
         .serialize(&mut ser)
-        .map_err(|e| TermError(e.to_string()))?;
-    Ok(ser.into_encoder().into_writer())
+        .map_err(|e| TermError(e.to_string()))
 }
 
 /// Decode a term into a serde value; a unit (`()`, a unit struct) reads from `null`, as

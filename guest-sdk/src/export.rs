@@ -29,6 +29,21 @@ fn put<S: GenServer>(slot: &'static StateSlot<S>, state: S) {
     slot.with(|s| *s.borrow_mut() = Some(state));
 }
 
+/// The state for a `handle-*` callback: a panic from now on runs `terminate` on the state
+/// as the previous callback left it (see [`crate::panic`]).
+fn begin<S: GenServer>(slot: &'static StateSlot<S>) -> S {
+    let state = take(slot);
+    crate::panic::arm::<S>();
+    state
+}
+
+/// The `handle-*` callback returned this state: it is what a later panic's `terminate` gets.
+fn end<S: GenServer>(slot: &'static StateSlot<S>, state: S) {
+    crate::panic::disarm();
+    crate::panic::snapshot(&state);
+    put(slot, state);
+}
+
 fn next_to_wit<C: serde::Serialize>(next: Next<C>) -> WitNext {
     match next {
         Next::None => WitNext::None,
@@ -45,26 +60,10 @@ fn noreply_to_wit<C: serde::Serialize>(r: NoReply<C>) -> NoreplyResult {
     }
 }
 
-/// Tell the host a panic's message before the trap that ends it, so the process exits with
-/// `panic: <message>` instead of an anonymous trap. Installed by the callbacks an instance
-/// starts with (`init`, `restore-state`, `code-change`, `vsn`); once per instance.
-fn install_panic_hook() {
-    // Natively (unit tests) the test harness's own hook reports panics.
-    #[cfg(target_arch = "wasm32")]
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    #[cfg(target_arch = "wasm32")]
-    ONCE.call_once(|| {
-        std::panic::set_hook(Box::new(|info| {
-            let message = info.payload_as_str().unwrap_or("(not a string)");
-            crate::imports::process::panicking(message);
-        }));
-    });
-}
-
 /// `init`: decode the arguments, build the state. Arguments that do not decode stop the
 /// start with a `badarg` reason rather than trapping.
 pub fn init<S: GenServer>(slot: &'static StateSlot<S>, args: Vec<u8>) -> InitResult {
-    install_panic_hook();
+    crate::panic::install_hook();
     let args: S::Args = match decode(&args) {
         Ok(a) => a,
         Err(e) => {
@@ -73,6 +72,7 @@ pub fn init<S: GenServer>(slot: &'static StateSlot<S>, args: Vec<u8>) -> InitRes
     };
     match S::init(args) {
         Init::Ok(state, next) => {
+            crate::panic::snapshot(&state);
             put(slot, state);
             InitResult::Ok(next_to_wit(next))
         }
@@ -91,9 +91,9 @@ pub fn handle_call<S: GenServer>(
         Ok(r) => r,
         Err(e) => return CallResult::Badarg(e),
     };
-    let mut state = take(slot);
+    let mut state = begin(slot);
     let result = state.handle_call(request, ReplyTo::from_wit(from));
-    put(slot, state);
+    end(slot, state);
     match result {
         Reply::Reply(r, next) => CallResult::Reply((encode(&r), next_to_wit(next))),
         Reply::NoReply(next) => CallResult::Noreply(next_to_wit(next)),
@@ -129,9 +129,9 @@ pub fn handle_cast<S: GenServer>(slot: &'static StateSlot<S>, request: &[u8]) ->
             return NoreplyResult::Noreply(WitNext::None);
         }
     };
-    let mut state = take(slot);
+    let mut state = begin(slot);
     let result = state.handle_cast(request);
-    put(slot, state);
+    end(slot, state);
     noreply_to_wit(result)
 }
 
@@ -162,9 +162,9 @@ fn handle_message<S: GenServer>(slot: &'static StateSlot<S>, bytes: &[u8]) -> No
 }
 
 fn info_to<S: GenServer>(slot: &'static StateSlot<S>, msg: Info<S::Info>) -> NoreplyResult {
-    let mut state = take(slot);
+    let mut state = begin(slot);
     let result = state.handle_info(msg);
-    put(slot, state);
+    end(slot, state);
     noreply_to_wit(result)
 }
 
@@ -227,9 +227,9 @@ pub fn handle_continue<S: GenServer>(slot: &'static StateSlot<S>, arg: Vec<u8>) 
             return NoreplyResult::Stop(WitExitReason::Error(format!("badarg: continue: {e}")));
         }
     };
-    let mut state = take(slot);
+    let mut state = begin(slot);
     let result = state.handle_continue(arg);
-    put(slot, state);
+    end(slot, state);
     noreply_to_wit(result)
 }
 
@@ -247,8 +247,9 @@ pub fn code_change<S: GenServer>(
     old_state: Vec<u8>,
     extra: Vec<u8>,
 ) -> Result<(), String> {
-    install_panic_hook();
+    crate::panic::install_hook();
     let state = S::code_change(crate::CodeChange::new(&old_vsn, &old_state, &extra))?;
+    crate::panic::snapshot(&state);
     put(slot, state);
     Ok(())
 }
@@ -266,15 +267,16 @@ pub fn restore_state<S: GenServer>(
     slot: &'static StateSlot<S>,
     bytes: Vec<u8>,
 ) -> Result<(), String> {
-    install_panic_hook();
+    crate::panic::install_hook();
     let state: S = decode(&bytes)?;
+    crate::panic::snapshot_bytes::<S>(bytes);
     put(slot, state);
     Ok(())
 }
 
 /// `vsn`.
 pub fn vsn<S: GenServer>() -> String {
-    install_panic_hook();
+    crate::panic::install_hook();
     S::VSN.to_owned()
 }
 

@@ -93,10 +93,13 @@
 //!   serialized and the instance dropped until the next message wakes the process.
 //!
 //! A callback that panics or traps crashes the process with an `error` reason: pending callers
-//! get [`CallError::Exited`], monitors get [`Info::Down`], `terminate` does not run. The
-//! reason is one short line: `panic: <message>` (the SDK installs a panic hook that tells the
-//! host the message), `trap: unreachable` and the like, `memory_limit` when the process ran
-//! out of its memory, `stack_overflow`.
+//! get [`CallError::Exited`], monitors get [`Info::Down`]. The reason is one short line:
+//! `panic: <message>` (the SDK installs a panic hook that tells the host the message),
+//! `trap: unreachable` and the like, `memory_limit` when the process ran out of its memory,
+//! `stack_overflow`. In a server that sets [`GenServer::TERMINATE_ON_PANIC`], a panic in
+//! `handle_call`, `handle_cast`, `handle_info` or `handle_continue` first runs `terminate` on
+//! the state from before that callback, as OTP does when a callback raises; a trap that is
+//! not a panic does not (see [`GenServer::terminate`] for every case).
 //!
 //! # Testing a server
 //!
@@ -152,6 +155,7 @@ pub mod fuzzing;
 mod heap;
 mod imports;
 pub mod log;
+mod panic;
 mod process;
 pub mod registry;
 mod server;

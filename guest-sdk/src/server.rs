@@ -99,6 +99,25 @@ pub trait GenServer: Sized + Serialize + DeserializeOwned + 'static {
     /// This module's version, reported to the host and given to `code_change` of the next one.
     const VSN: &'static str = "0";
 
+    /// Whether a panic in `handle_call`, `handle_cast`, `handle_info` or `handle_continue`
+    /// runs [`GenServer::terminate`] before the process ends, on the state as it stood before
+    /// the failing callback (as OTP runs `terminate/2` when a callback raises). Off unless a
+    /// server sets it:
+    ///
+    /// ```ignore
+    /// const TERMINATE_ON_PANIC: bool = true;
+    /// ```
+    ///
+    /// It costs one CBOR encoding of the state after every callback, kept beside the state
+    /// (the panicking callback's own `&mut self` may be torn, so `terminate` gets a state
+    /// decoded from those bytes): tens of nanoseconds a message for a small state, but as
+    /// much as the state is large (about 15 µs a message for a thousand short strings; see
+    /// BENCHMARKS.md). A server that holds a resource to flush or close (a file, a buffer of
+    /// unwritten items) turns it on; one with a large state it would slow down every message
+    /// of, to no use, leaves it off. See [`GenServer::terminate`] for what ends a process
+    /// without `terminate` even so.
+    const TERMINATE_ON_PANIC: bool = false;
+
     /// Build the state. Returning [`Init::Ok`] makes `start` return the pid; nothing
     /// queued is handled before `init` returns.
     fn init(args: Self::Args) -> Init<Self, Self::Continue>;
@@ -133,7 +152,27 @@ pub trait GenServer: Sized + Serialize + DeserializeOwned + 'static {
         NoReply::ok()
     }
 
-    /// The process is stopping (never called when it is killed).
+    /// The process is stopping: a stop result, `otter stop`, its supervisor's shutdown, an
+    /// exit signal from its parent, or a panic in a callback.
+    ///
+    /// With [`GenServer::TERMINATE_ON_PANIC`] set, after a panic in `handle_call`,
+    /// `handle_cast`, `handle_info` or `handle_continue`, `terminate` runs on the state as it
+    /// stood before that callback (the changes the failing callback made are lost), with the
+    /// reason `panic: <message>`, the reason the process then exits with; its callers,
+    /// monitors and links learn of the exit after `terminate` returns.
+    ///
+    /// It does not run when the process:
+    /// - is killed (`kill`, a `brutal_kill` shutdown or an overrun shutdown timeout), or
+    ///   gets an exit signal from a linked process other than its parent while not trapping
+    ///   exits, as in OTP;
+    /// - traps without a panic: `unreachable`, an out-of-bounds access, a stack overflow
+    ///   (wasm's stack or the host's), a callback past its time limit (`timeout`);
+    /// - runs out of memory (`memory_limit`): a failed allocation aborts without a panic;
+    /// - panics in a callback without [`GenServer::TERMINATE_ON_PANIC`] set;
+    /// - panics in `init` (nothing to terminate, as in OTP), in `terminate` itself, in
+    ///   `code_change` (the upgrade fails and the process goes on with its old code) or while
+    ///   its state is encoded;
+    /// - panics again, or runs out of time or memory, inside the `terminate` a panic runs.
     fn terminate(&mut self, reason: ExitReason) {
         let _ = reason;
     }

@@ -3,6 +3,7 @@
 //! behaviour it pins.
 
 mod batch;
+mod batch_server;
 mod budgets;
 mod calls;
 mod capabilities;
@@ -10,6 +11,7 @@ mod child_grants;
 mod decoding;
 mod dynamic;
 mod embedded;
+mod file_server;
 mod flow;
 mod footprint;
 mod hostile;
@@ -30,5 +32,6 @@ mod supervised;
 mod supervision;
 mod supervision_model;
 mod support;
+mod terminate_after_panic;
 mod time;
 mod upgrade;

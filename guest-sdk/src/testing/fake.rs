@@ -275,7 +275,12 @@ pub(crate) mod process {
     }
 
     #[expect(dead_code, reason = "natively the test harness reports panics itself")]
-    pub(crate) fn panicking(_message: &str) {}
+    pub(crate) fn panicking(message: &str) -> String {
+        format!("panic: {message}")
+    }
+
+    #[expect(dead_code, reason = "natively the test harness reports panics itself")]
+    pub(crate) fn terminated_after_panic() {}
 }
 
 /// The `registry` interface: every registry exists and allows duplicate keys.

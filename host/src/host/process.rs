@@ -212,13 +212,25 @@ impl Host for ProcessCtx {
         Ok(std::mem::replace(&mut self.trap_exit, enable))
     }
 
-    fn panicking(&mut self, message: String) -> wasmtime::Result<()> {
+    fn panicking(&mut self, message: String) -> wasmtime::Result<String> {
         // The first panic is the one that ends the process (a panic while panicking aborts).
         if self.panic.is_none() {
             // Cut so that `panic: <message>` fits the exit reason's length.
             let max = MAX_REASON - "panic: ".len();
             self.panic = Some(crate::guest_text::one_line(&message, max));
+            // The `terminate` the SDK runs next gets a callback's time, once: a guest calling
+            // this again gets no more.
+            self.ticks = 0;
         }
+        Ok(format!(
+            "panic: {}",
+            self.panic.as_deref().unwrap_or_default()
+        ))
+    }
+
+    fn terminated_after_panic(&mut self) -> wasmtime::Result<()> {
+        // Only after a panic: a guest saying so at any other time changes nothing.
+        self.terminated_after_panic = self.panic.is_some();
         Ok(())
     }
 

@@ -37,6 +37,9 @@ pub(crate) struct ProcessCtx {
     /// The message of the panic under way, from the SDK's panic hook: the trap that follows
     /// ends the process with `panic: <message>`.
     pub(crate) panic: Option<String>,
+    /// The SDK's panic hook ran `terminate` after that panic (see the `terminated-after-panic`
+    /// import): the crash report says so.
+    pub(crate) terminated_after_panic: bool,
     /// Epoch ticks the current callback may run (`u64::MAX`: no limit).
     pub(crate) tick_budget: u64,
     /// Epoch ticks the current callback has run, reset at each entry from the host.
@@ -100,6 +103,7 @@ impl ProcessCtx {
             trap_exit: false,
             limits,
             panic: None,
+            terminated_after_panic: false,
             tick_budget,
             ticks: 0,
             entries: 1,
@@ -112,6 +116,13 @@ impl ProcessCtx {
     pub(crate) fn entering(&mut self, messages: usize) {
         self.ticks = 0;
         self.entries = u64::try_from(messages.max(1)).unwrap_or(u64::MAX);
+    }
+
+    /// Forget a panic the guest announced: its instance is set aside (a failed upgrade's)
+    /// and the process goes on.
+    pub(crate) fn forget_panic(&mut self) {
+        self.panic = None;
+        self.terminated_after_panic = false;
     }
 
     /// Answer a call this process holds; a caller that gave up is skipped.
@@ -152,7 +163,17 @@ pub(crate) fn new_store(engine: &Engine, mut ctx: ProcessCtx) -> Store<ProcessCt
 /// The exit reason for an error a guest call returned. The instance is unusable afterwards.
 pub(crate) fn crash(ctx: &ProcessCtx, e: wasmtime::Error) -> ExitReason {
     tracing::debug!(pid = ctx.pid, module = &*ctx.module, error = ?e, "guest trapped");
-    ExitReason::Error(reason(ctx, &e))
+    let reason = reason(ctx, &e);
+    if ctx.terminated_after_panic {
+        // The guest ran it; running it here would need the instance the trap left unusable.
+        tracing::info!(
+            pid = ctx.pid,
+            module = &*ctx.module,
+            %reason,
+            "terminate ran after the panic, with the state from before the failing callback"
+        );
+    }
+    ExitReason::Error(reason)
 }
 
 /// One short line saying why a guest call failed (see [`crate::trap`]).

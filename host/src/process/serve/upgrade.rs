@@ -185,7 +185,7 @@ impl Process {
     /// Resume the old version with the context the new one borrowed, its memory counted
     /// as before.
     fn take_back(&mut self, mut ctx: ProcessCtx, kept: Kept, saved: (usize, usize)) {
-        ctx.panic = None;
+        ctx.forget_panic();
         ctx.limits.restore(saved);
         self.instance = match kept {
             Kept::Awake { mut store, server } => {
@@ -246,7 +246,7 @@ impl Process {
                     "migrating a hibernated state failed; the process stays on its version"
                 );
                 let mut ctx = store.into_data();
-                ctx.panic = None;
+                ctx.forget_panic();
                 self.module = from.clone();
                 self.entry.set_module(from);
                 rehydrate(&self.module, ctx, state).await
