@@ -156,6 +156,7 @@ mod process;
 pub mod registry;
 mod server;
 mod spawn;
+pub mod sql;
 pub mod supervisor;
 mod term;
 #[cfg(not(target_arch = "wasm32"))]

@@ -24,6 +24,7 @@ mod overload;
 mod registry;
 mod scale;
 mod soak;
+mod sql;
 mod starting;
 mod state;
 mod supervised;
