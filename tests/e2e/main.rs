@@ -20,6 +20,7 @@ mod links;
 mod loading;
 mod names;
 mod order;
+mod order_sink;
 mod overload;
 mod registry;
 mod scale;
