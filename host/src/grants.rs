@@ -57,9 +57,10 @@ impl DatabaseGrant {
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 }
 
-/// What the processes of one module (or of one child) may use through WASI. The default
-/// grants nothing: no directory, no environment variable, clocks that stand still at the
-/// epoch, no random bytes and no sockets.
+/// What the processes of one module (or of one child) may use through WASI, and the SQLite
+/// databases they may open (`sql` interface). The default grants nothing: no directory, no
+/// environment variable, clocks that stand still at the epoch, no random bytes, no sockets
+/// and no database.
 ///
 /// ```
 /// use otter::{DirMode, ModuleGrants};
