@@ -134,7 +134,7 @@ enum Bench {
         /// Orders per second offered in all (default: each client submits again at once).
         #[arg(long)]
         rate: Option<u64>,
-        #[arg(long, default_value_t = 200)]
+        #[arg(long = "flush-ms", default_value_t = 200)]
         flush_ms: u32,
     },
     /// Otter only, heavy: spawn live counters until CAP, a failed spawn or the memory floor.

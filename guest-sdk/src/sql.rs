@@ -94,6 +94,12 @@ impl From<i64> for Value {
     }
 }
 
+impl From<i32> for Value {
+    fn from(v: i32) -> Value {
+        Value::Integer(v.into())
+    }
+}
+
 impl From<u32> for Value {
     fn from(v: u32) -> Value {
         Value::Integer(v.into())

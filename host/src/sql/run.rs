@@ -71,7 +71,7 @@ pub(super) fn query(
 ) -> Result<Rows, Error> {
     check_statement(statement)?;
     let mut stmt = db.prepare(statement).map_err(error)?;
-    let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+    let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
     let width = columns.len();
     let mut bytes = columns
         .iter()
