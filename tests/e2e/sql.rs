@@ -292,3 +292,50 @@ async fn a_transaction_left_open_is_rolled_back_when_its_connection_closes() {
         json!({"ok": {"columns": ["count(*)"], "rows": [[0]]}})
     );
 }
+
+#[tokio::test]
+async fn a_killed_process_s_query_is_interrupted_and_lets_go_of_the_database() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A long time limit: only the kill can end the query in time.
+    let (node, a) = probe_with(orders_grant(tmp.path(), Duration::from_secs(30))).await;
+    let b = node
+        .spawn(
+            "sql_probe",
+            otter::encode(&()).unwrap(),
+            SpawnOptions::default(),
+        )
+        .await
+        .unwrap();
+    for p in [a, b] {
+        assert_eq!(
+            ask(&node, p, json!({"open": "orders"})).await,
+            json!({"ok": 0})
+        );
+    }
+    ask(&node, a, json!({"execute": [0, "CREATE TABLE t (x)", []]})).await;
+    // An endless query reading `t` holds the database's shared lock while it runs.
+    let endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
+                   SELECT count(*) FROM c WHERE x > (SELECT count(*) FROM t)";
+    let stuck = {
+        let node = node.clone();
+        tokio::spawn(async move {
+            node.call::<_, Value>(a, &json!({"query": [0, endless, []]}))
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(node.kill(a));
+    assert!(
+        stuck.await.unwrap().is_err(),
+        "its caller learns of the kill"
+    );
+    let t0 = Instant::now();
+    let wrote = ask(
+        &node,
+        b,
+        json!({"execute": [0, "INSERT INTO t VALUES (1)", []]}),
+    )
+    .await;
+    assert_eq!(wrote, json!({"ok": 1}));
+    assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+}
