@@ -137,6 +137,18 @@ async fn measure(guests: &std::path::Path, load: &Load, db: &PathBuf) -> anyhow:
     );
     metric::out(&format!("order_sink_submit_p50_p{c}"), pct(0.50), "us");
     metric::out(&format!("order_sink_submit_p99_p{c}"), pct(0.99), "us");
+    let flushes = stats["stats"]["flushes"].as_u64().unwrap_or(0).max(1) as f64;
+    metric::out(
+        &format!("order_sink_mean_flush_size_p{c}"),
+        flushed as f64 / flushes,
+        "orders",
+    );
+    let flush_us = stats["stats"]["flush_us"].as_u64().unwrap_or(0) as f64;
+    metric::out(
+        &format!("order_sink_mean_flush_duration_p{c}"),
+        flush_us / flushes / 1000.0,
+        "ms",
+    );
     metric::out_count(
         &format!("order_sink_flushes_p{c}"),
         stats["stats"]["flushes"].as_u64().unwrap_or(0),

@@ -77,6 +77,8 @@ struct Stats {
     failed_flushes: u64,
     /// The most orders ever buffered at once.
     max_buffered_seen: u64,
+    /// Time spent in successful flushes, in microseconds.
+    flush_us: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -176,13 +178,15 @@ impl OrderSink {
         let started = clock::monotonic_time();
         let batch = std::mem::take(&mut self.buf);
         let written = self.flush_batch(&batch);
-        let ms = (clock::monotonic_time() - started).as_millis().to_string();
+        let took = clock::monotonic_time().saturating_sub(started);
+        let ms = took.as_millis().to_string();
         match written {
             Ok(()) => {
                 let n = batch.len() as u64;
                 self.oldest_ns = None;
                 self.stats.flushed += n;
                 self.stats.flushes += 1;
+                self.stats.flush_us += took.as_micros() as u64;
                 log::info("flushed", &[("orders", &n.to_string()), ("ms", &ms)]);
                 Ok(n)
             }
