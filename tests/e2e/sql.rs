@@ -339,3 +339,60 @@ async fn a_killed_process_s_query_is_interrupted_and_lets_go_of_the_database() {
     assert_eq!(wrote, json!({"ok": 1}));
     assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
 }
+
+#[tokio::test]
+async fn a_process_s_own_database_grants_narrow_its_module_s() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (node, _) = probe_with(orders_grant(tmp.path(), Duration::from_secs(1))).await;
+    let path = tmp.path().join("orders.db");
+    let start = |grants: ModuleGrants| {
+        let node = node.clone();
+        async move {
+            node.spawn(
+                "sql_probe",
+                otter::encode(&()).unwrap(),
+                SpawnOptions::default().grants(grants),
+            )
+            .await
+        }
+    };
+    // Opening a missing file read-only fails, without telling the guest the host's path.
+    let mut ro = ModuleGrants::default();
+    ro.database("orders", &path, DirMode::ReadOnly)
+        .database_timeout("orders", Duration::from_secs(1));
+    let reader = start(ro).await.unwrap();
+    let e = ask(&node, reader, json!({"open": "orders"})).await;
+    assert!(!err(&e).contains(tmp.path().to_str().unwrap()), "{e}");
+    rusqlite::Connection::open(&path).unwrap();
+    // Read-only within the module's read-write grant: it reads, and cannot write.
+    let mut ro = ModuleGrants::default();
+    ro.database("orders", &path, DirMode::ReadOnly)
+        .database_timeout("orders", Duration::from_secs(1));
+    let reader = start(ro).await.expect("a narrower grant is allowed");
+    assert_eq!(
+        ask(&node, reader, json!({"open": "orders"})).await,
+        json!({"ok": 0})
+    );
+    let e = ask(
+        &node,
+        reader,
+        json!({"execute": [0, "CREATE TABLE t (x)", []]}),
+    )
+    .await;
+    assert!(err(&e).contains("readonly"), "{e}");
+    // Another file, or a longer time limit, is more than the module has.
+    let mut other = ModuleGrants::default();
+    other.database("orders", tmp.path().join("other.db"), DirMode::ReadOnly);
+    assert!(matches!(
+        start(other).await,
+        Err(otter::StartError::Grants(_))
+    ));
+    let mut longer = ModuleGrants::default();
+    longer
+        .database("orders", &path, DirMode::ReadOnly)
+        .database_timeout("orders", Duration::from_secs(60));
+    assert!(matches!(
+        start(longer).await,
+        Err(otter::StartError::Grants(_))
+    ));
+}

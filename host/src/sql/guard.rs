@@ -50,7 +50,13 @@ pub(super) fn open(path: &Path, read_only: bool, timeout: Duration) -> Result<Co
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
     };
-    let mut db = rusqlite::Connection::open_with_flags(path, flags).map_err(error)?;
+    // The guest knows the database by name: what fails is said without the host's path.
+    let mut db = rusqlite::Connection::open_with_flags(path, flags).map_err(|e| match e {
+        rusqlite::Error::SqliteFailure(f, _) => {
+            Error::Sqlite(format!("cannot open the database: {f}"))
+        }
+        _ => Error::Sqlite("cannot open the database".into()),
+    })?;
     let configure = |db: &mut rusqlite::Connection| -> rusqlite::Result<()> {
         db.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 0)?;
         db.set_limit(Limit::SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES as i32)?;
