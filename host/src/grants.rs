@@ -50,6 +50,8 @@ pub struct DatabaseGrant {
     pub mode: DirMode,
     /// How long one statement may run before it is interrupted.
     pub timeout: Duration,
+    /// The most bytes the file may grow to through this grant (`None`: no bound).
+    pub max_bytes: Option<u64>,
 }
 
 impl DatabaseGrant {
@@ -142,7 +144,17 @@ impl ModuleGrants {
             path: path.into(),
             mode,
             timeout: DatabaseGrant::DEFAULT_TIMEOUT,
+            max_bytes: None,
         });
+        self
+    }
+
+    /// Let the database granted as `name` grow to at most `bytes` (rounded down to whole
+    /// pages; default: no bound), past which a write fails `database or disk is full`.
+    pub fn database_max_bytes(&mut self, name: &str, bytes: u64) -> &mut Self {
+        if let Some(d) = self.databases.iter_mut().find(|d| d.name == name) {
+            d.max_bytes = Some(bytes);
+        }
         self
     }
 
@@ -223,6 +235,8 @@ impl ModuleGrants {
                     && m.path == d.path
                     && (d.mode == DirMode::ReadOnly || m.mode == DirMode::ReadWrite)
                     && d.timeout <= m.timeout
+                    && m.max_bytes
+                        .is_none_or(|max| d.max_bytes.is_some_and(|b| b <= max))
             };
             if !module.databases.iter().any(covers) {
                 return beyond(format!("database {} ({})", d.name, d.path.display()));

@@ -396,3 +396,26 @@ async fn a_process_s_own_database_grants_narrow_its_module_s() {
         Err(otter::StartError::Grants(_))
     ));
 }
+
+#[tokio::test]
+async fn a_database_grows_no_larger_than_its_grant() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut grants = orders_grant(tmp.path(), Duration::from_secs(2));
+    grants.database_max_bytes("orders", 256 * 1024);
+    let (node, pid) = probe_with(grants).await;
+    ask(&node, pid, json!({"open": "orders"})).await;
+    ask(
+        &node,
+        pid,
+        json!({"execute": [0, "CREATE TABLE t (b BLOB)", []]}),
+    )
+    .await;
+    let fill = "INSERT INTO t WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c \
+                LIMIT 1000) SELECT zeroblob(1000) FROM c";
+    let e = ask(&node, pid, json!({"execute": [0, fill, []]})).await;
+    assert!(err(&e).contains("full"), "{e}");
+    let size = std::fs::metadata(tmp.path().join("orders.db"))
+        .unwrap()
+        .len();
+    assert!(size <= 256 * 1024, "{size}");
+}

@@ -86,7 +86,7 @@ impl Parser<'_> {
         Ok(grants)
     }
 
-    /// `databases = [{ name, path, mode, timeout_ms }]`, each path resolved against `base`.
+    /// `databases = [{ name, path, mode, timeout_ms, max_bytes }]`, each path resolved against `base`.
     fn databases(
         &self,
         grants: &mut ModuleGrants,
@@ -148,6 +148,12 @@ impl Parser<'_> {
                 }
                 let timeout = std::time::Duration::from_millis(*ms.get_ref());
                 grants.database_timeout(name, timeout);
+            }
+            if let Some(bytes) = &d.max_bytes {
+                if *bytes.get_ref() < 65_536 {
+                    return Err(self.error(&bytes.span(), field("max_bytes"), "at least 65536"));
+                }
+                grants.database_max_bytes(name, *bytes.get_ref());
             }
         }
         Ok(())

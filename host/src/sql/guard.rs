@@ -36,7 +36,12 @@ const PRAGMAS: &[&str] = &[
 ];
 
 /// Open `path` for a guest, configured as the module's docs say.
-pub(super) fn open(path: &Path, read_only: bool, timeout: Duration) -> Result<Connection, Error> {
+pub(super) fn open(
+    path: &Path,
+    read_only: bool,
+    timeout: Duration,
+    max_bytes: Option<u64>,
+) -> Result<Connection, Error> {
     static HEAP: Once = Once::new();
     HEAP.call_once(|| {
         // SAFETY: sets a process-wide limit; callable at any time, from any thread.
@@ -66,6 +71,14 @@ pub(super) fn open(path: &Path, read_only: bool, timeout: Duration) -> Result<Co
         db.set_db_config(DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, false)?;
         db.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_FTS3_TOKENIZER, false)?;
         db.busy_timeout(timeout)?;
+        // Sorts and temporary tables in memory, under the heap limit, never in temporary
+        // files a guest could grow to fill the host's disk.
+        db.pragma_update(None, "temp_store", "MEMORY")?;
+        if let Some(bytes) = max_bytes {
+            let pages: i64 = db.pragma_query_value(None, "page_size", |r| r.get(0))?;
+            let max = (bytes / pages.max(512) as u64).max(1);
+            db.pragma_update(None, "max_page_count", max as i64)?;
+        }
         db.authorizer(Some(authorize))?;
         Ok(())
     };

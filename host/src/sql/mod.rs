@@ -11,6 +11,8 @@
 //!   runs with `SQLITE_DBCONFIG_DEFENSIVE` and an untrusted schema;
 //! - runs one statement per call, at most [`MAX_STATEMENT_BYTES`] long, interrupted past its
 //!   grant's time limit (a progress handler, and an interrupt when its process ends);
+//! - keeps temporary data in memory (no temporary files), and grows the file at most to
+//!   its grant's `max_bytes` (SQLite's `database or disk is full` past it);
 //! - returns at most [`MAX_ROWS`] rows of at most [`MAX_RESULT_BYTES`] in all, values at most
 //!   [`MAX_VALUE_BYTES`] each; SQLite's heap in the whole node is capped at
 //!   `guard::HEAP_LIMIT` bytes (256 MiB).
@@ -83,12 +85,13 @@ impl Databases {
         if self.open.len() >= MAX_CONNECTIONS {
             return Err(Error::TooManyConnections);
         }
-        let (path, read_only, timeout) = (
+        let (path, read_only, timeout, max_bytes) = (
             grant.path.clone(),
             grant.mode == DirMode::ReadOnly,
             grant.timeout,
+            grant.max_bytes,
         );
-        let conn = blocking(move || guard::open(&path, read_only, timeout)).await?;
+        let conn = blocking(move || guard::open(&path, read_only, timeout, max_bytes)).await?;
         let handle = self.next;
         self.next = self.next.wrapping_add(1);
         self.open.insert(handle, Arc::new(conn));
