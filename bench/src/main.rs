@@ -21,6 +21,7 @@
 mod messaging;
 mod metric;
 mod node;
+mod order_sink;
 mod population;
 mod restart;
 mod upgrade;
@@ -122,6 +123,20 @@ enum Bench {
         #[arg(default_value_t = 100)]
         rounds: u64,
     },
+    /// The chapter's OrderSink on SQLite (guests/order_sink): CLIENTS submit orders for
+    /// SECS seconds, unpaced or at RATE orders/s in all; accepted/s, busy/s, flushed/s and
+    /// the p50/p99 submit latency, then every accepted order checked in the file.
+    OrderSink {
+        #[arg(long, default_value_t = 1)]
+        clients: u64,
+        #[arg(long, default_value_t = 5.0)]
+        secs: f64,
+        /// Orders per second offered in all (default: each client submits again at once).
+        #[arg(long)]
+        rate: Option<u64>,
+        #[arg(long = "flush-ms", default_value_t = 200)]
+        flush_ms: u32,
+    },
     /// Otter only, heavy: spawn live counters until CAP, a failed spawn or the memory floor.
     MaxLive {
         #[arg(default_value_t = 1_000_000)]
@@ -198,6 +213,20 @@ async fn run(bench: Bench, guests: PathBuf, workers: usize) -> anyhow::Result<()
         Bench::Restart { n } => restart::restart(&node, n).await,
         Bench::Upgrade { n, rounds } => upgrade::upgrade(&node, &guests, n, rounds).await,
         Bench::RestartBatched { n, b } => restart::restart_batched(&node, n, b).await,
+        Bench::OrderSink {
+            clients,
+            secs,
+            rate,
+            flush_ms,
+        } => {
+            let load = order_sink::Load {
+                clients,
+                duration: std::time::Duration::from_secs_f64(secs),
+                rate,
+                flush_ms,
+            };
+            order_sink::run(&guests, &load).await
+        }
         Bench::MaxLive { cap, keep_free_mib } => {
             let limits = Limits {
                 cap,
@@ -231,5 +260,6 @@ fn bench_name(bench: &Bench) -> &'static str {
         Bench::MaxLive { .. } => "max_live",
         Bench::Upgrade { .. } => "upgrade",
         Bench::MaxHibernated { .. } => "max_hibernated",
+        Bench::OrderSink { .. } => "order_sink",
     }
 }

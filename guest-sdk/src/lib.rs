@@ -160,6 +160,7 @@ mod process;
 pub mod registry;
 mod server;
 mod spawn;
+pub mod sql;
 pub mod supervisor;
 mod term;
 #[cfg(not(target_arch = "wasm32"))]

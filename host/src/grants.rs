@@ -1,5 +1,6 @@
 //! What a module's processes may reach through WASI: directories, environment variables,
-//! clocks, randomness and outbound connections. Nothing unless granted.
+//! clocks, randomness and outbound connections; and the SQLite databases they may open
+//! through the `sql` interface. Nothing unless granted.
 //!
 //! A child may carry grants of its own, which narrow its module's: they are the child's
 //! grants, and they must lie within the module's ([`ModuleGrants::check_within`]).
@@ -15,6 +16,7 @@ use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Whether a granted directory may be written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,9 +38,31 @@ pub struct DirGrant {
     pub mode: DirMode,
 }
 
-/// What the processes of one module (or of one child) may use through WASI. The default
-/// grants nothing: no directory, no environment variable, clocks that stand still at the
-/// epoch, no random bytes and no sockets.
+/// A SQLite database a guest opens by `name` through the `sql` interface: one file, and
+/// nothing beside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseGrant {
+    /// The name the guest opens it by.
+    pub name: String,
+    /// The database file on the host (created at the first open if missing).
+    pub path: PathBuf,
+    /// Read-only or read-write.
+    pub mode: DirMode,
+    /// How long one statement may run before it is interrupted.
+    pub timeout: Duration,
+    /// The most bytes the file may grow to through this grant (`None`: no bound).
+    pub max_bytes: Option<u64>,
+}
+
+impl DatabaseGrant {
+    /// A statement's time limit unless the grant sets one.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+}
+
+/// What the processes of one module (or of one child) may use through WASI, and the SQLite
+/// databases they may open (`sql` interface). The default grants nothing: no directory, no
+/// environment variable, clocks that stand still at the epoch, no random bytes, no sockets
+/// and no database.
 ///
 /// ```
 /// use otter::{DirMode, ModuleGrants};
@@ -61,6 +85,7 @@ pub struct ModuleGrants {
     pub(crate) clocks: bool,
     pub(crate) random: bool,
     pub(crate) connect: Vec<SocketAddr>,
+    pub(crate) databases: Vec<DatabaseGrant>,
 }
 
 impl ModuleGrants {
@@ -110,6 +135,42 @@ impl ModuleGrants {
         self
     }
 
+    /// Let the guest open the SQLite database at `path` as `name` (`sql` interface), its
+    /// statements interrupted after [`DatabaseGrant::DEFAULT_TIMEOUT`] (see
+    /// [`ModuleGrants::database_timeout`]). Default: no database.
+    pub fn database(&mut self, name: &str, path: impl Into<PathBuf>, mode: DirMode) -> &mut Self {
+        self.databases.push(DatabaseGrant {
+            name: name.to_owned(),
+            path: path.into(),
+            mode,
+            timeout: DatabaseGrant::DEFAULT_TIMEOUT,
+            max_bytes: None,
+        });
+        self
+    }
+
+    /// Let the database granted as `name` grow to at most `bytes` (rounded down to whole
+    /// pages; default: no bound), past which a write fails `database or disk is full`.
+    pub fn database_max_bytes(&mut self, name: &str, bytes: u64) -> &mut Self {
+        if let Some(d) = self.databases.iter_mut().find(|d| d.name == name) {
+            d.max_bytes = Some(bytes);
+        }
+        self
+    }
+
+    /// Interrupt a statement on the database granted as `name` after `timeout` (default 5 s).
+    pub fn database_timeout(&mut self, name: &str, timeout: Duration) -> &mut Self {
+        if let Some(d) = self.databases.iter_mut().find(|d| d.name == name) {
+            d.timeout = timeout;
+        }
+        self
+    }
+
+    /// The databases granted.
+    pub fn databases(&self) -> &[DatabaseGrant] {
+        &self.databases
+    }
+
     /// The directories granted.
     pub fn dirs(&self) -> &[DirGrant] {
         &self.dirs
@@ -123,7 +184,10 @@ impl ModuleGrants {
     pub fn check(&self) -> Result<(), GrantError> {
         self.dirs
             .iter()
-            .try_for_each(|d| check_dir(&d.host, d.mode))
+            .try_for_each(|d| check_dir(&d.host, d.mode))?;
+        self.databases
+            .iter()
+            .try_for_each(|d| check_database(&d.path))
     }
 
     /// Check that these grants (a child's) give nothing that `module`'s do not: each
@@ -164,6 +228,19 @@ impl ModuleGrants {
         }
         if let Some(addr) = self.connect.iter().find(|a| !module.connect.contains(a)) {
             return beyond(format!("connect to {addr}"));
+        }
+        for d in &self.databases {
+            let covers = |m: &DatabaseGrant| {
+                m.name == d.name
+                    && m.path == d.path
+                    && (d.mode == DirMode::ReadOnly || m.mode == DirMode::ReadWrite)
+                    && d.timeout <= m.timeout
+                    && m.max_bytes
+                        .is_none_or(|max| d.max_bytes.is_some_and(|b| b <= max))
+            };
+            if !module.databases.iter().any(covers) {
+                return beyond(format!("database {} ({})", d.name, d.path.display()));
+            }
         }
         Ok(())
     }
@@ -281,10 +358,38 @@ pub enum GrantError {
         /// What is wrong: missing, not a directory, no permission.
         reason: String,
     },
+    /// The database file cannot be used as granted.
+    #[error("{}: {reason}", path.display())]
+    Database {
+        /// The database file.
+        path: PathBuf,
+        /// What is wrong: no such directory, not a regular file.
+        reason: String,
+    },
     /// A child's grants give what its module's do not (see
     /// [`ModuleGrants::check_within`]).
     #[error("{0}: not granted to its module")]
     BeyondModule(String),
+}
+
+/// `path` can be a database file: its directory exists, and it is a regular file if it
+/// exists (SQLite creates a missing one at the first open).
+pub(crate) fn check_database(path: &Path) -> Result<(), GrantError> {
+    let fail = |reason: &str| GrantError::Database {
+        path: path.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !std::fs::metadata(dir).is_ok_and(|m| m.is_dir()) {
+        return Err(fail("its directory does not exist"));
+    }
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() => Err(fail("not a regular file")),
+        _ => Ok(()),
+    }
 }
 
 /// `path` is a directory this node can open, read (and write, for `ReadWrite`).

@@ -102,6 +102,7 @@ mod process_limits;
 mod registry;
 pub mod release;
 pub mod runtime;
+mod sql;
 mod supervisor;
 mod term;
 mod timer;
@@ -119,7 +120,7 @@ pub use error::{
     StopError, SuspendError,
 };
 pub use exit::ExitReason;
-pub use grants::{DirGrant, DirMode, GrantError, ModuleGrants};
+pub use grants::{DatabaseGrant, DirGrant, DirMode, GrantError, ModuleGrants};
 pub use guest_text::escaped;
 pub use node::{DEFAULT_CALL_TIMEOUT, Node, NodeConfig, PoolResidency, ProcessInfo, SpawnOptions};
 pub use otter_common::Pid;

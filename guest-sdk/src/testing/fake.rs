@@ -537,3 +537,30 @@ pub(crate) mod log {
         });
     }
 }
+
+/// The `sql` interface: no database is granted in a unit test, so `open` fails
+/// `not-granted` and no connection exists to call.
+pub(crate) mod sql {
+    pub(crate) use crate::bindings::otter::genserver::sql::{Error, Rows, Value};
+
+    /// Stands in for the resource; never made.
+    pub(crate) enum Connection {}
+
+    impl Connection {
+        pub(crate) fn open(name: &str) -> Result<Connection, Error> {
+            Err(Error::NotGranted(name.to_owned()))
+        }
+
+        pub(crate) fn execute(&self, _: &str, _: &[Value]) -> Result<u64, Error> {
+            match *self {}
+        }
+
+        pub(crate) fn query(&self, _: &str, _: &[Value]) -> Result<Rows, Error> {
+            match *self {}
+        }
+
+        pub(crate) fn execute_many(&self, _: &str, _: &[Vec<Value>]) -> Result<u64, Error> {
+            match *self {}
+        }
+    }
+}

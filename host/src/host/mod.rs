@@ -5,6 +5,7 @@ mod log;
 mod process;
 mod registry;
 mod spawn;
+mod sql;
 mod stdio;
 mod supervisor;
 pub(crate) mod wasi;

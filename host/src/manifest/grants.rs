@@ -1,11 +1,12 @@
-//! `[modules.NAME.grants]` and a child's `grants`: reading and checking WASI grants.
+//! `[modules.NAME.grants]` and a child's `grants`: reading and checking WASI grants and
+//! databases.
 
 use std::path::Path;
 
 use super::ManifestError;
 use super::parse::Parser;
 use super::raw::RawGrants;
-use crate::grants::{DirMode, GrantError, ModuleGrants, check_dir};
+use crate::grants::{DirMode, GrantError, ModuleGrants, check_database, check_dir};
 
 /// The most entries of each kind one module's grants may list.
 const MAX_GRANTS: usize = 64;
@@ -21,6 +22,7 @@ impl Parser<'_> {
     ) -> Result<ModuleGrants, ManifestError> {
         let at = |what: &str| format!("{prefix}.{what}");
         let mut grants = ModuleGrants::default();
+        self.databases(&mut grants, prefix, raw, base)?;
         if raw.dirs.len() > MAX_GRANTS {
             let span = raw.dirs[MAX_GRANTS].span();
             return Err(self.error(&span, at("dirs"), format!("at most {MAX_GRANTS}")));
@@ -82,6 +84,79 @@ impl Parser<'_> {
             }
         }
         Ok(grants)
+    }
+
+    /// `databases = [{ name, path, mode, timeout_ms, max_bytes }]`, each path resolved against `base`.
+    fn databases(
+        &self,
+        grants: &mut ModuleGrants,
+        prefix: &str,
+        raw: &RawGrants,
+        base: &Path,
+    ) -> Result<(), ManifestError> {
+        if raw.databases.len() > MAX_GRANTS {
+            let span = raw.databases[MAX_GRANTS].span();
+            return Err(self.error(
+                &span,
+                format!("{prefix}.databases"),
+                format!("at most {MAX_GRANTS}"),
+            ));
+        }
+        for (i, db) in raw.databases.iter().enumerate() {
+            let d = db.get_ref();
+            let field = |f: &str| format!("{prefix}.databases[{i}].{f}");
+            let name = d.name.get_ref();
+            if name.is_empty() || name.len() > 255 || name.contains('\0') {
+                return Err(self.error(&d.name.span(), field("name"), "1 to 255 bytes, no NUL"));
+            }
+            if grants.databases().iter().any(|g| &g.name == name) {
+                return Err(self.error(
+                    &d.name.span(),
+                    field("name"),
+                    format!("{name:?} granted twice"),
+                ));
+            }
+            let mode = match d.mode.as_ref().map(|m| (m.get_ref().as_str(), m.span())) {
+                None | Some(("rw", _)) => DirMode::ReadWrite,
+                Some(("ro", _)) => DirMode::ReadOnly,
+                Some((other, span)) => {
+                    return Err(self.error(
+                        &span,
+                        field("mode"),
+                        format!("{other:?}: expected \"ro\" or \"rw\""),
+                    ));
+                }
+            };
+            let path = d.path.get_ref();
+            if path.is_empty() || path.contains('\0') {
+                return Err(self.error(&d.path.span(), field("path"), "empty or NUL in it"));
+            }
+            let path = base.join(path);
+            check_database(&path).map_err(|e| {
+                let message = match e {
+                    GrantError::Database { path, reason } => {
+                        format!("{}: {reason}", path.display())
+                    }
+                    other => other.to_string(),
+                };
+                self.error(&d.path.span(), field("path"), message)
+            })?;
+            grants.database(name, path, mode);
+            if let Some(ms) = &d.timeout_ms {
+                if *ms.get_ref() == 0 {
+                    return Err(self.error(&ms.span(), field("timeout_ms"), "at least 1"));
+                }
+                let timeout = std::time::Duration::from_millis(*ms.get_ref());
+                grants.database_timeout(name, timeout);
+            }
+            if let Some(bytes) = &d.max_bytes {
+                if *bytes.get_ref() < 65_536 {
+                    return Err(self.error(&bytes.span(), field("max_bytes"), "at least 65536"));
+                }
+                grants.database_max_bytes(name, *bytes.get_ref());
+            }
+        }
+        Ok(())
     }
 
     /// `env = ["TZ"]` (inherited from the node) or `env = { NAME = "value" }`.

@@ -91,6 +91,20 @@ pub(super) struct RawGrants {
     pub(super) clocks: Option<bool>,
     pub(super) random: Option<bool>,
     pub(super) network: Option<RawNetwork>,
+    #[serde(default)]
+    pub(super) databases: Vec<Spanned<RawDatabase>>,
+}
+
+/// `{ name = "orders", path = "data/orders.db", mode = "rw", timeout_ms = 5000,
+/// max_bytes = 1073741824 }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDatabase {
+    pub(super) name: Spanned<String>,
+    pub(super) path: Spanned<String>,
+    pub(super) mode: Option<Spanned<String>>,
+    pub(super) timeout_ms: Option<Spanned<u64>>,
+    pub(super) max_bytes: Option<Spanned<u64>>,
 }
 
 /// `{ host = "var/log", guest = "/log", mode = "rw" }`.

@@ -35,6 +35,16 @@ impl NodeInner {
             .unwrap_or_default()
     }
 
+    /// `module`'s grants if they grant a database (most modules' do not: no allocation).
+    pub(crate) fn database_grants(&self, module: &str) -> Option<Arc<ModuleGrants>> {
+        self.grants
+            .read()
+            .expect("grants lock")
+            .get(module)
+            .filter(|g| !g.databases.is_empty())
+            .cloned()
+    }
+
     /// Make `grants` (checked and pinned) `module`'s: new ones from [`Node::grant`], or
     /// those it had before a reload that is being undone.
     pub(crate) fn set_grants(&self, module: &str, grants: Arc<ModuleGrants>) {

@@ -71,6 +71,12 @@ pub(crate) async fn spawn(
         entry.memory.clone(),
         &opts.limits,
     );
+    // Databases are granted to any module (the `sql` interface is not WASI's).
+    let databases = match &grants {
+        Some(g) => Some(g.clone()).filter(|g| !g.databases.is_empty()),
+        None => node.database_grants(module.name()),
+    };
+    ctx.sql = databases.map(|g| Box::new(crate::sql::Databases::new(g)));
     ctx.wasi = grants.map(|g| Box::new(crate::host::wasi::Wasi::new(g)));
     let guard = ExitGuard::new(node.clone(), entry.clone());
     let task = tokio::spawn(crate::process::run(

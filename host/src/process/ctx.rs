@@ -49,6 +49,8 @@ pub(crate) struct ProcessCtx {
     /// For a process that uses WASI: the grants it started with and its WASI context,
     /// made at its first WASI call (a pure guest pays one pointer for it).
     pub(crate) wasi: Option<Box<crate::host::wasi::Wasi>>,
+    /// For a process granted databases: them, and the connections its instance holds.
+    pub(crate) sql: Option<Box<crate::sql::Databases>>,
 }
 
 impl ProcessCtx {
@@ -68,6 +70,10 @@ impl ProcessCtx {
             .wasi
             .as_ref()
             .map(|w| Box::new(crate::host::wasi::Wasi::new(w.grants.clone())));
+        ctx.sql = self
+            .sql
+            .as_ref()
+            .map(|s| Box::new(crate::sql::Databases::new(s.grants())));
         ctx
     }
 
@@ -108,6 +114,7 @@ impl ProcessCtx {
             ticks: 0,
             entries: 1,
             wasi: None,
+            sql: None,
         }
     }
 
@@ -145,6 +152,9 @@ pub(crate) fn new_store(engine: &Engine, mut ctx: ProcessCtx) -> Store<ProcessCt
     // A new instance holds no WASI handle of the old one's.
     if let Some(wasi) = &mut ctx.wasi {
         wasi.state = None;
+    }
+    if let Some(sql) = &mut ctx.sql {
+        sql.close_all();
     }
     let mut store = Store::new(engine, ctx);
     store.limiter(|ctx| &mut ctx.limits);

@@ -17,6 +17,7 @@ mod output;
 mod reload;
 mod reload_grants;
 mod reload_refusals;
+mod sql;
 mod start;
 mod supervisors;
 mod support;

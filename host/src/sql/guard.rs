@@ -1,0 +1,170 @@
+//! What keeps a guest's statements inside its granted database file: how a connection is
+//! opened and configured, the authorizer, the time limit, and the errors a guest sees.
+
+use std::path::Path;
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use rusqlite::config::DbConfig;
+use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
+use rusqlite::limits::Limit;
+use rusqlite::{ErrorCode, OpenFlags};
+
+use super::{Connection, MAX_STATEMENT_BYTES, MAX_VALUE_BYTES};
+use crate::bindings::otter::genserver::sql::Error;
+
+/// SQLite's heap for the whole node, all connections together (`sqlite3_hard_heap_limit64`):
+/// past it an allocation fails and the statement gets `out of memory`.
+pub(crate) const HEAP_LIMIT: i64 = 256 << 20;
+
+/// VM instructions between two looks at the clock.
+const PROGRESS_OPS: i32 = 1_000;
+
+/// PRAGMAs a guest may run: they read the schema or set harmless per-connection flags.
+/// Any other (`journal_mode`, `temp_store_directory`, `mmap_size`, `writable_schema`...)
+/// could reach files or memory beyond the database.
+const PRAGMAS: &[&str] = &[
+    "foreign_keys",
+    "foreign_key_list",
+    "index_info",
+    "index_list",
+    "index_xinfo",
+    "table_info",
+    "table_list",
+    "table_xinfo",
+    "user_version",
+];
+
+/// Open `path` for a guest, configured as the module's docs say.
+pub(super) fn open(
+    path: &Path,
+    read_only: bool,
+    timeout: Duration,
+    max_bytes: Option<u64>,
+) -> Result<Connection, Error> {
+    static HEAP: Once = Once::new();
+    HEAP.call_once(|| {
+        // SAFETY: sets a process-wide limit; callable at any time, from any thread.
+        unsafe { rusqlite::ffi::sqlite3_hard_heap_limit64(HEAP_LIMIT) };
+    });
+    // No URI filenames: what a guest names can never be taken for a file or an option.
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    // The guest knows the database by name: what fails is said without the host's path.
+    let mut db = rusqlite::Connection::open_with_flags(path, flags).map_err(|e| match e {
+        rusqlite::Error::SqliteFailure(f, _) => {
+            Error::Sqlite(format!("cannot open the database: {f}"))
+        }
+        _ => Error::Sqlite("cannot open the database".into()),
+    })?;
+    let configure = |db: &mut rusqlite::Connection| -> rusqlite::Result<()> {
+        db.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 0)?;
+        db.set_limit(Limit::SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES as i32)?;
+        db.set_limit(Limit::SQLITE_LIMIT_SQL_LENGTH, MAX_STATEMENT_BYTES as i32)?;
+        db.set_limit(Limit::SQLITE_LIMIT_TRIGGER_DEPTH, 16)?;
+        db.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
+        db.set_db_config(DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, false)?;
+        db.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_FTS3_TOKENIZER, false)?;
+        db.busy_timeout(timeout)?;
+        // Sorts and temporary tables in memory, under the heap limit, never in temporary
+        // files a guest could grow to fill the host's disk.
+        db.pragma_update(None, "temp_store", "MEMORY")?;
+        if let Some(bytes) = max_bytes {
+            let pages: i64 = db.pragma_query_value(None, "page_size", |r| r.get(0))?;
+            let max = (bytes / pages.max(512) as u64).max(1);
+            db.pragma_update(None, "max_page_count", max as i64)?;
+        }
+        db.authorizer(Some(authorize))?;
+        Ok(())
+    };
+    configure(&mut db).map_err(error)?;
+    let interrupt = db.get_interrupt_handle();
+    Ok(Connection {
+        db: std::sync::Mutex::new(db),
+        interrupt,
+        timeout,
+    })
+}
+
+/// The authorizer: everything a statement does inside the database is allowed; whatever
+/// reaches past it is denied.
+fn authorize(ctx: AuthContext<'_>) -> Authorization {
+    match ctx.action {
+        AuthAction::Attach { .. }
+        | AuthAction::Detach { .. }
+        | AuthAction::CreateVtable { .. }
+        | AuthAction::DropVtable { .. }
+        | AuthAction::Unknown { .. } => Authorization::Deny,
+        AuthAction::Pragma { pragma_name, .. } => {
+            if PRAGMAS.iter().any(|p| p.eq_ignore_ascii_case(pragma_name)) {
+                Authorization::Allow
+            } else {
+                Authorization::Deny
+            }
+        }
+        AuthAction::Function { function_name }
+            if function_name.eq_ignore_ascii_case("load_extension")
+                || function_name.eq_ignore_ascii_case("fts3_tokenizer") =>
+        {
+            Authorization::Deny
+        }
+        _ => Authorization::Allow,
+    }
+}
+
+/// Run `f` with a progress handler that interrupts it once `timeout` has passed.
+pub(super) fn with_deadline<T>(
+    db: &mut rusqlite::Connection,
+    timeout: Duration,
+    f: impl FnOnce(&mut rusqlite::Connection) -> Result<T, Error>,
+) -> Result<T, Error> {
+    let deadline = Instant::now() + timeout;
+    db.progress_handler(PROGRESS_OPS, Some(move || Instant::now() >= deadline))
+        .map_err(error)?;
+    let result = f(db);
+    let _ = db.progress_handler(0, None::<fn() -> bool>);
+    result
+}
+
+/// A statement's text, checked before SQLite parses it.
+pub(super) fn check_statement(statement: &str) -> Result<(), Error> {
+    if statement.len() > MAX_STATEMENT_BYTES {
+        return Err(Error::Denied(format!(
+            "statement of {} bytes: at most {MAX_STATEMENT_BYTES}",
+            statement.len()
+        )));
+    }
+    Ok(())
+}
+
+/// What a guest is told of a failure.
+pub(super) fn error(e: rusqlite::Error) -> Error {
+    match e {
+        rusqlite::Error::SqliteFailure(f, message) => {
+            classify(f.code, message.unwrap_or_else(|| f.to_string()))
+        }
+        // A statement that does not compile: SQLite's message and where, without the
+        // statement itself (the guest has it).
+        rusqlite::Error::SqlInputError {
+            error, msg, offset, ..
+        } => classify(error.code, format!("{msg} (at offset {offset})")),
+        rusqlite::Error::MultipleStatement => Error::Denied("one statement at a time".into()),
+        other => Error::Sqlite(other.to_string()),
+    }
+}
+
+fn classify(code: ErrorCode, message: String) -> Error {
+    match code {
+        ErrorCode::OperationInterrupted => Error::Interrupted,
+        ErrorCode::AuthorizationForStatementDenied => Error::Denied(message),
+        // What the authorizer refuses while compiling (a function, a PRAGMA) comes back as
+        // a plain error with this message.
+        _ if message.starts_with("not authorized") => Error::Denied(message),
+        _ => Error::Sqlite(message),
+    }
+}

@@ -1,0 +1,181 @@
+//! SQLite databases for guests (the `sql` interface): the databases a process's grants name,
+//! opened on its behalf, with every statement run on a blocking thread under bounds.
+//!
+//! A guest is hostile, and a granted database must not become a door to other files, to
+//! the host's memory or to its threads. So each connection ([`guard`]):
+//! - is opened from the granted path only, without URI filenames, and attaches nothing:
+//!   `ATTACH`/`DETACH` are refused by the authorizer and the attached-database limit is 0
+//!   (which also refuses `VACUUM INTO`, an attach underneath);
+//! - cannot load an extension (never enabled, and the `load_extension` function refused),
+//!   nor run a PRAGMA outside a short list of harmless ones, nor create a virtual table;
+//!   runs with `SQLITE_DBCONFIG_DEFENSIVE` and an untrusted schema;
+//! - runs one statement per call, at most [`MAX_STATEMENT_BYTES`] long, interrupted past its
+//!   grant's time limit (a progress handler, and an interrupt when its process ends);
+//! - keeps temporary data in memory (no temporary files), and grows the file at most to
+//!   its grant's `max_bytes` (SQLite's `database or disk is full` past it);
+//! - returns at most [`MAX_ROWS`] rows of at most [`MAX_RESULT_BYTES`] in all, values at most
+//!   [`MAX_VALUE_BYTES`] each; SQLite's heap in the whole node is capped at
+//!   `guard::HEAP_LIMIT` bytes (256 MiB).
+//!
+//! A process holds at most [`MAX_CONNECTIONS`] connections. They belong to the instance
+//! that opened them: a new instance (waking from hibernation, an upgrade) starts with
+//! none, and dropping one closes it, rolling back a transaction it left open.
+
+mod guard;
+mod run;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::bindings::otter::genserver::sql::{Error, Rows, Value};
+use crate::grants::{DirMode, ModuleGrants};
+
+/// Connections one process may hold at once.
+pub(crate) const MAX_CONNECTIONS: usize = 8;
+/// The longest statement text, in bytes.
+pub(crate) const MAX_STATEMENT_BYTES: usize = 64 * 1024;
+/// The most rows one query returns.
+pub(crate) const MAX_ROWS: usize = 100_000;
+/// The most bytes one query returns, counting 16 bytes for every value besides its text or
+/// blob.
+pub(crate) const MAX_RESULT_BYTES: usize = 4 << 20;
+/// The longest string or blob SQLite makes or stores (`SQLITE_LIMIT_LENGTH`).
+pub(crate) const MAX_VALUE_BYTES: usize = 1 << 20;
+
+/// A process's databases: what it was granted and the connections its instance holds.
+pub(crate) struct Databases {
+    grants: Arc<ModuleGrants>,
+    open: HashMap<u32, Arc<Connection>>,
+    next: u32,
+}
+
+/// One open connection, used by one statement at a time.
+pub(crate) struct Connection {
+    db: Mutex<rusqlite::Connection>,
+    interrupt: rusqlite::InterruptHandle,
+    timeout: std::time::Duration,
+}
+
+impl Databases {
+    pub(crate) fn new(grants: Arc<ModuleGrants>) -> Self {
+        Databases {
+            grants,
+            open: HashMap::new(),
+            next: 0,
+        }
+    }
+
+    /// The grants, for a context standing in for this one.
+    pub(crate) fn grants(&self) -> Arc<ModuleGrants> {
+        self.grants.clone()
+    }
+
+    /// Close every connection (a new instance holds none of the old one's).
+    pub(crate) fn close_all(&mut self) {
+        for (_, c) in self.open.drain() {
+            close(c);
+        }
+    }
+
+    /// Open the database granted as `name`; its handle.
+    pub(crate) async fn open(&mut self, name: &str) -> Result<u32, Error> {
+        let Some(grant) = self.grants.databases.iter().find(|d| d.name == name) else {
+            return Err(Error::NotGranted(name.chars().take(255).collect()));
+        };
+        if self.open.len() >= MAX_CONNECTIONS {
+            return Err(Error::TooManyConnections);
+        }
+        let (path, read_only, timeout, max_bytes) = (
+            grant.path.clone(),
+            grant.mode == DirMode::ReadOnly,
+            grant.timeout,
+            grant.max_bytes,
+        );
+        let conn = blocking(move || guard::open(&path, read_only, timeout, max_bytes)).await?;
+        let handle = self.next;
+        self.next = self.next.wrapping_add(1);
+        self.open.insert(handle, Arc::new(conn));
+        Ok(handle)
+    }
+
+    /// Close the connection `handle`.
+    pub(crate) fn drop_handle(&mut self, handle: u32) {
+        if let Some(c) = self.open.remove(&handle) {
+            close(c);
+        }
+    }
+
+    fn get(&self, handle: u32) -> Result<Arc<Connection>, Error> {
+        self.open
+            .get(&handle)
+            .cloned()
+            .ok_or_else(|| Error::Sqlite("connection closed".into()))
+    }
+
+    /// Run one statement; the rows it changed.
+    pub(crate) async fn execute(
+        &self,
+        handle: u32,
+        statement: String,
+        params: Vec<Value>,
+    ) -> Result<u64, Error> {
+        let c = self.get(handle)?;
+        blocking(move || c.run(|db| run::execute(db, &statement, &params))).await
+    }
+
+    /// Run one query; its rows.
+    pub(crate) async fn query(
+        &self,
+        handle: u32,
+        statement: String,
+        params: Vec<Value>,
+    ) -> Result<Rows, Error> {
+        let c = self.get(handle)?;
+        blocking(move || c.run(|db| run::query(db, &statement, &params))).await
+    }
+
+    /// Run one statement per parameter list in one transaction; the rows changed.
+    pub(crate) async fn execute_many(
+        &self,
+        handle: u32,
+        statement: String,
+        params: Vec<Vec<Value>>,
+    ) -> Result<u64, Error> {
+        let c = self.get(handle)?;
+        blocking(move || c.run(|db| run::execute_many(db, &statement, &params))).await
+    }
+}
+
+impl Drop for Databases {
+    fn drop(&mut self) {
+        self.close_all();
+    }
+}
+
+impl Connection {
+    /// Run `f` on the connection within its time limit.
+    fn run<T>(
+        &self,
+        f: impl FnOnce(&mut rusqlite::Connection) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        // A statement that panicked in SQLite's wrapper leaves the connection as it was.
+        let mut db = self.db.lock().unwrap_or_else(|e| e.into_inner());
+        guard::with_deadline(&mut db, self.timeout, f)
+    }
+}
+
+/// Let go of a connection: a statement it still runs (its process was killed) is
+/// interrupted, and it is closed on a blocking thread (closing may roll back and sync).
+fn close(c: Arc<Connection>) {
+    c.interrupt.interrupt();
+    tokio::task::spawn_blocking(move || drop(c));
+}
+
+/// Run `f` off the async workers: only the calling process's fiber waits for it.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|_| Err(Error::Sqlite("the statement's thread failed".into())))
+}
