@@ -74,6 +74,7 @@
 //! This module exists only in a native build; a wasm build talks to the real host.
 
 pub(crate) mod fake;
+pub(crate) mod fake_table;
 #[cfg(test)]
 mod tests;
 

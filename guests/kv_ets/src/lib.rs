@@ -1,0 +1,211 @@
+//! The chapter's KVWithETS: the server owns a protected shared table; `put` is a call, so
+//! writes are serialized through the server; `get` reads the table directly in the caller's
+//! process, without a message to the server.
+//!
+//! One module, two roles (its start args):
+//! - `{}` or `{"role": "server"}`: the server. It creates the table (`kv_ets` unless
+//!   `"table"` says otherwise) and answers `put`, `delete`, `writes`, and `get` (a read in
+//!   its own process, for comparison).
+//! - `{"role": "reader"}`: a client process. Its `get` goes through [`get`], the client
+//!   side: a read of the table in the reader's own process. `put` tries to write the table
+//!   directly and is refused (the table is protected). `read` and `start_reading` /
+//!   `stop_reading` read in a loop (the benchmark's readers).
+//!
+//! ```text
+//! $ otter call kv_ets '{"put":["a","1"]}'
+//! "ok"
+//! $ otter call reader '{"get":"a"}'      # read in the reader's process, not the server's
+//! "1"
+//! $ otter call reader '{"put":["a","2"]}'
+//! {"refused":"access denied by the table's protection"}
+//! ```
+
+use otter_guest::table::{Access, Kind, Options, Table};
+use otter_guest::{GenServer, Info, Init, NoReply, Reply, ReplyTo, self_pid, send};
+use serde::{Deserialize, Serialize};
+
+/// The table's name unless the start args give another.
+pub const TABLE: &str = "kv_ets";
+
+/// How many reads a reading loop does per message before it lets the others run.
+const BATCH: u32 = 64;
+
+/// The client side of the chapter's `KV.get/1`: `:ets.lookup` in the calling process.
+pub fn get(table: &str, key: &str) -> Option<String> {
+    Table::<String, String>::named(table)
+        .get(&key.to_owned())
+        .ok()
+        .flatten()
+}
+
+#[derive(Deserialize, Default, Clone, Copy, PartialEq, Eq, Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Role {
+    #[default]
+    Server,
+    Reader,
+}
+
+#[derive(Deserialize)]
+#[serde(default)]
+struct Args {
+    role: Role,
+    table: String,
+}
+
+impl Default for Args {
+    fn default() -> Self {
+        Args {
+            role: Role::Server,
+            table: TABLE.to_owned(),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct State {
+    role: Role,
+    table: String,
+    writes: u64,
+    /// A reader's reading loop: its keys and how many reads it did.
+    reading: Option<u32>,
+    reads: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Call {
+    Put(String, String),
+    Delete(String),
+    Get(String),
+    Writes,
+    Size,
+    /// Read keys `k0`..`k{keys-1}` in turn, `reads` times; answers how many were found.
+    Read {
+        keys: u32,
+        reads: u32,
+    },
+    /// Read `k0`..`k{keys-1}` in a loop, `BATCH` reads per message, until `stop_reading`.
+    StartReading {
+        keys: u32,
+    },
+    /// Stop the loop; answers how many reads it did.
+    StopReading,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Answer {
+    Refused(String),
+    #[serde(untagged)]
+    Value(Option<String>),
+    #[serde(untagged)]
+    Ok(&'static str),
+    #[serde(untagged)]
+    Count(u64),
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Tick {
+    Read,
+}
+
+fn key(i: u32) -> String {
+    format!("k{i}")
+}
+
+impl State {
+    fn table(&self) -> Table<String, String> {
+        Table::named(&self.table)
+    }
+
+    fn read(&mut self, keys: u32, reads: u32) -> u64 {
+        let table = self.table();
+        let keys = keys.max(1);
+        let mut found = 0;
+        for i in 0..reads {
+            if matches!(table.get(&key(i % keys)), Ok(Some(_))) {
+                found += 1;
+            }
+        }
+        self.reads += u64::from(reads);
+        found
+    }
+}
+
+impl GenServer for State {
+    type Args = Args;
+    type Call = Call;
+    type Reply = Answer;
+    type Cast = ();
+    type Info = Tick;
+    type Continue = ();
+    const VSN: &'static str = "1";
+
+    fn init(args: Args) -> Init<Self> {
+        if args.role == Role::Server {
+            // :ets.new(:kv_ets, [:named_table, :set, :protected, read_concurrency: true])
+            let options = Options::new(Kind::Set)
+                .access(Access::Protected)
+                .read_concurrency();
+            if let Err(e) = Table::<String, String>::new(&args.table, options) {
+                return Init::Stop(otter_guest::ExitReason::Error(format!(
+                    "cannot create table {}: {e}",
+                    args.table
+                )));
+            }
+        }
+        Init::ok(State {
+            role: args.role,
+            table: args.table,
+            writes: 0,
+            reading: None,
+            reads: 0,
+        })
+    }
+
+    fn handle_call(&mut self, request: Call, _from: ReplyTo) -> Reply<Answer> {
+        Reply::ok(match request {
+            Call::Put(k, v) => match self.table().insert(&k, &v) {
+                Ok(()) => {
+                    self.writes += 1;
+                    Answer::Ok("ok")
+                }
+                Err(e) => Answer::Refused(e.to_string()),
+            },
+            Call::Delete(k) => match self.table().delete(&k) {
+                Ok(()) => {
+                    self.writes += 1;
+                    Answer::Ok("ok")
+                }
+                Err(e) => Answer::Refused(e.to_string()),
+            },
+            Call::Get(k) => Answer::Value(get(&self.table, &k)),
+            Call::Writes => Answer::Count(self.writes),
+            Call::Size => Answer::Count(self.table().size().unwrap_or(0)),
+            Call::Read { keys, reads } => Answer::Count(self.read(keys, reads)),
+            Call::StartReading { keys } => {
+                self.reads = 0;
+                if self.reading.replace(keys).is_none() {
+                    let _ = send(self_pid(), &Tick::Read);
+                }
+                Answer::Ok("ok")
+            }
+            Call::StopReading => {
+                self.reading = None;
+                Answer::Count(self.reads)
+            }
+        })
+    }
+
+    fn handle_info(&mut self, msg: Info<Tick>) -> NoReply {
+        if let (Info::Message(Tick::Read), Some(keys)) = (msg, self.reading) {
+            self.read(keys, BATCH);
+            let _ = send(self_pid(), &Tick::Read);
+        }
+        NoReply::ok()
+    }
+}
+
+otter_guest::export_genserver!(State);
