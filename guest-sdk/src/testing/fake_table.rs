@@ -22,6 +22,11 @@ thread_local! {
     static TABLES: RefCell<BTreeMap<String, FakeTable>> = RefCell::default();
 }
 
+/// Forget every table.
+pub(crate) fn reset() {
+    TABLES.with(|t| t.borrow_mut().clear());
+}
+
 fn me() -> Pid {
     super::fake::with(|f| f.self_pid)
 }

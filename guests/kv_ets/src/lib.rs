@@ -209,3 +209,34 @@ impl GenServer for State {
 }
 
 otter_guest::export_genserver!(State);
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use otter_guest::testing;
+
+    fn put(k: &str, v: &str) -> BTreeMap<&'static str, (String, String)> {
+        BTreeMap::from([("put", (k.to_owned(), v.to_owned()))])
+    }
+
+    #[test]
+    fn a_put_through_the_server_is_read_by_a_reader_and_a_readers_write_is_refused() {
+        testing::reset();
+        let mut server = testing::init::<State>(Args::default());
+        let ok = testing::call(&mut server, &put("a", "1")).unwrap();
+        assert!(matches!(ok, Reply::Reply(Answer::Ok("ok"), _)));
+        assert_eq!(get(TABLE, "a").as_deref(), Some("1"));
+
+        // Another process: the fake host tells processes apart by their pid.
+        testing::set_self(testing::SELF_PID + 1);
+        let mut reader = testing::init::<State>(Args {
+            role: Role::Reader,
+            table: TABLE.to_owned(),
+        });
+        let refused = testing::call(&mut reader, &put("a", "2")).unwrap();
+        assert!(matches!(refused, Reply::Reply(Answer::Refused(_), _)));
+        assert_eq!(get(TABLE, "a").as_deref(), Some("1"));
+    }
+}
