@@ -23,6 +23,7 @@ mod metric;
 mod node;
 mod population;
 mod restart;
+mod tables;
 mod upgrade;
 
 use std::path::PathBuf;
@@ -122,6 +123,16 @@ enum Bench {
         #[arg(default_value_t = 100)]
         rounds: u64,
     },
+    /// Otter only: the chapter's KVWithETS (guests/kv_ets) for SECS seconds per reader count:
+    /// R reader processes read the shared table in a loop, one writer puts through the
+    /// server; reads/s and writes/s, as the Elixir seed's `ets` section.
+    KvEts {
+        /// Reader counts, one round each.
+        #[arg(long, value_delimiter = ',', default_values_t = [1, 2, 8, 64])]
+        readers: Vec<u64>,
+        #[arg(long, default_value_t = 2.0)]
+        secs: f64,
+    },
     /// Otter only, heavy: spawn live counters until CAP, a failed spawn or the memory floor.
     MaxLive {
         #[arg(default_value_t = 1_000_000)]
@@ -198,6 +209,10 @@ async fn run(bench: Bench, guests: PathBuf, workers: usize) -> anyhow::Result<()
         Bench::Restart { n } => restart::restart(&node, n).await,
         Bench::Upgrade { n, rounds } => upgrade::upgrade(&node, &guests, n, rounds).await,
         Bench::RestartBatched { n, b } => restart::restart_batched(&node, n, b).await,
+        Bench::KvEts { readers, secs } => {
+            let duration = std::time::Duration::from_secs_f64(secs);
+            tables::kv_ets(&node, &guests, &readers, duration).await
+        }
         Bench::MaxLive { cap, keep_free_mib } => {
             let limits = Limits {
                 cap,
@@ -231,5 +246,6 @@ fn bench_name(bench: &Bench) -> &'static str {
         Bench::MaxLive { .. } => "max_live",
         Bench::Upgrade { .. } => "upgrade",
         Bench::MaxHibernated { .. } => "max_hibernated",
+        Bench::KvEts { .. } => "kv_ets",
     }
 }
