@@ -251,6 +251,9 @@ impl Tables {
     ) -> Result<bool, TableError> {
         let cost: usize = objects.iter().map(Object::cost).sum();
         let mut held = table.objects.write().expect("table lock");
+        if held.is_deleted() {
+            return Err(TableError::NoTable);
+        }
         if only_new && held.any_key(&objects) {
             return Ok(false);
         }
@@ -291,6 +294,9 @@ impl Tables {
         }
         let sort = self.key(&key)?;
         let mut held = table.objects.write().expect("table lock");
+        if held.is_deleted() {
+            return Err(TableError::NoTable);
+        }
         if let Some(value) = held.value(&sort) {
             let n = counter::decode(value)
                 .ok_or_else(|| TableError::Badarg("the value is not an integer".to_owned()))?;
@@ -388,7 +394,7 @@ impl Tables {
         let table = index.by_name.remove(name).expect("present");
         disown(&mut index, caller, name);
         drop(index);
-        self.release(table.objects.read().expect("table lock").cost());
+        self.release(table.objects.write().expect("table lock").close());
         Ok(())
     }
 
@@ -467,7 +473,7 @@ impl Tables {
                 }
                 _ => {
                     index.by_name.remove(&name);
-                    freed += table.objects.read().expect("table lock").cost();
+                    freed += table.objects.write().expect("table lock").close();
                 }
             }
         }
@@ -545,3 +551,6 @@ fn transfer_message(name: &str, from: Pid, data: &[u8]) -> Term {
     out.extend_from_slice(data);
     out
 }
+
+#[cfg(test)]
+mod tests;

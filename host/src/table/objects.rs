@@ -44,6 +44,9 @@ struct Slot {
 /// A table's objects.
 pub(crate) struct Objects {
     kind: Kind,
+    /// The table was deleted: a writer that found it before cannot add to it (its bytes
+    /// would never be given back to the node's budget).
+    deleted: bool,
     map: BTreeMap<Vec<u8>, Slot>,
     count: usize,
     cost: usize,
@@ -53,6 +56,7 @@ impl Objects {
     pub(crate) fn new(kind: Kind) -> Self {
         Objects {
             kind,
+            deleted: false,
             map: BTreeMap::new(),
             count: 0,
             cost: 0,
@@ -67,6 +71,19 @@ impl Objects {
     /// What all objects cost the node's budget.
     pub(crate) fn cost(&self) -> usize {
         self.cost
+    }
+
+    /// Mark the table deleted and drop its objects; returns what they cost. Later deletes
+    /// free nothing, so nothing is given back to the node's budget twice.
+    pub(crate) fn close(&mut self) -> usize {
+        self.deleted = true;
+        self.map.clear();
+        self.count = 0;
+        std::mem::take(&mut self.cost)
+    }
+
+    pub(crate) fn is_deleted(&self) -> bool {
+        self.deleted
     }
 
     /// Whether any of `objects`' keys is in the table.
