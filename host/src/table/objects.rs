@@ -68,11 +68,6 @@ impl Objects {
         self.count
     }
 
-    /// What all objects cost the node's budget.
-    pub(crate) fn cost(&self) -> usize {
-        self.cost
-    }
-
     /// Mark the table deleted and drop its objects; returns what they cost. Later deletes
     /// free nothing, so nothing is given back to the node's budget twice.
     pub(crate) fn close(&mut self) -> usize {
