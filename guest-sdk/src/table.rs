@@ -413,10 +413,11 @@ impl<K: Serialize + DeserializeOwned, V: Serialize + DeserializeOwned> Table<K, 
         }
     }
 
-    /// `:ets.info(tab, :size)`: how many objects.
+    /// `:ets.info(tab, :size)`: how many objects (any process may ask, a private table's
+    /// too).
     ///
     /// # Errors
-    /// [`TableError::NoTable`], [`TableError::Access`].
+    /// [`TableError::NoTable`].
     pub fn size(&self) -> Result<u64, TableError> {
         host::size(&self.name).map_err(TableError::from_wit)
     }

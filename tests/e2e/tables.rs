@@ -158,8 +158,18 @@ async fn a_private_table_is_unreadable_by_other_processes() {
         op(&node, other, json!({"to_list": {"table": "secret"}})).await,
         Err(denied.clone())
     );
+    // Its size is not a secret, as `ets:info(T, size)` answers anyone.
     assert_eq!(
         op(&node, other, json!({"size": {"table": "secret"}})).await,
+        Ok(json!(1))
+    );
+    assert_eq!(
+        op(
+            &node,
+            other,
+            json!({"member": {"table": "secret", "key": "k"}})
+        )
+        .await,
         Err(denied)
     );
 }
