@@ -538,6 +538,7 @@ async fn a_hostile_guest_meets_the_nodes_table_bounds_and_the_node_goes_on() {
     config
         .max_table_bytes(2 << 20)
         .max_tables_per_process(5)
+        .max_tables(8)
         .max_message_size(64 << 10);
     let node = node_with(config).await;
     let (p, q) = (probe(&node).await, probe(&node).await);
@@ -653,4 +654,27 @@ async fn a_hostile_guest_meets_the_nodes_table_bounds_and_the_node_goes_on() {
         .await
         .unwrap();
     assert_eq!(lookup(&node, r, "fine", json!("k")).await, Ok(json!(["v"])));
+
+    // Tables on the node: "other", t0..t3, "b" and "fine" make 7 of 8.
+    let made = op(&node, r, json!({"new_many": {"prefix": "u", "count": 100}}))
+        .await
+        .unwrap();
+    assert_eq!(made[0], json!(1));
+    assert!(
+        made[1]
+            .as_str()
+            .unwrap()
+            .contains("the node holds 8 tables"),
+        "{made}"
+    );
+    // A name over 255 bytes.
+    let long = "n".repeat(256);
+    let e = op(
+        &node,
+        q,
+        json!({"new": {"table": long, "kind": "set", "access": "public", "heir": null}}),
+    )
+    .await
+    .unwrap_err();
+    assert!(e.starts_with("badarg"), "{e}");
 }
