@@ -70,6 +70,9 @@ struct State {
     /// A reader's reading loop: its keys and how many reads it did.
     reading: Option<u32>,
     reads: u64,
+    /// The reading loop's keys, made once.
+    #[serde(skip)]
+    keys: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -123,9 +126,14 @@ impl State {
     fn read(&mut self, keys: u32, reads: u32) -> u64 {
         let table = self.table();
         let keys = keys.max(1);
+        if self.keys.len() != keys as usize {
+            self.keys = (0..keys).map(key).collect();
+        }
         let mut found = 0;
         for i in 0..reads {
-            if matches!(table.get(&key(i % keys)), Ok(Some(_))) {
+            // Start where the last batch stopped, so every key is read in turn.
+            let k = &self.keys[((self.reads + u64::from(i)) % u64::from(keys)) as usize];
+            if matches!(table.get(k), Ok(Some(_))) {
                 found += 1;
             }
         }
@@ -164,6 +172,7 @@ impl GenServer for State {
             writes: 0,
             reading: None,
             reads: 0,
+            keys: Vec::new(),
         })
     }
 

@@ -84,10 +84,11 @@ impl Host for ProcessCtx {
 
     fn lookup(&mut self, table: String, key: Term) -> Answer<Vec<Term>> {
         let tables = &self.node.tables;
+        // The key is ordered before any lock is taken.
         answer(
             tables
-                .readable(self.pid, &table)
-                .and_then(|t| Ok(t.lookup(&tables.key(&key)?))),
+                .key(&key)
+                .and_then(|sort| tables.read(self.pid, &table, |t| Ok(t.lookup(&sort)))),
         )
     }
 
@@ -95,8 +96,8 @@ impl Host for ProcessCtx {
         let tables = &self.node.tables;
         answer(
             tables
-                .readable(self.pid, &table)
-                .and_then(|t| Ok(t.member(&tables.key(&key)?))),
+                .key(&key)
+                .and_then(|sort| tables.read(self.pid, &table, |t| Ok(t.member(&sort)))),
         )
     }
 

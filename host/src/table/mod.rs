@@ -188,11 +188,24 @@ impl Tables {
 
     /// A table `caller` may read.
     pub(crate) fn readable(&self, caller: Pid, name: &str) -> Result<Arc<Table>, TableError> {
-        let table = self.get(name)?;
+        self.read(caller, name, |t| Ok(Arc::clone(t)))
+    }
+
+    /// Run `f` on a table `caller` may read, under the index's read lock: the hot path of
+    /// `lookup` and `member` takes no reference on the table (a shared counter every reader
+    /// would bump).
+    pub(crate) fn read<T>(
+        &self,
+        caller: Pid,
+        name: &str,
+        f: impl FnOnce(&Arc<Table>) -> Result<T, TableError>,
+    ) -> Result<T, TableError> {
+        let index = self.index.read().expect("table index lock");
+        let table = index.by_name.get(name).ok_or(TableError::NoTable)?;
         if table.access == Access::Private && table.owner() != caller {
             return Err(TableError::Access);
         }
-        Ok(table)
+        f(table)
     }
 
     /// A table `caller` may write.

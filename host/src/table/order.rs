@@ -111,18 +111,27 @@ impl<'a> Visit<'a> for Builder {
     type Stop = std::convert::Infallible;
 
     fn scalar(&mut self, token: Token<'a>) -> Result<(), Self::Stop> {
-        let mut out = Vec::new();
+        // Into an array or the top level it goes where it ends up, with no buffer of its own
+        // (a key is ordered on every read).
+        let mut own = Vec::new();
+        let out = match self.open.last_mut() {
+            None => &mut self.done,
+            Some(Open::Array(items) | Open::Tag(items)) => items,
+            Some(Open::Map { .. }) => &mut own,
+        };
         match token {
-            Token::Uint(n) => number(&mut out, i128::from(n), None),
-            Token::Nint(n) => number(&mut out, -1 - i128::from(n), None),
-            Token::Float(f) => number(&mut out, 0, Some(f)),
+            Token::Uint(n) => number(out, i128::from(n), None),
+            Token::Nint(n) => number(out, -1 - i128::from(n), None),
+            Token::Float(f) => number(out, 0, Some(f)),
             Token::Simple(s) => out.extend_from_slice(&[SIMPLE, s]),
-            Token::Text(b) => string(&mut out, TEXT, &b),
-            Token::Bytes(b) => string(&mut out, BYTES, &b),
+            Token::Text(b) => string(out, TEXT, &b),
+            Token::Bytes(b) => string(out, BYTES, &b),
             // The walker reports containers and tags through `open`.
             Token::Array(_) | Token::Map(_) | Token::Tag(_) => {}
         }
-        self.emit(out);
+        if matches!(self.open.last(), Some(Open::Map { .. })) {
+            self.emit(own);
+        }
         Ok(())
     }
 
