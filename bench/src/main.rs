@@ -24,6 +24,7 @@ mod node;
 mod order_sink;
 mod population;
 mod restart;
+mod tables;
 mod upgrade;
 
 use std::path::PathBuf;
@@ -137,6 +138,16 @@ enum Bench {
         #[arg(long = "flush-ms", default_value_t = 200)]
         flush_ms: u32,
     },
+    /// Otter only: the chapter's KVWithETS (guests/kv_ets) for SECS seconds per reader count:
+    /// R reader processes read the shared table in a loop, one writer puts through the
+    /// server; reads/s and writes/s, as the Elixir seed's `ets` section.
+    KvEts {
+        /// Reader counts, one round each.
+        #[arg(long, value_delimiter = ',', default_values_t = [1, 2, 8, 64])]
+        readers: Vec<u64>,
+        #[arg(long, default_value_t = 2.0)]
+        secs: f64,
+    },
     /// Otter only, heavy: spawn live counters until CAP, a failed spawn or the memory floor.
     MaxLive {
         #[arg(default_value_t = 1_000_000)]
@@ -227,6 +238,10 @@ async fn run(bench: Bench, guests: PathBuf, workers: usize) -> anyhow::Result<()
             };
             order_sink::run(&guests, &load).await
         }
+        Bench::KvEts { readers, secs } => {
+            let duration = std::time::Duration::from_secs_f64(secs);
+            tables::kv_ets(&node, &guests, &readers, duration).await
+        }
         Bench::MaxLive { cap, keep_free_mib } => {
             let limits = Limits {
                 cap,
@@ -261,5 +276,6 @@ fn bench_name(bench: &Bench) -> &'static str {
         Bench::Upgrade { .. } => "upgrade",
         Bench::MaxHibernated { .. } => "max_hibernated",
         Bench::OrderSink { .. } => "order_sink",
+        Bench::KvEts { .. } => "kv_ets",
     }
 }

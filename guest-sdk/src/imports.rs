@@ -8,7 +8,9 @@
 
 #[cfg(target_arch = "wasm32")]
 pub(crate) use crate::bindings::otter::genserver::{
-    clock, log, process, registry, spawn, sql, supervisor,
+    clock, log, process, registry, spawn, sql, supervisor, table,
 };
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) use crate::testing::fake::{clock, log, process, registry, spawn, sql, supervisor};
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) use crate::testing::fake_table as table;

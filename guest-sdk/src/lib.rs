@@ -162,6 +162,7 @@ mod server;
 mod spawn;
 pub mod sql;
 pub mod supervisor;
+pub mod table;
 mod term;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;

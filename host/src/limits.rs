@@ -23,6 +23,15 @@ pub(crate) const DEFAULT_MAX_REGISTRY_KEYS: usize = 10_000;
 /// servers a node is meant to hold, so that only a runaway spawner meets it.
 pub(crate) const DEFAULT_MAX_PROCESSES: usize = 1 << 22;
 
+/// The default [`crate::NodeConfig::max_tables`].
+pub(crate) const DEFAULT_MAX_TABLES: usize = 10_000;
+
+/// The default [`crate::NodeConfig::max_tables_per_process`].
+pub(crate) const DEFAULT_MAX_TABLES_PER_PROCESS: usize = 100;
+
+/// The default [`crate::NodeConfig::max_table_bytes`]: 256 MiB.
+pub(crate) const DEFAULT_MAX_TABLE_BYTES: usize = 256 << 20;
+
 /// The longest local name, in bytes (Erlang's atoms stop at 255 characters).
 pub(crate) const MAX_NAME: usize = 255;
 

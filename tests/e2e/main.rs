@@ -34,6 +34,7 @@ mod supervised;
 mod supervision;
 mod supervision_model;
 mod support;
+mod tables;
 mod terminate_after_panic;
 mod time;
 mod upgrade;

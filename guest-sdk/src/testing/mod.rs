@@ -5,7 +5,8 @@
 //! call the SDK makes ([`crate::call`], [`crate::cast`], [`crate::send_after`],
 //! [`crate::log`], [`crate::registry`], [`crate::supervisor`], ...) goes to an in-process fake
 //! host instead. The fake records what the callbacks asked for ([`take`], [`record`]),
-//! answers from a small model (names, timers, registries) and lets a test script the answers
+//! answers from a small model (names, timers, registries, shared tables, whose keys it orders
+//! by their CBOR bytes rather than the host's term order) and lets a test script the answers
 //! that come from other processes ([`on_call`], [`on_start_child`]).
 //!
 //! A test drives the callbacks directly, or through [`call`], [`cast`] and [`info`], which
@@ -74,6 +75,7 @@
 //! This module exists only in a native build; a wasm build talks to the real host.
 
 pub(crate) mod fake;
+pub(crate) mod fake_table;
 #[cfg(test)]
 mod tests;
 
@@ -371,9 +373,10 @@ pub fn take() -> Vec<HostCall> {
     fake::with(|f| std::mem::take(&mut f.record))
 }
 
-/// Forget everything: the record, the script, names, timers, registries, the pid.
+/// Forget everything: the record, the script, names, timers, registries, tables, the pid.
 pub fn reset() {
     fake::with(|f| *f = fake::Fake::default());
+    fake_table::reset();
 }
 
 /// The pid [`crate::self_pid`] returns (default [`SELF_PID`]).

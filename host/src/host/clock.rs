@@ -34,6 +34,12 @@ impl Host for ProcessCtx {
 
     async fn sleep(&mut self, ms: u32) {
         // A kill aborts the process's task, and with it this future, wherever it waits.
+        if ms == 0 {
+            // Erlang's `erlang:yield/0`: let every process that is ready run first, without
+            // a trip through the timer wheel (whose next turn may be a millisecond away).
+            tokio::task::yield_now().await;
+            return;
+        }
         tokio::time::sleep(Duration::from_millis(ms.into())).await;
     }
 }

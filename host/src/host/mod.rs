@@ -8,6 +8,7 @@ mod spawn;
 mod sql;
 mod stdio;
 mod supervisor;
+mod table;
 pub(crate) mod wasi;
 
 use wasmtime::Engine;

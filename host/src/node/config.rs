@@ -15,6 +15,9 @@ pub struct NodeConfig {
     pub(crate) max_timers: usize,
     pub(crate) max_registry_keys: usize,
     pub(crate) max_processes: usize,
+    pub(crate) max_tables: usize,
+    pub(crate) max_tables_per_process: usize,
+    pub(crate) max_table_bytes: usize,
     pub(crate) callback_timeout: Option<Duration>,
 }
 
@@ -27,6 +30,9 @@ impl Default for NodeConfig {
             max_timers: crate::limits::DEFAULT_MAX_TIMERS,
             max_registry_keys: crate::limits::DEFAULT_MAX_REGISTRY_KEYS,
             max_processes: crate::limits::DEFAULT_MAX_PROCESSES,
+            max_tables: crate::limits::DEFAULT_MAX_TABLES,
+            max_tables_per_process: crate::limits::DEFAULT_MAX_TABLES_PER_PROCESS,
+            max_table_bytes: crate::limits::DEFAULT_MAX_TABLE_BYTES,
             callback_timeout: Some(crate::process_limits::DEFAULT_CALLBACK_TIMEOUT),
         }
     }
@@ -82,6 +88,29 @@ impl NodeConfig {
     /// starts may overshoot it by a few.
     pub fn max_processes(&mut self, processes: usize) -> &mut Self {
         self.max_processes = processes;
+        self
+    }
+
+    /// How many shared tables the node holds at most. Default 10,000. Creating one more
+    /// fails with the table error `system-limit`.
+    pub fn max_tables(&mut self, tables: usize) -> &mut Self {
+        self.max_tables = tables;
+        self
+    }
+
+    /// How many shared tables one process may create and own at once. Default 100.
+    /// Creating one more fails with the table error `system-limit`.
+    pub fn max_tables_per_process(&mut self, tables: usize) -> &mut Self {
+        self.max_tables_per_process = tables;
+        self
+    }
+
+    /// How many bytes all shared tables together may hold (keys, values and the table's
+    /// own bookkeeping per object). Default 256 MiB. Tables live outside every process's
+    /// memory limit, so this bounds what guests can make the host keep: a write past it fails
+    /// with the table error `system-limit` and changes nothing.
+    pub fn max_table_bytes(&mut self, bytes: usize) -> &mut Self {
+        self.max_table_bytes = bytes;
         self
     }
 

@@ -65,6 +65,8 @@ pub(crate) struct NodeInner {
     processes: DashMap<Pid, Arc<ProcessEntry>, rustc_hash::FxBuildHasher>,
     pub(crate) names: Names,
     pub(crate) registries: Registries,
+    /// Shared tables (ETS).
+    pub(crate) tables: crate::table::Tables,
     /// Running supervisors by pid, so a name or pid reaches them (they are not processes).
     pub(crate) supervisors: DashMap<Pid, Supervisor>,
     next_pid: AtomicU64,
@@ -121,6 +123,12 @@ impl Node {
         let (engine, pools) = crate::engine::new_engine(&config.engine)?;
         let linker = crate::host::linker(&engine)?;
         let clock = EpochClock::start(engine.clone(), config.engine.epoch_tick);
+        let tables = crate::table::Tables::new(crate::table::TableLimits {
+            tables: config.max_tables,
+            tables_per_process: config.max_tables_per_process,
+            bytes: config.max_table_bytes,
+            term: config.max_message_size,
+        });
         Ok(Node {
             inner: Arc::new(NodeInner {
                 engine,
@@ -134,6 +142,7 @@ impl Node {
                 processes: DashMap::default(),
                 names: Names::default(),
                 registries: Registries::default(),
+                tables,
                 supervisors: DashMap::new(),
                 next_pid: AtomicU64::new(1),
                 next_ref: AtomicU64::new(1),

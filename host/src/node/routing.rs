@@ -83,13 +83,23 @@ impl NodeInner {
         self.processes.insert(entry.pid, entry);
     }
 
-    /// Remove an exited process from the table and the registries.
+    /// Remove an exited process from the table and the registries, and delete its shared
+    /// tables or give them to their heirs (after it left the process table, so that an heir
+    /// exiting at the same time is seen gone or finds its inheritance).
     pub(crate) fn remove(&self, entry: &ProcessEntry) {
         if let Some(name) = entry.name.lock().expect("name lock").take() {
             self.names.unregister(&name, entry.pid);
         }
         self.registries.remove_pid(entry.pid);
         self.processes.remove(&entry.pid);
+        let transfers = self
+            .tables
+            .owner_exited(entry.pid, |p| self.processes.contains_key(&p));
+        for (heir, msg) in transfers {
+            if let Some(heir) = self.entry(heir) {
+                let _ = heir.mailbox.send(Message::Info(msg));
+            }
+        }
     }
 
     /// Refuse a term over the node's maximum message size; `what` names it in the error.

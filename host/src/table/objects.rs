@@ -1,0 +1,254 @@
+//! The objects of one table: keys in term order (their [`sort_key`](super::order::sort_key)s
+//! in a `BTreeMap`), each with its value, or its values in a bag.
+//!
+//! Every operation is a loop over what it was given or what it returns, bounded by the
+//! caller: nothing here recurses, and nothing here takes a lock (the table holds it).
+
+use std::collections::{BTreeMap, HashSet};
+use std::ops::Bound;
+
+use super::{Kind, TableError};
+use crate::term::Term;
+
+/// What an object costs the node's table budget beyond its bytes: the map's node, the
+/// vectors' headers.
+const OVERHEAD: usize = 64;
+
+/// An object ready to go in: its key's sort key computed outside the table's lock.
+pub(crate) struct Object {
+    pub(crate) sort: Vec<u8>,
+    pub(crate) key: Term,
+    pub(crate) value: Term,
+    /// In a bag, the value's sort key (equal objects are equal values); in a set, empty.
+    pub(crate) value_sort: Vec<u8>,
+}
+
+impl Object {
+    /// What it costs the node's budget while it is in a table.
+    pub(crate) fn cost(&self) -> usize {
+        self.key.len() + self.value.len() + self.sort.len() + self.value_sort.len() + OVERHEAD
+    }
+}
+
+/// One key's objects.
+struct Slot {
+    key: Term,
+    /// Values in insertion order, with their sort keys in a bag.
+    values: Vec<(Vec<u8>, Term)>,
+    /// A bag's values' sort keys, to refuse an equal object in O(1).
+    distinct: HashSet<Vec<u8>>,
+    /// What this key's objects cost.
+    cost: usize,
+}
+
+/// A table's objects.
+pub(crate) struct Objects {
+    kind: Kind,
+    /// The table was deleted: a writer that found it before cannot add to it (its bytes
+    /// would never be given back to the node's budget).
+    deleted: bool,
+    map: BTreeMap<Vec<u8>, Slot>,
+    count: usize,
+    cost: usize,
+}
+
+impl Objects {
+    pub(crate) fn new(kind: Kind) -> Self {
+        Objects {
+            kind,
+            deleted: false,
+            map: BTreeMap::new(),
+            count: 0,
+            cost: 0,
+        }
+    }
+
+    /// How many objects.
+    pub(crate) fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Mark the table deleted and drop its objects; returns what they cost. Later deletes
+    /// free nothing, so nothing is given back to the node's budget twice.
+    pub(crate) fn close(&mut self) -> usize {
+        self.deleted = true;
+        self.map.clear();
+        self.count = 0;
+        std::mem::take(&mut self.cost)
+    }
+
+    pub(crate) fn is_deleted(&self) -> bool {
+        self.deleted
+    }
+
+    /// Whether any of `objects`' keys is in the table.
+    pub(crate) fn any_key(&self, objects: &[Object]) -> bool {
+        objects.iter().any(|o| self.map.contains_key(&o.sort))
+    }
+
+    /// Refuse, before anything changes, a bag key whose objects would cost more than
+    /// `per_key` (so a lookup's answer stays under the node's maximum message size).
+    pub(crate) fn check_bag_keys(
+        &self,
+        objects: &[Object],
+        per_key: usize,
+    ) -> Result<(), TableError> {
+        if matches!(self.kind, Kind::Set | Kind::OrderedSet) {
+            return Ok(());
+        }
+        let mut added: BTreeMap<&[u8], usize> = BTreeMap::new();
+        for o in objects {
+            let held = self.map.get(&o.sort).map_or(0, |s| s.cost);
+            let sum = added.entry(&o.sort).or_insert(held);
+            *sum += o.cost();
+            if *sum > per_key {
+                return Err(TableError::SystemLimit(format!(
+                    "the objects under one key of a bag would take over {per_key} bytes"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Insert objects (checked beforehand); returns the cost they freed (objects they
+    /// replaced, or equal objects a bag already held).
+    pub(crate) fn insert(&mut self, objects: Vec<Object>) -> usize {
+        let mut freed = 0;
+        for o in objects {
+            let cost = o.cost();
+            let slot = self.map.entry(o.sort).or_insert_with(|| Slot {
+                key: Term::new(),
+                values: Vec::new(),
+                distinct: HashSet::new(),
+                cost: 0,
+            });
+            match self.kind {
+                Kind::Set | Kind::OrderedSet => {
+                    if slot.values.pop().is_some() {
+                        self.count -= 1;
+                    }
+                    freed += slot.cost;
+                    self.cost -= slot.cost;
+                    slot.cost = 0;
+                }
+                Kind::Bag => {
+                    if slot.distinct.contains(&o.value_sort) {
+                        freed += cost;
+                        continue;
+                    }
+                    slot.distinct.insert(o.value_sort.clone());
+                }
+                Kind::DuplicateBag => {}
+            }
+            slot.key = o.key;
+            slot.values.push((o.value_sort, o.value));
+            slot.cost += cost;
+            self.cost += cost;
+            self.count += 1;
+        }
+        freed
+    }
+
+    /// The values under a key, in insertion order.
+    pub(crate) fn lookup(&self, sort: &[u8]) -> Vec<Term> {
+        self.map.get(sort).map_or_else(Vec::new, |slot| {
+            slot.values.iter().map(|(_, v)| v.clone()).collect()
+        })
+    }
+
+    pub(crate) fn contains(&self, sort: &[u8]) -> bool {
+        self.map.contains_key(sort)
+    }
+
+    /// Delete a key's objects; returns the cost freed.
+    pub(crate) fn delete(&mut self, sort: &[u8]) -> usize {
+        match self.map.remove(sort) {
+            Some(slot) => {
+                self.count -= slot.values.len();
+                self.cost -= slot.cost;
+                slot.cost
+            }
+            None => 0,
+        }
+    }
+
+    /// Delete a key's objects whose value sorts as `value_sort`; returns the cost freed.
+    pub(crate) fn delete_object(&mut self, sort: &[u8], value_sort: &[u8]) -> usize {
+        let Some(slot) = self.map.get_mut(sort) else {
+            return 0;
+        };
+        let key_cost = slot.key.len() + sort.len();
+        let mut freed = 0;
+        let before = slot.values.len();
+        slot.values.retain(|(vs, v)| {
+            // A set keeps no value sort keys: its one value is ordered here.
+            let equal = if vs.is_empty() {
+                super::order::sort_key(v).is_ok_and(|s| s == value_sort)
+            } else {
+                vs == value_sort
+            };
+            if equal {
+                freed += key_cost + v.len() + vs.len() + OVERHEAD;
+            }
+            !equal
+        });
+        slot.distinct.remove(value_sort);
+        slot.cost -= freed;
+        self.count -= before - slot.values.len();
+        self.cost -= freed;
+        if slot.values.is_empty() {
+            self.map.remove(sort);
+        }
+        freed
+    }
+
+    /// A set's value under a key, for `update-counter`.
+    pub(crate) fn value(&self, sort: &[u8]) -> Option<&Term> {
+        self.map
+            .get(sort)
+            .and_then(|slot| slot.values.first())
+            .map(|(_, v)| v)
+    }
+
+    /// Replace a set's value under a key that is there.
+    pub(crate) fn replace_value(&mut self, sort: &[u8], value: Term) {
+        if let Some(slot) = self.map.get_mut(sort)
+            && let Some((_, old)) = slot.values.first_mut()
+        {
+            slot.cost = slot.cost - old.len() + value.len();
+            self.cost = self.cost - old.len() + value.len();
+            *old = value;
+        }
+    }
+
+    /// Up to `limit` objects with keys in `range`, and at most `max_bytes` of keys and
+    /// values (but at least one object); the key of the last one if more may follow.
+    pub(crate) fn select(
+        &self,
+        range: (Bound<Vec<u8>>, Bound<Vec<u8>>),
+        limit: usize,
+        max_bytes: usize,
+    ) -> super::Selection {
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        let mut last: Option<&Term> = None;
+        for (_, slot) in self.map.range::<Vec<u8>, _>(range) {
+            // A key's objects go out together, so a page never splits a bag's key.
+            let size = slot.values.iter().map(|(_, v)| v.len()).sum::<usize>()
+                + slot.key.len() * slot.values.len();
+            if !out.is_empty()
+                && (out.len() + slot.values.len() > limit || bytes + size > max_bytes)
+            {
+                return (out, last.cloned());
+            }
+            bytes += size;
+            out.extend(
+                slot.values
+                    .iter()
+                    .map(|(_, v)| (slot.key.clone(), v.clone())),
+            );
+            last = Some(&slot.key);
+        }
+        (out, None)
+    }
+}

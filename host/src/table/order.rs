@@ -1,0 +1,354 @@
+//! Otter's term order, as bytes: [`sort_key`] turns a term into bytes whose byte order
+//! (`memcmp`) is the order of the decoded values, so a `BTreeMap` of them is an ordered set
+//! and a range or prefix of keys is a range of bytes.
+//!
+//! CBOR bytes do not sort like the values they encode: `-1` (`0x20`) sorts after `23`
+//! (`0x17`), a long text after a short one whatever its letters, and two encodings of one value
+//! (a definite or indefinite array, a float in two or eight bytes) differ. The order, by class:
+//! numbers < simple values < text < byte strings < arrays < maps < tags.
+//!
+//! - Numbers: integers and floats together by value; for the same value an integer comes
+//!   before a float (so `1` and `1.0` are distinct keys, as Erlang's `=:=`); `-0.0` before
+//!   `0.0`; NaN last.
+//! - Simple values by number: `false` < `true` < `null` < `undefined`.
+//! - Text and byte strings by their bytes, a prefix first.
+//! - Arrays element by element, a prefix first.
+//! - Maps by their entries sorted by key, then compared as key, value, key, value, ...
+//! - Tags by number, then by the tagged item.
+//!
+//! Built on the walker, so it never recurses: keys are ordered inside host imports, on the
+//! calling process's fiber stack.
+
+use otter_common::walk::{Halt, Token, Visit, walk};
+
+use crate::term::TermError;
+
+/// Each item starts with its class, above [`END`] so that a prefix sorts first.
+const NUMBER: u8 = 0x20;
+const SIMPLE: u8 = 0x30;
+const TEXT: u8 = 0x40;
+const BYTES: u8 = 0x50;
+const ARRAY: u8 = 0x60;
+const MAP: u8 = 0x70;
+const TAG: u8 = 0x80;
+
+/// Ends an array or map (every item starts with a class byte above it).
+const END: u8 = 0x00;
+/// A string's content escapes `0x00` as `0x00 0xff` and ends with `0x00 0x00`.
+const ESCAPED_ZERO: [u8; 2] = [0x00, 0xff];
+const STRING_END: [u8; 2] = [0x00, 0x00];
+
+/// The bytes that sort as `term` does in the term order.
+///
+/// # Errors
+/// If `term` is not one well-formed CBOR item nested at most
+/// [`MAX_TERM_DEPTH`](crate::MAX_TERM_DEPTH) deep.
+pub(crate) fn sort_key(term: &[u8]) -> Result<Vec<u8>, TermError> {
+    let mut builder = Builder {
+        open: Vec::new(),
+        done: Vec::with_capacity(term.len() + 8),
+    };
+    walk(term, &mut builder).map_err(Halt::well_formed)?;
+    Ok(builder.done)
+}
+
+/// The bytes every key that starts with `prefix` begins with: a text's, a byte string's or
+/// an array's sort key without its end. `None` for any other term, which has no prefix.
+pub(crate) fn prefix_key(key: Vec<u8>) -> Option<Vec<u8>> {
+    let mut key = key;
+    match key.first() {
+        Some(&TEXT | &BYTES) => key.truncate(key.len() - STRING_END.len()),
+        Some(&ARRAY) => key.truncate(key.len() - 1),
+        _ => return None,
+    }
+    Some(key)
+}
+
+/// The smallest byte string above every string that starts with `prefix`, or `None` if
+/// there is none (a prefix of `0xff` bytes only, which no class starts with).
+pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+/// A container being built; its items' keys are appended as they complete.
+enum Open {
+    Array(Vec<u8>),
+    Map {
+        entries: Vec<(Vec<u8>, Vec<u8>)>,
+        key: Option<Vec<u8>>,
+    },
+    Tag(Vec<u8>),
+}
+
+struct Builder {
+    /// Containers still open, innermost last.
+    open: Vec<Open>,
+    done: Vec<u8>,
+}
+
+impl Builder {
+    /// Where a complete item's key goes: into the innermost open container, or out.
+    fn emit(&mut self, item: Vec<u8>) {
+        match self.open.last_mut() {
+            None => self.done.extend_from_slice(&item),
+            Some(Open::Array(items) | Open::Tag(items)) => items.extend_from_slice(&item),
+            Some(Open::Map { entries, key }) => match key.take() {
+                None => *key = Some(item),
+                Some(k) => entries.push((k, item)),
+            },
+        }
+    }
+}
+
+impl<'a> Visit<'a> for Builder {
+    type Stop = std::convert::Infallible;
+
+    fn scalar(&mut self, token: Token<'a>) -> Result<(), Self::Stop> {
+        // Into an array or the top level it goes where it ends up, with no buffer of its own
+        // (a key is ordered on every read).
+        let mut own = Vec::new();
+        let out = match self.open.last_mut() {
+            None => &mut self.done,
+            Some(Open::Array(items) | Open::Tag(items)) => items,
+            Some(Open::Map { .. }) => &mut own,
+        };
+        match token {
+            Token::Uint(n) => number(out, i128::from(n), None),
+            Token::Nint(n) => number(out, -1 - i128::from(n), None),
+            Token::Float(f) => number(out, 0, Some(f)),
+            Token::Simple(s) => out.extend_from_slice(&[SIMPLE, s]),
+            Token::Text(b) => string(out, TEXT, &b),
+            Token::Bytes(b) => string(out, BYTES, &b),
+            // The walker reports containers and tags through `open`.
+            Token::Array(_) | Token::Map(_) | Token::Tag(_) => {}
+        }
+        if matches!(self.open.last(), Some(Open::Map { .. })) {
+            self.emit(own);
+        }
+        Ok(())
+    }
+
+    fn open(&mut self, token: Token<'a>) -> Result<(), Self::Stop> {
+        let open = match token {
+            Token::Map(_) => Open::Map {
+                entries: Vec::new(),
+                key: None,
+            },
+            Token::Tag(tag) => {
+                let mut item = vec![TAG];
+                item.extend_from_slice(&tag.to_be_bytes());
+                Open::Tag(item)
+            }
+            _ => Open::Array(vec![ARRAY]),
+        };
+        self.open.push(open);
+        Ok(())
+    }
+
+    fn close(&mut self) -> Result<(), Self::Stop> {
+        let item = match self.open.pop() {
+            Some(Open::Array(mut items)) => {
+                items.push(END);
+                items
+            }
+            Some(Open::Map { mut entries, .. }) => {
+                entries.sort();
+                let mut out = vec![MAP];
+                for (k, v) in entries {
+                    out.extend_from_slice(&k);
+                    out.extend_from_slice(&v);
+                }
+                out.push(END);
+                out
+            }
+            Some(Open::Tag(item)) => item,
+            None => return Ok(()),
+        };
+        self.emit(item);
+        Ok(())
+    }
+}
+
+/// A number: the class, its value rounded to the nearest `f64` (as bytes that sort like
+/// it), what rounding left out (an integer beyond 2^53), and whether it is a float.
+///
+/// Rounding never reverses an order, so the rounded values decide unless they are equal;
+/// then the exact remainder does, and a float (whose remainder is 0) comes after an integer
+/// of the same value.
+fn number(out: &mut Vec<u8>, int: i128, float: Option<f64>) {
+    let (rounded, rest, is_float) = match float {
+        Some(f) if f.is_nan() => (f64::NAN, 0, 1u8),
+        Some(f) => (f, 0, 1),
+        None => {
+            #[allow(clippy::cast_precision_loss)] // rounding is what is wanted here
+            let rounded = int as f64;
+            #[allow(clippy::cast_possible_truncation)] // |int| < 2^65: its rounding fits
+            let rest = int - rounded as i128;
+            #[allow(clippy::cast_possible_truncation)] // at most 2^11 by construction
+            (rounded, rest as i64, 0)
+        }
+    };
+    out.push(NUMBER);
+    out.extend_from_slice(&float_bits(rounded).to_be_bytes());
+    out.extend_from_slice(&(rest.cast_unsigned() ^ (1 << 63)).to_be_bytes());
+    out.push(is_float);
+}
+
+/// An `f64` as a `u64` that sorts as the float does (NaN, one of them, above infinity).
+fn float_bits(f: f64) -> u64 {
+    let bits = if f.is_nan() {
+        f64::NAN.to_bits()
+    } else {
+        f.to_bits()
+    };
+    if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | (1 << 63)
+    }
+}
+
+/// A string: the class, its bytes with `0x00` escaped, and an end below any byte.
+fn string(out: &mut Vec<u8>, class: u8, bytes: &[u8]) {
+    out.reserve(bytes.len() + 3);
+    out.push(class);
+    for &b in bytes {
+        if b == 0 {
+            out.extend_from_slice(&ESCAPED_ZERO);
+        } else {
+            out.push(b);
+        }
+    }
+    out.extend_from_slice(&STRING_END);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::term::encode;
+    use serde_json::json;
+
+    /// -2^64, the smallest CBOR integer.
+    const MIN_INT: [u8; 9] = [0x3b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
+
+    fn key<T: serde::Serialize>(v: &T) -> Vec<u8> {
+        sort_key(&encode(v).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn numbers_sort_by_value_whatever_their_encoding() {
+        let ordered = [
+            key(&f64::NEG_INFINITY),
+            sort_key(&MIN_INT).unwrap(),
+            key(&-1_000_000i64),
+            key(&-1.5f64),
+            key(&-1i64),
+            key(&-0.0f64),
+            key(&0u8),
+            key(&0.0f64),
+            key(&1u8),
+            key(&1.0f64),
+            key(&1.5f32),
+            key(&23u8),
+            key(&24u8),
+            key(&((1u64 << 53) + 1)),
+            key(&u64::MAX),
+            key(&f64::INFINITY),
+            key(&f64::NAN),
+        ];
+        for pair in ordered.windows(2) {
+            assert!(pair[0] < pair[1], "{:x?} !< {:x?}", pair[0], pair[1]);
+        }
+    }
+
+    #[test]
+    fn big_integers_next_to_each_other_stay_apart_and_in_order() {
+        let a = key(&(u64::MAX - 1));
+        let b = key(&u64::MAX);
+        assert!(a < b);
+        let mut c = MIN_INT;
+        c[8] = 0xfe; // -2^64 + 1
+        assert!(sort_key(&MIN_INT).unwrap() < sort_key(&c).unwrap());
+        assert!(sort_key(&c).unwrap() < key(&i64::MIN));
+    }
+
+    #[test]
+    fn strings_sort_by_bytes_with_a_prefix_first() {
+        assert!(key(&"b") < key(&"ba"));
+        assert!(key(&"ab") < key(&"b"));
+        assert!(key(&"a") < key(&"a\0"));
+        assert!(key(&"a\0") < key(&"a\u{1}"));
+        assert!(key(&"zzzz") < key(&json!([])));
+    }
+
+    #[test]
+    fn classes_sort_in_their_order() {
+        let ordered = [
+            key(&u64::MAX),
+            key(&false),
+            key(&true),
+            key(&()),
+            key(&"text"),
+            sort_key(&[0x42, b'h', b'i']).unwrap(),
+            key(&json!([1])),
+            key(&json!({"a": 1})),
+        ];
+        for pair in ordered.windows(2) {
+            assert!(pair[0] < pair[1]);
+        }
+    }
+
+    #[test]
+    fn arrays_sort_element_by_element() {
+        assert!(key(&json!([1, 2])) < key(&json!([1, 2, 0])));
+        assert!(key(&json!([1, 2, 0])) < key(&json!([1, 3])));
+        assert!(key(&json!([[1], 2])) < key(&json!([[1, 0], 1])));
+        assert!(key(&json!(["a", 9])) < key(&json!(["ab", 0])));
+    }
+
+    #[test]
+    fn indefinite_and_definite_encodings_are_one_key() {
+        // [1, "a"] indefinite, and {"b": 1, "a": 2} with its entries in another order.
+        assert_eq!(
+            sort_key(&[0x9f, 0x01, 0x61, b'a', 0xff]).unwrap(),
+            key(&json!([1, "a"]))
+        );
+        assert_eq!(
+            sort_key(&[0xa2, 0x61, b'b', 0x01, 0x61, b'a', 0x02]).unwrap(),
+            key(&json!({"a": 2, "b": 1}))
+        );
+        // 1.5 as a half, a single and a double.
+        assert_eq!(sort_key(&[0xf9, 0x3e, 0x00]).unwrap(), key(&1.5f64));
+    }
+
+    #[test]
+    fn prefixes_cover_exactly_what_starts_with_them() {
+        let p = prefix_key(key(&"ab")).unwrap();
+        let end = prefix_end(&p).unwrap();
+        for inside in [key(&"ab"), key(&"ab\0"), key(&"abzzz")] {
+            assert!(inside.starts_with(&p) && inside < end);
+        }
+        for outside in [key(&"a"), key(&"b"), key(&"ac")] {
+            assert!(!outside.starts_with(&p));
+        }
+        let p = prefix_key(key(&json!(["user", 1]))).unwrap();
+        assert!(key(&json!(["user", 1, "x"])).starts_with(&p));
+        assert!(!key(&json!(["user", 10])).starts_with(&p));
+        assert!(prefix_key(key(&7)).is_none());
+    }
+
+    #[test]
+    fn deep_and_malformed_terms_are_refused() {
+        let mut deep = vec![0x81; crate::MAX_TERM_DEPTH + 1];
+        deep.push(0x01);
+        assert!(sort_key(&deep).is_err());
+        assert!(sort_key(&[0x82, 0x01]).is_err());
+    }
+}
