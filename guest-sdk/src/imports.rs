@@ -8,7 +8,9 @@
 
 #[cfg(target_arch = "wasm32")]
 pub(crate) use crate::bindings::otter::genserver::{
-    clock, log, process, registry, spawn, supervisor,
+    clock, log, process, registry, spawn, supervisor, telemetry,
 };
 #[cfg(not(target_arch = "wasm32"))]
-pub(crate) use crate::testing::fake::{clock, log, process, registry, spawn, supervisor};
+pub(crate) use crate::testing::fake::{
+    clock, log, process, registry, spawn, supervisor, telemetry,
+};

@@ -157,6 +157,7 @@ pub mod registry;
 mod server;
 mod spawn;
 pub mod supervisor;
+pub mod telemetry;
 mod term;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;

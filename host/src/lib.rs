@@ -103,6 +103,7 @@ mod registry;
 pub mod release;
 pub mod runtime;
 mod supervisor;
+pub mod telemetry;
 mod term;
 mod timer;
 mod trap;

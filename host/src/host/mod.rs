@@ -7,6 +7,7 @@ mod registry;
 mod spawn;
 mod stdio;
 mod supervisor;
+mod telemetry;
 pub(crate) mod wasi;
 
 use wasmtime::Engine;

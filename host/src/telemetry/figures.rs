@@ -1,0 +1,208 @@
+//! The host's own figures: callback durations and supervisor restarts as they happen, and
+//! the per-process figures (process count, mailbox lengths, memory, restarts) read from the
+//! node at scrape time, so that they are never stale and cost nothing between scrapes.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use metrics::Histogram;
+
+use crate::Node;
+
+/// The callbacks whose durations are measured.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Callback {
+    Call,
+    Cast,
+    Info,
+    /// Several queued messages handed over in one entry.
+    Batch,
+}
+
+impl Callback {
+    fn label(self) -> &'static str {
+        match self {
+            Callback::Call => "handle_call",
+            Callback::Cast => "handle_cast",
+            Callback::Info => "handle_info",
+            Callback::Batch => "handle_batch",
+        }
+    }
+}
+
+/// A module's callback-duration histograms, registered with the recorder at the first
+/// callback measured, so that a callback costs no lookup.
+#[derive(Default)]
+pub(crate) struct ModuleMetrics {
+    callbacks: OnceLock<[Histogram; 4]>,
+}
+
+impl ModuleMetrics {
+    fn histogram(&self, module: &str, callback: Callback) -> &Histogram {
+        let all = self.callbacks.get_or_init(|| {
+            [Callback::Call, Callback::Cast, Callback::Info, Callback::Batch].map(|c| {
+                metrics::histogram!(
+                    "otter_callback_duration_seconds",
+                    "module" => module.to_owned(),
+                    "callback" => c.label()
+                )
+            })
+        });
+        &all[callback as usize]
+    }
+}
+
+/// Times one callback when metrics are on (else it is `None`, and costs nothing).
+pub(crate) struct CallbackTimer {
+    callback: Callback,
+    started: Instant,
+}
+
+impl CallbackTimer {
+    /// Start timing, if metrics are recorded.
+    #[inline]
+    pub(crate) fn start(callback: Callback) -> Option<CallbackTimer> {
+        super::enabled().then(|| CallbackTimer {
+            callback,
+            started: Instant::now(),
+        })
+    }
+
+    /// Record the time since [`CallbackTimer::start`] for `module`.
+    pub(crate) fn finish(self, module: &crate::Module) {
+        module
+            .metrics
+            .histogram(module.name(), self.callback)
+            .record(self.started.elapsed().as_secs_f64());
+    }
+}
+
+/// A supervisor restarted a child.
+pub(crate) fn restarted(supervisor: &str, child: &str) {
+    if super::enabled() {
+        metrics::counter!(
+            "otter_supervisor_restarts_total",
+            "supervisor" => supervisor.to_owned(),
+            "child" => child.to_owned()
+        )
+        .increment(1);
+    }
+}
+
+/// Append the node's per-process figures, read now, in Prometheus' text format.
+pub(super) fn render_node(node: &Node, out: &mut String) {
+    let mut per_module: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    let mut total = 0u64;
+    node.for_each_process(|module, queue_len| {
+        total += 1;
+        let e = per_module.entry(module.to_owned()).or_default();
+        e.0 += 1;
+        e.1 += queue_len as u64;
+    });
+    let _ = writeln!(out, "# HELP otter_processes Live processes on the node.");
+    let _ = writeln!(out, "# TYPE otter_processes gauge");
+    let _ = writeln!(out, "otter_processes {total}");
+    gauge_family(
+        out,
+        "otter_module_processes",
+        "Live processes by module.",
+        per_module.iter().map(|(m, (n, _))| (vec![("module", m.as_str())], *n)),
+    );
+    gauge_family(
+        out,
+        "otter_module_mailbox_messages",
+        "Messages waiting in the mailboxes of a module's processes.",
+        per_module.iter().map(|(m, (_, q))| (vec![("module", m.as_str())], *q)),
+    );
+    let named: Vec<(String, crate::ProcessInfo)> = node
+        .registered()
+        .into_iter()
+        .filter_map(|(name, pid)| Some((name, node.process_info(pid)?)))
+        .collect();
+    let labels = |name: &str, info: &crate::ProcessInfo| {
+        vec![("name", name.to_owned()), ("module", info.module.clone())]
+    };
+    for (family, help, value) in [
+        (
+            "otter_mailbox_length",
+            "Messages waiting in a registered process's mailbox.",
+            (|i: &crate::ProcessInfo| i.queue_len as u64) as fn(&crate::ProcessInfo) -> u64,
+        ),
+        (
+            "otter_process_memory_bytes",
+            "A registered process's linear memory (0 while hibernating).",
+            |i| i.memory as u64,
+        ),
+        (
+            "otter_process_restarts",
+            "How many times its supervisor had restarted a registered process's child spec.",
+            |i| u64::from(i.restarts),
+        ),
+    ] {
+        let rows: Vec<(Vec<(&str, String)>, u64)> = named
+            .iter()
+            .map(|(n, i)| (labels(n, i), value(i)))
+            .collect();
+        gauge_family(
+            out,
+            family,
+            help,
+            rows.iter().map(|(l, v)| {
+                (l.iter().map(|(k, v)| (*k, v.as_str())).collect(), *v)
+            }),
+        );
+    }
+}
+
+/// One gauge family: its `HELP` and `TYPE` lines, then a line per row.
+fn gauge_family<'a>(
+    out: &mut String,
+    family: &str,
+    help: &str,
+    rows: impl Iterator<Item = (Vec<(&'a str, &'a str)>, u64)>,
+) {
+    let _ = writeln!(out, "# HELP {family} {help}");
+    let _ = writeln!(out, "# TYPE {family} gauge");
+    for (labels, value) in rows {
+        out.push_str(family);
+        out.push('{');
+        for (i, (k, v)) in labels.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let _ = write!(out, "{k}=\"{}\"", LabelValue(v));
+        }
+        let _ = writeln!(out, "}} {value}");
+    }
+}
+
+/// A label value escaped as the text format requires (`\\`, `\"`, `\n`).
+struct LabelValue<'a>(&'a str);
+
+impl std::fmt::Display for LabelValue<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for c in self.0.chars() {
+            match c {
+                '\\' => f.write_str("\\\\")?,
+                '"' => f.write_str("\\\"")?,
+                '\n' => f.write_str("\\n")?,
+                c => f.write_char(c)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        let mut out = String::new();
+        gauge_family(&mut out, "f", "h", [(vec![("name", "a\"b\\c\nd")], 1)].into_iter());
+        assert!(out.ends_with("f{name=\"a\\\"b\\\\c\\nd\"} 1\n"), "{out}");
+    }
+}
