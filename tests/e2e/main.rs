@@ -30,5 +30,6 @@ mod supervised;
 mod supervision;
 mod supervision_model;
 mod support;
+mod telemetry;
 mod time;
 mod upgrade;

@@ -45,7 +45,7 @@ enum Attack {
     HugeSegment,
     /// 100,000 segments.
     ManySegments,
-    /// 100,000 metadata entries and as many measurements.
+    /// 20,000 metadata entries and as many measurements.
     ManyEntries,
     /// A metadata value of 1 MiB.
     HugeValue,
@@ -129,7 +129,7 @@ impl Attack {
                 telemetry::execute(&many, &[("n", 1.into())], &[]);
             }
             Attack::ManyEntries => {
-                let keys: Vec<String> = (0..100_000).map(|i| format!("k{i}")).collect();
+                let keys: Vec<String> = (0..20_000).map(|i| format!("k{i}")).collect();
                 let metadata: Vec<(&str, &str)> = keys.iter().map(|k| (k.as_str(), "v")).collect();
                 let measurements: Vec<(&str, Measurement)> =
                     keys.iter().map(|k| (k.as_str(), 1.into())).collect();

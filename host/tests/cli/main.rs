@@ -20,4 +20,5 @@ mod reload_refusals;
 mod start;
 mod supervisors;
 mod support;
+mod telemetry;
 mod upgrade;
