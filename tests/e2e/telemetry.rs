@@ -95,9 +95,9 @@ fn events_with(needle: &str) -> Vec<Captured> {
 
 /// The line of `rendered` for the sample `metric` labelled `name="<name>"`.
 fn sample<'a>(rendered: &'a str, metric: &str, name: &str) -> Option<&'a str> {
-    rendered.lines().find(|l| {
-        l.starts_with(&format!("{metric}{{")) && l.contains(&format!("name=\"{name}\""))
-    })
+    rendered
+        .lines()
+        .find(|l| l.starts_with(&format!("{metric}{{")) && l.contains(&format!("name=\"{name}\"")))
 }
 
 fn value(line: &str) -> f64 {
@@ -120,9 +120,15 @@ async fn a_span_emits_start_and_stop_events_and_a_duration_histogram() {
     assert_eq!(start.len(), 1, "one start event: {start:?}");
     assert!(start[0].text.contains("monotonic_time="), "{start:?}");
     assert!(start[0].text.contains("system_time="), "{start:?}");
-    assert!(start[0].text.contains("table=\"orders\""), "metadata: {start:?}");
+    assert!(
+        start[0].text.contains("table=\"orders\""),
+        "metadata: {start:?}"
+    );
     assert!(start[0].text.contains("name=tele_span_ok"), "{start:?}");
-    assert!(start[0].text.contains("module=telemetry_probe"), "{start:?}");
+    assert!(
+        start[0].text.contains("module=telemetry_probe"),
+        "{start:?}"
+    );
     let stop = events_with("shop.checkout.stop");
     assert_eq!(stop.len(), 1, "one stop event: {stop:?}");
     let duration: u64 = stop[0]
@@ -132,18 +138,35 @@ async fn a_span_emits_start_and_stop_events_and_a_duration_histogram() {
         .and_then(|s| s.split(' ').next())
         .and_then(|s| s.parse().ok())
         .expect("a duration");
-    assert!(duration >= 20_000_000, "the work's 20 ms are in it: {duration} ns");
+    assert!(
+        duration >= 20_000_000,
+        "the work's 20 ms are in it: {duration} ns"
+    );
     assert!(events_with("shop.checkout.exception").is_empty());
 
     let rendered = metrics().render(&node);
-    let count = sample(&rendered, "shop_checkout_duration_seconds_count", "tele_span_ok")
-        .unwrap_or_else(|| panic!("a duration histogram:\n{rendered}"));
+    let count = sample(
+        &rendered,
+        "shop_checkout_duration_seconds_count",
+        "tele_span_ok",
+    )
+    .unwrap_or_else(|| panic!("a duration histogram:\n{rendered}"));
     assert_eq!(value(count), 1.0, "{count}");
     assert!(count.contains("module=\"telemetry_probe\""), "{count}");
-    let sum = sample(&rendered, "shop_checkout_duration_seconds_sum", "tele_span_ok").unwrap();
+    let sum = sample(
+        &rendered,
+        "shop_checkout_duration_seconds_sum",
+        "tele_span_ok",
+    )
+    .unwrap();
     assert!(value(sum) >= 0.02, "in seconds: {sum}");
     assert!(
-        sample(&rendered, "shop_checkout_duration_seconds_bucket", "tele_span_ok").is_some(),
+        sample(
+            &rendered,
+            "shop_checkout_duration_seconds_bucket",
+            "tele_span_ok"
+        )
+        .is_some(),
         "a histogram with buckets, not a summary:\n{rendered}"
     );
     node.shutdown().await;
@@ -162,7 +185,10 @@ async fn a_span_whose_work_fails_emits_an_exception_event_and_no_stop() {
     assert_eq!(r, "failed: disk full", "the span returns the work's result");
 
     assert_eq!(events_with("shop.refund.start").len(), 1);
-    assert!(events_with("shop.refund.stop").is_empty(), "no stop for a failure");
+    assert!(
+        events_with("shop.refund.stop").is_empty(),
+        "no stop for a failure"
+    );
     let exception = events_with("shop.refund.exception");
     assert_eq!(exception.len(), 1, "{exception:?}");
     let e = &exception[0];
@@ -176,7 +202,12 @@ async fn a_span_whose_work_fails_emits_an_exception_event_and_no_stop() {
         .unwrap_or_else(|| panic!("an exception counter:\n{rendered}"));
     assert_eq!(value(exceptions), 1.0);
     assert!(
-        sample(&rendered, "shop_refund_duration_seconds_count", "tele_span_fail").is_none(),
+        sample(
+            &rendered,
+            "shop_refund_duration_seconds_count",
+            "tele_span_fail"
+        )
+        .is_none(),
         "a failed span is not a duration sample"
     );
     node.shutdown().await;
@@ -196,10 +227,11 @@ async fn the_host_figures_show_a_registered_process_mailbox_length_and_callback_
         .unwrap_or_else(|| panic!("its mailbox length:\n{rendered}"));
     assert_eq!(value(queued), 3.0, "{queued}");
     assert!(
-        rendered.lines().any(|l| l
-            .starts_with("otter_callback_duration_seconds_count{")
-            && l.contains("module=\"telemetry_probe\"")
-            && l.contains("callback=\"handle_call\"")),
+        rendered
+            .lines()
+            .any(|l| l.starts_with("otter_callback_duration_seconds_count{")
+                && l.contains("module=\"telemetry_probe\"")
+                && l.contains("callback=\"handle_call\"")),
         "callback durations by module:\n{rendered}"
     );
     assert!(rendered.contains("\notter_processes "), "{rendered}");
@@ -229,18 +261,33 @@ async fn a_hostile_guest_cannot_fail_or_flood_the_telemetry_import() {
     assert_eq!(pong, "pong", "the guest goes on");
 
     let rendered = metrics().render(&node);
-    for reason in ["segment_size", "segments", "entries", "entry_size", "not_finite"] {
+    for reason in [
+        "segment_size",
+        "segments",
+        "entries",
+        "entry_size",
+        "not_finite",
+    ] {
         assert!(
-            rendered.lines().any(|l| l
-                .starts_with(&format!("otter_telemetry_dropped_total{{reason=\"{reason}\"}}"))),
+            rendered.lines().any(|l| l.starts_with(&format!(
+                "otter_telemetry_dropped_total{{reason=\"{reason}\"}}"
+            ))),
             "{reason} counted:\n{rendered}"
         );
     }
     let good = sample(&rendered, "hostile_numbers_good", "tele_hostile")
         .unwrap_or_else(|| panic!("the finite measurement is kept:\n{rendered}"));
     assert_eq!(value(good), 7.0);
-    for dropped in ["hostile_numbers_nan", "hostile_numbers_inf", "hostile_value", "hostile_entries"] {
-        assert!(!rendered.contains(dropped), "{dropped} is dropped:\n{rendered}");
+    for dropped in [
+        "hostile_numbers_nan",
+        "hostile_numbers_inf",
+        "hostile_value",
+        "hostile_entries",
+    ] {
+        assert!(
+            !rendered.contains(dropped),
+            "{dropped} is dropped:\n{rendered}"
+        );
     }
     let events = events_with("hostile.");
     assert!(

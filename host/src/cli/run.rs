@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use otter::control::{self, Endpoint};
-use otter::telemetry::{Metrics, PrometheusEndpoint};
 use otter::manifest::{ChildTableKind, Manifest, SupervisorTable};
 use otter::release::Release;
+use otter::telemetry::{Metrics, PrometheusEndpoint};
 use otter::{ChildFailure, ChildInfo, Node, NodeConfig, SupervisorError};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing_subscriber::EnvFilter;
@@ -91,7 +91,10 @@ async fn serve(manifest: Manifest, node_name: String, socket: PathBuf) -> anyhow
     };
     let node = Node::new(config)?;
     let metrics = prometheus.map(|(endpoint, metrics)| {
-        let addr = endpoint.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        let addr = endpoint
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
         tracing::info!(metrics = %format!("http://{addr}/metrics"), "serving metrics");
         tokio::spawn(endpoint.serve(node.clone(), metrics))
     });

@@ -36,7 +36,9 @@ fn refusal(
     if measurements.len() > MAX_ENTRIES || metadata.len() > MAX_ENTRIES {
         return Some("entries");
     }
-    if measurements.iter().any(|(k, _)| k.is_empty() || k.len() > MAX_KEY)
+    if measurements
+        .iter()
+        .any(|(k, _)| k.is_empty() || k.len() > MAX_KEY)
         || metadata
             .iter()
             .any(|(k, v)| k.is_empty() || k.len() > MAX_KEY || v.len() > MAX_VALUE)

@@ -79,7 +79,13 @@ async fn answer(mut stream: TcpStream, node: &Node, metrics: &Metrics) -> std::i
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
         if head.len() >= MAX_REQUEST {
-            return respond(&mut stream, "431 Request Header Fields Too Large", "", false).await;
+            return respond(
+                &mut stream,
+                "431 Request Header Fields Too Large",
+                "",
+                false,
+            )
+            .await;
         }
         let n = stream.read(&mut buf).await?;
         if n == 0 {
@@ -89,7 +95,10 @@ async fn answer(mut stream: TcpStream, node: &Node, metrics: &Metrics) -> std::i
     }
     let line = head.split(|&b| b == b'\r').next().unwrap_or_default();
     let mut parts = line.split(|&b| b == b' ');
-    let (method, target) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+    let (method, target) = (
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+    );
     let path = target.split(|&b| b == b'?').next().unwrap_or_default();
     match (method, path) {
         (b"GET" | b"HEAD", b"/metrics") => {

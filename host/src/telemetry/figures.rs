@@ -42,7 +42,13 @@ pub(crate) struct ModuleMetrics {
 impl ModuleMetrics {
     fn histogram(&self, module: &str, callback: Callback) -> &Histogram {
         let all = self.callbacks.get_or_init(|| {
-            [Callback::Call, Callback::Cast, Callback::Info, Callback::Batch].map(|c| {
+            [
+                Callback::Call,
+                Callback::Cast,
+                Callback::Info,
+                Callback::Batch,
+            ]
+            .map(|c| {
                 metrics::histogram!(
                     "otter_callback_duration_seconds",
                     "module" => module.to_owned(),
@@ -108,13 +114,17 @@ pub(super) fn render_node(node: &Node, out: &mut String) {
         out,
         "otter_module_processes",
         "Live processes by module.",
-        per_module.iter().map(|(m, (n, _))| (vec![("module", m.as_str())], *n)),
+        per_module
+            .iter()
+            .map(|(m, (n, _))| (vec![("module", m.as_str())], *n)),
     );
     gauge_family(
         out,
         "otter_module_mailbox_messages",
         "Messages waiting in the mailboxes of a module's processes.",
-        per_module.iter().map(|(m, (_, q))| (vec![("module", m.as_str())], *q)),
+        per_module
+            .iter()
+            .map(|(m, (_, q))| (vec![("module", m.as_str())], *q)),
     );
     let named: Vec<(String, crate::ProcessInfo)> = node
         .registered()
@@ -149,9 +159,8 @@ pub(super) fn render_node(node: &Node, out: &mut String) {
             out,
             family,
             help,
-            rows.iter().map(|(l, v)| {
-                (l.iter().map(|(k, v)| (*k, v.as_str())).collect(), *v)
-            }),
+            rows.iter()
+                .map(|(l, v)| (l.iter().map(|(k, v)| (*k, v.as_str())).collect(), *v)),
         );
     }
 }
@@ -202,7 +211,12 @@ mod tests {
     #[test]
     fn label_values_are_escaped() {
         let mut out = String::new();
-        gauge_family(&mut out, "f", "h", [(vec![("name", "a\"b\\c\nd")], 1)].into_iter());
+        gauge_family(
+            &mut out,
+            "f",
+            "h",
+            [(vec![("name", "a\"b\\c\nd")], 1)].into_iter(),
+        );
         assert!(out.ends_with("f{name=\"a\\\"b\\\\c\\nd\"} 1\n"), "{out}");
     }
 }

@@ -190,8 +190,13 @@ pub(crate) fn dropped(pid: crate::Pid, module: &str, reason: &'static str) {
     static LAST_WARNED: AtomicU64 = AtomicU64::new(0);
     static SUPPRESSED: AtomicU64 = AtomicU64::new(0);
     static ORIGIN: OnceLock<std::time::Instant> = OnceLock::new();
-    let now = u64::try_from(ORIGIN.get_or_init(std::time::Instant::now).elapsed().as_nanos())
-        .unwrap_or(u64::MAX);
+    let now = u64::try_from(
+        ORIGIN
+            .get_or_init(std::time::Instant::now)
+            .elapsed()
+            .as_nanos(),
+    )
+    .unwrap_or(u64::MAX);
     let last = LAST_WARNED.load(Ordering::Relaxed);
     if (last == 0 || now.saturating_sub(last) >= 1_000_000_000)
         && LAST_WARNED

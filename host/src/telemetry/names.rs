@@ -69,7 +69,10 @@ pub(crate) fn instruments(segments: &[&str], measurements: &[(&str, f64)]) -> Ve
             .into_iter()
             .collect(),
         "exception" if !prefix.is_empty() => {
-            vec![Instrument::Counter(format!("{}_exceptions_total", stem(prefix)), 1)]
+            vec![Instrument::Counter(
+                format!("{}_exceptions_total", stem(prefix)),
+                1,
+            )]
         }
         _ => {
             let stem = stem(segments);
@@ -78,7 +81,8 @@ pub(crate) fn instruments(segments: &[&str], measurements: &[(&str, f64)]) -> Ve
                 .filter_map(|&(name, v)| {
                     let metric = format!("{stem}_{}", self::stem(&[name]));
                     if name == "duration" {
-                        (v >= 0.0).then(|| Instrument::Histogram(format!("{metric}_seconds"), v / 1e9))
+                        (v >= 0.0)
+                            .then(|| Instrument::Histogram(format!("{metric}_seconds"), v / 1e9))
                     } else if name.ends_with("_total") {
                         (v >= 0.0 && v.fract() == 0.0 && v <= u64::MAX as f64)
                             .then(|| Instrument::Counter(metric, v as u64))
@@ -138,10 +142,16 @@ mod tests {
 
     #[test]
     fn a_stop_event_becomes_a_duration_histogram_in_seconds() {
-        let got = instruments(&["orders", "flush", "stop"], &[("duration", 2.5e9), ("monotonic_time", 7.0)]);
+        let got = instruments(
+            &["orders", "flush", "stop"],
+            &[("duration", 2.5e9), ("monotonic_time", 7.0)],
+        );
         assert_eq!(
             got,
-            vec![Instrument::Histogram("orders_flush_duration_seconds".into(), 2.5)]
+            vec![Instrument::Histogram(
+                "orders_flush_duration_seconds".into(),
+                2.5
+            )]
         );
     }
 
@@ -149,7 +159,10 @@ mod tests {
     fn an_exception_event_counts_and_a_start_event_makes_nothing() {
         assert_eq!(
             instruments(&["orders", "flush", "exception"], &[("duration", 1.0)]),
-            vec![Instrument::Counter("orders_flush_exceptions_total".into(), 1)]
+            vec![Instrument::Counter(
+                "orders_flush_exceptions_total".into(),
+                1
+            )]
         );
         assert!(instruments(&["orders", "flush", "start"], &[("monotonic_time", 1.0)]).is_empty());
     }
@@ -158,7 +171,12 @@ mod tests {
     fn other_measurements_become_counters_or_gauges_by_name() {
         let got = instruments(
             &["Orders", "queue"],
-            &[("submitted_total", 3.0), ("len", 4.5), ("bad_total", -1.0), ("duration", 1e6)],
+            &[
+                ("submitted_total", 3.0),
+                ("len", 4.5),
+                ("bad_total", -1.0),
+                ("duration", 1e6),
+            ],
         );
         assert_eq!(
             got,

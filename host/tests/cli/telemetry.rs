@@ -24,7 +24,10 @@ fn get(addr: SocketAddr, path: &str) -> std::io::Result<(String, String)> {
     let mut answer = String::new();
     s.read_to_string(&mut answer)?;
     let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
-    Ok((head.lines().next().unwrap_or_default().to_owned(), body.to_owned()))
+    Ok((
+        head.lines().next().unwrap_or_default().to_owned(),
+        body.to_owned(),
+    ))
 }
 
 /// The app: the telemetry probe registered as `probe_server`, metrics on `port`.
@@ -61,7 +64,11 @@ fn metrics_show_a_guest_span_histogram_and_a_registered_server_mailbox_length() 
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let (status, body) = get(addr, "/metrics").expect("scrape /metrics");
     assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
-    let line = |prefix: &str| body.lines().find(|l| l.starts_with(prefix)).map(str::to_owned);
+    let line = |prefix: &str| {
+        body.lines()
+            .find(|l| l.starts_with(prefix))
+            .map(str::to_owned)
+    };
     let count = line("orders_flush_duration_seconds_count{")
         .unwrap_or_else(|| panic!("the span's duration histogram:\n{body}"));
     assert!(count.contains("name=\"probe_server\""), "{count}");
@@ -117,18 +124,32 @@ fn a_guest_inventing_metric_names_cannot_grow_the_series_without_bound() {
     let app = app(port);
     let _running = app.spawn().ready();
     let started = Instant::now();
-    app.ok(&["call", "probe_server", r#"{"hostile": {"many_events": 3000}}"#]);
+    app.ok(&[
+        "call",
+        "probe_server",
+        r#"{"hostile": {"many_events": 3000}}"#,
+    ]);
     assert!(started.elapsed() < Duration::from_secs(30));
     let (_, body) = get(([127, 0, 0, 1], port).into(), "/metrics").expect("scrape");
     let invented = body
         .lines()
         .filter(|l| l.starts_with("hostile_invented_"))
         .count();
-    assert_eq!(invented, otter::telemetry::MAX_GUEST_SERIES, "bounded series");
+    assert_eq!(
+        invented,
+        otter::telemetry::MAX_GUEST_SERIES,
+        "bounded series"
+    );
     assert!(
         body.contains("otter_telemetry_dropped_total{reason=\"series_limit\"} 1000"),
         "the rest counted as dropped:\n{}",
-        body.lines().filter(|l| l.contains("dropped")).collect::<Vec<_>>().join("\n")
+        body.lines()
+            .filter(|l| l.contains("dropped"))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
-    assert_eq!(app.ok(&["call", "probe_server", "\"ping\""]).trim(), "\"pong\"");
+    assert_eq!(
+        app.ok(&["call", "probe_server", "\"ping\""]).trim(),
+        "\"pong\""
+    );
 }
