@@ -189,7 +189,12 @@ impl Process {
             };
             let flow = match self.awake().await {
                 Ok(_) => {
-                    let timer = self.callback_of(&event).and_then(CallbackTimer::start);
+                    // Without a recorder, one relaxed load and nothing else.
+                    let timer = if crate::telemetry::enabled() {
+                        self.callback_of(&event).map(CallbackTimer::start)
+                    } else {
+                        None
+                    };
                     let flow = self.handle(event).await;
                     if let Some(timer) = timer {
                         timer.finish(&self.module);

@@ -60,20 +60,19 @@ impl ModuleMetrics {
     }
 }
 
-/// Times one callback when metrics are on (else it is `None`, and costs nothing).
+/// Times one callback (made only when metrics are recorded: see [`super::enabled`]).
 pub(crate) struct CallbackTimer {
     callback: Callback,
     started: Instant,
 }
 
 impl CallbackTimer {
-    /// Start timing, if metrics are recorded.
-    #[inline]
-    pub(crate) fn start(callback: Callback) -> Option<CallbackTimer> {
-        super::enabled().then(|| CallbackTimer {
+    /// Start timing.
+    pub(crate) fn start(callback: Callback) -> CallbackTimer {
+        CallbackTimer {
             callback,
             started: Instant::now(),
-        })
+        }
     }
 
     /// Record the time since [`CallbackTimer::start`] for `module`.

@@ -85,7 +85,7 @@ pub(crate) fn instruments(segments: &[&str], measurements: &[(&str, f64)]) -> Ve
                             .then(|| Instrument::Histogram(format!("{metric}_seconds"), v / 1e9))
                     } else if name.ends_with("_total") {
                         (v >= 0.0 && v.fract() == 0.0 && v <= u64::MAX as f64)
-                            .then(|| Instrument::Counter(metric, v as u64))
+                            .then_some(Instrument::Counter(metric, v as u64))
                     } else {
                         Some(Instrument::Gauge(metric, v))
                     }

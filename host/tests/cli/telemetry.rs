@@ -153,3 +153,34 @@ fn a_guest_inventing_metric_names_cannot_grow_the_series_without_bound() {
         "\"pong\""
     );
 }
+
+#[test]
+fn the_metrics_endpoint_refuses_an_oversized_request_and_outlasts_an_idle_client() {
+    let port = free_port();
+    let app = app(port);
+    let _running = app.spawn().ready();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    // A client that connects and says nothing holds one connection, not the endpoint.
+    let _idle = TcpStream::connect(addr).expect("connect");
+    let mut big = TcpStream::connect(addr).expect("connect");
+    big.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let head = format!(
+        "GET /metrics HTTP/1.1\r\nX-Pad: {}\r\n",
+        "a".repeat(64 << 10)
+    );
+    let _ = big.write_all(head.as_bytes());
+    let mut answer = String::new();
+    let _ = big.read_to_string(&mut answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 431 "),
+        "an oversized request head is refused: {answer:?}"
+    );
+    let (status, body) = get(addr, "/metrics").expect("scrape");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(body.contains("otter_processes "), "{body}");
+    let mut post = TcpStream::connect(addr).expect("connect");
+    write!(post, "DELETE /metrics HTTP/1.1\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    post.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 405 "), "{answer:?}");
+}
