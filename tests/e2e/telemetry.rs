@@ -259,6 +259,19 @@ async fn a_hostile_guest_cannot_fail_or_flood_the_telemetry_import() {
     }
     let pong: String = node.call("tele_hostile", &json!("ping")).await.unwrap();
     assert_eq!(pong, "pong", "the guest goes on");
+    // Posing as a host figure, and one name as two kinds of metric.
+    for (event, measurement) in [
+        (json!(["otter", "mailbox"]), json!(["length", {"int": 99}])),
+        (json!(["clash", "x"]), json!(["duration", {"int": 1000}])),
+        (
+            json!(["clash", "x", "duration"]),
+            json!(["seconds", {"int": 1}]),
+        ),
+    ] {
+        let req =
+            json!({"execute": {"event": event, "measurements": [measurement], "metadata": []}});
+        let _: Value = node.call("tele_hostile", &req).await.unwrap();
+    }
 
     let rendered = metrics().render(&node);
     for reason in [
@@ -275,6 +288,23 @@ async fn a_hostile_guest_cannot_fail_or_flood_the_telemetry_import() {
             "{reason} counted:\n{rendered}"
         );
     }
+    assert!(
+        sample(&rendered, "guest_otter_mailbox_length", "tele_hostile").is_some(),
+        "a guest's otter_ name is moved aside:\n{rendered}"
+    );
+    assert!(
+        sample(&rendered, "otter_mailbox_length", "tele_hostile").is_some_and(|l| value(l) == 0.0),
+        "the host's figure stands"
+    );
+    let types = rendered
+        .lines()
+        .filter(|l| l.starts_with("# TYPE clash_x_duration_seconds "))
+        .count();
+    assert_eq!(
+        types, 1,
+        "one kind per name, so the scrape stays valid:\n{rendered}"
+    );
+    assert!(rendered.contains("otter_telemetry_dropped_total{reason=\"name_taken\"}"));
     let good = sample(&rendered, "hostile_numbers_good", "tele_hostile")
         .unwrap_or_else(|| panic!("the finite measurement is kept:\n{rendered}"));
     assert_eq!(value(good), 7.0);

@@ -21,7 +21,10 @@
 //! Guest metrics are labelled `module` and, for a registered process, `name`; never by pid,
 //! so the number of series stays that of the application's shape. At most
 //! [`MAX_GUEST_SERIES`] distinct series come from guests; past it new series are dropped
-//! and counted in `otter_telemetry_dropped_total{reason="series_limit"}`.
+//! and counted in `otter_telemetry_dropped_total{reason="series_limit"}`. A name is one kind
+//! of metric (the first measurement decides; a histogram also owns its `_bucket`, `_sum`
+//! and `_count` names), and `otter_` names are the host's: a guest's would-be `otter_x` is
+//! `guest_otter_x`. So a guest cannot make the scrape invalid.
 //!
 //! The host's own figures, all prefixed `otter_`: `otter_processes`,
 //! `otter_module_processes{module}`, `otter_module_mailbox_messages{module}`,
@@ -162,11 +165,8 @@ pub(crate) fn record(
         labels.push(("name", name));
     }
     for instrument in names::instruments(segments, measurements) {
-        let metric = match &instrument {
-            Instrument::Histogram(m, _) | Instrument::Counter(m, _) | Instrument::Gauge(m, _) => m,
-        };
-        if !series().admit(metric, &labels) {
-            dropped(pid, module, "series_limit");
+        if let Err(refused) = series().admit(&instrument, &labels) {
+            dropped(pid, module, refused.reason());
             continue;
         }
         let owned: Vec<metrics::Label> = labels

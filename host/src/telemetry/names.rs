@@ -1,6 +1,6 @@
 //! How a guest's event becomes metric names, and the bound on how many series guests create.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -50,8 +50,23 @@ pub(crate) fn stem(segments: &[&str]) -> String {
 ///   name ends in `_total` → counter `E_<name>` (a negative or fractional value is dropped);
 ///   any other → gauge `E_<name>`.
 ///
-/// Values that are not finite are dropped before this.
+/// A name that would start with `otter_` (the host's) starts with `guest_otter_`. Values
+/// that are not finite are dropped before this.
 pub(crate) fn instruments(segments: &[&str], measurements: &[(&str, f64)]) -> Vec<Instrument> {
+    let mut all = by_rule(segments, measurements);
+    for i in &mut all {
+        let (Instrument::Histogram(name, _)
+        | Instrument::Counter(name, _)
+        | Instrument::Gauge(name, _)) = i;
+        // `otter_` names are the host's: a guest cannot pose as (or clash with) them.
+        if name.starts_with("otter_") {
+            name.insert_str(0, "guest_");
+        }
+    }
+    all
+}
+
+fn by_rule(segments: &[&str], measurements: &[(&str, f64)]) -> Vec<Instrument> {
     let Some((last, prefix)) = segments.split_last() else {
         return Vec::new();
     };
@@ -95,33 +110,75 @@ pub(crate) fn instruments(segments: &[&str], measurements: &[(&str, f64)]) -> Ve
     }
 }
 
+/// Why [`Series::admit`] refused a measurement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// Guests have created [`MAX_GUEST_SERIES`] series already.
+    SeriesLimit,
+    /// The name (or one of the names a histogram exposes) is another metric's.
+    NameTaken,
+}
+
+impl Refused {
+    /// The `reason` label of `otter_telemetry_dropped_total`.
+    pub(crate) fn reason(self) -> &'static str {
+        match self {
+            Refused::SeriesLimit => "series_limit",
+            Refused::NameTaken => "name_taken",
+        }
+    }
+}
+
 /// The series guests have created, so that a guest inventing names cannot grow the
-/// recorder's memory without bound.
+/// recorder's memory without bound, nor make one name two kinds of metric (which would make
+/// the whole scrape invalid).
 pub(crate) struct Series {
-    seen: Mutex<HashSet<u64>>,
+    state: Mutex<SeriesState>,
     /// Whether the limit was reached (warned once).
     full: AtomicBool,
+}
+
+#[derive(Default)]
+struct SeriesState {
+    /// Series by a 64-bit hash of name, kind and labels.
+    series: HashSet<u64>,
+    /// Each name a metric exposes (a histogram: `X_bucket`, `X_sum`, `X_count` and `X`),
+    /// by hash, with the hash of the metric (name and kind) that claimed it.
+    claims: HashMap<u64, u64>,
+}
+
+fn hash(value: impl Hash) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    value.hash(&mut h);
+    h.finish()
 }
 
 impl Series {
     pub(crate) fn new() -> Self {
         Series {
-            seen: Mutex::new(HashSet::new()),
+            state: Mutex::new(SeriesState::default()),
             full: AtomicBool::new(false),
         }
     }
 
-    /// Whether a measurement may go to the series `name{labels}`: yes if it exists or there
-    /// is room for it. Series are identified by a 64-bit hash of name and labels.
-    pub(crate) fn admit(&self, name: &str, labels: &[(&'static str, &str)]) -> bool {
-        let mut h = std::hash::DefaultHasher::new();
-        (name, labels).hash(&mut h);
-        let key = h.finish();
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        if seen.contains(&key) {
-            return true;
+    /// Whether a measurement may go to `instrument`'s series with `labels`: yes if the series
+    /// exists, or if there is room for it and its names are free.
+    pub(crate) fn admit(
+        &self,
+        instrument: &Instrument,
+        labels: &[(&'static str, &str)],
+    ) -> Result<(), Refused> {
+        let (name, kind) = match instrument {
+            Instrument::Histogram(n, _) => (n, 0u8),
+            Instrument::Counter(n, _) => (n, 1),
+            Instrument::Gauge(n, _) => (n, 2),
+        };
+        let key = hash((name, kind, labels));
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.series.contains(&key) {
+            return Ok(());
         }
-        if seen.len() >= MAX_GUEST_SERIES {
+        if state.series.len() >= MAX_GUEST_SERIES {
             if !self.full.swap(true, Ordering::Relaxed) {
                 tracing::warn!(
                     target: "otter::telemetry",
@@ -129,10 +186,28 @@ impl Series {
                     "guests reached the limit of distinct metric series; measurements for new series are dropped"
                 );
             }
-            return false;
+            return Err(Refused::SeriesLimit);
         }
-        seen.insert(key);
-        true
+        let metric = hash((name, kind));
+        let exposed: Vec<u64> = if kind == 0 {
+            ["", "_bucket", "_sum", "_count"]
+                .iter()
+                .map(|suffix| hash(format!("{name}{suffix}")))
+                .collect()
+        } else {
+            vec![hash(name.as_str())]
+        };
+        if exposed
+            .iter()
+            .any(|n| state.claims.get(n).is_some_and(|owner| *owner != metric))
+        {
+            return Err(Refused::NameTaken);
+        }
+        for n in exposed {
+            state.claims.insert(n, metric);
+        }
+        state.series.insert(key);
+        Ok(())
     }
 }
 
@@ -189,6 +264,14 @@ mod tests {
     }
 
     #[test]
+    fn a_guest_cannot_name_a_metric_as_the_host_s() {
+        assert_eq!(
+            instruments(&["otter", "mailbox"], &[("length", 1.0)]),
+            vec![Instrument::Gauge("guest_otter_mailbox_length".into(), 1.0)]
+        );
+    }
+
+    #[test]
     fn stems_are_prometheus_names() {
         assert_eq!(stem(&["a.b", "C-d", "é"]), "a_b_c_d__");
         assert_eq!(stem(&["9lives"]), "_9lives");
@@ -197,10 +280,48 @@ mod tests {
     #[test]
     fn series_past_the_limit_are_refused_but_known_ones_go_on() {
         let s = Series::new();
+        let gauge = |n: &str| Instrument::Gauge(n.to_owned(), 1.0);
         for i in 0..MAX_GUEST_SERIES {
-            assert!(s.admit(&format!("m{i}"), &[("module", "x")]));
+            assert_eq!(
+                s.admit(&gauge(&format!("m{i}")), &[("module", "x")]),
+                Ok(())
+            );
         }
-        assert!(!s.admit("one_more", &[("module", "x")]));
-        assert!(s.admit("m0", &[("module", "x")]));
+        assert_eq!(
+            s.admit(&gauge("one_more"), &[("module", "x")]),
+            Err(Refused::SeriesLimit)
+        );
+        assert_eq!(s.admit(&gauge("m0"), &[("module", "x")]), Ok(()));
+    }
+
+    #[test]
+    fn a_name_is_one_kind_of_metric_and_a_histogram_owns_its_suffixes() {
+        let s = Series::new();
+        let labels = [("module", "x")];
+        let histogram = Instrument::Histogram("a_duration_seconds".into(), 1.0);
+        assert_eq!(s.admit(&histogram, &labels), Ok(()));
+        for taken in ["a_duration_seconds", "a_duration_seconds_count"] {
+            assert_eq!(
+                s.admit(&Instrument::Gauge(taken.into(), 1.0), &labels),
+                Err(Refused::NameTaken),
+                "{taken}"
+            );
+        }
+        assert_eq!(
+            s.admit(&Instrument::Counter("b_total".into(), 1), &labels),
+            Ok(())
+        );
+        assert_eq!(
+            s.admit(&Instrument::Gauge("b_total".into(), 1.0), &labels),
+            Err(Refused::NameTaken)
+        );
+        assert_eq!(
+            s.admit(
+                &Instrument::Counter("b_total".into(), 1),
+                &[("module", "y")]
+            ),
+            Ok(()),
+            "the same metric with other labels"
+        );
     }
 }
