@@ -4,10 +4,9 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
-
-use metrics::Histogram;
 
 use crate::Node;
 
@@ -32,31 +31,113 @@ impl Callback {
     }
 }
 
-/// A module's callback-duration histograms, registered with the recorder at the first
+/// A module's callback-duration histograms, found by the module's name at its first
 /// callback measured, so that a callback costs no lookup.
 #[derive(Default)]
 pub(crate) struct ModuleMetrics {
-    callbacks: OnceLock<[Histogram; 4]>,
+    callbacks: OnceLock<Arc<Callbacks>>,
+}
+
+/// Upper bounds of the callback-duration buckets, in nanoseconds (the same as the guest
+/// histograms' [`super::BUCKETS`]).
+const CALLBACK_BUCKETS_NS: [u64; 15] = [
+    1_000,
+    5_000,
+    10_000,
+    50_000,
+    100_000,
+    500_000,
+    1_000_000,
+    5_000_000,
+    10_000_000,
+    50_000_000,
+    100_000_000,
+    500_000_000,
+    1_000_000_000,
+    5_000_000_000,
+    10_000_000_000,
+];
+
+/// One histogram: a counter per bucket (and one past the last) and the sum. Kept by the host
+/// itself rather than through the recorder, which stores every sample until its upkeep: a
+/// callback pays two clock reads and two relaxed atomic adds.
+#[derive(Default)]
+struct Durations {
+    buckets: [AtomicU64; CALLBACK_BUCKETS_NS.len() + 1],
+    sum_ns: AtomicU64,
+}
+
+impl Durations {
+    fn record(&self, ns: u64) {
+        let i = CALLBACK_BUCKETS_NS.partition_point(|&le| le < ns);
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        self.sum_ns.fetch_add(ns, Ordering::Relaxed);
+    }
+}
+
+/// A module's four histograms, one per [`Callback`].
+#[derive(Default)]
+struct Callbacks {
+    by_callback: [Durations; 4],
+}
+
+/// Every module's histograms, by module name: a module's versions share them.
+fn all_callbacks() -> &'static Mutex<BTreeMap<String, Arc<Callbacks>>> {
+    static ALL: OnceLock<Mutex<BTreeMap<String, Arc<Callbacks>>>> = OnceLock::new();
+    ALL.get_or_init(Default::default)
 }
 
 impl ModuleMetrics {
-    fn histogram(&self, module: &str, callback: Callback) -> &Histogram {
+    fn durations(&self, module: &str, callback: Callback) -> &Durations {
         let all = self.callbacks.get_or_init(|| {
-            [
-                Callback::Call,
-                Callback::Cast,
-                Callback::Info,
-                Callback::Batch,
-            ]
-            .map(|c| {
-                metrics::histogram!(
-                    "otter_callback_duration_seconds",
-                    "module" => module.to_owned(),
-                    "callback" => c.label()
-                )
-            })
+            all_callbacks()
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(module.to_owned())
+                .or_default()
+                .clone()
         });
-        &all[callback as usize]
+        &all.by_callback[callback as usize]
+    }
+}
+
+/// `otter_callback_duration_seconds{module,callback}`, as a histogram family.
+fn render_callbacks(out: &mut String) {
+    let all = all_callbacks().lock().unwrap_or_else(|e| e.into_inner());
+    let family = "otter_callback_duration_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {family} How long callbacks ran, by module and callback."
+    );
+    let _ = writeln!(out, "# TYPE {family} histogram");
+    for (module, callbacks) in all.iter() {
+        for callback in [
+            Callback::Call,
+            Callback::Cast,
+            Callback::Info,
+            Callback::Batch,
+        ] {
+            let d = &callbacks.by_callback[callback as usize];
+            let labels = format!(
+                "module=\"{}\",callback=\"{}\"",
+                LabelValue(module),
+                callback.label()
+            );
+            let mut cumulative = 0u64;
+            for (i, le) in CALLBACK_BUCKETS_NS.iter().enumerate() {
+                cumulative += d.buckets[i].load(Ordering::Relaxed);
+                let _ = writeln!(
+                    out,
+                    "{family}_bucket{{{labels},le=\"{}\"}} {cumulative}",
+                    *le as f64 / 1e9
+                );
+            }
+            cumulative += d.buckets[CALLBACK_BUCKETS_NS.len()].load(Ordering::Relaxed);
+            let _ = writeln!(out, "{family}_bucket{{{labels},le=\"+Inf\"}} {cumulative}");
+            let sum = d.sum_ns.load(Ordering::Relaxed) as f64 / 1e9;
+            let _ = writeln!(out, "{family}_sum{{{labels}}} {sum}");
+            let _ = writeln!(out, "{family}_count{{{labels}}} {cumulative}");
+        }
     }
 }
 
@@ -77,10 +158,11 @@ impl CallbackTimer {
 
     /// Record the time since [`CallbackTimer::start`] for `module`.
     pub(crate) fn finish(self, module: &crate::Module) {
+        let ns = u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         module
             .metrics
-            .histogram(module.name(), self.callback)
-            .record(self.started.elapsed().as_secs_f64());
+            .durations(module.name(), self.callback)
+            .record(ns);
     }
 }
 
@@ -109,6 +191,7 @@ pub(super) fn render_node(node: &Node, out: &mut String) {
     let _ = writeln!(out, "# HELP otter_processes Live processes on the node.");
     let _ = writeln!(out, "# TYPE otter_processes gauge");
     let _ = writeln!(out, "otter_processes {total}");
+    render_callbacks(out);
     gauge_family(
         out,
         "otter_module_processes",
