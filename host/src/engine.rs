@@ -145,7 +145,7 @@ pub struct Module {
     wasi: bool,
     pub(crate) pre: GenserverPre<ProcessCtx>,
     /// Its callback-duration histograms.
-    pub(crate) metrics: crate::telemetry::ModuleMetrics,
+    pub(crate) metrics: crate::metering::ModuleMetrics,
 }
 
 impl std::fmt::Debug for Module {

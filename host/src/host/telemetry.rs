@@ -56,7 +56,7 @@ impl Host for ProcessCtx {
         metadata: Vec<(String, String)>,
     ) -> wasmtime::Result<()> {
         if let Some(reason) = refusal(&event, &measurements, &metadata) {
-            crate::telemetry::dropped(self.pid, &self.module, reason);
+            crate::metering::dropped(self.pid, &self.module, reason);
             return Ok(());
         }
         let mut numbers: Vec<(&str, f64)> = Vec::with_capacity(measurements.len());
@@ -68,7 +68,7 @@ impl Host for ProcessCtx {
             if v.is_finite() {
                 numbers.push((k, v));
             } else {
-                crate::telemetry::dropped(self.pid, &self.module, "not_finite");
+                crate::metering::dropped(self.pid, &self.module, "not_finite");
             }
         }
         let name = self
@@ -88,7 +88,7 @@ impl Host for ProcessCtx {
         } else {
             tracing::debug!(target: "otter::telemetry", pid, module, name = name_field.as_deref(), "{shown}");
         }
-        crate::telemetry::record(pid, module, name.as_deref(), &segments, &numbers);
+        crate::metering::record(pid, module, name.as_deref(), &segments, &numbers);
         Ok(())
     }
 }

@@ -18,7 +18,7 @@ use crate::engine::Module;
 use crate::entry::ProcessEntry;
 use crate::exit::{ExitReason, WitReason};
 use crate::mailbox::{Mailbox, Message, Received, ReplySlot, Signal};
-use crate::telemetry::{Callback, CallbackTimer};
+use crate::metering::{Callback, CallbackTimer};
 use crate::term::Term;
 
 mod sys;
@@ -190,14 +190,14 @@ impl Process {
             let flow = match self.awake().await {
                 Ok(_) => {
                     // Without a recorder, one relaxed load and nothing else.
-                    let timer = if crate::telemetry::enabled() {
+                    let timer = if crate::metering::enabled() {
                         self.callback_of(&event).map(CallbackTimer::start)
                     } else {
                         None
                     };
                     let flow = self.handle(event).await;
                     if let Some(timer) = timer {
-                        timer.finish(&self.module);
+                        timer.finish(&self.module.metrics, self.module.name());
                     }
                     flow
                 }

@@ -420,7 +420,7 @@ impl State {
                     let restarts = self.children[j].restarts.saturating_add(1);
                     match self.start_child(&self.children[j].spec, restarts).await {
                         Ok(r) => {
-                            crate::telemetry::restarted(
+                            crate::metering::restarted(
                                 self.name.as_deref().unwrap_or("<unnamed>"),
                                 &self.children[j].spec.id,
                             );
