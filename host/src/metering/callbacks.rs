@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Instant;
 
 /// The callbacks whose durations are measured.
 #[derive(Debug, Clone, Copy)]
@@ -141,7 +140,7 @@ pub(crate) fn render_callbacks(out: &mut String) {
 /// Times one callback (made only when metrics are recorded: see [`super::enabled`]).
 pub(crate) struct CallbackTimer {
     callback: Callback,
-    started: Instant,
+    started: quanta::Instant,
 }
 
 impl CallbackTimer {
@@ -149,7 +148,7 @@ impl CallbackTimer {
     pub(crate) fn start(callback: Callback) -> CallbackTimer {
         CallbackTimer {
             callback,
-            started: Instant::now(),
+            started: quanta::Instant::now(),
         }
     }
 
