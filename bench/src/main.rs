@@ -51,6 +51,10 @@ struct Cli {
     /// `cargo xtask guests` output.
     #[arg(long, global = true)]
     guests: Option<PathBuf>,
+    /// Install the Prometheus metrics recorder first, as `[telemetry] prometheus` does, to
+    /// measure what recording the host's figures costs.
+    #[arg(long, global = true)]
+    metrics: bool,
     #[command(subcommand)]
     bench: Bench,
 }
@@ -180,6 +184,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if cli.metrics
+        && let Err(e) = otter::telemetry::Metrics::install()
+    {
+        eprintln!("bench {name} failed: {e}");
+        return ExitCode::FAILURE;
+    }
     let guests = cli.guests.unwrap_or_else(xtask::guest_dir);
     let outcome = match runtime.block_on(runtime.spawn(run(cli.bench, guests, cli.workers))) {
         Ok(r) => r,

@@ -8,9 +8,11 @@
 
 #[cfg(target_arch = "wasm32")]
 pub(crate) use crate::bindings::otter::genserver::{
-    clock, log, process, registry, spawn, sql, supervisor, table,
+    clock, log, process, registry, spawn, sql, supervisor, table, telemetry,
 };
 #[cfg(not(target_arch = "wasm32"))]
-pub(crate) use crate::testing::fake::{clock, log, process, registry, spawn, sql, supervisor};
+pub(crate) use crate::testing::fake::{
+    clock, log, process, registry, spawn, sql, supervisor, telemetry,
+};
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) use crate::testing::fake_table as table;

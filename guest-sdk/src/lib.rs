@@ -163,6 +163,7 @@ mod spawn;
 pub mod sql;
 pub mod supervisor;
 pub mod table;
+pub mod telemetry;
 mod term;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;

@@ -144,6 +144,8 @@ pub struct Module {
     /// Whether it imports WASI (and so its processes take grants).
     wasi: bool,
     pub(crate) pre: GenserverPre<ProcessCtx>,
+    /// Its callback-duration histograms.
+    pub(crate) metrics: crate::metering::ModuleMetrics,
 }
 
 impl std::fmt::Debug for Module {
@@ -445,5 +447,6 @@ pub(crate) async fn compile(
         digest: sha2::Sha256::digest(bytes).into(),
         wasi,
         pre,
+        metrics: Default::default(),
     })
 }

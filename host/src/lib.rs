@@ -16,7 +16,7 @@
 //! | `engine`, `cache`, `pools`, `memory` | the wasmtime engine and epoch clock, compiling and checking modules (and reading their version), the compiled-module cache, the stack and memory pools, a process's memory cap |
 //! | `trap` | what ended a guest call, as one short exit reason |
 //! | `grants` | what a module's processes may reach through WASI ([`ModuleGrants`]); `host/wasi.rs` turns them into each process's WASI context |
-//! | `bindings`, `host/` | the code generated from `wit/`, and one module per imported WIT interface (`process`, `registry`, `spawn`, `supervisor`, `clock`, `log`, `table`) and the linker that installs them; `wasi` (WASI preview 2 for the modules that import it, from their grants) and `stdio` (a WASI guest's stdout and stderr into the log, bounded) |
+//! | `bindings`, `host/` | the code generated from `wit/`, and one module per imported WIT interface (`process`, `registry`, `spawn`, `supervisor`, `clock`, `log`, `sql`, `table`, `telemetry`) and the linker that installs them; `wasi` (WASI preview 2 for the modules that import it, from their grants) and `stdio` (a WASI guest's stdout and stderr into the log, bounded) |
 //! | `mailbox`, `timer` | a process's queue of messages and signals with its reply slots; `send-after` timers |
 //! | `entry` | a process as the rest of the node sees it: its entry in the process table, who is told when it exits, what `ps` shows |
 //! | `process/` | one process's task: `serve` (the message loop, hibernation), `batch` (several queued messages in one guest entry), `flow` (what a callback's result does next), `calls` (the calls it has not answered: tags, bounds, exit), `ctx` (its store data) |
@@ -26,14 +26,16 @@
 //! | `table/` | shared tables (ETS) as data: the node's index of tables, their objects in term order (`order`: a term as bytes that sort as its value), the node's bounds on them |
 //! | `supervisor/` | supervisors as host tasks: specs, restart strategies, child administration |
 //! | `manifest/` | the application a TOML file describes, checked with its lines |
+//! | `telemetry/` | the metrics recorder ([`telemetry::Metrics`]), the node's per-process figures read at scrape time, the Prometheus endpoint |
+//! | `metering/` | what the runtime records as it runs: guests' telemetry events as metrics (naming rule, series bound), callback durations, supervisor restarts |
 //! | `control/` | the control endpoint: requests and responses, connections and their limits, the typed `ps`/`tree` answers; it uses the node's API only |
 //! | `cli/` (binary) | the `otter` commands: `run` and the clients of the control endpoint |
 //!
 //! ## Import layers
 //!
 //! Imports flow one way, from the top down: the CLI; `control`, `manifest` and `release`; `embedded`;
-//! the runtime (`node`, `supervisor`, `host`, `process`, `engine`, `entry`); then what it is
-//! built on (`mailbox`, `timer`, `registry`, `table`, `pools`, `memory`, `trap`, `cache`, `error`,
+//! `telemetry`; the runtime (`node`, `supervisor`, `host`, `process`, `engine`, `entry`); then what it is
+//! built on (`metering`, `mailbox`, `timer`, `registry`, `table`, `pools`, `memory`, `trap`, `cache`, `error`,
 //! `dest`, `exit`, `term`, `limits`, `guest_text`, `trust`, `bindings`), none of which
 //! imports anything above it. Inside `process/`, `serve` uses `batch`, both use `flow`, and
 //! `calls` and `ctx` are below all three. The test in `layers.rs` fails on any import cycle
@@ -96,6 +98,7 @@ mod limits;
 mod mailbox;
 pub mod manifest;
 mod memory;
+mod metering;
 mod node;
 mod pools;
 mod process;
@@ -106,6 +109,7 @@ pub mod runtime;
 mod sql;
 mod supervisor;
 mod table;
+pub mod telemetry;
 mod term;
 mod timer;
 mod trap;

@@ -35,6 +35,7 @@ mod supervision;
 mod supervision_model;
 mod support;
 mod tables;
+mod telemetry;
 mod terminate_after_panic;
 mod time;
 mod upgrade;

@@ -564,3 +564,30 @@ pub(crate) mod sql {
         }
     }
 }
+
+/// The `telemetry` interface: recorded.
+pub(crate) mod telemetry {
+    use super::*;
+    pub(crate) use crate::bindings::otter::genserver::telemetry::Measurement;
+
+    pub(crate) fn execute(
+        event: &[String],
+        measurements: &[(String, Measurement)],
+        metadata: &[(String, String)],
+    ) {
+        record(HostCall::Telemetry {
+            event: event.to_vec(),
+            measurements: measurements
+                .iter()
+                .map(|(k, m)| {
+                    let m = match *m {
+                        Measurement::Int(i) => crate::telemetry::Measurement::Int(i),
+                        Measurement::Float(f) => crate::telemetry::Measurement::Float(f),
+                    };
+                    (k.clone(), m)
+                })
+                .collect(),
+            metadata: metadata.to_vec(),
+        });
+    }
+}

@@ -325,6 +325,15 @@ pub enum HostCall {
         /// Key/value fields.
         fields: Vec<(String, String)>,
     },
+    /// A telemetry event ([`crate::telemetry`]).
+    Telemetry {
+        /// The event's segments.
+        event: Vec<String>,
+        /// Its measurements.
+        measurements: Vec<(String, crate::telemetry::Measurement)>,
+        /// Its metadata.
+        metadata: Vec<(String, String)>,
+    },
 }
 
 /// How a process was started ([`HostCall::Start`]).

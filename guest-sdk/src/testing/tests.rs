@@ -125,3 +125,63 @@ fn the_fake_clock_moves_only_when_told() {
     let t = crate::start_timer("me", &"tick", 10);
     assert_eq!(crate::cancel_timer(t), Some(10));
 }
+
+#[test]
+fn a_span_emits_start_then_stop_with_the_work_s_duration() {
+    use crate::telemetry::{Measurement, span};
+    advance(std::time::Duration::from_millis(5));
+    let r: Result<u32, String> = span(&["orders", "flush"], &[("table", "t")], || {
+        crate::clock::sleep(std::time::Duration::from_millis(3));
+        Ok(7)
+    });
+    assert_eq!(r, Ok(7));
+    let events: Vec<HostCall> = take()
+        .into_iter()
+        .filter(|c| matches!(c, HostCall::Telemetry { .. }))
+        .collect();
+    let [
+        HostCall::Telemetry {
+            event: start,
+            metadata: start_meta,
+            ..
+        },
+        HostCall::Telemetry {
+            event: stop,
+            measurements,
+            metadata: stop_meta,
+        },
+    ] = &events[..]
+    else {
+        panic!("two events: {events:?}")
+    };
+    assert_eq!(start, &["orders", "flush", "start"]);
+    assert_eq!(stop, &["orders", "flush", "stop"]);
+    assert_eq!(start_meta, &[("table".to_owned(), "t".to_owned())]);
+    assert_eq!(stop_meta, start_meta);
+    assert_eq!(
+        measurements[0],
+        ("duration".to_owned(), Measurement::Int(3_000_000)),
+        "the fake clock moved by the sleep"
+    );
+}
+
+#[test]
+fn a_span_whose_work_fails_emits_exception_with_kind_and_reason() {
+    use crate::telemetry::span;
+    let r: Result<(), &str> = span(&["orders", "flush"], &[], || Err("disk full"));
+    assert_eq!(r, Err("disk full"));
+    let Some(HostCall::Telemetry {
+        event, metadata, ..
+    }) = take().pop()
+    else {
+        panic!("an event")
+    };
+    assert_eq!(event, ["orders", "flush", "exception"]);
+    assert_eq!(
+        metadata,
+        [
+            ("kind".to_owned(), "error".to_owned()),
+            ("reason".to_owned(), "disk full".to_owned())
+        ]
+    );
+}

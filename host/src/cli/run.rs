@@ -12,6 +12,7 @@ use anyhow::Context;
 use otter::control::{self, Endpoint};
 use otter::manifest::{ChildTableKind, Manifest, SupervisorTable};
 use otter::release::Release;
+use otter::telemetry::{Metrics, PrometheusEndpoint};
 use otter::{ChildFailure, ChildInfo, Node, NodeConfig, SupervisorError};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing_subscriber::EnvFilter;
@@ -83,7 +84,20 @@ async fn serve(manifest: Manifest, node_name: String, socket: PathBuf) -> anyhow
     if let Some(t) = manifest.callback_timeout {
         config.callback_timeout(Some(t));
     }
+    // Bound before anything starts, so that an address in use stops the run at once.
+    let prometheus = match manifest.prometheus {
+        Some(addr) => Some(bind_metrics(&manifest, addr).await?),
+        None => None,
+    };
     let node = Node::new(config)?;
+    let metrics = prometheus.map(|(endpoint, metrics)| {
+        let addr = endpoint
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        tracing::info!(metrics = %format!("http://{addr}/metrics"), "serving metrics");
+        tokio::spawn(endpoint.serve(node.clone(), metrics))
+    });
     // Loading runs a module's own code (bounded by the load time limit) and may compile for a
     // while: a signal meanwhile ends it at once.
     let loaded = tokio::select! {
@@ -165,6 +179,9 @@ async fn serve(manifest: Manifest, node_name: String, socket: PathBuf) -> anyhow
     log_children(&manifest.supervisor, &live, "stopped");
     // Whatever the children started themselves.
     node.shutdown().await;
+    if let Some(task) = metrics {
+        task.abort();
+    }
     // A `stop` of the root supervisor is answered before the node goes.
     let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.finish_requests()).await;
     drop(endpoint);
@@ -282,4 +299,20 @@ fn child_error(manifest: &Manifest, e: &SupervisorError) -> otter::manifest::Man
             message: format!("{label} did not start: {reason}"),
         },
     }
+}
+
+/// Install the metrics recorder and bind the Prometheus endpoint at `[telemetry]
+/// prometheus`.
+async fn bind_metrics(
+    manifest: &Manifest,
+    addr: std::net::SocketAddr,
+) -> anyhow::Result<(PrometheusEndpoint, Metrics)> {
+    let metrics = Metrics::install()?;
+    let endpoint = PrometheusEndpoint::bind(addr).await.with_context(|| {
+        format!(
+            "{}: telemetry.prometheus: cannot listen on {addr}",
+            manifest.path.display()
+        )
+    })?;
+    Ok((endpoint, metrics))
 }

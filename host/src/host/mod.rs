@@ -9,6 +9,7 @@ mod sql;
 mod stdio;
 mod supervisor;
 mod table;
+mod telemetry;
 pub(crate) mod wasi;
 
 use wasmtime::Engine;

@@ -72,6 +72,10 @@
 //! [[children.children]]       # exactly one: the template
 //! module = "echo"
 //! restart = "temporary"
+//!
+//! [telemetry]                 # optional
+//! prometheus = "127.0.0.1:9568"  # serve /metrics here (Prometheus' text format); a port
+//!                             # alone, `prometheus = 9568`, means 127.0.0.1; default: none
 //! ```
 //!
 //! Without `[supervisor]`, the children are under a root `one_for_one` supervisor with
@@ -182,6 +186,8 @@ pub struct Manifest {
     pub supervisor: SupervisorTable,
     /// The `[[registries]]`, in file order.
     pub registries: Vec<RegistrySpec>,
+    /// `[telemetry] prometheus`: where to serve `/metrics`, if anywhere.
+    pub prometheus: Option<std::net::SocketAddr>,
 }
 
 /// A named registry of keys to create before anything starts.
@@ -499,6 +505,7 @@ mod child;
 mod grants;
 mod parse;
 mod raw;
+mod telemetry;
 mod text;
 
 use parse::Parser;

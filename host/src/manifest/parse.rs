@@ -234,6 +234,7 @@ impl Parser<'_> {
             control_limits,
             modules,
             supervisor,
+            prometheus: self.prometheus(raw.telemetry.as_ref())?,
             registries,
         })
     }

@@ -20,6 +20,15 @@ pub(super) struct RawManifest {
     pub(super) children: Vec<Spanned<RawChild>>,
     #[serde(default)]
     pub(super) registries: Vec<Spanned<RawRegistry>>,
+    pub(super) telemetry: Option<RawTelemetry>,
+}
+
+/// `[telemetry]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTelemetry {
+    /// `"127.0.0.1:9568"`, or a port alone (on the loopback address).
+    pub(super) prometheus: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize)]

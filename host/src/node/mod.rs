@@ -466,6 +466,21 @@ impl Node {
         all
     }
 
+    /// Each live process's module name and mailbox length, without copying the table (for
+    /// the metrics endpoint).
+    pub(crate) fn for_each_process(&self, mut f: impl FnMut(&str, usize)) {
+        for e in self.inner.processes.iter() {
+            let entry = e.value();
+            let module = entry.module();
+            f(
+                module
+                    .as_ref()
+                    .map_or(crate::entry::EMBEDDED_MODULE, |m| m.name()),
+                entry.mailbox.queued(),
+            );
+        }
+    }
+
     /// How many processes are alive.
     pub fn process_count(&self) -> usize {
         self.inner.processes.len()

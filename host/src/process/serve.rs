@@ -18,6 +18,7 @@ use crate::engine::Module;
 use crate::entry::ProcessEntry;
 use crate::exit::{ExitReason, WitReason};
 use crate::mailbox::{Mailbox, Message, Received, ReplySlot, Signal};
+use crate::metering::{Callback, CallbackTimer};
 use crate::term::Term;
 
 mod sys;
@@ -187,7 +188,19 @@ impl Process {
                 }
             };
             let flow = match self.awake().await {
-                Ok(_) => self.handle(event).await,
+                Ok(_) => {
+                    // Without a recorder, one relaxed load and nothing else.
+                    let timer = if crate::metering::enabled() {
+                        self.callback_of(&event).map(CallbackTimer::start)
+                    } else {
+                        None
+                    };
+                    let flow = self.handle(event).await;
+                    if let Some(timer) = timer {
+                        timer.finish(&self.module.metrics, self.module.name());
+                    }
+                    flow
+                }
                 Err(reason) => Flow::Crash(reason),
             };
             next = match flow {
@@ -195,6 +208,19 @@ impl Process {
                 Flow::Stop(reason) => return Served::Exit(self.exit(reason, true).await),
                 Flow::Crash(reason) => return Served::Exit(self.exit(reason, false).await),
             };
+        }
+    }
+
+    /// The callback `event` runs, as the callback-duration metric names it (none for a stop).
+    fn callback_of(&mut self, event: &Event) -> Option<Callback> {
+        match event {
+            Event::Message(first) if first.batchable() && self.ctx().mailbox.has_message() => {
+                Some(Callback::Batch)
+            }
+            Event::Message(Message::Call { .. }) => Some(Callback::Call),
+            Event::Message(Message::Cast(_)) => Some(Callback::Cast),
+            Event::Signal(_) | Event::Exit { .. } => None,
+            Event::Message(_) | Event::Timeout => Some(Callback::Info),
         }
     }
 

@@ -21,5 +21,6 @@ mod sql;
 mod start;
 mod supervisors;
 mod support;
+mod telemetry;
 mod terminate;
 mod upgrade;

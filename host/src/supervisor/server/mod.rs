@@ -420,6 +420,10 @@ impl State {
                     let restarts = self.children[j].restarts.saturating_add(1);
                     match self.start_child(&self.children[j].spec, restarts).await {
                         Ok(r) => {
+                            crate::metering::restarted(
+                                self.name.as_deref().unwrap_or("<unnamed>"),
+                                &self.children[j].spec.id,
+                            );
                             self.children[j].running = r;
                             self.children[j].restarts = restarts;
                         }

@@ -1,0 +1,107 @@
+//! What the runtime records as it runs, through the `metrics` facade or in figures of its
+//! own: guests' telemetry events as metrics (under the naming rule of [`crate::telemetry`]),
+//! callback durations, supervisor restarts. Nothing is recorded until
+//! [`crate::telemetry::Metrics::install`] calls [`enable`]; until then each hook costs one
+//! relaxed atomic load.
+
+mod callbacks;
+mod names;
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+pub(crate) use callbacks::{
+    Callback, CallbackTimer, ModuleMetrics, gauge_family, render_callbacks, restarted,
+};
+pub use names::MAX_GUEST_SERIES;
+
+use names::{Instrument, Series};
+
+/// Whether a recorder is installed (so metrics are worth making).
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// Whether metrics are recorded: one relaxed load, for the hot paths.
+#[inline]
+pub(crate) fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
+/// The series guests created.
+fn series() -> &'static Series {
+    static SERIES: OnceLock<Series> = OnceLock::new();
+    SERIES.get_or_init(Series::new)
+}
+
+/// Record a guest event's metrics (a no-op until [`Metrics::install`]). `measurements` are
+/// finite already.
+pub(crate) fn record(
+    pid: crate::Pid,
+    module: &str,
+    name: Option<&str>,
+    segments: &[&str],
+    measurements: &[(&str, f64)],
+) {
+    if !enabled() {
+        return;
+    }
+    let mut labels: Vec<(&'static str, &str)> = vec![("module", module)];
+    if let Some(name) = name {
+        labels.push(("name", name));
+    }
+    for instrument in names::instruments(segments, measurements) {
+        if let Err(refused) = series().admit(&instrument, &labels) {
+            dropped(pid, module, refused.reason());
+            continue;
+        }
+        let owned: Vec<metrics::Label> = labels
+            .iter()
+            .map(|(k, v)| metrics::Label::new(*k, (*v).to_owned()))
+            .collect();
+        match instrument {
+            Instrument::Histogram(m, v) => metrics::histogram!(m, owned).record(v),
+            Instrument::Counter(m, v) => metrics::counter!(m, owned).increment(v),
+            Instrument::Gauge(m, v) => metrics::gauge!(m, owned).set(v),
+        }
+    }
+}
+
+/// A guest event (or part of one) was dropped for `reason`: counted, and warned of at most
+/// once a second so that a guest cannot flood the log.
+pub(crate) fn dropped(pid: crate::Pid, module: &str, reason: &'static str) {
+    if enabled() {
+        metrics::counter!("otter_telemetry_dropped_total", "reason" => reason).increment(1);
+    }
+    static LAST_WARNED: AtomicU64 = AtomicU64::new(0);
+    static SUPPRESSED: AtomicU64 = AtomicU64::new(0);
+    static ORIGIN: OnceLock<std::time::Instant> = OnceLock::new();
+    let now = u64::try_from(
+        ORIGIN
+            .get_or_init(std::time::Instant::now)
+            .elapsed()
+            .as_nanos(),
+    )
+    .unwrap_or(u64::MAX);
+    let last = LAST_WARNED.load(Ordering::Relaxed);
+    if (last == 0 || now.saturating_sub(last) >= 1_000_000_000)
+        && LAST_WARNED
+            .compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        let suppressed = SUPPRESSED.swap(0, Ordering::Relaxed);
+        tracing::warn!(
+            target: "otter::telemetry",
+            pid,
+            module,
+            reason,
+            suppressed,
+            "guest telemetry dropped"
+        );
+    } else {
+        SUPPRESSED.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Record from now on (the recorder is installed).
+pub(crate) fn enable() {
+    ENABLED.store(true, Ordering::Relaxed);
+}

@@ -1,0 +1,186 @@
+//! `[telemetry] prometheus`: `otter run` serves `/metrics` where the manifest says, with the
+//! guests' span histograms and the host's per-process figures; a bad address is a manifest
+//! error; a guest inventing metric names cannot grow the series without bound.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+/// A port free now (the test binds it in the manifest right after).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// `GET path` on `addr`: the status line and the body.
+fn get(addr: SocketAddr, path: &str) -> std::io::Result<(String, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n")?;
+    let mut answer = String::new();
+    s.read_to_string(&mut answer)?;
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    Ok((
+        head.lines().next().unwrap_or_default().to_owned(),
+        body.to_owned(),
+    ))
+}
+
+/// The app: the telemetry probe registered as `probe_server`, metrics on `port`.
+fn app(port: u16) -> App {
+    let app = App::new();
+    app.write_manifest(&format!(
+        r#"[node]
+name = "t"
+control = "ctl/t.sock"
+
+[telemetry]
+prometheus = "127.0.0.1:{port}"
+
+[modules]
+telemetry_probe = "{probe}"
+
+[[children]]
+name = "probe_server"
+module = "telemetry_probe"
+"#,
+        probe = guests().join("telemetry_probe.wasm").display(),
+    ));
+    app
+}
+
+#[test]
+fn metrics_show_a_guest_span_histogram_and_a_registered_server_mailbox_length() {
+    let port = free_port();
+    let app = app(port);
+    let _running = app.spawn().ready();
+    let span = r#"{"span": {"event": ["orders", "flush"], "sleep_ms": 5, "fail": false}}"#;
+    assert_eq!(app.ok(&["call", "probe_server", span]).trim(), "\"ok\"");
+
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let (status, body) = get(addr, "/metrics").expect("scrape /metrics");
+    assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
+    let line = |prefix: &str| {
+        body.lines()
+            .find(|l| l.starts_with(prefix))
+            .map(str::to_owned)
+    };
+    let count = line("orders_flush_duration_seconds_count{")
+        .unwrap_or_else(|| panic!("the span's duration histogram:\n{body}"));
+    assert!(count.contains("name=\"probe_server\""), "{count}");
+    assert!(count.ends_with(" 1"), "{count}");
+    let mailbox = line("otter_mailbox_length{name=\"probe_server\"")
+        .unwrap_or_else(|| panic!("the registered server's mailbox length:\n{body}"));
+    assert!(mailbox.ends_with(" 0"), "{mailbox}");
+    assert!(line("otter_processes ").is_some(), "{body}");
+
+    let (status, _) = get(addr, "/elsewhere").expect("another path");
+    assert_eq!(status, "HTTP/1.1 404 Not Found");
+}
+
+#[test]
+fn a_bad_prometheus_address_is_a_manifest_error_at_its_line() {
+    let app = App::new();
+    app.write_manifest(&format!(
+        r#"[node]
+name = "t"
+control = "ctl/t.sock"
+
+[telemetry]
+prometheus = "localhost"
+
+[modules]
+telemetry_probe = "{probe}"
+"#,
+        probe = guests().join("telemetry_probe.wasm").display(),
+    ));
+    let (status, stderr) = app.run_refused();
+    assert!(!status.success());
+    assert!(
+        stderr.contains("app.toml:6: telemetry.prometheus: \"localhost\" is not an address"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_address_in_use_stops_the_run_naming_the_field() {
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let app = app(taken.local_addr().unwrap().port());
+    let (status, stderr) = app.run_refused();
+    assert!(!status.success());
+    assert!(
+        stderr.contains("telemetry.prometheus: cannot listen on 127.0.0.1:"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_guest_inventing_metric_names_cannot_grow_the_series_without_bound() {
+    let port = free_port();
+    let app = app(port);
+    let _running = app.spawn().ready();
+    let started = Instant::now();
+    app.ok(&[
+        "call",
+        "probe_server",
+        r#"{"hostile": {"many_events": 3000}}"#,
+    ]);
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let (_, body) = get(([127, 0, 0, 1], port).into(), "/metrics").expect("scrape");
+    let invented = body
+        .lines()
+        .filter(|l| l.starts_with("hostile_invented_"))
+        .count();
+    assert_eq!(
+        invented,
+        otter::telemetry::MAX_GUEST_SERIES,
+        "bounded series"
+    );
+    assert!(
+        body.contains("otter_telemetry_dropped_total{reason=\"series_limit\"} 1000"),
+        "the rest counted as dropped:\n{}",
+        body.lines()
+            .filter(|l| l.contains("dropped"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert_eq!(
+        app.ok(&["call", "probe_server", "\"ping\""]).trim(),
+        "\"pong\""
+    );
+}
+
+#[test]
+fn the_metrics_endpoint_refuses_an_oversized_request_and_outlasts_an_idle_client() {
+    let port = free_port();
+    let app = app(port);
+    let _running = app.spawn().ready();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    // A client that connects and says nothing holds one connection, not the endpoint.
+    let _idle = TcpStream::connect(addr).expect("connect");
+    let mut big = TcpStream::connect(addr).expect("connect");
+    big.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let head = format!(
+        "GET /metrics HTTP/1.1\r\nX-Pad: {}\r\n",
+        "a".repeat(64 << 10)
+    );
+    let _ = big.write_all(head.as_bytes());
+    let mut answer = String::new();
+    let _ = big.read_to_string(&mut answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 431 "),
+        "an oversized request head is refused: {answer:?}"
+    );
+    let (status, body) = get(addr, "/metrics").expect("scrape");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(body.contains("otter_processes "), "{body}");
+    let mut post = TcpStream::connect(addr).expect("connect");
+    write!(post, "DELETE /metrics HTTP/1.1\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    post.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 405 "), "{answer:?}");
+}
