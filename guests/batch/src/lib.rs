@@ -135,7 +135,10 @@ impl Batcher {
         if let Some(sink) = &self.sink
             && let Err(e) = otter_guest::send(sink, &BatchMsg { batch })
         {
-            otter_guest::log::warn("the sink is gone; batch dropped", &[("error", &e.to_string())]);
+            otter_guest::log::warn(
+                "the sink is gone; batch dropped",
+                &[("error", &e.to_string())],
+            );
         }
     }
 }

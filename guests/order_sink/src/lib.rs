@@ -10,6 +10,10 @@
 //! fail or cannot keep up). A bounded mailbox on the child (`mailbox = { bound, policy =
 //! "reject" }`) bounds the callers queued behind a flush too, answered `busy` by the host.
 //!
+//! Each flush is a telemetry span `[:orders, :flush]` (the orders in its metadata): with the
+//! manifest's `[telemetry] prometheus` the node serves `orders_flush_duration_seconds`, and
+//! `orders_flush_exceptions_total` for the flushes that failed.
+//!
 //! ```text
 //! $ otter call order_sink '{"submit":{"client":1,"seq":1,"item":"tea","amount":350}}'
 //! "ok"
@@ -21,7 +25,7 @@ use std::time::Duration;
 
 use otter_guest::sql::{Connection, Error, Value};
 use otter_guest::{
-    ExitReason, GenServer, Info, Init, NoReply, Reply, ReplyTo, TimerRef, clock, log,
+    ExitReason, GenServer, Info, Init, NoReply, Reply, ReplyTo, TimerRef, clock, log, telemetry,
 };
 use serde::{Deserialize, Serialize};
 
@@ -177,7 +181,12 @@ impl OrderSink {
         }
         let started = clock::monotonic_time();
         let batch = std::mem::take(&mut self.buf);
-        let written = self.flush_batch(&batch);
+        let size = batch.len().to_string();
+        // `[:orders, :flush]` start/stop/exception: the host's
+        // `orders_flush_duration_seconds` histogram and `orders_flush_exceptions_total`.
+        let written = telemetry::span(&["orders", "flush"], &[("orders", &size)], || {
+            self.flush_batch(&batch)
+        });
         let took = clock::monotonic_time().saturating_sub(started);
         let ms = took.as_millis().to_string();
         match written {

@@ -1,9 +1,11 @@
 //! `[telemetry] prometheus`: `otter run` serves `/metrics` where the manifest says, with the
 //! guests' span histograms and the host's per-process figures; a bad address is a manifest
-//! error; a guest inventing metric names cannot grow the series without bound.
+//! error; a guest inventing metric names cannot grow the series without bound; the OrderSink
+//! example serves its flush span's duration and its mailbox length.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::support::*;
@@ -183,4 +185,60 @@ fn the_metrics_endpoint_refuses_an_oversized_request_and_outlasts_an_idle_client
     let mut answer = String::new();
     post.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 405 "), "{answer:?}");
+}
+
+#[test]
+fn the_order_sink_example_serves_its_flush_duration_and_mailbox_length() {
+    let example = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/order_sink.toml"),
+    )
+    .expect("examples/order_sink.toml");
+    let port = free_port();
+    let replace = |text: String, from: &str, to: &str| {
+        assert_eq!(text.matches(from).count(), 1, "{from:?} in the example");
+        text.replace(from, to)
+    };
+    let manifest = replace(
+        example,
+        "\"../guests/target/wasm32-unknown-unknown/release/order_sink.wasm\"",
+        &format!("\"{}\"", guests().join("order_sink.wasm").display()),
+    );
+    let manifest = replace(
+        manifest,
+        "prometheus = \"127.0.0.1:9568\"",
+        &format!("prometheus = \"127.0.0.1:{port}\""),
+    );
+    let manifest = replace(
+        manifest,
+        "[node]\nname = \"order_sink\"\n",
+        "[node]\nname = \"order_sink\"\ncontrol = \"ctl/t.sock\"\n",
+    );
+    let app = App::new();
+    app.write_manifest(&manifest);
+    std::fs::create_dir(app.path("data")).unwrap();
+    let _running = app.spawn().ready();
+    for seq in 1..=3 {
+        let order = format!(r#"{{"submit":{{"client":1,"seq":{seq},"item":"tea","amount":350}}}}"#);
+        assert_eq!(app.ok(&["call", "order_sink", &order]).trim(), r#""ok""#);
+    }
+
+    // The example flushes every 200 ms; its span then shows in the scrape.
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let body = loop {
+        let (status, body) = get(addr, "/metrics").expect("scrape /metrics");
+        assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
+        if body.contains("orders_flush_duration_seconds_count{") || Instant::now() > deadline {
+            break body;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let line = |prefix: &str| body.lines().find(|l| l.starts_with(prefix));
+    let flushes = line("orders_flush_duration_seconds_count{")
+        .unwrap_or_else(|| panic!("the flush span's duration histogram:\n{body}"));
+    assert!(flushes.contains("name=\"order_sink\""), "{flushes}");
+    assert!(!flushes.ends_with(" 0"), "{flushes}");
+    let mailbox = line("otter_mailbox_length{name=\"order_sink\"")
+        .unwrap_or_else(|| panic!("OrderSink's mailbox length:\n{body}"));
+    assert!(mailbox.ends_with(" 0"), "{mailbox}");
 }
