@@ -1,12 +1,15 @@
 //! A node for one test: your modules loaded, your servers started, probes and mocks.
 
+use std::collections::HashMap;
 use std::future::{Future, IntoFuture};
 use std::ops::Deref;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
-use otter::{Module, Node, NodeConfig, Pid, SpawnOptions, StartError, Term, encode};
+use otter::{
+    DirMode, Module, ModuleGrants, Node, NodeConfig, Pid, SpawnOptions, StartError, Term, encode,
+};
 use serde::Serialize;
 
 use crate::mock::{Mock, Shared};
@@ -25,6 +28,8 @@ use crate::probe::Probe;
 pub struct TestNode {
     node: Node,
     mocks: Mutex<Vec<Weak<Shared>>>,
+    /// What [`TestNode::grant_dir`] granted each module so far.
+    grants: Mutex<HashMap<String, ModuleGrants>>,
 }
 
 impl TestNode {
@@ -45,6 +50,7 @@ impl TestNode {
         TestNode {
             node,
             mocks: Mutex::default(),
+            grants: Mutex::default(),
         }
     }
 
@@ -71,6 +77,38 @@ impl TestNode {
             Ok(module) => module,
             Err(e) => panic!("loading module `{name}`: {e}"),
         }
+    }
+
+    /// Grant `module`'s servers started from now on the host directory `host`, seen by the
+    /// guest as `guest` (e.g. `/files`), for a server built for WASI that reads or writes
+    /// files. Each call adds a directory to those granted to `module` before; grants given
+    /// with [`Node::grant`] are replaced. A server already running keeps what it started
+    /// with.
+    ///
+    /// ```no_run
+    /// # async fn demo(node: &otter_test::TestNode) {
+    /// use otter::DirMode;
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// node.grant_dir("file_server", dir.path(), "/files", DirMode::ReadWrite);
+    /// let server = node.start_server("file_server").await;
+    /// // ... then read what it wrote under dir.path() ...
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    /// If `host` is not a directory accessible as `mode` asks, saying why.
+    pub fn grant_dir(&self, module: &str, host: impl AsRef<Path>, guest: &str, mode: DirMode) {
+        let mut granted = self.grants.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut grants = granted.get(module).cloned().unwrap_or_default();
+        grants.dir(host.as_ref(), guest, mode);
+        if let Err(e) = self.node.grant(module, grants.clone()) {
+            panic!(
+                "granting `{module}` {} as {guest}: {e}",
+                host.as_ref().display()
+            );
+        }
+        granted.insert(module.to_owned(), grants);
     }
 
     /// Start a server of `module`: set its name, args and options on the returned

@@ -3,6 +3,7 @@
 
 mod doc_example;
 mod echo;
+mod files;
 mod kv;
 mod kv_cache;
 mod mailbox;
