@@ -100,6 +100,14 @@
 //! ([`Mock::received`], [`Mock::calls`], [`Mock::casts`]) and are mailboxes too:
 //! `assert_receive!(mock, Call(Req::Get(key)) => key)`.
 //!
+//! ## Files
+//!
+//! A server built for WASI (`wasm32-wasip2`, `std::fs`) reaches only the directories its
+//! module is granted: [`TestNode::grant_dir`] grants one (a temporary directory of the
+//! test, say) to the servers started after it, and the test reads what they wrote there.
+//! [`Node::stop`](otter::Node::stop) returns once `terminate` has run, so what `terminate`
+//! writes is in the file by then.
+//!
 //! ## Runtime
 //!
 //! Either flavour of `#[tokio::test]` works. On the default current-thread runtime the
