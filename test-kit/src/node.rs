@@ -6,14 +6,20 @@ use std::ops::Deref;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
 
 use otter::{
-    DirMode, Module, ModuleGrants, Node, NodeConfig, Pid, SpawnOptions, StartError, Term, encode,
+    DirMode, GuestLogLine, Module, ModuleGrants, Node, NodeConfig, Pid, SpawnOptions, StartError,
+    Term, encode,
 };
 use serde::Serialize;
 
 use crate::mock::{Mock, Shared};
 use crate::probe::Probe;
+
+/// How many of the last lines its guests logged a [`TestNode`] keeps for
+/// [`TestNode::log`].
+pub const KEPT_LOG_LINES: usize = 10_000;
 
 /// A [`Node`] for one test: load your `.wasm` under a module name, start your servers,
 /// open [probes](Probe) and [mocks](Mock). It derefs to the [`Node`] for everything else
@@ -47,6 +53,7 @@ impl TestNode {
     /// As [`TestNode::new`].
     pub fn with_config(config: NodeConfig) -> TestNode {
         let node = Node::new(config).unwrap_or_else(|e| panic!("starting a node: {e:#}"));
+        node.keep_guest_log(KEPT_LOG_LINES);
         TestNode {
             node,
             mocks: Mutex::default(),
@@ -109,6 +116,64 @@ impl TestNode {
             );
         }
         granted.insert(module.to_owned(), grants);
+    }
+
+    /// What the node's servers logged (`otter_guest::log`), oldest first: the last
+    /// [`KEPT_LOG_LINES`] lines.
+    pub fn log(&self) -> Vec<GuestLogLine> {
+        self.node.guest_log()
+    }
+
+    /// Wait up to `timeout` for a log line that `matches` (one already logged counts), and
+    /// return it, as ExUnit's `capture_log` and `=~` check a log.
+    ///
+    /// ```no_run
+    /// # async fn demo(node: &otter_test::TestNode) {
+    /// use std::time::Duration;
+    /// use otter_test::LogLevel;
+    ///
+    /// let line = node
+    ///     .assert_logged(|l| l.level == LogLevel::Warn && l.message.contains("sink"), Duration::from_millis(100))
+    ///     .await;
+    /// assert_eq!(line.field("error"), Some("noproc"));
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    /// If no such line is logged in time, listing the log.
+    #[track_caller]
+    pub fn assert_logged<'a>(
+        &'a self,
+        matches: impl Fn(&GuestLogLine) -> bool + 'a,
+        timeout: Duration,
+    ) -> impl Future<Output = GuestLogLine> + 'a {
+        let caller = std::panic::Location::caller();
+        async move {
+            let deadline = tokio::time::Instant::now() + timeout;
+            loop {
+                let log = self.log();
+                if let Some(line) = log.iter().find(|l| matches(l)) {
+                    return line.clone();
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    let mut text = format!(
+                        "assert_logged at {caller}: no log line matching within {timeout:?}; "
+                    );
+                    if log.is_empty() {
+                        text.push_str("nothing was logged");
+                    } else {
+                        let s = if log.len() == 1 { "" } else { "s" };
+                        text.push_str(&format!("the log holds {} line{s}:", log.len()));
+                        for line in &log {
+                            text.push_str(&format!("\n  {line}"));
+                        }
+                    }
+                    panic!("{text}");
+                }
+                // Guests log from their own tasks; a few milliseconds is plenty between looks.
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
     }
 
     /// Start a server of `module`: set its name, args and options on the returned

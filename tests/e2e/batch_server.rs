@@ -7,7 +7,9 @@
 use std::time::{Duration, Instant};
 
 use otter::{ExitReason, Pid};
-use otter_test::{Message, Probe, TestNode, assert_receive, assert_received, refute_receive};
+use otter_test::{
+    LogLevel, Message, Probe, TestNode, assert_receive, assert_received, refute_receive,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -176,4 +178,37 @@ async fn batches_go_to_a_sink_given_by_its_registered_name() {
     sink.cast(pid, &json!({"enqueue": "by name"}));
     let (batch, _) = next_batch(&sink).await;
     assert_eq!(batch, [json!("by name")]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_for_a_sink_that_is_gone_is_logged_and_dropped_and_the_server_goes_on() {
+    let node = TestNode::with_modules([("batch", wasm("batch"))]).await;
+    let pid = node
+        .start_server("batch")
+        .args(&json!({"sink": "nobody", "max_batch": 2}))
+        .await;
+    let client = node.probe();
+    for item in ["a", "b"] {
+        client.cast(pid, &json!({ "enqueue": item }));
+    }
+    let flushed = node
+        .assert_logged(|l| l.pid == pid && l.message == "flushed a batch", WAIT)
+        .await;
+    assert_eq!(
+        (flushed.level, flushed.field("items")),
+        (LogLevel::Info, Some("2"))
+    );
+    let dropped = node
+        .assert_logged(|l| l.pid == pid && l.level == LogLevel::Warn, WAIT)
+        .await;
+    assert_eq!(dropped.message, "the sink is gone; batch dropped");
+    let stats: Stats = client.call(pid, &"stats").await.unwrap();
+    assert_eq!(
+        stats,
+        Stats {
+            buffered: 0,
+            flushed_batches: 1,
+            flushed_items: 2
+        }
+    );
 }

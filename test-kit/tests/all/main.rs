@@ -6,6 +6,7 @@ mod echo;
 mod files;
 mod kv;
 mod kv_cache;
+mod log;
 mod mailbox;
 mod mocks;
 mod support;
