@@ -161,12 +161,12 @@ mod tests {
         let huge = "x".repeat(1 << 20);
         let empty = vec![(String::new(), String::new()); 1 << 20];
         kept.push(1, "m", LogLevel::Info, &huge, &empty);
-        let line = &kept.lines.lock().unwrap()[0];
+        let line = kept.lines.lock().unwrap()[0].clone();
         assert!(line.message.len() <= MAX_LOG_TEXT + '…'.len_utf8());
         assert!(line.fields.len() <= MAX_LOG_TEXT, "{}", line.fields.len());
         let many = vec![(huge.clone(), huge); 64];
         kept.push(1, "m", LogLevel::Info, "", &many);
-        let line = &kept.lines.lock().unwrap()[0];
+        let line = kept.lines.lock().unwrap()[0].clone();
         let bytes: usize = line.fields.iter().map(|(k, v)| k.len() + v.len()).sum();
         assert!(bytes <= 3 * MAX_LOG_TEXT + 8, "{bytes}");
     }
