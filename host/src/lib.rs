@@ -128,7 +128,10 @@ pub use error::{
 pub use exit::ExitReason;
 pub use grants::{DatabaseGrant, DirGrant, DirMode, GrantError, ModuleGrants};
 pub use guest_text::escaped;
-pub use node::{DEFAULT_CALL_TIMEOUT, Node, NodeConfig, PoolResidency, ProcessInfo, SpawnOptions};
+pub use node::{
+    DEFAULT_CALL_TIMEOUT, GuestLogLine, LogLevel, Node, NodeConfig, PoolResidency, ProcessInfo,
+    SpawnOptions,
+};
 pub use otter_common::Pid;
 pub use process_limits::{DEFAULT_CALLBACK_TIMEOUT, MailboxBound, Overflow, ProcessLimits};
 pub use registry::{Keys, RegisterError, RegistryError, RegistryExists};

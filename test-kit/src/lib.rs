@@ -100,6 +100,19 @@
 //! ([`Mock::received`], [`Mock::calls`], [`Mock::casts`]) and are mailboxes too:
 //! `assert_receive!(mock, Call(Req::Get(key)) => key)`.
 //!
+//! ## The log
+//!
+//! What your servers log (`otter_guest::log`) is kept: [`TestNode::log`] lists it, and
+//! [`TestNode::assert_logged`] waits for a line that matches, failing with the whole log.
+//!
+//! ## Files
+//!
+//! A server built for WASI (`wasm32-wasip2`, `std::fs`) reaches only the directories its
+//! module is granted: [`TestNode::grant_dir`] grants one (a temporary directory of the
+//! test, say) to the servers started after it, and the test reads what they wrote there.
+//! [`Node::stop`](otter::Node::stop) returns once `terminate` has run, so what `terminate`
+//! writes is in the file by then.
+//!
 //! ## Runtime
 //!
 //! Either flavour of `#[tokio::test]` works. On the default current-thread runtime the
@@ -118,13 +131,13 @@ pub use assert::{DEFAULT_RECEIVE_TIMEOUT, DEFAULT_REFUTE_TIMEOUT};
 pub use inbox::Mailbox;
 pub use message::{Call, Cast, Down, Exit, Message, Receive, Timer};
 pub use mock::{Mock, VERIFY_GRACE, reply};
-pub use node::{StartServer, TestNode};
+pub use node::{KEPT_LOG_LINES, StartServer, TestNode};
 pub use probe::Probe;
 
 /// The host library the kit drives, for what a test needs beyond the kit ([`otter::Node`]'s
 /// whole API, [`otter::CallError`], [`otter::SpawnOptions`], ...).
 pub use otter;
-pub use otter::{ExitReason, Pid};
+pub use otter::{ExitReason, GuestLogLine, LogLevel, Pid};
 
 /// What the macros expand to; not part of the API.
 #[doc(hidden)]

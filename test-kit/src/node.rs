@@ -1,16 +1,25 @@
 //! A node for one test: your modules loaded, your servers started, probes and mocks.
 
+use std::collections::HashMap;
 use std::future::{Future, IntoFuture};
 use std::ops::Deref;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
 
-use otter::{Module, Node, NodeConfig, Pid, SpawnOptions, StartError, Term, encode};
+use otter::{
+    DirMode, GuestLogLine, Module, ModuleGrants, Node, NodeConfig, Pid, SpawnOptions, StartError,
+    Term, encode,
+};
 use serde::Serialize;
 
 use crate::mock::{Mock, Shared};
 use crate::probe::Probe;
+
+/// How many of the last lines its guests logged a [`TestNode`] keeps for
+/// [`TestNode::log`].
+pub const KEPT_LOG_LINES: usize = 10_000;
 
 /// A [`Node`] for one test: load your `.wasm` under a module name, start your servers,
 /// open [probes](Probe) and [mocks](Mock). It derefs to the [`Node`] for everything else
@@ -25,6 +34,8 @@ use crate::probe::Probe;
 pub struct TestNode {
     node: Node,
     mocks: Mutex<Vec<Weak<Shared>>>,
+    /// What [`TestNode::grant_dir`] granted each module so far.
+    grants: Mutex<HashMap<String, ModuleGrants>>,
 }
 
 impl TestNode {
@@ -42,9 +53,11 @@ impl TestNode {
     /// As [`TestNode::new`].
     pub fn with_config(config: NodeConfig) -> TestNode {
         let node = Node::new(config).unwrap_or_else(|e| panic!("starting a node: {e:#}"));
+        node.keep_guest_log(KEPT_LOG_LINES);
         TestNode {
             node,
             mocks: Mutex::default(),
+            grants: Mutex::default(),
         }
     }
 
@@ -70,6 +83,96 @@ impl TestNode {
         match self.node.load_module(name, path.as_ref()).await {
             Ok(module) => module,
             Err(e) => panic!("loading module `{name}`: {e}"),
+        }
+    }
+
+    /// Grant `module`'s servers started from now on the host directory `host`, seen by the
+    /// guest as `guest` (e.g. `/files`), for a server built for WASI that reads or writes
+    /// files. Each call adds a directory to those granted to `module` before; grants given
+    /// with [`Node::grant`] are replaced. A server already running keeps what it started
+    /// with.
+    ///
+    /// ```no_run
+    /// # async fn demo(node: &otter_test::TestNode) {
+    /// use otter::DirMode;
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// node.grant_dir("file_server", dir.path(), "/files", DirMode::ReadWrite);
+    /// let server = node.start_server("file_server").await;
+    /// // ... then read what it wrote under dir.path() ...
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    /// If `host` is not a directory accessible as `mode` asks, saying why.
+    pub fn grant_dir(&self, module: &str, host: impl AsRef<Path>, guest: &str, mode: DirMode) {
+        let mut granted = self.grants.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut grants = granted.get(module).cloned().unwrap_or_default();
+        grants.dir(host.as_ref(), guest, mode);
+        if let Err(e) = self.node.grant(module, grants.clone()) {
+            panic!(
+                "granting `{module}` {} as {guest}: {e}",
+                host.as_ref().display()
+            );
+        }
+        granted.insert(module.to_owned(), grants);
+    }
+
+    /// What the node's servers logged (`otter_guest::log`), oldest first: the last
+    /// [`KEPT_LOG_LINES`] lines.
+    pub fn log(&self) -> Vec<GuestLogLine> {
+        self.node.guest_log()
+    }
+
+    /// Wait up to `timeout` for a log line that `matches` (one already logged counts), and
+    /// return it, as ExUnit's `capture_log` and `=~` check a log.
+    ///
+    /// ```no_run
+    /// # async fn demo(node: &otter_test::TestNode) {
+    /// use std::time::Duration;
+    /// use otter_test::LogLevel;
+    ///
+    /// let line = node
+    ///     .assert_logged(|l| l.level == LogLevel::Warn && l.message.contains("sink"), Duration::from_millis(100))
+    ///     .await;
+    /// assert_eq!(line.field("error"), Some("noproc"));
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    /// If no such line is logged in time, listing the log.
+    #[track_caller]
+    pub fn assert_logged<'a>(
+        &'a self,
+        matches: impl Fn(&GuestLogLine) -> bool + 'a,
+        timeout: Duration,
+    ) -> impl Future<Output = GuestLogLine> + 'a {
+        let caller = std::panic::Location::caller();
+        async move {
+            let deadline = tokio::time::Instant::now() + timeout;
+            loop {
+                let log = self.log();
+                if let Some(line) = log.iter().find(|l| matches(l)) {
+                    return line.clone();
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    let mut text = format!(
+                        "assert_logged at {caller}: no log line matching within {timeout:?}; "
+                    );
+                    if log.is_empty() {
+                        text.push_str("nothing was logged");
+                    } else {
+                        let s = if log.len() == 1 { "" } else { "s" };
+                        text.push_str(&format!("the log holds {} line{s}:", log.len()));
+                        for line in &log {
+                            text.push_str(&format!("\n  {line}"));
+                        }
+                    }
+                    panic!("{text}");
+                }
+                // Guests log from their own tasks; a few milliseconds is plenty between looks.
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
         }
     }
 

@@ -1,66 +1,72 @@
 //! The chapter's BatchServer (guests/batch): items cast to it are written as batches, in
 //! enqueue order, an interval after the first item of a batch or at once when the batch is
 //! full; a timer that fired for a batch already flushed does not flush the next one early.
+//! Written with the test kit: the sink is a probe, its batches asserted with
+//! `assert_receive!`.
 
 use std::time::{Duration, Instant};
 
-use otter::{EmbeddedProcess, ExitReason, Node, Pid, ReceiveError, Received, SpawnOptions};
+use otter::{ExitReason, Pid};
+use otter_test::{
+    LogLevel, Message, Probe, TestNode, assert_receive, assert_received, refute_receive,
+};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::support::*;
+use crate::support::wasm;
 
 const INTERVAL: Duration = Duration::from_millis(100);
+/// How long a test waits for a batch before failing (the interval, with room for a busy
+/// machine).
+const WAIT: Duration = Duration::from_secs(2);
 
-/// A node with a batch server sending its batches to a new embedded process.
-async fn batcher(max_batch: u64) -> (Node, EmbeddedProcess, Pid) {
-    let node = Node::new(Default::default()).unwrap();
-    node.load_module("batch", wasm("batch")).await.unwrap();
-    let sink = node.embedded_process();
-    let args = json!({
-        "sink": sink.pid(),
-        "interval_ms": INTERVAL.as_millis() as u64,
-        "max_batch": max_batch,
-    });
+/// What the server sends its sink.
+#[derive(Deserialize, Debug)]
+struct Batch {
+    batch: Vec<Value>,
+}
+
+#[derive(Deserialize, Debug, PartialEq)]
+struct Stats {
+    buffered: u64,
+    flushed_batches: u64,
+    flushed_items: u64,
+}
+
+/// A node with a batch server sending its batches to a probe, the sink.
+async fn batcher(max_batch: u64) -> (TestNode, Probe, Pid) {
+    let node = TestNode::with_modules([("batch", wasm("batch"))]).await;
+    let sink = node.probe();
     let pid = node
-        .spawn("batch", otter::from_json(&args), SpawnOptions::default())
-        .await
-        .unwrap();
+        .start_server("batch")
+        .args(&json!({
+            "sink": sink.pid(),
+            "interval_ms": INTERVAL.as_millis() as u64,
+            "max_batch": max_batch,
+        }))
+        .await;
     (node, sink, pid)
 }
 
-fn enqueue(node: &Node, pid: Pid, item: Value) {
-    node.cast(pid, otter::from_json(&json!({ "enqueue": item })));
-}
-
 /// The next batch the sink gets, and when.
-async fn next_batch(sink: &EmbeddedProcess) -> (Vec<Value>, Instant) {
-    match sink.receive(Some(Duration::from_secs(2))).await {
-        Ok(Received::Message(m)) => {
-            let batch = otter::to_json(&m).unwrap()["batch"].clone();
-            (serde_json::from_value(batch).unwrap(), Instant::now())
-        }
-        other => panic!("expected a batch, got {other:?}"),
-    }
+async fn next_batch(sink: &Probe) -> (Vec<Value>, Instant) {
+    let batch = assert_receive!(sink, Batch { batch } => batch, WAIT);
+    (batch, Instant::now())
 }
 
 /// Nothing more arrives for a few intervals: no empty batch, no second timer.
-async fn assert_quiet(sink: &EmbeddedProcess) {
-    assert_eq!(
-        sink.receive(Some(INTERVAL * 3))
-            .await
-            .map(|r| format!("{r:?}")),
-        Err(ReceiveError::Timeout)
-    );
+async fn assert_quiet(sink: &Probe) {
+    refute_receive!(sink, as Message, _, INTERVAL * 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn items_are_flushed_as_one_batch_in_enqueue_order_an_interval_after_the_first() {
-    let (node, sink, pid) = batcher(100).await;
+    let (_node, sink, pid) = batcher(100).await;
     let first = Instant::now();
     for i in 0..5 {
-        enqueue(&node, pid, json!(i));
+        sink.cast(pid, &json!({ "enqueue": i }));
     }
-    enqueue(&node, pid, json!({"any": ["json", "value"]}));
+    sink.cast(pid, &json!({"enqueue": {"any": ["json", "value"]}}));
     let (batch, at) = next_batch(&sink).await;
     assert_eq!(
         batch,
@@ -77,7 +83,7 @@ async fn items_are_flushed_as_one_batch_in_enqueue_order_an_interval_after_the_f
     assert_quiet(&sink).await;
     // The next item starts a new batch with a timer of its own.
     let again = Instant::now();
-    enqueue(&node, pid, json!("later"));
+    sink.cast(pid, &json!({"enqueue": "later"}));
     let (batch, at) = next_batch(&sink).await;
     assert_eq!(batch, [json!("later")]);
     assert!(at - again >= INTERVAL, "flushed after {:?}", at - again);
@@ -86,10 +92,10 @@ async fn items_are_flushed_as_one_batch_in_enqueue_order_an_interval_after_the_f
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_batch_is_flushed_at_once_without_waiting_for_its_timer() {
-    let (node, sink, pid) = batcher(3).await;
+    let (_node, sink, pid) = batcher(3).await;
     let start = Instant::now();
     for i in 0..7 {
-        enqueue(&node, pid, json!(i));
+        sink.cast(pid, &json!({ "enqueue": i }));
     }
     let (batch, at) = next_batch(&sink).await;
     assert_eq!(batch, [json!(0), json!(1), json!(2)]);
@@ -108,23 +114,27 @@ async fn a_full_batch_is_flushed_at_once_without_waiting_for_its_timer() {
         at - start
     );
     assert_quiet(&sink).await;
-    let stats: Value = node.call(pid, &json!("stats")).await.unwrap();
+    let stats: Stats = sink.call(pid, &"stats").await.unwrap();
     assert_eq!(
         stats,
-        json!({"buffered": 0, "flushed_batches": 3, "flushed_items": 7})
+        Stats {
+            buffered: 0,
+            flushed_batches: 3,
+            flushed_items: 7
+        }
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timer_that_fired_for_a_batch_flushed_early_does_not_flush_the_next_one() {
     let (node, sink, pid) = batcher(3).await;
-    enqueue(&node, pid, json!("a"));
-    let _: Value = node.call(pid, &json!("stats")).await.unwrap();
+    sink.cast(pid, &json!({"enqueue": "a"}));
+    let _: Stats = sink.call(pid, &"stats").await.unwrap();
     // b and c fill the first batch and d starts the second, all queued before the first
     // batch's timer message, which fires while the server is suspended.
     node.suspend(pid).unwrap();
     for item in ["b", "c", "d"] {
-        enqueue(&node, pid, json!(item));
+        sink.cast(pid, &json!({ "enqueue": item }));
     }
     tokio::time::sleep(INTERVAL + INTERVAL / 2).await;
     let resumed = Instant::now();
@@ -145,28 +155,60 @@ async fn a_timer_that_fired_for_a_batch_flushed_early_does_not_flush_the_next_on
 async fn what_is_buffered_is_flushed_when_the_server_stops() {
     let (node, sink, pid) = batcher(100).await;
     // A call, so that it is buffered before the stop, which overtakes queued messages.
-    let stats: Value = node.call(pid, &json!({"enqueue": "last"})).await.unwrap();
-    assert_eq!(stats["buffered"], json!(1));
-    node.stop(pid, ExitReason::Shutdown, Some(Duration::from_secs(2)))
+    let stats: Stats = sink.call(pid, &json!({"enqueue": "last"})).await.unwrap();
+    assert_eq!(stats.buffered, 1);
+    node.stop(pid, ExitReason::Shutdown, Some(WAIT))
         .await
         .unwrap();
-    let (batch, _) = next_batch(&sink).await;
+    // Sent by terminate, before the stop returned.
+    let batch = assert_received!(sink, Batch { batch } => batch);
     assert_eq!(batch, [json!("last")]);
     assert_quiet(&sink).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_go_to_a_sink_given_by_its_registered_name() {
-    let node = Node::new(Default::default()).unwrap();
-    node.load_module("batch", wasm("batch")).await.unwrap();
-    let sink = node.embedded_process();
-    sink.register("batches").unwrap();
-    let args = json!({"sink": "batches", "interval_ms": 10});
+    let node = TestNode::with_modules([("batch", wasm("batch"))]).await;
+    let sink = node.probe();
+    sink.register("batches");
     let pid = node
-        .spawn("batch", otter::from_json(&args), SpawnOptions::default())
-        .await
-        .unwrap();
-    enqueue(&node, pid, json!("by name"));
+        .start_server("batch")
+        .args(&json!({"sink": "batches", "interval_ms": 10}))
+        .await;
+    sink.cast(pid, &json!({"enqueue": "by name"}));
     let (batch, _) = next_batch(&sink).await;
     assert_eq!(batch, [json!("by name")]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_for_a_sink_that_is_gone_is_logged_and_dropped_and_the_server_goes_on() {
+    let node = TestNode::with_modules([("batch", wasm("batch"))]).await;
+    let pid = node
+        .start_server("batch")
+        .args(&json!({"sink": "nobody", "max_batch": 2}))
+        .await;
+    let client = node.probe();
+    for item in ["a", "b"] {
+        client.cast(pid, &json!({ "enqueue": item }));
+    }
+    let flushed = node
+        .assert_logged(|l| l.pid == pid && l.message == "flushed a batch", WAIT)
+        .await;
+    assert_eq!(
+        (flushed.level, flushed.field("items")),
+        (LogLevel::Info, Some("2"))
+    );
+    let dropped = node
+        .assert_logged(|l| l.pid == pid && l.level == LogLevel::Warn, WAIT)
+        .await;
+    assert_eq!(dropped.message, "the sink is gone; batch dropped");
+    let stats: Stats = client.call(pid, &"stats").await.unwrap();
+    assert_eq!(
+        stats,
+        Stats {
+            buffered: 0,
+            flushed_batches: 1,
+            flushed_items: 2
+        }
+    );
 }

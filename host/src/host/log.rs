@@ -20,6 +20,9 @@ impl Host for ProcessCtx {
         let message = Text(&message);
         let fields = Fields(&fields);
         let (pid, module) = (self.pid, &*self.module);
+        if let Some(kept) = self.node.guest_log.get() {
+            kept.push(pid, module, level.into(), message.0, fields.0);
+        }
         match level {
             Level::Trace => {
                 tracing::trace!(target: "otter::guest", pid, module, %fields, "{message}")
@@ -38,6 +41,18 @@ impl Host for ProcessCtx {
             }
         }
         Ok(())
+    }
+}
+
+impl From<Level> for crate::LogLevel {
+    fn from(level: Level) -> crate::LogLevel {
+        match level {
+            Level::Trace => crate::LogLevel::Trace,
+            Level::Debug => crate::LogLevel::Debug,
+            Level::Info => crate::LogLevel::Info,
+            Level::Warn => crate::LogLevel::Warn,
+            Level::Error => crate::LogLevel::Error,
+        }
     }
 }
 

@@ -34,6 +34,7 @@ use crate::term::{Term, decode, encode};
 mod config;
 mod exit;
 mod grants;
+mod guest_log;
 mod names;
 mod options;
 mod routing;
@@ -43,6 +44,7 @@ mod supervisors;
 pub use crate::entry::ProcessInfo;
 pub use config::NodeConfig;
 pub(crate) use exit::ExitGuard;
+pub use guest_log::{GuestLogLine, LogLevel};
 pub use options::SpawnOptions;
 pub(crate) use spawn::spawn;
 
@@ -74,6 +76,8 @@ pub(crate) struct NodeInner {
     /// Modules being upgraded and whether a release is being installed: a second upgrade
     /// of one, or one during a reload, is refused until the first ends.
     pub(crate) upgrading: std::sync::Mutex<Upgrading>,
+    /// What guests logged, kept once [`Node::keep_guest_log`] asks.
+    pub(crate) guest_log: std::sync::OnceLock<guest_log::GuestLog>,
     _clock: EpochClock,
 }
 
@@ -147,6 +151,7 @@ impl Node {
                 next_pid: AtomicU64::new(1),
                 next_ref: AtomicU64::new(1),
                 upgrading: Default::default(),
+                guest_log: Default::default(),
                 _clock: clock,
             }),
         })

@@ -3,8 +3,10 @@
 
 mod doc_example;
 mod echo;
+mod files;
 mod kv;
 mod kv_cache;
+mod log;
 mod mailbox;
 mod mocks;
 mod support;

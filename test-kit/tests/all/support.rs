@@ -14,6 +14,12 @@ pub fn wasm(name: &str) -> PathBuf {
         .join(format!("{name}.wasm"))
 }
 
+/// The built WASI guest `name` (guests/NAME, built for wasm32-wasip2).
+pub fn wasi_wasm(name: &str) -> PathBuf {
+    wasm(name);
+    xtask::wasi_guest_dir().join(format!("{name}.wasm"))
+}
+
 /// A node with these guests loaded under their crate names.
 pub async fn node(guests: &[&str]) -> TestNode {
     TestNode::with_modules(guests.iter().map(|g| (*g, wasm(g)))).await
