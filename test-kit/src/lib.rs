@@ -113,6 +113,12 @@
 //! [`Node::stop`](otter::Node::stop) returns once `terminate` has run, so what `terminate`
 //! writes is in the file by then.
 //!
+//! ## Databases
+//!
+//! A server using the `sql` interface opens only the SQLite files its module is granted:
+//! [`TestNode::grant_database`] grants one under the name the server opens, and the test
+//! reads the file itself (with `rusqlite`, say) to check what was written.
+//!
 //! ## Runtime
 //!
 //! Either flavour of `#[tokio::test]` works. On the default current-thread runtime the

@@ -34,7 +34,8 @@ pub const KEPT_LOG_LINES: usize = 10_000;
 pub struct TestNode {
     node: Node,
     mocks: Mutex<Vec<Weak<Shared>>>,
-    /// What [`TestNode::grant_dir`] granted each module so far.
+    /// What [`TestNode::grant_dir`] and [`TestNode::grant_database`] granted each module
+    /// so far.
     grants: Mutex<HashMap<String, ModuleGrants>>,
 }
 
@@ -106,14 +107,60 @@ impl TestNode {
     /// # Panics
     /// If `host` is not a directory accessible as `mode` asks, saying why.
     pub fn grant_dir(&self, module: &str, host: impl AsRef<Path>, guest: &str, mode: DirMode) {
+        let host = host.as_ref();
+        self.add_grant(
+            module,
+            || format!("{} as {guest}", host.display()),
+            |grants| {
+                grants.dir(host, guest, mode);
+            },
+        );
+    }
+
+    /// Grant `module`'s servers started from now on the SQLite database file at `path`
+    /// under the name `name`, the one they open with `otter_guest::sql::Connection::open`
+    /// (as a manifest's `[[grants.databases]]` does). A read-write grant creates the file
+    /// on first open. Each call adds to what `module` was granted before, directories
+    /// included; grants given with [`Node::grant`] are replaced. The test reads the file
+    /// itself (with `rusqlite`, say) to check what the servers wrote.
+    ///
+    /// ```no_run
+    /// # async fn demo(node: &otter_test::TestNode) {
+    /// use otter::DirMode;
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let db = dir.path().join("orders.db");
+    /// node.grant_database("order_sink", "orders", &db, DirMode::ReadWrite);
+    /// let sink = node.start_server("order_sink").await;
+    /// // ... then query db for what it wrote ...
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    /// If the file's directory is not there or `path` is not a regular file, saying why.
+    pub fn grant_database(&self, module: &str, name: &str, path: impl AsRef<Path>, mode: DirMode) {
+        let path = path.as_ref();
+        self.add_grant(
+            module,
+            || format!("database `{name}` at {}", path.display()),
+            |grants| {
+                grants.database(name, path, mode);
+            },
+        );
+    }
+
+    /// Add to `module`'s grants through `add`; on failure, panic naming `what`.
+    fn add_grant(
+        &self,
+        module: &str,
+        what: impl FnOnce() -> String,
+        add: impl FnOnce(&mut ModuleGrants),
+    ) {
         let mut granted = self.grants.lock().unwrap_or_else(PoisonError::into_inner);
         let mut grants = granted.get(module).cloned().unwrap_or_default();
-        grants.dir(host.as_ref(), guest, mode);
+        add(&mut grants);
         if let Err(e) = self.node.grant(module, grants.clone()) {
-            panic!(
-                "granting `{module}` {} as {guest}: {e}",
-                host.as_ref().display()
-            );
+            panic!("granting `{module}` {}: {e}", what());
         }
         granted.insert(module.to_owned(), grants);
     }

@@ -16,6 +16,7 @@ mod flow;
 mod footprint;
 mod hostile;
 mod isolation;
+mod kv_ets;
 mod lifecycle;
 mod limits;
 mod links;

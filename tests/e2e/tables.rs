@@ -1,5 +1,5 @@
-//! Shared tables (ETS) through real guests: `kv_ets` (the chapter's KVWithETS, with its
-//! reader role) and `table_probe` (one table operation per call).
+//! Shared tables (ETS) through a real guest, `table_probe` (one table operation per call);
+//! the chapter's KVWithETS on them is in kv_ets.rs.
 
 use otter::{Node, NodeConfig, Pid, SpawnOptions};
 use serde_json::{Value, json};
@@ -8,9 +8,9 @@ use crate::support::wasm;
 
 async fn node_with(config: NodeConfig) -> Node {
     let node = Node::new(config).expect("node");
-    for m in ["kv_ets", "table_probe"] {
-        node.load_module(m, wasm(m)).await.expect("load module");
-    }
+    node.load_module("table_probe", wasm("table_probe"))
+        .await
+        .expect("load module");
     node
 }
 
@@ -72,60 +72,8 @@ async fn lookup(node: &Node, pid: Pid, table: &str, key: Value) -> Result<Value,
 }
 
 #[tokio::test]
-async fn readers_in_many_processes_read_the_servers_writes_without_a_message_to_it() {
+async fn a_public_table_takes_writes_from_any_process() {
     let node = node().await;
-    let server = start(&node, "kv_ets", json!({}), Some("kv_ets")).await;
-    let mut readers = Vec::new();
-    for _ in 0..8 {
-        readers.push(start(&node, "kv_ets", json!({"role": "reader"}), None).await);
-    }
-    let ok: Value = node
-        .call("kv_ets", &json!({"put": ["a", "1"]}))
-        .await
-        .unwrap();
-    assert_eq!(ok, json!("ok"));
-    for &r in &readers {
-        let v: Value = node.call(r, &json!({"get": "a"})).await.unwrap();
-        assert_eq!(v, json!("1"));
-    }
-    let _: Value = node
-        .call("kv_ets", &json!({"put": ["a", "2"]}))
-        .await
-        .unwrap();
-    // The server is suspended: a read that needed a message to it would hang.
-    node.suspend(server).expect("suspend");
-    for &r in &readers {
-        let v: Value = node.call(r, &json!({"get": "a"})).await.unwrap();
-        assert_eq!(v, json!("2"), "a reader sees the latest write");
-        let missing: Value = node.call(r, &json!({"get": "nope"})).await.unwrap();
-        assert_eq!(missing, Value::Null);
-    }
-    node.resume(server).expect("resume");
-    let writes: Value = node.call("kv_ets", &json!("writes")).await.unwrap();
-    assert_eq!(writes, json!(2));
-}
-
-#[tokio::test]
-async fn a_write_from_a_process_that_does_not_own_a_protected_table_is_refused() {
-    let node = node().await;
-    start(&node, "kv_ets", json!({}), Some("kv_ets")).await;
-    let reader = start(&node, "kv_ets", json!({"role": "reader"}), None).await;
-    let _: Value = node
-        .call("kv_ets", &json!({"put": ["a", "1"]}))
-        .await
-        .unwrap();
-    let refused: Value = node
-        .call(reader, &json!({"put": ["a", "evil"]}))
-        .await
-        .unwrap();
-    assert_eq!(
-        refused,
-        json!({"refused": "access denied by the table's protection"})
-    );
-    let v: Value = node.call(reader, &json!({"get": "a"})).await.unwrap();
-    assert_eq!(v, json!("1"), "the refused write changed nothing");
-
-    // A public table takes anyone's writes.
     let (owner, other) = (probe(&node).await, probe(&node).await);
     new_table(&node, owner, "open", "set", "public").await;
     insert(&node, other, "open", json!("k"), json!(1))
@@ -172,30 +120,6 @@ async fn a_private_table_is_unreadable_by_other_processes() {
         .await,
         Err(denied)
     );
-}
-
-#[tokio::test]
-async fn a_table_dies_with_its_owner() {
-    let node = node().await;
-    let server = start(&node, "kv_ets", json!({}), Some("kv_ets")).await;
-    let reader = start(&node, "kv_ets", json!({"role": "reader"}), None).await;
-    let _: Value = node
-        .call("kv_ets", &json!({"put": ["a", "1"]}))
-        .await
-        .unwrap();
-    node.kill(server);
-    node.wait_exit(server).await;
-    let v: Value = node.call(reader, &json!({"get": "a"})).await.unwrap();
-    assert_eq!(v, Value::Null, "the table went with its owner");
-    let p = probe(&node).await;
-    assert_eq!(
-        lookup(&node, p, "kv_ets", json!("a")).await,
-        Err("no such table".to_owned())
-    );
-    // The name is free again: a restarted server creates its table anew, empty.
-    start(&node, "kv_ets", json!({}), Some("kv_ets")).await;
-    let v: Value = node.call(reader, &json!({"get": "a"})).await.unwrap();
-    assert_eq!(v, Value::Null);
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! The test kit's own tests, and the seed servers' tests written with it. One binary, a
 //! module per subject.
 
+mod databases;
 mod doc_example;
 mod echo;
 mod files;
