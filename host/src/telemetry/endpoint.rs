@@ -1,27 +1,39 @@
 //! The Prometheus endpoint: `GET /metrics` over HTTP/1.1 on the address the manifest gives.
 //!
-//! A small handler of its own rather than an HTTP framework: it answers one request per
-//! connection, reads at most [`MAX_REQUEST`] bytes of request head within [`TIMEOUT`], serves
-//! at most [`MAX_CONNECTIONS`] connections at once, and renders the node's per-process
-//! figures at scrape time.
+//! An axum router served by hyper's HTTP/1 connection: one request per connection, a request
+//! head of at most [`MAX_REQUEST`] bytes (hyper answers 431 beyond it), the head read within
+//! [`HEADER_TIMEOUT`] and the whole connection over within [`TIMEOUT`], at most
+//! [`MAX_CONNECTIONS`] connections served at once. The node's per-process figures are
+//! rendered at scrape time.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use axum::Router;
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use super::Metrics;
 use crate::Node;
 
-/// The most bytes of request head read.
+/// The most bytes of request head buffered (hyper's smallest read buffer).
 const MAX_REQUEST: usize = 8 << 10;
-/// How long a client has to send its request, and to take the answer.
-const TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client has to send its request head.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection may last in all: sending the request, taking the answer.
+const TIMEOUT: Duration = Duration::from_secs(20);
 /// Connections served at once; more wait in the listen queue.
 const MAX_CONNECTIONS: usize = 16;
+/// Prometheus's text exposition format.
+const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// A bound Prometheus endpoint, not yet serving.
 #[derive(Debug)]
@@ -50,6 +62,12 @@ impl PrometheusEndpoint {
 
     /// Serve `/metrics` until the future is dropped.
     pub async fn serve(self, node: Node, metrics: Metrics) {
+        // `get` answers HEAD too, without the body; another method on /metrics is a 405,
+        // another path a 404.
+        let router = Router::new()
+            .route("/metrics", get(scrape))
+            .with_state((node, metrics));
+        let service = TowerToHyperService::new(router);
         let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         loop {
             let Ok(permit) = slots.clone().acquire_owned().await else {
@@ -64,66 +82,21 @@ impl PrometheusEndpoint {
                     continue;
                 }
             };
-            let (node, metrics) = (node.clone(), metrics.clone());
+            let connection = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .max_buf_size(MAX_REQUEST)
+                .keep_alive(false)
+                .serve_connection(TokioIo::new(stream), service.clone());
             tokio::spawn(async move {
-                let _ = tokio::time::timeout(TIMEOUT, answer(stream, &node, &metrics)).await;
+                let _ = tokio::time::timeout(TIMEOUT, connection).await;
                 drop(permit);
             });
         }
     }
 }
 
-/// Read one request head and answer it.
-async fn answer(mut stream: TcpStream, node: &Node, metrics: &Metrics) -> std::io::Result<()> {
-    let mut head = Vec::with_capacity(1024);
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        if head.len() >= MAX_REQUEST {
-            return respond(
-                &mut stream,
-                "431 Request Header Fields Too Large",
-                "",
-                false,
-            )
-            .await;
-        }
-        let n = stream.read(&mut buf).await?;
-        if n == 0 {
-            return Ok(());
-        }
-        head.extend_from_slice(&buf[..n]);
-    }
-    let line = head.split(|&b| b == b'\r').next().unwrap_or_default();
-    let mut parts = line.split(|&b| b == b' ');
-    let (method, target) = (
-        parts.next().unwrap_or_default(),
-        parts.next().unwrap_or_default(),
-    );
-    let path = target.split(|&b| b == b'?').next().unwrap_or_default();
-    match (method, path) {
-        (b"GET" | b"HEAD", b"/metrics") => {
-            let body = metrics.render(node);
-            respond(&mut stream, "200 OK", &body, method == b"HEAD").await
-        }
-        (b"GET" | b"HEAD", _) => respond(&mut stream, "404 Not Found", "", false).await,
-        _ => respond(&mut stream, "405 Method Not Allowed", "", false).await,
-    }
-}
-
-async fn respond(
-    stream: &mut TcpStream,
-    status: &str,
-    body: &str,
-    head_only: bool,
-) -> std::io::Result<()> {
-    let header = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(header.as_bytes()).await?;
-    if !head_only {
-        stream.write_all(body.as_bytes()).await?;
-    }
-    stream.shutdown().await
+/// `GET /metrics`: the node's figures now, in the text format.
+async fn scrape(State((node, metrics)): State<(Node, Metrics)>) -> impl IntoResponse {
+    ([(CONTENT_TYPE, TEXT_FORMAT)], metrics.render(&node))
 }
