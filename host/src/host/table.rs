@@ -46,6 +46,7 @@ impl ProcessCtx {
     ) -> Result<bool, TableError> {
         let tables = &self.node.tables;
         let t = tables.writable(self.pid, table)?;
+        crate::table::check_insert_len(objects.len())?;
         let objects = objects
             .into_iter()
             .map(|(k, v)| tables.object(&t, k, v))

@@ -278,11 +278,7 @@ impl Tables {
         objects: Vec<Object>,
         only_new: bool,
     ) -> Result<bool, TableError> {
-        if objects.len() > MAX_INSERT {
-            return Err(TableError::SystemLimit(format!(
-                "an insert of over {MAX_INSERT} objects"
-            )));
-        }
+        check_insert_len(objects.len())?;
         let cost = objects
             .iter()
             .try_fold(0usize, |sum, o| sum.checked_add(o.cost()))
@@ -596,6 +592,16 @@ fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Refuse an insert of more objects than [`MAX_INSERT`] (before their keys are ordered).
+pub(crate) fn check_insert_len(n: usize) -> Result<(), TableError> {
+    if n > MAX_INSERT {
+        return Err(TableError::SystemLimit(format!(
+            "an insert of over {MAX_INSERT} objects"
+        )));
+    }
+    Ok(())
 }
 
 fn disown(index: &mut Index, owner: Pid, name: &str) {

@@ -196,9 +196,9 @@ fn a_key_whose_order_would_be_far_longer_than_the_term_is_refused() {
     let mut many = vec![0x9f];
     many.resize(60_001, 0x00);
     many.push(0xff);
-    let refused = tables.key(&many).unwrap_err();
+    let refused = tables.key(&many).map(|key| key.len());
     assert!(
-        matches!(&refused, TableError::Badarg(why) if why.contains("order key")),
+        matches!(&refused, Err(TableError::Badarg(why)) if why.contains("order key")),
         "{refused:?}"
     );
     assert!(matches!(
