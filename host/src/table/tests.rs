@@ -130,10 +130,11 @@ fn a_bag_counts_both_copies_of_a_values_order() {
     };
     let (bag, duplicates) = (cost(Kind::Bag, "bag"), cost(Kind::DuplicateBag, "dup"));
     let value_sort = tables.value_key(&encode(&"value").unwrap()).unwrap();
-    assert_eq!(bag, duplicates + value_sort.len());
+    // The second copy of the value's order, and its hash set entry.
+    assert!(bag > duplicates + value_sort.len(), "{bag} {duplicates}");
     assert!(
-        duplicates >= 200,
-        "an object's bookkeeping costs at least 200 bytes"
+        duplicates >= 360,
+        "an object's bookkeeping costs at least 360 bytes"
     );
 }
 
