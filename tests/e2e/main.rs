@@ -35,6 +35,7 @@ mod supervised;
 mod supervision;
 mod supervision_model;
 mod support;
+mod table_bounds;
 mod tables;
 mod telemetry;
 mod terminate_after_panic;

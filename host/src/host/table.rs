@@ -46,6 +46,7 @@ impl ProcessCtx {
     ) -> Result<bool, TableError> {
         let tables = &self.node.tables;
         let t = tables.writable(self.pid, table)?;
+        crate::table::check_insert_len(objects.len())?;
         let objects = objects
             .into_iter()
             .map(|(k, v)| tables.object(&t, k, v))
@@ -88,7 +89,7 @@ impl Host for ProcessCtx {
         answer(
             tables
                 .key(&key)
-                .and_then(|sort| tables.read(self.pid, &table, |t| Ok(t.lookup(&sort)))),
+                .and_then(|sort| tables.read(self.pid, &table, |t| t.lookup(&sort))),
         )
     }
 
@@ -97,7 +98,7 @@ impl Host for ProcessCtx {
         answer(
             tables
                 .key(&key)
-                .and_then(|sort| tables.read(self.pid, &table, |t| Ok(t.member(&sort)))),
+                .and_then(|sort| tables.read(self.pid, &table, |t| t.member(&sort))),
         )
     }
 
@@ -112,9 +113,7 @@ impl Host for ProcessCtx {
     fn delete_object(&mut self, table: String, key: Term, value: Term) -> Answer<()> {
         let tables = &self.node.tables;
         answer(tables.writable(self.pid, &table).and_then(|t| {
-            tables.check_term("value", &value)?;
-            let value_sort = crate::table::sort_key(&value)
-                .map_err(|e| TableError::Badarg(format!("value: {e}")))?;
+            let value_sort = tables.value_key(&value)?;
             tables.delete_object(&t, &tables.key(&key)?, &value_sort);
             Ok(())
         }))
@@ -156,7 +155,13 @@ impl Host for ProcessCtx {
 
     fn size(&mut self, table: String) -> Answer<u64> {
         // As `ets:info(T, size)`, which any process may ask of a private table too.
-        answer(self.node.tables.get(&table).map(|t| t.size() as u64))
+        answer(
+            self.node
+                .tables
+                .get(&table)
+                .and_then(|t| t.size())
+                .map(|n| n as u64),
+        )
     }
 
     fn owner(&mut self, table: String) -> Answer<Pid> {

@@ -23,7 +23,7 @@ mod order;
 use std::collections::HashMap;
 use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use objects::{Object, Objects};
 pub(crate) use order::sort_key;
@@ -74,6 +74,14 @@ pub(crate) enum TableError {
 
 /// The most objects one `select` page holds.
 pub(crate) const MAX_PAGE: usize = 10_000;
+
+/// The most objects one `insert` carries, so a table's write lock is held for a bounded
+/// time (as long as a `select` page takes to read).
+pub(crate) const MAX_INSERT: usize = MAX_PAGE;
+
+/// How many times the node's maximum message size a sort key may take (a number's takes 18
+/// bytes where its term may take one): a longer one is refused before it is all built.
+const SORT_KEY_FACTOR: usize = 4;
 
 /// The longest table name, in bytes (Erlang's atoms stop at 255 characters).
 const MAX_NAME: usize = 255;
@@ -146,7 +154,7 @@ impl Tables {
         if let Some((_, data)) = &heir {
             self.check_heir_data(name, data)?;
         }
-        let mut index = self.index.write().expect("table index lock");
+        let mut index = write(&self.index);
         if index.by_name.contains_key(name) {
             return Err(TableError::AlreadyExists);
         }
@@ -177,9 +185,7 @@ impl Tables {
 
     /// The table named `name`.
     pub(crate) fn get(&self, name: &str) -> Result<Arc<Table>, TableError> {
-        self.index
-            .read()
-            .expect("table index lock")
+        read(&self.index)
             .by_name
             .get(name)
             .cloned()
@@ -191,21 +197,21 @@ impl Tables {
         self.read(caller, name, |t| Ok(Arc::clone(t)))
     }
 
-    /// Run `f` on a table `caller` may read, under the index's read lock: the hot path of
-    /// `lookup` and `member` takes no reference on the table (a shared counter every reader
-    /// would bump).
+    /// Run `f` on a table `caller` may read. The index's lock is let go before `f` waits
+    /// for the table's: a reader waiting behind a long write to one table must not hold
+    /// back, through a waiting writer of the index, the readers of every other table. A
+    /// table deleted meanwhile says so under its own lock (`Table::lookup`, ...).
     pub(crate) fn read<T>(
         &self,
         caller: Pid,
         name: &str,
         f: impl FnOnce(&Arc<Table>) -> Result<T, TableError>,
     ) -> Result<T, TableError> {
-        let index = self.index.read().expect("table index lock");
-        let table = index.by_name.get(name).ok_or(TableError::NoTable)?;
+        let table = self.get(name)?;
         if table.access == Access::Private && table.owner() != caller {
             return Err(TableError::Access);
         }
-        f(table)
+        f(&table)
     }
 
     /// A table `caller` may write.
@@ -234,9 +240,7 @@ impl Tables {
         self.check_term("value", &value)?;
         let sort = self.key(&key)?;
         let value_sort = match table.kind {
-            Kind::Bag | Kind::DuplicateBag => {
-                sort_key(&value).map_err(|e| TableError::Badarg(format!("value: {e}")))?
-            }
+            Kind::Bag | Kind::DuplicateBag => self.value_key(&value)?,
             _ => Vec::new(),
         };
         Ok(Object {
@@ -244,6 +248,7 @@ impl Tables {
             key,
             value,
             value_sort,
+            distinct: table.kind == Kind::Bag,
         })
     }
 
@@ -251,7 +256,18 @@ impl Tables {
     pub(crate) fn key(&self, key: &[u8]) -> Result<Vec<u8>, TableError> {
         crate::limits::check_term("key", key.len(), self.limits.term)
             .map_err(TableError::Badarg)?;
-        sort_key(key).map_err(|e| TableError::Badarg(format!("key: {e}")))
+        sort_key(key, self.sort_key_bound()).map_err(|e| TableError::Badarg(format!("key: {e}")))
+    }
+
+    /// A value's sort key (a bag's objects are told apart by it), checked.
+    pub(crate) fn value_key(&self, value: &[u8]) -> Result<Vec<u8>, TableError> {
+        self.check_term("value", value)?;
+        sort_key(value, self.sort_key_bound())
+            .map_err(|e| TableError::Badarg(format!("value: {e}")))
+    }
+
+    fn sort_key_bound(&self) -> usize {
+        self.limits.term.saturating_mul(SORT_KEY_FACTOR)
     }
 
     /// Insert objects into a table, all or none; with `only_new`, none if a key is there
@@ -262,8 +278,12 @@ impl Tables {
         objects: Vec<Object>,
         only_new: bool,
     ) -> Result<bool, TableError> {
-        let cost: usize = objects.iter().map(Object::cost).sum();
-        let mut held = table.objects.write().expect("table lock");
+        check_insert_len(objects.len())?;
+        let cost = objects
+            .iter()
+            .try_fold(0usize, |sum, o| sum.checked_add(o.cost()))
+            .ok_or_else(|| TableError::SystemLimit("an insert's size overflows".to_owned()))?;
+        let mut held = write(&table.objects);
         if held.is_deleted() {
             return Err(TableError::NoTable);
         }
@@ -280,17 +300,13 @@ impl Tables {
 
     /// Delete a key's objects.
     pub(crate) fn delete(&self, table: &Table, sort: &[u8]) {
-        let freed = table.objects.write().expect("table lock").delete(sort);
+        let freed = write(&table.objects).delete(sort);
         self.release(freed);
     }
 
     /// Delete a key's objects equal to a value.
     pub(crate) fn delete_object(&self, table: &Table, sort: &[u8], value_sort: &[u8]) {
-        let freed = table
-            .objects
-            .write()
-            .expect("table lock")
-            .delete_object(sort, value_sort);
+        let freed = write(&table.objects).delete_object(sort, value_sort);
         self.release(freed);
     }
 
@@ -306,7 +322,7 @@ impl Tables {
             return Err(TableError::Badarg("update_counter on a bag".to_owned()));
         }
         let sort = self.key(&key)?;
-        let mut held = table.objects.write().expect("table lock");
+        let mut held = write(&table.objects);
         if held.is_deleted() {
             return Err(TableError::NoTable);
         }
@@ -337,6 +353,7 @@ impl Tables {
             key,
             value: counter::encode(n),
             value_sort: Vec::new(),
+            distinct: false,
         };
         self.reserve(object.cost())?;
         let freed = held.insert(vec![object]);
@@ -385,7 +402,10 @@ impl Tables {
         let limit = usize::try_from(limit)
             .unwrap_or(MAX_PAGE)
             .clamp(1, MAX_PAGE);
-        let held = table.objects.read().expect("table lock");
+        let held = read(&table.objects);
+        if held.is_deleted() {
+            return Err(TableError::NoTable);
+        }
         Ok(held.select((from, to), limit, self.limits.term))
     }
 
@@ -399,15 +419,17 @@ impl Tables {
 
     /// Delete a table (its owner asks).
     pub(crate) fn delete_table(&self, caller: Pid, name: &str) -> Result<(), TableError> {
-        let mut index = self.index.write().expect("table index lock");
+        let mut index = write(&self.index);
         let table = index.by_name.get(name).ok_or(TableError::NoTable)?;
         if table.owner() != caller {
             return Err(TableError::NotOwner);
         }
-        let table = index.by_name.remove(name).expect("present");
+        let Some(table) = index.by_name.remove(name) else {
+            return Err(TableError::NoTable);
+        };
         disown(&mut index, caller, name);
         drop(index);
-        self.release(table.objects.write().expect("table lock").close());
+        self.release(write(&table.objects).close());
         Ok(())
     }
 
@@ -422,7 +444,7 @@ impl Tables {
         alive: impl Fn(Pid) -> bool,
     ) -> Result<Transfer, TableError> {
         self.check_heir_data(name, &data)?;
-        let mut index = self.index.write().expect("table index lock");
+        let mut index = write(&self.index);
         let table = index.by_name.get(name).ok_or(TableError::NoTable)?.clone();
         if table.owner() != caller {
             return Err(TableError::NotOwner);
@@ -452,32 +474,29 @@ impl Tables {
         if table.owner() != caller {
             return Err(TableError::NotOwner);
         }
-        *table.heir.lock().expect("heir lock") = heir.filter(|(p, _)| *p != caller);
+        *lock(&table.heir) = heir.filter(|(p, _)| *p != caller);
         Ok(())
     }
 
     /// `owner` exited: each of its tables goes to its heir if that is alive (by `alive`,
     /// asked under the index's lock, so an heir exiting meanwhile finds the table and passes
     /// it on or deletes it), else is deleted. Returns the messages to send the heirs.
+    ///
+    /// The deleted tables are closed after the index's lock is let go: closing one waits for
+    /// its readers and writers, which must not hold back every other table's.
     pub(crate) fn owner_exited(&self, owner: Pid, alive: impl Fn(Pid) -> bool) -> Vec<Transfer> {
-        if !self
-            .index
-            .read()
-            .expect("table index lock")
-            .owned
-            .contains_key(&owner)
-        {
+        if !read(&self.index).owned.contains_key(&owner) {
             return Vec::new();
         }
-        let mut index = self.index.write().expect("table index lock");
+        let mut index = write(&self.index);
         let names = index.owned.remove(&owner).unwrap_or_default();
         let mut transfers = Vec::new();
-        let mut freed = 0;
+        let mut deleted = Vec::new();
         for name in names {
             let Some(table) = index.by_name.get(&name).cloned() else {
                 continue;
             };
-            let heir = table.heir.lock().expect("heir lock").take();
+            let heir = lock(&table.heir).take();
             match heir {
                 Some((heir, data)) if heir != owner && alive(heir) => {
                     table.owner.store(heir, Ordering::Release);
@@ -486,12 +505,14 @@ impl Tables {
                 }
                 _ => {
                     index.by_name.remove(&name);
-                    freed += table.objects.write().expect("table lock").close();
+                    deleted.push(table);
                 }
             }
         }
         drop(index);
-        self.release(freed);
+        for table in deleted {
+            self.release(write(&table.objects).close());
+        }
         transfers
     }
 
@@ -518,8 +539,15 @@ impl Tables {
             })
     }
 
+    /// Give `cost` back to the node's table budget (never below nothing, should the
+    /// bookkeeping ever be wrong).
     fn release(&self, cost: usize) {
-        self.bytes.fetch_sub(cost, Ordering::AcqRel);
+        // The closure always returns `Some`: the update cannot fail.
+        let _ = self
+            .bytes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                Some(held.saturating_sub(cost))
+            });
     }
 }
 
@@ -528,17 +556,52 @@ impl Table {
         self.owner.load(Ordering::Acquire)
     }
 
-    pub(crate) fn lookup(&self, sort: &[u8]) -> Vec<Term> {
-        self.objects.read().expect("table lock").lookup(sort)
+    pub(crate) fn lookup(&self, sort: &[u8]) -> Result<Vec<Term>, TableError> {
+        self.present().map(|held| held.lookup(sort))
     }
 
-    pub(crate) fn member(&self, sort: &[u8]) -> bool {
-        self.objects.read().expect("table lock").contains(sort)
+    pub(crate) fn member(&self, sort: &[u8]) -> Result<bool, TableError> {
+        self.present().map(|held| held.contains(sort))
     }
 
-    pub(crate) fn size(&self) -> usize {
-        self.objects.read().expect("table lock").len()
+    pub(crate) fn size(&self) -> Result<usize, TableError> {
+        self.present().map(|held| held.len())
     }
+
+    /// The objects, read-locked, unless the table was deleted.
+    fn present(&self) -> Result<RwLockReadGuard<'_, Objects>, TableError> {
+        let held = read(&self.objects);
+        if held.is_deleted() {
+            return Err(TableError::NoTable);
+        }
+        Ok(held)
+    }
+}
+
+// The locks below guard bookkeeping that every operation leaves whole before anything can
+// panic, so a panic elsewhere while one is held (a bug) does not make the data unusable: a
+// poisoned lock is taken as it is rather than turned into a panic in every later caller.
+
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Refuse an insert of more objects than [`MAX_INSERT`] (before their keys are ordered).
+pub(crate) fn check_insert_len(n: usize) -> Result<(), TableError> {
+    if n > MAX_INSERT {
+        return Err(TableError::SystemLimit(format!(
+            "an insert of over {MAX_INSERT} objects"
+        )));
+    }
+    Ok(())
 }
 
 fn disown(index: &mut Index, owner: Pid, name: &str) {

@@ -10,9 +10,16 @@ use std::ops::Bound;
 use super::{Kind, TableError};
 use crate::term::Term;
 
-/// What an object costs the node's table budget beyond its bytes: the map's node, the
-/// vectors' headers.
-const OVERHEAD: usize = 64;
+/// What an object costs the node's table budget beyond its bytes: its share of a B-tree node
+/// (the sort key's and the slot's headers; nodes are half full when keys come in order), its
+/// entry in the slot's vector, its buffers' allocations. Measured with a counting allocator
+/// (glibc's rounding): 360 bytes a set's object with a small key and value, 200 bytes each
+/// of a duplicate bag's 4 objects under one key.
+const OVERHEAD: usize = 384;
+
+/// What a bag's object costs beyond that: its entry in the slot's hash set of distinct
+/// values (measured: 534 bytes in all for one object a key).
+const DISTINCT_OVERHEAD: usize = 192;
 
 /// An object ready to go in: its key's sort key computed outside the table's lock.
 pub(crate) struct Object {
@@ -21,24 +28,52 @@ pub(crate) struct Object {
     pub(crate) value: Term,
     /// In a bag, the value's sort key (equal objects are equal values); in a set, empty.
     pub(crate) value_sort: Vec<u8>,
+    /// A bag also keeps `value_sort` in its slot's set of distinct values.
+    pub(crate) distinct: bool,
 }
 
 impl Object {
-    /// What it costs the node's budget while it is in a table.
+    /// What it costs the node's budget while it is in a table: every copy of its bytes.
     pub(crate) fn cost(&self) -> usize {
-        self.key.len() + self.value.len() + self.sort.len() + self.value_sort.len() + OVERHEAD
+        let distinct = if self.distinct {
+            self.value_sort.len() + DISTINCT_OVERHEAD
+        } else {
+            0
+        };
+        self.key.len()
+            + self.value.len()
+            + self.sort.len()
+            + self.value_sort.len()
+            + distinct
+            + OVERHEAD
     }
+}
+
+/// One object as a table holds it: with its own key (one key can come in encodings of
+/// different lengths) and what it was charged, given back exactly when it goes.
+struct Stored {
+    key: Term,
+    value: Term,
+    /// In a bag, the value's sort key; in a set, empty.
+    value_sort: Vec<u8>,
+    cost: usize,
 }
 
 /// One key's objects.
 struct Slot {
-    key: Term,
-    /// Values in insertion order, with their sort keys in a bag.
-    values: Vec<(Vec<u8>, Term)>,
+    /// Objects in insertion order.
+    values: Vec<Stored>,
     /// A bag's values' sort keys, to refuse an equal object in O(1).
     distinct: HashSet<Vec<u8>>,
-    /// What this key's objects cost.
+    /// What this key's objects cost: the sum of their `cost`s.
     cost: usize,
+}
+
+impl Slot {
+    /// The key the slot's objects go out with: the latest one's encoding.
+    fn key(&self) -> Option<&Term> {
+        self.values.last().map(|s| &s.key)
+    }
 }
 
 /// A table's objects.
@@ -100,7 +135,7 @@ impl Objects {
         for o in objects {
             let held = self.map.get(&o.sort).map_or(0, |s| s.cost);
             let sum = added.entry(&o.sort).or_insert(held);
-            *sum += o.cost();
+            *sum = sum.saturating_add(o.cost());
             if *sum > per_key {
                 return Err(TableError::SystemLimit(format!(
                     "the objects under one key of a bag would take over {per_key} bytes"
@@ -113,11 +148,10 @@ impl Objects {
     /// Insert objects (checked beforehand); returns the cost they freed (objects they
     /// replaced, or equal objects a bag already held).
     pub(crate) fn insert(&mut self, objects: Vec<Object>) -> usize {
-        let mut freed = 0;
+        let mut freed = 0usize;
         for o in objects {
             let cost = o.cost();
             let slot = self.map.entry(o.sort).or_insert_with(|| Slot {
-                key: Term::new(),
                 values: Vec::new(),
                 distinct: HashSet::new(),
                 cost: 0,
@@ -125,25 +159,33 @@ impl Objects {
             match self.kind {
                 Kind::Set | Kind::OrderedSet => {
                     if slot.values.pop().is_some() {
-                        self.count -= 1;
+                        self.count = self.count.saturating_sub(1);
                     }
-                    freed += slot.cost;
-                    self.cost -= slot.cost;
+                    freed = freed.saturating_add(slot.cost);
+                    self.cost = self.cost.saturating_sub(slot.cost);
                     slot.cost = 0;
                 }
                 Kind::Bag => {
                     if slot.distinct.contains(&o.value_sort) {
-                        freed += cost;
+                        freed = freed.saturating_add(cost);
                         continue;
                     }
                     slot.distinct.insert(o.value_sort.clone());
                 }
                 Kind::DuplicateBag => {}
             }
-            slot.key = o.key;
-            slot.values.push((o.value_sort, o.value));
-            slot.cost += cost;
-            self.cost += cost;
+            if slot.values.capacity() == 0 {
+                // Most keys hold one object: not the four a first push makes room for.
+                slot.values.reserve_exact(1);
+            }
+            slot.values.push(Stored {
+                key: o.key,
+                value: o.value,
+                value_sort: o.value_sort,
+                cost,
+            });
+            slot.cost = slot.cost.saturating_add(cost);
+            self.cost = self.cost.saturating_add(cost);
             self.count += 1;
         }
         freed
@@ -152,7 +194,7 @@ impl Objects {
     /// The values under a key, in insertion order.
     pub(crate) fn lookup(&self, sort: &[u8]) -> Vec<Term> {
         self.map.get(sort).map_or_else(Vec::new, |slot| {
-            slot.values.iter().map(|(_, v)| v.clone()).collect()
+            slot.values.iter().map(|s| s.value.clone()).collect()
         })
     }
 
@@ -164,38 +206,39 @@ impl Objects {
     pub(crate) fn delete(&mut self, sort: &[u8]) -> usize {
         match self.map.remove(sort) {
             Some(slot) => {
-                self.count -= slot.values.len();
-                self.cost -= slot.cost;
+                self.count = self.count.saturating_sub(slot.values.len());
+                self.cost = self.cost.saturating_sub(slot.cost);
                 slot.cost
             }
             None => 0,
         }
     }
 
-    /// Delete a key's objects whose value sorts as `value_sort`; returns the cost freed.
+    /// Delete a key's objects whose value sorts as `value_sort`; returns the cost freed:
+    /// what each of them was charged.
     pub(crate) fn delete_object(&mut self, sort: &[u8], value_sort: &[u8]) -> usize {
         let Some(slot) = self.map.get_mut(sort) else {
             return 0;
         };
-        let key_cost = slot.key.len() + sort.len();
-        let mut freed = 0;
+        let mut freed = 0usize;
         let before = slot.values.len();
-        slot.values.retain(|(vs, v)| {
-            // A set keeps no value sort keys: its one value is ordered here.
-            let equal = if vs.is_empty() {
-                super::order::sort_key(v).is_ok_and(|s| s == value_sort)
+        slot.values.retain(|s| {
+            // A set keeps no value sort keys: its one value is ordered here (a key longer
+            // than the one sought is not it, and is not built whole).
+            let equal = if s.value_sort.is_empty() {
+                super::order::sort_key(&s.value, value_sort.len()).is_ok_and(|v| v == value_sort)
             } else {
-                vs == value_sort
+                s.value_sort == value_sort
             };
             if equal {
-                freed += key_cost + v.len() + vs.len() + OVERHEAD;
+                freed = freed.saturating_add(s.cost);
             }
             !equal
         });
         slot.distinct.remove(value_sort);
-        slot.cost -= freed;
-        self.count -= before - slot.values.len();
-        self.cost -= freed;
+        slot.cost = slot.cost.saturating_sub(freed);
+        self.count = self.count.saturating_sub(before - slot.values.len());
+        self.cost = self.cost.saturating_sub(freed);
         if slot.values.is_empty() {
             self.map.remove(sort);
         }
@@ -207,17 +250,20 @@ impl Objects {
         self.map
             .get(sort)
             .and_then(|slot| slot.values.first())
-            .map(|(_, v)| v)
+            .map(|s| &s.value)
     }
 
     /// Replace a set's value under a key that is there.
     pub(crate) fn replace_value(&mut self, sort: &[u8], value: Term) {
         if let Some(slot) = self.map.get_mut(sort)
-            && let Some((_, old)) = slot.values.first_mut()
+            && let Some(stored) = slot.values.first_mut()
         {
-            slot.cost = slot.cost - old.len() + value.len();
-            self.cost = self.cost - old.len() + value.len();
-            *old = value;
+            let (old, new) = (stored.value.len(), value.len());
+            let charge = |cost: usize| cost.saturating_add(new).saturating_sub(old);
+            stored.cost = charge(stored.cost);
+            slot.cost = charge(slot.cost);
+            self.cost = charge(self.cost);
+            stored.value = value;
         }
     }
 
@@ -230,24 +276,23 @@ impl Objects {
         max_bytes: usize,
     ) -> super::Selection {
         let mut out = Vec::new();
-        let mut bytes = 0;
+        let mut bytes = 0usize;
         let mut last: Option<&Term> = None;
         for (_, slot) in self.map.range::<Vec<u8>, _>(range) {
             // A key's objects go out together, so a page never splits a bag's key.
-            let size = slot.values.iter().map(|(_, v)| v.len()).sum::<usize>()
-                + slot.key.len() * slot.values.len();
+            let size = slot
+                .values
+                .iter()
+                .map(|s| s.key.len() + s.value.len())
+                .sum::<usize>();
             if !out.is_empty()
                 && (out.len() + slot.values.len() > limit || bytes + size > max_bytes)
             {
                 return (out, last.cloned());
             }
             bytes += size;
-            out.extend(
-                slot.values
-                    .iter()
-                    .map(|(_, v)| (slot.key.clone(), v.clone())),
-            );
-            last = Some(&slot.key);
+            out.extend(slot.values.iter().map(|s| (s.key.clone(), s.value.clone())));
+            last = slot.key().or(last);
         }
         (out, None)
     }

@@ -38,19 +38,34 @@ const END: u8 = 0x00;
 const ESCAPED_ZERO: [u8; 2] = [0x00, 0xff];
 const STRING_END: [u8; 2] = [0x00, 0x00];
 
-/// The bytes that sort as `term` does in the term order.
+/// What a map's key or value costs while its map is built, beyond its bytes: its own
+/// buffer's header and allocation.
+const MAP_ITEM_OVERHEAD: usize = 48;
+
+/// The bytes that sort as `term` does in the term order, if they take at most `max` bytes.
+///
+/// A sort key can be many times longer than its term (a one-byte integer takes 18 bytes), so
+/// `max` bounds what building it holds: its bytes, and what a map's entries take while they
+/// are sorted. The walk stops as soon as it is passed.
 ///
 /// # Errors
 /// If `term` is not one well-formed CBOR item nested at most
-/// [`MAX_TERM_DEPTH`](crate::MAX_TERM_DEPTH) deep.
-pub(crate) fn sort_key(term: &[u8]) -> Result<Vec<u8>, TermError> {
+/// [`MAX_TERM_DEPTH`](crate::MAX_TERM_DEPTH) deep, or its sort key would take over `max`.
+pub(crate) fn sort_key(term: &[u8], max: usize) -> Result<Vec<u8>, TermError> {
     let mut builder = Builder {
         open: Vec::new(),
-        done: Vec::with_capacity(term.len() + 8),
+        done: Vec::with_capacity(term.len().min(max) + 8),
+        left: max,
     };
-    walk(term, &mut builder).map_err(Halt::well_formed)?;
+    walk(term, &mut builder).map_err(|halt| match halt {
+        Halt::Malformed(e) => e,
+        Halt::Stopped(TooLong) => TermError(format!("its order key would take over {max} bytes")),
+    })?;
     Ok(builder.done)
 }
+
+/// A sort key passed its bound.
+struct TooLong;
 
 /// The bytes every key that starts with `prefix` begins with: a text's, a byte string's or
 /// an array's sort key without its end. `None` for any other term, which has no prefix.
@@ -91,9 +106,25 @@ struct Builder {
     /// Containers still open, innermost last.
     open: Vec<Open>,
     done: Vec<u8>,
+    /// What the key may still take.
+    left: usize,
 }
 
 impl Builder {
+    /// Count `n` more bytes against the bound.
+    fn charge(&mut self, n: usize) -> Result<(), TooLong> {
+        self.left = self.left.checked_sub(n).ok_or(TooLong)?;
+        Ok(())
+    }
+
+    /// A complete item goes into a map: its buffer costs too.
+    fn charge_map_item(&mut self) -> Result<(), TooLong> {
+        if matches!(self.open.last(), Some(Open::Map { .. })) {
+            self.charge(MAP_ITEM_OVERHEAD)?;
+        }
+        Ok(())
+    }
+
     /// Where a complete item's key goes: into the innermost open container, or out.
     fn emit(&mut self, item: Vec<u8>) {
         match self.open.last_mut() {
@@ -108,9 +139,17 @@ impl Builder {
 }
 
 impl<'a> Visit<'a> for Builder {
-    type Stop = std::convert::Infallible;
+    type Stop = TooLong;
 
     fn scalar(&mut self, token: Token<'a>) -> Result<(), Self::Stop> {
+        self.charge(match &token {
+            Token::Uint(_) | Token::Nint(_) | Token::Float(_) => NUMBER_LEN,
+            Token::Simple(_) => 2,
+            // At most: every byte a zero, escaped.
+            Token::Text(b) | Token::Bytes(b) => 1 + 2 * b.len() + STRING_END.len(),
+            Token::Array(_) | Token::Map(_) | Token::Tag(_) => 0,
+        })?;
+        self.charge_map_item()?;
         // Into an array or the top level it goes where it ends up, with no buffer of its own
         // (a key is ordered on every read).
         let mut own = Vec::new();
@@ -136,6 +175,12 @@ impl<'a> Visit<'a> for Builder {
     }
 
     fn open(&mut self, token: Token<'a>) -> Result<(), Self::Stop> {
+        // The class and the end (a tag's number), and the item's buffer if in a map.
+        self.charge(match token {
+            Token::Tag(_) => 9,
+            _ => 2,
+        })?;
+        self.charge_map_item()?;
         let open = match token {
             Token::Map(_) => Open::Map {
                 entries: Vec::new(),
@@ -182,6 +227,9 @@ impl<'a> Visit<'a> for Builder {
 /// Rounding never reverses an order, so the rounded values decide unless they are equal;
 /// then the exact remainder does, and a float (whose remainder is 0) comes after an integer
 /// of the same value.
+/// The length of a number's sort key: class, rounded value, remainder, float or not.
+const NUMBER_LEN: usize = 18;
+
 fn number(out: &mut Vec<u8>, int: i128, float: Option<f64>) {
     let (rounded, rest, is_float) = match float {
         Some(f) if f.is_nan() => (f64::NAN, 0, 1u8),
@@ -239,14 +287,14 @@ mod tests {
     const MIN_INT: [u8; 9] = [0x3b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
 
     fn key<T: serde::Serialize>(v: &T) -> Vec<u8> {
-        sort_key(&encode(v).unwrap()).unwrap()
+        sort_key(&encode(v).unwrap(), usize::MAX).unwrap()
     }
 
     #[test]
     fn numbers_sort_by_value_whatever_their_encoding() {
         let ordered = [
             key(&f64::NEG_INFINITY),
-            sort_key(&MIN_INT).unwrap(),
+            sort_key(&MIN_INT, usize::MAX).unwrap(),
             key(&-1_000_000i64),
             key(&-1.5f64),
             key(&-1i64),
@@ -275,8 +323,8 @@ mod tests {
         assert!(a < b);
         let mut c = MIN_INT;
         c[8] = 0xfe; // -2^64 + 1
-        assert!(sort_key(&MIN_INT).unwrap() < sort_key(&c).unwrap());
-        assert!(sort_key(&c).unwrap() < key(&i64::MIN));
+        assert!(sort_key(&MIN_INT, usize::MAX).unwrap() < sort_key(&c, usize::MAX).unwrap());
+        assert!(sort_key(&c, usize::MAX).unwrap() < key(&i64::MIN));
     }
 
     #[test]
@@ -296,7 +344,7 @@ mod tests {
             key(&true),
             key(&()),
             key(&"text"),
-            sort_key(&[0x42, b'h', b'i']).unwrap(),
+            sort_key(&[0x42, b'h', b'i'], usize::MAX).unwrap(),
             key(&json!([1])),
             key(&json!({"a": 1})),
         ];
@@ -317,15 +365,18 @@ mod tests {
     fn indefinite_and_definite_encodings_are_one_key() {
         // [1, "a"] indefinite, and {"b": 1, "a": 2} with its entries in another order.
         assert_eq!(
-            sort_key(&[0x9f, 0x01, 0x61, b'a', 0xff]).unwrap(),
+            sort_key(&[0x9f, 0x01, 0x61, b'a', 0xff], usize::MAX).unwrap(),
             key(&json!([1, "a"]))
         );
         assert_eq!(
-            sort_key(&[0xa2, 0x61, b'b', 0x01, 0x61, b'a', 0x02]).unwrap(),
+            sort_key(&[0xa2, 0x61, b'b', 0x01, 0x61, b'a', 0x02], usize::MAX).unwrap(),
             key(&json!({"a": 2, "b": 1}))
         );
         // 1.5 as a half, a single and a double.
-        assert_eq!(sort_key(&[0xf9, 0x3e, 0x00]).unwrap(), key(&1.5f64));
+        assert_eq!(
+            sort_key(&[0xf9, 0x3e, 0x00], usize::MAX).unwrap(),
+            key(&1.5f64)
+        );
     }
 
     #[test]
@@ -348,7 +399,7 @@ mod tests {
     fn deep_and_malformed_terms_are_refused() {
         let mut deep = vec![0x81; crate::MAX_TERM_DEPTH + 1];
         deep.push(0x01);
-        assert!(sort_key(&deep).is_err());
-        assert!(sort_key(&[0x82, 0x01]).is_err());
+        assert!(sort_key(&deep, usize::MAX).is_err());
+        assert!(sort_key(&[0x82, 0x01], usize::MAX).is_err());
     }
 }

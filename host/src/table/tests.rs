@@ -71,3 +71,198 @@ fn an_owners_exit_gives_its_tables_bytes_back_or_passes_them_to_the_heir() {
     assert!(tables.owner_exited(3, |_| true).is_empty());
     assert_eq!(tables.bytes.load(Ordering::Acquire), 0);
 }
+
+fn bytes(tables: &Tables) -> usize {
+    tables.bytes.load(Ordering::Acquire)
+}
+
+/// `"a"` as an indefinite text of `chunks` chunks, all empty but the first.
+fn padded_a(chunks: usize) -> Term {
+    let mut t = vec![0x7f, 0x61, b'a'];
+    t.resize(3 + chunks, 0x60);
+    t.push(0xff);
+    t
+}
+
+#[test]
+fn a_key_sent_in_encodings_of_different_lengths_gives_back_exactly_what_each_object_cost() {
+    let tables = tables();
+    tables
+        .create(1, "t", Kind::DuplicateBag, Access::Public, None)
+        .unwrap();
+    let t = tables.writable(1, "t").unwrap();
+    for (short, long) in [
+        (encode(&"a").unwrap(), padded_a(30_000)),
+        // 1.5 as a half float, then as a double.
+        (vec![0xf9, 0x3e, 0x00], encode(&1.5f64).unwrap()),
+    ] {
+        let one = |key: &Term, value: &str| {
+            tables
+                .object(&t, key.clone(), encode(&value).unwrap())
+                .unwrap()
+        };
+        tables.insert(&t, vec![one(&short, "v1")], false).unwrap();
+        let first = bytes(&tables);
+        tables.insert(&t, vec![one(&long, "v2")], false).unwrap();
+        let both = bytes(&tables);
+        let sort = tables.key(&short).unwrap();
+        let v1 = tables.value_key(&encode(&"v1").unwrap()).unwrap();
+        tables.delete_object(&t, &sort, &v1);
+        assert_eq!(bytes(&tables), both - first, "what the second object cost");
+        let v2 = tables.value_key(&encode(&"v2").unwrap()).unwrap();
+        tables.delete_object(&t, &sort, &v2);
+        assert_eq!(bytes(&tables), 0);
+        assert_eq!(t.size(), Ok(0));
+    }
+}
+
+#[test]
+fn a_bag_counts_both_copies_of_a_values_order() {
+    let tables = tables();
+    let cost = |kind, name| {
+        tables.create(1, name, kind, Access::Public, None).unwrap();
+        let t = tables.writable(1, name).unwrap();
+        let before = bytes(&tables);
+        tables
+            .insert(&t, vec![object(&tables, &t, 1)], false)
+            .unwrap();
+        bytes(&tables) - before
+    };
+    let (bag, duplicates) = (cost(Kind::Bag, "bag"), cost(Kind::DuplicateBag, "dup"));
+    let value_sort = tables.value_key(&encode(&"value").unwrap()).unwrap();
+    // The second copy of the value's order, and its hash set entry.
+    assert!(bag > duplicates + value_sort.len(), "{bag} {duplicates}");
+    assert!(
+        duplicates >= 360,
+        "an object's bookkeeping costs at least 360 bytes"
+    );
+}
+
+#[test]
+fn a_table_lock_poisoned_by_a_panic_does_not_panic_every_later_caller() {
+    let tables = tables();
+    tables
+        .create(1, "t", Kind::Set, Access::Public, None)
+        .unwrap();
+    let t = tables.writable(1, "t").unwrap();
+    tables
+        .insert(&t, vec![object(&tables, &t, 1)], false)
+        .unwrap();
+    let poisoner = Arc::clone(&t);
+    std::thread::spawn(move || {
+        let _held = poisoner.objects.write().unwrap();
+        panic!("a bug while the table is held");
+    })
+    .join()
+    .unwrap_err();
+    assert!(t.objects.is_poisoned());
+    let sort = tables.key(&encode(&1).unwrap()).unwrap();
+    assert_eq!(tables.read(2, "t", |t| t.member(&sort)), Ok(true));
+    tables
+        .insert(&t, vec![object(&tables, &t, 2)], false)
+        .unwrap();
+    assert_eq!(t.size(), Ok(2));
+    tables.delete_table(1, "t").unwrap();
+    assert_eq!(bytes(&tables), 0);
+}
+
+#[test]
+fn an_insert_of_too_many_objects_is_refused_whole() {
+    let tables = tables();
+    tables
+        .create(1, "t", Kind::Set, Access::Public, None)
+        .unwrap();
+    let t = tables.writable(1, "t").unwrap();
+    let many: Vec<_> = (0..=MAX_INSERT as u32)
+        .map(|k| object(&tables, &t, k))
+        .collect();
+    let refused = tables.insert(&t, many, false).unwrap_err();
+    assert!(matches!(refused, TableError::SystemLimit(_)), "{refused:?}");
+    assert_eq!((t.size(), bytes(&tables)), (Ok(0), 0));
+    let most: Vec<_> = (0..MAX_INSERT as u32)
+        .map(|k| object(&tables, &t, k))
+        .collect();
+    // The node's budget in these tests holds fewer: what matters is the count is allowed.
+    let answer = tables.insert(&t, most, false);
+    assert!(
+        !matches!(&answer, Err(TableError::SystemLimit(why)) if why.contains("objects")),
+        "{answer:?}"
+    );
+}
+
+#[test]
+fn a_key_whose_order_would_be_far_longer_than_the_term_is_refused() {
+    let tables = tables();
+    // 60,000 small integers: 60 KB of term, over 1 MB of order.
+    let mut many = vec![0x9f];
+    many.resize(60_001, 0x00);
+    many.push(0xff);
+    let refused = tables.key(&many).map(|key| key.len());
+    assert!(
+        matches!(&refused, Err(TableError::Badarg(why)) if why.contains("order key")),
+        "{refused:?}"
+    );
+    assert!(matches!(
+        tables.value_key(&many),
+        Err(TableError::Badarg(_))
+    ));
+    // A long text is fine: its order is about its length.
+    assert!(tables.key(&encode(&"x".repeat(60_000)).unwrap()).is_ok());
+}
+
+/// Run `f` on a thread while `busy`'s objects are write-locked by a long write, and tell
+/// whether a reader of another table still gets its answer.
+fn readers_of_other_tables_go_on(tables: &Tables, busy: &str, f: impl Fn(&Tables) + Sync) {
+    let table = tables.get(busy).unwrap();
+    let writing = table.objects.write().unwrap();
+    let sort = tables.key(&encode(&1).unwrap()).unwrap();
+    std::thread::scope(|s| {
+        s.spawn(|| f(tables));
+        std::thread::sleep(Duration::from_millis(100));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sort = &sort;
+        s.spawn(move || tx.send(tables.read(9, "quiet", |q| q.lookup(sort))));
+        let answer = rx.recv_timeout(Duration::from_secs(2));
+        drop(writing);
+        assert_eq!(
+            answer,
+            Ok(Ok(Vec::new())),
+            "a reader of another table was held back"
+        );
+    });
+}
+
+use std::time::Duration;
+
+#[test]
+fn a_reader_waiting_behind_a_write_does_not_hold_back_the_readers_of_other_tables() {
+    let tables = tables();
+    for (owner, name) in [(1, "busy"), (2, "quiet"), (3, "gone")] {
+        tables
+            .create(owner, name, Kind::Set, Access::Public, None)
+            .unwrap();
+    }
+    readers_of_other_tables_go_on(&tables, "busy", |tables| {
+        let sort = tables.key(&encode(&1).unwrap()).unwrap();
+        std::thread::scope(|s| {
+            // A reader of the busy table, then an exit that writes the index.
+            s.spawn(|| tables.read(9, "busy", |b| b.lookup(&sort)));
+            std::thread::sleep(Duration::from_millis(50));
+            s.spawn(|| tables.owner_exited(3, |_| false));
+        });
+    });
+}
+
+#[test]
+fn an_exit_deleting_a_busy_table_does_not_hold_back_the_readers_of_other_tables() {
+    let tables = tables();
+    for (owner, name) in [(1, "busy"), (2, "quiet")] {
+        tables
+            .create(owner, name, Kind::Set, Access::Public, None)
+            .unwrap();
+    }
+    readers_of_other_tables_go_on(&tables, "busy", |tables| {
+        tables.owner_exited(1, |_| false);
+    });
+    assert_eq!(tables.get("busy").err(), Some(TableError::NoTable));
+}
