@@ -18,8 +18,10 @@
 //!   `guard::HEAP_LIMIT` bytes (256 MiB).
 //!
 //! A process holds at most [`MAX_CONNECTIONS`] connections. They belong to the instance
-//! that opened them: a new instance (waking from hibernation, an upgrade) starts with
-//! none, and dropping one closes it, rolling back a transaction it left open.
+//! that opened them and do not outlive it: hibernating closes them, a new instance (waking,
+//! an upgrade) starts with none, and dropping one closes it, rolling back a transaction it
+//! left open. An upgrade sets the old instance's aside ([`Databases::set_aside`]) and
+//! closes them only once it commits: an upgrade that fails gives them back untouched.
 
 mod guard;
 mod run;
@@ -45,8 +47,20 @@ pub(crate) const MAX_VALUE_BYTES: usize = 1 << 20;
 /// A process's databases: what it was granted and the connections its instance holds.
 pub(crate) struct Databases {
     grants: Arc<ModuleGrants>,
-    open: HashMap<u32, Arc<Connection>>,
+    open: Connections,
     next: u32,
+}
+
+/// The connections one instance holds, by handle; dropping them closes them.
+#[derive(Default)]
+pub(crate) struct Connections(HashMap<u32, Arc<Connection>>);
+
+impl Drop for Connections {
+    fn drop(&mut self) {
+        for (_, c) in self.0.drain() {
+            close(c);
+        }
+    }
 }
 
 /// One open connection, used by one statement at a time.
@@ -60,7 +74,7 @@ impl Databases {
     pub(crate) fn new(grants: Arc<ModuleGrants>) -> Self {
         Databases {
             grants,
-            open: HashMap::new(),
+            open: Connections::default(),
             next: 0,
         }
     }
@@ -72,9 +86,19 @@ impl Databases {
 
     /// Close every connection (a new instance holds none of the old one's).
     pub(crate) fn close_all(&mut self) {
-        for (_, c) in self.open.drain() {
-            close(c);
-        }
+        self.open = Connections::default();
+    }
+
+    /// Take the connections the current instance holds, leaving none, for an instance that
+    /// may come back to them (an upgrade not yet committed).
+    pub(crate) fn set_aside(&mut self) -> Connections {
+        std::mem::take(&mut self.open)
+    }
+
+    /// Give back the connections [`set_aside`](Self::set_aside) took, closing the ones
+    /// opened since (by an instance that is dropped).
+    pub(crate) fn give_back(&mut self, kept: Connections) {
+        self.open = kept;
     }
 
     /// Open the database granted as `name`; its handle.
@@ -82,7 +106,7 @@ impl Databases {
         let Some(grant) = self.grants.databases.iter().find(|d| d.name == name) else {
             return Err(Error::NotGranted(name.chars().take(255).collect()));
         };
-        if self.open.len() >= MAX_CONNECTIONS {
+        if self.open.0.len() >= MAX_CONNECTIONS {
             return Err(Error::TooManyConnections);
         }
         let (path, read_only, timeout, max_bytes) = (
@@ -94,19 +118,20 @@ impl Databases {
         let conn = blocking(move || guard::open(&path, read_only, timeout, max_bytes)).await?;
         let handle = self.next;
         self.next = self.next.wrapping_add(1);
-        self.open.insert(handle, Arc::new(conn));
+        self.open.0.insert(handle, Arc::new(conn));
         Ok(handle)
     }
 
     /// Close the connection `handle`.
     pub(crate) fn drop_handle(&mut self, handle: u32) {
-        if let Some(c) = self.open.remove(&handle) {
+        if let Some(c) = self.open.0.remove(&handle) {
             close(c);
         }
     }
 
     fn get(&self, handle: u32) -> Result<Arc<Connection>, Error> {
         self.open
+            .0
             .get(&handle)
             .cloned()
             .ok_or_else(|| Error::Sqlite("connection closed".into()))
@@ -143,12 +168,6 @@ impl Databases {
     ) -> Result<u64, Error> {
         let c = self.get(handle)?;
         blocking(move || c.run(|db| run::execute_many(db, &statement, &params))).await
-    }
-}
-
-impl Drop for Databases {
-    fn drop(&mut self) {
-        self.close_all();
     }
 }
 
