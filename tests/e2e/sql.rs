@@ -499,3 +499,33 @@ async fn a_failed_upgrade_leaves_the_old_version_s_connections_open() {
     let rows = ask(&node, pid, json!({"query": [0, "SELECT x FROM t", []]})).await;
     assert_eq!(rows, json!({"ok": {"columns": ["x"], "rows": [[1], [2]]}}));
 }
+
+#[tokio::test]
+async fn a_database_replaced_by_a_symbolic_link_is_refused_not_followed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let outside = tmp.path().join("outside.db");
+    {
+        let db = rusqlite::Connection::open(&outside).unwrap();
+        db.execute("CREATE TABLE secret (x)", []).unwrap();
+        db.execute("INSERT INTO secret VALUES ('key')", []).unwrap();
+    }
+    // A process that can write the granted database's directory swaps the file for a link.
+    std::os::unix::fs::symlink(&outside, tmp.path().join("orders.db")).unwrap();
+    let (node, pid) = probe_with(orders_grant(tmp.path(), Duration::from_secs(1))).await;
+    let e = ask(&node, pid, json!({"open": "orders"})).await;
+    assert!(err(&e).starts_with("sqlite: cannot open"), "{e}");
+    // A journal swapped for a link is not followed either (SQLite opens it with
+    // O_NOFOLLOW): the file it points at is untouched.
+    std::fs::remove_file(tmp.path().join("orders.db")).unwrap();
+    let victim = tmp.path().join("victim");
+    std::fs::write(&victim, b"keep").unwrap();
+    std::os::unix::fs::symlink(&victim, tmp.path().join("orders.db-journal")).unwrap();
+    assert_eq!(
+        ask(&node, pid, json!({"open": "orders"})).await,
+        json!({"ok": 0})
+    );
+    for statement in ["CREATE TABLE t (x)", "INSERT INTO t VALUES (1)"] {
+        ask(&node, pid, json!({"execute": [0, statement, []]})).await;
+    }
+    assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
+}

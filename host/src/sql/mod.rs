@@ -3,7 +3,9 @@
 //!
 //! A guest is hostile, and a granted database must not become a door to other files, to
 //! the host's memory or to its threads. So each connection ([`guard`]):
-//! - is opened from the granted path only, without URI filenames, and attaches nothing:
+//! - is opened from the granted path only, made absolute (never read as a URI filename),
+//!   through no symbolic link (one on its path, or for its journal, is refused), and
+//!   attaches nothing:
 //!   `ATTACH`/`DETACH` are refused by the authorizer and the attached-database limit is 0
 //!   (which also refuses `VACUUM INTO`, an attach underneath);
 //! - cannot load an extension (never enabled, and the `load_extension` function refused),
@@ -16,6 +18,15 @@
 //! - returns at most [`MAX_ROWS`] rows of at most [`MAX_RESULT_BYTES`] in all, values at most
 //!   [`MAX_VALUE_BYTES`] each; SQLite's heap in the whole node is capped at
 //!   `guard::HEAP_LIMIT` bytes (256 MiB).
+//!
+//! A module may also be granted, read-write, a WASI directory holding one of its databases.
+//! It can then write the file's bytes (its own data), but not lead SQLite elsewhere: a
+//! symbolic link in place of the database or of a directory on its path is refused when
+//! the connection opens, and SQLite opens the journal, WAL and shared-memory files with
+//! `O_NOFOLLOW`; WASI makes no hard link to a file outside its directories, nor a FIFO or
+//! device. What remains is a race while a connection opens: a guest that swaps a
+//! directory *below* its WASI directory for a link between SQLite's check of the path and
+//! its opening of the file. Grant a database directly in a WASI directory, or outside any.
 //!
 //! A process holds at most [`MAX_CONNECTIONS`] connections. They belong to the instance
 //! that opened them and do not outlive it: hibernating closes them, a new instance (waking,
