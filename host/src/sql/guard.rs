@@ -2,7 +2,8 @@
 //! opened and configured, the authorizer, the time limit, and the errors a guest sees.
 
 use std::path::Path;
-use std::sync::Once;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
 use rusqlite::config::DbConfig;
@@ -94,6 +95,7 @@ pub(super) fn open(
         db: std::sync::Mutex::new(db),
         interrupt,
         timeout,
+        closed: Default::default(),
     })
 }
 
@@ -123,14 +125,17 @@ fn authorize(ctx: AuthContext<'_>) -> Authorization {
     }
 }
 
-/// Run `f` with a progress handler that interrupts it once `timeout` has passed.
+/// Run `f` with a progress handler that interrupts it once `timeout` has passed, or once
+/// its connection is `closed` (an interrupt that came just before it started is not lost).
 pub(super) fn with_deadline<T>(
     db: &mut rusqlite::Connection,
     timeout: Duration,
+    closed: Arc<AtomicBool>,
     f: impl FnOnce(&mut rusqlite::Connection) -> Result<T, Error>,
 ) -> Result<T, Error> {
     let deadline = Instant::now() + timeout;
-    db.progress_handler(PROGRESS_OPS, Some(move || Instant::now() >= deadline))
+    let stop = move || Instant::now() >= deadline || closed.load(Ordering::Acquire);
+    db.progress_handler(PROGRESS_OPS, Some(stop))
         .map_err(error)?;
     let result = f(db);
     let _ = db.progress_handler(0, None::<fn() -> bool>);

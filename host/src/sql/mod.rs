@@ -1,5 +1,7 @@
 //! SQLite databases for guests (the `sql` interface): the databases a process's grants name,
-//! opened on its behalf, with every statement run on a blocking thread under bounds.
+//! opened on its behalf, with every statement run on a blocking thread under bounds, at
+//! most [`NodeConfig::max_sql_statements`](crate::NodeConfig::max_sql_statements) at once
+//! in the node.
 //!
 //! A guest is hostile, and a granted database must not become a door to other files, to
 //! the host's memory or to its threads. So each connection ([`guard`]):
@@ -38,7 +40,10 @@ mod guard;
 mod run;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+
+use tokio::sync::Semaphore;
 
 use crate::bindings::otter::genserver::sql::{Error, Rows, Value};
 use crate::grants::{DirMode, ModuleGrants};
@@ -60,6 +65,8 @@ pub(crate) struct Databases {
     grants: Arc<ModuleGrants>,
     open: Connections,
     next: u32,
+    /// The node's turns to run a statement: a bounded share of the blocking threads.
+    turns: Arc<Semaphore>,
 }
 
 /// The connections one instance holds, by handle; dropping them closes them.
@@ -79,20 +86,23 @@ pub(crate) struct Connection {
     db: Mutex<rusqlite::Connection>,
     interrupt: rusqlite::InterruptHandle,
     timeout: std::time::Duration,
+    /// Let go of: a statement still waiting for its thread does not run.
+    closed: Arc<AtomicBool>,
 }
 
 impl Databases {
-    pub(crate) fn new(grants: Arc<ModuleGrants>) -> Self {
+    pub(crate) fn new(grants: Arc<ModuleGrants>, turns: Arc<Semaphore>) -> Self {
         Databases {
             grants,
             open: Connections::default(),
             next: 0,
+            turns,
         }
     }
 
-    /// The grants, for a context standing in for this one.
-    pub(crate) fn grants(&self) -> Arc<ModuleGrants> {
-        self.grants.clone()
+    /// The same grants and no connection, for a context standing in for this one.
+    pub(crate) fn stand_in(&self) -> Self {
+        Databases::new(self.grants.clone(), self.turns.clone())
     }
 
     /// Close every connection (a new instance holds none of the old one's).
@@ -126,7 +136,9 @@ impl Databases {
             grant.timeout,
             grant.max_bytes,
         );
-        let conn = blocking(move || guard::open(&path, read_only, timeout, max_bytes)).await?;
+        let conn = self
+            .blocking(move || guard::open(&path, read_only, timeout, max_bytes))
+            .await?;
         let handle = self.next;
         self.next = self.next.wrapping_add(1);
         self.open.0.insert(handle, Arc::new(conn));
@@ -156,7 +168,8 @@ impl Databases {
         params: Vec<Value>,
     ) -> Result<u64, Error> {
         let c = self.get(handle)?;
-        blocking(move || c.run(|db| run::execute(db, &statement, &params))).await
+        self.blocking(move || c.run(|db| run::execute(db, &statement, &params)))
+            .await
     }
 
     /// Run one query; its rows.
@@ -167,7 +180,8 @@ impl Databases {
         params: Vec<Value>,
     ) -> Result<Rows, Error> {
         let c = self.get(handle)?;
-        blocking(move || c.run(|db| run::query(db, &statement, &params))).await
+        self.blocking(move || c.run(|db| run::query(db, &statement, &params)))
+            .await
     }
 
     /// Run one statement per parameter list in one transaction; the rows changed.
@@ -178,7 +192,30 @@ impl Databases {
         params: Vec<Vec<Value>>,
     ) -> Result<u64, Error> {
         let c = self.get(handle)?;
-        blocking(move || c.run(|db| run::execute_many(db, &statement, &params))).await
+        self.blocking(move || c.run(|db| run::execute_many(db, &statement, &params)))
+            .await
+    }
+
+    /// Run `f` off the async workers once the node gives a turn: only the calling process's
+    /// fiber waits, for the turn and for `f`. The turn is held until `f` ends, even if the
+    /// process goes away meanwhile (its statement, interrupted, ends soon after).
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        let turn = self
+            .turns
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::Sqlite("the node is shutting down".into()))?;
+        tokio::task::spawn_blocking(move || {
+            let result = f();
+            drop(turn);
+            result
+        })
+        .await
+        .unwrap_or_else(|_| Err(Error::Sqlite("the statement's thread failed".into())))
     }
 }
 
@@ -190,22 +227,67 @@ impl Connection {
     ) -> Result<T, Error> {
         // A statement that panicked in SQLite's wrapper leaves the connection as it was.
         let mut db = self.db.lock().unwrap_or_else(|e| e.into_inner());
-        guard::with_deadline(&mut db, self.timeout, f)
+        // Its process let go of it while the statement waited for a thread: nobody waits
+        // for the answer, and the interrupt came before it started.
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Sqlite("connection closed".into()));
+        }
+        guard::with_deadline(&mut db, self.timeout, self.closed.clone(), f)
     }
 }
 
 /// Let go of a connection: a statement it still runs (its process was killed) is
 /// interrupted, and it is closed on a blocking thread (closing may roll back and sync).
 fn close(c: Arc<Connection>) {
+    c.closed.store(true, Ordering::Release);
     c.interrupt.interrupt();
     tokio::task::spawn_blocking(move || drop(c));
 }
 
-/// Run `f` off the async workers: only the calling process's fiber waits for it.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
-) -> Result<T, Error> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .unwrap_or_else(|_| Err(Error::Sqlite("the statement's thread failed".into())))
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Databases granted `orders.db` in `dir`, run with `turns`.
+    fn databases(dir: &std::path::Path, turns: Arc<Semaphore>) -> Databases {
+        let mut grants = ModuleGrants::default();
+        grants.database("orders", dir.join("orders.db"), DirMode::ReadWrite);
+        Databases::new(Arc::new(grants), turns)
+    }
+
+    #[tokio::test]
+    async fn a_statement_waits_for_a_turn_of_the_node_s_without_a_thread() {
+        let tmp = tempfile::tempdir().unwrap();
+        let turns = Arc::new(Semaphore::new(1));
+        let mut dbs = databases(tmp.path(), turns.clone());
+        let h = dbs.open("orders").await.unwrap();
+        let held = turns.clone().acquire_owned().await.unwrap();
+        let waited = tokio::time::timeout(
+            Duration::from_millis(200),
+            dbs.query(h, "SELECT 1".into(), vec![]),
+        )
+        .await;
+        assert!(waited.is_err(), "it ran without a turn");
+        drop(held);
+        let rows = dbs.query(h, "SELECT 1".into(), vec![]).await.unwrap();
+        assert_eq!(rows.rows.len(), 1);
+        assert_eq!(turns.available_permits(), 1, "its turn is given back");
+    }
+
+    #[tokio::test]
+    async fn a_statement_still_queued_when_its_connection_closes_does_not_run() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("orders.db");
+        let c = Arc::new(guard::open(&path, false, Duration::from_secs(5), None).unwrap());
+        close(c.clone());
+        let mut ran = false;
+        let result = c.run(|_| {
+            ran = true;
+            Ok(())
+        });
+        assert!(result.is_err());
+        assert!(!ran, "a closed connection's statement ran");
+    }
 }
