@@ -26,9 +26,10 @@
 //! symbolic link in place of the database or of a directory on its path is refused when
 //! the connection opens, and SQLite opens the journal, WAL and shared-memory files with
 //! `O_NOFOLLOW`; WASI makes no hard link to a file outside its directories, nor a FIFO or
-//! device. What remains is a race while a connection opens: a guest that swaps a
+//! device. What would remain is a race while a connection opens: a guest swapping a
 //! directory *below* its WASI directory for a link between SQLite's check of the path and
-//! its opening of the file. Grant a database directly in a WASI directory, or outside any.
+//! its opening of the file. So a database in such a subdirectory is refused when granted
+//! (`ModuleGrants::check_database_placement`, a manifest error at its line).
 //!
 //! A process holds at most [`MAX_CONNECTIONS`] connections. They belong to the instance
 //! that opened them and do not outlive it: hibernating closes them, a new instance (waking,
