@@ -185,9 +185,35 @@ impl ModuleGrants {
         self.dirs
             .iter()
             .try_for_each(|d| check_dir(&d.host, d.mode))?;
-        self.databases
-            .iter()
-            .try_for_each(|d| check_database(&d.path))
+        self.databases.iter().try_for_each(|d| {
+            check_database(&d.path)?;
+            self.check_database_placement(&d.path)
+        })
+    }
+
+    /// `path`, a database of these grants, is not below a subdirectory of a read-write
+    /// directory they grant through WASI: a guest could swap that subdirectory for a
+    /// symbolic link while a connection opens (SQLite checks the path, then opens it). A
+    /// database directly in such a directory, or outside them all, is safe (see `sql`).
+    pub(crate) fn check_database_placement(&self, path: &Path) -> Result<(), GrantError> {
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let rw = self.dirs.iter().filter(|d| d.mode == DirMode::ReadWrite);
+        for d in rw {
+            if below(dir, &d.host).is_some_and(|rel| !rel.as_os_str().is_empty()) {
+                return Err(GrantError::Database {
+                    path: path.to_owned(),
+                    reason: format!(
+                        "lies in a subdirectory of {}, granted read-write through WASI: \
+                         grant it directly in that directory or outside it",
+                        d.host.display()
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Check that these grants (a child's) give nothing that `module`'s do not: each

@@ -5,10 +5,10 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use otter::{DirMode, ModuleGrants, Node, Pid, SpawnOptions};
+use otter::{DirMode, ModuleGrants, Node, Pid, SpawnOptions, UpgradeError, UpgradeOptions};
 use serde_json::{Value, json};
 
-use crate::support::wasm;
+use crate::support::{eventually, wasm};
 
 /// A node with `sql_probe` granted `grants`, and one probe started.
 async fn probe_with(grants: ModuleGrants) -> (Node, Pid) {
@@ -418,4 +418,114 @@ async fn a_database_grows_no_larger_than_its_grant() {
         .unwrap()
         .len();
     assert!(size <= 256 * 1024, "{size}");
+}
+
+#[tokio::test]
+async fn a_hibernating_process_holds_no_transaction_or_lock_on_its_database() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (node, b) = opened(tmp.path()).await;
+    ask(&node, b, json!({"execute": [0, "CREATE TABLE t (x)", []]})).await;
+    let sleeper = node
+        .spawn(
+            "sql_probe",
+            otter::encode(&()).unwrap(),
+            SpawnOptions::default().hibernate_after(Duration::from_millis(100)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        ask(&node, sleeper, json!({"open": "orders"})).await,
+        json!({"ok": 0})
+    );
+    // It takes the write lock, writes, and goes to sleep with its transaction open.
+    ask(
+        &node,
+        sleeper,
+        json!({"execute": [0, "BEGIN IMMEDIATE", []]}),
+    )
+    .await;
+    ask(
+        &node,
+        sleeper,
+        json!({"execute": [0, "INSERT INTO t VALUES (1)", []]}),
+    )
+    .await;
+    assert!(eventually(async || node.is_hibernating(sleeper)).await);
+    // Its instance is gone, and its transaction with it: another process writes at once.
+    let wrote = ask(
+        &node,
+        b,
+        json!({"execute": [0, "INSERT INTO t VALUES (2)", []]}),
+    )
+    .await;
+    assert_eq!(wrote, json!({"ok": 1}));
+    let rows = ask(&node, b, json!({"query": [0, "SELECT x FROM t", []]})).await;
+    assert_eq!(rows, json!({"ok": {"columns": ["x"], "rows": [[2]]}}));
+}
+
+#[tokio::test]
+async fn a_failed_upgrade_leaves_the_old_version_s_connections_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (node, pid) = opened(tmp.path()).await;
+    ask(
+        &node,
+        pid,
+        json!({"execute": [0, "CREATE TABLE t (x)", []]}),
+    )
+    .await;
+    ask(&node, pid, json!({"execute": [0, "BEGIN", []]})).await;
+    ask(
+        &node,
+        pid,
+        json!({"execute": [0, "INSERT INTO t VALUES (1)", []]}),
+    )
+    .await;
+    // The probe's code_change cannot read sql_probe's state: the upgrade fails.
+    let failed = node
+        .upgrade("sql_probe", wasm("probe_v2"), UpgradeOptions::default())
+        .await;
+    assert!(matches!(failed, Err(UpgradeError::Failed(_))), "{failed:?}");
+    // The old version goes on exactly as it was: its connection, and its transaction.
+    assert_eq!(
+        ask(
+            &node,
+            pid,
+            json!({"execute": [0, "INSERT INTO t VALUES (2)", []]})
+        )
+        .await,
+        json!({"ok": 1})
+    );
+    ask(&node, pid, json!({"execute": [0, "COMMIT", []]})).await;
+    let rows = ask(&node, pid, json!({"query": [0, "SELECT x FROM t", []]})).await;
+    assert_eq!(rows, json!({"ok": {"columns": ["x"], "rows": [[1], [2]]}}));
+}
+
+#[tokio::test]
+async fn a_database_replaced_by_a_symbolic_link_is_refused_not_followed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let outside = tmp.path().join("outside.db");
+    {
+        let db = rusqlite::Connection::open(&outside).unwrap();
+        db.execute("CREATE TABLE secret (x)", []).unwrap();
+        db.execute("INSERT INTO secret VALUES ('key')", []).unwrap();
+    }
+    // A process that can write the granted database's directory swaps the file for a link.
+    std::os::unix::fs::symlink(&outside, tmp.path().join("orders.db")).unwrap();
+    let (node, pid) = probe_with(orders_grant(tmp.path(), Duration::from_secs(1))).await;
+    let e = ask(&node, pid, json!({"open": "orders"})).await;
+    assert!(err(&e).starts_with("sqlite: cannot open"), "{e}");
+    // A journal swapped for a link is not followed either (SQLite opens it with
+    // O_NOFOLLOW): the file it points at is untouched.
+    std::fs::remove_file(tmp.path().join("orders.db")).unwrap();
+    let victim = tmp.path().join("victim");
+    std::fs::write(&victim, b"keep").unwrap();
+    std::os::unix::fs::symlink(&victim, tmp.path().join("orders.db-journal")).unwrap();
+    assert_eq!(
+        ask(&node, pid, json!({"open": "orders"})).await,
+        json!({"ok": 0})
+    );
+    for statement in ["CREATE TABLE t (x)", "INSERT INTO t VALUES (1)"] {
+        ask(&node, pid, json!({"execute": [0, statement, []]})).await;
+    }
+    assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
 }

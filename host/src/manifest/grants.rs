@@ -58,6 +58,16 @@ impl Parser<'_> {
             })?;
             grants.dir(host, guest, mode);
         }
+        // Once the directories are known: a database below one's subdirectory is refused.
+        for (i, db) in raw.databases.iter().enumerate() {
+            let d = db.get_ref();
+            grants
+                .check_database_placement(&base.join(d.path.get_ref()))
+                .map_err(|e| {
+                    let field = format!("{prefix}.databases[{i}].path");
+                    self.error(&d.path.span(), field, e.to_string())
+                })?;
+        }
         if let Some(env) = &raw.env {
             self.env(&mut grants, env.get_ref(), &env.span(), &at("env"))?;
         }

@@ -19,6 +19,7 @@ pub struct NodeConfig {
     pub(crate) max_tables_per_process: usize,
     pub(crate) max_table_bytes: usize,
     pub(crate) callback_timeout: Option<Duration>,
+    pub(crate) max_sql_statements: usize,
 }
 
 impl Default for NodeConfig {
@@ -34,6 +35,9 @@ impl Default for NodeConfig {
             max_tables_per_process: crate::limits::DEFAULT_MAX_TABLES_PER_PROCESS,
             max_table_bytes: crate::limits::DEFAULT_MAX_TABLE_BYTES,
             callback_timeout: Some(crate::process_limits::DEFAULT_CALLBACK_TIMEOUT),
+            max_sql_statements: std::thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .max(2),
         }
     }
 }
@@ -111,6 +115,16 @@ impl NodeConfig {
     /// with the table error `system-limit` and changes nothing.
     pub fn max_table_bytes(&mut self, bytes: usize) -> &mut Self {
         self.max_table_bytes = bytes;
+        self
+    }
+
+    /// How many SQL statements (and database opens) run at once in the whole node. Default:
+    /// the number of cores, at least 2. Each runs on one of tokio's blocking threads, which
+    /// WASI's file I/O shares: past this bound a statement waits its turn without taking a
+    /// thread (only its process waits), so slow queries cannot starve the node's file I/O.
+    /// At least 1.
+    pub fn max_sql_statements(&mut self, statements: usize) -> &mut Self {
+        self.max_sql_statements = statements.max(1);
         self
     }
 

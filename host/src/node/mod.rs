@@ -78,6 +78,8 @@ pub(crate) struct NodeInner {
     pub(crate) upgrading: std::sync::Mutex<Upgrading>,
     /// What guests logged, kept once [`Node::keep_guest_log`] asks.
     pub(crate) guest_log: std::sync::OnceLock<guest_log::GuestLog>,
+    /// Turns to run a SQL statement ([`NodeConfig::max_sql_statements`]).
+    pub(crate) sql_turns: Arc<tokio::sync::Semaphore>,
     _clock: EpochClock,
 }
 
@@ -133,6 +135,7 @@ impl Node {
             bytes: config.max_table_bytes,
             term: config.max_message_size,
         });
+        let sql_turns = Arc::new(tokio::sync::Semaphore::new(config.max_sql_statements));
         Ok(Node {
             inner: Arc::new(NodeInner {
                 engine,
@@ -152,6 +155,7 @@ impl Node {
                 next_ref: AtomicU64::new(1),
                 upgrading: Default::default(),
                 guest_log: Default::default(),
+                sql_turns,
                 _clock: clock,
             }),
         })

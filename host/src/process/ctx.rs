@@ -70,10 +70,7 @@ impl ProcessCtx {
             .wasi
             .as_ref()
             .map(|w| Box::new(crate::host::wasi::Wasi::new(w.grants.clone())));
-        ctx.sql = self
-            .sql
-            .as_ref()
-            .map(|s| Box::new(crate::sql::Databases::new(s.grants())));
+        ctx.sql = self.sql.as_ref().map(|s| Box::new(s.stand_in()));
         ctx
     }
 

@@ -403,6 +403,11 @@ impl Process {
         };
         let mut ctx = store.into_data();
         ctx.limits.reset();
+        // Its connections end with the instance: a transaction it left open is rolled back
+        // now, not held (with the database's lock) for as long as it sleeps.
+        if let Some(sql) = &mut ctx.sql {
+            sql.close_all();
+        }
         self.instance = Instance::Hibernating { ctx, state };
         self.entry.set_hibernating(true);
         Ok(())

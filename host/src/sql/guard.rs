@@ -2,7 +2,8 @@
 //! opened and configured, the authorizer, the time limit, and the errors a guest sees.
 
 use std::path::Path;
-use std::sync::Once;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
 use rusqlite::config::DbConfig;
@@ -47,16 +48,22 @@ pub(super) fn open(
         // SAFETY: sets a process-wide limit; callable at any time, from any thread.
         unsafe { rusqlite::ffi::sqlite3_hard_heap_limit64(HEAP_LIMIT) };
     });
-    // No URI filenames: what a guest names can never be taken for a file or an option.
-    let flags = if read_only {
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
-    } else {
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX
-    };
+    // The granted file and no other: a symbolic link anywhere on its path (one put there
+    // by a process that can also write the directory) is refused, not followed. SQLite
+    // opens the journal and WAL files beside it with O_NOFOLLOW whatever the flags.
+    let flags = OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_NOFOLLOW
+        | if read_only {
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+        } else {
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
+        };
+    // SQLite is built to take URI filenames: a grant's path starting with `file:` would be
+    // read as one, with its options. An absolute path starts with `/` and is only a path.
+    let path = std::path::absolute(path)
+        .map_err(|_| Error::Sqlite("cannot open the database: not a usable path".into()))?;
     // The guest knows the database by name: what fails is said without the host's path.
-    let mut db = rusqlite::Connection::open_with_flags(path, flags).map_err(|e| match e {
+    let mut db = rusqlite::Connection::open_with_flags(&path, flags).map_err(|e| match e {
         rusqlite::Error::SqliteFailure(f, _) => {
             Error::Sqlite(format!("cannot open the database: {f}"))
         }
@@ -88,6 +95,7 @@ pub(super) fn open(
         db: std::sync::Mutex::new(db),
         interrupt,
         timeout,
+        closed: Default::default(),
     })
 }
 
@@ -117,14 +125,17 @@ fn authorize(ctx: AuthContext<'_>) -> Authorization {
     }
 }
 
-/// Run `f` with a progress handler that interrupts it once `timeout` has passed.
+/// Run `f` with a progress handler that interrupts it once `timeout` has passed, or once
+/// its connection is `closed` (an interrupt that came just before it started is not lost).
 pub(super) fn with_deadline<T>(
     db: &mut rusqlite::Connection,
     timeout: Duration,
+    closed: Arc<AtomicBool>,
     f: impl FnOnce(&mut rusqlite::Connection) -> Result<T, Error>,
 ) -> Result<T, Error> {
     let deadline = Instant::now() + timeout;
-    db.progress_handler(PROGRESS_OPS, Some(move || Instant::now() >= deadline))
+    let stop = move || Instant::now() >= deadline || closed.load(Ordering::Acquire);
+    db.progress_handler(PROGRESS_OPS, Some(stop))
         .map_err(error)?;
     let result = f(db);
     let _ = db.progress_handler(0, None::<fn() -> bool>);
@@ -166,5 +177,22 @@ fn classify(code: ErrorCode, message: String) -> Error {
         // a plain error with this message.
         _ if message.starts_with("not authorized") => Error::Denied(message),
         _ => Error::Sqlite(message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_that_looks_like_a_uri_is_only_a_path() {
+        let tmp = tempfile::tempdir().unwrap();
+        let real = tmp.path().join("orders.db");
+        // As a URI this opens a database in memory; as a path it names a file under a
+        // directory `file:` that does not exist.
+        let uri = format!("file:{}?mode=memory", real.display());
+        let opened = open(Path::new(&uri), false, Duration::from_secs(1), None);
+        assert!(opened.is_err(), "a URI was opened");
+        assert!(!real.exists());
     }
 }

@@ -1,9 +1,13 @@
 //! SQLite databases for guests (the `sql` interface): the databases a process's grants name,
-//! opened on its behalf, with every statement run on a blocking thread under bounds.
+//! opened on its behalf, with every statement run on a blocking thread under bounds, at
+//! most [`NodeConfig::max_sql_statements`](crate::NodeConfig::max_sql_statements) at once
+//! in the node.
 //!
 //! A guest is hostile, and a granted database must not become a door to other files, to
 //! the host's memory or to its threads. So each connection ([`guard`]):
-//! - is opened from the granted path only, without URI filenames, and attaches nothing:
+//! - is opened from the granted path only, made absolute (never read as a URI filename),
+//!   through no symbolic link (one on its path, or for its journal, is refused), and
+//!   attaches nothing:
 //!   `ATTACH`/`DETACH` are refused by the authorizer and the attached-database limit is 0
 //!   (which also refuses `VACUUM INTO`, an attach underneath);
 //! - cannot load an extension (never enabled, and the `load_extension` function refused),
@@ -17,15 +21,30 @@
 //!   [`MAX_VALUE_BYTES`] each; SQLite's heap in the whole node is capped at
 //!   `guard::HEAP_LIMIT` bytes (256 MiB).
 //!
+//! A module may also be granted, read-write, a WASI directory holding one of its databases.
+//! It can then write the file's bytes (its own data), but not lead SQLite elsewhere: a
+//! symbolic link in place of the database or of a directory on its path is refused when
+//! the connection opens, and SQLite opens the journal, WAL and shared-memory files with
+//! `O_NOFOLLOW`; WASI makes no hard link to a file outside its directories, nor a FIFO or
+//! device. What would remain is a race while a connection opens: a guest swapping a
+//! directory *below* its WASI directory for a link between SQLite's check of the path and
+//! its opening of the file. So a database in such a subdirectory is refused when granted
+//! (`ModuleGrants::check_database_placement`, a manifest error at its line).
+//!
 //! A process holds at most [`MAX_CONNECTIONS`] connections. They belong to the instance
-//! that opened them: a new instance (waking from hibernation, an upgrade) starts with
-//! none, and dropping one closes it, rolling back a transaction it left open.
+//! that opened them and do not outlive it: hibernating closes them, a new instance (waking,
+//! an upgrade) starts with none, and dropping one closes it, rolling back a transaction it
+//! left open. An upgrade sets the old instance's aside ([`Databases::set_aside`]) and
+//! closes them only once it commits: an upgrade that fails gives them back untouched.
 
 mod guard;
 mod run;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+
+use tokio::sync::Semaphore;
 
 use crate::bindings::otter::genserver::sql::{Error, Rows, Value};
 use crate::grants::{DirMode, ModuleGrants};
@@ -45,8 +64,22 @@ pub(crate) const MAX_VALUE_BYTES: usize = 1 << 20;
 /// A process's databases: what it was granted and the connections its instance holds.
 pub(crate) struct Databases {
     grants: Arc<ModuleGrants>,
-    open: HashMap<u32, Arc<Connection>>,
+    open: Connections,
     next: u32,
+    /// The node's turns to run a statement: a bounded share of the blocking threads.
+    turns: Arc<Semaphore>,
+}
+
+/// The connections one instance holds, by handle; dropping them closes them.
+#[derive(Default)]
+pub(crate) struct Connections(HashMap<u32, Arc<Connection>>);
+
+impl Drop for Connections {
+    fn drop(&mut self) {
+        for (_, c) in self.0.drain() {
+            close(c);
+        }
+    }
 }
 
 /// One open connection, used by one statement at a time.
@@ -54,27 +87,40 @@ pub(crate) struct Connection {
     db: Mutex<rusqlite::Connection>,
     interrupt: rusqlite::InterruptHandle,
     timeout: std::time::Duration,
+    /// Let go of: a statement still waiting for its thread does not run.
+    closed: Arc<AtomicBool>,
 }
 
 impl Databases {
-    pub(crate) fn new(grants: Arc<ModuleGrants>) -> Self {
+    pub(crate) fn new(grants: Arc<ModuleGrants>, turns: Arc<Semaphore>) -> Self {
         Databases {
             grants,
-            open: HashMap::new(),
+            open: Connections::default(),
             next: 0,
+            turns,
         }
     }
 
-    /// The grants, for a context standing in for this one.
-    pub(crate) fn grants(&self) -> Arc<ModuleGrants> {
-        self.grants.clone()
+    /// The same grants and no connection, for a context standing in for this one.
+    pub(crate) fn stand_in(&self) -> Self {
+        Databases::new(self.grants.clone(), self.turns.clone())
     }
 
     /// Close every connection (a new instance holds none of the old one's).
     pub(crate) fn close_all(&mut self) {
-        for (_, c) in self.open.drain() {
-            close(c);
-        }
+        self.open = Connections::default();
+    }
+
+    /// Take the connections the current instance holds, leaving none, for an instance that
+    /// may come back to them (an upgrade not yet committed).
+    pub(crate) fn set_aside(&mut self) -> Connections {
+        std::mem::take(&mut self.open)
+    }
+
+    /// Give back the connections [`set_aside`](Self::set_aside) took, closing the ones
+    /// opened since (by an instance that is dropped).
+    pub(crate) fn give_back(&mut self, kept: Connections) {
+        self.open = kept;
     }
 
     /// Open the database granted as `name`; its handle.
@@ -82,7 +128,7 @@ impl Databases {
         let Some(grant) = self.grants.databases.iter().find(|d| d.name == name) else {
             return Err(Error::NotGranted(name.chars().take(255).collect()));
         };
-        if self.open.len() >= MAX_CONNECTIONS {
+        if self.open.0.len() >= MAX_CONNECTIONS {
             return Err(Error::TooManyConnections);
         }
         let (path, read_only, timeout, max_bytes) = (
@@ -91,22 +137,25 @@ impl Databases {
             grant.timeout,
             grant.max_bytes,
         );
-        let conn = blocking(move || guard::open(&path, read_only, timeout, max_bytes)).await?;
+        let conn = self
+            .blocking(move || guard::open(&path, read_only, timeout, max_bytes))
+            .await?;
         let handle = self.next;
         self.next = self.next.wrapping_add(1);
-        self.open.insert(handle, Arc::new(conn));
+        self.open.0.insert(handle, Arc::new(conn));
         Ok(handle)
     }
 
     /// Close the connection `handle`.
     pub(crate) fn drop_handle(&mut self, handle: u32) {
-        if let Some(c) = self.open.remove(&handle) {
+        if let Some(c) = self.open.0.remove(&handle) {
             close(c);
         }
     }
 
     fn get(&self, handle: u32) -> Result<Arc<Connection>, Error> {
         self.open
+            .0
             .get(&handle)
             .cloned()
             .ok_or_else(|| Error::Sqlite("connection closed".into()))
@@ -120,7 +169,8 @@ impl Databases {
         params: Vec<Value>,
     ) -> Result<u64, Error> {
         let c = self.get(handle)?;
-        blocking(move || c.run(|db| run::execute(db, &statement, &params))).await
+        self.blocking(move || c.run(|db| run::execute(db, &statement, &params)))
+            .await
     }
 
     /// Run one query; its rows.
@@ -131,7 +181,8 @@ impl Databases {
         params: Vec<Value>,
     ) -> Result<Rows, Error> {
         let c = self.get(handle)?;
-        blocking(move || c.run(|db| run::query(db, &statement, &params))).await
+        self.blocking(move || c.run(|db| run::query(db, &statement, &params)))
+            .await
     }
 
     /// Run one statement per parameter list in one transaction; the rows changed.
@@ -142,13 +193,30 @@ impl Databases {
         params: Vec<Vec<Value>>,
     ) -> Result<u64, Error> {
         let c = self.get(handle)?;
-        blocking(move || c.run(|db| run::execute_many(db, &statement, &params))).await
+        self.blocking(move || c.run(|db| run::execute_many(db, &statement, &params)))
+            .await
     }
-}
 
-impl Drop for Databases {
-    fn drop(&mut self) {
-        self.close_all();
+    /// Run `f` off the async workers once the node gives a turn: only the calling process's
+    /// fiber waits, for the turn and for `f`. The turn is held until `f` ends, even if the
+    /// process goes away meanwhile (its statement, interrupted, ends soon after).
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        let turn = self
+            .turns
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::Sqlite("the node is shutting down".into()))?;
+        tokio::task::spawn_blocking(move || {
+            let result = f();
+            drop(turn);
+            result
+        })
+        .await
+        .unwrap_or_else(|_| Err(Error::Sqlite("the statement's thread failed".into())))
     }
 }
 
@@ -160,22 +228,67 @@ impl Connection {
     ) -> Result<T, Error> {
         // A statement that panicked in SQLite's wrapper leaves the connection as it was.
         let mut db = self.db.lock().unwrap_or_else(|e| e.into_inner());
-        guard::with_deadline(&mut db, self.timeout, f)
+        // Its process let go of it while the statement waited for a thread: nobody waits
+        // for the answer, and the interrupt came before it started.
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Sqlite("connection closed".into()));
+        }
+        guard::with_deadline(&mut db, self.timeout, self.closed.clone(), f)
     }
 }
 
 /// Let go of a connection: a statement it still runs (its process was killed) is
 /// interrupted, and it is closed on a blocking thread (closing may roll back and sync).
 fn close(c: Arc<Connection>) {
+    c.closed.store(true, Ordering::Release);
     c.interrupt.interrupt();
     tokio::task::spawn_blocking(move || drop(c));
 }
 
-/// Run `f` off the async workers: only the calling process's fiber waits for it.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
-) -> Result<T, Error> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .unwrap_or_else(|_| Err(Error::Sqlite("the statement's thread failed".into())))
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Databases granted `orders.db` in `dir`, run with `turns`.
+    fn databases(dir: &std::path::Path, turns: Arc<Semaphore>) -> Databases {
+        let mut grants = ModuleGrants::default();
+        grants.database("orders", dir.join("orders.db"), DirMode::ReadWrite);
+        Databases::new(Arc::new(grants), turns)
+    }
+
+    #[tokio::test]
+    async fn a_statement_waits_for_a_turn_of_the_node_s_without_a_thread() {
+        let tmp = tempfile::tempdir().unwrap();
+        let turns = Arc::new(Semaphore::new(1));
+        let mut dbs = databases(tmp.path(), turns.clone());
+        let h = dbs.open("orders").await.unwrap();
+        let held = turns.clone().acquire_owned().await.unwrap();
+        let waited = tokio::time::timeout(
+            Duration::from_millis(200),
+            dbs.query(h, "SELECT 1".into(), vec![]),
+        )
+        .await;
+        assert!(waited.is_err(), "it ran without a turn");
+        drop(held);
+        let rows = dbs.query(h, "SELECT 1".into(), vec![]).await.unwrap();
+        assert_eq!(rows.rows.len(), 1);
+        assert_eq!(turns.available_permits(), 1, "its turn is given back");
+    }
+
+    #[tokio::test]
+    async fn a_statement_still_queued_when_its_connection_closes_does_not_run() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("orders.db");
+        let c = Arc::new(guard::open(&path, false, Duration::from_secs(5), None).unwrap());
+        close(c.clone());
+        let mut ran = false;
+        let result = c.run(|_| {
+            ran = true;
+            Ok(())
+        });
+        assert!(result.is_err());
+        assert!(!ran, "a closed connection's statement ran");
+    }
 }

@@ -155,3 +155,27 @@ fn max_message_size_is_read_from_node_and_must_be_positive() {
     assert_eq!(e.line, Some(2), "{e}");
     assert_eq!(e.field, "node.max_message_size", "{e}");
 }
+
+#[test]
+fn a_database_below_a_subdirectory_of_a_read_write_wasi_directory_is_refused_at_its_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(dir.path().join("data/sub")).unwrap();
+    std::fs::write(dir.path().join("echo.wasm"), b"").unwrap();
+    let manifest = |db: &str| {
+        let file = dir.path().join("app.toml");
+        let text = format!(
+            "[modules.echo]\npath = \"echo.wasm\"\n\n[modules.echo.grants]\n\
+             dirs = [{{ host = \"data\", guest = \"/data\", mode = \"rw\" }}]\n\
+             databases = [\n  {{ name = \"orders\", path = \"{db}\" }},\n]\n"
+        );
+        std::fs::write(&file, text).unwrap();
+        Manifest::load(&file)
+    };
+    let e = manifest("data/sub/orders.db").expect_err("refused");
+    assert_eq!(e.line, Some(7), "{e}");
+    assert_eq!(e.field, "modules.echo.grants.databases[0].path", "{e}");
+    assert!(e.message.contains("granted read-write through WASI"), "{e}");
+    // Directly in the directory, or outside it: granted.
+    manifest("data/orders.db").expect("in the directory itself");
+    manifest("orders.db").expect("outside it");
+}

@@ -18,10 +18,12 @@ use crate::term::Term;
 // One lives only while one process upgrades: its size does not matter.
 #[allow(clippy::large_enum_variant)]
 enum Kept {
-    /// The old instance, its context lent to the new one meanwhile.
+    /// The old instance, its context lent to the new one meanwhile, and the database
+    /// connections it holds: closed when the upgrade commits, given back if not.
     Awake {
         store: Store<ProcessCtx>,
         server: Genserver,
+        connections: Option<crate::sql::Connections>,
     },
     /// A hibernating process's state bytes.
     Hibernating { state: Term },
@@ -175,8 +177,17 @@ impl Process {
                     }
                 };
                 let stand_in = store.data().stand_in();
-                let ctx = std::mem::replace(store.data_mut(), stand_in);
-                Ok((ctx, Kept::Awake { store, server }, state))
+                let mut ctx = std::mem::replace(store.data_mut(), stand_in);
+                let connections = ctx.sql.as_mut().map(|sql| sql.set_aside());
+                Ok((
+                    ctx,
+                    Kept::Awake {
+                        store,
+                        server,
+                        connections,
+                    },
+                    state,
+                ))
             }
             Instance::Gone => unreachable!("process instance is always restored"),
         }
@@ -188,7 +199,15 @@ impl Process {
         ctx.forget_panic();
         ctx.limits.restore(saved);
         self.instance = match kept {
-            Kept::Awake { mut store, server } => {
+            Kept::Awake {
+                mut store,
+                server,
+                connections,
+            } => {
+                // The new instance's connections go with it; the old one's come back.
+                if let (Some(sql), Some(kept)) = (&mut ctx.sql, connections) {
+                    sql.give_back(kept);
+                }
                 *store.data_mut() = ctx;
                 Instance::Awake { store, server }
             }
