@@ -280,6 +280,56 @@ async fn the_host_figures_show_a_registered_process_mailbox_length_and_callback_
 }
 
 #[tokio::test]
+async fn a_flood_of_exception_events_is_warned_of_at_most_once_a_second_and_the_rest_counted() {
+    let _ = metrics();
+    let node = Node::new(Default::default()).expect("node");
+    // A module of its own: the warnings are throttled per module.
+    node.load_module("tele_flooder", wasm("telemetry_probe"))
+        .await
+        .expect("load");
+    let p = node
+        .spawn(
+            "tele_flooder",
+            otter::from_json(&json!(null)),
+            SpawnOptions::default(),
+        )
+        .await
+        .expect("start");
+    let req = json!({"execute": {
+        "event": ["flood", "exception"],
+        "measurements": [],
+        "metadata": [["reason", "x".repeat(200)]],
+    }});
+    let events = 200;
+    for _ in 0..events {
+        let _: Value = node.call(p, &req).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let _: Value = node.call(p, &req).await.unwrap();
+    let warned: Vec<Captured> = events_with("flood.exception")
+        .into_iter()
+        .filter(|e| e.level == tracing::Level::WARN)
+        .collect();
+    assert!(
+        (2..10).contains(&warned.len()),
+        "{} warnings for {} events",
+        warned.len(),
+        events + 1
+    );
+    let suppressed: u64 = warned
+        .iter()
+        .filter_map(|e| e.text.split(" suppressed=").nth(1))
+        .map(|v| v.split(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(
+        suppressed + warned.len() as u64,
+        events + 1,
+        "each event warned of or counted in the next warning: {warned:?}"
+    );
+    node.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_hostile_guest_cannot_fail_or_flood_the_telemetry_import() {
     let node = probe("tele_hostile").await;
     for attack in [
