@@ -214,6 +214,47 @@ async fn a_span_whose_work_fails_emits_an_exception_event_and_no_stop() {
 }
 
 #[tokio::test]
+async fn a_scrape_shows_a_bounded_number_of_registered_processes_and_counts_the_rest() {
+    let _ = metrics();
+    let node = Node::new(Default::default()).expect("node");
+    let extra = 25;
+    let max = otter::telemetry::MAX_REGISTERED_SHOWN;
+    let processes: Vec<_> = (0..max + extra)
+        .map(|i| {
+            let p = node.embedded_process();
+            p.register(&format!("many_{i:05}")).unwrap();
+            p
+        })
+        .collect();
+    // Rendered off the async workers, as a server would.
+    let rendered = tokio::task::spawn_blocking({
+        let node = node.clone();
+        move || metrics().render(&node)
+    })
+    .await
+    .unwrap();
+    for family in [
+        "otter_mailbox_length",
+        "otter_process_memory_bytes",
+        "otter_process_restarts",
+    ] {
+        let rows = rendered
+            .lines()
+            .filter(|l| l.starts_with(&format!("{family}{{")))
+            .count();
+        assert_eq!(rows, max, "{family}");
+    }
+    assert!(sample(&rendered, "otter_mailbox_length", "many_00000").is_some());
+    assert!(sample(&rendered, "otter_mailbox_length", &format!("many_{max:05}")).is_none());
+    assert!(
+        rendered.contains(&format!("\notter_registered_processes_omitted {extra}\n")),
+        "the rest counted"
+    );
+    drop(processes);
+    node.shutdown().await;
+}
+
+#[tokio::test]
 async fn the_host_figures_show_a_registered_process_mailbox_length_and_callback_durations() {
     let node = probe("tele_figures").await;
     let _: String = node.call("tele_figures", &json!("ping")).await.unwrap();
@@ -235,6 +276,56 @@ async fn the_host_figures_show_a_registered_process_mailbox_length_and_callback_
         "callback durations by module:\n{rendered}"
     );
     assert!(rendered.contains("\notter_processes "), "{rendered}");
+    node.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_flood_of_exception_events_is_warned_of_at_most_once_a_second_and_the_rest_counted() {
+    let _ = metrics();
+    let node = Node::new(Default::default()).expect("node");
+    // A module of its own: the warnings are throttled per module.
+    node.load_module("tele_flooder", wasm("telemetry_probe"))
+        .await
+        .expect("load");
+    let p = node
+        .spawn(
+            "tele_flooder",
+            otter::from_json(&json!(null)),
+            SpawnOptions::default(),
+        )
+        .await
+        .expect("start");
+    let req = json!({"execute": {
+        "event": ["flood", "exception"],
+        "measurements": [],
+        "metadata": [["reason", "x".repeat(200)]],
+    }});
+    let events = 200;
+    for _ in 0..events {
+        let _: Value = node.call(p, &req).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let _: Value = node.call(p, &req).await.unwrap();
+    let warned: Vec<Captured> = events_with("flood.exception")
+        .into_iter()
+        .filter(|e| e.level == tracing::Level::WARN)
+        .collect();
+    assert!(
+        (2..10).contains(&warned.len()),
+        "{} warnings for {} events",
+        warned.len(),
+        events + 1
+    );
+    let suppressed: u64 = warned
+        .iter()
+        .filter_map(|e| e.text.split(" suppressed=").nth(1))
+        .map(|v| v.split(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(
+        suppressed + warned.len() as u64,
+        events + 1,
+        "each event warned of or counted in the next warning: {warned:?}"
+    );
     node.shutdown().await;
 }
 

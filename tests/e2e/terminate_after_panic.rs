@@ -183,3 +183,32 @@ async fn a_trap_that_is_not_a_panic_or_running_out_of_memory_runs_no_terminate()
         assert_eq!(down, ExitReason::Error(reason.into()));
     }
 }
+
+/// A hostile guest announcing a panic through the raw import and returning as if it had not:
+/// the announcement holds only within that callback, so a later, unrelated trap is named as
+/// itself, not as the old panic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_announced_in_a_callback_that_returned_names_no_later_trap() {
+    let node = panic_node(NodeConfig::default()).await;
+    let watcher = node.embedded_process();
+    for (request, reason) in [("trap", "trap: unreachable"), ("exhaust", "memory_limit")] {
+        let p = start(&node, &watcher, ProcessLimits::default()).await;
+        let _: u64 = node
+            .call(p, &json!({"announce": "long ago"}))
+            .await
+            .expect("the callback returned");
+        let _: u64 = node
+            .call(p, &json!("claim_terminated"))
+            .await
+            .expect("the callback returned");
+        let r = node.call::<_, Value>(p, &json!(request)).await;
+        assert_eq!(
+            r,
+            Err(CallError::Exited(ExitReason::Error(reason.into()))),
+            "{request}"
+        );
+        let (reports, down) = until_down(&watcher).await;
+        assert_eq!(reports, Vec::<Value>::new(), "{request}");
+        assert_eq!(down, ExitReason::Error(reason.into()));
+    }
+}

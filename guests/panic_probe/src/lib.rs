@@ -9,6 +9,8 @@
 //! call {"continue_panic": MSG}   (replies "ok", then handle_continue panics)
 //! call "panic_in_terminate"      (a later terminate sends its report, then panics)
 //! call "announce_and_spin"       (tells the host it panics, again and again, and spins)
+//! call {"announce": MSG}         (tells the host it panics, then returns as if it had not)
+//! call "claim_terminated"        (tells the host terminate ran after a panic, and returns)
 //! call "trap"                    (a wasm `unreachable`: a trap that is not a panic)
 //! call "exhaust"                 (asks for more memory than the process may have)
 //! terminate: sends the watcher {"terminated": {"reason": R, "count": N, "log": [...]}}
@@ -41,6 +43,8 @@ enum Request {
     ContinuePanic(String),
     PanicInTerminate,
     AnnounceAndSpin,
+    Announce(String),
+    ClaimTerminated,
     Trap,
     Exhaust,
 }
@@ -85,6 +89,14 @@ impl State {
                 // A failed allocation aborts without a panic.
                 let hoard = vec![1u8; 1 << 30];
                 self.count += u64::from(std::hint::black_box(hoard)[0]);
+            }
+            // A hostile guest: the raw imports, without the panic that should follow.
+            Request::Announce(m) => {
+                otter_guest::__private::bindings::otter::genserver::process::panicking(&m);
+            }
+            Request::ClaimTerminated => {
+                otter_guest::__private::bindings::otter::genserver::process::terminated_after_panic(
+                );
             }
             Request::AnnounceAndSpin => loop {
                 // The host gives a panic's terminate one fresh time budget, not one per call.

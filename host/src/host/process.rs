@@ -218,8 +218,8 @@ impl Host for ProcessCtx {
             // Cut so that `panic: <message>` fits the exit reason's length.
             let max = MAX_REASON - "panic: ".len();
             self.panic = Some(crate::guest_text::one_line(&message, max));
-            // The `terminate` the SDK runs next gets a callback's time, once: a guest calling
-            // this again gets no more.
+            // The `terminate` the SDK runs next gets a callback's time, once per entry (the
+            // record is forgotten at the next): a guest calling this again gets no more.
             self.ticks = 0;
         }
         Ok(format!(
@@ -229,7 +229,8 @@ impl Host for ProcessCtx {
     }
 
     fn terminated_after_panic(&mut self) -> wasmtime::Result<()> {
-        // Only after a panic: a guest saying so at any other time changes nothing.
+        // Only after a panic in this entry: a guest saying so at any other time changes
+        // nothing.
         self.terminated_after_panic = self.panic.is_some();
         Ok(())
     }

@@ -4,6 +4,7 @@
 //!
 //! Every part of an event is bounded; an event over a bound is dropped whole, and a
 //! measurement that is not a finite number is dropped alone, each with a throttled warning.
+//! An `exception` event is a warning, at most one a second per module (the rest at debug).
 //! Nothing a guest passes here fails or ends it.
 
 use std::fmt;
@@ -83,8 +84,12 @@ impl Host for ProcessCtx {
             metadata: &metadata,
         };
         let name_field = name.as_deref().map(|n| one_line(n, MAX_VALUE));
-        if segments.last() == Some(&"exception") {
-            tracing::warn!(target: "otter::telemetry", pid, module, name = name_field.as_deref(), "{shown}");
+        // A failure is a warning, but at most one a second per module (a guest could
+        // otherwise flood the log with them); the rest go to debug and are counted.
+        if segments.last() == Some(&"exception")
+            && let Some(suppressed) = crate::metering::exception_warning(module)
+        {
+            tracing::warn!(target: "otter::telemetry", pid, module, name = name_field.as_deref(), suppressed, "{shown}");
         } else {
             tracing::debug!(target: "otter::telemetry", pid, module, name = name_field.as_deref(), "{shown}");
         }

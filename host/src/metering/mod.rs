@@ -6,6 +6,7 @@
 
 mod callbacks;
 mod names;
+mod throttle;
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -99,6 +100,15 @@ pub(crate) fn dropped(pid: crate::Pid, module: &str, reason: &'static str) {
     } else {
         SUPPRESSED.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+/// Whether a guest's `exception` event may be a warning now: at most one a second per
+/// module; `Some(n)` with the `n` held back since the last.
+pub(crate) fn exception_warning(module: &str) -> Option<u64> {
+    static EXCEPTIONS: OnceLock<throttle::Throttle> = OnceLock::new();
+    EXCEPTIONS
+        .get_or_init(Default::default)
+        .allow(module, std::time::Instant::now())
 }
 
 /// Record from now on (the recorder is installed).

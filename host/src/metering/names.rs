@@ -1,7 +1,7 @@
 //! How a guest's event becomes metric names, and the bound on how many series guests create.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -136,21 +136,18 @@ pub(crate) struct Series {
     state: Mutex<SeriesState>,
     /// Whether the limit was reached (warned once).
     full: AtomicBool,
+    /// Keys for the hashes that stand for series and names, drawn at random: with fixed keys
+    /// a guest could find two names of one hash offline and so create a series uncounted.
+    keys: RandomState,
 }
 
 #[derive(Default)]
 struct SeriesState {
-    /// Series by a 64-bit hash of name, kind and labels.
+    /// Series by a 64-bit keyed hash of name, kind and labels.
     series: HashSet<u64>,
     /// Each name a metric exposes (a histogram: `X_bucket`, `X_sum`, `X_count` and `X`),
     /// by hash, with the hash of the metric (name and kind) that claimed it.
     claims: HashMap<u64, u64>,
-}
-
-fn hash(value: impl Hash) -> u64 {
-    let mut h = std::hash::DefaultHasher::new();
-    value.hash(&mut h);
-    h.finish()
 }
 
 impl Series {
@@ -158,7 +155,13 @@ impl Series {
         Series {
             state: Mutex::new(SeriesState::default()),
             full: AtomicBool::new(false),
+            keys: RandomState::new(),
         }
+    }
+
+    /// A value's hash under this node's random keys.
+    fn hash(&self, value: impl Hash) -> u64 {
+        self.keys.hash_one(value)
     }
 
     /// Whether a measurement may go to `instrument`'s series with `labels`: yes if the series
@@ -173,7 +176,7 @@ impl Series {
             Instrument::Counter(n, _) => (n, 1),
             Instrument::Gauge(n, _) => (n, 2),
         };
-        let key = hash((name, kind, labels));
+        let key = self.hash((name, kind, labels));
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if state.series.contains(&key) {
             return Ok(());
@@ -188,14 +191,14 @@ impl Series {
             }
             return Err(Refused::SeriesLimit);
         }
-        let metric = hash((name, kind));
+        let metric = self.hash((name, kind));
         let exposed: Vec<u64> = if kind == 0 {
             ["", "_bucket", "_sum", "_count"]
                 .iter()
-                .map(|suffix| hash(format!("{name}{suffix}")))
+                .map(|suffix| self.hash(format!("{name}{suffix}")))
                 .collect()
         } else {
-            vec![hash(name.as_str())]
+            vec![self.hash(name.as_str())]
         };
         if exposed
             .iter()
@@ -275,6 +278,14 @@ mod tests {
     fn stems_are_prometheus_names() {
         assert_eq!(stem(&["a.b", "C-d", "é"]), "a_b_c_d__");
         assert_eq!(stem(&["9lives"]), "_9lives");
+    }
+
+    #[test]
+    fn series_are_hashed_under_keys_of_their_own() {
+        let (a, b) = (Series::new(), Series::new());
+        let value = ("orders_total", 1u8, [("module", "x")]);
+        assert_eq!(a.hash(value), a.hash(value));
+        assert_ne!(a.hash(value), b.hash(value), "keys no guest can know");
     }
 
     #[test]

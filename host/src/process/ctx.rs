@@ -35,10 +35,12 @@ pub(crate) struct ProcessCtx {
     pub(crate) trap_exit: bool,
     pub(crate) limits: MemoryLimit,
     /// The message of the panic under way, from the SDK's panic hook: the trap that follows
-    /// ends the process with `panic: <message>`.
+    /// ends the process with `panic: <message>`. It holds only within the entry from the host
+    /// where it was made: a guest that announces a panic and returns does not get a later,
+    /// unrelated trap named after it.
     pub(crate) panic: Option<String>,
-    /// The SDK's panic hook ran `terminate` after that panic (see the `terminated-after-panic`
-    /// import): the crash report says so.
+    /// The SDK's panic hook ran `terminate` after that panic, in the same entry (see the
+    /// `terminated-after-panic` import): the crash report says so.
     pub(crate) terminated_after_panic: bool,
     /// Epoch ticks the current callback may run (`u64::MAX`: no limit).
     pub(crate) tick_budget: u64,
@@ -116,8 +118,10 @@ impl ProcessCtx {
     }
 
     /// The host enters the guest to handle `messages` messages (a callback, or a batch): its
-    /// time is counted afresh.
+    /// time is counted afresh, and a panic announced in an earlier entry (which returned, or
+    /// the process would be gone) no longer counts.
     pub(crate) fn entering(&mut self, messages: usize) {
+        self.forget_panic();
         self.ticks = 0;
         self.entries = u64::try_from(messages.max(1)).unwrap_or(u64::MAX);
     }

@@ -364,11 +364,15 @@ impl Process {
         }
         let state = match &mut self.instance {
             Instance::Hibernating { state, .. } => Ok(state.clone()),
-            Instance::Awake { store, server } => server
-                .otter_genserver_server()
-                .call_export_state(&mut *store)
-                .await
-                .map_err(|e| crash(store.data(), e)),
+            Instance::Awake { store, server } => {
+                // An entry of its own: a panic announced before does not name its trap.
+                store.data_mut().forget_panic();
+                server
+                    .otter_genserver_server()
+                    .call_export_state(&mut *store)
+                    .await
+                    .map_err(|e| crash(store.data(), e))
+            }
             Instance::Gone => unreachable!("process instance is always restored"),
         };
         let state = match state {
@@ -392,6 +396,7 @@ impl Process {
         let Instance::Awake { store, server } = &mut self.instance else {
             return Ok(());
         };
+        store.data_mut().forget_panic();
         let state = server
             .otter_genserver_server()
             .call_export_state(&mut *store)

@@ -4,8 +4,25 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::Node;
 use crate::metering::{gauge_family, render_callbacks};
+use crate::{Node, Pid};
+
+/// The most registered processes whose figures a scrape shows (three series each): a guest
+/// registering names by the hundred thousand must not make every scrape that large.
+pub const MAX_REGISTERED_SHOWN: usize = 2_000;
+
+/// The registered processes a scrape shows, the first [`MAX_REGISTERED_SHOWN`] by name (so
+/// the same ones from scrape to scrape), and how many are left out.
+fn shown_names(mut all: Vec<(String, Pid)>) -> (Vec<(String, Pid)>, usize) {
+    let omitted = all.len().saturating_sub(MAX_REGISTERED_SHOWN);
+    if omitted > 0 {
+        // Linear, not a full sort of every name: only the shown ones are sorted.
+        all.select_nth_unstable_by(MAX_REGISTERED_SHOWN, |a, b| a.0.cmp(&b.0));
+        all.truncate(MAX_REGISTERED_SHOWN);
+    }
+    all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    (all, omitted)
+}
 
 /// Append the node's per-process figures, read now, in Prometheus' text format.
 pub(super) fn render_node(node: &Node, out: &mut String) {
@@ -37,8 +54,14 @@ pub(super) fn render_node(node: &Node, out: &mut String) {
             .iter()
             .map(|(m, (_, q))| (vec![("module", m.as_str())], *q)),
     );
-    let named: Vec<(String, crate::ProcessInfo)> = node
-        .registered()
+    let (shown, omitted) = shown_names(node.registered());
+    let _ = writeln!(
+        out,
+        "# HELP otter_registered_processes_omitted Registered processes left out of the per-process figures (past {MAX_REGISTERED_SHOWN})."
+    );
+    let _ = writeln!(out, "# TYPE otter_registered_processes_omitted gauge");
+    let _ = writeln!(out, "otter_registered_processes_omitted {omitted}");
+    let named: Vec<(String, crate::ProcessInfo)> = shown
         .into_iter()
         .filter_map(|(name, pid)| Some((name, node.process_info(pid)?)))
         .collect();
@@ -72,6 +95,27 @@ pub(super) fn render_node(node: &Node, out: &mut String) {
             help,
             rows.iter()
                 .map(|(l, v)| (l.iter().map(|(k, v)| (*k, v.as_str())).collect(), *v)),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scrape_shows_the_first_registered_names_and_counts_the_rest() {
+        let all: Vec<(String, Pid)> = (0..MAX_REGISTERED_SHOWN as u64 + 50)
+            .rev()
+            .map(|i| (format!("p{i:06}"), i))
+            .collect();
+        let (shown, omitted) = shown_names(all);
+        assert_eq!(omitted, 50);
+        assert_eq!(shown.len(), MAX_REGISTERED_SHOWN);
+        assert_eq!(shown[0].0, "p000000");
+        assert_eq!(
+            shown.last().unwrap().0,
+            format!("p{:06}", MAX_REGISTERED_SHOWN - 1)
         );
     }
 }

@@ -29,7 +29,9 @@
 //! The host's own figures, all prefixed `otter_`: `otter_processes`,
 //! `otter_module_processes{module}`, `otter_module_mailbox_messages{module}`,
 //! `otter_mailbox_length{name,module}`, `otter_process_memory_bytes{name,module}` and
-//! `otter_process_restarts{name,module}` for registered processes (read at scrape time),
+//! `otter_process_restarts{name,module}` for registered processes (read at scrape time; the
+//! first [`MAX_REGISTERED_SHOWN`] by name, the number left out in
+//! `otter_registered_processes_omitted`),
 //! `otter_callback_duration_seconds{module,callback}` (histogram),
 //! `otter_supervisor_restarts_total{supervisor,child}` and
 //! `otter_telemetry_dropped_total{reason}`.
@@ -44,6 +46,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 pub use crate::metering::MAX_GUEST_SERIES;
 pub use endpoint::PrometheusEndpoint;
+pub use figures::MAX_REGISTERED_SHOWN;
 
 use crate::Node;
 
@@ -121,10 +124,19 @@ impl Metrics {
         Ok(m)
     }
 
-    /// The metrics in Prometheus' text format, with `node`'s figures read now.
+    /// The metrics in Prometheus' text format, with `node`'s figures read now. It takes no
+    /// runtime and may block on locks for a while on a large node: a server calls it from a
+    /// blocking thread (both `Metrics` and `Node` are `Send + Sync`).
     pub fn render(&self, node: &Node) -> String {
         let mut out = self.handle.render();
         figures::render_node(node, &mut out);
         out
     }
 }
+
+/// `render` is meant to run on a blocking thread.
+const _: fn() = || {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Metrics>();
+    send_sync::<Node>();
+};
