@@ -4,7 +4,7 @@
 //! head of at most [`MAX_REQUEST`] bytes (hyper answers 431 beyond it), the head read within
 //! [`HEADER_TIMEOUT`] and the whole connection over within [`TIMEOUT`], at most
 //! [`MAX_CONNECTIONS`] connections served at once. The node's per-process figures are
-//! rendered at scrape time.
+//! rendered at scrape time, on a blocking thread.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -96,7 +96,14 @@ impl PrometheusEndpoint {
     }
 }
 
-/// `GET /metrics`: the node's figures now, in the text format.
+/// `GET /metrics`: the node's figures now, in the text format. Rendered on a blocking
+/// thread: it walks the node's processes, which must not hold up an async worker.
 async fn scrape(State((node, metrics)): State<(Node, Metrics)>) -> impl IntoResponse {
-    ([(CONTENT_TYPE, TEXT_FORMAT)], metrics.render(&node))
+    match tokio::task::spawn_blocking(move || metrics.render(&node)).await {
+        Ok(body) => ([(CONTENT_TYPE, TEXT_FORMAT)], body).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics endpoint: rendering failed");
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }
