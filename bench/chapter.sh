@@ -94,16 +94,8 @@ for i in $(seq 1 "$RUNS"); do
     fi
 done
 
-# "metric median" for every metric of otter-bench's raw file.
-medians() {
-    grep -v '^#' "$1" |
-        awk 'NF==3 && $2 ~ /^[0-9]+(\.[0-9]+)?$/ {print $1, $2}' |
-        sort -k1,1 -k2,2g |
-        awk '{ v[$1, ++n[$1]] = $2; if (!($1 in seen)) { seen[$1] = 1; order[++k] = $1 } }
-             END { for (i = 1; i <= k; i++) { m = order[i]; c = n[m]
-                   med = (c % 2) ? v[m, (c + 1) / 2] : (v[m, c / 2] + v[m, c / 2 + 1]) / 2
-                   print m, med } }'
-}
+# shellcheck source=bench/medians.sh
+. "$ROOT/bench/medians.sh"
 declare -A OTT=()
 while read -r m v; do OTT[$m]=$v; done < <(medians "$OTTER_RAW")
 

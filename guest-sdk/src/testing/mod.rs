@@ -143,20 +143,7 @@ impl fmt::Debug for Term {
     }
 }
 
-/// A log record's severity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogLevel {
-    /// `log::trace`.
-    Trace,
-    /// `log::debug`.
-    Debug,
-    /// `log::info`.
-    Info,
-    /// `log::warn`.
-    Warn,
-    /// `log::error`.
-    Error,
-}
+pub use otter_common::LogLevel;
 
 /// One thing a callback asked of the host. Questions that change nothing (`self_pid`,
 /// `whereis`, `message_queue_len`, `registry::lookup`, listing children) are answered and

@@ -10,20 +10,7 @@ use crate::Pid;
 use crate::guest_text::one_line;
 use crate::limits::MAX_LOG_TEXT;
 
-/// How important a guest said its log line is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum LogLevel {
-    /// `otter_guest::log::trace`.
-    Trace,
-    /// `otter_guest::log::debug`.
-    Debug,
-    /// `otter_guest::log::info`.
-    Info,
-    /// `otter_guest::log::warn`.
-    Warn,
-    /// `otter_guest::log::error`.
-    Error,
-}
+pub use otter_common::LogLevel;
 
 /// One line a guest logged (`otter_guest::log`), as the node's log shows it: its message
 /// and fields escaped to one line each and cut at 4 KiB, the fields cut once they take
