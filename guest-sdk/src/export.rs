@@ -171,6 +171,52 @@ fn info_to<S: GenServer>(slot: &'static StateSlot<S>, msg: Info<S::Info>) -> Nor
 thread_local! {
     /// Messages of the current batch not yet handled: still queued, as the server sees it.
     static BATCH_REMAINING: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    /// What the current batch has handled so far (see [`answer_handled_calls`]).
+    static HANDLED: RefCell<Handled> = const { RefCell::new(Handled::new()) };
+}
+
+/// The outcomes of the messages a batch has handled so far, and the callers of its calls,
+/// in order: kept where the panic hook can reach them.
+struct Handled {
+    outcomes: Vec<Outcome>,
+    callers: Vec<WitFrom>,
+}
+
+impl Handled {
+    const fn new() -> Self {
+        Handled {
+            outcomes: Vec::new(),
+            callers: Vec::new(),
+        }
+    }
+}
+
+/// The batch under way panicked: answer the calls it handled before the panic, as OTP's
+/// server had answered them before it crashed (the host ends the batch with the trap that
+/// follows, and answers every call still pending, the failing one among them, with the crash).
+/// Nothing else of those outcomes matters to a process about to end. (Only the wasm panic
+/// hook calls it.)
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+pub(crate) fn answer_handled_calls() {
+    HANDLED.with(|h| {
+        // Borrowed: the panic came from inside this module's own bookkeeping; answer nothing.
+        let Ok(mut handled) = h.try_borrow_mut() else {
+            return;
+        };
+        let Handled { outcomes, callers } = &mut *handled;
+        let mut callers = callers.drain(..);
+        for outcome in outcomes.drain(..) {
+            let Outcome::Call(result) = outcome else {
+                continue;
+            };
+            let Some(from) = callers.next() else {
+                break;
+            };
+            if let CallResult::Reply((reply, _)) = result {
+                crate::imports::process::reply(from, &reply);
+            }
+        }
+    });
 }
 
 /// Messages of the batch being handled that come after the current one.
@@ -186,7 +232,12 @@ pub fn handle_batch<S: GenServer>(
     batch: Vec<Envelope>,
 ) -> Vec<Outcome> {
     let mut remaining = u32::try_from(batch.len()).unwrap_or(u32::MAX);
-    let mut outcomes = Vec::with_capacity(batch.len());
+    HANDLED.with(|h| {
+        let mut h = h.borrow_mut();
+        h.outcomes.clear();
+        h.callers.clear();
+        h.outcomes.reserve(batch.len());
+    });
     let mut rest = terms.as_slice();
     let mut term = |len: u32| {
         let (term, after) =
@@ -197,8 +248,12 @@ pub fn handle_batch<S: GenServer>(
     for envelope in batch {
         remaining -= 1;
         BATCH_REMAINING.with(|r| r.set(remaining));
+        let mut caller = None;
         let outcome = match envelope {
-            Envelope::Call((len, from)) => Outcome::Call(handle_call(slot, term(len), from)),
+            Envelope::Call((len, from)) => {
+                caller = Some(from);
+                Outcome::Call(handle_call(slot, term(len), from))
+            }
             Envelope::Cast(len) => Outcome::Noreply(handle_cast(slot, term(len))),
             Envelope::Info(len) => Outcome::Noreply(handle_message(slot, term(len))),
         };
@@ -210,13 +265,21 @@ pub fn handle_batch<S: GenServer>(
                     | CallResult::Badarg(_)
             ) | Outcome::Noreply(NoreplyResult::Noreply(WitNext::None))
         );
-        outcomes.push(outcome);
+        HANDLED.with(|h| {
+            let mut h = h.borrow_mut();
+            h.outcomes.push(outcome);
+            h.callers.extend(caller);
+        });
         if !go_on {
             break;
         }
     }
     BATCH_REMAINING.with(|r| r.set(0));
-    outcomes
+    HANDLED.with(|h| {
+        let mut h = h.borrow_mut();
+        h.callers.clear();
+        std::mem::take(&mut h.outcomes)
+    })
 }
 
 /// `handle-continue`.

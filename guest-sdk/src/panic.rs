@@ -45,6 +45,7 @@ pub(crate) fn install_hook() {
         std::panic::set_hook(Box::new(|info| {
             let message = info.payload_as_str().unwrap_or("(not a string)");
             let reason = crate::imports::process::panicking(message);
+            crate::export::answer_handled_calls();
             // Taken, so that nothing runs it twice.
             if let Some(terminate) = ARMED.take()
                 && terminate(ExitReason::Error(reason))

@@ -187,3 +187,48 @@ async fn a_message_too_large_to_batch_keeps_its_place_in_the_order() {
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_a_batch_answered_before_a_panic_keep_their_answers() {
+    let node = node().await;
+    let p = probe(&node).await;
+    node.suspend(p).unwrap();
+    let first = call_later(&node, p, json!({"add": 1}));
+    queued(&node, p, 1).await;
+    let second = call_later(&node, p, json!({"add": 2}));
+    queued(&node, p, 2).await;
+    let failing = call_later(&node, p, json!("panic"));
+    queued(&node, p, 3).await;
+    let behind = call_later(&node, p, json!("ping"));
+    queued(&node, p, 4).await;
+    node.resume(p).unwrap();
+    // As in OTP: the server answered the first two before it crashed on the third.
+    assert_eq!(first.await.unwrap().unwrap(), json!(1));
+    assert_eq!(second.await.unwrap().unwrap(), json!(3));
+    let crashed = Err(CallError::Exited(ExitReason::Error(
+        "panic: handle_call panicked on purpose".into(),
+    )));
+    assert_eq!(failing.await.unwrap(), crashed);
+    assert_eq!(behind.await.unwrap(), crashed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_answered_before_a_panicking_cast_in_the_same_batch_keeps_its_answer() {
+    let node = node().await;
+    let p = probe(&node).await;
+    node.suspend(p).unwrap();
+    let first = call_later(&node, p, json!({"add": 5}));
+    queued(&node, p, 1).await;
+    node.cast(p, otter::from_json(&json!("panic")));
+    queued(&node, p, 2).await;
+    let behind = call_later(&node, p, json!("ping"));
+    queued(&node, p, 3).await;
+    node.resume(p).unwrap();
+    assert_eq!(first.await.unwrap().unwrap(), json!(5));
+    assert_eq!(
+        behind.await.unwrap(),
+        Err(CallError::Exited(ExitReason::Error(
+            "panic: handle_cast panicked on purpose".into()
+        )))
+    );
+}
