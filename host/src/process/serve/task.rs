@@ -141,12 +141,10 @@ async fn start(
     Some((guard, process, next))
 }
 
-/// Drop the instance's WASI state (its streams log what is left of their lines); the
-/// process's grants stay.
+/// Close what the instance holds (WASI's streams log what is left of their lines, its
+/// files and connections close); the process's grants stay.
 fn end_output(ctx: &mut ProcessCtx) {
-    if let Some(wasi) = ctx.wasi.as_mut() {
-        wasi.state = None;
-    }
+    ctx.close_instance_resources();
 }
 
 #[cfg(test)]
