@@ -197,3 +197,44 @@ async fn an_eager_upgrade_failing_on_a_hibernating_process_leaves_no_file_open()
     assert_eq!(ask(&node, pid, json!("vsn")).await, json!({"ok": "1"}));
     node.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_process_whose_migration_is_rolled_back_writes_through_its_handles_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    std::fs::create_dir(&a).unwrap();
+    std::fs::create_dir(&b).unwrap();
+    std::fs::write(b.join("refuse"), "").unwrap();
+    let (node, _) = probe_in(tmp.path(), SpawnOptions::default()).await;
+    let mut pids = Vec::new();
+    for dir in [&a, &b] {
+        let mut own = ModuleGrants::default();
+        own.dir(dir, "/data", DirMode::ReadWrite);
+        let pid = node
+            .spawn(
+                "wasi_probe",
+                otter::encode(&()).unwrap(),
+                SpawnOptions::default().grants(own),
+            )
+            .await
+            .expect("a probe with its own directory starts");
+        ask(&node, pid, json!({"keep": "/data/log"})).await;
+        ask(&node, pid, json!({"append": [0, "before "]})).await;
+        pids.push(pid);
+    }
+    // `a` migrates, `b` refuses: all or nothing, `a` is rolled back to version 1.
+    let failed = to_v2(&node, json!({"refuse_if_exists": "/data/refuse"})).await;
+    assert!(matches!(failed, Err(UpgradeError::Failed(_))), "{failed:?}");
+    for (pid, dir) in pids.into_iter().zip([&a, &b]) {
+        assert_eq!(ask(&node, pid, json!("vsn")).await, json!({"ok": "1"}));
+        assert_eq!(
+            ask(&node, pid, json!({"append": [0, "after"]})).await,
+            json!({"ok": null})
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("log")).unwrap(),
+            "before after"
+        );
+    }
+    node.shutdown().await;
+}

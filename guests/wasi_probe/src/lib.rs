@@ -33,6 +33,8 @@ enum Upgrade {
     Ok,
     /// Open the file this many times, keep every handle, then refuse.
     HoardAndRefuse(String, u32),
+    /// Refuse if this file exists (so that one process of several fails).
+    RefuseIfExists(String),
 }
 
 #[derive(Deserialize)]
@@ -123,6 +125,10 @@ impl GenServer for Probe {
                 }
                 Err(format!("refused after opening {path} {times} times"))
             }
+            Upgrade::RefuseIfExists(path) if std::fs::exists(&path).unwrap_or(false) => {
+                Err(format!("refused: {path} exists"))
+            }
+            Upgrade::RefuseIfExists(_) => Ok(probe),
         }
     }
 
