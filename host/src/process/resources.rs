@@ -16,7 +16,6 @@ use crate::sql::Connections;
 
 /// An instance's resources set aside while another instance borrows its process's context.
 /// Dropping it closes them.
-#[derive(Default)]
 pub(crate) struct InstanceResources {
     wasi: Option<Box<WasiState>>,
     connections: Option<Connections>,
