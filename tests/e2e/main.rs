@@ -41,3 +41,4 @@ mod telemetry;
 mod terminate_after_panic;
 mod time;
 mod upgrade;
+mod wasi_upgrade;

@@ -13,7 +13,7 @@ pub const GUEST_TARGET: &str = "wasm32-unknown-unknown";
 pub const WASI_TARGET: &str = "wasm32-wasip2";
 
 /// The guests built for [`WASI_TARGET`] instead of [`GUEST_TARGET`].
-pub const WASI_GUESTS: &[&str] = &["wasi_probe", "file_server"];
+pub const WASI_GUESTS: &[&str] = &["wasi_probe", "wasi_probe_v2", "file_server"];
 
 /// The repository root.
 pub fn root() -> PathBuf {

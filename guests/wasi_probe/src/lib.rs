@@ -8,14 +8,34 @@
 //! $ otter call probe '{"read": "/etc/passwd"}'
 //! {"err":"..."}
 //! ```
+//!
+//! Built twice: as version "1" (`wasi_probe`) and as version "2" (`wasi_probe_v2`, the
+//! `v2` feature), to upgrade between.
 
 use std::io::Write as _;
 
-use otter_guest::{GenServer, Init, Reply, ReplyTo};
+use otter_guest::{CodeChange, GenServer, Init, Reply, ReplyTo};
 use serde::{Deserialize, Serialize};
 
-#[derive(Serialize, Deserialize)]
-struct Probe;
+#[derive(Serialize, Deserialize, Default)]
+struct Probe {
+    /// Files opened by `keep`, by index: their handles live as long as this instance.
+    #[serde(skip)]
+    kept: Vec<std::fs::File>,
+}
+
+/// What `code_change` does, from the upgrade's `extra`.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+enum Upgrade {
+    /// Migrate.
+    #[default]
+    Ok,
+    /// Open the file this many times, keep every handle, then refuse.
+    HoardAndRefuse(String, u32),
+    /// Refuse if this file exists (so that one process of several fails).
+    RefuseIfExists(String),
+}
 
 #[derive(Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -40,6 +60,12 @@ enum Call {
     Random(u32),
     /// Write text to stdout as it is, with no newline added.
     Emit(String),
+    /// Open a file for appending, creating it, and keep the handle; its index.
+    Keep(String),
+    /// Append text through the handle `keep` gave this index.
+    Append(u32, String),
+    /// The version running.
+    Vsn,
 }
 
 #[derive(Serialize)]
@@ -79,10 +105,31 @@ impl GenServer for Probe {
     type Cast = ();
     type Info = ();
     type Continue = ();
-    const VSN: &'static str = "1";
+    const VSN: &'static str = if cfg!(feature = "v2") { "2" } else { "1" };
 
     fn init(_: ()) -> Init<Self> {
-        Init::ok(Probe)
+        Init::ok(Probe::default())
+    }
+
+    /// Migrates, or, as `extra` says, opens files and then refuses (the new instance's
+    /// handles must not outlive the upgrade it failed).
+    fn code_change(change: CodeChange<'_>) -> Result<Self, String> {
+        let probe: Probe = change.old_state()?;
+        match change.extra().unwrap_or_default() {
+            Upgrade::Ok => Ok(probe),
+            Upgrade::HoardAndRefuse(path, times) => {
+                for _ in 0..times {
+                    let f = std::fs::File::open(&path).map_err(|e| e.to_string())?;
+                    // Leaked on purpose: only the host can close it.
+                    let _ = Box::leak(Box::new(f));
+                }
+                Err(format!("refused after opening {path} {times} times"))
+            }
+            Upgrade::RefuseIfExists(path) if std::fs::exists(&path).unwrap_or(false) => {
+                Err(format!("refused: {path} exists"))
+            }
+            Upgrade::RefuseIfExists(_) => Ok(probe),
+        }
     }
 
     fn handle_call(&mut self, request: Call, _from: ReplyTo) -> Reply<Answer> {
@@ -140,6 +187,21 @@ impl GenServer for Probe {
                 let _ = out.flush();
                 Reply::ok(Answer::Ok(Value::Nothing(None)))
             }
+            Call::Keep(path) => answer(
+                std::fs::OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .open(path)
+                    .map(|f| {
+                        self.kept.push(f);
+                        Value::Number(self.kept.len() as u64 - 1)
+                    }),
+            ),
+            Call::Append(index, text) => answer(match self.kept.get_mut(index as usize) {
+                Some(f) => f.write_all(text.as_bytes()).map(|()| Value::Nothing(None)),
+                None => Err(std::io::Error::other("no file kept at this index")),
+            }),
+            Call::Vsn => Reply::ok(Answer::Ok(Value::Text(Self::VSN.into()))),
             Call::List(path) => answer(std::fs::read_dir(path).and_then(|entries| {
                 let mut names = entries
                     .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))

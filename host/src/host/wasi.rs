@@ -5,9 +5,10 @@
 //! WASI context: their store data holds an empty `Option<Box<_>>`. A WASI process builds
 //! its context from the grants it started with (its own, or its module's at the time) the
 //! first time it calls a WASI import, and again for each new instance (after hibernation
-//! or an upgrade), so no handle a guest opened outlives its instance. Its directories are
-//! reopened each time through the handles pinned when the grants were given, never by
-//! their paths (see [`crate::grants`]).
+//! or an upgrade), so no handle a guest opened outlives its instance. An upgrade sets the
+//! old instance's state aside and gives it back if it fails (`process/resources.rs`). Its
+//! directories are reopened each time through the handles pinned when the grants were
+//! given, never by their paths (see [`crate::grants`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;

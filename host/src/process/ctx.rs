@@ -58,7 +58,9 @@ pub(crate) struct ProcessCtx {
 impl ProcessCtx {
     /// A context that stands in for this one in a store that no longer runs (the old
     /// version's instance, kept during an upgrade until it commits): it has the same pid
-    /// and module, and a mailbox and memory count of its own that nobody sees.
+    /// and module, the same grants, a mailbox and memory count of its own that nobody sees,
+    /// and no instance resources (the upgrade keeps the old instance's apart, see
+    /// [`set_aside_instance_resources`](Self::set_aside_instance_resources)).
     pub(crate) fn stand_in(&self) -> ProcessCtx {
         let mut ctx = ProcessCtx::new(
             self.pid,
@@ -150,13 +152,8 @@ impl ProcessCtx {
 pub(crate) fn new_store(engine: &Engine, mut ctx: ProcessCtx) -> Store<ProcessCtx> {
     ctx.limits.reset();
     ctx.entering(1);
-    // A new instance holds no WASI handle of the old one's.
-    if let Some(wasi) = &mut ctx.wasi {
-        wasi.state = None;
-    }
-    if let Some(sql) = &mut ctx.sql {
-        sql.close_all();
-    }
+    // A new instance holds no handle of the old one's.
+    ctx.close_instance_resources();
     let mut store = Store::new(engine, ctx);
     store.limiter(|ctx| &mut ctx.limits);
     store.set_epoch_deadline(1);

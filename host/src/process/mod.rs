@@ -8,12 +8,14 @@
 //!
 //! `serve` is the message loop, `batch` hands several queued messages to the guest at once,
 //! `flow` acts on what a callback returned, `calls` keeps the calls the process has not
-//! answered yet, and `ctx` is the store data all of them (and the imports in `host/`) work on.
+//! answered yet, `ctx` is the store data all of them (and the imports in `host/`) work on,
+//! and `resources` what that data holds for one instance only (kept through an upgrade).
 
 mod batch;
 mod calls;
 mod ctx;
 mod flow;
+mod resources;
 mod serve;
 mod upgrade;
 

@@ -408,11 +408,9 @@ impl Process {
         };
         let mut ctx = store.into_data();
         ctx.limits.reset();
-        // Its connections end with the instance: a transaction it left open is rolled back
-        // now, not held (with the database's lock) for as long as it sleeps.
-        if let Some(sql) = &mut ctx.sql {
-            sql.close_all();
-        }
+        // Its files and connections end with the instance: a transaction it left open is
+        // rolled back now, and no descriptor is held, for as long as it sleeps.
+        ctx.close_instance_resources();
         self.instance = Instance::Hibernating { ctx, state };
         self.entry.set_hibernating(true);
         Ok(())

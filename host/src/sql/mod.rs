@@ -34,8 +34,9 @@
 //! A process holds at most [`MAX_CONNECTIONS`] connections. They belong to the instance
 //! that opened them and do not outlive it: hibernating closes them, a new instance (waking,
 //! an upgrade) starts with none, and dropping one closes it, rolling back a transaction it
-//! left open. An upgrade sets the old instance's aside ([`Databases::set_aside`]) and
-//! closes them only once it commits: an upgrade that fails gives them back untouched.
+//! left open. An upgrade sets the old instance's aside ([`Databases::set_aside`], with its
+//! other instance resources: `process/resources.rs`) and closes them only once it commits:
+//! an upgrade that fails gives them back untouched.
 
 mod guard;
 mod run;

@@ -65,9 +65,10 @@ async fn serve_until_exit(
             },
         }
     };
-    // Its output ends before its exit is seen: an unfinished last line is logged first.
+    // What its instance holds ends before its exit is seen: an unfinished last line of
+    // its output is logged first, its files and connections are closed.
     if let Instance::Awake { store, .. } = &mut process.instance {
-        end_output(store.data_mut());
+        store.data_mut().close_instance_resources();
     }
     // The exit first, then the mailbox: a call still queued is dropped with it, and its
     // caller reads the exit reason, which must be set by then.
@@ -120,7 +121,7 @@ async fn start(
             };
             // Exit (freeing the name) before the starter sees the result, and before the
             // mailbox goes, so that callers still queued read the exit reason.
-            end_output(store.data_mut());
+            store.data_mut().close_instance_resources();
             guard.set_reason(reason);
             drop(guard);
             drop(store);
@@ -139,14 +140,6 @@ async fn start(
         migration: None,
     };
     Some((guard, process, next))
-}
-
-/// Drop the instance's WASI state (its streams log what is left of their lines); the
-/// process's grants stay.
-fn end_output(ctx: &mut ProcessCtx) {
-    if let Some(wasi) = ctx.wasi.as_mut() {
-        wasi.state = None;
-    }
 }
 
 #[cfg(test)]

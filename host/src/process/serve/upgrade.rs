@@ -11,6 +11,7 @@ use crate::engine::Module;
 use crate::exit::ExitReason;
 use crate::process::ctx::crash;
 use crate::process::ctx::{ProcessCtx, new_store};
+use crate::process::resources::InstanceResources;
 use crate::process::upgrade::{Migration, Prepared, Refusal, UpgradeOrder};
 use crate::term::Term;
 
@@ -18,12 +19,13 @@ use crate::term::Term;
 // One lives only while one process upgrades: its size does not matter.
 #[allow(clippy::large_enum_variant)]
 enum Kept {
-    /// The old instance, its context lent to the new one meanwhile, and the database
-    /// connections it holds: closed when the upgrade commits, given back if not.
+    /// The old instance, its context lent to the new one meanwhile, and the resources it
+    /// holds (WASI's files and streams, database connections): closed when the upgrade
+    /// commits, given back if not.
     Awake {
         store: Store<ProcessCtx>,
         server: Genserver,
-        connections: Option<crate::sql::Connections>,
+        resources: InstanceResources,
     },
     /// A hibernating process's state bytes.
     Hibernating { state: Term },
@@ -178,13 +180,13 @@ impl Process {
                 };
                 let stand_in = store.data().stand_in();
                 let mut ctx = std::mem::replace(store.data_mut(), stand_in);
-                let connections = ctx.sql.as_mut().map(|sql| sql.set_aside());
+                let resources = ctx.set_aside_instance_resources();
                 Ok((
                     ctx,
                     Kept::Awake {
                         store,
                         server,
-                        connections,
+                        resources,
                     },
                     state,
                 ))
@@ -202,16 +204,19 @@ impl Process {
             Kept::Awake {
                 mut store,
                 server,
-                connections,
+                resources,
             } => {
-                // The new instance's connections go with it; the old one's come back.
-                if let (Some(sql), Some(kept)) = (&mut ctx.sql, connections) {
-                    sql.give_back(kept);
-                }
+                // The new instance's resources go with it; the old one's come back.
+                ctx.give_back_instance_resources(resources);
                 *store.data_mut() = ctx;
                 Instance::Awake { store, server }
             }
-            Kept::Hibernating { state } => Instance::Hibernating { ctx, state },
+            Kept::Hibernating { state } => {
+                // An eager migration's new instance is dropped: nothing it opened is kept
+                // while the process sleeps.
+                ctx.close_instance_resources();
+                Instance::Hibernating { ctx, state }
+            }
         };
     }
 
