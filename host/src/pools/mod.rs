@@ -37,8 +37,9 @@
 //!
 //! Virtual: `max_memory` plus one stack per process, never committed (`MAP_NORESERVE`; under
 //! `vm.overcommit_memory = 2` the kernel ignores that flag and counts whole chunks). Resident:
-//! only the pages a process touched. Chunks are unmapped when the engine and every slot are
-//! gone.
+//! only the pages a process touched, and the prepared reserve (up to 32 slots per pool with
+//! the pages of a recent process: a few pages each). Chunks are unmapped when the engine and
+//! every slot are gone.
 //!
 //! ## Reuse
 //!
@@ -53,15 +54,24 @@
 //! swapped out with its old bytes.
 //! Past that many warm slots, or for a memory larger than [`WARM_BYTES`], the slot goes back to
 //! the kernel, which makes it read as zeros.
+//!
+//! ## Prepared slots
+//!
+//! A new process's first touch of each page of its memory and stack is a page fault, and most
+//! of a spawn's time on a VM. So a background thread keeps a few fresh slots *prepared*: the
+//! pages the newest process touched are made resident (zero-filled) ahead of need, and spawns
+//! take those slots after warm ones (see the `prepare` module).
 
 use std::io;
 use std::ops::Range;
 use std::ptr::{self, NonNull};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 
 use rustix::mm::{self, Advice, MapFlags, MprotectFlags, ProtFlags};
 use wasmtime::{Config, LinearMemory, MemoryCreator, MemoryType, StackCreator, StackMemory};
 
+mod prepare;
 mod residency;
 
 /// Linux's `MADV_GUARD_INSTALL` (since 6.13): accesses to the range fault, and the range stays
@@ -102,7 +112,9 @@ impl Pools {
     }
 
     /// Bytes resident in the pools now: `(linear memories, fiber stacks)`, counting warm
-    /// released slots too.
+    /// released slots too, but not the slots prepared ahead of need (the pools' reserve, no
+    /// process's; while spawns go on, a slot prepared or taken during the count may be
+    /// counted once too few).
     pub(crate) fn resident(&self) -> (usize, usize) {
         (self.memories.resident(), self.stacks.resident())
     }
@@ -115,8 +127,8 @@ pub(crate) fn install(config: &mut Config, stack_size: usize, max_memory: usize)
     // One page more than the stack, for the slot's own guard page.
     let mut stacks = Slots::new(stack_size + page, page);
     stacks.slot_guard = page;
-    let stacks = Arc::new(stacks);
-    let memories = Arc::new(Slots::new(max_memory.clamp(1, MAX_MEMORY_SLOT), 0));
+    let stacks = Slots::preparing(stacks);
+    let memories = Slots::preparing(Slots::new(max_memory.clamp(1, MAX_MEMORY_SLOT), 0));
     config.with_host_stack(Arc::new(StackPool {
         slots: stacks.clone(),
     }));
@@ -146,6 +158,9 @@ struct Slot {
     lowest: bool,
     /// The slot's first `slot_guard` bytes are a guard region.
     guarded: bool,
+    /// Bytes from the slot's base through its last page made resident before it was handed
+    /// out (see the `prepare` module): they may be resident whatever its holder wrote.
+    prepared: usize,
 }
 
 /// A mapping holding `per_chunk` slots above `guard` bytes of inaccessible memory.
@@ -163,6 +178,19 @@ struct State {
     free: Vec<Slot>,
     /// Slots of the newest chunk never handed out.
     fresh: usize,
+    /// Cold slots whose likely pages are resident already, zero-filled; handed out after
+    /// warm ones (see the `prepare` module).
+    prepared: Vec<Slot>,
+    /// The newest probe: a slot handed out unprepared, to learn which pages are used.
+    probe: Option<Slot>,
+    /// The probe the next slots are prepared like: one handed out before the newest slot.
+    sample: Option<Slot>,
+    /// Counts slots handed out without warm pages, to make every so many a probe.
+    turn: u32,
+    /// The slot the preparing thread is working on.
+    preparing: Option<Slot>,
+    /// The preparing thread was started.
+    preparer: bool,
 }
 
 /// What the next holder of a released slot needs.
@@ -186,6 +214,13 @@ struct Slots {
     slot_guard: usize,
     page: usize,
     state: Mutex<State>,
+    /// Set when slots are to be prepared (by [`Slots::preparing`]), to the pool itself, for the
+    /// preparing thread.
+    this: OnceLock<Weak<Slots>>,
+    /// Wakes the preparing thread when prepared slots run low.
+    low: Condvar,
+    /// Preparing stopped (the kernel cannot populate pages ahead).
+    unprepared: AtomicBool,
 }
 
 impl Slots {
@@ -202,7 +237,18 @@ impl Slots {
             slot_guard: 0,
             page,
             state: Mutex::new(State::default()),
+            this: OnceLock::new(),
+            low: Condvar::new(),
+            unprepared: AtomicBool::new(false),
         }
+    }
+
+    /// `slots`, shared, with fresh slots prepared ahead of need by a thread of its own,
+    /// started at the first slot handed out without warm pages.
+    fn preparing(slots: Slots) -> Arc<Slots> {
+        let slots = Arc::new(slots);
+        let _ = slots.this.set(Arc::downgrade(&slots));
+        slots
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -214,9 +260,14 @@ impl Slots {
     /// zeros unless it was released with [`Scrub::Nothing`].
     fn acquire(&self) -> io::Result<Slot> {
         let mut state = self.lock();
-        if let Some(slot) = state.warm.pop().or_else(|| state.free.pop()) {
+        if let Some(slot) = state.warm.pop() {
             return Ok(slot);
         }
+        self.take_unwarmed(&mut state)
+    }
+
+    /// A slot of the newest chunk never handed out, mapping a new chunk if there is none.
+    fn fresh(&self, state: &mut State) -> io::Result<Slot> {
         if state.fresh == 0 {
             let chunk = self.map_chunk()?;
             state.chunks.push(chunk);
@@ -232,6 +283,7 @@ impl Slots {
             base: Addr(base),
             lowest: index == 0,
             guarded: self.slot_guard > 0 && guard_install(base, self.slot_guard),
+            prepared: 0,
         })
     }
 
@@ -241,8 +293,11 @@ impl Slots {
     /// # Safety
     ///
     /// `slot` came from this pool's `acquire`, is released once, and nothing uses it any more.
-    unsafe fn release(&self, slot: Slot, dirty: usize, scrub: Scrub) {
-        let len = dirty.next_multiple_of(self.page).min(self.slot_size);
+    unsafe fn release(&self, mut slot: Slot, dirty: usize, scrub: Scrub) {
+        let len = dirty
+            .max(slot.prepared)
+            .next_multiple_of(self.page)
+            .min(self.slot_size);
         let keep = (scrub == Scrub::Nothing || (len <= WARM_BYTES && !swap_enabled()))
             && self.lock().warm.len() < WARM_SLOTS;
         // SAFETY: the range is inside the slot, which nobody uses any more (the caller's
@@ -261,6 +316,8 @@ impl Slots {
                 return;
             }
         }
+        // Its prepared pages went back with the rest.
+        slot.prepared = 0;
         self.lock().free.push(slot);
     }
 

@@ -82,6 +82,6 @@ impl Slots {
                 offset += step;
             }
         }
-        pages * self.page
+        (pages * self.page).saturating_sub(self.reserve_resident())
     }
 }
