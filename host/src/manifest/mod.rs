@@ -19,10 +19,10 @@
 //!                             # may set less); past it the process exits `memory_limit`
 //! callback_timeout_ms = 30000 # how long one callback may run its own code; past it the
 //!                             # process exits `timeout` (time waiting in imports is free)
-//! max_tables = 10000          # shared tables (ETS) on the node; one more: `system-limit`
+//! max_tables = 10000          # shared tables (ETS) on the node; one more: `system_limit`
 //! max_tables_per_process = 100  # shared tables one process owns at once; likewise
 //! max_table_bytes = 268435456 # bytes in all shared tables (at most this machine's memory);
-//!                             # a write past it fails `system-limit`, changing nothing
+//!                             # a write past it fails `system_limit`, changing nothing
 //! max_sql_statements = 4      # SQL statements running at once in the node (default: the
 //!                             # cores, at least 2; at most 256); the next waits its turn
 //!
