@@ -401,3 +401,15 @@ async fn a_process_at_its_registry_budget_is_told_a_taken_key_is_taken() {
     let r = exit_of(&node, p, reg("more")).await;
     assert_eq!(r, ExitReason::Error("system_limit".into()));
 }
+
+#[tokio::test]
+async fn a_node_configured_with_the_largest_sql_statement_count_starts_and_answers() {
+    let node = node_with(|c| {
+        c.max_sql_statements(usize::MAX);
+    })
+    .await;
+    let p = probe(&node).await;
+    let pong: Value = node.call(p, &json!("ping")).await.unwrap();
+    assert_eq!(pong, json!("pong"));
+    node.shutdown().await;
+}

@@ -217,12 +217,15 @@ async fn a_span_whose_work_fails_emits_an_exception_event_and_no_stop() {
 async fn a_scrape_shows_a_bounded_number_of_registered_processes_and_counts_the_rest() {
     let _ = metrics();
     let node = Node::new(Default::default()).expect("node");
-    let extra = 25;
     let max = otter::telemetry::MAX_REGISTERED_SHOWN;
-    let processes: Vec<_> = (0..max + extra)
+    let extra = 3_000;
+    let all = max + extra;
+    // Registered out of name order (a stride prime to their number), so the shown ones are
+    // chosen by name, not by when they came.
+    let processes: Vec<_> = (0..all)
         .map(|i| {
             let p = node.embedded_process();
-            p.register(&format!("many_{i:05}")).unwrap();
+            p.register(&format!("many_{:05}", i * 7919 % all)).unwrap();
             p
         })
         .collect();
@@ -245,6 +248,8 @@ async fn a_scrape_shows_a_bounded_number_of_registered_processes_and_counts_the_
         assert_eq!(rows, max, "{family}");
     }
     assert!(sample(&rendered, "otter_mailbox_length", "many_00000").is_some());
+    let last_shown = format!("many_{:05}", max - 1);
+    assert!(sample(&rendered, "otter_mailbox_length", &last_shown).is_some());
     assert!(sample(&rendered, "otter_mailbox_length", &format!("many_{max:05}")).is_none());
     assert!(
         rendered.contains(&format!("\notter_registered_processes_omitted {extra}\n")),

@@ -84,6 +84,18 @@ async fn serve(manifest: Manifest, node_name: String, socket: PathBuf) -> anyhow
     if let Some(t) = manifest.callback_timeout {
         config.callback_timeout(Some(t));
     }
+    if let Some(n) = manifest.max_tables {
+        config.max_tables(n);
+    }
+    if let Some(n) = manifest.max_tables_per_process {
+        config.max_tables_per_process(n);
+    }
+    if let Some(bytes) = manifest.max_table_bytes {
+        config.max_table_bytes(bytes);
+    }
+    if let Some(n) = manifest.max_sql_statements {
+        config.max_sql_statements(n);
+    }
     // Bound before anything starts, so that an address in use stops the run at once.
     let prometheus = match manifest.prometheus {
         Some(addr) => Some(bind_metrics(&manifest, addr).await?),

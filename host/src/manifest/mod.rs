@@ -19,6 +19,12 @@
 //!                             # may set less); past it the process exits `memory_limit`
 //! callback_timeout_ms = 30000 # how long one callback may run its own code; past it the
 //!                             # process exits `timeout` (time waiting in imports is free)
+//! max_tables = 10000          # shared tables (ETS) on the node; one more: `system_limit`
+//! max_tables_per_process = 100  # shared tables one process owns at once; likewise
+//! max_table_bytes = 268435456 # bytes in all shared tables (at most this machine's memory);
+//!                             # a write past it fails `system_limit`, changing nothing
+//! max_sql_statements = 4      # SQL statements running at once in the node (default: the
+//!                             # cores, at least 2; at most 256); the next waits its turn
 //!
 //! [modules]
 //! echo = "../guests/target/wasm32-unknown-unknown/release/echo.wasm"
@@ -146,6 +152,7 @@ use crate::supervisor::{self as sup, Restart, Shutdown, Strategy};
 use crate::term::Term;
 
 pub use crate::supervisor::DEFAULT_SHUTDOWN_TIMEOUT;
+pub use host_limits::MAX_SQL_STATEMENTS;
 
 /// How deep supervisors may nest below the root supervisor.
 pub const MAX_SUPERVISOR_DEPTH: usize = 32;
@@ -177,6 +184,16 @@ pub struct Manifest {
     pub memory_limit: Option<usize>,
     /// `[node] callback_timeout_ms`, if set (see [`crate::NodeConfig::callback_timeout`]).
     pub callback_timeout: Option<Duration>,
+    /// `[node] max_tables`, if set (see [`crate::NodeConfig::max_tables`]).
+    pub max_tables: Option<usize>,
+    /// `[node] max_tables_per_process`, if set (see
+    /// [`crate::NodeConfig::max_tables_per_process`]).
+    pub max_tables_per_process: Option<usize>,
+    /// `[node] max_table_bytes`, if set (see [`crate::NodeConfig::max_table_bytes`]).
+    pub max_table_bytes: Option<usize>,
+    /// `[node] max_sql_statements`, if set (see [`crate::NodeConfig::max_sql_statements`]);
+    /// at most [`MAX_SQL_STATEMENTS`].
+    pub max_sql_statements: Option<usize>,
     /// `[node] control_max_request_bytes`, `control_idle_timeout_ms` and
     /// `control_max_connections`, or their defaults.
     pub control_limits: crate::control::Limits,
@@ -503,6 +520,7 @@ impl Manifest {
 
 mod child;
 mod grants;
+mod host_limits;
 mod parse;
 mod raw;
 mod telemetry;

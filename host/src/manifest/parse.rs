@@ -132,6 +132,7 @@ impl Parser<'_> {
             Some(node) => self.control_limits(node)?,
             None => crate::control::Limits::default(),
         };
+        let host_limits = self.host_limits(raw.node.as_ref())?;
 
         let mut modules = Vec::with_capacity(raw.modules.len());
         for (name, spec) in &raw.modules {
@@ -231,6 +232,10 @@ impl Parser<'_> {
             max_registry_keys,
             memory_limit,
             callback_timeout,
+            max_tables: host_limits.max_tables,
+            max_tables_per_process: host_limits.max_tables_per_process,
+            max_table_bytes: host_limits.max_table_bytes,
+            max_sql_statements: host_limits.max_sql_statements,
             control_limits,
             modules,
             supervisor,
@@ -240,7 +245,7 @@ impl Parser<'_> {
     }
 
     /// `[node] field`, which must be positive if it is given.
-    fn positive(
+    pub(super) fn positive(
         &self,
         v: &Option<Spanned<u64>>,
         field: &str,

@@ -62,6 +62,10 @@ pub(super) struct RawNode {
     pub(super) max_registry_keys: Option<Spanned<u64>>,
     pub(super) memory_limit: Option<Spanned<u64>>,
     pub(super) callback_timeout_ms: Option<Spanned<u64>>,
+    pub(super) max_tables: Option<Spanned<u64>>,
+    pub(super) max_tables_per_process: Option<Spanned<u64>>,
+    pub(super) max_table_bytes: Option<Spanned<u64>>,
+    pub(super) max_sql_statements: Option<Spanned<u64>>,
 }
 
 /// A child's `mailbox = { bound = 1000, policy = "reject" }`.

@@ -122,9 +122,10 @@ impl NodeConfig {
     /// the number of cores, at least 2. Each runs on one of tokio's blocking threads, which
     /// WASI's file I/O shares: past this bound a statement waits its turn without taking a
     /// thread (only its process waits), so slow queries cannot starve the node's file I/O.
-    /// At least 1.
+    /// At least 1, at most tokio's `Semaphore::MAX_PERMITS` (a manifest allows at most
+    /// [`MAX_SQL_STATEMENTS`](crate::manifest::MAX_SQL_STATEMENTS)).
     pub fn max_sql_statements(&mut self, statements: usize) -> &mut Self {
-        self.max_sql_statements = statements.max(1);
+        self.max_sql_statements = statements.clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
         self
     }
 

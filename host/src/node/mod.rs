@@ -490,6 +490,12 @@ impl Node {
         }
     }
 
+    /// Each registered name and its holder, in no particular order, without copying the
+    /// name table (for the metrics endpoint); see `Names::for_each`.
+    pub(crate) fn for_each_registered(&self, f: impl FnMut(&str, Pid)) {
+        self.inner.names.for_each(f);
+    }
+
     /// How many processes are alive.
     pub fn process_count(&self) -> usize {
         self.inner.processes.len()

@@ -33,6 +33,16 @@ impl Names {
         self.names.get(name).map(|p| *p)
     }
 
+    /// Call `f` with each name and its holder, in no particular order, copying nothing.
+    /// The table is walked one shard at a time: a registration waits only while its shard
+    /// is walked, never for the whole walk. `f` must not register or unregister a name
+    /// (its shard is held).
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&str, Pid)) {
+        for e in self.names.iter() {
+            f(e.key(), *e.value());
+        }
+    }
+
     /// Every name and its holder, by name.
     pub(crate) fn all(&self) -> Vec<(String, Pid)> {
         let mut all: Vec<_> = self

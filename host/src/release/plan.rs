@@ -172,6 +172,10 @@ pub(super) async fn plan(
         || old.max_registry_keys != manifest.max_registry_keys
         || old.memory_limit != manifest.memory_limit
         || old.callback_timeout != manifest.callback_timeout
+        || old.max_tables != manifest.max_tables
+        || old.max_tables_per_process != manifest.max_tables_per_process
+        || old.max_table_bytes != manifest.max_table_bytes
+        || old.max_sql_statements != manifest.max_sql_statements
         || old.control_limits != manifest.control_limits
     {
         notes.push("[node] settings change: at the next start".into());

@@ -1,7 +1,7 @@
 //! The node's per-process figures (process count, mailbox lengths, memory, restarts), read
 //! at scrape time so that they are never stale and cost nothing between scrapes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::fmt::Write;
 
 use crate::metering::{gauge_family, render_callbacks};
@@ -11,17 +11,46 @@ use crate::{Node, Pid};
 /// registering names by the hundred thousand must not make every scrape that large.
 pub const MAX_REGISTERED_SHOWN: usize = 2_000;
 
-/// The registered processes a scrape shows, the first [`MAX_REGISTERED_SHOWN`] by name (so
-/// the same ones from scrape to scrape), and how many are left out.
-fn shown_names(mut all: Vec<(String, Pid)>) -> (Vec<(String, Pid)>, usize) {
-    let omitted = all.len().saturating_sub(MAX_REGISTERED_SHOWN);
-    if omitted > 0 {
-        // Linear, not a full sort of every name: only the shown ones are sorted.
-        all.select_nth_unstable_by(MAX_REGISTERED_SHOWN, |a, b| a.0.cmp(&b.0));
-        all.truncate(MAX_REGISTERED_SHOWN);
+/// The registered processes a scrape shows: the first `max` by name (so the same ones from
+/// scrape to scrape), chosen while the name table is walked in whatever order it yields,
+/// and how many are left out. It keeps at most `max` names (a max-heap whose top is the
+/// largest kept), so a scrape's work and memory follow what it shows, not how many names
+/// are registered.
+struct ShownNames {
+    kept: BinaryHeap<(String, Pid)>,
+    max: usize,
+    omitted: usize,
+}
+
+impl ShownNames {
+    fn new(max: usize) -> Self {
+        ShownNames {
+            kept: BinaryHeap::with_capacity(max),
+            max,
+            omitted: 0,
+        }
     }
-    all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    (all, omitted)
+
+    fn offer(&mut self, name: &str, pid: Pid) {
+        if self.kept.len() < self.max {
+            self.kept.push((name.to_owned(), pid));
+            return;
+        }
+        self.omitted += 1;
+        if let Some(mut largest) = self.kept.peek_mut()
+            && name < largest.0.as_str()
+        {
+            // Reuses the evicted name's buffer; the heap is restored when `largest` drops.
+            largest.0.clear();
+            largest.0.push_str(name);
+            largest.1 = pid;
+        }
+    }
+
+    /// The kept names in name order, and how many were left out.
+    fn into_sorted(self) -> (Vec<(String, Pid)>, usize) {
+        (self.kept.into_sorted_vec(), self.omitted)
+    }
 }
 
 /// Append the node's per-process figures, read now, in Prometheus' text format.
@@ -30,7 +59,11 @@ pub(super) fn render_node(node: &Node, out: &mut String) {
     let mut total = 0u64;
     node.for_each_process(|module, queue_len| {
         total += 1;
-        let e = per_module.entry(module.to_owned()).or_default();
+        // A module's name is copied once per scrape, not once per process.
+        let e = match per_module.get_mut(module) {
+            Some(e) => e,
+            None => per_module.entry(module.to_owned()).or_default(),
+        };
         e.0 += 1;
         e.1 += queue_len as u64;
     });
@@ -54,7 +87,9 @@ pub(super) fn render_node(node: &Node, out: &mut String) {
             .iter()
             .map(|(m, (_, q))| (vec![("module", m.as_str())], *q)),
     );
-    let (shown, omitted) = shown_names(node.registered());
+    let mut shown = ShownNames::new(MAX_REGISTERED_SHOWN);
+    node.for_each_registered(|name, pid| shown.offer(name, pid));
+    let (shown, omitted) = shown.into_sorted();
     let _ = writeln!(
         out,
         "# HELP otter_registered_processes_omitted Registered processes left out of the per-process figures (past {MAX_REGISTERED_SHOWN})."
@@ -103,6 +138,14 @@ pub(super) fn render_node(node: &Node, out: &mut String) {
 mod tests {
     use super::*;
 
+    fn shown_names(walk: impl IntoIterator<Item = (String, Pid)>) -> (Vec<(String, Pid)>, usize) {
+        let mut shown = ShownNames::new(MAX_REGISTERED_SHOWN);
+        for (name, pid) in walk {
+            shown.offer(&name, pid);
+        }
+        shown.into_sorted()
+    }
+
     #[test]
     fn a_scrape_shows_the_first_registered_names_and_counts_the_rest() {
         let all: Vec<(String, Pid)> = (0..MAX_REGISTERED_SHOWN as u64 + 50)
@@ -117,5 +160,32 @@ mod tests {
             shown.last().unwrap().0,
             format!("p{:06}", MAX_REGISTERED_SHOWN - 1)
         );
+    }
+
+    #[test]
+    fn the_shown_names_are_the_smallest_whatever_order_the_table_is_walked_in() {
+        let n = MAX_REGISTERED_SHOWN as u64 + 1_000;
+        let name = |i: u64| (format!("p{i:06}"), i + 100);
+        let smallest: Vec<(String, Pid)> = (0..MAX_REGISTERED_SHOWN as u64).map(name).collect();
+        // Ascending, descending, and a stride through all of them (7919 is prime to n).
+        let orders: [Box<dyn Fn(u64) -> u64>; 4] = [
+            Box::new(|i| i),
+            Box::new(move |i| n - 1 - i),
+            Box::new(move |i| i * 7919 % n),
+            // The largest half first, then the rest: every early name is evicted later.
+            Box::new(move |i| (i + n / 2) % n),
+        ];
+        for (k, order) in orders.iter().enumerate() {
+            let (shown, omitted) = shown_names((0..n).map(|i| name(order(i))));
+            assert_eq!(omitted, 1_000, "order {k}");
+            assert_eq!(shown, smallest, "order {k}");
+        }
+        let (shown, omitted) = shown_names((0..10).map(name));
+        assert_eq!(
+            (shown.len(), omitted),
+            (10, 0),
+            "fewer than the most shown: all"
+        );
+        assert!(shown.is_sorted());
     }
 }

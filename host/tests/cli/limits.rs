@@ -111,3 +111,40 @@ fn a_full_rejecting_mailbox_answers_busy_and_ps_counts_the_rejections() {
     let cells: Vec<&str> = echo.split_whitespace().collect();
     assert_eq!(cells[5..7], ["-", "-"], "{table}");
 }
+
+#[test]
+fn a_node_with_max_tables_1_refuses_a_second_table_through_otter_call() {
+    let app = App::new();
+    app.write_manifest(&format!(
+        r#"[node]
+name = "t"
+control = "ctl/t.sock"
+max_tables = 1
+
+[modules]
+table_probe = "{table_probe}"
+
+[[children]]
+name = "tables"
+module = "table_probe"
+"#,
+        table_probe = guests().join("table_probe.wasm").display(),
+    ));
+    let _node = app.spawn().ready();
+    let new = |table: &str| {
+        format!(
+            r#"{{"new": {{"table": "{table}", "kind": "set", "access": "public", "heir": null}}}}"#
+        )
+    };
+    assert_eq!(
+        app.ok(&["call", "tables", &new("first")]),
+        "{\"ok\":null}\n"
+    );
+    let second = app.ok(&["call", "tables", &new("second")]);
+    assert!(second.starts_with("{\"err\":\"system_limit"), "{second}");
+    assert_eq!(
+        app.ok(&["call", "tables", r#"{"size": {"table": "first"}}"#]),
+        "{\"ok\":0}\n",
+        "the first table is untouched"
+    );
+}

@@ -24,6 +24,8 @@ control_max_connections = {MAX}
 max_processes = {MAX}
 max_timers = {MAX}
 callback_timeout_ms = {MAX}
+max_tables = {MAX}
+max_tables_per_process = {MAX}
 
 [modules]
 echo = "{echo}"
@@ -76,4 +78,21 @@ shutdown_timeout_ms = {MAX}
         "{status:?}; stderr:\n{}",
         app.stderr()
     );
+}
+
+#[test]
+fn table_bytes_and_sql_statements_at_tomls_largest_are_refused_at_their_line_and_field() {
+    for key in ["max_table_bytes", "max_sql_statements"] {
+        let app = App::new();
+        app.write_manifest(&format!(
+            "[node]\nname = \"t\"\ncontrol = \"ctl/t.sock\"\n{key} = {MAX}\n\n[modules]\necho = \"{echo}\"\n",
+            echo = guests().join("echo.wasm").display(),
+        ));
+        let (status, stderr) = app.run_refused();
+        assert_eq!(status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains(&format!("app.toml:4: node.{key}: at most ")),
+            "{stderr}"
+        );
+    }
 }

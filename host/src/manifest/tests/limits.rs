@@ -110,3 +110,112 @@ fn a_supervisor_child_takes_no_process_limits() {
         "{e}"
     );
 }
+
+const HOST_LIMITS: &str = r#"[node]
+max_tables = 1
+max_tables_per_process = 2
+max_table_bytes = 1048576
+max_sql_statements = 3
+
+[modules]
+echo = "echo.wasm"
+"#;
+
+#[test]
+fn table_and_sql_limits_are_read_from_the_node_table() {
+    let (_dir, m) = parse(HOST_LIMITS);
+    let m = m.expect("valid");
+    assert_eq!(m.max_tables, Some(1));
+    assert_eq!(m.max_tables_per_process, Some(2));
+    assert_eq!(m.max_table_bytes, Some(1 << 20));
+    assert_eq!(m.max_sql_statements, Some(3));
+    let (_dir, m) = parse(LIMITS);
+    let m = m.expect("valid");
+    assert_eq!(
+        (
+            m.max_tables,
+            m.max_tables_per_process,
+            m.max_table_bytes,
+            m.max_sql_statements
+        ),
+        (None, None, None, None),
+        "unset: the node's defaults"
+    );
+    let most = format!("max_sql_statements = {MAX_SQL_STATEMENTS}");
+    let (_dir, m) = parse(&HOST_LIMITS.replace("max_sql_statements = 3", &most));
+    assert_eq!(
+        m.expect("valid").max_sql_statements,
+        Some(MAX_SQL_STATEMENTS)
+    );
+}
+
+#[test]
+fn absurd_table_and_sql_limits_are_refused_with_their_file_line_and_field() {
+    let too_many_sql = format!("max_sql_statements = {}", MAX_SQL_STATEMENTS + 1);
+    for (from, to, line, field, says) in [
+        (
+            "max_tables = 1",
+            "max_tables = 0",
+            2,
+            "node.max_tables",
+            "positive",
+        ),
+        (
+            "max_tables = 1",
+            "max_tables = -3",
+            2,
+            "node.max_tables",
+            "",
+        ),
+        (
+            "max_tables_per_process = 2",
+            "max_tables_per_process = 0",
+            3,
+            "node.max_tables_per_process",
+            "positive",
+        ),
+        (
+            "max_tables_per_process = 2",
+            "max_tables_per_process = \"few\"",
+            3,
+            "node.max_tables_per_process",
+            "",
+        ),
+        (
+            "max_table_bytes = 1048576",
+            "max_table_bytes = 0",
+            4,
+            "node.max_table_bytes",
+            "positive",
+        ),
+        (
+            "max_table_bytes = 1048576",
+            "max_table_bytes = 4611686018427387904",
+            4,
+            "node.max_table_bytes",
+            "this machine's memory",
+        ),
+        (
+            "max_sql_statements = 3",
+            "max_sql_statements = 0",
+            5,
+            "node.max_sql_statements",
+            "positive",
+        ),
+        (
+            "max_sql_statements = 3",
+            too_many_sql.as_str(),
+            5,
+            "node.max_sql_statements",
+            "at most 256",
+        ),
+    ] {
+        let text = HOST_LIMITS.replace(from, to);
+        assert_ne!(text, HOST_LIMITS, "{from}");
+        let e = error(&text);
+        assert_eq!(e.file.file_name().unwrap(), "app.toml", "{to}: {e}");
+        assert_eq!(e.line, Some(line), "{to}: {e}");
+        assert!(e.field.starts_with(field), "{to}: {e}");
+        assert!(e.message.contains(says), "{to}: {e}");
+    }
+}

@@ -1,0 +1,79 @@
+//! `[node]` limits on what the node keeps and runs outside every process: shared tables
+//! (`max_tables`, `max_tables_per_process`, `max_table_bytes`) and SQL statements
+//! (`max_sql_statements`).
+
+use super::ManifestError;
+use super::parse::Parser;
+use super::raw::RawNode;
+
+/// The most SQL statements the manifest lets run at once: half of tokio's default 512
+/// blocking threads, which WASI's file I/O shares, so that statements can never take them
+/// all.
+pub const MAX_SQL_STATEMENTS: usize = 256;
+
+/// The `[node]` table and SQL limits a manifest sets; `None` keeps the node's default.
+#[derive(Debug, Default)]
+pub(super) struct HostLimits {
+    pub(super) max_tables: Option<usize>,
+    pub(super) max_tables_per_process: Option<usize>,
+    pub(super) max_table_bytes: Option<usize>,
+    pub(super) max_sql_statements: Option<usize>,
+}
+
+impl Parser<'_> {
+    /// Each positive; table bytes at most this machine's memory (more could never be held,
+    /// so it is a mistake, not a limit); SQL statements at most [`MAX_SQL_STATEMENTS`].
+    pub(super) fn host_limits(&self, node: Option<&RawNode>) -> Result<HostLimits, ManifestError> {
+        let Some(node) = node else {
+            return Ok(HostLimits::default());
+        };
+        let as_usize = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        let max_table_bytes = self
+            .positive(&node.max_table_bytes, "max_table_bytes")?
+            .map(as_usize);
+        if let (Some(bytes), Some(v), Some(memory)) =
+            (max_table_bytes, &node.max_table_bytes, physical_memory())
+            && bytes > memory
+        {
+            return Err(self.error(
+                &v.span(),
+                "node.max_table_bytes",
+                format!("at most {memory} bytes, this machine's memory"),
+            ));
+        }
+        let max_sql_statements = self
+            .positive(&node.max_sql_statements, "max_sql_statements")?
+            .map(as_usize);
+        if let (Some(n), Some(v)) = (max_sql_statements, &node.max_sql_statements)
+            && n > MAX_SQL_STATEMENTS
+        {
+            return Err(self.error(
+                &v.span(),
+                "node.max_sql_statements",
+                format!("at most {MAX_SQL_STATEMENTS}, half of the node's blocking threads"),
+            ));
+        }
+        Ok(HostLimits {
+            max_tables: self.positive(&node.max_tables, "max_tables")?.map(as_usize),
+            max_tables_per_process: self
+                .positive(&node.max_tables_per_process, "max_tables_per_process")?
+                .map(as_usize),
+            max_table_bytes,
+            max_sql_statements,
+        })
+    }
+}
+
+/// This machine's physical memory in bytes, if the system says.
+fn physical_memory() -> Option<usize> {
+    // SAFETY: sysconf only reads system parameters.
+    let (pages, page) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    let pages = usize::try_from(pages).ok().filter(|&p| p > 0)?;
+    let page = usize::try_from(page).ok().filter(|&p| p > 0)?;
+    Some(pages.saturating_mul(page))
+}
