@@ -63,16 +63,20 @@
 //! take those slots after warm ones (see the `prepare` module).
 
 use std::io;
-use std::ops::Range;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 
 use rustix::mm::{self, Advice, MapFlags, MprotectFlags, ProtFlags};
-use wasmtime::{Config, LinearMemory, MemoryCreator, MemoryType, StackCreator, StackMemory};
+use wasmtime::Config;
 
+mod memory;
 mod prepare;
 mod residency;
+mod stack;
+
+use memory::MemoryPool;
+use stack::StackPool;
 
 /// Linux's `MADV_GUARD_INSTALL` (since 6.13): accesses to the range fault, and the range stays
 /// part of its mapping. Not yet in the `libc` crate.
@@ -185,6 +189,9 @@ struct State {
     probe: Option<Slot>,
     /// The probe the next slots are prepared like: one handed out before the newest slot.
     sample: Option<Slot>,
+    /// How many samples there have been: a new one, even in a slot sampled before, is read
+    /// again.
+    samples: u64,
     /// Counts slots handed out without warm pages, to make every so many a probe.
     turn: u32,
     /// The slot the preparing thread is working on.
@@ -414,197 +421,6 @@ impl Drop for Chunk {
         // SAFETY: chunks are dropped only with their `Slots` (or when `map_chunk` fails), and
         // every slot holder keeps its `Slots` alive, so nothing uses the mapping any more.
         let _ = unsafe { mm::munmap(self.base.0.as_ptr().cast(), self.len) };
-    }
-}
-
-/// Hands out fiber stacks.
-struct StackPool {
-    slots: Arc<Slots>,
-}
-
-/// A fiber stack: one slot, owned until dropped.
-struct PooledStack {
-    slots: Arc<Slots>,
-    slot: Slot,
-}
-
-// SAFETY: every stack is a slot nobody else uses until the stack is dropped; slots are page
-// aligned and whole pages, zeroed here when `zeroed` asks (a warm slot holds what its last
-// fiber left). Each stack's slot begins with its guard page where the kernel can install one
-// (see the module doc); wasm code checks its stack limit, and the engine leaves a margin below
-// it for host frames.
-unsafe impl StackCreator for StackPool {
-    fn new_stack(&self, size: usize, zeroed: bool) -> wasmtime::Result<Box<dyn StackMemory>> {
-        if size > self.slots.slot_size - self.slots.slot_guard {
-            wasmtime::bail!(
-                "a {size}-byte fiber stack does not fit the {}-byte stack slots",
-                self.slots.slot_size
-            );
-        }
-        let slot = self
-            .slots
-            .acquire()
-            .map_err(|e| wasmtime::format_err!("cannot map fiber stacks: {e}"))?;
-        if zeroed {
-            let guard = if slot.guarded {
-                self.slots.slot_guard
-            } else {
-                0
-            };
-            // SAFETY: the slot just acquired, above its guard, used by nobody else.
-            unsafe {
-                slot.base
-                    .0
-                    .as_ptr()
-                    .add(guard)
-                    .write_bytes(0, self.slots.slot_size - guard)
-            };
-        }
-        Ok(Box::new(PooledStack {
-            slots: self.slots.clone(),
-            slot,
-        }))
-    }
-}
-
-// SAFETY: the ranges describe the slot this stack holds exclusively (and the chunk's guard page
-// below it, if it is the chunk's lowest slot).
-unsafe impl StackMemory for PooledStack {
-    fn top(&self) -> *mut u8 {
-        // The slot's end, one past its last byte: still within (or just past) the chunk mapping.
-        self.slot.base.0.as_ptr().wrapping_add(self.slots.slot_size)
-    }
-
-    fn range(&self) -> Range<usize> {
-        let base = self.slot.base.0.as_ptr().addr();
-        base + self.guard_len()..base + self.slots.slot_size
-    }
-
-    fn guard_range(&self) -> Range<*mut u8> {
-        let base = self.slot.base.0.as_ptr();
-        if self.slot.guarded {
-            return base..base.wrapping_add(self.slots.slot_guard);
-        }
-        // Below any other unguarded slot lies another stack, not a guard: report an empty range.
-        let guard = if self.slot.lowest {
-            self.slots.guard
-        } else {
-            0
-        };
-        base.wrapping_sub(guard)..base
-    }
-}
-
-impl PooledStack {
-    /// The bytes of the slot that are its own guard page.
-    fn guard_len(&self) -> usize {
-        if self.slot.guarded {
-            self.slots.slot_guard
-        } else {
-            0
-        }
-    }
-}
-
-impl Drop for PooledStack {
-    fn drop(&mut self) {
-        // SAFETY: wasmtime drops a stack only when no fiber runs on it any more; the slot is
-        // released once, here. Any of it may have been written.
-        unsafe {
-            self.slots
-                .release(self.slot, self.slots.slot_size, Scrub::Nothing)
-        };
-    }
-}
-
-/// Hands out linear memories.
-struct MemoryPool {
-    slots: Arc<Slots>,
-}
-
-/// A linear memory: the start of one slot, growing in place.
-struct PooledMemory {
-    slots: Arc<Slots>,
-    slot: Slot,
-    size: usize,
-}
-
-// SAFETY: every memory is a slot nobody else uses until the memory is dropped, zero filled,
-// never moved, and refuses to grow past the slot. Bounds are checked by compiled code against
-// the current size, since `new_memory` refuses any reservation or guard region it would rely on.
-unsafe impl MemoryCreator for MemoryPool {
-    fn new_memory(
-        &self,
-        ty: MemoryType,
-        minimum: usize,
-        _maximum: Option<usize>,
-        reserved_size_in_bytes: Option<usize>,
-        guard_size_in_bytes: usize,
-    ) -> Result<Box<dyn LinearMemory>, String> {
-        let slot_size = self.slots.slot_size;
-        // A reservation or guard lets compiled code skip bounds checks within it, but the rest
-        // of a slot is accessible memory, not a trap: accept neither.
-        if reserved_size_in_bytes.unwrap_or(0) != 0 || guard_size_in_bytes != 0 {
-            return Err(format!(
-                "memory slots need explicit bounds checks: configure no memory reservation \
-                 (asked {reserved_size_in_bytes:?}) and no guard region (asked \
-                 {guard_size_in_bytes})"
-            ));
-        }
-        if ty.is_shared() {
-            return Err("shared memories are not supported".into());
-        }
-        if minimum > slot_size {
-            return Err(format!(
-                "the module needs {minimum} bytes of memory at start, more than the \
-                 {slot_size}-byte limit per process"
-            ));
-        }
-        let slot = self
-            .slots
-            .acquire()
-            .map_err(|e| format!("cannot map memory slots: {e}"))?;
-        Ok(Box::new(PooledMemory {
-            slots: self.slots.clone(),
-            slot,
-            size: minimum,
-        }))
-    }
-}
-
-// SAFETY: `as_ptr` is the slot's start, which never changes; `byte_size` bytes from it are
-// accessible, and growth stays within `byte_capacity`, the slot.
-unsafe impl LinearMemory for PooledMemory {
-    fn byte_size(&self) -> usize {
-        self.size
-    }
-
-    fn byte_capacity(&self) -> usize {
-        self.slots.slot_size
-    }
-
-    fn grow_to(&mut self, new_size: usize) -> wasmtime::Result<()> {
-        if new_size > self.slots.slot_size {
-            wasmtime::bail!(
-                "memory of {new_size} bytes exceeds the {}-byte limit per process",
-                self.slots.slot_size
-            );
-        }
-        // The slot is mapped and zeroed already; it only becomes accessible to wasm.
-        self.size = self.size.max(new_size);
-        Ok(())
-    }
-
-    fn as_ptr(&self) -> *mut u8 {
-        self.slot.base.0.as_ptr()
-    }
-}
-
-impl Drop for PooledMemory {
-    fn drop(&mut self) {
-        // SAFETY: wasmtime drops a memory with its instance, when nothing can access it; the
-        // slot is released once, here. Memory never shrinks, so only its final size was written.
-        unsafe { self.slots.release(self.slot, self.size, Scrub::Zeros) };
     }
 }
 

@@ -23,7 +23,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError, Weak};
 use std::time::Duration;
 
-use super::{Slot, Slots, State};
+use super::{Addr, Slot, Slots, State};
 
 /// Linux's `MADV_POPULATE_WRITE` (since 5.14): fault the range in, writable, without writing
 /// it.
@@ -59,6 +59,7 @@ impl Slots {
         // The probe handed out before this slot has had its start: learn from it.
         if state.probe.is_some() {
             state.sample = state.probe.take();
+            state.samples += 1;
         }
         state.turn = (state.turn + 1) % PROBE_EVERY;
         let slot = match state.prepared.pop() {
@@ -94,9 +95,10 @@ impl Slots {
         }
     }
 
-    /// Wait until prepared slots are wanted, then prepare one; false when the thread should
-    /// stop (nobody else holds the pool, or pages cannot be prepared).
-    fn prepare_one(self: &Arc<Self>) -> bool {
+    /// Wait until prepared slots are wanted, then prepare one like the sample (whose pages are
+    /// read again only when the sample changes: `learned` keeps them); false when the thread
+    /// should stop (nobody else holds the pool, or pages cannot be prepared).
+    fn prepare_one(self: &Arc<Self>, learned: &mut Learned) -> bool {
         let mut state = self.lock();
         if state.prepared.len() >= PREPARED_SLOTS {
             while state.prepared.len() >= LOW_WATER {
@@ -110,7 +112,7 @@ impl Slots {
                 }
             }
         }
-        let sample = state.sample;
+        let (sample, samples) = (state.sample, state.samples);
         let slot = match self.cold(&mut state) {
             Ok(slot) => slot,
             Err(e) => {
@@ -120,8 +122,11 @@ impl Slots {
         };
         state.preparing = Some(slot);
         drop(state);
-        let pages = sample.map(|s| self.footprint(s)).unwrap_or_default();
-        let (slot, populated) = self.populate(slot, &pages);
+        if learned.samples != samples {
+            learned.samples = samples;
+            learned.pages = sample.map(|s| self.footprint(s.base)).unwrap_or_default();
+        }
+        let (slot, populated) = self.populate(slot, &learned.pages);
         let mut state = self.lock();
         state.preparing = None;
         state.prepared.push(slot);
@@ -164,15 +169,13 @@ impl Slots {
 
     /// The runs of pages resident in `sample`'s first [`SAMPLE_BYTES`], as byte ranges from
     /// its start, at most [`MAX_PREPARED_BYTES`] in all.
-    fn footprint(&self, sample: Slot) -> Vec<Range<usize>> {
+    fn footprint(&self, sample: Addr) -> Vec<Range<usize>> {
         let window = self.slot_size.min(SAMPLE_BYTES);
         let mut resident = vec![0u8; window / self.page];
         // SAFETY: the window lies inside the sample's slot, inside a chunk mapped while the pool
         // lives; page aligned; `resident` has a byte per page. `mincore` only reads the page
         // tables, whoever holds the slot now.
-        if unsafe { libc::mincore(sample.base.0.as_ptr().cast(), window, resident.as_mut_ptr()) }
-            != 0
-        {
+        if unsafe { libc::mincore(sample.0.as_ptr().cast(), window, resident.as_mut_ptr()) } != 0 {
             return Vec::new();
         }
         let mut runs: Vec<Range<usize>> = Vec::new();
@@ -219,10 +222,19 @@ impl Slots {
     }
 }
 
+/// What the preparing thread learned from a sample: the pages to prepare.
+#[derive(Default)]
+struct Learned {
+    /// Which sample it was (see `State::samples`).
+    samples: u64,
+    pages: Vec<Range<usize>>,
+}
+
 /// The preparing thread of `pool`: runs while anyone else holds the pool.
 fn run(pool: &Weak<Slots>) {
+    let mut learned = Learned::default();
     while let Some(slots) = pool.upgrade() {
-        if !slots.prepare_one() {
+        if !slots.prepare_one(&mut learned) {
             return;
         }
     }

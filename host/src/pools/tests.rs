@@ -5,7 +5,7 @@ use wasm_encoder::{
     BlockType, CodeSection, ExportKind, ExportSection, Function, FunctionSection, MemArg,
     MemorySection, MemoryType as MemType, TypeSection, ValType,
 };
-use wasmtime::{Engine, Instance, Module, Store, Trap};
+use wasmtime::{Engine, Instance, Module, StackCreator, Store, Trap};
 
 use super::*;
 use crate::engine::EngineConfig;
