@@ -194,7 +194,8 @@ impl Handled {
 /// The batch under way panicked: answer the calls it handled before the panic, as OTP's
 /// server had answered them before it crashed (the host ends the batch with the trap that
 /// follows, and answers every call still pending, the failing one among them, with the crash).
-/// Nothing else of those outcomes matters to a process about to end. (Only the wasm panic
+/// Nothing else of those outcomes matters to a process about to end; a request that did not
+/// decode (`badarg` to its caller) has no reply to send, and its caller gets the crash too. (Only the wasm panic
 /// hook calls it.)
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 pub(crate) fn answer_handled_calls() {
@@ -204,8 +205,8 @@ pub(crate) fn answer_handled_calls() {
             return;
         };
         let Handled { outcomes, callers } = &mut *handled;
-        let mut callers = callers.drain(..);
-        for outcome in outcomes.drain(..) {
+        let mut callers = callers.iter();
+        for outcome in outcomes.iter_mut() {
             let Outcome::Call(result) = outcome else {
                 continue;
             };
@@ -213,7 +214,10 @@ pub(crate) fn answer_handled_calls() {
                 break;
             };
             if let CallResult::Reply((reply, _)) = result {
-                crate::imports::process::reply(from, &reply);
+                crate::imports::process::reply(*from, reply);
+                // Answered: were the batch ever to return after all, the host would not
+                // answer it twice, and its outcome still pairs with its message.
+                *result = CallResult::Noreply(WitNext::None);
             }
         }
     });

@@ -24,7 +24,7 @@ async fn an_idle_counter_keeps_four_pages_of_linear_memory() {
     for _ in 0..N {
         spawn().await.unwrap();
     }
-    let per_process = (node.pool_residency().memories - before) / N;
+    let per_process = node.pool_residency().memories.saturating_sub(before) / N;
     // Its data (12 KiB), with the top of its shadow stack on the data's first page (the
     // guests' 66 KiB stack) and its heap on the data's last (the SDK's allocator): no page of
     // a first 64 KiB grown for the heap, no page for the stack alone.

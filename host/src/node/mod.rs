@@ -512,7 +512,9 @@ impl Node {
 
     /// What the process pools hold in RAM now: the pages of linear memories and of fiber
     /// stacks that are resident, in bytes. Released slots the node keeps warm for reuse count
-    /// too. The rest of a process's footprint is host heap (its store, instance and mailbox).
+    /// too; the slots prepared ahead of spawns (see "Operating a node" in the README) do not
+    /// (while spawns go on, a slot may be prepared or taken during the count). The rest of a
+    /// process's footprint is host heap (its store, instance and mailbox).
     ///
     /// A diagnostic: it reads the page tables of every slot ever handed out (one `mincore`
     /// per GiB of them: 1,600 calls for 100,000 processes with the default 16 MiB memory

@@ -37,9 +37,10 @@
 //!
 //! Virtual: `max_memory` plus one stack per process, never committed (`MAP_NORESERVE`; under
 //! `vm.overcommit_memory = 2` the kernel ignores that flag and counts whole chunks). Resident:
-//! only the pages a process touched, and the prepared reserve (up to 32 slots per pool with
-//! the pages of a recent process: a few pages each). Chunks are unmapped when the engine and
-//! every slot are gone.
+//! only the pages a process touched, and the prepared reserve (up to 33 slots per pool with
+//! the pages recent processes shared, at most 64 KiB each: 4 MiB for a node at worst, a few
+//! hundred KiB for small servers). Chunks are unmapped when the engine and every slot are
+//! gone.
 //!
 //! ## Reuse
 //!
@@ -131,6 +132,7 @@ pub(crate) fn install(config: &mut Config, stack_size: usize, max_memory: usize)
     // One page more than the stack, for the slot's own guard page.
     let mut stacks = Slots::new(stack_size + page, page);
     stacks.slot_guard = page;
+    stacks.grows_down = true;
     let stacks = Slots::preparing(stacks);
     let memories = Slots::preparing(Slots::new(max_memory.clamp(1, MAX_MEMORY_SLOT), 0));
     config.with_host_stack(Arc::new(StackPool {
@@ -167,10 +169,32 @@ struct Slot {
     prepared: usize,
 }
 
+impl Slot {
+    /// The bytes at its start that are its own guard page.
+    fn guard_len(&self, slots: &Slots) -> usize {
+        if self.guarded { slots.slot_guard } else { 0 }
+    }
+}
+
 /// A mapping holding `per_chunk` slots above `guard` bytes of inaccessible memory.
 struct Chunk {
     base: Addr,
     len: usize,
+}
+
+impl State {
+    /// A slot is released: whoever holds it next, it is no probe to learn from.
+    fn forget(&mut self, slot: Slot) {
+        if self.probe.is_some_and(|p| p.base == slot.base) {
+            self.probe = None;
+        }
+        if self.sample.is_some_and(|p| p.base == slot.base) {
+            self.sample = None;
+        }
+        if self.before.is_some_and(|p| p.base == slot.base) {
+            self.before = None;
+        }
+    }
 }
 
 #[derive(Default)]
@@ -189,9 +213,13 @@ struct State {
     probe: Option<Slot>,
     /// The probe the next slots are prepared like: one handed out before the newest slot.
     sample: Option<Slot>,
+    /// The probe before it: only pages both have resident are prepared.
+    before: Option<Slot>,
     /// How many samples there have been: a new one, even in a slot sampled before, is read
     /// again.
     samples: u64,
+    /// How many of them the preparing thread has learned from.
+    learned: u64,
     /// Counts slots handed out without warm pages, to make every so many a probe.
     turn: u32,
     /// The slot the preparing thread is working on.
@@ -219,6 +247,8 @@ struct Slots {
     /// is first handed out (0: none). Guard markers survive `MADV_DONTNEED`, so a released
     /// slot keeps its guard.
     slot_guard: usize,
+    /// Its slots are used from their end (stacks), not their start.
+    grows_down: bool,
     page: usize,
     state: Mutex<State>,
     /// Set when slots are to be prepared (by [`Slots::preparing`]), to the pool itself, for the
@@ -242,6 +272,7 @@ impl Slots {
             per_chunk: (MAX_CHUNK_BYTES / slot_size).clamp(1, SLOTS_PER_CHUNK),
             guard,
             slot_guard: 0,
+            grows_down: false,
             page,
             state: Mutex::new(State::default()),
             this: OnceLock::new(),
@@ -305,8 +336,12 @@ impl Slots {
             .max(slot.prepared)
             .next_multiple_of(self.page)
             .min(self.slot_size);
-        let keep = (scrub == Scrub::Nothing || (len <= WARM_BYTES && !swap_enabled()))
-            && self.lock().warm.len() < WARM_SLOTS;
+        let room = {
+            let mut state = self.lock();
+            state.forget(slot);
+            state.warm.len() < WARM_SLOTS
+        };
+        let keep = room && (scrub == Scrub::Nothing || (len <= WARM_BYTES && !swap_enabled()));
         // SAFETY: the range is inside the slot, which nobody uses any more (the caller's
         // contract).
         if keep && (scrub == Scrub::Nothing || unsafe { self.zero_resident(slot, len) }) {
@@ -338,19 +373,18 @@ impl Slots {
     /// Nobody uses `slot`, and `len` is a page multiple within it.
     unsafe fn zero_resident(&self, slot: Slot, len: usize) -> bool {
         let base = slot.base.0.as_ptr();
-        let mut resident = vec![0u8; len / self.page];
-        // SAFETY: `base..base + len` is mapped (inside the slot) and page aligned; `resident`
-        // has one byte per page.
-        if unsafe { libc::mincore(base.cast(), len, resident.as_mut_ptr()) } != 0 {
+        let mut resident = Vec::new();
+        // SAFETY: `base..base + len` is mapped (inside the slot) and page aligned.
+        if !unsafe { self.residency(base, len, &mut resident) } {
             return false;
         }
         let mut page = 0;
         while page < resident.len() {
-            if resident[page] & 1 == 0 {
+            if !resident[page] {
                 page += 1;
                 continue;
             }
-            let run = resident[page..].iter().take_while(|r| *r & 1 == 1).count();
+            let run = resident[page..].iter().take_while(|r| **r).count();
             // SAFETY: whole resident pages inside the slot, which nobody else uses.
             unsafe { base.add(page * self.page).write_bytes(0, run * self.page) };
             page += run;
@@ -375,6 +409,13 @@ impl Slots {
         }?;
         let base = Addr(NonNull::new(base.cast()).expect("mmap does not return null"));
         let chunk = Chunk { base, len };
+        // Where transparent huge pages are on for every mapping, one byte written would make a
+        // process's (or a neighbour stack's) 2 MiB resident. A flag of the mapping: no map more.
+        // SAFETY: the mapping just made, which nobody uses; advice changes no contents.
+        if let Err(e) = unsafe { mm::madvise(base.0.as_ptr().cast(), len, Advice::LinuxNoHugepage) }
+        {
+            tracing::debug!(error = %e, "slots may be backed by huge pages");
+        }
         if self.guard > 0 {
             // SAFETY: the first `guard` bytes of the mapping just made, which nobody uses.
             unsafe { mm::mprotect(base.0.as_ptr().cast(), self.guard, MprotectFlags::empty()) }?;

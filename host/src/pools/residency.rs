@@ -3,15 +3,43 @@
 //! only to list the slots handed out (chunks live as long as the pool); the page tables are
 //! read outside it, so spawns and exits are not held up meanwhile.
 
-use super::{Addr, Slots};
+use super::{Addr, Slot, Slots};
+
+/// Pages read per `mincore` when counting a whole pool: a GiB, with a 256 KiB buffer.
+const WINDOW_PAGES: usize = 1 << 18;
 
 impl Slots {
-    /// Where the slots handed out so far (held, warm or free) lie: for each chunk, the start
-    /// of its first slot and how many bytes of slots it has handed out.
-    fn handed_out(&self) -> Vec<(Addr, usize)> {
+    /// Which of the `len` bytes at `base` are resident, a page per entry of `resident`; false
+    /// if the kernel would not say.
+    ///
+    /// # Safety
+    ///
+    /// `base..base + len` is page aligned and inside a chunk of this pool (mapped while the
+    /// pool lives). Only the page tables are read, whoever holds the slots there.
+    pub(super) unsafe fn residency(
+        &self,
+        base: *mut u8,
+        len: usize,
+        resident: &mut Vec<bool>,
+    ) -> bool {
+        let mut bytes = vec![0u8; len / self.page];
+        // SAFETY: the caller's contract; `bytes` has one entry per page.
+        if unsafe { libc::mincore(base.cast(), len, bytes.as_mut_ptr()) } != 0 {
+            return false;
+        }
+        resident.clear();
+        resident.extend(bytes.iter().map(|b| b & 1 == 1));
+        true
+    }
+
+    /// Where the slots handed out so far (held, warm, free, prepared or being prepared) lie:
+    /// for each chunk, the start of its first slot and how many bytes of slots it has handed
+    /// out; and, listed at the same moment, the slots prepared or being prepared (the
+    /// reserve).
+    fn handed_out(&self) -> (Vec<(Addr, usize)>, Vec<Slot>) {
         let state = self.lock();
         let last = state.chunks.len().saturating_sub(1);
-        state
+        let ranges = state
             .chunks
             .iter()
             .enumerate()
@@ -26,26 +54,31 @@ impl Slots {
                 let first = std::ptr::NonNull::new(first).map_or(chunk.base, Addr);
                 (first, used * self.slot_size)
             })
-            .collect()
+            .collect();
+        let reserve = state
+            .prepared
+            .iter()
+            .copied()
+            .chain(state.preparing)
+            .collect();
+        (ranges, reserve)
     }
 
     /// The most bytes, counted down from a slot's end, of any slot handed out so far whose
-    /// pages are resident (see [`super::Pools::deepest_stack`]).
+    /// pages are resident (see [`super::Pools::deepest_stack`]). Prepared stacks count too:
+    /// their pages are those recent processes used.
     pub(super) fn deepest_use(&self) -> usize {
         let pages = self.slot_size / self.page;
-        let mut resident = vec![0u8; pages];
+        let mut resident = Vec::new();
         let mut deepest = 0;
-        for (first, len) in self.handed_out() {
+        for (first, len) in self.handed_out().0 {
             for offset in (0..len).step_by(self.slot_size) {
                 let base = first.0.as_ptr().wrapping_add(offset);
-                // SAFETY: the slot lies inside a chunk's mapping, which stays mapped while the
-                // pool lives; page aligned; `resident` has a byte per page. `mincore` only
-                // reads the page tables.
-                if unsafe { libc::mincore(base.cast(), self.slot_size, resident.as_mut_ptr()) } != 0
-                {
+                // SAFETY: the slot lies inside a chunk's mapping; page aligned.
+                if !unsafe { self.residency(base, self.slot_size, &mut resident) } {
                     continue;
                 }
-                if let Some(lowest) = resident.iter().position(|r| r & 1 == 1) {
+                if let Some(lowest) = resident.iter().position(|r| *r) {
                     deepest = deepest.max((pages - lowest) * self.page);
                 }
             }
@@ -53,35 +86,28 @@ impl Slots {
         deepest
     }
 
-    /// Bytes resident in the slots handed out so far: one `mincore` per GiB of them, with a
-    /// 256 KiB buffer.
+    /// Bytes resident in the slots handed out so far, less the reserve's (the slots
+    /// prepared ahead of need: no process's). The reserve is read just after the list is
+    /// made, before the pool is walked; a slot prepared from a released one during the walk
+    /// is counted as a process's.
     pub(super) fn resident(&self) -> usize {
-        const WINDOW_PAGES: usize = 1 << 18;
-        let mut window = vec![0u8; WINDOW_PAGES];
+        let (ranges, reserve) = self.handed_out();
+        let reserve = self.reserve_resident(&reserve);
+        let mut window = Vec::new();
         let mut pages = 0;
-        for (first, len) in self.handed_out() {
+        for (first, len) in ranges {
             let mut offset = 0;
             while offset < len {
                 let step = (len - offset).min(WINDOW_PAGES * self.page);
-                // SAFETY: `offset..offset + step` lies within the slots a chunk handed out,
-                // which stays mapped while the pool lives; page aligned; `window` has a byte
-                // per page of it. `mincore` only reads the page tables.
-                let read = unsafe {
-                    libc::mincore(
-                        first.0.as_ptr().wrapping_add(offset).cast(),
-                        step,
-                        window.as_mut_ptr(),
-                    )
-                };
-                if read == 0 {
-                    pages += window[..step / self.page]
-                        .iter()
-                        .filter(|r| *r & 1 == 1)
-                        .count();
+                // SAFETY: `offset..offset + step` lies within the slots a chunk handed out;
+                // page aligned.
+                let base = first.0.as_ptr().wrapping_add(offset);
+                if unsafe { self.residency(base, step, &mut window) } {
+                    pages += window.iter().filter(|r| **r).count();
                 }
                 offset += step;
             }
         }
-        (pages * self.page).saturating_sub(self.reserve_resident())
+        (pages * self.page).saturating_sub(reserve)
     }
 }

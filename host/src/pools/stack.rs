@@ -37,11 +37,7 @@ unsafe impl StackCreator for StackPool {
             .acquire()
             .map_err(|e| wasmtime::format_err!("cannot map fiber stacks: {e}"))?;
         if zeroed {
-            let guard = if slot.guarded {
-                self.slots.slot_guard
-            } else {
-                0
-            };
+            let guard = slot.guard_len(&self.slots);
             // SAFETY: the slot just acquired, above its guard, used by nobody else.
             unsafe {
                 slot.base
@@ -89,11 +85,7 @@ unsafe impl StackMemory for PooledStack {
 impl PooledStack {
     /// The bytes of the slot that are its own guard page.
     fn guard_len(&self) -> usize {
-        if self.slot.guarded {
-            self.slots.slot_guard
-        } else {
-            0
-        }
+        self.slot.guard_len(&self.slots)
     }
 }
 

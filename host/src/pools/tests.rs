@@ -394,3 +394,34 @@ fn every_fiber_stack_has_a_guard_page_below_it_that_survives_reuse() {
         .expect("the released slot is handed out again");
     assert!(write_faults(reused.guard_range().start));
 }
+
+#[test]
+fn slots_are_never_backed_by_huge_pages() {
+    let slots = Slots::new(4 << 20, 0);
+    let slot = slots.acquire().expect("slot");
+    let addr = slot.base.0.as_ptr().addr();
+    let smaps = std::fs::read_to_string("/proc/self/smaps").expect("smaps");
+    let mut mapping = None;
+    for line in smaps.lines() {
+        let range = line.split_whitespace().next().unwrap_or("");
+        if let Some((start, end)) = range.split_once('-')
+            && let (Ok(start), Ok(end)) = (
+                usize::from_str_radix(start, 16),
+                usize::from_str_radix(end, 16),
+            )
+        {
+            mapping = (start..end).contains(&addr).then_some(());
+            continue;
+        }
+        if mapping.is_some()
+            && let Some(flags) = line.strip_prefix("VmFlags:")
+        {
+            assert!(
+                flags.split_whitespace().any(|f| f == "nh"),
+                "the chunk may get transparent huge pages: {flags}"
+            );
+            return;
+        }
+    }
+    panic!("the slot's mapping is not in /proc/self/smaps");
+}
