@@ -13,7 +13,7 @@ use otter::control::{self, Endpoint};
 use otter::manifest::{ChildTableKind, Manifest, SupervisorTable};
 use otter::release::Release;
 use otter::telemetry::{Metrics, PrometheusEndpoint};
-use otter::{ChildFailure, ChildInfo, Node, NodeConfig, SupervisorError};
+use otter::{ChildFailure, ChildInfo, Node, SupervisorError};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing_subscriber::EnvFilter;
 
@@ -65,37 +65,7 @@ async fn serve(manifest: Manifest, node_name: String, socket: PathBuf) -> anyhow
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
 
-    let mut config = NodeConfig::default();
-    if let Some(bytes) = manifest.max_message_size {
-        config.max_message_size(bytes);
-    }
-    if let Some(n) = manifest.max_processes {
-        config.max_processes(n);
-    }
-    if let Some(n) = manifest.max_timers {
-        config.max_timers(n);
-    }
-    if let Some(n) = manifest.max_registry_keys {
-        config.max_registry_keys(n);
-    }
-    if let Some(bytes) = manifest.memory_limit {
-        config.engine().max_memory(bytes);
-    }
-    if let Some(t) = manifest.callback_timeout {
-        config.callback_timeout(Some(t));
-    }
-    if let Some(n) = manifest.max_tables {
-        config.max_tables(n);
-    }
-    if let Some(n) = manifest.max_tables_per_process {
-        config.max_tables_per_process(n);
-    }
-    if let Some(bytes) = manifest.max_table_bytes {
-        config.max_table_bytes(bytes);
-    }
-    if let Some(n) = manifest.max_sql_statements {
-        config.max_sql_statements(n);
-    }
+    let config = manifest.node_config();
     // Bound before anything starts, so that an address in use stops the run at once.
     let prometheus = match manifest.prometheus {
         Some(addr) => Some(bind_metrics(&manifest, addr).await?),

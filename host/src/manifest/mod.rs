@@ -436,6 +436,43 @@ impl fmt::Display for ManifestError {
 }
 
 impl Manifest {
+    /// The node settings its `[node]` table asks for, the others at their defaults (what
+    /// `otter run` starts the node with).
+    pub fn node_config(&self) -> crate::NodeConfig {
+        let mut config = crate::NodeConfig::default();
+        if let Some(bytes) = self.max_message_size {
+            config.max_message_size(bytes);
+        }
+        if let Some(n) = self.max_processes {
+            config.max_processes(n);
+        }
+        if let Some(n) = self.max_timers {
+            config.max_timers(n);
+        }
+        if let Some(n) = self.max_registry_keys {
+            config.max_registry_keys(n);
+        }
+        if let Some(bytes) = self.memory_limit {
+            config.engine().max_memory(bytes);
+        }
+        if let Some(t) = self.callback_timeout {
+            config.callback_timeout(Some(t));
+        }
+        if let Some(n) = self.max_tables {
+            config.max_tables(n);
+        }
+        if let Some(n) = self.max_tables_per_process {
+            config.max_tables_per_process(n);
+        }
+        if let Some(bytes) = self.max_table_bytes {
+            config.max_table_bytes(bytes);
+        }
+        if let Some(n) = self.max_sql_statements {
+            config.max_sql_statements(n);
+        }
+        config
+    }
+
     /// Read and check a manifest file.
     ///
     /// # Errors

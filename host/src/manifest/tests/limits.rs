@@ -219,3 +219,24 @@ fn absurd_table_and_sql_limits_are_refused_with_their_file_line_and_field() {
         assert!(e.message.contains(says), "{to}: {e}");
     }
 }
+
+#[test]
+fn every_node_key_reaches_the_node_config() {
+    let text = LIMITS.replace(
+        "[node]\n",
+        "[node]\nmax_message_size = 4096\nmax_tables = 1\nmax_tables_per_process = 2\n\
+         max_table_bytes = 1048576\nmax_sql_statements = 3\n",
+    );
+    let (_dir, m) = parse(&text);
+    let c = m.expect("valid").node_config();
+    assert_eq!(c.max_message_size, 4096);
+    assert_eq!(c.max_processes, 1000);
+    assert_eq!(c.max_timers, 50);
+    assert_eq!(c.max_registry_keys, 20);
+    assert_eq!(c.engine.max_memory, 8 << 20);
+    assert_eq!(c.callback_timeout, Some(Duration::from_millis(2000)));
+    assert_eq!(c.max_tables, 1);
+    assert_eq!(c.max_tables_per_process, 2);
+    assert_eq!(c.max_table_bytes, 1 << 20);
+    assert_eq!(c.max_sql_statements, 3);
+}
