@@ -227,17 +227,24 @@ impl Slots {
         self.lock().free.push(slot);
     }
 
+    /// Where in a slot its used pages are looked for: the first [`SAMPLE_BYTES`] (a stack's
+    /// last), as an offset from the slot's start and a length.
+    fn sample_window(&self) -> (usize, usize) {
+        let window = self.slot_size.min(SAMPLE_BYTES);
+        let start = if self.grows_down {
+            self.slot_size - window
+        } else {
+            0
+        };
+        (start, window)
+    }
+
     /// Bytes resident in `reserve`, slots prepared or being prepared.
     pub(super) fn reserve_resident(&self, reserve: &[Slot]) -> usize {
-        let window = self.slot_size.min(SAMPLE_BYTES);
+        let (start, window) = self.sample_window();
         let mut resident = Vec::new();
         let mut pages = 0;
         for slot in reserve {
-            let start = if self.grows_down {
-                self.slot_size - window
-            } else {
-                0
-            };
             // SAFETY: the window lies inside the slot, inside a chunk mapped while the pool
             // lives, page aligned. `mincore` only reads the page tables.
             if unsafe { self.residency(slot.base.0.as_ptr().add(start), window, &mut resident) } {
@@ -251,12 +258,7 @@ impl Slots {
     /// [`SAMPLE_BYTES`] (a stack's last), at most [`MAX_PREPARED_BYTES`] of them, nearest the
     /// start (a stack's: nearest the end, where it is used first).
     fn footprint(&self, sample: Slot) -> Vec<usize> {
-        let window = self.slot_size.min(SAMPLE_BYTES);
-        let start = if self.grows_down {
-            self.slot_size - window
-        } else {
-            0
-        };
+        let (start, window) = self.sample_window();
         let mut resident = Vec::new();
         // SAFETY: the window lies inside the sample's slot, inside a chunk mapped while the
         // pool lives, page aligned. `mincore` only reads the page tables, whoever holds the
