@@ -37,9 +37,9 @@
 //!
 //! Virtual: `max_memory` plus one stack per process, never committed (`MAP_NORESERVE`; under
 //! `vm.overcommit_memory = 2` the kernel ignores that flag and counts whole chunks). Resident:
-//! only the pages a process touched, and the prepared reserve (up to 33 slots per pool with
-//! the pages recent processes shared, at most 64 KiB each: 4 MiB for a node at worst, a few
-//! hundred KiB for small servers). Chunks are unmapped when the engine and every slot are
+//! only the pages a process touched, and the prepared reserve while spawns come (up to 33
+//! slots per pool with the pages recent processes shared, at most 64 KiB each: 4 MiB for a node
+//! at worst, 20 KiB a slot for small servers; none a few seconds after the spawns stop). Chunks are unmapped when the engine and every slot are
 //! gone.
 //!
 //! ## Reuse
@@ -66,7 +66,7 @@
 use std::io;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 
 use rustix::mm::{self, Advice, MapFlags, MprotectFlags, ProtFlags};
 use wasmtime::Config;
@@ -224,6 +224,10 @@ struct State {
     turn: u32,
     /// The slot the preparing thread is working on.
     preparing: Option<Slot>,
+    /// How many slots the reserve keeps.
+    demand: prepare::Demand,
+    /// The preparing thread knows which pages to prepare.
+    guess: bool,
     /// The preparing thread was started.
     preparer: bool,
 }
@@ -254,8 +258,8 @@ struct Slots {
     /// Set when slots are to be prepared (by [`Slots::preparing`]), to the pool itself, for the
     /// preparing thread.
     this: OnceLock<Weak<Slots>>,
-    /// Wakes the preparing thread when prepared slots run low.
-    low: Condvar,
+    /// Wakes the preparing thread.
+    wake: Arc<prepare::Wake>,
     /// Preparing stopped (the kernel cannot populate pages ahead).
     unprepared: AtomicBool,
 }
@@ -276,7 +280,7 @@ impl Slots {
             page,
             state: Mutex::new(State::default()),
             this: OnceLock::new(),
-            low: Condvar::new(),
+            wake: Arc::default(),
             unprepared: AtomicBool::new(false),
         }
     }
@@ -455,6 +459,13 @@ fn swap_enabled() -> bool {
         Ok(swaps) => swaps.lines().count() > 1,
         Err(_) => true,
     })
+}
+
+impl Drop for Slots {
+    fn drop(&mut self) {
+        // The preparing thread waits without holding the pool: let it see the pool is gone.
+        self.wake.notify();
+    }
 }
 
 impl Drop for Chunk {

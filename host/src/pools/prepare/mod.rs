@@ -4,11 +4,12 @@
 //! fault: the kernel takes a zeroed page (and, for a memory, a page-table page for its slot),
 //! 2–3 µs each on a VM, most of a spawn. The pages a process touches first depend on its
 //! module's layout (the shadow stack's top, the data segments, the heap's start), and the
-//! processes spawned in a burst are mostly of one module. So a thread per pool keeps up to
-//! [`PREPARED_SLOTS`] cold slots in which the pages recent processes touched are resident
-//! already (`MADV_POPULATE_WRITE`: zero-filled, as a fault would make them), and `acquire`
-//! hands those out after warm slots. The faults happen on that thread, while the spawning
-//! process's worker goes on.
+//! processes spawned in a burst are mostly of one module. So a thread per pool keeps a reserve
+//! of cold slots in which the pages recent processes touched are resident already
+//! (`MADV_POPULATE_WRITE`: zero-filled, as a fault would make them), and `acquire` hands those
+//! out after warm slots. The faults happen on that thread, while the spawning process's worker
+//! goes on. The reserve follows the spawns: up to [`demand::MOST`] slots while they come, none
+//! once they stop (the `demand` module).
 //!
 //! Which pages: those resident in both of the last two *probes*, slots handed out
 //! unprepared, each read once a later slot is handed out (its holder has run its start by
@@ -19,26 +20,27 @@
 //! kernel. A wrong guess costs memory only: at most [`MAX_PREPARED_BYTES`] per slot, which
 //! go back to the kernel with the slot's own pages when it is released (its `prepared`
 //! extent).
+//!
+//! The thread waits for work without holding the pool, so it ends as soon as the pool's
+//! owners drop it (dropping the pool wakes it).
+
+mod demand;
 
 use std::io;
 use std::ops::Range;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, OnceLock, PoisonError, Weak};
+use std::sync::{Condvar, Mutex, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
 use rustix::mm::{self, Advice};
 
 use super::{Slot, Slots, State};
 
+pub(super) use demand::Demand;
+
 /// Linux's `MADV_POPULATE_WRITE` (since 5.14): fault the range in, writable, without writing
 /// it.
 const MADV_POPULATE_WRITE: libc::c_int = 23;
-
-/// Prepared slots the thread keeps ready.
-const PREPARED_SLOTS: usize = 32;
-
-/// The thread prepares more when fewer than this many are ready.
-const LOW_WATER: usize = 16;
 
 /// One slot handed out in this many (without warm pages) is a probe.
 const PROBE_EVERY: u32 = 8;
@@ -50,8 +52,14 @@ const SAMPLE_BYTES: usize = 4 << 20;
 /// memory and 1 of stack.
 const MAX_PREPARED_BYTES: usize = 64 << 10;
 
-/// How often an idle thread checks whether its pool is still in use.
-const IDLE_CHECK: Duration = Duration::from_secs(1);
+/// How often a thread with a reserve checks whether spawns still take from it (each check
+/// without one halves the reserve). Long in tests, whose threads must not shrink a reserve
+/// under them; they run the check themselves.
+const IDLE_CHECK: Duration = if cfg!(test) {
+    Duration::from_secs(60)
+} else {
+    Duration::from_millis(500)
+};
 
 /// How long the thread waits after the kernel could not give it memory or pages.
 const BACK_OFF: Duration = Duration::from_millis(100);
@@ -73,11 +81,14 @@ impl Slots {
         if let Some(probe) = state.probe.take() {
             state.before = state.sample.replace(probe);
             state.samples += 1;
-            self.low.notify_one();
+            self.wake.notify();
         }
         state.turn = (state.turn + 1) % PROBE_EVERY;
+        let probe_turn = state.turn == 0;
+        let missed = !probe_turn && state.guess && state.prepared.is_empty();
+        state.demand.took(missed);
         let slot = match state.prepared.pop() {
-            Some(slot) if state.turn != 0 => slot,
+            Some(slot) if !probe_turn => slot,
             prepared => {
                 state.prepared.extend(prepared);
                 let slot = self.cold(state)?;
@@ -87,16 +98,16 @@ impl Slots {
         };
         if !state.preparer {
             state.preparer = true;
-            let pool = this.clone();
+            let (pool, wake) = (this.clone(), self.wake.clone());
             let started = std::thread::Builder::new()
                 .name("otter-prepare".into())
-                .spawn(move || run(&pool));
+                .spawn(move || run(&pool, &wake));
             if let Err(e) = started {
                 unprepared(&e);
                 self.unprepared.store(true, Ordering::Relaxed);
             }
-        } else if state.prepared.len() < LOW_WATER {
-            self.low.notify_one();
+        } else if state.prepared.len() < state.demand.low_water() {
+            self.wake.notify();
         }
         Ok(slot)
     }
@@ -109,41 +120,31 @@ impl Slots {
         }
     }
 
-    /// Do the next thing the preparing thread has to do, after waiting for it: learn from a
-    /// new probe, or prepare a slot. False when the thread should stop (nobody else holds the
-    /// pool, or the kernel cannot populate pages ahead).
-    fn prepare_one(self: &Arc<Self>, learned: &mut Learned) -> bool {
+    /// Do the next thing the preparing thread has to do: learn from a new probe, or prepare a
+    /// slot.
+    fn prepare_one(&self, learned: &mut Learned) -> Step {
         let mut state = self.lock();
-        loop {
-            if state.samples != learned.samples {
-                break;
-            }
-            let ready = state.prepared.len();
-            if ready < LOW_WATER {
-                learned.filling = true;
-            }
-            if ready >= PREPARED_SLOTS {
-                learned.filling = false;
-            }
-            if learned.filling && !learned.pages.is_empty() {
-                break;
-            }
-            let (next, waited) = self
-                .low
-                .wait_timeout(state, IDLE_CHECK)
-                .unwrap_or_else(PoisonError::into_inner);
-            state = next;
-            if waited.timed_out() && Arc::strong_count(self) == 1 {
-                return false;
-            }
-        }
         if state.samples != learned.samples {
             learned.samples = state.samples;
             let samples = [state.before, state.sample];
             drop(state);
             self.learn(learned, samples);
             self.lock().learned = learned.samples;
-            return true;
+            return Step::Again;
+        }
+        let ready = state.prepared.len();
+        if ready < state.demand.low_water() {
+            learned.filling = true;
+        }
+        if ready >= state.demand.target() {
+            learned.filling = false;
+        }
+        if !learned.filling || learned.pages.is_empty() {
+            // Nothing to prepare until spawns take from the reserve: wait for them, or, with
+            // a reserve, check now and then whether they still come.
+            return Step::Wait {
+                idle: ready > 0 || state.demand.target() > 0,
+            };
         }
         let slot = match self.cold(&mut state) {
             Ok(slot) => slot,
@@ -151,7 +152,7 @@ impl Slots {
                 drop(state);
                 tracing::debug!(error = %e, "no slot to prepare; trying again");
                 std::thread::sleep(BACK_OFF);
-                return true;
+                return Step::Again;
             }
         };
         state.preparing = Some(slot);
@@ -162,7 +163,7 @@ impl Slots {
         match populated {
             Ok(()) => {
                 state.prepared.push(slot);
-                true
+                Step::Again
             }
             Err(e) => {
                 drop(state);
@@ -174,11 +175,11 @@ impl Slots {
                 if permanent {
                     unprepared(&e);
                     self.unprepared.store(true, Ordering::Relaxed);
-                    return false;
+                    return Step::Stop;
                 }
                 tracing::debug!(error = %e, "could not prepare a slot; trying again");
                 std::thread::sleep(BACK_OFF);
-                true
+                Step::Again
             }
         }
     }
@@ -199,8 +200,26 @@ impl Slots {
             return;
         }
         learned.pages = shared;
-        let stale = std::mem::take(&mut self.lock().prepared);
+        let stale = {
+            let mut state = self.lock();
+            state.guess = !learned.pages.is_empty();
+            std::mem::take(&mut state.prepared)
+        };
         for slot in stale {
+            self.discard(slot);
+        }
+    }
+
+    /// An idle check (see [`Demand::idle_check`]): the prepared slots past the reserve's new
+    /// size go back to the kernel.
+    fn idle_check(&self) {
+        let excess = {
+            let mut state = self.lock();
+            let target = state.demand.idle_check();
+            let excess = state.prepared.len().saturating_sub(target);
+            state.prepared.drain(..excess).collect::<Vec<_>>()
+        };
+        for slot in excess {
             self.discard(slot);
         }
     }
@@ -341,258 +360,74 @@ struct Learned {
     filling: bool,
 }
 
+/// What the preparing thread does next.
+enum Step {
+    /// Look for more work at once.
+    Again,
+    /// Wait to be woken; `idle`: with a reserve to shrink if no spawn takes from it.
+    Wait { idle: bool },
+    /// Stop: the kernel cannot populate pages ahead.
+    Stop,
+}
+
+/// Wakes the preparing thread. Kept apart from the pool so that the thread can wait without
+/// holding it.
+#[derive(Default)]
+pub(super) struct Wake {
+    /// Set by a wake-up the thread has not seen yet, so that none is lost while it works.
+    pending: Mutex<bool>,
+    signal: Condvar,
+}
+
+impl Wake {
+    /// Wake the thread (slots ran low, a probe is to be read, or the pool is gone).
+    pub(super) fn notify(&self) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        // A wake-up already pending reaches the thread: spare the system call.
+        if !std::mem::replace(&mut *pending, true) {
+            self.signal.notify_one();
+        }
+    }
+
+    /// Wait for a wake-up, at most `timeout` if given; true when woken.
+    fn wait(&self, timeout: Option<Duration>) -> bool {
+        let pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut pending = match timeout {
+            Some(timeout) => {
+                self.signal
+                    .wait_timeout_while(pending, timeout, |pending| !*pending)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0
+            }
+            None => self
+                .signal
+                .wait_while(pending, |pending| !*pending)
+                .unwrap_or_else(PoisonError::into_inner),
+        };
+        std::mem::replace(&mut *pending, false)
+    }
+}
+
 /// The preparing thread of `pool`: runs while anyone else holds the pool.
-fn run(pool: &Weak<Slots>) {
+fn run(pool: &Weak<Slots>, wake: &Wake) {
     let mut learned = Learned::default();
-    while let Some(slots) = pool.upgrade() {
-        if !slots.prepare_one(&mut learned) {
+    loop {
+        let Some(slots) = pool.upgrade() else {
             return;
+        };
+        let idle = match slots.prepare_one(&mut learned) {
+            Step::Again => continue,
+            Step::Stop => return,
+            Step::Wait { idle } => idle,
+        };
+        drop(slots);
+        if !wake.wait(idle.then_some(IDLE_CHECK)) {
+            if let Some(slots) = pool.upgrade() {
+                slots.idle_check();
+            }
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use std::time::Instant;
-
-    use super::*;
-    use crate::pools::{Scrub, WARM_BYTES};
-
-    fn page() -> usize {
-        rustix::param::page_size()
-    }
-
-    /// Which of `slot`'s first `pages` pages are resident.
-    fn resident(slots: &Slots, slot: Slot, pages: usize) -> Vec<bool> {
-        let mut resident = Vec::new();
-        // SAFETY: the range lies in the test's slot.
-        let read = unsafe { slots.residency(slot.base.0.as_ptr(), pages * page(), &mut resident) };
-        assert!(read, "mincore");
-        resident
-    }
-
-    /// Write pages `touched` of `slot`, as a process starting in it would.
-    fn touch(slot: Slot, touched: &[usize]) {
-        for &p in touched {
-            // SAFETY: page `p` of the test's slot.
-            unsafe {
-                slot.base
-                    .0
-                    .as_ptr()
-                    .add(p * page())
-                    .write_bytes(0x5A, page())
-            };
-        }
-    }
-
-    /// Wait until `check` holds of `slots`.
-    fn eventually(slots: &Slots, what: &str, check: impl Fn(&State) -> bool) {
-        let start = Instant::now();
-        loop {
-            let state = slots.lock();
-            if check(&state) {
-                return;
-            }
-            assert!(
-                start.elapsed().as_secs() < 10,
-                "never: {what} (samples {}, learned {}, prepared {})",
-                state.samples,
-                state.learned,
-                state.prepared.len()
-            );
-            drop(state);
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
-
-    /// A preparing pool of `pages`-page slots whose first processes each touched `touched`
-    /// (three probes: two to learn from, one to be read later), with its reserve full.
-    fn learned(pages: usize, touched: &[usize]) -> Arc<Slots> {
-        let slots = Slots::preparing(Slots::new(pages * page(), 0));
-        for _ in 0..3 {
-            let probe = slots.acquire().expect("slot");
-            assert_eq!(
-                probe.prepared, 0,
-                "nothing is prepared before two probes agree"
-            );
-            touch(probe, touched);
-        }
-        eventually(&slots, "the reserve is full", |s| {
-            s.prepared.len() == PREPARED_SLOTS
-        });
-        slots
-    }
-
-    #[test]
-    fn a_prepared_slot_has_the_probes_pages_resident_and_reads_as_zeros() {
-        let slots = learned(64, &[3, 4, 10]);
-        let slot = slots.acquire().expect("slot");
-        assert_eq!(
-            slot.prepared,
-            11 * page(),
-            "prepared through the probes' last page"
-        );
-        let expected: Vec<bool> = (0..64).map(|p| [3, 4, 10].contains(&p)).collect();
-        assert_eq!(
-            resident(&slots, slot, 64),
-            expected,
-            "exactly the probes' pages"
-        );
-        // SAFETY: the test's slot, `slot_size` bytes long.
-        let bytes = unsafe { std::slice::from_raw_parts(slot.base.0.as_ptr(), slots.slot_size) };
-        assert!(
-            bytes.iter().all(|&b| b == 0),
-            "a prepared slot reads as zeros"
-        );
-    }
-
-    #[test]
-    fn one_slot_in_every_few_is_a_probe_handed_out_unprepared() {
-        let slots = learned(16, &[0]);
-        let taken: Vec<Slot> = (0..PROBE_EVERY)
-            .map(|_| {
-                let slot = slots.acquire().expect("slot");
-                touch(slot, &[0]);
-                slot
-            })
-            .collect();
-        let probes = taken.iter().filter(|s| s.prepared == 0).count();
-        assert_eq!(probes, 1, "one probe in {PROBE_EVERY} slots");
-    }
-
-    #[test]
-    fn a_new_guess_sends_the_reserve_made_for_the_old_one_back() {
-        let slots = learned(16, &[0]);
-        let mut held = Vec::new();
-        // Processes of another module: they touch page 7, not page 0.
-        for _ in 0..4 * PROBE_EVERY {
-            let slot = slots.acquire().expect("slot");
-            touch(slot, &[7]);
-            held.push(slot);
-        }
-        eventually(&slots, "a reserve for the new pages", |s| {
-            s.learned == s.samples && !s.prepared.is_empty() && s.preparing.is_none()
-        });
-        let reserve = slots.lock().prepared.clone();
-        for slot in reserve {
-            let pages = resident(&slots, slot, 16);
-            assert!(
-                !pages[0],
-                "a slot prepared for the old guess is left in the reserve"
-            );
-            assert!(pages[7], "the reserve is prepared with the new pages");
-        }
-    }
-
-    #[test]
-    fn one_large_process_does_not_make_every_slot_large() {
-        let slots = learned(64, &[0]);
-        // The next probe touches many pages; it is read at the slot after it.
-        for _ in 0..2 * PROBE_EVERY {
-            let slot = slots.acquire().expect("slot");
-            if slot.prepared == 0 {
-                touch(slot, &(0..12).collect::<Vec<_>>());
-                slots.acquire().expect("slot");
-                break;
-            }
-            touch(slot, &[0]);
-        }
-        eventually(&slots, "the large probe learned from", |s| {
-            s.learned == s.samples && !s.prepared.is_empty() && s.preparing.is_none()
-        });
-        for slot in slots.lock().prepared.clone() {
-            let pages = resident(&slots, slot, 64);
-            assert_eq!(
-                pages.iter().filter(|p| **p).count(),
-                1,
-                "only the shared page"
-            );
-        }
-    }
-
-    #[test]
-    fn a_probe_released_before_it_is_read_is_not_learned_from() {
-        let slots = Slots::preparing(Slots::new(16 * page(), 0));
-        let probe = slots.acquire().expect("slot");
-        // SAFETY: released once, unused after.
-        unsafe { slots.release(probe, page(), Scrub::Zeros) };
-        // The first takes it back warm; the second would read the probe.
-        slots.acquire().expect("slot");
-        slots.acquire().expect("slot");
-        assert!(slots.lock().sample.is_none(), "a released probe is read");
-    }
-
-    #[test]
-    fn the_pools_residency_leaves_the_reserve_out() {
-        let slots = learned(16, &[0, 1]);
-        // Three probes of two pages each are held; the reserve's pages are no process's.
-        assert_eq!(slots.resident(), 3 * 2 * page());
-    }
-
-    #[test]
-    fn without_preparing_the_reserve_is_still_handed_out() {
-        let slots = learned(16, &[0]);
-        slots.unprepared.store(true, Ordering::Relaxed);
-        let slot = slots.acquire().expect("slot");
-        assert_ne!(slot.prepared, 0, "a prepared slot is not stranded");
-    }
-
-    #[test]
-    fn a_released_prepared_slot_gives_its_untouched_prepared_pages_back() {
-        // Larger than a warm slot may be, so that release gives the pages to the kernel.
-        let pages = 2 * WARM_BYTES / page();
-        let slots = learned(pages, &[1, 2, 300]);
-        let slot = slots.acquire().expect("slot");
-        assert!(resident(&slots, slot, pages)[300], "prepared");
-        // Its holder wrote only its first page.
-        // SAFETY: released once, unused after.
-        unsafe { slots.release(slot, page(), Scrub::Zeros) };
-        assert!(
-            resident(&slots, slot, pages).iter().all(|r| !r),
-            "no page of a released slot stays resident"
-        );
-    }
-
-    #[test]
-    fn a_stack_is_learned_from_its_end() {
-        let mut slots = Slots::new(2 * SAMPLE_BYTES, 0);
-        slots.grows_down = true;
-        let slots = Slots::preparing(slots);
-        let pages = slots.slot_size / page();
-        // More pages than are prepared: those nearest the end are.
-        let mut touched: Vec<usize> = (pages - 100..pages - 80).collect();
-        touched.extend([pages - 2, pages - 1]);
-        for _ in 0..3 {
-            let probe = slots.acquire().expect("slot");
-            touch(probe, &touched);
-        }
-        eventually(&slots, "a full reserve", |s| {
-            s.prepared.len() == PREPARED_SLOTS
-        });
-        let slot = slots.acquire().expect("slot");
-        assert_eq!(
-            slot.prepared, slots.slot_size,
-            "prepared through the slot's end"
-        );
-        let top = resident(&slots, slot, pages);
-        assert!(
-            top[pages - 1] && top[pages - 2],
-            "the top pages are prepared"
-        );
-    }
-
-    #[test]
-    fn the_preparing_thread_lets_its_pool_go() {
-        let slots = learned(16, &[0]);
-        let pool = Arc::downgrade(&slots);
-        drop(slots);
-        let start = Instant::now();
-        while pool.upgrade().is_some() {
-            assert!(
-                start.elapsed() < 10 * IDLE_CHECK,
-                "the thread still holds the pool (its chunks stay mapped)"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
+mod tests;

@@ -1,0 +1,301 @@
+//! The preparing thread and its reserve, on small pools.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::*;
+use crate::pools::{Scrub, WARM_BYTES};
+
+fn page() -> usize {
+    rustix::param::page_size()
+}
+
+/// Which of `slot`'s first `pages` pages are resident.
+fn resident(slots: &Slots, slot: Slot, pages: usize) -> Vec<bool> {
+    let mut resident = Vec::new();
+    // SAFETY: the range lies in the test's slot.
+    let read = unsafe { slots.residency(slot.base.0.as_ptr(), pages * page(), &mut resident) };
+    assert!(read, "mincore");
+    resident
+}
+
+/// Write pages `touched` of `slot`, as a process starting in it would.
+fn touch(slot: Slot, touched: &[usize]) {
+    for &p in touched {
+        // SAFETY: page `p` of the test's slot.
+        unsafe {
+            slot.base
+                .0
+                .as_ptr()
+                .add(p * page())
+                .write_bytes(0x5A, page())
+        };
+    }
+}
+
+/// Wait until `check` holds of `slots`.
+fn eventually(slots: &Slots, what: &str, check: impl Fn(&State) -> bool) {
+    let start = Instant::now();
+    loop {
+        let state = slots.lock();
+        if check(&state) {
+            return;
+        }
+        assert!(
+            start.elapsed().as_secs() < 10,
+            "never: {what} (samples {}, learned {}, prepared {})",
+            state.samples,
+            state.learned,
+            state.prepared.len()
+        );
+        drop(state);
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A preparing pool of `pages`-page slots whose first processes each touched `touched`
+/// (three probes: two to learn from, one to be read later), with its reserve full.
+fn learned(pages: usize, touched: &[usize]) -> Arc<Slots> {
+    let slots = Slots::preparing(Slots::new(pages * page(), 0));
+    for _ in 0..3 {
+        let probe = slots.acquire().expect("slot");
+        assert_eq!(
+            probe.prepared, 0,
+            "nothing is prepared before two probes agree"
+        );
+        touch(probe, touched);
+    }
+    eventually(&slots, "the reserve is full", |s| {
+        s.prepared.len() == s.demand.target()
+    });
+    slots
+}
+
+#[test]
+fn a_prepared_slot_has_the_probes_pages_resident_and_reads_as_zeros() {
+    let slots = learned(64, &[3, 4, 10]);
+    let slot = slots.acquire().expect("slot");
+    assert_eq!(
+        slot.prepared,
+        11 * page(),
+        "prepared through the probes' last page"
+    );
+    let expected: Vec<bool> = (0..64).map(|p| [3, 4, 10].contains(&p)).collect();
+    assert_eq!(
+        resident(&slots, slot, 64),
+        expected,
+        "exactly the probes' pages"
+    );
+    // SAFETY: the test's slot, `slot_size` bytes long.
+    let bytes = unsafe { std::slice::from_raw_parts(slot.base.0.as_ptr(), slots.slot_size) };
+    assert!(
+        bytes.iter().all(|&b| b == 0),
+        "a prepared slot reads as zeros"
+    );
+}
+
+#[test]
+fn one_slot_in_every_few_is_a_probe_handed_out_unprepared() {
+    let slots = learned(16, &[0]);
+    let taken: Vec<Slot> = (0..PROBE_EVERY)
+        .map(|_| {
+            // Spawns no faster than the thread prepares.
+            eventually(&slots, "a slot ready", |s| !s.prepared.is_empty());
+            let slot = slots.acquire().expect("slot");
+            touch(slot, &[0]);
+            slot
+        })
+        .collect();
+    let probes = taken.iter().filter(|s| s.prepared == 0).count();
+    assert_eq!(probes, 1, "one probe in {PROBE_EVERY} slots");
+}
+
+#[test]
+fn a_new_guess_sends_the_reserve_made_for_the_old_one_back() {
+    let slots = learned(16, &[0]);
+    let mut held = Vec::new();
+    // Processes of another module: they touch page 7, not page 0.
+    for _ in 0..4 * PROBE_EVERY {
+        let slot = slots.acquire().expect("slot");
+        touch(slot, &[7]);
+        held.push(slot);
+    }
+    eventually(&slots, "a reserve for the new pages", |s| {
+        s.learned == s.samples && !s.prepared.is_empty() && s.preparing.is_none()
+    });
+    let reserve = slots.lock().prepared.clone();
+    for slot in reserve {
+        let pages = resident(&slots, slot, 16);
+        assert!(
+            !pages[0],
+            "a slot prepared for the old guess is left in the reserve"
+        );
+        assert!(pages[7], "the reserve is prepared with the new pages");
+    }
+}
+
+#[test]
+fn one_large_process_does_not_make_every_slot_large() {
+    let slots = learned(64, &[0]);
+    // The next probe touches many pages; it is read at the slot after it.
+    for _ in 0..2 * PROBE_EVERY {
+        let slot = slots.acquire().expect("slot");
+        if slot.prepared == 0 {
+            touch(slot, &(0..12).collect::<Vec<_>>());
+            slots.acquire().expect("slot");
+            break;
+        }
+        touch(slot, &[0]);
+    }
+    eventually(&slots, "the large probe learned from", |s| {
+        s.learned == s.samples && !s.prepared.is_empty() && s.preparing.is_none()
+    });
+    for slot in slots.lock().prepared.clone() {
+        let pages = resident(&slots, slot, 64);
+        assert_eq!(
+            pages.iter().filter(|p| **p).count(),
+            1,
+            "only the shared page"
+        );
+    }
+}
+
+#[test]
+fn a_probe_released_before_it_is_read_is_not_learned_from() {
+    let slots = Slots::preparing(Slots::new(16 * page(), 0));
+    let probe = slots.acquire().expect("slot");
+    // SAFETY: released once, unused after.
+    unsafe { slots.release(probe, page(), Scrub::Zeros) };
+    // The first takes it back warm; the second would read the probe.
+    slots.acquire().expect("slot");
+    slots.acquire().expect("slot");
+    assert!(slots.lock().sample.is_none(), "a released probe is read");
+}
+
+#[test]
+fn the_pools_residency_leaves_the_reserve_out() {
+    let slots = learned(16, &[0, 1]);
+    // Three probes of two pages each are held; the reserve's pages are no process's.
+    assert_eq!(slots.resident(), 3 * 2 * page());
+}
+
+#[test]
+fn without_preparing_the_reserve_is_still_handed_out() {
+    let slots = learned(16, &[0]);
+    slots.unprepared.store(true, Ordering::Relaxed);
+    let slot = slots.acquire().expect("slot");
+    assert_ne!(slot.prepared, 0, "a prepared slot is not stranded");
+}
+
+#[test]
+fn a_released_prepared_slot_gives_its_untouched_prepared_pages_back() {
+    // Larger than a warm slot may be, so that release gives the pages to the kernel.
+    let pages = 2 * WARM_BYTES / page();
+    let slots = learned(pages, &[1, 2, 300]);
+    let slot = slots.acquire().expect("slot");
+    assert!(resident(&slots, slot, pages)[300], "prepared");
+    // Its holder wrote only its first page.
+    // SAFETY: released once, unused after.
+    unsafe { slots.release(slot, page(), Scrub::Zeros) };
+    assert!(
+        resident(&slots, slot, pages).iter().all(|r| !r),
+        "no page of a released slot stays resident"
+    );
+}
+
+#[test]
+fn a_stack_is_learned_from_its_end() {
+    let mut slots = Slots::new(2 * SAMPLE_BYTES, 0);
+    slots.grows_down = true;
+    let slots = Slots::preparing(slots);
+    let pages = slots.slot_size / page();
+    // More pages than are prepared: those nearest the end are.
+    let mut touched: Vec<usize> = (pages - 100..pages - 80).collect();
+    touched.extend([pages - 2, pages - 1]);
+    for _ in 0..3 {
+        let probe = slots.acquire().expect("slot");
+        touch(probe, &touched);
+    }
+    eventually(&slots, "a full reserve", |s| {
+        s.prepared.len() == s.demand.target()
+    });
+    let slot = slots.acquire().expect("slot");
+    assert_eq!(
+        slot.prepared, slots.slot_size,
+        "prepared through the slot's end"
+    );
+    let top = resident(&slots, slot, pages);
+    assert!(
+        top[pages - 1] && top[pages - 2],
+        "the top pages are prepared"
+    );
+}
+
+#[test]
+fn the_preparing_thread_lets_its_pool_go_at_once() {
+    let slots = learned(16, &[0]);
+    let pool = Arc::downgrade(&slots);
+    // The thread holds the wake-up signal for as long as it runs.
+    let thread = Arc::downgrade(&slots.wake);
+    drop(slots);
+    let start = Instant::now();
+    while pool.upgrade().is_some() || thread.upgrade().is_some() {
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "the thread still runs, or holds the pool (its chunks stay mapped)"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn a_spawn_that_finds_the_reserve_empty_makes_it_larger() {
+    let slots = learned(16, &[0]);
+    let first = slots.lock().demand.target();
+    let mut state = slots.lock();
+    // Spawns outran the thread: the reserve is empty at a turn that is not a probe's.
+    let _taken = std::mem::take(&mut state.prepared);
+    state.turn = 0;
+    let slot = slots.take_unwarmed(&mut state).expect("slot");
+    assert_eq!(slot.prepared, 0, "nothing was ready");
+    assert_eq!(state.demand.target(), 2 * first, "the reserve doubles");
+    drop(state);
+    eventually(&slots, "the larger reserve is filled", |s| {
+        s.prepared.len() == 2 * first && s.preparing.is_none()
+    });
+}
+
+#[test]
+fn an_idle_reserve_goes_back_to_the_kernel() {
+    let slots = learned(16, &[0, 1]);
+    let reserve = slots.lock().prepared.clone();
+    assert!(!reserve.is_empty());
+    // The first check sees the probes taken since the start; each later one halves.
+    for _ in 0..8 {
+        slots.idle_check();
+    }
+    let state = slots.lock();
+    assert!(state.prepared.is_empty(), "an idle pool keeps a reserve");
+    assert_eq!(state.demand.target(), 0);
+    drop(state);
+    for slot in reserve {
+        assert_eq!(
+            resident(&slots, slot, 16),
+            vec![false; 16],
+            "a slot taken out of the reserve keeps its pages"
+        );
+    }
+    assert_eq!(slots.reserve_resident(&[]), 0);
+}
+
+#[test]
+fn a_reserve_still_taken_from_is_kept() {
+    let slots = learned(16, &[0]);
+    let target = slots.lock().demand.target();
+    for _ in 0..4 {
+        let slot = slots.acquire().expect("slot");
+        touch(slot, &[0]);
+        slots.idle_check();
+    }
+    assert_eq!(slots.lock().demand.target(), target, "spawns still come");
+}
