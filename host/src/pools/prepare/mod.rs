@@ -421,10 +421,10 @@ fn run(pool: &Weak<Slots>, wake: &Wake) {
             Step::Wait { idle } => idle,
         };
         drop(slots);
-        if !wake.wait(idle.then_some(IDLE_CHECK)) {
-            if let Some(slots) = pool.upgrade() {
-                slots.idle_check();
-            }
+        if !wake.wait(idle.then_some(IDLE_CHECK))
+            && let Some(slots) = pool.upgrade()
+        {
+            slots.idle_check();
         }
     }
 }
