@@ -9,10 +9,10 @@ use std::cell::RefCell;
 use std::thread::LocalKey;
 
 use crate::bindings::exports::otter::genserver::server::{
-    CallResult, Envelope, ExitReason as WitExitReason, Info as WitInfo, InitResult, NoreplyResult,
-    Outcome, ReplyTo as WitFrom,
+    BatchResult, CallResult, Envelope, ExitReason as WitExitReason, Info as WitInfo, InitResult,
+    NoreplyResult, ReplyTo as WitFrom,
 };
-use crate::bindings::otter::genserver::types::Next as WitNext;
+use crate::bindings::otter::genserver::types::{Next as WitNext, Outcome};
 use crate::server::{GenServer, Init, Next, NoReply, Reply};
 use crate::types::{ExitReason, Info, ReplyTo, WitReason};
 use crate::{decode, encode};
@@ -234,13 +234,13 @@ pub fn handle_batch<S: GenServer>(
     slot: &'static StateSlot<S>,
     terms: Vec<u8>,
     batch: Vec<Envelope>,
-) -> Vec<Outcome> {
+) -> BatchResult {
     let mut remaining = u32::try_from(batch.len()).unwrap_or(u32::MAX);
+    let mut handled = 0;
     HANDLED.with(|h| {
         let mut h = h.borrow_mut();
         h.outcomes.clear();
         h.callers.clear();
-        h.outcomes.reserve(batch.len());
     });
     let mut rest = terms.as_slice();
     let mut term = |len: u32| {
@@ -251,6 +251,7 @@ pub fn handle_batch<S: GenServer>(
     };
     for envelope in batch {
         remaining -= 1;
+        handled += 1;
         BATCH_REMAINING.with(|r| r.set(remaining));
         let mut caller = None;
         let outcome = match envelope {
@@ -269,21 +270,25 @@ pub fn handle_batch<S: GenServer>(
                     | CallResult::Badarg(_)
             ) | Outcome::Noreply(NoreplyResult::Noreply(WitNext::None))
         );
-        HANDLED.with(|h| {
-            let mut h = h.borrow_mut();
-            h.outcomes.push(outcome);
-            h.callers.extend(caller);
-        });
+        // A cast's or plain message's `noreply(none)` is left out (see `batch-result`).
+        if caller.is_some() || !go_on {
+            HANDLED.with(|h| {
+                let mut h = h.borrow_mut();
+                h.outcomes.push(outcome);
+                h.callers.extend(caller);
+            });
+        }
         if !go_on {
             break;
         }
     }
     BATCH_REMAINING.with(|r| r.set(0));
-    HANDLED.with(|h| {
+    let outcomes = HANDLED.with(|h| {
         let mut h = h.borrow_mut();
         h.callers.clear();
         std::mem::take(&mut h.outcomes)
-    })
+    });
+    BatchResult { handled, outcomes }
 }
 
 /// `handle-continue`.
@@ -398,7 +403,7 @@ macro_rules! export_genserver {
             fn handle_batch(
                 terms: ::std::vec::Vec<u8>,
                 batch: ::std::vec::Vec<$crate::__private::Envelope>,
-            ) -> ::std::vec::Vec<$crate::__private::Outcome> {
+            ) -> $crate::__private::BatchResult {
                 $crate::__private::handle_batch::<$server>(&__OTTER_STATE, terms, batch)
             }
             fn handle_continue(arg: ::std::vec::Vec<u8>) -> $crate::__private::NoreplyResult {

@@ -186,9 +186,10 @@ pub use types::{
 pub mod __private {
     pub use crate::bindings;
     pub use crate::bindings::exports::otter::genserver::server::{
-        CallResult, Envelope, ExitReason as WitExitReason, Guest, Info as WitInfo, InitResult,
-        NoreplyResult, Outcome, ReplyTo as WitFrom,
+        BatchResult, CallResult, Envelope, ExitReason as WitExitReason, Guest, Info as WitInfo,
+        InitResult, NoreplyResult, ReplyTo as WitFrom,
     };
+    pub use crate::bindings::otter::genserver::types::Outcome;
     pub use crate::export::*;
     pub use wit_bindgen;
 }

@@ -5,10 +5,10 @@
 
 use std::time::Duration;
 
-use otter::{CallError, ExitReason, Node, Pid};
+use otter::{CallError, ExitReason, Node, Pid, SpawnOptions};
 use serde_json::{Value, json};
 
-use crate::support::{events, eventually, node, probe};
+use crate::support::{events, eventually, node, probe, wasm};
 
 /// Wait until `n` messages wait in `pid`'s mailbox.
 async fn queued(node: &Node, pid: Pid, n: usize) {
@@ -231,4 +231,77 @@ async fn a_call_answered_before_a_panicking_cast_in_the_same_batch_keeps_its_ans
             "panic: handle_cast panicked on purpose".into()
         )))
     );
+}
+
+/// What a server whose `handle-batch` lies as `mode` says (see guests/bad_batch) does with two
+/// calls and a cast queued behind a third call: the calls' results, in order, and whether it
+/// is still alive.
+async fn lying_batch(mode: &str) -> (Vec<Result<Value, CallError>>, bool) {
+    let node = node().await;
+    node.load_module("bad_batch", wasm("bad_batch"))
+        .await
+        .expect("load bad_batch");
+    let p = node
+        .spawn(
+            "bad_batch",
+            otter::from_json(&json!(mode)),
+            SpawnOptions::default(),
+        )
+        .await
+        .expect("start");
+    node.suspend(p).unwrap();
+    let first = call_later(&node, p, json!("a"));
+    queued(&node, p, 1).await;
+    let second = call_later(&node, p, json!("b"));
+    queued(&node, p, 2).await;
+    node.cast(p, otter::from_json(&json!("c")));
+    let third = call_later(&node, p, json!("d"));
+    queued(&node, p, 4).await;
+    node.resume(p).unwrap();
+    let mut results = Vec::new();
+    for call in [first, second, third] {
+        results.push(call.await.unwrap());
+    }
+    // A sibling on the same node is unharmed.
+    let sibling = probe(&node).await;
+    assert_eq!(
+        node.call::<_, Value>(sibling, &json!("ping"))
+            .await
+            .unwrap(),
+        json!("pong")
+    );
+    (results, node.is_alive(p))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_result_that_does_not_match_its_messages_crashes_only_its_server() {
+    let (honest, alive) = lying_batch("honest").await;
+    assert_eq!(honest, vec![Ok(json!("ok")); 3]);
+    assert!(alive);
+    for (mode, reason) in [
+        ("none", "handle-batch handled 0 of 4 messages"),
+        ("more", "handle-batch handled 5 of 4 messages"),
+        (
+            "kind",
+            "handle-batch returned outcomes that do not match its messages",
+        ),
+        (
+            "extra",
+            "handle-batch returned outcomes that do not match its messages",
+        ),
+    ] {
+        let (results, alive) = lying_batch(mode).await;
+        let crashed = Err(CallError::Exited(ExitReason::Error(reason.to_owned())));
+        assert!(!alive, "{mode}: the server goes on");
+        if mode == "extra" {
+            // Its calls were answered before the host saw the stray outcome.
+            assert_eq!(results, vec![Ok(json!("ok")); 3], "{mode}");
+        } else {
+            assert_eq!(
+                results,
+                vec![crashed.clone(), crashed.clone(), crashed],
+                "{mode}"
+            );
+        }
+    }
 }

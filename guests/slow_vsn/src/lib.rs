@@ -5,7 +5,7 @@
 //! hand: every other callback goes to the SDK's glue for a server that does nothing.
 
 use otter_guest::__private::{
-    CallResult, Envelope, Guest, InitResult, NoreplyResult, Outcome, WitExitReason, WitFrom,
+    BatchResult, CallResult, Envelope, Guest, InitResult, NoreplyResult, WitExitReason, WitFrom,
     WitInfo,
 };
 use otter_guest::{GenServer, Init, Reply, ReplyTo};
@@ -50,7 +50,7 @@ impl Guest for Export {
     fn handle_info(msg: WitInfo) -> NoreplyResult {
         otter_guest::__private::handle_info::<Idle>(&STATE, msg)
     }
-    fn handle_batch(terms: Vec<u8>, batch: Vec<Envelope>) -> Vec<Outcome> {
+    fn handle_batch(terms: Vec<u8>, batch: Vec<Envelope>) -> BatchResult {
         otter_guest::__private::handle_batch::<Idle>(&STATE, terms, batch)
     }
     fn handle_continue(arg: Vec<u8>) -> NoreplyResult {

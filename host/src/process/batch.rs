@@ -16,8 +16,8 @@ const BATCH_MAX: usize = 64;
 const BATCH_BYTES: usize = 64 * 1024;
 
 /// Hand `first` and the messages already queued behind it to `handle-batch`, then act on each
-/// outcome as if its message had come alone. Messages the guest did not reach go back to the
-/// front of the mailbox.
+/// outcome as if its message had come alone (a cast or plain message without one returned
+/// `noreply(none)`). Messages the guest did not reach go back to the front of the mailbox.
 pub(super) async fn handle_batch(
     store: &mut Store<ProcessCtx>,
     server: &Genserver,
@@ -56,44 +56,58 @@ pub(super) async fn handle_batch(
         };
     }
     ctx.entering(batch.len());
-    let outcomes = match server
+    let result = match server
         .otter_genserver_server()
         .call_handle_batch(&mut *store, &terms, &batch)
         .await
     {
-        Ok(o) => o,
+        Ok(r) => r,
         // The batch's callers are pending: the exit answers them.
         Err(e) => return Flow::Crash(crash(store.data(), e)),
     };
     let ctx = store.data_mut();
-    if outcomes.is_empty() {
-        return Flow::Crash(ExitReason::Error(
-            "handle-batch handled no message".to_owned(),
-        ));
+    let claimed = usize::try_from(result.handled).unwrap_or(usize::MAX);
+    if claimed == 0 || claimed > batch.len() {
+        return Flow::Crash(ExitReason::Error(format!(
+            "handle-batch handled {claimed} of {} messages",
+            batch.len()
+        )));
     }
+    let wrong = || {
+        Flow::Crash(ExitReason::Error(
+            "handle-batch returned outcomes that do not match its messages".to_owned(),
+        ))
+    };
+    let mut outcomes = result.outcomes.into_iter();
     let mut flow = Flow::Next(WitNext::None);
     let mut handled = 0;
     let mut offset = 0;
-    for (envelope, outcome) in batch.iter().zip(outcomes) {
+    for envelope in &batch[..claimed] {
         handled += 1;
         offset += envelope_len(envelope);
-        flow = match (envelope, outcome) {
-            (WitEnvelope::Call((_, from)), WitOutcome::Call(result)) => {
-                let slot = ctx.calls.take(from.tag);
-                call_flow(ctx, from.tag, slot, result)
+        let last = handled == claimed;
+        flow = match envelope {
+            WitEnvelope::Call((_, from)) => match outcomes.next() {
+                Some(WitOutcome::Call(result)) => {
+                    let slot = ctx.calls.take(from.tag);
+                    call_flow(ctx, from.tag, slot, result)
+                }
+                _ => return wrong(),
+            },
+            WitEnvelope::Cast(_) | WitEnvelope::Info(_) if last && outcomes.len() > 0 => {
+                match outcomes.next() {
+                    Some(WitOutcome::Noreply(result)) => noreply_flow(ctx, Ok(result)),
+                    _ => return wrong(),
+                }
             }
-            (WitEnvelope::Cast(_) | WitEnvelope::Info(_), WitOutcome::Noreply(result)) => {
-                noreply_flow(ctx, Ok(result))
-            }
-            _ => {
-                return Flow::Crash(ExitReason::Error(
-                    "handle-batch returned an outcome of the wrong kind".to_owned(),
-                ));
-            }
+            WitEnvelope::Cast(_) | WitEnvelope::Info(_) => Flow::Next(WitNext::None),
         };
         if !matches!(flow, Flow::Next(WitNext::None)) {
             break;
         }
+    }
+    if handled == claimed && outcomes.len() > 0 {
+        return wrong();
     }
     let mut unhandled = Vec::with_capacity(batch.len() - handled);
     for envelope in batch.into_iter().skip(handled) {
