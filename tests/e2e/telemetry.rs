@@ -1,14 +1,13 @@
 //! Guest telemetry (Erlang's `:telemetry`): a span's events reach the host's `tracing`
-//! output and its duration a histogram; the import survives hostile input; one module
-//! inventing metric series cannot take another's share of the node's budget. The Prometheus
+//! output and its duration a histogram; the import survives hostile input. The Prometheus
 //! recorder is installed once for this test binary; each test uses its own event and
 //! process names.
 
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use otter::telemetry::{Metrics, SeriesLimits};
-use otter::{ExitReason, Node, SpawnOptions, UpgradeOptions};
+use otter::telemetry::Metrics;
+use otter::{Node, SpawnOptions};
 use serde_json::{Value, json};
 use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::{Context, SubscriberExt};
@@ -54,7 +53,7 @@ fn captured() -> &'static Mutex<Vec<Captured>> {
 }
 
 /// The recorder and the capturing subscriber, installed once.
-fn metrics() -> Metrics {
+pub(crate) fn metrics() -> Metrics {
     static M: OnceLock<Metrics> = OnceLock::new();
     M.get_or_init(|| {
         let subscriber = Registry::default().with(Capture.with_filter(
@@ -95,13 +94,13 @@ fn events_with(needle: &str) -> Vec<Captured> {
 }
 
 /// The line of `rendered` for the sample `metric` labelled `name="<name>"`.
-fn sample<'a>(rendered: &'a str, metric: &str, name: &str) -> Option<&'a str> {
+pub(crate) fn sample<'a>(rendered: &'a str, metric: &str, name: &str) -> Option<&'a str> {
     rendered
         .lines()
         .find(|l| l.starts_with(&format!("{metric}{{")) && l.contains(&format!("name=\"{name}\"")))
 }
 
-fn value(line: &str) -> f64 {
+pub(crate) fn value(line: &str) -> f64 {
     line.rsplit(' ').next().unwrap().parse().unwrap()
 }
 
@@ -443,177 +442,4 @@ async fn execute_measurements_become_counters_and_gauges_by_name() {
     assert_eq!(value(gauge), 2.5, "a gauge keeps the last value: {gauge}");
     assert!(!rendered.contains("pid="), "never labelled by pid");
     node.shutdown().await;
-}
-
-/// Start a telemetry probe of `module` registered as `name`.
-async fn spawn_probe(node: &Node, module: &str, name: &str) {
-    node.spawn(
-        module,
-        otter::from_json(&json!(null)),
-        SpawnOptions::default().name(name),
-    )
-    .await
-    .expect("start");
-}
-
-/// `otter_telemetry_dropped_total` for `module`'s series past its share (0 before any).
-fn dropped_past_share(rendered: &str, module: &str) -> f64 {
-    rendered
-        .lines()
-        .find(|l| {
-            l.starts_with("otter_telemetry_dropped_total{")
-                && l.contains("reason=\"module_series_limit\"")
-                && l.contains(&format!("module=\"{module}\""))
-        })
-        .map_or(0.0, value)
-}
-
-/// The series `module`'s processes hold, as the node's figure says.
-fn held(rendered: &str, module: &str) -> Option<f64> {
-    rendered
-        .lines()
-        .find(|l| l.starts_with(&format!("otter_guest_series{{module=\"{module}\"}} ")))
-        .map(value)
-}
-
-/// An event making one gauge, `<event>_g`.
-fn gauge_event(event: &[&str], v: i64) -> Value {
-    json!({"execute": {"event": event, "measurements": [["g", {"int": v}]], "metadata": []}})
-}
-
-#[tokio::test]
-async fn a_module_inventing_series_does_not_stop_another_module_from_making_one() {
-    let _ = metrics();
-    let node = Node::new(Default::default()).expect("node");
-    for module in ["tele_noisy", "tele_quiet"] {
-        node.load_module(module, wasm("telemetry_probe"))
-            .await
-            .expect("load");
-    }
-    // Many processes of one module, each registered, so each makes series of its own (the
-    // `name` label): together more than the node's whole budget.
-    let per_process = 1_000;
-    let noisy: Vec<String> = (0..3).map(|i| format!("tele_noisy_{i}")).collect();
-    for name in &noisy {
-        spawn_probe(&node, "tele_noisy", name).await;
-        let r: String = node
-            .call(
-                name.as_str(),
-                &json!({"hostile": {"many_events": per_process}}),
-            )
-            .await
-            .unwrap();
-        assert_eq!(r, "ok");
-    }
-    spawn_probe(&node, "tele_quiet", "tele_quiet_0").await;
-    let _: Value = node
-        .call("tele_quiet_0", &gauge_event(&["quiet", "orders"], 4))
-        .await
-        .unwrap();
-
-    let rendered = metrics().render(&node);
-    let quiet = sample(&rendered, "quiet_orders_g", "tele_quiet_0").unwrap_or_else(|| {
-        panic!(
-            "the other module's new series is kept:\n{}",
-            drops(&rendered)
-        )
-    });
-    assert_eq!(value(quiet), 4.0);
-    let share = SeriesLimits::default().per_module();
-    let made = rendered
-        .lines()
-        .filter(|l| l.starts_with("hostile_invented_") && l.contains("module=\"tele_noisy\""))
-        .count();
-    assert_eq!(made, share, "all its processes share one module's share");
-    assert_eq!(
-        dropped_past_share(&rendered, "tele_noisy"),
-        (3 * per_process - share as u32) as f64,
-        "the rest counted, with the module:\n{}",
-        drops(&rendered)
-    );
-    assert_eq!(held(&rendered, "tele_noisy"), Some(share as f64));
-    assert_eq!(held(&rendered, "tele_quiet"), Some(1.0));
-    // Its series made go on recording.
-    let _: Value = node
-        .call(
-            "tele_noisy_0",
-            &gauge_event(&["hostile", "invented", "e0"], 5),
-        )
-        .await
-        .unwrap();
-    let rendered = metrics().render(&node);
-    let kept = sample(&rendered, "hostile_invented_e0_g", "tele_noisy_0").unwrap();
-    assert_eq!(value(kept), 5.0);
-    for name in &noisy {
-        let pong: String = node.call(name.as_str(), &json!("ping")).await.unwrap();
-        assert_eq!(pong, "pong", "nothing fails the guest");
-    }
-    node.shutdown().await;
-}
-
-#[tokio::test]
-async fn a_module_s_share_stays_spent_across_an_upgrade_and_after_its_processes_exit() {
-    let _ = metrics();
-    let node = Node::new(Default::default()).expect("node");
-    node.load_module("tele_kept", wasm("telemetry_probe"))
-        .await
-        .expect("load");
-    spawn_probe(&node, "tele_kept", "tele_kept_0").await;
-    let share = SeriesLimits::default().per_module();
-    let _: String = node
-        .call("tele_kept_0", &json!({"hostile": {"many_events": share}}))
-        .await
-        .unwrap();
-    assert_eq!(
-        dropped_past_share(&metrics().render(&node), "tele_kept"),
-        0.0
-    );
-
-    // The same code with a custom section appended: other bytes, the same vsn.
-    let mut bytes = std::fs::read(wasm("telemetry_probe")).expect("telemetry_probe.wasm");
-    bytes.extend_from_slice(&[0, 5, 4, b'p', b'a', b'd', b'!']);
-    let opts = UpgradeOptions {
-        force: true,
-        ..Default::default()
-    };
-    node.upgrade_bytes("tele_kept", "v2.wasm".as_ref(), &bytes, opts)
-        .await
-        .expect("upgraded");
-    let _: Value = node
-        .call("tele_kept_0", &gauge_event(&["kept", "after_upgrade"], 1))
-        .await
-        .unwrap();
-    let rendered = metrics().render(&node);
-    assert!(
-        !rendered.contains("kept_after_upgrade_g"),
-        "{}",
-        drops(&rendered)
-    );
-    assert_eq!(dropped_past_share(&rendered, "tele_kept"), 1.0);
-
-    // Every process of the module exits: its series stay (a scrape still shows them), and
-    // so does their count.
-    node.stop("tele_kept_0", ExitReason::Normal, None)
-        .await
-        .unwrap();
-    spawn_probe(&node, "tele_kept", "tele_kept_1").await;
-    let _: Value = node
-        .call("tele_kept_1", &gauge_event(&["kept", "after_exit"], 1))
-        .await
-        .unwrap();
-    let rendered = metrics().render(&node);
-    assert!(!rendered.contains("kept_after_exit_g"));
-    assert_eq!(dropped_past_share(&rendered, "tele_kept"), 2.0);
-    assert!(sample(&rendered, "hostile_invented_e0_g", "tele_kept_0").is_some());
-    assert_eq!(held(&rendered, "tele_kept"), Some(share as f64));
-    node.shutdown().await;
-}
-
-/// The drop counters of a scrape, for a failure's message.
-fn drops(rendered: &str) -> String {
-    rendered
-        .lines()
-        .filter(|l| l.contains("dropped") || l.starts_with("otter_guest_series"))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
