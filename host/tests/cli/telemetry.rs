@@ -317,3 +317,16 @@ fn the_order_sink_example_serves_its_flush_duration_and_mailbox_length() {
         .unwrap_or_else(|| panic!("OrderSink's mailbox length:\n{body}"));
     assert!(mailbox.ends_with(" 0"), "{mailbox}");
 }
+
+#[test]
+fn a_reload_changing_the_series_limits_says_they_apply_at_the_next_start() {
+    use crate::reload::{KV_AND_P, app_with, release};
+    let next = release("2", "kv", "probe", KV_AND_P) + "\n[telemetry]\nmax_series = 10\n";
+    let (app, next) = app_with(&next);
+    let _running = app.spawn().ready();
+    let out = app.ok(&["reload", "--dry-run", &next]);
+    assert!(
+        out.contains("note: [telemetry] settings change: at the next start"),
+        "{out}"
+    );
+}
