@@ -17,9 +17,9 @@ use crate::support::wasm;
 
 /// One captured `otter::telemetry` event: its level, message and fields, as text.
 #[derive(Debug, Clone)]
-struct Captured {
-    level: tracing::Level,
-    text: String,
+pub(crate) struct Captured {
+    pub(crate) level: tracing::Level,
+    pub(crate) text: String,
 }
 
 struct Capture;
@@ -83,7 +83,7 @@ async fn probe(name: &str) -> Node {
 }
 
 /// The captured events that mention `needle`.
-fn events_with(needle: &str) -> Vec<Captured> {
+pub(crate) fn events_with(needle: &str) -> Vec<Captured> {
     captured()
         .lock()
         .unwrap()

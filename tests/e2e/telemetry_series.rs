@@ -10,7 +10,7 @@ use otter::{ExitReason, Node, SpawnOptions, UpgradeOptions};
 use serde_json::{Value, json};
 
 use crate::support::wasm;
-use crate::telemetry::{metrics, sample, value};
+use crate::telemetry::{events_with, metrics, sample, value};
 
 /// Start a telemetry probe of `module` registered as `name`.
 async fn spawn_probe(node: &Node, module: &str, name: &str) {
@@ -100,6 +100,12 @@ async fn a_module_inventing_series_does_not_stop_another_module_from_making_one(
     );
     assert_eq!(held(&rendered, "tele_noisy"), Some(share as f64));
     assert_eq!(held(&rendered, "tele_quiet"), Some(1.0));
+    let reached: Vec<_> = events_with("module=tele_noisy")
+        .into_iter()
+        .filter(|e| e.text.contains("reached its share"))
+        .collect();
+    assert_eq!(reached.len(), 1, "warned of once: {reached:?}");
+    assert_eq!(reached[0].level, tracing::Level::WARN);
     // Its series made go on recording.
     let _: Value = node
         .call(
@@ -217,5 +223,40 @@ async fn many_processes_with_the_longest_names_cannot_grow_a_module_past_its_sha
     );
     let last: String = node.call(names[39].as_str(), &json!("ping")).await.unwrap();
     assert_eq!(last, "pong");
+    node.shutdown().await;
+}
+
+#[tokio::test]
+async fn one_module_s_dropped_telemetry_does_not_hide_another_s_warning() {
+    let _ = metrics();
+    let node = Node::new(Default::default()).expect("node");
+    for module in ["tele_drops_a", "tele_drops_b"] {
+        node.load_module(module, wasm("telemetry_probe"))
+            .await
+            .expect("load");
+    }
+    spawn_probe(&node, "tele_drops_a", "tele_drops_a_0").await;
+    spawn_probe(&node, "tele_drops_b", "tele_drops_b_0").await;
+    let attack = json!({"hostile": "huge_segment"});
+    for _ in 0..5 {
+        let _: String = node.call("tele_drops_a_0", &attack).await.unwrap();
+    }
+    let _: String = node.call("tele_drops_b_0", &attack).await.unwrap();
+    let warned = |module: &str| {
+        events_with(&format!("module={module}"))
+            .into_iter()
+            .filter(|e| e.level == tracing::Level::WARN && e.text.contains("telemetry dropped"))
+            .count()
+    };
+    assert_eq!(
+        warned("tele_drops_a"),
+        1,
+        "a flood is warned of once a second"
+    );
+    assert_eq!(
+        warned("tele_drops_b"),
+        1,
+        "the other module's drop is warned of too"
+    );
     node.shutdown().await;
 }
