@@ -19,7 +19,7 @@
 //!   other → gauge `E_<name>` (its last value).
 //!
 //! Guest metrics are labelled `module` and, for a registered process, `name`; never by pid,
-//! so the number of series stays that of the application's shape. At most
+//! so the number of series stays that of the application's shape. By default at most
 //! [`MAX_GUEST_SERIES`] distinct series come from guests, and at most a quarter of them from
 //! one module (its processes together, whatever their version), so that one module cannot
 //! starve the others ([`SeriesLimits`], set with [`Metrics::set_series_limits`]); past a
