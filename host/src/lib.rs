@@ -27,7 +27,7 @@
 //! | `supervisor/` | supervisors as host tasks: specs, restart strategies, child administration |
 //! | `manifest/` | the application a TOML file describes, checked with its lines |
 //! | `telemetry/` | the metrics recorder ([`telemetry::Metrics`]), the node's per-process figures read at scrape time, the Prometheus endpoint |
-//! | `metering/` | what the runtime records as it runs: guests' telemetry events as metrics (naming rule, series bound), callback durations, supervisor restarts |
+//! | `metering/` | what the runtime records as it runs: guests' telemetry events as metrics (naming rule, series budget and each module's share of it), callback durations, supervisor restarts |
 //! | `control/` | the control endpoint: requests and responses, connections and their limits, the typed `ps`/`tree` answers; it uses the node's API only |
 //! | `cli/` (binary) | the `otter` commands: `run` and the clients of the control endpoint |
 //!

@@ -38,6 +38,7 @@ mod support;
 mod table_bounds;
 mod tables;
 mod telemetry;
+mod telemetry_series;
 mod terminate_after_panic;
 mod time;
 mod upgrade;

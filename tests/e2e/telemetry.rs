@@ -17,9 +17,9 @@ use crate::support::wasm;
 
 /// One captured `otter::telemetry` event: its level, message and fields, as text.
 #[derive(Debug, Clone)]
-struct Captured {
-    level: tracing::Level,
-    text: String,
+pub(crate) struct Captured {
+    pub(crate) level: tracing::Level,
+    pub(crate) text: String,
 }
 
 struct Capture;
@@ -53,7 +53,7 @@ fn captured() -> &'static Mutex<Vec<Captured>> {
 }
 
 /// The recorder and the capturing subscriber, installed once.
-fn metrics() -> Metrics {
+pub(crate) fn metrics() -> Metrics {
     static M: OnceLock<Metrics> = OnceLock::new();
     M.get_or_init(|| {
         let subscriber = Registry::default().with(Capture.with_filter(
@@ -83,7 +83,7 @@ async fn probe(name: &str) -> Node {
 }
 
 /// The captured events that mention `needle`.
-fn events_with(needle: &str) -> Vec<Captured> {
+pub(crate) fn events_with(needle: &str) -> Vec<Captured> {
     captured()
         .lock()
         .unwrap()
@@ -94,13 +94,13 @@ fn events_with(needle: &str) -> Vec<Captured> {
 }
 
 /// The line of `rendered` for the sample `metric` labelled `name="<name>"`.
-fn sample<'a>(rendered: &'a str, metric: &str, name: &str) -> Option<&'a str> {
+pub(crate) fn sample<'a>(rendered: &'a str, metric: &str, name: &str) -> Option<&'a str> {
     rendered
         .lines()
         .find(|l| l.starts_with(&format!("{metric}{{")) && l.contains(&format!("name=\"{name}\"")))
 }
 
-fn value(line: &str) -> f64 {
+pub(crate) fn value(line: &str) -> f64 {
     line.rsplit(' ').next().unwrap().parse().unwrap()
 }
 

@@ -283,13 +283,14 @@ fn child_error(manifest: &Manifest, e: &SupervisorError) -> otter::manifest::Man
     }
 }
 
-/// Install the metrics recorder and bind the Prometheus endpoint at `[telemetry]
-/// prometheus`.
+/// Install the metrics recorder with `[telemetry]`'s series limits and bind the Prometheus
+/// endpoint at `[telemetry] prometheus`.
 async fn bind_metrics(
     manifest: &Manifest,
     addr: std::net::SocketAddr,
 ) -> anyhow::Result<(PrometheusEndpoint, Metrics)> {
     let metrics = Metrics::install()?;
+    metrics.set_series_limits(manifest.series_limits);
     let endpoint = PrometheusEndpoint::bind(addr).await.with_context(|| {
         format!(
             "{}: telemetry.prometheus: cannot listen on {addr}",

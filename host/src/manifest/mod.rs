@@ -82,6 +82,10 @@
 //! [telemetry]                 # optional
 //! prometheus = "127.0.0.1:9568"  # serve /metrics here (Prometheus' text format); a port
 //!                             # alone, `prometheus = 9568`, means 127.0.0.1; default: none
+//! max_series = 2000           # distinct metric series guests create, 0 to 100000; past
+//!                             # it new series are dropped (counted, reason series_limit)
+//! max_series_per_module = 500 # those one module's processes create, at most max_series;
+//!                             # default a quarter of it (reason module_series_limit)
 //! ```
 //!
 //! Without `[supervisor]`, the children are under a root `one_for_one` supervisor with
@@ -153,6 +157,7 @@ use crate::term::Term;
 
 pub use crate::supervisor::DEFAULT_SHUTDOWN_TIMEOUT;
 pub use host_limits::MAX_SQL_STATEMENTS;
+pub use telemetry::MAX_SERIES;
 
 /// How deep supervisors may nest below the root supervisor.
 pub const MAX_SUPERVISOR_DEPTH: usize = 32;
@@ -205,6 +210,9 @@ pub struct Manifest {
     pub registries: Vec<RegistrySpec>,
     /// `[telemetry] prometheus`: where to serve `/metrics`, if anywhere.
     pub prometheus: Option<std::net::SocketAddr>,
+    /// `[telemetry] max_series` and `max_series_per_module`, or their defaults (see
+    /// [`crate::telemetry::SeriesLimits`]).
+    pub series_limits: crate::telemetry::SeriesLimits,
 }
 
 /// A named registry of keys to create before anything starts.

@@ -240,6 +240,7 @@ impl Parser<'_> {
             modules,
             supervisor,
             prometheus: self.prometheus(raw.telemetry.as_ref())?,
+            series_limits: self.series_limits(raw.telemetry.as_ref())?,
             registries,
         })
     }

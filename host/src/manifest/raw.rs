@@ -29,6 +29,10 @@ pub(super) struct RawManifest {
 pub(super) struct RawTelemetry {
     /// `"127.0.0.1:9568"`, or a port alone (on the loopback address).
     pub(super) prometheus: Option<Spanned<toml::Value>>,
+    /// The most metric series guests create on the node.
+    pub(super) max_series: Option<Spanned<u64>>,
+    /// The most metric series one module's processes create.
+    pub(super) max_series_per_module: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize)]

@@ -6,17 +6,19 @@
 
 mod callbacks;
 mod names;
+mod series;
 mod throttle;
 
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 pub(crate) use callbacks::{
     Callback, CallbackTimer, ModuleMetrics, gauge_family, render_callbacks, restarted,
 };
-pub use names::MAX_GUEST_SERIES;
+pub use series::{MAX_GUEST_SERIES, SeriesLimits};
 
-use names::{Instrument, Series};
+use names::Instrument;
+use series::Series;
 
 /// Whether a recorder is installed (so metrics are worth making).
 static ENABLED: AtomicBool = AtomicBool::new(false);
@@ -50,7 +52,7 @@ pub(crate) fn record(
         labels.push(("name", name));
     }
     for instrument in names::instruments(segments, measurements) {
-        if let Err(refused) = series().admit(&instrument, &labels) {
+        if let Err(refused) = series().admit(&instrument, module, &labels) {
             dropped(pid, module, refused.reason());
             continue;
         }
@@ -66,29 +68,28 @@ pub(crate) fn record(
     }
 }
 
-/// A guest event (or part of one) was dropped for `reason`: counted, and warned of at most
-/// once a second so that a guest cannot flood the log.
+/// A guest event (or part of one) was dropped for `reason`: counted (a drop past a module's
+/// share of series with the module's label too, so the operator sees which module), and
+/// warned of at most once a second per module so that a guest can neither flood the log nor
+/// hide another module's drops behind its own.
 pub(crate) fn dropped(pid: crate::Pid, module: &str, reason: &'static str) {
     if enabled() {
-        metrics::counter!("otter_telemetry_dropped_total", "reason" => reason).increment(1);
+        if reason == series::MODULE_SERIES_LIMIT {
+            metrics::counter!(
+                "otter_telemetry_dropped_total",
+                "reason" => reason,
+                "module" => module.to_owned()
+            )
+            .increment(1);
+        } else {
+            metrics::counter!("otter_telemetry_dropped_total", "reason" => reason).increment(1);
+        }
     }
-    static LAST_WARNED: AtomicU64 = AtomicU64::new(0);
-    static SUPPRESSED: AtomicU64 = AtomicU64::new(0);
-    static ORIGIN: OnceLock<std::time::Instant> = OnceLock::new();
-    let now = u64::try_from(
-        ORIGIN
-            .get_or_init(std::time::Instant::now)
-            .elapsed()
-            .as_nanos(),
-    )
-    .unwrap_or(u64::MAX);
-    let last = LAST_WARNED.load(Ordering::Relaxed);
-    if (last == 0 || now.saturating_sub(last) >= 1_000_000_000)
-        && LAST_WARNED
-            .compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
+    static DROPS: OnceLock<throttle::Throttle> = OnceLock::new();
+    if let Some(suppressed) = DROPS
+        .get_or_init(Default::default)
+        .allow(module, std::time::Instant::now())
     {
-        let suppressed = SUPPRESSED.swap(0, Ordering::Relaxed);
         tracing::warn!(
             target: "otter::telemetry",
             pid,
@@ -97,9 +98,17 @@ pub(crate) fn dropped(pid: crate::Pid, module: &str, reason: &'static str) {
             suppressed,
             "guest telemetry dropped"
         );
-    } else {
-        SUPPRESSED.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+/// Apply `limits` to the series guests create from now on.
+pub(crate) fn set_series_limits(limits: SeriesLimits) {
+    series().set_limits(limits);
+}
+
+/// Each module that created metric series, with how many.
+pub(crate) fn series_by_module() -> Vec<(String, usize)> {
+    series().by_module()
 }
 
 /// Whether a guest's `exception` event may be a warning now: at most one a second per

@@ -180,6 +180,9 @@ pub(super) async fn plan(
     {
         notes.push("[node] settings change: at the next start".into());
     }
+    if old.prometheus != manifest.prometheus || old.series_limits != manifest.series_limits {
+        notes.push("[telemetry] settings change: at the next start".into());
+    }
     let (o, n) = (&old.supervisor, &manifest.supervisor);
     if (o.id.as_str(), &o.name, o.strategy, o.intensity, o.period)
         != (n.id.as_str(), &n.name, n.strategy, n.intensity, n.period)

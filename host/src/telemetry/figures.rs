@@ -87,6 +87,14 @@ pub(super) fn render_node(node: &Node, out: &mut String) {
             .iter()
             .map(|(m, (_, q))| (vec![("module", m.as_str())], *q)),
     );
+    let held = crate::metering::series_by_module();
+    gauge_family(
+        out,
+        "otter_guest_series",
+        "Distinct metric series a module's processes created (they count against its share).",
+        held.iter()
+            .map(|(m, n)| (vec![("module", m.as_str())], *n as u64)),
+    );
     let mut shown = ShownNames::new(MAX_REGISTERED_SHOWN);
     node.for_each_registered(|name, pid| shown.offer(name, pid));
     let (shown, omitted) = shown.into_sorted();

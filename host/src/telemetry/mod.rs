@@ -19,9 +19,13 @@
 //!   other → gauge `E_<name>` (its last value).
 //!
 //! Guest metrics are labelled `module` and, for a registered process, `name`; never by pid,
-//! so the number of series stays that of the application's shape. At most
-//! [`MAX_GUEST_SERIES`] distinct series come from guests; past it new series are dropped
-//! and counted in `otter_telemetry_dropped_total{reason="series_limit"}`. A name is one kind
+//! so the number of series stays that of the application's shape. By default at most
+//! [`MAX_GUEST_SERIES`] distinct series come from guests, and at most a quarter of them from
+//! one module (its processes together, whatever their version), so that one module cannot
+//! starve the others ([`SeriesLimits`], set with [`Metrics::set_series_limits`]); past a
+//! module's share its new series are dropped and counted in
+//! `otter_telemetry_dropped_total{reason="module_series_limit",module}`, past the node's
+//! budget in `otter_telemetry_dropped_total{reason="series_limit"}`. A name is one kind
 //! of metric (the first measurement decides; a histogram also owns its `_bucket`, `_sum`
 //! and `_count` names), and `otter_` names are the host's: a guest's would-be `otter_x` is
 //! `guest_otter_x`. So a guest cannot make the scrape invalid.
@@ -33,7 +37,8 @@
 //! first [`MAX_REGISTERED_SHOWN`] by name, the number left out in
 //! `otter_registered_processes_omitted`),
 //! `otter_callback_duration_seconds{module,callback}` (histogram),
-//! `otter_supervisor_restarts_total{supervisor,child}` and
+//! `otter_supervisor_restarts_total{supervisor,child}`,
+//! `otter_guest_series{module}` (the series each module created) and
 //! `otter_telemetry_dropped_total{reason}`.
 
 mod endpoint;
@@ -44,7 +49,7 @@ use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-pub use crate::metering::MAX_GUEST_SERIES;
+pub use crate::metering::{MAX_GUEST_SERIES, SeriesLimits};
 pub use endpoint::PrometheusEndpoint;
 pub use figures::MAX_REGISTERED_SHOWN;
 
@@ -122,6 +127,13 @@ impl Metrics {
         let _ = INSTALLED.set(m.clone());
         crate::metering::enable();
         Ok(m)
+    }
+
+    /// How many metric series guests may create, from now on (default
+    /// [`SeriesLimits::default`]). The limits are the recorder's, so they hold for every node
+    /// in the program. Series already created stay, even past a lowered limit.
+    pub fn set_series_limits(&self, limits: SeriesLimits) {
+        crate::metering::set_series_limits(limits);
     }
 
     /// The metrics in Prometheus' text format, with `node`'s figures read now. It takes no

@@ -1,6 +1,7 @@
 //! `[telemetry] prometheus`: `otter run` serves `/metrics` where the manifest says, with the
 //! guests' span histograms and the host's per-process figures; a bad address is a manifest
-//! error; a guest inventing metric names cannot grow the series without bound; the OrderSink
+//! error; guests inventing metric names cannot grow the series past the manifest's bounds,
+//! nor one module take another's share; the OrderSink
 //! example serves its flush span's duration and its mailbox length.
 
 use std::io::{Read, Write};
@@ -120,39 +121,113 @@ fn an_address_in_use_stops_the_run_naming_the_field() {
     );
 }
 
+/// The probe loaded as the modules `a`, `b`, `c` and `d`, one server each (`probe_a`...),
+/// metrics on `port`, guests limited to 100 series and 30 per module.
+fn four_module_app(port: u16) -> App {
+    let probe = guests().join("telemetry_probe.wasm");
+    let mut manifest = format!(
+        r#"[node]
+name = "t"
+control = "ctl/t.sock"
+
+[telemetry]
+prometheus = "127.0.0.1:{port}"
+max_series = 100
+max_series_per_module = 30
+
+[modules]
+"#
+    );
+    for m in ["a", "b", "c", "d"] {
+        manifest.push_str(&format!("{m} = \"{}\"\n", probe.display()));
+    }
+    for m in ["a", "b", "c", "d"] {
+        manifest.push_str(&format!(
+            "\n[[children]]\nname = \"probe_{m}\"\nmodule = \"{m}\"\n"
+        ));
+    }
+    let app = App::new();
+    app.write_manifest(&manifest);
+    app
+}
+
 #[test]
-fn a_guest_inventing_metric_names_cannot_grow_the_series_without_bound() {
+fn guests_inventing_metric_names_are_bounded_per_module_and_node_wide_as_the_manifest_says() {
     let port = free_port();
-    let app = app(port);
+    let app = four_module_app(port);
     let _running = app.spawn().ready();
     let started = Instant::now();
-    app.ok(&[
-        "call",
-        "probe_server",
-        r#"{"hostile": {"many_events": 3000}}"#,
-    ]);
+    for m in ["a", "b", "c", "d"] {
+        app.ok(&[
+            "call",
+            &format!("probe_{m}"),
+            r#"{"hostile": {"many_events": 50}}"#,
+        ]);
+    }
     assert!(started.elapsed() < Duration::from_secs(30));
     let (_, body) = get(([127, 0, 0, 1], port).into(), "/metrics").expect("scrape");
-    let invented = body
-        .lines()
-        .filter(|l| l.starts_with("hostile_invented_"))
-        .count();
-    assert_eq!(
-        invented,
-        otter::telemetry::MAX_GUEST_SERIES,
-        "bounded series"
-    );
-    assert!(
-        body.contains("otter_telemetry_dropped_total{reason=\"series_limit\"} 1000"),
-        "the rest counted as dropped:\n{}",
+    let drops = || {
         body.lines()
-            .filter(|l| l.contains("dropped"))
+            .filter(|l| l.contains("dropped") || l.starts_with("otter_guest_series"))
             .collect::<Vec<_>>()
             .join("\n")
-    );
+    };
+    let invented = |module: &str| {
+        body.lines()
+            .filter(|l| {
+                l.starts_with("hostile_invented_") && l.contains(&format!("module=\"{module}\""))
+            })
+            .count()
+    };
+    // a, b and c take their share of 30 each; d finds the node's 100 nearly spent.
     assert_eq!(
-        app.ok(&["call", "probe_server", "\"ping\""]).trim(),
-        "\"pong\""
+        ["a", "b", "c", "d"].map(invented),
+        [30, 30, 30, 10],
+        "{}",
+        drops()
+    );
+    for m in ["a", "b", "c"] {
+        assert!(
+            body.contains(&format!(
+                "otter_telemetry_dropped_total{{reason=\"module_series_limit\",module=\"{m}\"}} 20"
+            )),
+            "{m}'s drops counted with its name:\n{}",
+            drops()
+        );
+    }
+    assert!(
+        body.contains("otter_telemetry_dropped_total{reason=\"series_limit\"} 40"),
+        "d's counted as the node's:\n{}",
+        drops()
+    );
+    assert!(
+        body.contains("otter_guest_series{module=\"d\"} 10"),
+        "{}",
+        drops()
+    );
+    assert_eq!(app.ok(&["call", "probe_a", "\"ping\""]).trim(), "\"pong\"");
+}
+
+#[test]
+fn a_module_share_above_the_node_series_limit_is_a_manifest_error_at_its_line() {
+    let app = App::new();
+    app.write_manifest(
+        r#"[node]
+name = "t"
+control = "ctl/t.sock"
+
+[telemetry]
+max_series = 100
+max_series_per_module = 101
+"#,
+    );
+    let (status, stderr) = app.run_refused();
+    assert!(!status.success());
+    assert!(
+        stderr.contains(
+            "app.toml:7: telemetry.max_series_per_module: at most telemetry.max_series (100)"
+        ),
+        "{stderr}"
     );
 }
 
@@ -241,4 +316,17 @@ fn the_order_sink_example_serves_its_flush_duration_and_mailbox_length() {
     let mailbox = line("otter_mailbox_length{name=\"order_sink\"")
         .unwrap_or_else(|| panic!("OrderSink's mailbox length:\n{body}"));
     assert!(mailbox.ends_with(" 0"), "{mailbox}");
+}
+
+#[test]
+fn a_reload_changing_the_series_limits_says_they_apply_at_the_next_start() {
+    use crate::reload::{KV_AND_P, app_with, release};
+    let next = release("2", "kv", "probe", KV_AND_P) + "\n[telemetry]\nmax_series = 10\n";
+    let (app, next) = app_with(&next);
+    let _running = app.spawn().ready();
+    let out = app.ok(&["reload", "--dry-run", &next]);
+    assert!(
+        out.contains("note: [telemetry] settings change: at the next start"),
+        "{out}"
+    );
 }

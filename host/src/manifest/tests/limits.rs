@@ -240,3 +240,95 @@ fn every_node_key_reaches_the_node_config() {
     assert_eq!(c.max_table_bytes, 1 << 20);
     assert_eq!(c.max_sql_statements, 3);
 }
+
+const SERIES: &str = r#"[telemetry]
+max_series = 1000
+max_series_per_module = 100
+
+[modules]
+echo = "echo.wasm"
+"#;
+
+#[test]
+fn series_limits_are_read_from_the_telemetry_table() {
+    let (_dir, m) = parse(SERIES);
+    let l = m.expect("valid").series_limits;
+    assert_eq!((l.max(), l.per_module()), (1000, 100));
+    let (_dir, m) = parse(&SERIES.replace("max_series_per_module = 100\n", ""));
+    let l = m.expect("valid").series_limits;
+    assert_eq!(
+        (l.max(), l.per_module()),
+        (1000, 250),
+        "a quarter by default"
+    );
+    let (_dir, m) = parse(LIMITS);
+    assert_eq!(
+        m.expect("valid").series_limits,
+        crate::telemetry::SeriesLimits::default(),
+        "unset: the defaults"
+    );
+    let (_dir, m) = parse(
+        &SERIES
+            .replace("max_series = 1000", "max_series = 0")
+            .replace("max_series_per_module = 100", "max_series_per_module = 0"),
+    );
+    let l = m.expect("valid").series_limits;
+    assert_eq!((l.max(), l.per_module()), (0, 0), "no guest series at all");
+}
+
+#[test]
+fn absurd_series_limits_are_refused_with_their_file_line_and_field() {
+    let too_many = format!("max_series = {}", MAX_SERIES + 1);
+    for (from, to, line, field, says) in [
+        (
+            "max_series = 1000",
+            too_many.as_str(),
+            2,
+            "telemetry.max_series",
+            "at most 100000",
+        ),
+        (
+            "max_series = 1000",
+            "max_series = -1",
+            2,
+            "telemetry.max_series",
+            "",
+        ),
+        (
+            "max_series_per_module = 100",
+            "max_series_per_module = 1001",
+            3,
+            "telemetry.max_series_per_module",
+            "at most telemetry.max_series (1000)",
+        ),
+        (
+            "max_series = 1000\nmax_series_per_module = 100",
+            "max_series_per_module = 2001",
+            2,
+            "telemetry.max_series_per_module",
+            "at most telemetry.max_series (2000)",
+        ),
+        (
+            "max_series_per_module = 100",
+            "max_series_per_module = \"many\"",
+            3,
+            "telemetry.max_series_per_module",
+            "",
+        ),
+        (
+            "max_series_per_module = 100",
+            "max_series_per_modul = 100",
+            3,
+            "",
+            "unknown field",
+        ),
+    ] {
+        let text = SERIES.replace(from, to);
+        assert_ne!(text, SERIES, "{from}");
+        let e = error(&text);
+        assert_eq!(e.file.file_name().unwrap(), "app.toml", "{to}: {e}");
+        assert_eq!(e.line, Some(line), "{to}: {e}");
+        assert!(e.field.starts_with(field), "{to}: {e}");
+        assert!(e.message.contains(says), "{to}: {e}");
+    }
+}
