@@ -79,6 +79,7 @@
 mod bindings;
 mod cache;
 pub mod control;
+mod descriptors;
 mod dest;
 mod embedded;
 mod engine;

@@ -66,6 +66,13 @@ enum Call {
     Append(u32, String),
     /// The version running.
     Vsn,
+    /// Open a file up to this many times and keep every handle: how many were opened, or
+    /// the error of the first open that failed and how many had been opened before it.
+    Hold(String, u32),
+    /// Close every handle `hold` and `keep` kept; how many.
+    CloseAll,
+    /// Open a file, read it and close it, this many times: how many, or the first error.
+    Churn(String, u32),
 }
 
 #[derive(Serialize)]
@@ -202,6 +209,30 @@ impl GenServer for Probe {
                 None => Err(std::io::Error::other("no file kept at this index")),
             }),
             Call::Vsn => Reply::ok(Answer::Ok(Value::Text(Self::VSN.into()))),
+            Call::Hold(path, times) => {
+                for opened in 0..times {
+                    match std::fs::File::open(&path) {
+                        Ok(f) => self.kept.push(f),
+                        Err(e) => {
+                            return Reply::ok(Answer::Err(format!("after {opened}: {e}")));
+                        }
+                    }
+                }
+                Reply::ok(Answer::Ok(Value::Number(u64::from(times))))
+            }
+            Call::CloseAll => {
+                let closed = self.kept.len() as u64;
+                self.kept.clear();
+                Reply::ok(Answer::Ok(Value::Number(closed)))
+            }
+            Call::Churn(path, times) => {
+                for _ in 0..times {
+                    if let Err(e) = std::fs::read_to_string(&path) {
+                        return Reply::ok(Answer::Err(e.to_string()));
+                    }
+                }
+                Reply::ok(Answer::Ok(Value::Number(u64::from(times))))
+            }
             Call::List(path) => answer(std::fs::read_dir(path).and_then(|entries| {
                 let mut names = entries
                     .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))

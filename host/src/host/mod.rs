@@ -2,6 +2,7 @@
 
 mod clock;
 mod log;
+mod open_files;
 mod process;
 mod registry;
 mod spawn;
