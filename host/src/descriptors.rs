@@ -1,6 +1,6 @@
 //! The node's budget of OS descriptors that guests may hold open: files and directories
-//! opened through WASI, the granted directories of every WASI context, and SQLite
-//! connections.
+//! opened through WASI, the granted directories of every WASI context, TCP sockets (for
+//! modules granted `connect`), and SQLite connections.
 //!
 //! One process may hold at most `MAX_WASI_RESOURCES` WASI resources, but nothing else
 //! bounds the sum over processes: a few hundred hostile processes with a directory grant
@@ -10,7 +10,8 @@
 //! [`DescriptorToken`] from the node's [`DescriptorBudget`], and the token is dropped with
 //! the descriptor: closing it, the process's exit, hibernation, or an upgrade that rolls
 //! back all give it back. When the budget is spent the guest's open fails with the error
-//! it would get from the OS at `EMFILE`; the process goes on.
+//! it would get from the OS at `EMFILE` (WASI's `io` for a file, `new-socket-limit` for
+//! a socket, `too-many-connections` for a database); the process goes on.
 //!
 //! At start the node raises its soft descriptor limit to the hard one ([`raise_limit`],
 //! as servers do) and leaves itself a reserve of a quarter of it, at least

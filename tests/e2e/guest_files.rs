@@ -23,12 +23,16 @@ fn wasi_guest(name: &str) -> std::path::PathBuf {
 /// A node whose guests may hold [`BUDGET`] files, with `wasi_probe` granted `dir` as
 /// `/data` (holding a file `f`).
 async fn node_in(dir: &Path) -> Node {
+    node_granted(dir, ModuleGrants::default()).await
+}
+
+/// [`node_in`], with `grants` besides the directory.
+async fn node_granted(dir: &Path, mut grants: ModuleGrants) -> Node {
     std::fs::write(dir.join("f"), "x").unwrap();
     let mut config = NodeConfig::default();
     config.max_guest_files(BUDGET);
     let node = Node::new(config).expect("node");
     assert_eq!(node.max_guest_files(), BUDGET);
-    let mut grants = ModuleGrants::default();
     grants.dir(dir, "/data", DirMode::ReadOnly);
     node.grant("wasi_probe", grants).expect("grant");
     node.load_module("wasi_probe", wasi_guest("wasi_probe"))
@@ -186,5 +190,38 @@ async fn an_upgrade_rolled_back_gives_back_what_the_new_version_opened() {
         ask(&node, pid, json!({"hold": ["/data/f", 5]})).await,
         json!({"ok": 5})
     );
+    node.shutdown().await;
+}
+
+#[tokio::test]
+async fn tcp_sockets_count_in_the_budget_and_a_connect_past_it_is_refused() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut grants = ModuleGrants::default();
+    grants.connect(addr);
+    let node = node_granted(tmp.path(), grants).await;
+    let pid = probe(&node, SpawnOptions::default()).await;
+    let connect = json!({"connect": addr.to_string()});
+    // Connecting and closing, again and again, keeps nothing.
+    for _ in 0..2 * BUDGET {
+        assert_eq!(ask(&node, pid, connect.clone()).await, json!({"ok": null}));
+    }
+    assert_eq!(node.open_guest_files(), 1, "only its granted directory");
+    assert_eq!(
+        ask(&node, pid, json!({"hold": ["/data/f", BUDGET - 1]})).await,
+        json!({"ok": BUDGET - 1})
+    );
+    let refused = ask(&node, pid, connect.clone()).await;
+    // `new-socket-limit`: the guest's EMFILE.
+    assert!(
+        refused["err"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("No file descriptors available")),
+        "{refused}"
+    );
+    assert!(node.is_alive(pid));
+    ask(&node, pid, json!("close_all")).await;
+    assert_eq!(ask(&node, pid, connect).await, json!({"ok": null}));
     node.shutdown().await;
 }

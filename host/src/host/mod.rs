@@ -3,6 +3,7 @@
 mod clock;
 mod log;
 mod open_files;
+mod open_sockets;
 mod process;
 mod registry;
 mod spawn;

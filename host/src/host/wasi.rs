@@ -10,6 +10,7 @@
 //! directories are reopened each time through the handles pinned when the grants were
 //! given, never by their paths (see [`crate::grants`]).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,6 +65,8 @@ pub(crate) struct WasiState {
     table: ResourceTable,
     /// The files opened through `open-at` and their tokens.
     pub(super) open: OpenFiles,
+    /// The tokens of the TCP sockets it holds, by their handles.
+    pub(super) sockets: HashMap<u32, DescriptorToken>,
     /// The tokens of the granted directories the context holds open.
     _granted: Vec<DescriptorToken>,
 }
@@ -130,6 +133,7 @@ impl WasiState {
             ctx: b.build(),
             table,
             open: OpenFiles::default(),
+            sockets: HashMap::new(),
             _granted: granted,
         }
     }
@@ -190,6 +194,7 @@ pub(crate) fn linker(engine: &Engine) -> anyhow::Result<Linker<ProcessCtx>> {
     let mut linker = super::linker(engine)?;
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| anyhow::anyhow!("{e:#}"))?;
     super::open_files::add_to_linker(&mut linker).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    super::open_sockets::add_to_linker(&mut linker).map_err(|e| anyhow::anyhow!("{e:#}"))?;
     Ok(linker)
 }
 

@@ -25,8 +25,9 @@
 //!                             # a write past it fails `system_limit`, changing nothing
 //! max_sql_statements = 4      # SQL statements running at once in the node (default: the
 //!                             # cores, at least 2; at most 256); the next waits its turn
-//! max_guest_files = 4096      # OS descriptors all guests may hold open (WASI files and
-//!                             # directories, 3 per SQLite connection); default and most:
+//! max_guest_files = 4096      # OS descriptors all guests may hold open (WASI files,
+//!                             # directories and sockets, 3 per SQLite connection); default
+//!                             # and most:
 //!                             # the open-file limit less max(256, a quarter); past it an
 //!                             # open fails (WASI `io`), the process goes on
 //!

@@ -23,8 +23,8 @@ pub(super) fn guest_files(config: &NodeConfig) -> usize {
 }
 
 impl Node {
-    /// How many OS descriptors guests hold open now (files and directories through WASI,
-    /// granted directories, SQLite connections), of [`max_guest_files`](Self::max_guest_files).
+    /// How many OS descriptors guests hold open now (files, directories and sockets
+    /// through WASI, granted directories, SQLite connections), of [`max_guest_files`](Self::max_guest_files).
     pub fn open_guest_files(&self) -> usize {
         self.inner.descriptors.held()
     }

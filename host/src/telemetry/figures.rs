@@ -72,7 +72,7 @@ pub(super) fn render_node(node: &Node, out: &mut String) {
     let _ = writeln!(out, "otter_processes {total}");
     let _ = writeln!(
         out,
-        "# HELP otter_guest_files OS descriptors guests hold open (WASI files and directories, SQLite connections)."
+        "# HELP otter_guest_files OS descriptors guests hold open (WASI files, directories and sockets, SQLite connections)."
     );
     let _ = writeln!(out, "# TYPE otter_guest_files gauge");
     let _ = writeln!(out, "otter_guest_files {}", node.open_guest_files());
