@@ -27,9 +27,8 @@
 //!                             # cores, at least 2; at most 256); the next waits its turn
 //! max_guest_files = 4096      # OS descriptors all guests may hold open (WASI files,
 //!                             # directories and sockets, 3 per SQLite connection); default
-//!                             # and most:
-//!                             # the open-file limit less max(256, a quarter); past it an
-//!                             # open fails (WASI `io`), the process goes on
+//!                             # and most: the open-file limit less max(256, a quarter);
+//!                             # past it an open fails (WASI `io`), the process goes on
 //!
 //! [modules]
 //! echo = "../guests/target/wasm32-unknown-unknown/release/echo.wasm"
