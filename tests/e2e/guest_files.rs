@@ -225,3 +225,45 @@ async fn tcp_sockets_count_in_the_budget_and_a_connect_past_it_is_refused() {
     assert_eq!(ask(&node, pid, connect).await, json!({"ok": null}));
     node.shutdown().await;
 }
+
+/// How many descriptors this test program (the node runs in it) has open on `file`.
+fn open_descriptors(file: &Path) -> usize {
+    let file = file.canonicalize().expect("the file exists");
+    std::fs::read_dir("/proc/self/fd")
+        .expect("list /proc/self/fd")
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| *target == file)
+        .count()
+}
+
+#[tokio::test]
+async fn a_stream_kept_past_its_file_s_descriptor_keeps_the_file_counted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("f");
+    let node = node_in(tmp.path()).await;
+    let pid = probe(&node, SpawnOptions::default()).await;
+    // Each stream keeps its file open after the guest dropped the file's descriptor: the
+    // budget must not believe it closed.
+    for kept in 1..=3 {
+        assert_eq!(
+            ask(&node, pid, json!({"stream_past_close": "f"})).await,
+            json!({"ok": kept})
+        );
+    }
+    assert_eq!(open_descriptors(&f), 3);
+    assert_eq!(node.open_guest_files(), 1 + 3);
+    let answer = ask(&node, pid, json!({"hold": ["/data/f", 100]})).await;
+    assert!(refused_after(&answer, BUDGET - 4), "{answer}");
+    ask(&node, pid, json!("close_all")).await;
+    // Once the streams are gone too, the files are given back (at the next open).
+    assert_eq!(
+        ask(&node, pid, json!("drop_streams")).await,
+        json!({"ok": 3})
+    );
+    assert_eq!(open_descriptors(&f), 0);
+    assert_eq!(
+        ask(&node, pid, json!({"hold": ["/data/f", BUDGET - 1]})).await,
+        json!({"ok": BUDGET - 1})
+    );
+    node.shutdown().await;
+}

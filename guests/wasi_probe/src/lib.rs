@@ -22,6 +22,9 @@ struct Probe {
     /// Files opened by `keep`, by index: their handles live as long as this instance.
     #[serde(skip)]
     kept: Vec<std::fs::File>,
+    /// Streams kept by `stream_past_close`, whose descriptors are dropped.
+    #[serde(skip)]
+    streams: Vec<wasip2::io::streams::InputStream>,
 }
 
 /// What `code_change` does, from the upgrade's `extra`.
@@ -73,6 +76,12 @@ enum Call {
     CloseAll,
     /// Open a file, read it and close it, this many times: how many, or the first error.
     Churn(String, u32),
+    /// Open a file of the directory granted as `/data` through WASI itself, make a stream
+    /// reading it, drop the file's descriptor and keep the stream (which keeps the file
+    /// open): how many streams are kept.
+    StreamPastClose(String),
+    /// Drop the streams `stream_past_close` kept; how many.
+    DropStreams,
 }
 
 #[derive(Serialize)]
@@ -225,6 +234,15 @@ impl GenServer for Probe {
                 self.kept.clear();
                 Reply::ok(Answer::Ok(Value::Number(closed)))
             }
+            Call::StreamPastClose(name) => match self.stream_past_close(&name) {
+                Ok(()) => Reply::ok(Answer::Ok(Value::Number(self.streams.len() as u64))),
+                Err(e) => Reply::ok(Answer::Err(e)),
+            },
+            Call::DropStreams => {
+                let dropped = self.streams.len() as u64;
+                self.streams.clear();
+                Reply::ok(Answer::Ok(Value::Number(dropped)))
+            }
             Call::Churn(path, times) => {
                 for _ in 0..times {
                     if let Err(e) = std::fs::read_to_string(&path) {
@@ -241,6 +259,29 @@ impl GenServer for Probe {
                 Ok(Value::Names(names))
             })),
         }
+    }
+}
+
+impl Probe {
+    fn stream_past_close(&mut self, name: &str) -> Result<(), String> {
+        use wasip2::filesystem::types::{DescriptorFlags, OpenFlags, PathFlags};
+        let dirs = wasip2::filesystem::preopens::get_directories();
+        let (dir, _) = dirs
+            .iter()
+            .find(|(_, path)| path == "/data")
+            .ok_or("no /data")?;
+        let file = dir
+            .open_at(
+                PathFlags::empty(),
+                name,
+                OpenFlags::empty(),
+                DescriptorFlags::READ,
+            )
+            .map_err(|e| e.to_string())?;
+        let stream = file.read_via_stream(0).map_err(|e| e.to_string())?;
+        drop(file);
+        self.streams.push(stream);
+        Ok(())
     }
 }
 
