@@ -267,3 +267,34 @@ async fn a_stream_kept_past_its_file_s_descriptor_keeps_the_file_counted() {
     );
     node.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_wasi_context_made_with_the_budget_spent_goes_without_its_directory_until_a_new_instance()
+{
+    let tmp = tempfile::tempdir().unwrap();
+    let node = node_in(tmp.path()).await;
+    let a = probe(&node, SpawnOptions::default()).await;
+    assert_eq!(
+        ask(&node, a, json!({"hold": ["/data/f", BUDGET - 1]})).await,
+        json!({"ok": BUDGET - 1})
+    );
+    let opts = SpawnOptions::default().hibernate_after(Duration::from_millis(50));
+    let b = node
+        .spawn("wasi_probe", otter::encode(&()).unwrap(), opts)
+        .await
+        .expect("b starts with the budget spent");
+    // Its first WASI call makes its context, which has no room for its directory: the
+    // guest finds none, and goes on.
+    let answer = ask(&node, b, json!({"read": "/data/f"})).await;
+    assert!(answer["err"].is_string(), "{answer}");
+    assert_eq!(node.open_guest_files(), BUDGET);
+    ask(&node, a, json!("close_all")).await;
+    // Its next instance (after hibernating) has it.
+    assert!(eventually(async || node.is_hibernating(b)).await);
+    assert_eq!(
+        ask(&node, b, json!({"read": "/data/f"})).await,
+        json!({"ok": "x"})
+    );
+    assert_eq!(node.open_guest_files(), 2);
+    node.shutdown().await;
+}

@@ -92,8 +92,11 @@ impl WasiState {
                 DirMode::ReadWrite => FsPerms::ReadWrite,
             };
             let Some(token) = budget.take(1) else {
-                tracing::warn!(pid, module = &**module, dir = %d.host.display(),
-                    "the node's guests hold all the files they may (max_guest_files); the process goes without a granted directory");
+                // Guests can cause this at every spawn: throttled.
+                if let Some(suppressed) = crate::metering::spent_files_warning(module) {
+                    tracing::warn!(pid, module = &**module, dir = %d.host.display(), suppressed,
+                        "the node's guests hold all the files they may (max_guest_files); the process goes without a granted directory");
+                }
                 continue;
             };
             match b.preopened_dir(&opened, &d.guest, perms) {

@@ -133,17 +133,19 @@ impl NodeConfig {
 
     /// How many OS descriptors guests may hold open in the whole node: files and
     /// directories opened through WASI, each WASI context's granted directories, TCP
-    /// sockets, and three per SQLite connection (its database, journal and WAL index). Default: all the node's
-    /// descriptor limit but a quarter of it, and never the last 256, which the node keeps
-    /// for itself (its control socket, databases, compile cache, modules). At start the
-    /// node raises its soft `RLIMIT_NOFILE` to the hard limit; a larger value than that
-    /// share is lowered to it, with a warning. When they are all held, a guest's WASI
-    /// `open-at` fails with the error code `io` (what the OS's `EMFILE` gives a guest), a
-    /// socket's creation with `new-socket-limit`, a database open with
-    /// `too-many-connections`, and a granted directory a new WASI
-    /// context cannot have is left out of it (with a warning); the process goes on. A
-    /// descriptor gives its place back when it closes: dropped by the guest, or with its
-    /// instance (the process exits or hibernates, or an upgrade is rolled back).
+    /// sockets, and three per SQLite connection (its database, journal and WAL index).
+    /// Default: all the node's descriptor limit but a quarter of it, and never the last
+    /// 256, which the node keeps for itself (its control socket, databases, compile cache,
+    /// modules). At start the node raises its soft `RLIMIT_NOFILE` to the hard limit; a
+    /// larger value than that share is lowered to it, with a warning.
+    ///
+    /// When they are all held, a guest's WASI `open-at` fails with the error code `io`
+    /// (what the OS's `EMFILE` gives a guest), a socket's creation with
+    /// `new-socket-limit`, a database open with `too-many-connections`, and a granted
+    /// directory a new WASI context cannot have is left out of it (with a warning, at most
+    /// one a second per module); the process goes on. A descriptor gives its place back
+    /// when it closes: dropped by the guest, or with its instance (the process exits or
+    /// hibernates, or an upgrade is rolled back).
     pub fn max_guest_files(&mut self, files: usize) -> &mut Self {
         self.max_guest_files = Some(files);
         self
