@@ -13,6 +13,7 @@
 //! | `otter_common` (crate) | what the guest SDK shares: the term codec, the non-recursive term walker and display, [`ExitReason`], [`Pid`] |
 //! | `term` | the host's side of terms: the depth check before decoding, JSON, canonical registry keys, merging child args |
 //! | `limits`, `guest_text`, `trust` | the bounds on what guests and files hand the host; guest text made safe to print |
+//! | `descriptors` | the node's budget of OS descriptors guests may hold open (`host/open_files.rs` and `host/open_sockets.rs` count WASI's files and sockets in it, `sql` its connections), and the node's open-file limit |
 //! | `engine`, `cache`, `pools`, `memory` | the wasmtime engine and epoch clock, compiling and checking modules (and reading their version), the compiled-module cache, the stack and memory pools, a process's memory cap |
 //! | `trap` | what ended a guest call, as one short exit reason |
 //! | `grants` | what a module's processes may reach through WASI ([`ModuleGrants`]); `host/wasi.rs` turns them into each process's WASI context |
@@ -35,7 +36,7 @@
 //!
 //! Imports flow one way, from the top down: the CLI; `control`, `manifest` and `release`; `embedded`;
 //! `telemetry`; the runtime (`node`, `supervisor`, `host`, `process`, `engine`, `entry`); then what it is
-//! built on (`metering`, `mailbox`, `timer`, `registry`, `table`, `pools`, `memory`, `trap`, `cache`, `error`,
+//! built on (`metering`, `descriptors`, `mailbox`, `timer`, `registry`, `table`, `pools`, `memory`, `trap`, `cache`, `error`,
 //! `dest`, `exit`, `term`, `limits`, `guest_text`, `trust`, `bindings`), none of which
 //! imports anything above it. Inside `process/`, `serve` uses `batch`, both use `flow`, and
 //! `calls` and `ctx` are below all three. The test in `layers.rs` fails on any import cycle
@@ -79,6 +80,7 @@
 mod bindings;
 mod cache;
 pub mod control;
+mod descriptors;
 mod dest;
 mod embedded;
 mod engine;

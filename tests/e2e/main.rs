@@ -14,6 +14,7 @@ mod embedded;
 mod file_server;
 mod flow;
 mod footprint;
+mod guest_files;
 mod hostile;
 mod isolation;
 mod kv_ets;

@@ -281,6 +281,14 @@ async fn the_host_figures_show_a_registered_process_mailbox_length_and_callback_
         "callback durations by module:\n{rendered}"
     );
     assert!(rendered.contains("\notter_processes "), "{rendered}");
+    assert!(rendered.contains("\notter_guest_files 0\n"), "{rendered}");
+    assert!(
+        rendered.contains(&format!(
+            "\notter_guest_files_max {}\n",
+            node.max_guest_files()
+        )),
+        "{rendered}"
+    );
     node.shutdown().await;
 }
 

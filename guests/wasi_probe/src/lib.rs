@@ -22,6 +22,9 @@ struct Probe {
     /// Files opened by `keep`, by index: their handles live as long as this instance.
     #[serde(skip)]
     kept: Vec<std::fs::File>,
+    /// Streams kept by `stream_past_close`, whose descriptors are dropped.
+    #[serde(skip)]
+    streams: Vec<wasip2::io::streams::InputStream>,
 }
 
 /// What `code_change` does, from the upgrade's `extra`.
@@ -66,6 +69,19 @@ enum Call {
     Append(u32, String),
     /// The version running.
     Vsn,
+    /// Open a file up to this many times and keep every handle: how many were opened, or
+    /// the error of the first open that failed and how many had been opened before it.
+    Hold(String, u32),
+    /// Close every handle `hold` and `keep` kept; how many.
+    CloseAll,
+    /// Open a file, read it and close it, this many times: how many, or the first error.
+    Churn(String, u32),
+    /// Open a file of the directory granted as `/data` through WASI itself, make a stream
+    /// reading it, drop the file's descriptor and keep the stream (which keeps the file
+    /// open): how many streams are kept.
+    StreamPastClose(String),
+    /// Drop the streams `stream_past_close` kept; how many.
+    DropStreams,
 }
 
 #[derive(Serialize)]
@@ -202,6 +218,39 @@ impl GenServer for Probe {
                 None => Err(std::io::Error::other("no file kept at this index")),
             }),
             Call::Vsn => Reply::ok(Answer::Ok(Value::Text(Self::VSN.into()))),
+            Call::Hold(path, times) => {
+                for opened in 0..times {
+                    match std::fs::File::open(&path) {
+                        Ok(f) => self.kept.push(f),
+                        Err(e) => {
+                            return Reply::ok(Answer::Err(format!("after {opened}: {e}")));
+                        }
+                    }
+                }
+                Reply::ok(Answer::Ok(Value::Number(u64::from(times))))
+            }
+            Call::CloseAll => {
+                let closed = self.kept.len() as u64;
+                self.kept.clear();
+                Reply::ok(Answer::Ok(Value::Number(closed)))
+            }
+            Call::StreamPastClose(name) => match self.stream_past_close(&name) {
+                Ok(()) => Reply::ok(Answer::Ok(Value::Number(self.streams.len() as u64))),
+                Err(e) => Reply::ok(Answer::Err(e)),
+            },
+            Call::DropStreams => {
+                let dropped = self.streams.len() as u64;
+                self.streams.clear();
+                Reply::ok(Answer::Ok(Value::Number(dropped)))
+            }
+            Call::Churn(path, times) => {
+                for _ in 0..times {
+                    if let Err(e) = std::fs::read_to_string(&path) {
+                        return Reply::ok(Answer::Err(e.to_string()));
+                    }
+                }
+                Reply::ok(Answer::Ok(Value::Number(u64::from(times))))
+            }
             Call::List(path) => answer(std::fs::read_dir(path).and_then(|entries| {
                 let mut names = entries
                     .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
@@ -210,6 +259,29 @@ impl GenServer for Probe {
                 Ok(Value::Names(names))
             })),
         }
+    }
+}
+
+impl Probe {
+    fn stream_past_close(&mut self, name: &str) -> Result<(), String> {
+        use wasip2::filesystem::types::{DescriptorFlags, OpenFlags, PathFlags};
+        let dirs = wasip2::filesystem::preopens::get_directories();
+        let (dir, _) = dirs
+            .iter()
+            .find(|(_, path)| path == "/data")
+            .ok_or("no /data")?;
+        let file = dir
+            .open_at(
+                PathFlags::empty(),
+                name,
+                OpenFlags::empty(),
+                DescriptorFlags::READ,
+            )
+            .map_err(|e| e.to_string())?;
+        let stream = file.read_via_stream(0).map_err(|e| e.to_string())?;
+        drop(file);
+        self.streams.push(stream);
+        Ok(())
     }
 }
 

@@ -2,6 +2,8 @@
 
 mod clock;
 mod log;
+mod open_files;
+mod open_sockets;
 mod process;
 mod registry;
 mod spawn;

@@ -10,6 +10,7 @@
 //! directories are reopened each time through the handles pinned when the grants were
 //! given, never by their paths (see [`crate::grants`]).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +23,9 @@ use wasmtime_wasi::{
     WasiCtxView, WasiView,
 };
 
+use super::open_files::OpenFiles;
 use super::stdio::{GuestOutput, Stream};
+use crate::descriptors::{DescriptorBudget, DescriptorToken};
 use crate::grants::{DirMode, ModuleGrants};
 use crate::host::ProcessCtx;
 
@@ -32,7 +35,9 @@ const MAX_RANDOM_BYTES: u64 = 64 << 10;
 
 /// The most WASI resources (open files and directories, streams, sockets, pollables) one
 /// process may hold at once; wasmtime's own bound is a million, which would let one guest
-/// take the node's file descriptors. Past it the call traps and the process exits.
+/// take the node's file descriptors. Past it the call traps and the process exits. The
+/// files of all processes together are bounded by the node's budget
+/// ([`crate::descriptors`]).
 pub(crate) const MAX_WASI_RESOURCES: usize = 1024;
 
 /// What a process that uses WASI keeps: the grants it started with (its own, or its
@@ -53,17 +58,31 @@ impl Wasi {
     }
 }
 
-/// A WASI process's context and the table of the WASI resources it holds.
+/// A WASI process's context and the table of the WASI resources it holds, with their
+/// share of the node's budget of guest descriptors.
 pub(crate) struct WasiState {
     ctx: WasiCtx,
     table: ResourceTable,
+    /// The files opened through `open-at` and their tokens.
+    pub(super) open: OpenFiles,
+    /// The tokens of the TCP sockets it holds, by their handles.
+    pub(super) sockets: HashMap<u32, DescriptorToken>,
+    /// The tokens of the granted directories the context holds open.
+    _granted: Vec<DescriptorToken>,
 }
 
 impl WasiState {
-    /// A context giving exactly `grants`. A directory whose pinned handle does not reopen
-    /// is left out and logged: the guest then finds no such preopen.
-    fn new(grants: &ModuleGrants, pid: crate::Pid, module: &Arc<str>) -> WasiState {
+    /// A context giving exactly `grants`. A directory whose pinned handle does not reopen,
+    /// or that the node's budget of guest descriptors has no room for, is left out and
+    /// logged: the guest then finds no such preopen.
+    fn new(
+        grants: &ModuleGrants,
+        pid: crate::Pid,
+        module: &Arc<str>,
+        budget: &Arc<DescriptorBudget>,
+    ) -> WasiState {
         let mut b = WasiCtxBuilder::new();
+        let mut granted = Vec::new();
         b.stdout(GuestOutput::new(pid, module.clone(), Stream::Stdout));
         b.stderr(GuestOutput::new(pid, module.clone(), Stream::Stderr));
         // Through the handles opened when the grants were given, never by the path again.
@@ -72,9 +91,18 @@ impl WasiState {
                 DirMode::ReadOnly => FsPerms::ReadOnly,
                 DirMode::ReadWrite => FsPerms::ReadWrite,
             };
-            if let Err(e) = b.preopened_dir(&opened, &d.guest, perms) {
-                tracing::warn!(pid, module = &**module, dir = %d.host.display(), error = %e,
-                    "a granted directory cannot be opened; the process goes without it");
+            let Some(token) = budget.take(1) else {
+                // Guests can cause this at every spawn: throttled.
+                if let Some(suppressed) = crate::metering::spent_files_warning(module) {
+                    tracing::warn!(pid, module = &**module, dir = %d.host.display(), suppressed,
+                        "the node's guests hold all the files they may (max_guest_files); the process goes without a granted directory");
+                }
+                continue;
+            };
+            match b.preopened_dir(&opened, &d.guest, perms) {
+                Ok(_) => granted.push(token),
+                Err(e) => tracing::warn!(pid, module = &**module, dir = %d.host.display(),
+                    error = %e, "a granted directory cannot be opened; the process goes without it"),
             }
         }
         for name in &grants.inherit_env {
@@ -107,6 +135,9 @@ impl WasiState {
         WasiState {
             ctx: b.build(),
             table,
+            open: OpenFiles::default(),
+            sockets: HashMap::new(),
+            _granted: granted,
         }
     }
 }
@@ -151,7 +182,9 @@ impl WasiView for ProcessCtx {
             .wasi
             .get_or_insert_with(|| Box::new(Wasi::new(node.grants(module))));
         let Wasi { grants, state } = &mut **wasi;
-        let state = state.get_or_insert_with(|| Box::new(WasiState::new(grants, pid, module)));
+        let state = state.get_or_insert_with(|| {
+            Box::new(WasiState::new(grants, pid, module, &node.descriptors))
+        });
         WasiCtxView {
             ctx: &mut state.ctx,
             table: &mut state.table,
@@ -163,6 +196,8 @@ impl WasiView for ProcessCtx {
 pub(crate) fn linker(engine: &Engine) -> anyhow::Result<Linker<ProcessCtx>> {
     let mut linker = super::linker(engine)?;
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    super::open_files::add_to_linker(&mut linker).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    super::open_sockets::add_to_linker(&mut linker).map_err(|e| anyhow::anyhow!("{e:#}"))?;
     Ok(linker)
 }
 

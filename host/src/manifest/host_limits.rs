@@ -1,6 +1,6 @@
 //! `[node]` limits on what the node keeps and runs outside every process: shared tables
-//! (`max_tables`, `max_tables_per_process`, `max_table_bytes`) and SQL statements
-//! (`max_sql_statements`).
+//! (`max_tables`, `max_tables_per_process`, `max_table_bytes`), SQL statements
+//! (`max_sql_statements`) and the files guests hold open (`max_guest_files`).
 
 use super::ManifestError;
 use super::parse::Parser;
@@ -18,11 +18,14 @@ pub(super) struct HostLimits {
     pub(super) max_tables_per_process: Option<usize>,
     pub(super) max_table_bytes: Option<usize>,
     pub(super) max_sql_statements: Option<usize>,
+    pub(super) max_guest_files: Option<usize>,
 }
 
 impl Parser<'_> {
     /// Each positive; table bytes at most this machine's memory (more could never be held,
-    /// so it is a mistake, not a limit); SQL statements at most [`MAX_SQL_STATEMENTS`].
+    /// so it is a mistake, not a limit); SQL statements at most [`MAX_SQL_STATEMENTS`];
+    /// guest files at most what the node's descriptor limit, once raised to the hard limit,
+    /// leaves guests (the node keeps a quarter of it, at least 256).
     pub(super) fn host_limits(&self, node: Option<&RawNode>) -> Result<HostLimits, ManifestError> {
         let Some(node) = node else {
             return Ok(HostLimits::default());
@@ -53,6 +56,23 @@ impl Parser<'_> {
                 format!("at most {MAX_SQL_STATEMENTS}, half of the node's blocking threads"),
             ));
         }
+        let max_guest_files = self
+            .positive(&node.max_guest_files, "max_guest_files")?
+            .map(as_usize);
+        let share = crate::descriptors::guest_share(crate::descriptors::reachable_limit());
+        if let (Some(n), Some(v)) = (max_guest_files, &node.max_guest_files)
+            && n > share
+        {
+            return Err(self.error(
+                &v.span(),
+                "node.max_guest_files",
+                format!(
+                    "at most {share}, what this machine's limit of open files leaves guests \
+                     (the node keeps a quarter of it, at least {})",
+                    crate::descriptors::NODE_RESERVE
+                ),
+            ));
+        }
         Ok(HostLimits {
             max_tables: self.positive(&node.max_tables, "max_tables")?.map(as_usize),
             max_tables_per_process: self
@@ -60,6 +80,7 @@ impl Parser<'_> {
                 .map(as_usize),
             max_table_bytes,
             max_sql_statements,
+            max_guest_files,
         })
     }
 }

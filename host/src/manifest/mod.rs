@@ -25,6 +25,10 @@
 //!                             # a write past it fails `system_limit`, changing nothing
 //! max_sql_statements = 4      # SQL statements running at once in the node (default: the
 //!                             # cores, at least 2; at most 256); the next waits its turn
+//! max_guest_files = 4096      # OS descriptors all guests may hold open (WASI files,
+//!                             # directories and sockets, 3 per SQLite connection); default
+//!                             # and most: the open-file limit less max(256, a quarter);
+//!                             # past it an open fails (WASI `io`), the process goes on
 //!
 //! [modules]
 //! echo = "../guests/target/wasm32-unknown-unknown/release/echo.wasm"
@@ -199,6 +203,9 @@ pub struct Manifest {
     /// `[node] max_sql_statements`, if set (see [`crate::NodeConfig::max_sql_statements`]);
     /// at most [`MAX_SQL_STATEMENTS`].
     pub max_sql_statements: Option<usize>,
+    /// `[node] max_guest_files`, if set (see [`crate::NodeConfig::max_guest_files`]); at
+    /// most what the machine's limit of open files leaves guests.
+    pub max_guest_files: Option<usize>,
     /// `[node] control_max_request_bytes`, `control_idle_timeout_ms` and
     /// `control_max_connections`, or their defaults.
     pub control_limits: crate::control::Limits,
@@ -477,6 +484,9 @@ impl Manifest {
         }
         if let Some(n) = self.max_sql_statements {
             config.max_sql_statements(n);
+        }
+        if let Some(n) = self.max_guest_files {
+            config.max_guest_files(n);
         }
         config
     }

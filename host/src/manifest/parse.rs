@@ -236,6 +236,7 @@ impl Parser<'_> {
             max_tables_per_process: host_limits.max_tables_per_process,
             max_table_bytes: host_limits.max_table_bytes,
             max_sql_statements: host_limits.max_sql_statements,
+            max_guest_files: host_limits.max_guest_files,
             control_limits,
             modules,
             supervisor,

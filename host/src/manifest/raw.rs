@@ -70,6 +70,7 @@ pub(super) struct RawNode {
     pub(super) max_tables_per_process: Option<Spanned<u64>>,
     pub(super) max_table_bytes: Option<Spanned<u64>>,
     pub(super) max_sql_statements: Option<Spanned<u64>>,
+    pub(super) max_guest_files: Option<Spanned<u64>>,
 }
 
 /// A child's `mailbox = { bound = 1000, policy = "reject" }`.

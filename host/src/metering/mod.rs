@@ -120,6 +120,16 @@ pub(crate) fn exception_warning(module: &str) -> Option<u64> {
         .allow(module, std::time::Instant::now())
 }
 
+/// Whether a process of `module` left without a granted directory because guests hold all
+/// the files they may may be a warning now: at most one a second per module; `Some(n)`
+/// with the `n` held back since the last.
+pub(crate) fn spent_files_warning(module: &str) -> Option<u64> {
+    static SPENT: OnceLock<throttle::Throttle> = OnceLock::new();
+    SPENT
+        .get_or_init(Default::default)
+        .allow(module, std::time::Instant::now())
+}
+
 /// Record from now on (the recorder is installed).
 pub(crate) fn enable() {
     ENABLED.store(true, Ordering::Relaxed);

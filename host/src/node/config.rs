@@ -20,6 +20,7 @@ pub struct NodeConfig {
     pub(crate) max_table_bytes: usize,
     pub(crate) callback_timeout: Option<Duration>,
     pub(crate) max_sql_statements: usize,
+    pub(crate) max_guest_files: Option<usize>,
 }
 
 impl Default for NodeConfig {
@@ -38,6 +39,7 @@ impl Default for NodeConfig {
             max_sql_statements: std::thread::available_parallelism()
                 .map_or(2, |n| n.get())
                 .max(2),
+            max_guest_files: None,
         }
     }
 }
@@ -126,6 +128,26 @@ impl NodeConfig {
     /// [`MAX_SQL_STATEMENTS`](crate::manifest::MAX_SQL_STATEMENTS)).
     pub fn max_sql_statements(&mut self, statements: usize) -> &mut Self {
         self.max_sql_statements = statements.clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
+        self
+    }
+
+    /// How many OS descriptors guests may hold open in the whole node: files and
+    /// directories opened through WASI, each WASI context's granted directories, TCP
+    /// sockets, and three per SQLite connection (its database, journal and WAL index).
+    /// Default: all the node's descriptor limit but a quarter of it, and never the last
+    /// 256, which the node keeps for itself (its control socket, databases, compile cache,
+    /// modules). At start the node raises its soft `RLIMIT_NOFILE` to the hard limit; a
+    /// larger value than that share is lowered to it, with a warning.
+    ///
+    /// When they are all held, a guest's WASI `open-at` fails with the error code `io`
+    /// (what the OS's `EMFILE` gives a guest), a socket's creation with
+    /// `new-socket-limit`, a database open with `too-many-connections`, and a granted
+    /// directory a new WASI context cannot have is left out of it (with a warning, at most
+    /// one a second per module); the process goes on. A descriptor gives its place back
+    /// when it closes: dropped by the guest, or with its instance (the process exits or
+    /// hibernates, or an upgrade is rolled back).
+    pub fn max_guest_files(&mut self, files: usize) -> &mut Self {
+        self.max_guest_files = Some(files);
         self
     }
 

@@ -32,6 +32,7 @@ use crate::supervisor::Supervisor;
 use crate::term::{Term, decode, encode};
 
 mod config;
+mod descriptors;
 mod exit;
 mod grants;
 mod guest_log;
@@ -80,6 +81,8 @@ pub(crate) struct NodeInner {
     pub(crate) guest_log: std::sync::OnceLock<guest_log::GuestLog>,
     /// Turns to run a SQL statement ([`NodeConfig::max_sql_statements`]).
     pub(crate) sql_turns: Arc<tokio::sync::Semaphore>,
+    /// The descriptors guests may hold ([`NodeConfig::max_guest_files`]).
+    pub(crate) descriptors: Arc<crate::descriptors::DescriptorBudget>,
     _clock: EpochClock,
 }
 
@@ -136,6 +139,8 @@ impl Node {
             term: config.max_message_size,
         });
         let sql_turns = Arc::new(tokio::sync::Semaphore::new(config.max_sql_statements));
+        let descriptors =
+            crate::descriptors::DescriptorBudget::new(descriptors::guest_files(&config));
         Ok(Node {
             inner: Arc::new(NodeInner {
                 engine,
@@ -156,6 +161,7 @@ impl Node {
                 upgrading: Default::default(),
                 guest_log: Default::default(),
                 sql_turns,
+                descriptors,
                 _clock: clock,
             }),
         })

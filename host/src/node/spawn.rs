@@ -76,7 +76,13 @@ pub(crate) async fn spawn(
         Some(g) => Some(g.clone()).filter(|g| !g.databases.is_empty()),
         None => node.database_grants(module.name()),
     };
-    ctx.sql = databases.map(|g| Box::new(crate::sql::Databases::new(g, node.sql_turns.clone())));
+    ctx.sql = databases.map(|g| {
+        Box::new(crate::sql::Databases::new(
+            g,
+            node.sql_turns.clone(),
+            node.descriptors.clone(),
+        ))
+    });
     ctx.wasi = grants.map(|g| Box::new(crate::host::wasi::Wasi::new(g)));
     let guard = ExitGuard::new(node.clone(), entry.clone());
     let task = tokio::spawn(crate::process::run(

@@ -96,6 +96,7 @@ pub(super) fn open(
         interrupt,
         timeout,
         closed: Default::default(),
+        files: None,
     })
 }
 

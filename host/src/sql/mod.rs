@@ -31,7 +31,10 @@
 //! its opening of the file. So a database in such a subdirectory is refused when granted
 //! (`ModuleGrants::check_database_placement`, a manifest error at its line).
 //!
-//! A process holds at most [`MAX_CONNECTIONS`] connections. They belong to the instance
+//! A process holds at most [`MAX_CONNECTIONS`] connections, and each takes
+//! [`CONNECTION_FILES`] descriptors from the node's budget of guest descriptors
+//! ([`crate::descriptors`]) until it is closed: past either, an open fails with
+//! `too-many-connections`. They belong to the instance
 //! that opened them and do not outlive it: hibernating closes them, a new instance (waking,
 //! an upgrade) starts with none, and dropping one closes it, rolling back a transaction it
 //! left open. An upgrade sets the old instance's aside ([`Databases::set_aside`], with its
@@ -48,10 +51,14 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::Semaphore;
 
 use crate::bindings::otter::genserver::sql::{Error, Rows, Value};
+use crate::descriptors::{DescriptorBudget, DescriptorToken};
 use crate::grants::{DirMode, ModuleGrants};
 
 /// Connections one process may hold at once.
 pub(crate) const MAX_CONNECTIONS: usize = 8;
+/// The OS descriptors one connection may hold, as counted in the node's budget of guest
+/// descriptors: the database, its journal or WAL, and the WAL's shared-memory index.
+pub(crate) const CONNECTION_FILES: usize = 3;
 /// The longest statement text, in bytes.
 pub(crate) const MAX_STATEMENT_BYTES: usize = 64 * 1024;
 /// The most rows one query returns.
@@ -69,6 +76,8 @@ pub(crate) struct Databases {
     next: u32,
     /// The node's turns to run a statement: a bounded share of the blocking threads.
     turns: Arc<Semaphore>,
+    /// The node's budget of guest descriptors, which each connection takes from.
+    descriptors: Arc<DescriptorBudget>,
 }
 
 /// The connections one instance holds, by handle; dropping them closes them.
@@ -90,21 +99,32 @@ pub(crate) struct Connection {
     timeout: std::time::Duration,
     /// Let go of: a statement still waiting for its thread does not run.
     closed: Arc<AtomicBool>,
+    /// Its files' share of the node's budget, given back once it is closed (dropped).
+    files: Option<DescriptorToken>,
 }
 
 impl Databases {
-    pub(crate) fn new(grants: Arc<ModuleGrants>, turns: Arc<Semaphore>) -> Self {
+    pub(crate) fn new(
+        grants: Arc<ModuleGrants>,
+        turns: Arc<Semaphore>,
+        descriptors: Arc<DescriptorBudget>,
+    ) -> Self {
         Databases {
             grants,
             open: Connections::default(),
             next: 0,
             turns,
+            descriptors,
         }
     }
 
     /// The same grants and no connection, for a context standing in for this one.
     pub(crate) fn stand_in(&self) -> Self {
-        Databases::new(self.grants.clone(), self.turns.clone())
+        Databases::new(
+            self.grants.clone(),
+            self.turns.clone(),
+            self.descriptors.clone(),
+        )
     }
 
     /// Close every connection (a new instance holds none of the old one's).
@@ -132,15 +152,20 @@ impl Databases {
         if self.open.0.len() >= MAX_CONNECTIONS {
             return Err(Error::TooManyConnections);
         }
+        let files = self
+            .descriptors
+            .take(CONNECTION_FILES)
+            .ok_or(Error::TooManyConnections)?;
         let (path, read_only, timeout, max_bytes) = (
             grant.path.clone(),
             grant.mode == DirMode::ReadOnly,
             grant.timeout,
             grant.max_bytes,
         );
-        let conn = self
+        let mut conn = self
             .blocking(move || guard::open(&path, read_only, timeout, max_bytes))
             .await?;
+        conn.files = Some(files);
         let handle = self.next;
         self.next = self.next.wrapping_add(1);
         self.open.0.insert(handle, Arc::new(conn));
@@ -256,7 +281,7 @@ mod tests {
     fn databases(dir: &std::path::Path, turns: Arc<Semaphore>) -> Databases {
         let mut grants = ModuleGrants::default();
         grants.database("orders", dir.join("orders.db"), DirMode::ReadWrite);
-        Databases::new(Arc::new(grants), turns)
+        Databases::new(Arc::new(grants), turns, DescriptorBudget::new(usize::MAX))
     }
 
     #[tokio::test]
@@ -276,6 +301,37 @@ mod tests {
         let rows = dbs.query(h, "SELECT 1".into(), vec![]).await.unwrap();
         assert_eq!(rows.rows.len(), 1);
         assert_eq!(turns.available_permits(), 1, "its turn is given back");
+    }
+
+    #[tokio::test]
+    async fn a_connection_past_the_node_s_budget_of_guest_files_is_refused_until_one_closes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut grants = ModuleGrants::default();
+        grants.database("orders", tmp.path().join("orders.db"), DirMode::ReadWrite);
+        let budget = DescriptorBudget::new(2 * CONNECTION_FILES);
+        let mut dbs = Databases::new(
+            Arc::new(grants),
+            Arc::new(Semaphore::new(2)),
+            budget.clone(),
+        );
+        let first = dbs.open("orders").await.unwrap();
+        dbs.open("orders").await.unwrap();
+        assert!(matches!(
+            dbs.open("orders").await,
+            Err(Error::TooManyConnections)
+        ));
+        assert_eq!(budget.held(), 2 * CONNECTION_FILES);
+        dbs.drop_handle(first);
+        // Closed on a blocking thread; its files count until then.
+        for _ in 0..200 {
+            if budget.held() == CONNECTION_FILES {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(budget.held(), CONNECTION_FILES);
+        dbs.open("orders").await.expect("its place is given back");
+        dbs.close_all();
     }
 
     #[tokio::test]

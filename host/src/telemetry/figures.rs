@@ -70,6 +70,18 @@ pub(super) fn render_node(node: &Node, out: &mut String) {
     let _ = writeln!(out, "# HELP otter_processes Live processes on the node.");
     let _ = writeln!(out, "# TYPE otter_processes gauge");
     let _ = writeln!(out, "otter_processes {total}");
+    let _ = writeln!(
+        out,
+        "# HELP otter_guest_files OS descriptors guests hold open (WASI files, directories and sockets, SQLite connections)."
+    );
+    let _ = writeln!(out, "# TYPE otter_guest_files gauge");
+    let _ = writeln!(out, "otter_guest_files {}", node.open_guest_files());
+    let _ = writeln!(
+        out,
+        "# HELP otter_guest_files_max OS descriptors guests may hold open (max_guest_files)."
+    );
+    let _ = writeln!(out, "# TYPE otter_guest_files_max gauge");
+    let _ = writeln!(out, "otter_guest_files_max {}", node.max_guest_files());
     render_callbacks(out);
     gauge_family(
         out,

@@ -30,7 +30,8 @@
 //! and `_count` names), and `otter_` names are the host's: a guest's would-be `otter_x` is
 //! `guest_otter_x`. So a guest cannot make the scrape invalid.
 //!
-//! The host's own figures, all prefixed `otter_`: `otter_processes`,
+//! The host's own figures, all prefixed `otter_`: `otter_processes`, `otter_guest_files`
+//! and `otter_guest_files_max` (descriptors guests hold open, and may),
 //! `otter_module_processes{module}`, `otter_module_mailbox_messages{module}`,
 //! `otter_mailbox_length{name,module}`, `otter_process_memory_bytes{name,module}` and
 //! `otter_process_restarts{name,module}` for registered processes (read at scrape time; the

@@ -81,8 +81,8 @@ shutdown_timeout_ms = {MAX}
 }
 
 #[test]
-fn table_bytes_and_sql_statements_at_tomls_largest_are_refused_at_their_line_and_field() {
-    for key in ["max_table_bytes", "max_sql_statements"] {
+fn bounded_node_numbers_at_tomls_largest_are_refused_at_their_line_and_field() {
+    for key in ["max_table_bytes", "max_sql_statements", "max_guest_files"] {
         let app = App::new();
         app.write_manifest(&format!(
             "[node]\nname = \"t\"\ncontrol = \"ctl/t.sock\"\n{key} = {MAX}\n\n[modules]\necho = \"{echo}\"\n",

@@ -225,7 +225,7 @@ fn every_node_key_reaches_the_node_config() {
     let text = LIMITS.replace(
         "[node]\n",
         "[node]\nmax_message_size = 4096\nmax_tables = 1\nmax_tables_per_process = 2\n\
-         max_table_bytes = 1048576\nmax_sql_statements = 3\n",
+         max_table_bytes = 1048576\nmax_sql_statements = 3\nmax_guest_files = 64\n",
     );
     let (_dir, m) = parse(&text);
     let c = m.expect("valid").node_config();
@@ -239,6 +239,35 @@ fn every_node_key_reaches_the_node_config() {
     assert_eq!(c.max_tables_per_process, 2);
     assert_eq!(c.max_table_bytes, 1 << 20);
     assert_eq!(c.max_sql_statements, 3);
+    assert_eq!(c.max_guest_files, Some(64));
+}
+
+#[test]
+fn max_guest_files_is_at_most_what_the_open_file_limit_leaves_guests() {
+    let share = crate::descriptors::guest_share(crate::descriptors::reachable_limit());
+    let with =
+        |n: &str| HOST_LIMITS.replace("[modules]", &format!("max_guest_files = {n}\n\n[modules]"));
+    let (_dir, m) = parse(&with(&share.to_string()));
+    assert_eq!(m.expect("the most is valid").max_guest_files, Some(share));
+    let (_dir, m) = parse(&with("1"));
+    assert_eq!(m.expect("one is valid").max_guest_files, Some(1));
+    let (_dir, m) = parse(HOST_LIMITS);
+    assert_eq!(
+        m.expect("valid").max_guest_files,
+        None,
+        "unset: the node's default"
+    );
+    for (n, says) in [
+        ((share + 1).to_string(), format!("at most {share}")),
+        ("0".into(), "positive".into()),
+        ("-1".into(), String::new()),
+    ] {
+        let e = error(&with(&n));
+        assert_eq!(e.file.file_name().unwrap(), "app.toml", "{n}: {e}");
+        assert_eq!(e.line, Some(7), "{n}: {e}");
+        assert!(e.field.starts_with("node.max_guest_files"), "{n}: {e}");
+        assert!(e.message.contains(&says), "{n}: {e}");
+    }
 }
 
 const SERIES: &str = r#"[telemetry]
