@@ -1,6 +1,6 @@
 //! The manifest's text before serde sees it: bytes that are not UTF-8, and the line and
 //! field of the TOML parser's errors that come without them (a duplicate key, nesting
-//! past the parser's limit).
+//! past the parser's limit); and serde's list of the fields it expected, made a suggestion.
 
 use std::ops::Range;
 
@@ -82,4 +82,59 @@ pub(super) fn deep_key_line(text: &str, segments: usize) -> Option<usize> {
             parts >= segments
         })
         .map(|i| i + 1)
+}
+
+/// Longest unknown key an error repeats.
+const MAX_KEY_SHOWN: usize = 64;
+
+/// serde's `unknown field `k`, expected one of `a`, `b`, …` as one short line: the key, and
+/// the known one it is most likely a typo of, if any (the list grows with every key).
+pub(super) fn unknown_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let end = rest
+        .rfind("`, expected")
+        .or_else(|| rest.rfind("`, there are no fields"))?;
+    let (key, expected) = (&rest[..end], &rest[end..]);
+    let closest = expected
+        .split('`')
+        .skip(2)
+        .step_by(2)
+        .map(|known| (strsim::damerau_levenshtein(key, known), known))
+        .filter(|&(distance, known)| distance <= (known.len() / 3).max(1))
+        .min();
+    let key = crate::guest_text::one_line(key, MAX_KEY_SHOWN);
+    Some(match closest {
+        Some((_, known)) => format!("unknown field `{key}` (did you mean `{known}`?)"),
+        None => format!("unknown field `{key}` (see the manifest reference for the fields)"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_field_is_named_with_the_known_one_it_is_likely_a_typo_of() {
+        let serde =
+            "unknown field `max_timer`, expected one of `name`, `max_timers`, `memory_limit`";
+        assert_eq!(
+            unknown_field(serde).as_deref(),
+            Some("unknown field `max_timer` (did you mean `max_timers`?)")
+        );
+        let far = "unknown field `colour`, expected `name` or `module`";
+        assert_eq!(
+            unknown_field(far).as_deref(),
+            Some("unknown field `colour` (see the manifest reference for the fields)")
+        );
+        let one = "unknown field `nmae`, expected `name`";
+        assert!(unknown_field(one).unwrap().contains("did you mean `name`"));
+        let none = "unknown field `x`, there are no fields";
+        assert!(unknown_field(none).is_some());
+        let long = format!("unknown field `{}`, expected `a`", "k".repeat(10_000));
+        assert!(
+            unknown_field(&long).unwrap().len() < 200,
+            "a long key is cut"
+        );
+        assert_eq!(unknown_field("invalid type: string"), None);
+    }
 }

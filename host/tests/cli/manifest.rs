@@ -82,7 +82,7 @@ fn otter_run_refuses_each_hostile_manifest_naming_line_and_field() {
             "an unknown field",
             "max_timers = 100",
             "max_timer = 100",
-            "app.toml:3: node.max_timer: unknown field",
+            "app.toml:3: node.max_timer: unknown field `max_timer` (did you mean `max_timers`?)",
         ),
         (
             "a wrong type",

@@ -2,9 +2,11 @@
 //!
 //! A fixed reserve costs a node that spawns a few processes as much as one that spawns
 //! thousands a second (a counter's slot is 20 KiB prepared, per pool). So the reserve starts
-//! small, doubles whenever a spawn finds it empty (the spawns outran the thread), and halves
-//! at every idle check without a slot taken since the one before, down to nothing: an idle
-//! node gives its reserve back to the kernel within seconds.
+//! small, doubles when spawns find it empty (the spawns outran the thread; once per refill,
+//! however many spawns find it empty meanwhile), and halves at every idle check after the
+//! first without a slot taken since the one before, down to nothing: an idle node gives its
+//! reserve back to the kernel within seconds, while one spawning every second or so keeps a
+//! few slots rather than preparing and discarding them.
 
 /// The reserve a pool aims at first, and after it has been idle down to nothing.
 const FIRST: usize = 4;
@@ -20,6 +22,10 @@ pub(in crate::pools) struct Demand {
     taken: u64,
     /// `taken` at the last idle check.
     checked: u64,
+    /// Idle checks in a row without a slot taken.
+    idle: u32,
+    /// A spawn found the reserve empty since it was last full: the target doubled already.
+    missed: bool,
 }
 
 impl Default for Demand {
@@ -28,6 +34,8 @@ impl Default for Demand {
             target: FIRST,
             taken: 0,
             checked: 0,
+            idle: 0,
+            missed: false,
         }
     }
 }
@@ -47,16 +55,27 @@ impl Demand {
     /// none was ready.
     pub(super) fn took(&mut self, missed: bool) {
         self.taken += 1;
-        if missed {
+        if missed && !self.missed {
+            self.missed = true;
             self.target = (self.target * 2).clamp(FIRST, MOST);
         }
     }
 
-    /// An idle check: halve the target if no slot was taken since the last one. Returns the
+    /// The reserve holds its target again.
+    pub(super) fn filled(&mut self) {
+        self.missed = false;
+    }
+
+    /// An idle check: halve the target if no slot was taken since the last two. Returns the
     /// target.
     pub(super) fn idle_check(&mut self) -> usize {
         if self.taken == self.checked {
-            self.target /= 2;
+            self.idle += 1;
+            if self.idle >= 2 {
+                self.target /= 2;
+            }
+        } else {
+            self.idle = 0;
         }
         self.checked = self.taken;
         self.target
@@ -68,23 +87,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_reserve_doubles_when_spawns_find_it_empty_up_to_its_most() {
+    fn the_reserve_doubles_once_per_refill_when_spawns_find_it_empty_up_to_its_most() {
         let mut demand = Demand::default();
         assert_eq!(demand.target(), FIRST);
         demand.took(false);
         assert_eq!(demand.target(), FIRST, "a prepared slot was ready");
+        demand.took(true);
+        demand.took(true);
+        assert_eq!(
+            demand.target(),
+            2 * FIRST,
+            "twice empty before it was refilled"
+        );
         let mut targets = Vec::new();
-        for _ in 0..5 {
+        for _ in 0..4 {
+            demand.filled();
             demand.took(true);
             targets.push(demand.target());
         }
-        assert_eq!(targets, [8, 16, 32, MOST, MOST]);
+        assert_eq!(targets, [16, 32, MOST, MOST]);
     }
 
     #[test]
-    fn an_idle_reserve_halves_at_each_check_down_to_nothing_and_regrows() {
+    fn an_idle_reserve_halves_from_the_second_idle_check_down_to_nothing_and_regrows() {
         let mut demand = Demand::default();
         demand.took(true);
+        demand.filled();
         demand.took(true);
         assert_eq!(demand.target(), 16);
         demand.took(false);
@@ -93,9 +121,11 @@ mod tests {
             16,
             "slots were taken since the last check"
         );
+        assert_eq!(demand.idle_check(), 16, "one idle check is not idle yet");
         let halved: Vec<usize> = (0..6).map(|_| demand.idle_check()).collect();
         assert_eq!(halved, [8, 4, 2, 1, 0, 0]);
         assert_eq!(demand.low_water(), 0, "nothing to fill");
+        demand.filled();
         demand.took(true);
         assert_eq!(
             demand.target(),
@@ -103,5 +133,12 @@ mod tests {
             "a miss after idling starts small again"
         );
         assert_eq!(demand.low_water(), 2);
+        assert_eq!(
+            demand.idle_check(),
+            FIRST,
+            "a spawn came: idle from the start again"
+        );
+        assert_eq!(demand.idle_check(), FIRST);
+        assert_eq!(demand.idle_check(), FIRST / 2);
     }
 }

@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use rustix::mm::{self, Advice};
 
-use super::{Slot, Slots, State};
+use super::{Addr, Slot, Slots, State};
 
 pub(super) use demand::Demand;
 
@@ -45,8 +45,10 @@ const MADV_POPULATE_WRITE: libc::c_int = 23;
 /// One slot handed out in this many (without warm pages) is a probe.
 const PROBE_EVERY: u32 = 8;
 
-/// A probe's pages are read this far from its start (a stack's: from its end).
-const SAMPLE_BYTES: usize = 4 << 20;
+/// A probe's pages are read this far from its start (a stack's: from its end). Reading them
+/// (`mincore`) is most of the preparing thread's work, ~30 ns a page on a VM, and at most
+/// [`MAX_PREPARED_BYTES`] of them are prepared, those nearest the start.
+const SAMPLE_BYTES: usize = 1 << 20;
 
 /// At most this many bytes of a slot are made resident ahead: a counter touches 4 pages of
 /// memory and 1 of stack.
@@ -125,10 +127,12 @@ impl Slots {
     fn prepare_one(&self, learned: &mut Learned) -> Step {
         let mut state = self.lock();
         if state.samples != learned.samples {
+            // The probe before the newest is the one learned from last time.
+            let next = state.samples == learned.samples + 1;
             learned.samples = state.samples;
             let samples = [state.before, state.sample];
             drop(state);
-            self.learn(learned, samples);
+            self.learn(learned, samples, next);
             self.lock().learned = learned.samples;
             return Step::Again;
         }
@@ -138,6 +142,7 @@ impl Slots {
         }
         if ready >= state.demand.target() {
             learned.filling = false;
+            state.demand.filled();
         }
         if !learned.filling || learned.pages.is_empty() {
             // Nothing to prepare until spawns take from the reserve: wait for them, or, with
@@ -186,16 +191,24 @@ impl Slots {
 
     /// Learn from the last two probes: prepare the pages both have resident. If those change,
     /// the slots prepared so far were made for other pages and go back to the kernel.
-    fn learn(&self, learned: &mut Learned, [before, sample]: [Option<Slot>; 2]) {
+    /// `next`: the probe before the newest is the newest of the last call, whose footprint
+    /// is kept rather than read again (reading one is most of the thread's work).
+    fn learn(&self, learned: &mut Learned, [before, sample]: [Option<Slot>; 2], next: bool) {
+        let last = learned.last.take();
         let (Some(before), Some(sample)) = (before, sample) else {
             return;
         };
-        let before = self.footprint(before);
-        let shared: Vec<usize> = self
-            .footprint(sample)
-            .into_iter()
+        let before = match last {
+            Some((base, pages)) if next && base == before.base => pages,
+            _ => self.footprint(before),
+        };
+        let footprint = self.footprint(sample);
+        let shared: Vec<usize> = footprint
+            .iter()
+            .copied()
             .filter(|p| before.binary_search(p).is_ok())
             .collect();
+        learned.last = Some((sample.base, footprint));
         if shared == learned.pages {
             return;
         }
@@ -356,6 +369,8 @@ struct Learned {
     samples: u64,
     /// The pages to prepare: those the last two probes had resident.
     pages: Vec<usize>,
+    /// The newest probe learned from, and its footprint.
+    last: Option<(Addr, Vec<usize>)>,
     /// Preparing until the reserve is full (after it ran low).
     filling: bool,
 }

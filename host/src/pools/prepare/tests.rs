@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::*;
-use crate::pools::{Scrub, WARM_BYTES};
+use crate::pools::{Scrub, WARM_BYTES, WARM_SLOTS};
 
 fn page() -> usize {
     rustix::param::page_size()
@@ -189,14 +189,20 @@ fn without_preparing_the_reserve_is_still_handed_out() {
 
 #[test]
 fn a_released_prepared_slot_gives_its_untouched_prepared_pages_back() {
-    // Larger than a warm slot may be, so that release gives the pages to the kernel.
     let pages = 2 * WARM_BYTES / page();
-    let slots = learned(pages, &[1, 2, 300]);
+    let slots = learned(pages, &[1, 2, 200]);
     let slot = slots.acquire().expect("slot");
-    assert!(resident(&slots, slot, pages)[300], "prepared");
+    assert!(resident(&slots, slot, pages)[200], "prepared");
+    // No room among the warm slots, so that release gives the pages to the kernel.
+    let other = slots.acquire().expect("slot");
+    slots
+        .lock()
+        .warm
+        .extend(std::iter::repeat_n(other, WARM_SLOTS));
     // Its holder wrote only its first page.
     // SAFETY: released once, unused after.
     unsafe { slots.release(slot, page(), Scrub::Zeros) };
+    slots.lock().warm.clear();
     assert!(
         resident(&slots, slot, pages).iter().all(|r| !r),
         "no page of a released slot stays resident"
@@ -270,7 +276,8 @@ fn an_idle_reserve_goes_back_to_the_kernel() {
     let slots = learned(16, &[0, 1]);
     let reserve = slots.lock().prepared.clone();
     assert!(!reserve.is_empty());
-    // The first check sees the probes taken since the start; each later one halves.
+    // The first check sees the probes taken since the start; from the second idle one on,
+    // each halves.
     for _ in 0..8 {
         slots.idle_check();
     }
@@ -278,14 +285,36 @@ fn an_idle_reserve_goes_back_to_the_kernel() {
     assert!(state.prepared.is_empty(), "an idle pool keeps a reserve");
     assert_eq!(state.demand.target(), 0);
     drop(state);
-    for slot in reserve {
+    for &slot in &reserve {
         assert_eq!(
             resident(&slots, slot, 16),
             vec![false; 16],
             "a slot taken out of the reserve keeps its pages"
         );
     }
-    assert_eq!(slots.reserve_resident(&[]), 0);
+    assert_eq!(slots.reserve_resident(&reserve), 0);
+}
+
+#[test]
+fn a_reserve_idled_to_nothing_is_refilled_when_spawns_come_back() {
+    let slots = learned(16, &[0]);
+    for _ in 0..8 {
+        slots.idle_check();
+    }
+    {
+        let mut state = slots.lock();
+        assert_eq!(state.demand.target(), 0);
+        // No probe waits to be read (reading one wakes the thread too), and the next slot is
+        // not a probe's.
+        state.probe = None;
+        state.turn = 1;
+    }
+    // The thread now waits without a timeout: the spawn finding nothing ready wakes it.
+    let slot = slots.acquire().expect("slot");
+    assert_eq!(slot.prepared, 0);
+    eventually(&slots, "the reserve refilled", |s| {
+        s.demand.target() > 0 && s.prepared.len() == s.demand.target()
+    });
 }
 
 #[test]
