@@ -118,6 +118,7 @@ mod trap;
 mod trust;
 mod upgrade;
 
+pub use descriptors::raise_open_file_limit;
 pub use dest::Dest;
 pub use embedded::{
     EmbeddedProcess, IncomingCall, MonitorRef, ProcessError, ReceiveError, Received,

@@ -298,3 +298,27 @@ async fn a_wasi_context_made_with_the_budget_spent_goes_without_its_directory_un
     assert_eq!(node.open_guest_files(), 2);
     node.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_node_leaves_its_host_program_s_open_file_limit_as_it_found_it() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let before = getrlimit(Resource::Nofile);
+    let Some(hard) = before.maximum else {
+        return;
+    };
+    // One below the hard limit, so that a node raising it would show.
+    let lowered = Rlimit {
+        current: Some(hard - 1),
+        maximum: Some(hard),
+    };
+    setrlimit(Resource::Nofile, lowered).expect("lower the soft limit");
+    let node = Node::new(NodeConfig::default()).expect("node");
+    let after = getrlimit(Resource::Nofile);
+    setrlimit(Resource::Nofile, before).expect("restore the soft limit");
+    drop(node);
+    assert_eq!(
+        after.current,
+        Some(hard - 1),
+        "the node changed its program's limit"
+    );
+}

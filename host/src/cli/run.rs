@@ -71,6 +71,9 @@ async fn serve(manifest: Manifest, node_name: String, socket: PathBuf) -> anyhow
         Some(addr) => Some(bind_metrics(&manifest, addr).await?),
         None => None,
     };
+    // As servers do: the node's guests get a share of the hard limit, not of a soft one
+    // meant for interactive shells.
+    otter::raise_open_file_limit();
     let node = Node::new(config)?;
     let metrics = prometheus.map(|(endpoint, metrics)| {
         let addr = endpoint

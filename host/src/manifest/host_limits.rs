@@ -24,8 +24,8 @@ pub(super) struct HostLimits {
 impl Parser<'_> {
     /// Each positive; table bytes at most this machine's memory (more could never be held,
     /// so it is a mistake, not a limit); SQL statements at most [`MAX_SQL_STATEMENTS`];
-    /// guest files at most what the node's descriptor limit, once raised to the hard limit,
-    /// leaves guests (the node keeps a quarter of it, at least 256).
+    /// guest files at most `MAX_GUEST_FILES` (not this machine's limit: the manifest may run
+    /// on another).
     pub(super) fn host_limits(&self, node: Option<&RawNode>) -> Result<HostLimits, ManifestError> {
         let Some(node) = node else {
             return Ok(HostLimits::default());
@@ -59,17 +59,17 @@ impl Parser<'_> {
         let max_guest_files = self
             .positive(&node.max_guest_files, "max_guest_files")?
             .map(as_usize);
-        let share = crate::descriptors::guest_share(crate::descriptors::reachable_limit());
+        // Not this machine's limit: a manifest checked on one machine runs on another, whose
+        // node lowers the value to what its limit leaves guests (with a warning).
         if let (Some(n), Some(v)) = (max_guest_files, &node.max_guest_files)
-            && n > share
+            && n > crate::descriptors::MAX_GUEST_FILES
         {
             return Err(self.error(
                 &v.span(),
                 "node.max_guest_files",
                 format!(
-                    "at most {share}, what this machine's limit of open files leaves guests \
-                     (the node keeps a quarter of it, at least {})",
-                    crate::descriptors::NODE_RESERVE
+                    "at most {}; a node lowers it to what its open-file limit leaves guests",
+                    crate::descriptors::MAX_GUEST_FILES
                 ),
             ));
         }

@@ -27,8 +27,8 @@
 //!                             # cores, at least 2; at most 256); the next waits its turn
 //! max_guest_files = 4096      # OS descriptors all guests may hold open (WASI files,
 //!                             # directories and sockets, 3 per SQLite connection); default
-//!                             # and most: the open-file limit less max(256, a quarter);
-//!                             # past it an open fails (WASI `io`), the process goes on
+//!                             # the open-file limit less max(256, a quarter), to which a
+//!                             # node lowers more; past it an open fails (WASI `io`)
 //!
 //! [modules]
 //! echo = "../guests/target/wasm32-unknown-unknown/release/echo.wasm"
@@ -203,8 +203,8 @@ pub struct Manifest {
     /// `[node] max_sql_statements`, if set (see [`crate::NodeConfig::max_sql_statements`]);
     /// at most [`MAX_SQL_STATEMENTS`].
     pub max_sql_statements: Option<usize>,
-    /// `[node] max_guest_files`, if set (see [`crate::NodeConfig::max_guest_files`]); at
-    /// most what the machine's limit of open files leaves guests.
+    /// `[node] max_guest_files`, if set (see [`crate::NodeConfig::max_guest_files`]): the
+    /// node lowers it to what its limit of open files leaves guests.
     pub max_guest_files: Option<usize>,
     /// `[node] control_max_request_bytes`, `control_idle_timeout_ms` and
     /// `control_max_connections`, or their defaults.

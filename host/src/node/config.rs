@@ -136,8 +136,9 @@ impl NodeConfig {
     /// sockets, and three per SQLite connection (its database, journal and WAL index).
     /// Default: all the node's descriptor limit but a quarter of it, and never the last
     /// 256, which the node keeps for itself (its control socket, databases, compile cache,
-    /// modules). At start the node raises its soft `RLIMIT_NOFILE` to the hard limit; a
-    /// larger value than that share is lowered to it, with a warning.
+    /// modules); the nodes of one program share it. `otter run` raises its soft
+    /// `RLIMIT_NOFILE` to the hard limit first ([`raise_open_file_limit`](crate::raise_open_file_limit));
+    /// a node never does. A larger value than that share is lowered to it, with a warning.
     ///
     /// When they are all held, a guest's WASI `open-at` fails with the error code `io`
     /// (what the OS's `EMFILE` gives a guest), a socket's creation with

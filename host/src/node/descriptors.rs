@@ -1,25 +1,29 @@
 //! The node's budget of descriptors for guests ([`NodeConfig::max_guest_files`]): its size
 //! at start and what operators read of it.
 
-use super::{Node, NodeConfig};
-use crate::descriptors::{guest_share, raise_limit};
+use std::sync::Arc;
 
-/// How many descriptors guests may hold: the configured number, at most the share the
-/// node's descriptor limit leaves them once raised.
-pub(super) fn guest_files(config: &NodeConfig) -> usize {
-    let share = guest_share(raise_limit());
-    match config.max_guest_files {
+use super::{Node, NodeConfig};
+use crate::descriptors::{DescriptorBudget, program_budget};
+
+/// The node's budget: the configured number, drawn on the program's, whose share of the
+/// descriptor limit it never exceeds (a larger number is lowered, with a warning).
+pub(super) fn guest_files(config: &NodeConfig) -> Arc<DescriptorBudget> {
+    let program = program_budget();
+    let share = program.limit();
+    let limit = match config.max_guest_files {
         Some(n) if n > share => {
             tracing::warn!(
                 asked = n,
                 share,
-                "max_guest_files is more than the node's descriptor limit leaves guests; lowered"
+                "max_guest_files is more than the open-file limit leaves guests; lowered"
             );
             share
         }
         Some(n) => n,
         None => share,
-    }
+    };
+    DescriptorBudget::within(program, limit)
 }
 
 impl Node {
@@ -30,7 +34,8 @@ impl Node {
     }
 
     /// How many OS descriptors guests may hold open in all
-    /// ([`NodeConfig::max_guest_files`]).
+    /// ([`NodeConfig::max_guest_files`]): fewer when other nodes of this program hold the
+    /// rest of its share.
     pub fn max_guest_files(&self) -> usize {
         self.inner.descriptors.limit()
     }

@@ -139,8 +139,7 @@ impl Node {
             term: config.max_message_size,
         });
         let sql_turns = Arc::new(tokio::sync::Semaphore::new(config.max_sql_statements));
-        let descriptors =
-            crate::descriptors::DescriptorBudget::new(descriptors::guest_files(&config));
+        let descriptors = descriptors::guest_files(&config);
         Ok(Node {
             inner: Arc::new(NodeInner {
                 engine,

@@ -148,3 +148,43 @@ module = "table_probe"
         "the first table is untouched"
     );
 }
+
+/// The soft and hard "Max open files" of a running process, from /proc.
+fn open_file_limits(pid: u32) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("/proc limits");
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("a Max open files line");
+    let mut fields = line["Max open files".len()..].split_whitespace();
+    (
+        fields.next().unwrap().to_owned(),
+        fields.next().unwrap().to_owned(),
+    )
+}
+
+#[test]
+fn otter_run_raises_its_soft_open_file_limit_to_the_hard_one() {
+    use std::os::unix::process::CommandExt;
+    let app = limited_app(10);
+    let mut cmd = otter();
+    // SAFETY: only an async-signal-safe system call between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+            let hard = getrlimit(Resource::Nofile).maximum;
+            setrlimit(
+                Resource::Nofile,
+                Rlimit {
+                    current: Some(512),
+                    maximum: hard,
+                },
+            )
+            .map_err(std::io::Error::from)
+        });
+    }
+    let node = app.spawn_with(cmd).ready();
+    let (soft, hard) = open_file_limits(node.pid());
+    assert_eq!(soft, hard, "otter run left its soft limit at 512");
+    assert_ne!(soft, "512");
+}

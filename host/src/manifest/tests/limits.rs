@@ -243,12 +243,17 @@ fn every_node_key_reaches_the_node_config() {
 }
 
 #[test]
-fn max_guest_files_is_at_most_what_the_open_file_limit_leaves_guests() {
-    let share = crate::descriptors::guest_share(crate::descriptors::reachable_limit());
+fn max_guest_files_is_bounded_whatever_the_machine_parsing_it() {
+    let share = crate::descriptors::MAX_GUEST_FILES;
     let with =
         |n: &str| HOST_LIMITS.replace("[modules]", &format!("max_guest_files = {n}\n\n[modules]"));
     let (_dir, m) = parse(&with(&share.to_string()));
     assert_eq!(m.expect("the most is valid").max_guest_files, Some(share));
+    let (_dir, m) = parse(&with("100000000"));
+    assert!(
+        m.is_ok(),
+        "more than this machine allows is the node's to lower"
+    );
     let (_dir, m) = parse(&with("1"));
     assert_eq!(m.expect("one is valid").max_guest_files, Some(1));
     let (_dir, m) = parse(HOST_LIMITS);
