@@ -289,6 +289,10 @@ async fn a_batch_result_that_does_not_match_its_messages_crashes_only_its_server
             "extra",
             "handle-batch returned outcomes that do not match its messages",
         ),
+        (
+            "past_stop",
+            "handle-batch returned outcomes that do not match its messages",
+        ),
     ] {
         let (results, alive) = lying_batch(mode).await;
         let crashed = Err(CallError::Exited(ExitReason::Error(reason.to_owned())));
@@ -296,6 +300,13 @@ async fn a_batch_result_that_does_not_match_its_messages_crashes_only_its_server
         if mode == "extra" {
             // Its calls were answered before the host saw the stray outcome.
             assert_eq!(results, vec![Ok(json!("ok")); 3], "{mode}");
+        } else if mode == "past_stop" {
+            // The first reply was acted on; the count past it ends the server.
+            assert_eq!(
+                results,
+                vec![Ok(json!("ok")), crashed.clone(), crashed],
+                "{mode}"
+            );
         } else {
             assert_eq!(
                 results,

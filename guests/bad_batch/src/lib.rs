@@ -4,6 +4,8 @@
 //! - `"more"`: says it handled one message more than the batch holds.
 //! - `"kind"`: answers every message with a cast's outcome, calls too.
 //! - `"extra"`: handles the batch honestly, then adds an outcome nobody asked for.
+//! - `"past_stop"`: answers every call with a reply that asks for a timeout (which ends a
+//!   batch), and says it handled them all.
 //! - anything else: honest.
 //!
 //! `export_genserver!` writes every export from the SDK's glue, so this crate writes the
@@ -83,6 +85,17 @@ impl Guest for Export {
                 outcomes: batch
                     .iter()
                     .map(|_| Outcome::Noreply(NoreplyResult::Noreply(Next::None)))
+                    .collect(),
+            },
+            "past_stop" => BatchResult {
+                handled: len,
+                outcomes: batch
+                    .iter()
+                    .filter(|e| matches!(e, Envelope::Call(_)))
+                    .map(|_| {
+                        let ok = otter_guest::encode(&"ok");
+                        Outcome::Call(CallResult::Reply((ok, Next::Timeout(60_000))))
+                    })
                     .collect(),
             },
             "extra" => {

@@ -106,7 +106,9 @@ pub(super) async fn handle_batch(
             break;
         }
     }
-    if handled == claimed && outcomes.len() > 0 {
+    // The guest stops at the first outcome that is not plain: a count past it, or outcomes
+    // left over, would have the host hand it messages it says it handled.
+    if handled != claimed || outcomes.len() > 0 {
         return wrong();
     }
     let mut unhandled = Vec::with_capacity(batch.len() - handled);
