@@ -370,6 +370,32 @@ fn show_limit(limit: Duration) -> String {
 /// component here), check it against the contract and the process limits, and read its
 /// version: from its `otter-vsn` section if it has one, else from its `vsn` export (see
 /// [`try_instance`]).
+/// The version of the WIT package `otter:genserver` (wit/) this host implements.
+pub const CONTRACT_VERSION: &str = "0.2.0";
+
+/// Refuse a component built for another version of the contract by saying so, rather than
+/// with the type mismatch linking would find.
+fn check_contract(engine: &Engine, component: &Component) -> Result<(), String> {
+    let ty = component.component_type();
+    let imports = ty.imports(engine).map(|(name, _)| name);
+    for name in imports.chain(ty.exports(engine).map(|(name, _)| name)) {
+        let Some(interface) = name.strip_prefix("otter:genserver/") else {
+            continue;
+        };
+        let version = interface.split_once('@').map(|(_, v)| v);
+        if version != Some(CONTRACT_VERSION) {
+            let theirs = version.map_or("(no version)".into(), |v| {
+                crate::guest_text::one_line(v, 32)
+            });
+            return Err(format!(
+                "built for otter:genserver@{theirs}, and this node speaks \
+                 otter:genserver@{CONTRACT_VERSION}: rebuild it with the matching otter-guest"
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub(crate) async fn compile(
     node: &NodeInner,
     name: &str,
@@ -407,6 +433,7 @@ pub(crate) async fn compile(
             invalid("the compiler failed on this module (see the log)".into())
         })?
         .map_err(|e| invalid(format!("{e:#}")))?;
+    check_contract(engine, &component).map_err(&invalid)?;
     // Only a module that imports WASI is linked with it.
     let wasi = crate::host::wasi::imports_wasi(engine, &component);
     let linker = if wasi {
@@ -449,4 +476,22 @@ pub(crate) async fn compile(
         pre,
         metrics: Default::default(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_contract_version_is_the_wit_package_s() {
+        for (file, text) in [
+            ("genserver.wit", include_str!("../../wit/genserver.wit")),
+            ("server.wit", include_str!("../../wit/server.wit")),
+            ("types.wit", include_str!("../../wit/types.wit")),
+        ] {
+            let package = format!("package otter:genserver@{};", super::CONTRACT_VERSION);
+            assert!(
+                text.contains(&package),
+                "wit/{file} declares another version"
+            );
+        }
+    }
 }

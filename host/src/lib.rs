@@ -123,7 +123,7 @@ pub use dest::Dest;
 pub use embedded::{
     EmbeddedProcess, IncomingCall, MonitorRef, ProcessError, ReceiveError, Received,
 };
-pub use engine::{DEFAULT_LOAD_TIMEOUT, EngineConfig, Module};
+pub use engine::{CONTRACT_VERSION, DEFAULT_LOAD_TIMEOUT, EngineConfig, Module};
 pub use error::{
     CallError, GetStateError, LoadError, ReplaceStateError, ResumeError, SendError, StartError,
     StopError, SuspendError,

@@ -44,6 +44,17 @@ fn component_of_another_world() -> Vec<u8> {
     component.finish()
 }
 
+/// A component built for an older version of the contract: it imports its `log`.
+fn component_of_an_older_contract() -> Vec<u8> {
+    let mut types = ComponentTypeSection::new();
+    types.instance(&InstanceType::new());
+    let mut imports = ComponentImportSection::new();
+    imports.import("otter:genserver/log@0.1.0", ComponentTypeRef::Instance(0));
+    let mut component = Component::new();
+    component.section(&types).section(&imports);
+    component.finish()
+}
+
 /// Each broken module, written into `app`'s directory, with what its refusal must say.
 fn broken_modules(app: &App) -> Vec<(&'static str, PathBuf, &'static str)> {
     let kv = std::fs::read(guests().join("kv.wasm")).unwrap();
@@ -82,6 +93,11 @@ fn broken_modules(app: &App) -> Vec<(&'static str, PathBuf, &'static str)> {
             "a component of another world",
             file("world.wasm", &component_of_another_world()),
             "does not export otter:genserver/server",
+        ),
+        (
+            "a component of an older contract",
+            file("old.wasm", &component_of_an_older_contract()),
+            "built for otter:genserver@0.1.0",
         ),
         ("a directory", dir, "not a"),
         ("a 100 MB file", huge, "67108864"),
