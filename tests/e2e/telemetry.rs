@@ -60,7 +60,15 @@ pub(crate) fn metrics() -> Metrics {
             tracing_subscriber::filter::filter_fn(|m| m.target() == "otter::telemetry"),
         ));
         tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
-        Metrics::install().expect("the only recorder")
+        let metrics = Metrics::install().expect("the only recorder");
+        // Every test of this binary shares the recorder: a node-wide budget past what they
+        // spend together, so that none depends on which ran before it; each module keeps
+        // the default share.
+        let share = otter::telemetry::SeriesLimits::default().per_module();
+        let mut limits = otter::telemetry::SeriesLimits::default();
+        limits.max_series(100_000).max_series_per_module(share);
+        metrics.set_series_limits(limits);
+        metrics
     })
     .clone()
 }

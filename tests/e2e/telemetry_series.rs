@@ -1,9 +1,9 @@
 //! Guests' metric series: each module has a share of the node's budget, so one module
 //! inventing series (a label with a request id in it) cannot stop the others making theirs;
 //! the share is the module's, whatever its processes and versions. The recorder is the one
-//! [`crate::telemetry`] installs for this test binary, with one budget of 2,000 series for
-//! every test in it: each test here uses modules of its own and spends one module's share
-//! (500), so the three leave room for the others.
+//! [`crate::telemetry`] installs for this test binary, whose node-wide budget is larger than
+//! all its tests spend together: each test here uses modules of its own and spends one
+//! module's share (500).
 
 use otter::telemetry::SeriesLimits;
 use otter::{ExitReason, Node, SpawnOptions, UpgradeOptions};

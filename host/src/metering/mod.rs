@@ -120,8 +120,8 @@ pub(crate) fn exception_warning(module: &str) -> Option<u64> {
         .allow(module, std::time::Instant::now())
 }
 
-/// Whether a process of `module` left without a granted directory because guests hold all
-/// the files they may may be a warning now: at most one a second per module; `Some(n)`
+/// Whether that a process of `module` was left without a granted directory, because guests
+/// hold all the files they may, may be a warning now: at most one a second per module; `Some(n)`
 /// with the `n` held back since the last.
 pub(crate) fn spent_files_warning(module: &str) -> Option<u64> {
     static SPENT: OnceLock<throttle::Throttle> = OnceLock::new();

@@ -124,6 +124,9 @@ struct SeriesState {
     /// How many of `series` each module created. A module is here only once it created
     /// one, so there are never more entries than series.
     by_module: HashMap<Box<str>, usize>,
+    /// The modules warned of being refused past their share (since the limits were set):
+    /// fewer than `by_module`'s, or a refusal with a share of none.
+    warned: HashSet<Box<str>>,
 }
 
 impl Series {
@@ -137,7 +140,9 @@ impl Series {
 
     /// Apply `limits` from now on. Series already created stay, even past a lowered limit.
     pub(crate) fn set_limits(&self, limits: SeriesLimits) {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).limits = limits;
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.limits = limits;
+        state.warned.clear();
     }
 
     /// A value's hash under this node's random keys.
@@ -166,9 +171,21 @@ impl Series {
         }
         let limits = state.limits;
         // The module's own share first: a module past it is refused for that, even once
-        // the node is full, so the drop names the module that caused it.
+        // the node is full, so the drop names the module that caused it. With no budget
+        // at all no module caused it.
         let held = state.by_module.get(module).copied().unwrap_or(0);
-        if held >= limits.per_module() {
+        if held >= limits.per_module() && limits.max() > 0 {
+            // Once per module: warned modules are at most those holding series, and a
+            // module with a share of none is warned of once too.
+            if state.warned.len() <= state.by_module.len() && state.warned.insert(module.into()) {
+                tracing::warn!(
+                    target: "otter::telemetry",
+                    module,
+                    limit = limits.per_module(),
+                    node_limit = limits.max(),
+                    "a module reached its share of distinct metric series; measurements for its new series are dropped"
+                );
+            }
             return Err(Refused::ModuleSeriesLimit);
         }
         if state.series.len() >= limits.max() {
@@ -205,16 +222,6 @@ impl Series {
             None => state.by_module.entry(module.into()).or_default(),
         };
         *held += 1;
-        // A module's count only grows, so this is once per module (per change of limits).
-        if *held == limits.per_module() {
-            tracing::warn!(
-                target: "otter::telemetry",
-                module,
-                limit = limits.per_module(),
-                node_limit = limits.max(),
-                "a module reached its share of distinct metric series; measurements for its new series are dropped"
-            );
-        }
         Ok(())
     }
 
@@ -321,6 +328,11 @@ mod tests {
         assert_eq!(admit(&s, "new", "y"), Err(Refused::ModuleSeriesLimit));
         s.set_limits(limits(0, 0));
         assert_eq!(admit(&s, "m9", "x"), Ok(()), "known ones go on");
+        assert_eq!(
+            admit(&s, "newer", "y"),
+            Err(Refused::SeriesLimit),
+            "with no budget at all, no module is to blame"
+        );
     }
 
     #[test]

@@ -38,9 +38,9 @@
 //! Virtual: `max_memory` plus one stack per process, never committed (`MAP_NORESERVE`; under
 //! `vm.overcommit_memory = 2` the kernel ignores that flag and counts whole chunks). Resident:
 //! only the pages a process touched, and the prepared reserve while spawns come (up to 33
-//! slots per pool with the pages recent processes shared, at most 64 KiB each: 4 MiB for a node
-//! at worst, 20 KiB a slot for small servers; none a few seconds after the spawns stop). Chunks are unmapped when the engine and every slot are
-//! gone.
+//! slots per pool with the pages recent processes shared, at most 64 KiB each: 4 MiB for a
+//! node at worst, 20 KiB a slot for small servers; none a few seconds after the spawns
+//! stop). Chunks are unmapped when the engine and every slot are gone.
 //!
 //! ## Reuse
 //!
