@@ -1,4 +1,5 @@
 use super::*;
+use crate::supervisor::{Restart, Shutdown, Strategy};
 use crate::term::encode;
 
 /// A directory with `echo.wasm` and `kv.wasm` (empty: the manifest only checks they
