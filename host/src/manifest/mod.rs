@@ -29,6 +29,12 @@
 //!                             # directories and sockets, 3 per SQLite connection); default
 //!                             # and most: the open-file limit less max(256, a quarter);
 //!                             # past it an open fails (WASI `io`), the process goes on
+//! max_wasm_stack = 131072     # bytes of wasm stack one callback may use, 16 KiB to 8 MiB
+//!                             # (each process reserves it); deeper: exit `stack_overflow`
+//! epoch_tick_ms = 1           # the clock that preempts busy callbacks and times them, 1 to
+//!                             # 100 ms, at most callback_timeout_ms (and any child's)
+//! load_timeout_ms = 5000      # how long a module's own code may run while it loads (its
+//!                             # trial instance, its `vsn`), at most 10 min; past it the load fails
 //!
 //! [modules]
 //! echo = "../guests/target/wasm32-unknown-unknown/release/echo.wasm"
@@ -160,6 +166,7 @@ use crate::supervisor as sup;
 use crate::term::Term;
 
 pub use crate::supervisor::DEFAULT_SHUTDOWN_TIMEOUT;
+pub use engine_limits::{MAX_EPOCH_TICK, MAX_LOAD_TIMEOUT, MAX_WASM_STACK, MIN_WASM_STACK};
 pub use host_limits::MAX_SQL_STATEMENTS;
 pub use telemetry::MAX_SERIES;
 pub use tree::{ChildTable, ChildTableKind, SupervisorTable, WorkerSpec};
@@ -207,6 +214,15 @@ pub struct Manifest {
     /// `[node] max_guest_files`, if set (see [`crate::NodeConfig::max_guest_files`]); at
     /// most what the machine's limit of open files leaves guests.
     pub max_guest_files: Option<usize>,
+    /// `[node] max_wasm_stack`, if set (see [`crate::EngineConfig::max_wasm_stack`]);
+    /// within [`MIN_WASM_STACK`] and [`MAX_WASM_STACK`].
+    pub max_wasm_stack: Option<usize>,
+    /// `[node] epoch_tick_ms`, if set (see [`crate::EngineConfig::epoch_tick`]); at most
+    /// [`MAX_EPOCH_TICK`] and at most the node's `callback_timeout_ms`.
+    pub epoch_tick: Option<Duration>,
+    /// `[node] load_timeout_ms`, if set (see [`crate::EngineConfig::load_timeout`]); at
+    /// most [`MAX_LOAD_TIMEOUT`].
+    pub load_timeout: Option<Duration>,
     /// `[node] control_max_request_bytes`, `control_idle_timeout_ms` and
     /// `control_max_connections`, or their defaults.
     pub control_limits: crate::control::Limits,
@@ -326,6 +342,15 @@ impl Manifest {
         if let Some(n) = self.max_guest_files {
             config.max_guest_files(n);
         }
+        if let Some(bytes) = self.max_wasm_stack {
+            config.engine().max_wasm_stack(bytes);
+        }
+        if let Some(tick) = self.epoch_tick {
+            config.engine().epoch_tick(tick);
+        }
+        if let Some(limit) = self.load_timeout {
+            config.engine().load_timeout(limit);
+        }
         config
     }
 
@@ -412,6 +437,7 @@ impl Manifest {
 }
 
 mod child;
+mod engine_limits;
 mod grants;
 mod host_limits;
 mod node;

@@ -6,6 +6,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::ManifestError;
+use super::engine_limits::EngineLimits;
 use super::host_limits::HostLimits;
 use super::parse::Parser;
 use super::raw::{RawManifest, RawNode};
@@ -22,6 +23,7 @@ pub(super) struct NodeTable {
     pub(super) callback_timeout: Option<Duration>,
     pub(super) control_limits: crate::control::Limits,
     pub(super) host_limits: HostLimits,
+    pub(super) engine_limits: EngineLimits,
 }
 
 impl Parser<'_> {
@@ -94,6 +96,7 @@ impl Parser<'_> {
             None => crate::control::Limits::default(),
         };
         let host_limits = self.host_limits(raw.node.as_ref())?;
+        let engine_limits = self.engine_limits(raw.node.as_ref(), callback_timeout)?;
         Ok(NodeTable {
             name: node_name,
             control,
@@ -105,6 +108,7 @@ impl Parser<'_> {
             callback_timeout,
             control_limits,
             host_limits,
+            engine_limits,
         })
     }
 

@@ -121,6 +121,10 @@ impl Parser<'_> {
             memory_limit: node
                 .memory_limit
                 .unwrap_or(crate::EngineConfig::default().max_memory),
+            epoch_tick: node
+                .engine_limits
+                .epoch_tick
+                .unwrap_or(crate::EngineConfig::default().epoch_tick),
         };
         let (root_line, strategy, intensity, period, root_id, root_name) = match &raw.supervisor {
             None => (1, None, None, None, None, None),
@@ -173,6 +177,9 @@ impl Parser<'_> {
             max_table_bytes: node.host_limits.max_table_bytes,
             max_sql_statements: node.host_limits.max_sql_statements,
             max_guest_files: node.host_limits.max_guest_files,
+            max_wasm_stack: node.engine_limits.max_wasm_stack,
+            epoch_tick: node.engine_limits.epoch_tick,
+            load_timeout: node.engine_limits.load_timeout,
             control_limits: node.control_limits,
             modules,
             supervisor,

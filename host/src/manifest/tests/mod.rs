@@ -537,6 +537,7 @@ fn bad_via_names_and_start_timeouts_name_their_line_and_field() {
     assert!(e.message.contains("positive"), "{e}");
 }
 
+mod engine_limits;
 mod limits;
 mod refusals;
 
