@@ -20,7 +20,7 @@ use crate::process::ProcessCtx;
 pub const DEFAULT_LOAD_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How the engine is set up; every setter states its default.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineConfig {
     pub(crate) max_memory: usize,
     pub(crate) max_wasm_stack: usize,

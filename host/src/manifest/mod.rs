@@ -354,6 +354,18 @@ impl Manifest {
         config
     }
 
+    /// Whether `other` sets its node up as this manifest does: the same name, control
+    /// socket and control limits, and the same [`Manifest::node_config`]. What differs
+    /// takes effect at the next start only (`otter reload` says so). The node configs are
+    /// compared, not the keys one by one, so that a `[node]` key is compared as soon as it
+    /// reaches the node.
+    pub fn same_node(&self, other: &Manifest) -> bool {
+        self.node_name == other.node_name
+            && self.control == other.control
+            && self.control_limits == other.control_limits
+            && self.node_config() == other.node_config()
+    }
+
     /// Read and check a manifest file.
     ///
     /// # Errors
