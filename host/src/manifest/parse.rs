@@ -419,6 +419,11 @@ impl Parser<'_> {
                     "a key or table header nested {TOML_NESTING_LIMIT} or more levels deep"
                 );
             }
+            m if m.starts_with("unknown field") => {
+                if let Some(m) = text::misspelt_key(m) {
+                    error.message = m;
+                }
+            }
             m if m.contains("max recursion depth") => {
                 error.message = format!(
                     "arrays and inline tables nested {TOML_NESTING_LIMIT} or more levels deep"

@@ -1,6 +1,6 @@
 //! The manifest's text before serde sees it: bytes that are not UTF-8, and the line and
 //! field of the TOML parser's errors that come without them (a duplicate key, nesting
-//! past the parser's limit).
+//! past the parser's limit), and the key a misspelt one was meant to be.
 
 use std::ops::Range;
 
@@ -82,4 +82,40 @@ pub(super) fn deep_key_line(text: &str, segments: usize) -> Option<usize> {
             parts >= segments
         })
         .map(|i| i + 1)
+}
+
+/// serde's `unknown field `k`, expected one of `a`, `b`, …` as `unknown field `k`; did you
+/// mean `a`?` when a key is within two edits of `k`: the whole list is long (the `[node]`
+/// table has twenty keys) and a typo is the usual cause. `None` keeps serde's message.
+pub(super) fn misspelt_key(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (unknown, rest) = rest.split_once('`')?;
+    let keys = rest.strip_prefix(", expected one of ")?;
+    // Keys are short; a long unknown one is no typo (and bounds the work below).
+    if unknown.len() > 64 {
+        return None;
+    }
+    let (edits, key) = keys
+        .split(", ")
+        .map(|k| k.trim_matches('`'))
+        .map(|k| (edits(unknown, k), k))
+        .min_by_key(|(d, _)| *d)?;
+    (edits <= 2).then(|| format!("unknown field `{unknown}`; did you mean `{key}`?"))
+}
+
+/// The Levenshtein distance between `a` and `b`, in characters, ASCII case ignored (TOML
+/// keys are case-sensitive, and `Max_Timers` is still meant as `max_timers`).
+fn edits(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = diagonal + usize::from(!ca.eq_ignore_ascii_case(cb));
+            diagonal = row[j + 1];
+            row[j + 1] = substitute.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
 }

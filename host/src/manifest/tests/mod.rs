@@ -326,6 +326,37 @@ fn an_unknown_field_is_refused() {
 }
 
 #[test]
+fn a_misspelt_key_is_answered_with_the_key_meant_and_an_unknown_one_with_every_key() {
+    let e = error("[node]\nmax_timer = 100\n\n[modules]\necho = \"echo.wasm\"\n");
+    assert_eq!(
+        (e.line, e.field.as_str()),
+        (Some(2), "node.max_timer"),
+        "{e}"
+    );
+    assert_eq!(
+        e.message, "unknown field `max_timer`; did you mean `max_timers`?",
+        "{e}"
+    );
+    let e = error("[node]\nMax_Wasm_Stak = 2\n\n[modules]\necho = \"echo.wasm\"\n");
+    assert!(e.message.ends_with("did you mean `max_wasm_stack`?"), "{e}");
+    let e = error("[node]\nwhatever = 1\n\n[modules]\necho = \"echo.wasm\"\n");
+    assert!(
+        e.message
+            .starts_with("unknown field `whatever`, expected one of `name`"),
+        "{e}"
+    );
+    let long = "k".repeat(100_000);
+    let e = error(&format!(
+        "[node]\n{long} = 1\n\n[modules]\necho = \"echo.wasm\"\n"
+    ));
+    assert!(
+        e.message.contains("expected one of"),
+        "{}",
+        &e.message[..200]
+    );
+}
+
+#[test]
 fn a_missing_field_names_the_child() {
     let e = error("[modules]\necho = \"echo.wasm\"\n\n[[children]]\nname = \"x\"\n");
     assert_eq!(e.line, Some(4));
