@@ -84,9 +84,10 @@ pub(super) fn deep_key_line(text: &str, segments: usize) -> Option<usize> {
         .map(|i| i + 1)
 }
 
-/// serde's `unknown field `k`, expected one of `a`, `b`, …` as `unknown field `k`; did you
-/// mean `a`?` when a key is within two edits of `k`: the whole list is long (the `[node]`
-/// table has twenty keys) and a typo is the usual cause. `None` keeps serde's message.
+/// serde's message for an unknown key K, which lists every key of its table, as "unknown
+/// field K; did you mean A?" when a key A is within two edits of K: the list is long (the
+/// `[node]` table has nineteen keys) and a typo is the usual cause. `None` keeps serde's
+/// message.
 pub(super) fn misspelt_key(message: &str) -> Option<String> {
     let rest = message.strip_prefix("unknown field `")?;
     let (unknown, rest) = rest.split_once('`')?;
