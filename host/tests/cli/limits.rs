@@ -172,8 +172,9 @@ module = "hostile"
 
 #[test]
 fn a_node_with_a_larger_max_wasm_stack_runs_a_recursion_the_default_stack_cannot() {
-    // About 70 bytes a frame: 4000 frames overflow the default 128 KiB, not 512 KiB.
-    let deep = r#"{"deep": [4000, "nothing"]}"#;
+    // About 50 bytes a frame: 6000 frames overflow the default 128 KiB (some 2700 fit), not
+    // 512 KiB (some 10,000 fit).
+    let deep = r#"{"deep": [6000, "nothing"]}"#;
     {
         let app = hostile_app("");
         let _node = app.spawn().ready();
