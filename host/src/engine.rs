@@ -20,7 +20,7 @@ use crate::process::ProcessCtx;
 pub const DEFAULT_LOAD_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How the engine is set up; every setter states its default.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineConfig {
     pub(crate) max_memory: usize,
     pub(crate) max_wasm_stack: usize,
@@ -56,13 +56,19 @@ impl EngineConfig {
         self
     }
 
-    /// The wasm stack one callback may use. Default 128 KiB.
+    /// The wasm stack one callback may use; deeper, the process exits `stack_overflow`.
+    /// Default 128 KiB. Every process reserves this (and a margin for host frames) as
+    /// address space up front; a manifest's `[node] max_wasm_stack` is within
+    /// [`MIN_WASM_STACK`](crate::manifest::MIN_WASM_STACK) and
+    /// [`MAX_WASM_STACK`](crate::manifest::MAX_WASM_STACK).
     pub fn max_wasm_stack(&mut self, bytes: usize) -> &mut Self {
         self.max_wasm_stack = bytes;
         self
     }
 
-    /// How often a running callback yields to the scheduler. Default 1 ms.
+    /// How often a running callback yields to the scheduler; callback time limits are
+    /// counted in these ticks. Default 1 ms. A manifest's `[node] epoch_tick_ms` is at most
+    /// [`MAX_EPOCH_TICK`](crate::manifest::MAX_EPOCH_TICK).
     pub fn epoch_tick(&mut self, tick: Duration) -> &mut Self {
         self.epoch_tick = tick;
         self
@@ -72,7 +78,8 @@ impl EngineConfig {
     /// instance that checks it against the process limits, and, for a module without the
     /// SDK's `otter-vsn` section, `vsn` on that instance. Past it the load fails
     /// ([`LoadError::Invalid`]). Compiling comes before and is not counted. Default 5 s
-    /// ([`DEFAULT_LOAD_TIMEOUT`]).
+    /// ([`DEFAULT_LOAD_TIMEOUT`]); a manifest's `[node] load_timeout_ms` is at most
+    /// [`MAX_LOAD_TIMEOUT`](crate::manifest::MAX_LOAD_TIMEOUT).
     pub fn load_timeout(&mut self, limit: Duration) -> &mut Self {
         self.load_timeout = limit;
         self

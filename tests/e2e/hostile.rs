@@ -4,8 +4,8 @@
 //! host frame reaches a neighbour's fiber stack.
 
 use otter::{
-    CallError, ChildSpec, ExitReason, Keys, MAX_TERM_DEPTH, Node, Pid, Restart, SpawnOptions,
-    Strategy, SupervisorSpec, from_json,
+    CallError, ChildSpec, ExitReason, Keys, MAX_TERM_DEPTH, Node, NodeConfig, Pid, Restart,
+    SpawnOptions, Strategy, SupervisorSpec, from_json,
 };
 use serde_json::{Value, json};
 
@@ -16,7 +16,11 @@ use crate::support::*;
 const ABYSS: u32 = 200_000;
 
 async fn hostile_node() -> Node {
-    let node = node().await;
+    hostile_node_with(node().await).await
+}
+
+/// `node` with the hostile module, a unique registry and a dynamic supervisor of probes.
+async fn hostile_node_with(node: Node) -> Node {
     node.load_module("hostile", wasm("hostile")).await.unwrap();
     node.create_registry("Hostile", Keys::Unique).unwrap();
     node.start_supervisor(
@@ -162,12 +166,13 @@ async fn deepest(node: &Node, attack: &Value) -> (u32, String) {
             Err(e) => panic!("{attack}: at depth {depth}: {e}"),
         }
     };
-    let (mut lo, mut hi) = (0u32, 1u32 << 16);
-    let mut outcome = try_at(lo).await.expect("the attack runs at depth 0");
-    assert!(
-        try_at(hi).await.is_none(),
-        "a descent of {hi} frames overflows"
-    );
+    let mut outcome = try_at(0).await.expect("the attack runs at depth 0");
+    // A depth that overflows, however large the stack.
+    let (mut lo, mut hi) = (0u32, 1u32 << 12);
+    while let Some(o) = try_at(hi).await {
+        assert!(hi < 1 << 24, "a descent of {hi} frames does not overflow");
+        (lo, hi, outcome) = (hi, hi * 2, o);
+    }
     while hi - lo > 1 {
         let mid = lo + (hi - lo) / 2;
         match try_at(mid).await {
@@ -176,6 +181,39 @@ async fn deepest(node: &Node, attack: &Value) -> (u32, String) {
         }
     }
     (lo, outcome)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imports_called_below_the_largest_wasm_stack_a_manifest_allows_stay_inside_the_fiber_stack()
+{
+    // The host's margin below the wasm stack is the same whatever the wasm stack: at the
+    // manifest's largest, a full stack and then the heaviest imports still leave the node up.
+    let mut config = NodeConfig::default();
+    config
+        .engine()
+        .max_wasm_stack(otter::manifest::MAX_WASM_STACK);
+    let node = Node::new(config).unwrap();
+    node.load_module("probe", wasm("probe")).await.unwrap();
+    let node = hostile_node_with(node).await;
+    let (nothing, _) = deepest(&node, &json!("nothing")).await;
+    let frames = (otter::manifest::MAX_WASM_STACK / 128) as u32;
+    assert!(
+        nothing > frames,
+        "only {nothing} frames in the largest stack"
+    );
+    let deep = MAX_TERM_DEPTH as u32 - 1;
+    for attack in [
+        json!({"register": shape(deep, 64 << 10)}),
+        json!({"start_child": ["Jobs", shape(ABYSS, 0)]}),
+        json!({"log": 64 << 10}),
+    ] {
+        let (depth, outcome) = deepest(&node, &attack).await;
+        eprintln!("{attack:.60}: {depth} frames deep: {outcome:.80}");
+        assert!(depth > nothing / 2, "{attack}: only {depth} frames");
+    }
+    let h = hostile(&node).await;
+    let count: String = node.call(h, &json!("count")).await.unwrap();
+    assert_eq!(count, "0");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -29,6 +29,8 @@ pub(super) struct Tree<'r> {
     pub(super) vias: HashMap<(String, Vec<u8>), String>,
     /// The node's memory limit, above which no child's may go.
     pub(super) memory_limit: usize,
+    /// The node's epoch tick, below which no child's callback timeout may go.
+    pub(super) epoch_tick: Duration,
 }
 
 impl Parser<'_> {
@@ -285,7 +287,18 @@ impl Parser<'_> {
             if *t.get_ref() == 0 {
                 return Err(self.error(&t.span(), f("callback_timeout_ms"), "must be positive"));
             }
-            limits = limits.callback_timeout(Duration::from_millis(*t.get_ref()));
+            let limit = Duration::from_millis(*t.get_ref());
+            if limit < tree.epoch_tick {
+                return Err(self.error(
+                    &t.span(),
+                    f("callback_timeout_ms"),
+                    format!(
+                        "at least [node] epoch_tick_ms ({} ms): callbacks are timed in ticks",
+                        tree.epoch_tick.as_millis()
+                    ),
+                ));
+            }
+            limits = limits.callback_timeout(limit);
         }
         if let Some(m) = &child.mailbox {
             let raw = m.get_ref();

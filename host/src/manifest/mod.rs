@@ -29,6 +29,12 @@
 //!                             # directories and sockets, 3 per SQLite connection); default
 //!                             # the open-file limit less max(256, a quarter), to which a
 //!                             # node lowers more; past it an open fails (WASI `io`)
+//! max_wasm_stack = 131072     # bytes of wasm stack one callback may use, 16 KiB to 8 MiB
+//!                             # (each process reserves it); deeper: exit `stack_overflow`
+//! epoch_tick_ms = 1           # the clock that preempts busy callbacks and times them, 1 to
+//!                             # 100 ms, at most callback_timeout_ms (and any child's)
+//! load_timeout_ms = 5000      # how long a module's own code may run while it loads (its
+//!                             # trial instance, its `vsn`), at most 10 min; past it the load fails
 //!
 //! [modules]
 //! echo = "../guests/target/wasm32-unknown-unknown/release/echo.wasm"
@@ -156,12 +162,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::registry::Keys;
-use crate::supervisor::{self as sup, Restart, Shutdown, Strategy};
+use crate::supervisor as sup;
 use crate::term::Term;
 
 pub use crate::supervisor::DEFAULT_SHUTDOWN_TIMEOUT;
+pub use engine_limits::{MAX_EPOCH_TICK, MAX_LOAD_TIMEOUT, MAX_WASM_STACK, MIN_WASM_STACK};
 pub use host_limits::MAX_SQL_STATEMENTS;
 pub use telemetry::MAX_SERIES;
+pub use tree::{ChildTable, ChildTableKind, SupervisorTable, WorkerSpec};
 
 /// How deep supervisors may nest below the root supervisor.
 pub const MAX_SUPERVISOR_DEPTH: usize = 32;
@@ -206,6 +214,15 @@ pub struct Manifest {
     /// `[node] max_guest_files`, if set (see [`crate::NodeConfig::max_guest_files`]): the
     /// node lowers it to what its limit of open files leaves guests.
     pub max_guest_files: Option<usize>,
+    /// `[node] max_wasm_stack`, if set (see [`crate::EngineConfig::max_wasm_stack`]);
+    /// within [`MIN_WASM_STACK`] and [`MAX_WASM_STACK`].
+    pub max_wasm_stack: Option<usize>,
+    /// `[node] epoch_tick_ms`, if set (see [`crate::EngineConfig::epoch_tick`]); at most
+    /// [`MAX_EPOCH_TICK`] and at most the node's `callback_timeout_ms`.
+    pub epoch_tick: Option<Duration>,
+    /// `[node] load_timeout_ms`, if set (see [`crate::EngineConfig::load_timeout`]); at
+    /// most [`MAX_LOAD_TIMEOUT`].
+    pub load_timeout: Option<Duration>,
     /// `[node] control_max_request_bytes`, `control_idle_timeout_ms` and
     /// `control_max_connections`, or their defaults.
     pub control_limits: crate::control::Limits,
@@ -254,169 +271,6 @@ impl ModuleSpec {
     /// most [`MAX_MODULE_BYTES`](crate::MAX_MODULE_BYTES), however large it is or grows.
     pub fn read(&self) -> std::io::Result<Vec<u8>> {
         crate::file::read_regular(&self.path, crate::file::MAX_MODULE_BYTES)
-    }
-}
-
-/// A supervisor as the manifest describes it: the root (`[supervisor]`) or a `type =
-/// "supervisor"` child, with the lines of its tables; [`SupervisorTable::to_spec`] makes the
-/// runtime's [`crate::SupervisorSpec`] of it.
-#[derive(Debug, Clone)]
-pub struct SupervisorTable {
-    /// Its id: `[supervisor] id` (default: the node's name) or the child's id.
-    pub id: String,
-    /// The local name it registers under while it runs.
-    pub name: Option<String>,
-    /// Its restart strategy. Default `one_for_one`.
-    pub strategy: Strategy,
-    /// Restarts allowed within `period`. Default 3.
-    pub intensity: u32,
-    /// The intensity window (`period_ms`). Default 5 s.
-    pub period: Duration,
-    /// Its children, in start order.
-    pub children: Vec<ChildTable>,
-    /// The manifest line of its table (1 for a root without `[supervisor]`).
-    pub line: usize,
-}
-
-/// A child as the manifest describes it (the runtime's is [`crate::ChildSpec`]).
-#[derive(Debug, Clone)]
-pub struct ChildTable {
-    /// Its id among its siblings: `id`, else `name`, else `module`.
-    pub id: String,
-    /// When it is restarted. Default permanent.
-    pub restart: Restart,
-    /// How it is stopped: `shutdown` (or the older `shutdown_timeout_ms`). Default 5000 ms
-    /// for workers, infinity for supervisors.
-    pub shutdown: Shutdown,
-    /// A worker or a supervisor.
-    pub kind: ChildTableKind,
-    /// The manifest line where the child's table starts.
-    pub line: usize,
-}
-
-/// What a child is.
-#[derive(Debug, Clone)]
-pub enum ChildTableKind {
-    /// A process of a module.
-    Worker(WorkerSpec),
-    /// A supervisor with its own children.
-    Supervisor(SupervisorTable),
-}
-
-/// A worker child's process.
-#[derive(Debug, Clone)]
-pub struct WorkerSpec {
-    /// The name it registers under.
-    pub name: Option<String>,
-    /// The module it runs.
-    pub module: String,
-    /// The CBOR argument to `init`: the manifest's `args` converted through JSON, or CBOR
-    /// unit (what a server with `Args = ()` expects) when absent.
-    pub args: Term,
-    /// `via = [registry, key]`: the key (CBOR) it registers under in a unique registry of
-    /// the manifest, instead of a name.
-    pub via: Option<(String, Term)>,
-    /// `start_timeout_ms`: how long `init` may take before the start fails (default: as
-    /// long as it takes).
-    pub start_timeout: Option<Duration>,
-    /// `hibernate_after_ms`: hibernate whenever idle this long (default: never).
-    pub hibernate_after: Option<Duration>,
-    /// `memory_limit`, `callback_timeout_ms` and `mailbox` (default: the node's limits, an
-    /// unbounded mailbox).
-    pub limits: crate::ProcessLimits,
-    /// `grants`: its own WASI grants, within its module's (default: its module's).
-    pub grants: Option<Box<crate::grants::ModuleGrants>>,
-}
-
-impl ChildTable {
-    /// How logs and errors name the child: its id.
-    pub fn label(&self) -> &str {
-        &self.id
-    }
-
-    /// The worker's module, or `supervisor`.
-    pub fn module(&self) -> &str {
-        match &self.kind {
-            ChildTableKind::Worker(w) => &w.module,
-            ChildTableKind::Supervisor(_) => "supervisor",
-        }
-    }
-}
-
-impl SupervisorTable {
-    /// The runtime's spec for this supervisor and everything under it.
-    pub fn to_spec(&self) -> sup::SupervisorSpec {
-        let mut spec =
-            sup::SupervisorSpec::new(self.strategy).intensity(self.intensity, self.period);
-        spec.name = self.name.clone();
-        for c in &self.children {
-            let child = match &c.kind {
-                ChildTableKind::Worker(w) => {
-                    let mut child = sup::ChildSpec::worker(&c.id, &w.module, w.args.clone());
-                    if let Some(n) = &w.name {
-                        child = child.name(n);
-                    }
-                    if let Some((registry, key)) = &w.via {
-                        child = child.via(registry, key.clone());
-                    }
-                    if let Some(t) = w.start_timeout {
-                        child = child.start_timeout(t);
-                    }
-                    if let Some(t) = w.hibernate_after {
-                        child = child.hibernate_after(t);
-                    }
-                    if let Some(g) = &w.grants {
-                        child = child.grants((**g).clone());
-                    }
-                    child.limits(w.limits)
-                }
-                ChildTableKind::Supervisor(s) => sup::ChildSpec::supervisor(&c.id, s.to_spec()),
-            };
-            spec = spec.child(child.restart(c.restart).shutdown(c.shutdown));
-        }
-        spec
-    }
-
-    /// The line of what a runtime field path such as `children[1].children[0].id` is in:
-    /// the innermost child it names, else this supervisor.
-    pub fn line_of(&self, field: &str) -> usize {
-        let mut sup = self;
-        let mut line = self.line;
-        let mut rest = field;
-        while let Some(r) = rest.strip_prefix("children[") {
-            let Some((i, r)) = r.split_once(']') else {
-                break;
-            };
-            let Some(child) = i.parse::<usize>().ok().and_then(|i| sup.children.get(i)) else {
-                break;
-            };
-            line = child.line;
-            rest = r.strip_prefix('.').unwrap_or(r);
-            match &child.kind {
-                ChildTableKind::Supervisor(s) => sup = s,
-                ChildTableKind::Worker(_) => break,
-            }
-        }
-        line
-    }
-
-    /// The field path and line of the child reached by following `ids` (outermost first).
-    pub fn locate(&self, ids: &[&str]) -> Option<(String, usize)> {
-        let (first, rest) = ids.split_first()?;
-        let (i, child) = self
-            .children
-            .iter()
-            .enumerate()
-            .find(|(_, c)| c.id == *first)?;
-        let here = format!("children[{i}]");
-        match (&child.kind, rest.is_empty()) {
-            (_, true) => Some((here, child.line)),
-            (ChildTableKind::Supervisor(s), false) => s
-                .locate(rest)
-                .map(|(f, l)| (format!("{here}.{f}"), l))
-                .or(Some((here, child.line))),
-            (ChildTableKind::Worker(_), false) => Some((here, child.line)),
-        }
     }
 }
 
@@ -488,7 +342,28 @@ impl Manifest {
         if let Some(n) = self.max_guest_files {
             config.max_guest_files(n);
         }
+        if let Some(bytes) = self.max_wasm_stack {
+            config.engine().max_wasm_stack(bytes);
+        }
+        if let Some(tick) = self.epoch_tick {
+            config.engine().epoch_tick(tick);
+        }
+        if let Some(limit) = self.load_timeout {
+            config.engine().load_timeout(limit);
+        }
         config
+    }
+
+    /// Whether `other` sets its node up as this manifest does: the same name, control
+    /// socket and control limits, and the same [`Manifest::node_config`]. What differs
+    /// takes effect at the next start only (`otter reload` says so). The node configs are
+    /// compared, not the keys one by one, so that a `[node]` key is compared as soon as it
+    /// reaches the node.
+    pub fn same_node(&self, other: &Manifest) -> bool {
+        self.node_name == other.node_name
+            && self.control == other.control
+            && self.control_limits == other.control_limits
+            && self.node_config() == other.node_config()
     }
 
     /// Read and check a manifest file.
@@ -574,12 +449,15 @@ impl Manifest {
 }
 
 mod child;
+mod engine_limits;
 mod grants;
 mod host_limits;
+mod node;
 mod parse;
 mod raw;
 mod telemetry;
 mod text;
+mod tree;
 
 use parse::Parser;
 

@@ -66,73 +66,7 @@ impl Parser<'_> {
             None => None,
         };
 
-        let node_name = match raw.node.as_ref().and_then(|n| n.name.as_ref()) {
-            Some(name) => {
-                check_node_name(name.get_ref())
-                    .map_err(|m| self.error(&name.span(), "node.name", m))?;
-                name.get_ref().clone()
-            }
-            None => {
-                let stem = self
-                    .file
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                check_node_name(&stem).map_err(|m| ManifestError {
-                    file: self.file.to_owned(),
-                    line: None,
-                    field: "node.name".into(),
-                    message: format!("the file's stem cannot name the node ({m}); set [node] name"),
-                })?;
-                stem
-            }
-        };
-        let control = raw
-            .node
-            .as_ref()
-            .and_then(|n| n.control.as_ref())
-            .map(|c| {
-                if c.get_ref().is_empty() {
-                    Err(self.error(&c.span(), "node.control", "empty path"))
-                } else {
-                    Ok(base.join(c.get_ref()))
-                }
-            })
-            .transpose()?;
-
-        let max_message_size = match &raw.node {
-            Some(node) => self
-                .positive(&node.max_message_size, "max_message_size")?
-                .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
-            None => None,
-        };
-        let node_u64 = |pick: fn(&RawNode) -> &Option<Spanned<u64>>, field: &str| match &raw.node {
-            Some(node) => self.positive(pick(node), field),
-            None => Ok(None),
-        };
-        let as_usize = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
-        let max_processes = node_u64(|n| &n.max_processes, "max_processes")?.map(as_usize);
-        let max_timers = node_u64(|n| &n.max_timers, "max_timers")?.map(as_usize);
-        let max_registry_keys =
-            node_u64(|n| &n.max_registry_keys, "max_registry_keys")?.map(as_usize);
-        let memory_limit = node_u64(|n| &n.memory_limit, "memory_limit")?.map(as_usize);
-        if let (Some(bytes), Some(node)) = (memory_limit, &raw.node)
-            && bytes > crate::pools::MAX_MEMORY_SLOT
-            && let Some(m) = &node.memory_limit
-        {
-            return Err(self.error(
-                &m.span(),
-                "node.memory_limit",
-                format!("at most {} bytes", crate::pools::MAX_MEMORY_SLOT),
-            ));
-        }
-        let callback_timeout =
-            node_u64(|n| &n.callback_timeout_ms, "callback_timeout_ms")?.map(Duration::from_millis);
-        let control_limits = match &raw.node {
-            Some(node) => self.control_limits(node)?,
-            None => crate::control::Limits::default(),
-        };
-        let host_limits = self.host_limits(raw.node.as_ref())?;
+        let node = self.node(&raw, &base)?;
 
         let mut modules = Vec::with_capacity(raw.modules.len());
         for (name, spec) in &raw.modules {
@@ -184,7 +118,13 @@ impl Parser<'_> {
             registries: &registries,
             names: HashMap::new(),
             vias: HashMap::new(),
-            memory_limit: memory_limit.unwrap_or(crate::EngineConfig::default().max_memory),
+            memory_limit: node
+                .memory_limit
+                .unwrap_or(crate::EngineConfig::default().max_memory),
+            epoch_tick: node
+                .engine_limits
+                .epoch_tick
+                .unwrap_or(crate::EngineConfig::default().epoch_tick),
         };
         let (root_line, strategy, intensity, period, root_id, root_name) = match &raw.supervisor {
             None => (1, None, None, None, None, None),
@@ -206,7 +146,7 @@ impl Parser<'_> {
                 return Err(self.error(&id.span(), "supervisor.id", "empty id"));
             }
             Some(id) => id.get_ref().clone(),
-            None => node_name.clone(),
+            None => node.name.clone(),
         };
         let supervisor = self.supervisor(
             &mut tree,
@@ -224,20 +164,23 @@ impl Parser<'_> {
         Ok(Manifest {
             path: self.file.to_owned(),
             version,
-            node_name,
-            control,
-            max_message_size,
-            max_processes,
-            max_timers,
-            max_registry_keys,
-            memory_limit,
-            callback_timeout,
-            max_tables: host_limits.max_tables,
-            max_tables_per_process: host_limits.max_tables_per_process,
-            max_table_bytes: host_limits.max_table_bytes,
-            max_sql_statements: host_limits.max_sql_statements,
-            max_guest_files: host_limits.max_guest_files,
-            control_limits,
+            node_name: node.name,
+            control: node.control,
+            max_message_size: node.max_message_size,
+            max_processes: node.max_processes,
+            max_timers: node.max_timers,
+            max_registry_keys: node.max_registry_keys,
+            memory_limit: node.memory_limit,
+            callback_timeout: node.callback_timeout,
+            max_tables: node.host_limits.max_tables,
+            max_tables_per_process: node.host_limits.max_tables_per_process,
+            max_table_bytes: node.host_limits.max_table_bytes,
+            max_sql_statements: node.host_limits.max_sql_statements,
+            max_guest_files: node.host_limits.max_guest_files,
+            max_wasm_stack: node.engine_limits.max_wasm_stack,
+            epoch_tick: node.engine_limits.epoch_tick,
+            load_timeout: node.engine_limits.load_timeout,
+            control_limits: node.control_limits,
             modules,
             supervisor,
             prometheus: self.prometheus(raw.telemetry.as_ref())?,
@@ -246,39 +189,6 @@ impl Parser<'_> {
         })
     }
 
-    /// `[node] field`, which must be positive if it is given.
-    pub(super) fn positive(
-        &self,
-        v: &Option<Spanned<u64>>,
-        field: &str,
-    ) -> Result<Option<u64>, ManifestError> {
-        match v {
-            Some(v) if *v.get_ref() == 0 => {
-                Err(self.error(&v.span(), format!("node.{field}"), "must be positive"))
-            }
-            Some(v) => Ok(Some(*v.get_ref())),
-            None => Ok(None),
-        }
-    }
-
-    /// `[node] control_*`: the control socket's limits, each positive.
-    fn control_limits(&self, node: &RawNode) -> Result<crate::control::Limits, ManifestError> {
-        let mut limits = crate::control::Limits::default();
-        if let Some(bytes) =
-            self.positive(&node.control_max_request_bytes, "control_max_request_bytes")?
-        {
-            limits.max_request_bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
-        }
-        if let Some(ms) = self.positive(&node.control_idle_timeout_ms, "control_idle_timeout_ms")? {
-            limits.idle_timeout = Duration::from_millis(ms);
-        }
-        if let Some(n) = self.positive(&node.control_max_connections, "control_max_connections")? {
-            limits.max_connections = usize::try_from(n).unwrap_or(usize::MAX);
-        }
-        Ok(limits)
-    }
-
-    /// The `[[registries]]`: a name and `keys = "unique" | "duplicate"` each.
     fn registries(&self, raw: &[Spanned<RawRegistry>]) -> Result<Vec<RegistrySpec>, ManifestError> {
         let mut out: Vec<RegistrySpec> = Vec::with_capacity(raw.len());
         for (i, r) in raw.iter().enumerate() {
@@ -569,16 +479,6 @@ fn check_version(version: &str) -> Result<(), String> {
         return Err("must be one word of printable characters".into());
     }
     Ok(())
-}
-
-pub(super) fn check_node_name(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        Err("empty name".into())
-    } else if name.contains(['/', '\0']) || name == "." || name == ".." {
-        Err(format!("{name:?} cannot name a socket file"))
-    } else {
-        Ok(())
-    }
 }
 
 /// TOML to JSON: datetimes become their TOML text; NaN and infinities have no JSON form.

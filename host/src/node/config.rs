@@ -7,7 +7,7 @@ use crate::cache::CompileCache;
 use crate::engine::EngineConfig;
 
 /// Node-wide settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeConfig {
     pub(crate) engine: EngineConfig,
     pub(crate) compile_cache: Option<PathBuf>,

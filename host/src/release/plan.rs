@@ -164,20 +164,7 @@ pub(super) async fn plan(
     }
 
     let old = &running.manifest;
-    if old.node_name != manifest.node_name
-        || old.control != manifest.control
-        || old.max_message_size != manifest.max_message_size
-        || old.max_processes != manifest.max_processes
-        || old.max_timers != manifest.max_timers
-        || old.max_registry_keys != manifest.max_registry_keys
-        || old.memory_limit != manifest.memory_limit
-        || old.callback_timeout != manifest.callback_timeout
-        || old.max_tables != manifest.max_tables
-        || old.max_tables_per_process != manifest.max_tables_per_process
-        || old.max_table_bytes != manifest.max_table_bytes
-        || old.max_sql_statements != manifest.max_sql_statements
-        || old.control_limits != manifest.control_limits
-    {
+    if !old.same_node(manifest) {
         notes.push("[node] settings change: at the next start".into());
     }
     if old.prometheus != manifest.prometheus || old.series_limits != manifest.series_limits {

@@ -188,3 +188,40 @@ fn otter_run_raises_its_soft_open_file_limit_to_the_hard_one() {
     assert_eq!(soft, hard, "otter run left its soft limit at 512");
     assert_ne!(soft, "512");
 }
+
+/// `hostile` as `h`, on a node whose `[node]` table also holds `extra`.
+fn hostile_app(extra: &str) -> App {
+    let app = App::new();
+    app.write_manifest(&format!(
+        r#"[node]
+name = "t"
+control = "ctl/t.sock"
+{extra}
+
+[modules]
+hostile = "{hostile}"
+
+[[children]]
+name = "h"
+module = "hostile"
+"#,
+        hostile = guests().join("hostile.wasm").display(),
+    ));
+    app
+}
+
+#[test]
+fn a_node_with_a_larger_max_wasm_stack_runs_a_recursion_the_default_stack_cannot() {
+    // About 50 bytes a frame: 6000 frames overflow the default 128 KiB (some 2700 fit), not
+    // 512 KiB (some 10,000 fit).
+    let deep = r#"{"deep": [6000, "nothing"]}"#;
+    {
+        let app = hostile_app("");
+        let _node = app.spawn().ready();
+        let e = fails(&app, &["call", "h", deep], "exited");
+        assert!(e.contains("stack_overflow"), "{e}");
+    }
+    let app = hostile_app("max_wasm_stack = 524288");
+    let _node = app.spawn().ready();
+    assert_eq!(app.ok(&["call", "h", deep]), "\"ok\"\n");
+}

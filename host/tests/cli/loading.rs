@@ -277,6 +277,30 @@ fn otter_run_gives_up_on_a_module_whose_vsn_never_returns() {
     );
 }
 
+#[test]
+fn otter_run_gives_up_on_a_module_whose_vsn_never_returns_after_the_manifests_load_timeout() {
+    let app = app_with("slow", &guests().join("slow_vsn.wasm"));
+    let manifest = std::fs::read_to_string(app.manifest()).expect("the manifest");
+    app.write_manifest(&manifest.replace("[modules]", "load_timeout_ms = 300\n\n[modules]"));
+    let started = Instant::now();
+    let mut node = RunningNode::start(&app, &app.path("cache"), "");
+    let status = wait(&mut node.child, Duration::from_secs(30)).expect("otter run gives up");
+    let stderr = app.stderr();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}: {stderr}",
+        started.elapsed()
+    );
+    assert!(!status.success());
+    let lines: Vec<_> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].contains("modules.slow.path"), "{stderr}");
+    assert!(
+        lines[0].contains("vsn() did not return within 300 ms"),
+        "{stderr}"
+    );
+}
+
 /// LEB128, as the wasm binary format writes lengths, counts and indices.
 fn leb(mut n: u64, out: &mut Vec<u8>) {
     loop {

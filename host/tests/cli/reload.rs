@@ -254,6 +254,29 @@ pub(crate) fn wait_for_log(app: &App, line: &str, holder: &mut std::process::Chi
     }
 }
 
+#[test]
+fn a_reload_changing_an_engine_or_descriptor_key_says_it_applies_at_the_next_start() {
+    let (app, next) = app_with(&release("1", "kv", "probe", KV_AND_P));
+    let _running = app.spawn().ready();
+    for key in [
+        "max_wasm_stack = 524288",
+        "epoch_tick_ms = 2",
+        "load_timeout_ms = 1000",
+        "max_guest_files = 64",
+    ] {
+        let text = release("2", "kv", "probe", KV_AND_P).replace(
+            "control = \"ctl/t.sock\"",
+            &format!("control = \"ctl/t.sock\"\n{key}"),
+        );
+        std::fs::write(&next, text).unwrap();
+        let out = app.ok(&["reload", "--dry-run", &next]);
+        assert!(
+            out.contains("note: [node] settings change: at the next start"),
+            "{key}: {out}"
+        );
+    }
+}
+
 /// A release whose reload takes a while: probe's `code_change` loops until the timeout
 /// (5 s), then the reload is undone.
 fn slow_release(app: &App) -> std::process::Child {

@@ -366,3 +366,67 @@ fn absurd_series_limits_are_refused_with_their_file_line_and_field() {
         assert!(e.message.contains(says), "{to}: {e}");
     }
 }
+
+/// Every `[node]` key the manifest reads, as serde lists them when it meets an unknown one
+/// (the manifest's own error names only the likely one).
+fn node_keys() -> Vec<String> {
+    let Err(e) = toml::from_str::<crate::manifest::raw::RawNode>("no_such_key = 1") else {
+        panic!("an unknown key is refused");
+    };
+    let message = e.message().to_owned();
+    let (_, expected) = message
+        .split_once("expected one of ")
+        .unwrap_or_else(|| panic!("serde lists the keys: {message}"));
+    expected
+        .split(", ")
+        .map(|k| k.trim_matches('`').to_owned())
+        .collect()
+}
+
+#[test]
+fn a_change_to_any_node_key_is_a_change_of_the_node() {
+    // A value other than the default for each key; a new key needs one here, and a change
+    // to it must reach `same_node` (and so `otter reload`'s note) or this test fails.
+    let changed = [
+        ("name", "\"other\""),
+        ("control", "\"other.sock\""),
+        ("max_message_size", "4096"),
+        ("control_max_request_bytes", "4096"),
+        ("control_idle_timeout_ms", "1000"),
+        ("control_max_connections", "8"),
+        ("max_processes", "1000"),
+        ("max_timers", "50"),
+        ("max_registry_keys", "20"),
+        ("memory_limit", "8388608"),
+        ("callback_timeout_ms", "2000"),
+        ("max_tables", "1"),
+        ("max_tables_per_process", "2"),
+        ("max_table_bytes", "1048576"),
+        ("max_sql_statements", "255"),
+        ("max_guest_files", "64"),
+        ("max_wasm_stack", "262144"),
+        ("epoch_tick_ms", "2"),
+        ("load_timeout_ms", "1000"),
+    ];
+    let with =
+        |line: &str| format!("[node]\nname = \"app\"\n{line}\n\n[modules]\necho = \"echo.wasm\"\n");
+    let (_dir, base) = parse(&with(""));
+    let base = base.expect("valid");
+    let (_dir, again) = parse(&with(""));
+    assert!(base.same_node(&again.expect("valid")));
+    let keys = node_keys();
+    assert!(keys.len() >= changed.len(), "{keys:?}");
+    for key in keys {
+        let (_, value) = changed
+            .iter()
+            .find(|(k, _)| *k == key)
+            .unwrap_or_else(|| panic!("[node] {key}: give it a changed value here"));
+        let text = with(&format!("{key} = {value}")).replace("name = \"app\"\nname", "name");
+        let (_dir, m) = parse(&text);
+        let m = m.unwrap_or_else(|e| panic!("{key}: {e}"));
+        assert!(
+            !base.same_node(&m) && !m.same_node(&base),
+            "[node] {key} = {value} is not a change of the node"
+        );
+    }
+}

@@ -1,4 +1,5 @@
 use super::*;
+use crate::supervisor::{Restart, Shutdown, Strategy};
 use crate::term::encode;
 
 /// A directory with `echo.wasm` and `kv.wasm` (empty: the manifest only checks they
@@ -325,6 +326,39 @@ fn an_unknown_field_is_refused() {
 }
 
 #[test]
+fn a_misspelt_key_is_answered_with_the_key_meant_in_one_short_line() {
+    let e = error("[node]\nmax_timer = 100\n\n[modules]\necho = \"echo.wasm\"\n");
+    assert_eq!(
+        (e.line, e.field.as_str()),
+        (Some(2), "node.max_timer"),
+        "{e}"
+    );
+    assert_eq!(
+        e.message, "unknown field `max_timer` (did you mean `max_timers`?)",
+        "{e}"
+    );
+    let e = error("[node]\nMax_Wasm_Stak = 2\n\n[modules]\necho = \"echo.wasm\"\n");
+    assert!(
+        e.message.ends_with("(did you mean `max_wasm_stack`?)"),
+        "{e}"
+    );
+    let e = error("[node]\nwhatever = 1\n\n[modules]\necho = \"echo.wasm\"\n");
+    assert_eq!(
+        e.message, "unknown field `whatever` (see the manifest reference for the fields)",
+        "{e}"
+    );
+    let long = "k".repeat(100_000);
+    let e = error(&format!(
+        "[node]\n{long} = 1\n\n[modules]\necho = \"echo.wasm\"\n"
+    ));
+    assert!(
+        e.message.len() < 200,
+        "{}",
+        &e.message[..200.min(e.message.len())]
+    );
+}
+
+#[test]
 fn a_missing_field_names_the_child() {
     let e = error("[modules]\necho = \"echo.wasm\"\n\n[[children]]\nname = \"x\"\n");
     assert_eq!(e.line, Some(4));
@@ -536,6 +570,7 @@ fn bad_via_names_and_start_timeouts_name_their_line_and_field() {
     assert!(e.message.contains("positive"), "{e}");
 }
 
+mod engine_limits;
 mod limits;
 mod refusals;
 
