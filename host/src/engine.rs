@@ -19,6 +19,29 @@ use crate::process::ProcessCtx;
 /// says otherwise.
 pub const DEFAULT_LOAD_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The largest `max_wasm_stack` an engine may have (a manifest's `[node]` key, or [`EngineConfig`]'s setter, which clamps to it): 8 MiB, a Linux thread's default stack.
+/// Every process reserves its stack slot (this plus the host's margin) up front, so a larger
+/// one would make each process reserve address space for frames no server needs (100,000
+/// processes at 8 MiB already reserve 800 GiB).
+pub const MAX_WASM_STACK: usize = 8 << 20;
+
+/// The smallest `max_wasm_stack` an engine may have (a manifest's `[node]` key, or [`EngineConfig`]'s setter, which clamps to it): 16 KiB. The SDK's own frames around a
+/// callback need a few KiB; below this no server could run `init`.
+pub const MIN_WASM_STACK: usize = 16 << 10;
+
+/// The coarsest `epoch_tick_ms` an engine may have (a manifest's `[node]` key, or [`EngineConfig`]'s setter, which clamps to it): 100 ms. A callback that runs without
+/// calling an import yields its thread only at a tick, so a coarser tick would let one busy
+/// process hold up the others on its thread for longer than that.
+pub const MAX_EPOCH_TICK: Duration = Duration::from_millis(100);
+
+/// The longest `load_timeout_ms` an engine may have (a manifest's `[node]` key, or [`EngineConfig`]'s setter, which clamps to it): 10 minutes. A module is loaded before
+/// the node starts its children and while a reload waits; one whose own code needs longer
+/// to start is stuck, not slow.
+pub const MAX_LOAD_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// The finest epoch tick: a zero tick would have the clock's thread spin.
+const MIN_EPOCH_TICK: Duration = Duration::from_micros(100);
+
 /// How the engine is set up; every setter states its default.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineConfig {
@@ -58,19 +81,18 @@ impl EngineConfig {
 
     /// The wasm stack one callback may use; deeper, the process exits `stack_overflow`.
     /// Default 128 KiB. Every process reserves this (and a margin for host frames) as
-    /// address space up front; a manifest's `[node] max_wasm_stack` is within
-    /// [`MIN_WASM_STACK`](crate::manifest::MIN_WASM_STACK) and
-    /// [`MAX_WASM_STACK`](crate::manifest::MAX_WASM_STACK).
+    /// address space up front. Clamped to [`MIN_WASM_STACK`]..=[`MAX_WASM_STACK`] (a
+    /// manifest's `[node] max_wasm_stack` outside them is refused).
     pub fn max_wasm_stack(&mut self, bytes: usize) -> &mut Self {
-        self.max_wasm_stack = bytes;
+        self.max_wasm_stack = bytes.clamp(MIN_WASM_STACK, MAX_WASM_STACK);
         self
     }
 
     /// How often a running callback yields to the scheduler; callback time limits are
-    /// counted in these ticks. Default 1 ms. A manifest's `[node] epoch_tick_ms` is at most
-    /// [`MAX_EPOCH_TICK`](crate::manifest::MAX_EPOCH_TICK).
+    /// counted in these ticks. Default 1 ms. Clamped to 100 µs..=[`MAX_EPOCH_TICK`] (a
+    /// manifest's `[node] epoch_tick_ms` past it is refused).
     pub fn epoch_tick(&mut self, tick: Duration) -> &mut Self {
-        self.epoch_tick = tick;
+        self.epoch_tick = tick.clamp(MIN_EPOCH_TICK, MAX_EPOCH_TICK);
         self
     }
 
@@ -78,10 +100,10 @@ impl EngineConfig {
     /// instance that checks it against the process limits, and, for a module without the
     /// SDK's `otter-vsn` section, `vsn` on that instance. Past it the load fails
     /// ([`LoadError::Invalid`]). Compiling comes before and is not counted. Default 5 s
-    /// ([`DEFAULT_LOAD_TIMEOUT`]); a manifest's `[node] load_timeout_ms` is at most
-    /// [`MAX_LOAD_TIMEOUT`](crate::manifest::MAX_LOAD_TIMEOUT).
+    /// ([`DEFAULT_LOAD_TIMEOUT`]); at most [`MAX_LOAD_TIMEOUT`] (a longer one is clamped; a
+    /// manifest's `[node] load_timeout_ms` past it is refused).
     pub fn load_timeout(&mut self, limit: Duration) -> &mut Self {
-        self.load_timeout = limit;
+        self.load_timeout = limit.min(MAX_LOAD_TIMEOUT);
         self
     }
 }
@@ -487,6 +509,31 @@ pub(crate) async fn compile(
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_settings_out_of_range_are_clamped_not_taken() {
+        let mut c = EngineConfig::default();
+        c.max_wasm_stack(usize::MAX)
+            .epoch_tick(Duration::ZERO)
+            .load_timeout(Duration::MAX);
+        assert_eq!(
+            c.max_wasm_stack, MAX_WASM_STACK,
+            "async_stack_size would overflow"
+        );
+        assert_eq!(c.async_stack_size(), MAX_WASM_STACK + (128 << 10));
+        assert_eq!(
+            c.epoch_tick, MIN_EPOCH_TICK,
+            "a zero tick would spin the clock"
+        );
+        assert_eq!(c.load_timeout, MAX_LOAD_TIMEOUT);
+        c.max_wasm_stack(0).epoch_tick(Duration::MAX);
+        assert_eq!(
+            (c.max_wasm_stack, c.epoch_tick),
+            (MIN_WASM_STACK, MAX_EPOCH_TICK)
+        );
+    }
+
     #[test]
     fn the_contract_version_is_the_wit_package_s() {
         for (file, text) in [

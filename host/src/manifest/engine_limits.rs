@@ -8,25 +8,7 @@ use super::ManifestError;
 use super::parse::Parser;
 use super::raw::RawNode;
 
-/// The largest `max_wasm_stack` a manifest may set: 8 MiB, a Linux thread's default stack.
-/// Every process reserves its stack slot (this plus the host's margin) up front, so a larger
-/// one would make each process reserve address space for frames no server needs (100,000
-/// processes at 8 MiB already reserve 800 GiB).
-pub const MAX_WASM_STACK: usize = 8 << 20;
-
-/// The smallest `max_wasm_stack` a manifest may set: 16 KiB. The SDK's own frames around a
-/// callback need a few KiB; below this no server could run `init`.
-pub const MIN_WASM_STACK: usize = 16 << 10;
-
-/// The coarsest `epoch_tick_ms` a manifest may set: 100 ms. A callback that runs without
-/// calling an import yields its thread only at a tick, so a coarser tick would let one busy
-/// process hold up the others on its thread for longer than that.
-pub const MAX_EPOCH_TICK: Duration = Duration::from_millis(100);
-
-/// The longest `load_timeout_ms` a manifest may set: 10 minutes. A module is loaded before
-/// the node starts its children and while a reload waits; one whose own code needs longer
-/// to start is stuck, not slow.
-pub const MAX_LOAD_TIMEOUT: Duration = Duration::from_secs(600);
+pub use crate::engine::{MAX_EPOCH_TICK, MAX_LOAD_TIMEOUT, MAX_WASM_STACK, MIN_WASM_STACK};
 
 /// The engine settings a manifest sets; `None` keeps the node's default.
 #[derive(Debug, Default)]
