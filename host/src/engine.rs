@@ -395,10 +395,6 @@ fn show_limit(limit: Duration) -> String {
     }
 }
 
-/// Compile `bytes` (a component, or a core module built with the SDK, which is wrapped into a
-/// component here), check it against the contract and the process limits, and read its
-/// version: from its `otter-vsn` section if it has one, else from its `vsn` export (see
-/// [`try_instance`]).
 /// The version of the WIT package `otter:genserver` (wit/) this host implements.
 pub const CONTRACT_VERSION: &str = "0.2.0";
 
@@ -425,6 +421,10 @@ fn check_contract(engine: &Engine, component: &Component) -> Result<(), String> 
     Ok(())
 }
 
+/// Compile `bytes` (a component, or a core module built with the SDK, which is wrapped into a
+/// component here), check it against the contract and the process limits, and read its
+/// version: from its `otter-vsn` section if it has one, else from its `vsn` export (see
+/// [`try_instance`]).
 pub(crate) async fn compile(
     node: &NodeInner,
     name: &str,
