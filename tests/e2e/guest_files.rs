@@ -10,7 +10,7 @@ use otter::UpgradeOptions;
 use otter::{DirMode, ModuleGrants, Node, NodeConfig, Pid, SpawnOptions, UpgradeError};
 use serde_json::{Value, json};
 
-use crate::support::{eventually, guests};
+use crate::support::{eventually, guests, open_descriptors};
 
 /// The budget of the nodes below.
 const BUDGET: usize = 8;
@@ -224,16 +224,6 @@ async fn tcp_sockets_count_in_the_budget_and_a_connect_past_it_is_refused() {
     ask(&node, pid, json!("close_all")).await;
     assert_eq!(ask(&node, pid, connect).await, json!({"ok": null}));
     node.shutdown().await;
-}
-
-/// How many descriptors this test program (the node runs in it) has open on `file`.
-fn open_descriptors(file: &Path) -> usize {
-    let file = file.canonicalize().expect("the file exists");
-    std::fs::read_dir("/proc/self/fd")
-        .expect("list /proc/self/fd")
-        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-        .filter(|target| *target == file)
-        .count()
 }
 
 #[tokio::test]

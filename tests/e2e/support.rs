@@ -72,3 +72,13 @@ pub fn rss_kib() -> usize {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmRSS in /proc/self/status")
 }
+
+/// How many descriptors this test program (the node runs in it) has open on `file`.
+pub fn open_descriptors(file: &std::path::Path) -> usize {
+    let file = file.canonicalize().expect("the file exists");
+    std::fs::read_dir("/proc/self/fd")
+        .expect("list /proc/self/fd")
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| *target == file)
+        .count()
+}

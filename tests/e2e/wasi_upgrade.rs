@@ -9,7 +9,7 @@ use std::time::Duration;
 use otter::{DirMode, ModuleGrants, Node, Pid, SpawnOptions, UpgradeError, UpgradeOptions};
 use serde_json::{Value, json};
 
-use crate::support::{eventually, guests};
+use crate::support::{eventually, guests, open_descriptors};
 
 fn wasi_guest(name: &str) -> std::path::PathBuf {
     guests();
@@ -45,16 +45,6 @@ async fn to_v2(node: &Node, extra: Value) -> Result<otter::UpgradeReport, Upgrad
     };
     node.upgrade("wasi_probe", wasi_guest("wasi_probe_v2"), opts)
         .await
-}
-
-/// How many descriptors this test program (the node runs in it) has open on `file`.
-fn open_descriptors(file: &Path) -> usize {
-    let file = file.canonicalize().expect("the file exists");
-    std::fs::read_dir("/proc/self/fd")
-        .expect("list /proc/self/fd")
-        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-        .filter(|target| *target == file)
-        .count()
 }
 
 #[tokio::test]
