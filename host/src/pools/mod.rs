@@ -46,8 +46,9 @@
 //!
 //! Processes come and go (restarts, crash loops, short-lived workers), and a slot that goes
 //! back to the kernel costs twice: `madvise(MADV_DONTNEED)` on release, then a page fault for
-//! every page the next process touches. So up to [`WARM_SLOTS`] released slots of each pool stay
-//! *warm*: their pages stay resident and are reused first. A warm memory slot has its resident
+//! every page the next process touches. So up to [`WARM_SLOTS`] released slots of each pool, and
+//! [`WARM_POOL_BYTES`] of what they may hold, stay *warm*: their pages stay resident and are
+//! reused first. A warm memory slot has its resident
 //! pages (found with `mincore`) zeroed in place, since wasmtime requires zero-filled memory; a
 //! warm stack is reused as it is, since no wasm code can read a fiber stack (wasm's own
 //! frames are not addressable) and wasmtime asks for zeroed stacks only when configured to.
@@ -95,6 +96,12 @@ pub(crate) const MAX_MEMORY_SLOT: usize = 4 << 30;
 
 /// At most this many released slots per pool keep their pages for the next holder.
 const WARM_SLOTS: usize = 1024;
+
+/// At most this many bytes of released slots per pool may stay resident for the next holder
+/// (counted as all a slot may have written: a stack's whole slot). Processes that touch
+/// much and exit, a guest's choice, would otherwise leave the node holding up to
+/// [`WARM_SLOTS`] × [`WARM_BYTES`] of memories, or as many deep stacks, for good.
+const WARM_POOL_BYTES: usize = 64 << 20;
 
 /// A released memory larger than this goes back to the kernel: zeroing it in place would cost
 /// more than the page faults it saves.
@@ -167,6 +174,8 @@ struct Slot {
     /// Bytes from the slot's base through its last page made resident before it was handed
     /// out (see the `prepare` module): they may be resident whatever its holder wrote.
     prepared: usize,
+    /// While the slot is warm: the bytes it may have resident, counted in `warm_bytes`.
+    warm: usize,
 }
 
 impl Slot {
@@ -202,6 +211,8 @@ struct State {
     chunks: Vec<Chunk>,
     /// Released slots that kept their pages, scrubbed for reuse; handed out first.
     warm: Vec<Slot>,
+    /// The bytes `warm`'s slots may have resident (each slot's `warm` extent).
+    warm_bytes: usize,
     /// Released slots given back to the kernel (they read as zeros).
     free: Vec<Slot>,
     /// Slots of the newest chunk never handed out.
@@ -302,7 +313,9 @@ impl Slots {
     /// zeros unless it was released with [`Scrub::Nothing`].
     fn acquire(&self) -> io::Result<Slot> {
         let mut state = self.lock();
-        if let Some(slot) = state.warm.pop() {
+        if let Some(mut slot) = state.warm.pop() {
+            state.warm_bytes -= slot.warm;
+            slot.warm = 0;
             return Ok(slot);
         }
         self.take_unwarmed(&mut state)
@@ -326,6 +339,7 @@ impl Slots {
             lowest: index == 0,
             guarded: self.slot_guard > 0 && guard_install(base, self.slot_guard),
             prepared: 0,
+            warm: 0,
         })
     }
 
@@ -343,13 +357,16 @@ impl Slots {
         let room = {
             let mut state = self.lock();
             state.forget(slot);
-            state.warm.len() < WARM_SLOTS
+            state.warm.len() < WARM_SLOTS && state.warm_bytes + len <= WARM_POOL_BYTES
         };
         let keep = room && (scrub == Scrub::Nothing || (len <= WARM_BYTES && !swap_enabled()));
         // SAFETY: the range is inside the slot, which nobody uses any more (the caller's
         // contract).
         if keep && (scrub == Scrub::Nothing || unsafe { self.zero_resident(slot, len) }) {
-            self.lock().warm.push(slot);
+            slot.warm = len;
+            let mut state = self.lock();
+            state.warm_bytes += len;
+            state.warm.push(slot);
             return;
         }
         if len > 0 {

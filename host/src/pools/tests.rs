@@ -204,6 +204,36 @@ fn warm_slots_are_bounded_and_the_rest_read_as_zeros() {
 }
 
 #[test]
+fn warm_slots_are_bounded_in_bytes_too() {
+    // Stacks of 4 MiB, each written through: a guest recursing deeply in many processes.
+    let slot_size = 4 << 20;
+    let slots = Slots::new(slot_size, 0);
+    let fits = WARM_POOL_BYTES / slot_size;
+    let held: Vec<Slot> = (0..fits + 3)
+        .map(|_| slots.acquire().expect("slot"))
+        .collect();
+    for slot in &held {
+        // SAFETY: released once, unused after.
+        unsafe { slots.release(*slot, slot_size, Scrub::Nothing) };
+    }
+    let state = slots.lock();
+    assert_eq!(
+        state.warm.len(),
+        fits,
+        "more deep stacks kept than the byte budget"
+    );
+    assert_eq!(state.warm_bytes, fits * slot_size);
+    assert_eq!(state.free.len(), 3);
+    drop(state);
+    slots.acquire().expect("a warm slot");
+    assert_eq!(
+        slots.lock().warm_bytes,
+        (fits - 1) * slot_size,
+        "handed out, uncounted"
+    );
+}
+
+#[test]
 fn a_chunk_holds_many_slots() {
     let page = rustix::param::page_size();
     let slots = Slots::new(page, page);
