@@ -17,7 +17,7 @@
 //! draws on one budget of the whole program ([`program_budget`]): a quarter of the soft
 //! descriptor limit, at least [`NODE_RESERVE`], is kept for the program ([`guest_share`]),
 //! and a node may take less ([`NodeConfig::max_guest_files`](crate::NodeConfig::max_guest_files)).
-//! `otter run` first raises its soft limit to the hard one ([`raise_limit`], as servers
+//! `otter run` first raises its soft limit to the hard one ([`raise_open_file_limit`], as servers
 //! do); a library does not change its host program's limits. The reserve also covers what
 //! the node opens for guests only for the length of one call (a directory listing, the
 //! parent directories a path is resolved through): as many at once as WASI calls run on
@@ -75,22 +75,25 @@ impl DescriptorBudget {
         })
     }
 
+    /// Its own count first, then its parent's: a node past its own limit never holds the
+    /// program's count, even for a moment, against another node.
     fn reserve(&self, n: usize) -> bool {
-        if let Some(parent) = &self.parent
-            && !parent.reserve(n)
-        {
-            return false;
-        }
         let taken = self
             .held
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
                 held.checked_add(n).filter(|&after| after <= self.limit)
             })
             .is_ok();
-        if !taken && let Some(parent) = &self.parent {
-            parent.give_back(n);
+        if !taken {
+            return false;
         }
-        taken
+        if let Some(parent) = &self.parent
+            && !parent.reserve(n)
+        {
+            self.held.fetch_sub(n, Ordering::AcqRel);
+            return false;
+        }
+        true
     }
 
     fn give_back(&self, n: usize) {

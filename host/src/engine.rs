@@ -395,7 +395,9 @@ fn show_limit(limit: Duration) -> String {
     }
 }
 
-/// The version of the WIT package `otter:genserver` (wit/) this host implements.
+/// The version of the WIT package `otter:genserver` (wit/) this host implements. A module
+/// must have been built for exactly this one: the package is 0.x, where any release may
+/// change what a built guest must provide.
 pub const CONTRACT_VERSION: &str = "0.2.0";
 
 /// Refuse a component built for another version of the contract by saying so, rather than

@@ -95,12 +95,15 @@ pub(super) fn unknown_field(message: &str) -> Option<String> {
         .rfind("`, expected")
         .or_else(|| rest.rfind("`, there are no fields"))?;
     let (key, expected) = (&rest[..end], &rest[end..]);
+    let within = |known: &str| (known.len() / 3).max(1);
     let closest = expected
         .split('`')
         .skip(2)
         .step_by(2)
+        // The distance is at least the difference in length: a long key costs nothing.
+        .filter(|known| key.len().abs_diff(known.len()) <= within(known))
         .map(|known| (strsim::damerau_levenshtein(key, known), known))
-        .filter(|&(distance, known)| distance <= (known.len() / 3).max(1))
+        .filter(|&(distance, known)| distance <= within(known))
         .min();
     let key = crate::guest_text::one_line(key, MAX_KEY_SHOWN);
     Some(match closest {

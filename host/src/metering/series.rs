@@ -98,6 +98,9 @@ impl Refused {
     }
 }
 
+/// The most modules warned of reaching their share (each once, until the limits change).
+const MAX_WARNED_MODULES: usize = 1024;
+
 /// The drop reason that also carries the module's label.
 pub(crate) const MODULE_SERIES_LIMIT: &str = "module_series_limit";
 
@@ -124,8 +127,7 @@ struct SeriesState {
     /// How many of `series` each module created. A module is here only once it created
     /// one, so there are never more entries than series.
     by_module: HashMap<Box<str>, usize>,
-    /// The modules warned of being refused past their share (since the limits were set):
-    /// fewer than `by_module`'s, or a refusal with a share of none.
+    /// The modules warned of being refused past their share (since the limits were set).
     warned: HashSet<Box<str>>,
 }
 
@@ -175,9 +177,8 @@ impl Series {
         // at all no module caused it.
         let held = state.by_module.get(module).copied().unwrap_or(0);
         if held >= limits.per_module() && limits.max() > 0 {
-            // Once per module: warned modules are at most those holding series, and a
-            // module with a share of none is warned of once too.
-            if state.warned.len() <= state.by_module.len() && state.warned.insert(module.into()) {
+            // Once per module, for at most so many modules.
+            if state.warned.len() < MAX_WARNED_MODULES && state.warned.insert(module.into()) {
                 tracing::warn!(
                     target: "otter::telemetry",
                     module,

@@ -34,8 +34,8 @@ impl Node {
     }
 
     /// How many OS descriptors guests may hold open in all
-    /// ([`NodeConfig::max_guest_files`]): fewer when other nodes of this program hold the
-    /// rest of its share.
+    /// ([`NodeConfig::max_guest_files`], at most the program's share). Other nodes of the
+    /// same program draw on that share too, so an open may be refused before this many.
     pub fn max_guest_files(&self) -> usize {
         self.inner.descriptors.limit()
     }

@@ -171,8 +171,9 @@ struct Slot {
     lowest: bool,
     /// The slot's first `slot_guard` bytes are a guard region.
     guarded: bool,
-    /// Bytes from the slot's base through its last page made resident before it was handed
-    /// out (see the `prepare` module): they may be resident whatever its holder wrote.
+    /// Bytes from the slot's base through its last page that may be resident whatever its
+    /// holder wrote: made resident before it was handed out (see the `prepare` module), or
+    /// left, zeroed, by an earlier holder of a warm slot.
     prepared: usize,
     /// While the slot is warm: the bytes it may have resident, counted in `warm_bytes`.
     warm: usize,
@@ -315,6 +316,9 @@ impl Slots {
         let mut state = self.lock();
         if let Some(mut slot) = state.warm.pop() {
             state.warm_bytes -= slot.warm;
+            // Its pages stay resident (zeroed): its next release must count them, whatever
+            // its next holder writes.
+            slot.prepared = slot.prepared.max(slot.warm);
             slot.warm = 0;
             return Ok(slot);
         }
@@ -354,20 +358,28 @@ impl Slots {
             .max(slot.prepared)
             .next_multiple_of(self.page)
             .min(self.slot_size);
-        let room = {
+        let warmable = scrub == Scrub::Nothing || (len <= WARM_BYTES && !swap_enabled());
+        // Its bytes are counted at once, so that releases at the same time cannot all fit.
+        let keep = {
             let mut state = self.lock();
             state.forget(slot);
-            state.warm.len() < WARM_SLOTS && state.warm_bytes + len <= WARM_POOL_BYTES
+            let keep = warmable
+                && state.warm.len() < WARM_SLOTS
+                && state.warm_bytes + len <= WARM_POOL_BYTES;
+            if keep {
+                state.warm_bytes += len;
+            }
+            keep
         };
-        let keep = room && (scrub == Scrub::Nothing || (len <= WARM_BYTES && !swap_enabled()));
         // SAFETY: the range is inside the slot, which nobody uses any more (the caller's
         // contract).
         if keep && (scrub == Scrub::Nothing || unsafe { self.zero_resident(slot, len) }) {
             slot.warm = len;
-            let mut state = self.lock();
-            state.warm_bytes += len;
-            state.warm.push(slot);
+            self.lock().warm.push(slot);
             return;
+        }
+        if keep {
+            self.lock().warm_bytes -= len;
         }
         if len > 0 {
             // SAFETY: as above; discarding the slot's pages cannot affect anyone else.

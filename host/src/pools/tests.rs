@@ -234,6 +234,29 @@ fn warm_slots_are_bounded_in_bytes_too() {
 }
 
 #[test]
+fn a_warm_slot_counts_what_an_earlier_holder_left_resident() {
+    let page = rustix::param::page_size();
+    let slots = Slots::new(WARM_BYTES, 0);
+    let slot = slots.acquire().expect("slot");
+    // SAFETY: this test's slot, written through, then released once.
+    unsafe {
+        slot.base.0.as_ptr().write_bytes(0xAB, WARM_BYTES);
+        slots.release(slot, WARM_BYTES, Scrub::Zeros);
+    }
+    assert_eq!(slots.lock().warm_bytes, WARM_BYTES);
+    // A small process takes it back warm and writes one page: the rest stays resident.
+    let again = slots.acquire().expect("the warm slot");
+    assert_eq!(again.base, slot.base);
+    // SAFETY: released once, unused after.
+    unsafe { slots.release(again, page, Scrub::Zeros) };
+    assert_eq!(
+        slots.lock().warm_bytes,
+        WARM_BYTES,
+        "the pages its first holder left are no longer counted"
+    );
+}
+
+#[test]
 fn a_chunk_holds_many_slots() {
     let page = rustix::param::page_size();
     let slots = Slots::new(page, page);

@@ -45,10 +45,11 @@ const MADV_POPULATE_WRITE: libc::c_int = 23;
 /// One slot handed out in this many (without warm pages) is a probe.
 const PROBE_EVERY: u32 = 8;
 
-/// A probe's pages are read this far from its start (a stack's: from its end). Reading them
-/// (`mincore`) is most of the preparing thread's work, ~30 ns a page on a VM, and at most
-/// [`MAX_PREPARED_BYTES`] of them are prepared, those nearest the start.
-const SAMPLE_BYTES: usize = 1 << 20;
+/// A probe's pages are read this far from its start (a stack's: from its end): past a Rust
+/// guest's data, whether built with the SDK's 66 KiB shadow stack or the toolchain's 1 MiB
+/// one. Reading them (`mincore`) is most of the preparing thread's work, ~30 ns a page on a
+/// VM, and at most [`MAX_PREPARED_BYTES`] of them are prepared, those nearest the start.
+const SAMPLE_BYTES: usize = 2 << 20;
 
 /// At most this many bytes of a slot are made resident ahead: a counter touches 4 pages of
 /// memory and 1 of stack.
