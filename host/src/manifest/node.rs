@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::ManifestError;
 use super::engine_limits::EngineLimits;
 use super::host_limits::HostLimits;
 use super::parse::Parser;
 use super::raw::{RawManifest, RawNode};
+use super::{Manifest, ManifestError};
 
 /// The checked `[node]` table; a `None` keeps the node's default.
 pub(super) struct NodeTable {
@@ -142,6 +142,62 @@ impl Parser<'_> {
             limits.max_connections = usize::try_from(n).unwrap_or(usize::MAX);
         }
         Ok(limits)
+    }
+}
+
+impl Manifest {
+    /// The `[node]` keys whose values differ in `other`, in the order the manifest docs
+    /// list them (`otter reload` names them: they take effect at the next start). A key
+    /// left out and one set to its default count as different; a test fails when a key
+    /// that reaches the node is missing here.
+    pub fn node_changes(&self, other: &Manifest) -> Vec<&'static str> {
+        let (a, b) = (self, other);
+        let (la, lb) = (&a.control_limits, &b.control_limits);
+        [
+            ("name", a.node_name != b.node_name),
+            ("control", a.control != b.control),
+            ("max_message_size", a.max_message_size != b.max_message_size),
+            (
+                "control_max_request_bytes",
+                la.max_request_bytes != lb.max_request_bytes,
+            ),
+            (
+                "control_idle_timeout_ms",
+                la.idle_timeout != lb.idle_timeout,
+            ),
+            (
+                "control_max_connections",
+                la.max_connections != lb.max_connections,
+            ),
+            ("max_processes", a.max_processes != b.max_processes),
+            ("max_timers", a.max_timers != b.max_timers),
+            (
+                "max_registry_keys",
+                a.max_registry_keys != b.max_registry_keys,
+            ),
+            ("memory_limit", a.memory_limit != b.memory_limit),
+            (
+                "callback_timeout_ms",
+                a.callback_timeout != b.callback_timeout,
+            ),
+            ("max_tables", a.max_tables != b.max_tables),
+            (
+                "max_tables_per_process",
+                a.max_tables_per_process != b.max_tables_per_process,
+            ),
+            ("max_table_bytes", a.max_table_bytes != b.max_table_bytes),
+            (
+                "max_sql_statements",
+                a.max_sql_statements != b.max_sql_statements,
+            ),
+            ("max_guest_files", a.max_guest_files != b.max_guest_files),
+            ("max_wasm_stack", a.max_wasm_stack != b.max_wasm_stack),
+            ("epoch_tick_ms", a.epoch_tick != b.epoch_tick),
+            ("load_timeout_ms", a.load_timeout != b.load_timeout),
+        ]
+        .into_iter()
+        .filter_map(|(key, differs)| differs.then_some(key))
+        .collect()
     }
 }
 

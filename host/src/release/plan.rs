@@ -165,7 +165,12 @@ pub(super) async fn plan(
 
     let old = &running.manifest;
     if !old.same_node(manifest) {
-        notes.push("[node] settings change: at the next start".into());
+        let keys = old.node_changes(manifest);
+        notes.push(if keys.is_empty() {
+            "[node] settings change: at the next start".into()
+        } else {
+            format!("[node] {} change: at the next start", keys.join(", "))
+        });
     }
     if old.prometheus != manifest.prometheus || old.series_limits != manifest.series_limits {
         notes.push("[telemetry] settings change: at the next start".into());

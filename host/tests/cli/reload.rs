@@ -270,8 +270,9 @@ fn a_reload_changing_an_engine_or_descriptor_key_says_it_applies_at_the_next_sta
         );
         std::fs::write(&next, text).unwrap();
         let out = app.ok(&["reload", "--dry-run", &next]);
+        let name = key.split(' ').next().unwrap();
         assert!(
-            out.contains("note: [node] settings change: at the next start"),
+            out.contains(&format!("note: [node] {name} change: at the next start")),
             "{key}: {out}"
         );
     }

@@ -428,5 +428,15 @@ fn a_change_to_any_node_key_is_a_change_of_the_node() {
             !base.same_node(&m) && !m.same_node(&base),
             "[node] {key} = {value} is not a change of the node"
         );
+        assert_eq!(
+            base.node_changes(&m),
+            [key.as_str()],
+            "[node] {key} = {value}"
+        );
+        assert_eq!(
+            m.node_changes(&base),
+            [key.as_str()],
+            "[node] {key} = {value}"
+        );
     }
 }
