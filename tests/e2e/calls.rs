@@ -204,6 +204,44 @@ async fn mutual_calls_end_in_a_timeout_not_a_deadlock() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_call_a_guest_makes_times_out_at_its_own_timeout_not_an_earlier_calls() {
+    let node = node().await;
+    let a = probe(&node).await;
+    let _quick = named_probe(&node, "quick", json!({})).await;
+    let _silent = named_probe(&node, "silent", json!({})).await;
+    let call = |to: &str, request: Value, timeout: u32| json!({"call": {"to": {"name": to}, "request": request, "timeout": timeout}});
+    let timed = async |request: Value| {
+        let t0 = std::time::Instant::now();
+        let r: Value = node.call(a, &request).await.unwrap();
+        (r, t0.elapsed())
+    };
+    // A call answered at once with a long timeout, then one never answered with a short
+    // one: it ends at its own 100 ms, not at the first call's 5 s.
+    assert_eq!(
+        timed(call("quick", json!("ping"), 5000)).await.0,
+        json!("pong")
+    );
+    let (r, took) = timed(call("silent", json!("defer"), 100)).await;
+    assert_eq!(r, json!("timeout"));
+    assert!(
+        took < Duration::from_millis(2000),
+        "timed out after {took:?}"
+    );
+    // A call answered at once with a short timeout, then one never answered with a longer
+    // one: it waits its whole 600 ms, past the first call's 300 ms.
+    assert_eq!(
+        timed(call("quick", json!("ping"), 300)).await.0,
+        json!("pong")
+    );
+    let (r, took) = timed(call("silent", json!("defer"), 600)).await;
+    assert_eq!(r, json!("timeout"));
+    assert!(
+        took >= Duration::from_millis(600),
+        "timed out after {took:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn processes_waiting_in_calls_do_not_hold_threads() {
     let node = node().await;
     let server = named_probe(&node, "slow", json!({})).await;

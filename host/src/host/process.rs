@@ -107,7 +107,13 @@ impl Host for ProcessCtx {
         let timeout =
             timeout_ms.map_or(DEFAULT_CALL_TIMEOUT, |ms| Duration::from_millis(ms.into()));
         self.node
-            .call_from(self.pid, &dest(to), request, Some(timeout))
+            .call_from_process(
+                self.pid,
+                &dest(to),
+                request,
+                timeout,
+                &mut self.call_timeout,
+            )
             .await
             .map_err(call_error)
     }

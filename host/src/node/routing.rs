@@ -15,7 +15,23 @@ use crate::entry::{ProcessEntry, Watcher};
 use crate::error::{CallError, SendError};
 use crate::exit::ExitReason;
 use crate::mailbox::{Message, Signal};
+use crate::process::CallTimeout;
 use crate::term::Term;
+
+/// Where a call's reply comes.
+type ReplyWait = oneshot::Receiver<Result<Term, CallError>>;
+
+/// What the caller of `entry` gets: its answer, or, if the reply slot was dropped without
+/// one (only a kill does that), the reason it exited with.
+fn call_outcome(
+    entry: &ProcessEntry,
+    outcome: Result<Result<Term, CallError>, oneshot::error::RecvError>,
+) -> Result<Term, CallError> {
+    match outcome {
+        Ok(result) => result,
+        Err(_) => Err(CallError::Exited(entry.exit_reason())),
+    }
+}
 
 impl NodeInner {
     pub(crate) fn module(&self, name: &str) -> Option<Arc<Module>> {
@@ -121,6 +137,42 @@ impl NodeInner {
         request: Term,
         timeout: Option<Duration>,
     ) -> Result<Term, CallError> {
+        let (entry, rx) = self.send_call(caller, dest, request)?;
+        let outcome = match timeout {
+            Some(t) => match tokio::time::timeout(t, rx).await {
+                Ok(r) => r,
+                Err(_) => return Err(CallError::Timeout),
+            },
+            None => rx.await,
+        };
+        call_outcome(&entry, outcome)
+    }
+
+    /// A process's call (`process.call`): as [`call_from`](Self::call_from) with a
+    /// timeout, timed by the process's own call timer.
+    pub(crate) async fn call_from_process(
+        &self,
+        caller: Pid,
+        dest: &Dest,
+        request: Term,
+        timeout: Duration,
+        timer: &mut CallTimeout,
+    ) -> Result<Term, CallError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let (entry, rx) = self.send_call(caller, dest, request)?;
+        match timer.wait(rx, deadline).await {
+            Some(outcome) => call_outcome(&entry, outcome),
+            None => Err(CallError::Timeout),
+        }
+    }
+
+    /// Put a call in `dest`'s mailbox: the callee, and where its reply will come.
+    fn send_call(
+        &self,
+        caller: Pid,
+        dest: &Dest,
+        request: Term,
+    ) -> Result<(Arc<ProcessEntry>, ReplyWait), CallError> {
         self.check_size("message", &request)
             .map_err(CallError::Badarg)?;
         let entry = self
@@ -139,18 +191,7 @@ impl NodeInner {
         if entry.mailbox.send(msg).is_err() {
             return Err(CallError::NoProc);
         }
-        let outcome = match timeout {
-            Some(t) => match tokio::time::timeout(t, rx).await {
-                Ok(r) => r,
-                Err(_) => return Err(CallError::Timeout),
-            },
-            None => rx.await,
-        };
-        match outcome {
-            Ok(result) => result,
-            // The slot was dropped without an answer: only a kill does that.
-            Err(_) => Err(CallError::Exited(entry.exit_reason())),
-        }
+        Ok((entry, rx))
     }
 
     /// A cast never fails (OTP's `gen_server:cast` always returns `ok`), so one over the

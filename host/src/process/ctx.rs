@@ -14,6 +14,7 @@ use crate::limits::GuestFault;
 use crate::mailbox::Mailbox;
 use crate::memory::MemoryLimit;
 use crate::node::NodeInner;
+use crate::process::CallTimeout;
 use crate::process_limits::ProcessLimits;
 use crate::term::Term;
 use crate::timer::Timers;
@@ -26,6 +27,8 @@ pub(crate) struct ProcessCtx {
     pub(crate) mailbox: Mailbox,
     /// The calls it has taken and not answered yet.
     pub(crate) calls: Calls,
+    /// The timer of the calls it makes, kept from call to call.
+    pub(crate) call_timeout: CallTimeout,
     /// Its `send-after` timers, made at the first (most processes arm none, and every byte
     /// here is paid by every process).
     pub(crate) timers: Option<Box<Timers>>,
@@ -105,6 +108,7 @@ impl ProcessCtx {
             module,
             mailbox,
             calls: Calls::default(),
+            call_timeout: CallTimeout::default(),
             timers: None,
             monitors: HashMap::new(),
             trap_exit: false,

@@ -12,6 +12,7 @@
 //! and `resources` what that data holds for one instance only (kept through an upgrade).
 
 mod batch;
+mod call_timeout;
 mod calls;
 mod ctx;
 mod flow;
@@ -21,5 +22,6 @@ mod upgrade;
 
 pub(crate) use upgrade::{Prepared, Refusal, UpgradeOrder};
 
+pub(crate) use call_timeout::CallTimeout;
 pub(crate) use ctx::ProcessCtx;
 pub(crate) use serve::run;

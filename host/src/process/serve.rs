@@ -408,6 +408,7 @@ impl Process {
         };
         let mut ctx = store.into_data();
         ctx.limits.reset();
+        ctx.call_timeout.clear();
         // Its files and connections end with the instance: a transaction it left open is
         // rolled back now, and no descriptor is held, for as long as it sleeps.
         ctx.close_instance_resources();
