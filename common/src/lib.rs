@@ -7,6 +7,7 @@
 //! the host.
 #![warn(missing_docs, unreachable_pub)]
 
+mod decode_error;
 mod display;
 mod exit;
 mod log_level;

@@ -57,12 +57,12 @@ impl RegistryError {
 impl fmt::Display for RegistryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RegistryError::UnknownRegistry(r) => write!(f, "unknown registry {r:?}"),
+            RegistryError::UnknownRegistry(r) => write!(f, "unknown registry \"{r}\""),
             RegistryError::AlreadyRegistered(p) => write!(f, "key already registered by {p}"),
             RegistryError::NotUnique(r) => {
                 write!(
                     f,
-                    "registry {r:?} has duplicate keys; a via name needs a unique one"
+                    "registry \"{r}\" has duplicate keys; a via name needs a unique one"
                 )
             }
             RegistryError::BadValue(m) => write!(f, "registered value did not decode: {m}"),

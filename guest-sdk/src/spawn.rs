@@ -175,7 +175,7 @@ impl StartError {
 impl fmt::Display for StartError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            StartError::UnknownModule(m) => write!(f, "unknown module {m:?}"),
+            StartError::UnknownModule(m) => write!(f, "unknown module \"{m}\""),
             StartError::AlreadyStarted(p) => write!(f, "already started as {p}"),
             StartError::Stopped(r) => write!(f, "init failed: {r}"),
             StartError::Timeout => f.write_str("init timed out"),

@@ -10,7 +10,10 @@ use serde::de::DeserializeOwned;
 /// # Panics
 /// If the value's `Serialize` implementation fails, which for plain data types it never does.
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
-    otter_common::encode(value).expect("CBOR encoding of a serde value cannot fail")
+    // Not `expect`: its `Debug` of the error would link `Debug`'s string escaping (see
+    // `otter_common`'s decode errors).
+    otter_common::encode(value)
+        .unwrap_or_else(|e| panic!("CBOR encoding of a serde value cannot fail: {e}"))
 }
 
 /// Decode CBOR bytes into a value, or say why they do not fit.
