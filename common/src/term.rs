@@ -56,7 +56,8 @@ pub fn encode_into<T: Serialize + ?Sized>(value: &T, term: &mut Term) -> Result<
 ///
 /// # Errors
 /// If the bytes are not one CBOR item nested at most [`MAX_TERM_DEPTH`] deep, of the shape
-/// of `T`.
+/// of `T`. The error says what was expected, what was found and where; a float found is
+/// named by its kind, a string shown as it is up to 64 bytes (see `decode_error`).
 pub fn decode<T: DeserializeOwned>(term: &[u8]) -> Result<T, TermError> {
     // Each level takes at least a byte: a shorter term cannot be too deep.
     if term.len() > MAX_TERM_DEPTH {
@@ -71,7 +72,7 @@ pub fn decode<T: DeserializeOwned>(term: &[u8]) -> Result<T, TermError> {
             // serde's errors do not know where they are: where the reading stopped does.
             let end = de.decoder().position();
             TermError(format!(
-                "{} (in the item ending at position {end})",
+                "{}, in the item ending at position {end}",
                 e.message
             ))
         }
@@ -177,12 +178,12 @@ mod tests {
         let float = decode::<((), u8)>(&encode(&(1.5, 1)).unwrap()).unwrap_err();
         assert_eq!(
             float.to_string(),
-            "term: invalid type: floating point, expected unit (in the item ending at position 10)"
+            "term: invalid type: floating point, expected unit, in the item ending at position 10"
         );
         let string = decode::<((), u8)>(&encode(&("abc", 1)).unwrap()).unwrap_err();
         assert_eq!(
             string.0,
-            "invalid type: string `abc`, expected unit (in the item ending at position 5)"
+            "invalid type: string `abc`, expected unit, in the item ending at position 5"
         );
         let nested = decode::<Config>(&encode(&json!({"size": 1, "ops": [{"Add": "x"}]})).unwrap())
             .unwrap_err();
@@ -197,17 +198,14 @@ mod tests {
         let e = decode::<Vec<Op>>(&encode(&json!(["Inc", "Dec"])).unwrap()).unwrap_err();
         assert_eq!(
             e.0,
-            "unknown variant `Dec`, expected `Inc` or `Add` (in the item ending at position 9)"
+            "unknown variant `Dec`, expected `Inc` or `Add`, in the item ending at position 9"
         );
     }
 
     #[test]
     fn a_decode_error_names_a_missing_field() {
         let e = decode::<Config>(&encode(&json!({"size": 1})).unwrap()).unwrap_err();
-        assert_eq!(
-            e.0,
-            "missing field `ops` (in the item ending at position 7)"
-        );
+        assert_eq!(e.0, "missing field `ops`, in the item ending at position 7");
     }
 
     #[test]
