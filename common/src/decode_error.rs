@@ -3,7 +3,8 @@
 //! description of the value found, which formats a float with core's float printer and a
 //! string with `Debug`'s escaping. Those two pull about 4 KiB of tables into every guest's
 //! data, a resident page of each live process's linear memory; here a float is named by its
-//! kind and a string is shown as it is, cut at [`SHOWN_STRING`] bytes.
+//! kind and a string is shown as it is, cut at [`SHOWN_STRING`] bytes, as is an unknown
+//! variant's or field's name (a sender chooses it, as long as the message).
 //!
 //! The CBOR library beneath has an error type of its own. A [`Failure`] raised by a visitor
 //! crosses it as a placeholder and is put back, unchanged, where [`crate::null_unit`] hands
@@ -63,6 +64,64 @@ impl de::Error for Failure {
     fn invalid_value(unexp: Unexpected<'_>, exp: &dyn Expected) -> Self {
         Failure::new(format!("invalid value: {}, expected {exp}", Found(unexp)))
     }
+
+    fn unknown_variant(variant: &str, expected: &'static [&'static str]) -> Self {
+        Failure::new(format!(
+            "unknown variant {}, {}",
+            Cut(variant),
+            Names(expected, "variants")
+        ))
+    }
+
+    fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
+        Failure::new(format!(
+            "unknown field {}, {}",
+            Cut(field),
+            Names(expected, "fields")
+        ))
+    }
+}
+
+/// A string from the term between backquotes, cut at [`SHOWN_STRING`] bytes (on a character
+/// boundary) with `…` after.
+struct Cut<'a>(&'a str);
+
+impl Display for Cut<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.0;
+        if s.len() <= SHOWN_STRING {
+            return write!(f, "`{s}`");
+        }
+        let mut end = SHOWN_STRING;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        write!(f, "`{}`…", &s[..end])
+    }
+}
+
+/// The names a type knows, as serde lists them: "expected `a` or `b`", "expected one of
+/// `a`, `b`, `c`", or "there are no variants".
+struct Names(&'static [&'static str], &'static str);
+
+impl Display for Names {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            [] => write!(f, "there are no {}", self.1),
+            [one] => write!(f, "expected `{one}`"),
+            [a, b] => write!(f, "expected `{a}` or `{b}`"),
+            names => {
+                f.write_str("expected one of ")?;
+                for (i, name) in names.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "`{name}`")?;
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 /// serde's description of a value found, less the float's digits and the string's escapes.
@@ -76,14 +135,7 @@ impl Display for Found<'_> {
             Unexpected::Signed(i) => write!(f, "integer `{i}`"),
             Unexpected::Float(_) => f.write_str("floating point"),
             Unexpected::Char(c) => write!(f, "character `{c}`"),
-            Unexpected::Str(s) if s.len() > SHOWN_STRING => {
-                let mut end = SHOWN_STRING;
-                while !s.is_char_boundary(end) {
-                    end -= 1;
-                }
-                write!(f, "string `{}`…", &s[..end])
-            }
-            Unexpected::Str(s) => write!(f, "string `{s}`"),
+            Unexpected::Str(s) => write!(f, "string {}", Cut(s)),
             Unexpected::Bytes(_) => f.write_str("byte array"),
             Unexpected::Unit => f.write_str("unit value"),
             Unexpected::Option => f.write_str("Option value"),
@@ -148,6 +200,34 @@ mod tests {
             format!(
                 "invalid value: string `{}`…, expected a name",
                 "x".repeat(SHOWN_STRING - 1)
+            )
+        );
+    }
+
+    #[test]
+    fn an_unknown_variant_or_field_is_named_up_to_a_bound_with_the_known_ones() {
+        let e = Failure::unknown_variant("Dec", &["Inc", "Add", "Get"]);
+        assert_eq!(
+            e.to_string(),
+            "unknown variant `Dec`, expected one of `Inc`, `Add`, `Get`"
+        );
+        let e = Failure::unknown_field("x", &["a", "b"]);
+        assert_eq!(e.to_string(), "unknown field `x`, expected `a` or `b`");
+        assert_eq!(
+            Failure::unknown_variant("x", &["a"]).to_string(),
+            "unknown variant `x`, expected `a`"
+        );
+        assert_eq!(
+            Failure::unknown_variant("x", &[]).to_string(),
+            "unknown variant `x`, there are no variants"
+        );
+        // A sender chooses the name: a megabyte of it is not a megabyte of error.
+        let e = Failure::unknown_variant(&"v".repeat(1 << 20), &["a"]);
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "unknown variant `{}`…, expected `a`",
+                "v".repeat(SHOWN_STRING)
             )
         );
     }
