@@ -7,10 +7,12 @@
 //! the host.
 #![warn(missing_docs, unreachable_pub)]
 
+mod decode_error;
 mod display;
 mod exit;
 mod log_level;
 mod null_unit;
+mod quoted;
 mod term;
 pub mod walk;
 
@@ -28,4 +30,5 @@ pub const MAX_VSN: usize = 255;
 pub use display::{SHOWN, Shown, shown};
 pub use exit::ExitReason;
 pub use log_level::LogLevel;
+pub use quoted::Quoted;
 pub use term::{EMPTY_ARRAY, MAX_TERM_DEPTH, NULL, Term, TermError, decode, encode, encode_into};

@@ -3,11 +3,17 @@
 //! an empty array, so a unit inside a term (`Ok(())`, a unit field, `Vec<Marker>`) would
 //! not read back. [`Units`] wraps a deserializer, at every level of the value, and reads a
 //! unit from `null` or `[]`; everything else passes through unchanged.
+//!
+//! Every `Deserialize` implementation under it sees the error type of
+//! [`crate::decode_error`] rather than the CBOR library's, so that serde's description of an
+//! unexpected value is never formatted with the library's defaults (see there why).
 
 use std::fmt;
 
+use crate::decode_error::{Failure, stash, unstash};
+
 use serde::de::{
-    self, DeserializeSeed, Deserializer, EnumAccess, IgnoredAny, MapAccess, SeqAccess,
+    self, DeserializeSeed, Deserializer, EnumAccess, IgnoredAny, MapAccess, SeqAccess, Unexpected,
     VariantAccess, Visitor,
 };
 
@@ -26,15 +32,15 @@ struct Seed<S>(S);
 macro_rules! forward {
     ($($method:ident),* $(,)?) => {
         $(
-            fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
-                self.0.$method(Wrap(visitor))
+            fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Failure> {
+                self.0.$method(Wrap(visitor)).map_err(unstash)
             }
         )*
     };
 }
 
 impl<'de, D: Deserializer<'de>> Deserializer<'de> for Units<D> {
-    type Error = D::Error;
+    type Error = Failure;
 
     forward!(
         deserialize_any,
@@ -63,32 +69,36 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Units<D> {
         deserialize_ignored_any,
     );
 
-    fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
-        self.0.deserialize_any(Unit(visitor))
+    fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Failure> {
+        self.0.deserialize_any(Unit(visitor)).map_err(unstash)
     }
 
     fn deserialize_unit_struct<V: Visitor<'de>>(
         self,
         _name: &'static str,
         visitor: V,
-    ) -> Result<V::Value, Self::Error> {
-        self.0.deserialize_any(Unit(visitor))
+    ) -> Result<V::Value, Failure> {
+        self.0.deserialize_any(Unit(visitor)).map_err(unstash)
     }
 
     fn deserialize_newtype_struct<V: Visitor<'de>>(
         self,
         name: &'static str,
         visitor: V,
-    ) -> Result<V::Value, Self::Error> {
-        self.0.deserialize_newtype_struct(name, Wrap(visitor))
+    ) -> Result<V::Value, Failure> {
+        self.0
+            .deserialize_newtype_struct(name, Wrap(visitor))
+            .map_err(unstash)
     }
 
     fn deserialize_tuple<V: Visitor<'de>>(
         self,
         len: usize,
         visitor: V,
-    ) -> Result<V::Value, Self::Error> {
-        self.0.deserialize_tuple(len, Wrap(visitor))
+    ) -> Result<V::Value, Failure> {
+        self.0
+            .deserialize_tuple(len, Wrap(visitor))
+            .map_err(unstash)
     }
 
     fn deserialize_tuple_struct<V: Visitor<'de>>(
@@ -96,8 +106,10 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Units<D> {
         name: &'static str,
         len: usize,
         visitor: V,
-    ) -> Result<V::Value, Self::Error> {
-        self.0.deserialize_tuple_struct(name, len, Wrap(visitor))
+    ) -> Result<V::Value, Failure> {
+        self.0
+            .deserialize_tuple_struct(name, len, Wrap(visitor))
+            .map_err(unstash)
     }
 
     fn deserialize_struct<V: Visitor<'de>>(
@@ -105,17 +117,24 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Units<D> {
         name: &'static str,
         fields: &'static [&'static str],
         visitor: V,
-    ) -> Result<V::Value, Self::Error> {
-        self.0.deserialize_struct(name, fields, Wrap(visitor))
+    ) -> Result<V::Value, Failure> {
+        self.0
+            .deserialize_struct(name, fields, Wrap(visitor))
+            .map_err(unstash)
     }
 
     fn deserialize_enum<V: Visitor<'de>>(
         self,
-        name: &'static str,
+        _name: &'static str,
         variants: &'static [&'static str],
         visitor: V,
-    ) -> Result<V::Value, Self::Error> {
-        self.0.deserialize_enum(name, variants, Wrap(visitor))
+    ) -> Result<V::Value, Failure> {
+        // The CBOR library reads the name only to spot its own tag types, which terms never
+        // use; a constant lets the compiler drop that path, and with it the library's own
+        // `invalid_type` (serde's float and string formatting, see `decode_error`).
+        self.0
+            .deserialize_enum("", variants, Wrap(visitor))
+            .map_err(unstash)
     }
 
     fn is_human_readable(&self) -> bool {
@@ -127,7 +146,7 @@ macro_rules! pass {
     ($($method:ident($ty:ty)),* $(,)?) => {
         $(
             fn $method<E: de::Error>(self, v: $ty) -> Result<V::Value, E> {
-                self.0.$method(v)
+                self.0.$method::<Failure>(v).map_err(stash)
             }
         )*
     };
@@ -164,32 +183,42 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Wrap<V> {
     );
 
     fn visit_none<E: de::Error>(self) -> Result<V::Value, E> {
-        self.0.visit_none()
+        self.0.visit_none::<Failure>().map_err(stash)
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<V::Value, E> {
-        self.0.visit_unit()
+        self.0.visit_unit::<Failure>().map_err(stash)
     }
 
     fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<V::Value, D::Error> {
-        self.0.visit_some(Units(d))
+        self.0.visit_some(Units(d)).map_err(stash)
     }
 
     fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<V::Value, D::Error> {
-        self.0.visit_newtype_struct(Units(d))
+        self.0.visit_newtype_struct(Units(d)).map_err(stash)
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<V::Value, A::Error> {
-        self.0.visit_seq(Wrap(seq))
+        self.0.visit_seq(Wrap(seq)).map_err(stash)
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<V::Value, A::Error> {
-        self.0.visit_map(Wrap(map))
+        self.0.visit_map(Wrap(map)).map_err(stash)
     }
 
     fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<V::Value, A::Error> {
-        self.0.visit_enum(Wrap(data))
+        self.0.visit_enum(Wrap(data)).map_err(stash)
     }
+}
+
+macro_rules! refuse {
+    ($($method:ident($ty:ty) => $unexpected:expr),* $(,)?) => {
+        $(
+            fn $method<E: de::Error>(self, v: $ty) -> Result<V::Value, E> {
+                Err(stash(de::Error::invalid_type($unexpected(v), &self)))
+            }
+        )*
+    };
 }
 
 impl<'de, V: Visitor<'de>> Visitor<'de> for Unit<V> {
@@ -200,18 +229,62 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Unit<V> {
     }
 
     fn visit_none<E: de::Error>(self) -> Result<V::Value, E> {
-        self.0.visit_unit()
+        self.0.visit_unit::<Failure>().map_err(stash)
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<V::Value, E> {
-        self.0.visit_unit()
+        self.0.visit_unit::<Failure>().map_err(stash)
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<V::Value, A::Error> {
         match seq.next_element::<IgnoredAny>()? {
-            None => self.0.visit_unit(),
-            Some(_) => Err(de::Error::invalid_type(de::Unexpected::Seq, &self)),
+            None => self.0.visit_unit::<Failure>().map_err(stash),
+            Some(_) => Err(stash(de::Error::invalid_type(Unexpected::Seq, &self))),
         }
+    }
+
+    // Every other value is refused here, in this crate's error type: serde's defaults would
+    // refuse it in the CBOR library's (see `decode_error`).
+    refuse!(
+        visit_bool(bool) => Unexpected::Bool,
+        visit_i64(i64) => Unexpected::Signed,
+        visit_u64(u64) => Unexpected::Unsigned,
+        visit_f64(f64) => Unexpected::Float,
+        visit_str(&str) => Unexpected::Str,
+        visit_bytes(&[u8]) => Unexpected::Bytes,
+    );
+
+    fn visit_i128<E: de::Error>(self, _: i128) -> Result<V::Value, E> {
+        Err(stash(de::Error::invalid_type(
+            Unexpected::Other("integer"),
+            &self,
+        )))
+    }
+
+    fn visit_u128<E: de::Error>(self, _: u128) -> Result<V::Value, E> {
+        Err(stash(de::Error::invalid_type(
+            Unexpected::Other("integer"),
+            &self,
+        )))
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, _: D) -> Result<V::Value, D::Error> {
+        Err(stash(de::Error::invalid_type(Unexpected::Option, &self)))
+    }
+
+    fn visit_newtype_struct<D: Deserializer<'de>>(self, _: D) -> Result<V::Value, D::Error> {
+        Err(stash(de::Error::invalid_type(
+            Unexpected::NewtypeStruct,
+            &self,
+        )))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<V::Value, A::Error> {
+        Err(stash(de::Error::invalid_type(Unexpected::Map, &self)))
+    }
+
+    fn visit_enum<A: EnumAccess<'de>>(self, _: A) -> Result<V::Value, A::Error> {
+        Err(stash(de::Error::invalid_type(Unexpected::Enum, &self)))
     }
 }
 
@@ -219,18 +292,18 @@ impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Seed<S> {
     type Value = S::Value;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<S::Value, D::Error> {
-        self.0.deserialize(Units(d))
+        self.0.deserialize(Units(d)).map_err(stash)
     }
 }
 
 impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for Wrap<A> {
-    type Error = A::Error;
+    type Error = Failure;
 
     fn next_element_seed<T: DeserializeSeed<'de>>(
         &mut self,
         seed: T,
-    ) -> Result<Option<T::Value>, A::Error> {
-        self.0.next_element_seed(Seed(seed))
+    ) -> Result<Option<T::Value>, Failure> {
+        self.0.next_element_seed(Seed(seed)).map_err(unstash)
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -239,17 +312,17 @@ impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for Wrap<A> {
 }
 
 impl<'de, A: MapAccess<'de>> MapAccess<'de> for Wrap<A> {
-    type Error = A::Error;
+    type Error = Failure;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(
         &mut self,
         seed: K,
-    ) -> Result<Option<K::Value>, A::Error> {
-        self.0.next_key_seed(Seed(seed))
+    ) -> Result<Option<K::Value>, Failure> {
+        self.0.next_key_seed(Seed(seed)).map_err(unstash)
     }
 
-    fn next_value_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<T::Value, A::Error> {
-        self.0.next_value_seed(Seed(seed))
+    fn next_value_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<T::Value, Failure> {
+        self.0.next_value_seed(Seed(seed)).map_err(unstash)
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -258,38 +331,40 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Wrap<A> {
 }
 
 impl<'de, A: EnumAccess<'de>> EnumAccess<'de> for Wrap<A> {
-    type Error = A::Error;
+    type Error = Failure;
     type Variant = Wrap<A::Variant>;
 
     fn variant_seed<T: DeserializeSeed<'de>>(
         self,
         seed: T,
-    ) -> Result<(T::Value, Wrap<A::Variant>), A::Error> {
-        let (value, variant) = self.0.variant_seed(Seed(seed))?;
+    ) -> Result<(T::Value, Wrap<A::Variant>), Failure> {
+        let (value, variant) = self.0.variant_seed(Seed(seed)).map_err(unstash)?;
         Ok((value, Wrap(variant)))
     }
 }
 
 impl<'de, A: VariantAccess<'de>> VariantAccess<'de> for Wrap<A> {
-    type Error = A::Error;
+    type Error = Failure;
 
-    fn unit_variant(self) -> Result<(), A::Error> {
-        self.0.unit_variant()
+    fn unit_variant(self) -> Result<(), Failure> {
+        self.0.unit_variant().map_err(unstash)
     }
 
-    fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, A::Error> {
-        self.0.newtype_variant_seed(Seed(seed))
+    fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, Failure> {
+        self.0.newtype_variant_seed(Seed(seed)).map_err(unstash)
     }
 
-    fn tuple_variant<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, A::Error> {
-        self.0.tuple_variant(len, Wrap(visitor))
+    fn tuple_variant<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, Failure> {
+        self.0.tuple_variant(len, Wrap(visitor)).map_err(unstash)
     }
 
     fn struct_variant<V: Visitor<'de>>(
         self,
         fields: &'static [&'static str],
         visitor: V,
-    ) -> Result<V::Value, A::Error> {
-        self.0.struct_variant(fields, Wrap(visitor))
+    ) -> Result<V::Value, Failure> {
+        self.0
+            .struct_variant(fields, Wrap(visitor))
+            .map_err(unstash)
     }
 }

@@ -8,6 +8,7 @@ use std::fmt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::decode_error;
 use crate::null_unit::Units;
 
 /// How deeply arrays, maps and tags may nest in a term the host reads: 128 levels, as
@@ -55,14 +56,27 @@ pub fn encode_into<T: Serialize + ?Sized>(value: &T, term: &mut Term) -> Result<
 ///
 /// # Errors
 /// If the bytes are not one CBOR item nested at most [`MAX_TERM_DEPTH`] deep, of the shape
-/// of `T`.
+/// of `T`. The error says what was expected, what was found and where; a float found is
+/// named by its kind, a string shown as it is up to 64 bytes (see `decode_error`).
 pub fn decode<T: DeserializeOwned>(term: &[u8]) -> Result<T, TermError> {
     // Each level takes at least a byte: a shorter term cannot be too deep.
     if term.len() > MAX_TERM_DEPTH {
         crate::walk::check(term)?;
     }
     let mut de = minicbor_serde::Deserializer::new(term);
-    let value = T::deserialize(Units(&mut de)).map_err(|e| TermError(e.to_string()))?;
+    decode_error::clear();
+    let value = T::deserialize(Units(&mut de)).map_err(|e| {
+        if e.positioned {
+            TermError(e.message)
+        } else {
+            // serde's errors do not know where they are: where the reading stopped does.
+            let end = de.decoder().position();
+            TermError(format!(
+                "{}, in the item ending at position {end}",
+                e.message
+            ))
+        }
+    })?;
     // One item, whatever the term's size (the walk above says so only for long ones).
     let end = de.decoder().position();
     if end != term.len() {
@@ -88,6 +102,8 @@ impl std::error::Error for TermError {}
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
@@ -141,6 +157,55 @@ mod tests {
         assert_eq!(decode::<Vec<()>>(&[0x82, 0x80, 0xf6]), Ok(vec![(), ()]));
         assert!(decode::<Vec<()>>(&[0x81, 0x01]).is_err());
         assert!(decode::<Vec<()>>(&[0x81, 0x81, 0xf6]).is_err());
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    enum Op {
+        Inc,
+        Add(#[allow(dead_code)] u32),
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Config {
+        #[allow(dead_code)]
+        size: u8,
+        #[allow(dead_code)]
+        ops: Vec<Op>,
+    }
+
+    #[test]
+    fn a_decode_error_names_the_value_found_the_type_expected_and_where() {
+        let float = decode::<((), u8)>(&encode(&(1.5, 1)).unwrap()).unwrap_err();
+        assert_eq!(
+            float.to_string(),
+            "term: invalid type: floating point, expected unit, in the item ending at position 10"
+        );
+        let string = decode::<((), u8)>(&encode(&("abc", 1)).unwrap()).unwrap_err();
+        assert_eq!(
+            string.0,
+            "invalid type: string `abc`, expected unit, in the item ending at position 5"
+        );
+        let nested = decode::<Config>(&encode(&json!({"size": 1, "ops": [{"Add": "x"}]})).unwrap())
+            .unwrap_err();
+        assert_eq!(
+            nested.0,
+            "unexpected type string at position 11: expected u32"
+        );
+    }
+
+    #[test]
+    fn a_decode_error_names_an_unknown_variant_and_the_known_ones() {
+        let e = decode::<Vec<Op>>(&encode(&json!(["Inc", "Dec"])).unwrap()).unwrap_err();
+        assert_eq!(
+            e.0,
+            "unknown variant `Dec`, expected `Inc` or `Add`, in the item ending at position 9"
+        );
+    }
+
+    #[test]
+    fn a_decode_error_names_a_missing_field() {
+        let e = decode::<Config>(&encode(&json!({"size": 1})).unwrap()).unwrap_err();
+        assert_eq!(e.0, "missing field `ops`, in the item ending at position 7");
     }
 
     #[test]

@@ -76,7 +76,7 @@ impl<'a> CodeChange<'a> {
     pub fn old_state<T: DeserializeOwned>(&self) -> Result<T, String> {
         crate::decode(self.old_state).map_err(|e| {
             format!(
-                "the state of vsn {:?} does not decode as {}: {e}",
+                "the state of vsn \"{}\" does not decode as {}: {e}",
                 self.old_vsn,
                 std::any::type_name::<T>()
             )

@@ -32,7 +32,7 @@ use crate::types::Pid;
 use crate::{decode, encode};
 
 /// Why a registry operation failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum RegistryError {
     /// No registry has this name.
     UnknownRegistry(String),
@@ -54,15 +54,39 @@ impl RegistryError {
     }
 }
 
+// By hand, as derived but for its strings (see `otter_common::Quoted`): a derived `Debug`
+// would link `Debug`'s string escaping into a server that `expect`s this error.
+impl fmt::Debug for RegistryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RegistryError::UnknownRegistry(m) => f
+                .debug_tuple("UnknownRegistry")
+                .field(&otter_common::Quoted(m))
+                .finish(),
+            RegistryError::AlreadyRegistered(x) => {
+                f.debug_tuple("AlreadyRegistered").field(x).finish()
+            }
+            RegistryError::NotUnique(m) => f
+                .debug_tuple("NotUnique")
+                .field(&otter_common::Quoted(m))
+                .finish(),
+            RegistryError::BadValue(m) => f
+                .debug_tuple("BadValue")
+                .field(&otter_common::Quoted(m))
+                .finish(),
+        }
+    }
+}
+
 impl fmt::Display for RegistryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RegistryError::UnknownRegistry(r) => write!(f, "unknown registry {r:?}"),
+            RegistryError::UnknownRegistry(r) => write!(f, "unknown registry \"{r}\""),
             RegistryError::AlreadyRegistered(p) => write!(f, "key already registered by {p}"),
             RegistryError::NotUnique(r) => {
                 write!(
                     f,
-                    "registry {r:?} has duplicate keys; a via name needs a unique one"
+                    "registry \"{r}\" has duplicate keys; a via name needs a unique one"
                 )
             }
             RegistryError::BadValue(m) => write!(f, "registered value did not decode: {m}"),

@@ -137,7 +137,7 @@ impl StartOptions {
 }
 
 /// Why [`start`], [`start_link`] or [`start_monitor`] failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum StartError {
     /// No module with this name is loaded.
     UnknownModule(String),
@@ -172,10 +172,36 @@ impl StartError {
     }
 }
 
+// By hand, as derived but for its strings (see `otter_common::Quoted`): a derived `Debug`
+// would link `Debug`'s string escaping into a server that `expect`s this error.
+impl fmt::Debug for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::UnknownModule(m) => f
+                .debug_tuple("UnknownModule")
+                .field(&otter_common::Quoted(m))
+                .finish(),
+            StartError::AlreadyStarted(x) => f.debug_tuple("AlreadyStarted").field(x).finish(),
+            StartError::Stopped(x) => f.debug_tuple("Stopped").field(x).finish(),
+            StartError::Timeout => f.write_str("Timeout"),
+            StartError::Badarg(m) => f
+                .debug_tuple("Badarg")
+                .field(&otter_common::Quoted(m))
+                .finish(),
+            StartError::Registry(x) => f.debug_tuple("Registry").field(x).finish(),
+            StartError::SystemLimit => f.write_str("SystemLimit"),
+            StartError::Instantiate(m) => f
+                .debug_tuple("Instantiate")
+                .field(&otter_common::Quoted(m))
+                .finish(),
+        }
+    }
+}
+
 impl fmt::Display for StartError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            StartError::UnknownModule(m) => write!(f, "unknown module {m:?}"),
+            StartError::UnknownModule(m) => write!(f, "unknown module \"{m}\""),
             StartError::AlreadyStarted(p) => write!(f, "already started as {p}"),
             StartError::Stopped(r) => write!(f, "init failed: {r}"),
             StartError::Timeout => f.write_str("init timed out"),

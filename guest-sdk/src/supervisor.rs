@@ -26,7 +26,7 @@ use crate::imports::supervisor as host;
 use crate::types::{Dest, Pid};
 
 /// Why a supervisor request failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum SupervisorError {
     /// No supervisor with that pid or name.
     NoProc,
@@ -48,6 +48,23 @@ impl SupervisorError {
             host::SupervisorError::AlreadyStarted(p) => SupervisorError::AlreadyStarted(p),
             host::SupervisorError::Failed(m) => SupervisorError::Failed(m),
             host::SupervisorError::NotFound => SupervisorError::NotFound,
+        }
+    }
+}
+
+// By hand, as derived but for its strings (see `otter_common::Quoted`): a derived `Debug`
+// would link `Debug`'s string escaping into a server that `expect`s this error.
+impl fmt::Debug for SupervisorError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SupervisorError::NoProc => f.write_str("NoProc"),
+            SupervisorError::WrongStrategy => f.write_str("WrongStrategy"),
+            SupervisorError::AlreadyStarted(x) => f.debug_tuple("AlreadyStarted").field(x).finish(),
+            SupervisorError::Failed(m) => f
+                .debug_tuple("Failed")
+                .field(&otter_common::Quoted(m))
+                .finish(),
+            SupervisorError::NotFound => f.write_str("NotFound"),
         }
     }
 }

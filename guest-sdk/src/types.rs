@@ -213,7 +213,7 @@ impl<M: DeserializeOwned> Info<M> {
 }
 
 /// Why a [`crate::call`] failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum CallError {
     /// No reply within the timeout; a late reply is dropped.
     Timeout,
@@ -246,6 +246,29 @@ impl CallError {
                 CallError::Registry(crate::registry::RegistryError::from_wit(e))
             }
             wit::CallError::Busy => CallError::Busy,
+        }
+    }
+}
+
+// By hand, as derived but for its strings (see `otter_common::Quoted`): a derived `Debug`
+// would link `Debug`'s string escaping into a server that `expect`s this error.
+impl fmt::Debug for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallError::Timeout => f.write_str("Timeout"),
+            CallError::NoProc => f.write_str("NoProc"),
+            CallError::CallingSelf => f.write_str("CallingSelf"),
+            CallError::Exited(x) => f.debug_tuple("Exited").field(x).finish(),
+            CallError::Badarg(m) => f
+                .debug_tuple("Badarg")
+                .field(&otter_common::Quoted(m))
+                .finish(),
+            CallError::BadReply(m) => f
+                .debug_tuple("BadReply")
+                .field(&otter_common::Quoted(m))
+                .finish(),
+            CallError::Registry(x) => f.debug_tuple("Registry").field(x).finish(),
+            CallError::Busy => f.write_str("Busy"),
         }
     }
 }
@@ -286,3 +309,25 @@ impl fmt::Display for RegisterError {
 }
 
 impl std::error::Error for RegisterError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::RegistryError;
+
+    #[test]
+    fn a_call_error_debugs_as_a_derived_debug_would_for_plain_strings() {
+        let exited = CallError::Exited(ExitReason::Error("boom".into()));
+        assert_eq!(format!("{exited:?}"), r#"Exited(Error("boom"))"#);
+        let registry = CallError::Registry(RegistryError::UnknownRegistry("Nope".into()));
+        assert_eq!(
+            format!("{registry:?}"),
+            r#"Registry(UnknownRegistry("Nope"))"#
+        );
+        assert_eq!(format!("{:?}", CallError::Timeout), "Timeout");
+        assert_eq!(
+            format!("{:#?}", CallError::BadReply("x".into())),
+            "BadReply(\n    \"x\",\n)"
+        );
+    }
+}

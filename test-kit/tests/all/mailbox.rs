@@ -57,7 +57,7 @@ async fn a_failing_assert_receive_shows_the_pattern_and_what_arrived() {
     );
     assert!(message.contains(r#"2. message "hello""#), "{message}");
     assert!(
-        message.contains("(does not decode as Event: decode error: unknown variant `hello`"),
+        message.contains("(does not decode as Event: unknown variant `hello`, expected `changed`"),
         "{message}"
     );
 }
