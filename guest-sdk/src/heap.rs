@@ -22,6 +22,8 @@ use core::ptr;
 
 use dlmalloc::Dlmalloc;
 
+use crate::small_blocks::SmallBlocks;
+
 /// The host's page: the break ends on one, so the allocator's bookkeeping at the top of its
 /// region lands on a page the heap already uses.
 const PAGE: usize = 4096;
@@ -37,9 +39,10 @@ unsafe extern "C" {
     static __heap_end: u8;
 }
 
-/// The allocator of every guest built with the `allocator` feature.
+/// The allocator of every guest built with the `allocator` feature: freed small blocks kept
+/// for reuse ([`SmallBlocks`]), in front of `dlmalloc`.
 #[global_allocator]
-static HEAP: Heap = Heap(UnsafeCell::new(new_dlmalloc()));
+static HEAP: Heap = Heap(SmallBlocks::new(Dl(UnsafeCell::new(new_dlmalloc()))));
 
 const fn new_dlmalloc() -> Dlmalloc<Break> {
     let mut heap = Dlmalloc::new_with_allocator(Break {
@@ -52,18 +55,45 @@ const fn new_dlmalloc() -> Dlmalloc<Break> {
     heap
 }
 
-/// `dlmalloc` behind the [`GlobalAlloc`] interface.
-struct Heap(UnsafeCell<Dlmalloc<Break>>);
+/// The guest's allocator.
+struct Heap(SmallBlocks<Dl>);
 
 // SAFETY: this target has no threads (no `atomics` feature: the module is built for one
 // thread), so no two calls ever reach the allocator at once.
 unsafe impl Sync for Heap {}
 
-// SAFETY: every method forwards to `dlmalloc`, which upholds `GlobalAlloc`'s contract for the
-// layouts it is given; nothing here allocates, so no call re-enters another.
+// SAFETY: every method forwards to `SmallBlocks`, which upholds `GlobalAlloc`'s contract.
 unsafe impl GlobalAlloc for Heap {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: single-threaded (see `Sync`), and not re-entered.
+        // SAFETY: the caller's contract, passed on.
+        unsafe { self.0.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: as in `alloc`.
+        unsafe { self.0.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as in `alloc`.
+        unsafe { self.0.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: as in `alloc`.
+        unsafe { self.0.realloc(ptr, layout, new_size) }
+    }
+}
+
+/// `dlmalloc` behind the [`GlobalAlloc`] interface.
+struct Dl(UnsafeCell<Dlmalloc<Break>>);
+
+// SAFETY: every method forwards to `dlmalloc`, which upholds `GlobalAlloc`'s contract for the
+// layouts it is given; nothing here allocates, so no call re-enters another. Single-threaded
+// (see `Heap`'s `Sync`).
+unsafe impl GlobalAlloc for Dl {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: single-threaded (see `Heap`'s `Sync`), and not re-entered.
         unsafe { (*self.0.get()).malloc(layout.size(), layout.align()) }
     }
 

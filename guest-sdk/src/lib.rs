@@ -117,7 +117,9 @@
 //! On `wasm32-unknown-unknown` the SDK installs the guest's `#[global_allocator]`: `dlmalloc`
 //! (the allocator the standard library uses there) behind a break that takes the free end of
 //! the module's initial memory before it grows the memory, 4 KiB at a time, so an idle
-//! server keeps fewer pages resident. A guest that brings its own global allocator depends on
+//! server keeps fewer pages resident. In front of it, freed blocks of up to 256 bytes are
+//! kept (64 a size class) for the next allocation of their size, which a server makes for
+//! every message. A guest that brings its own global allocator depends on
 //! the SDK with `default-features = false` (the default feature `allocator`).
 //!
 //! # Registries and supervisors
@@ -159,6 +161,16 @@ mod panic;
 mod process;
 pub mod registry;
 mod server;
+#[cfg(any(
+    test,
+    all(
+        feature = "allocator",
+        target_arch = "wasm32",
+        target_os = "unknown",
+        not(target_feature = "atomics")
+    )
+))]
+mod small_blocks;
 mod spawn;
 pub mod sql;
 pub mod supervisor;
