@@ -83,20 +83,19 @@ impl de::Error for Failure {
 }
 
 /// A string from the term between backquotes, cut at [`SHOWN_STRING`] bytes (on a character
-/// boundary) with `…` after.
+/// boundary) with `…` after, its control characters escaped (a sender chooses it).
 struct Cut<'a>(&'a str);
 
 impl Display for Cut<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = self.0;
-        if s.len() <= SHOWN_STRING {
-            return write!(f, "`{s}`");
-        }
-        let mut end = SHOWN_STRING;
+        let mut end = s.len().min(SHOWN_STRING);
         while !s.is_char_boundary(end) {
             end -= 1;
         }
-        write!(f, "`{}`…", &s[..end])
+        f.write_str("`")?;
+        crate::quoted::write_plain(f, s.get(..end).unwrap_or_default())?;
+        f.write_str(if end < s.len() { "`…" } else { "`" })
     }
 }
 
@@ -134,7 +133,7 @@ impl Display for Found<'_> {
             Unexpected::Unsigned(i) => write!(f, "integer `{i}`"),
             Unexpected::Signed(i) => write!(f, "integer `{i}`"),
             Unexpected::Float(_) => f.write_str("floating point"),
-            Unexpected::Char(c) => write!(f, "character `{c}`"),
+            Unexpected::Char(c) => write!(f, "character {}", Cut(c.encode_utf8(&mut [0; 4]))),
             Unexpected::Str(s) => write!(f, "string {}", Cut(s)),
             Unexpected::Bytes(_) => f.write_str("byte array"),
             Unexpected::Unit => f.write_str("unit value"),
@@ -187,10 +186,21 @@ mod tests {
 
     #[test]
     fn an_unexpected_string_is_shown_as_it_is_up_to_a_bound() {
-        let short = Failure::invalid_value(Unexpected::Str("a \"b\"\n"), &"a name");
+        let short = Failure::invalid_value(Unexpected::Str("a \"b\""), &"a name");
         assert_eq!(
             short.to_string(),
-            "invalid value: string `a \"b\"\n`, expected a name"
+            "invalid value: string `a \"b\"`, expected a name"
+        );
+        // Control characters are escaped: a sender chooses the string, a terminal shows it.
+        let control = Failure::invalid_value(Unexpected::Str("a\n\u{1b}[2J"), &"a name");
+        assert_eq!(
+            control.to_string(),
+            "invalid value: string `a\\u{a}\\u{1b}[2J`, expected a name"
+        );
+        let c = Failure::invalid_type(Unexpected::Char('\u{7}'), &"a digit");
+        assert_eq!(
+            c.to_string(),
+            "invalid type: character `\\u{7}`, expected a digit"
         );
         // Cut on a character boundary: `é` is two bytes, the 64th and 65th.
         let long = format!("{}é{}", "x".repeat(SHOWN_STRING - 1), "y".repeat(1000));

@@ -57,7 +57,8 @@ pub fn encode_into<T: Serialize + ?Sized>(value: &T, term: &mut Term) -> Result<
 /// # Errors
 /// If the bytes are not one CBOR item nested at most [`MAX_TERM_DEPTH`] deep, of the shape
 /// of `T`. The error says what was expected, what was found and where; a float found is
-/// named by its kind, a string shown as it is up to 64 bytes (see `decode_error`).
+/// named by its kind, a string shown up to 64 bytes, its control characters escaped (see
+/// `decode_error`). CBOR tags are skipped: `minicbor_serde`'s tag types do not read here.
 pub fn decode<T: DeserializeOwned>(term: &[u8]) -> Result<T, TermError> {
     // Each level takes at least a byte: a shorter term cannot be too deep.
     if term.len() > MAX_TERM_DEPTH {

@@ -8,7 +8,8 @@
 //! its size class, and the next allocation of that class takes it back: a pointer read and a
 //! write. At most [`KEPT`] blocks a class are kept (about 136 KiB in all, if every class is
 //! full; the memory was `dlmalloc`'s free chunks before, resident all the same); past it a
-//! block goes back to the allocator beneath.
+//! block goes back to the allocator beneath, and so do all kept blocks when the allocator
+//! beneath runs out of memory (they cannot serve other sizes while kept).
 //!
 //! Every block of a class is allocated beneath at the class's full size, so any block on a
 //! list fits any request of its class.
@@ -65,6 +66,34 @@ impl<A> SmallBlocks<A> {
         }
     }
 
+    /// Give every kept block back beneath: when the allocator beneath runs out, the kept
+    /// blocks may be what it lacks (they cannot serve other sizes while kept).
+    fn give_back(&self)
+    where
+        A: GlobalAlloc,
+    {
+        for c in 0..CLASSES {
+            while let Some(block) = self.take(c) {
+                // SAFETY: a kept block was allocated beneath with its class's layout.
+                unsafe { self.inner.dealloc(block, class_layout(c)) };
+            }
+        }
+    }
+
+    /// `attempt` of the allocator beneath, once more after giving the kept blocks back if it
+    /// fails.
+    fn or_after_give_back(&self, attempt: impl Fn(&A) -> *mut u8) -> *mut u8
+    where
+        A: GlobalAlloc,
+    {
+        let block = attempt(&self.inner);
+        if !block.is_null() || self.kept.iter().all(|k| k.get() == 0) {
+            return block;
+        }
+        self.give_back();
+        attempt(&self.inner)
+    }
+
     /// A kept block of class `c`, taken off its list.
     fn take(&self, c: usize) -> Option<*mut u8> {
         let block = self.free[c].get();
@@ -89,10 +118,10 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for SmallBlocks<A> {
             Some(c) => match self.take(c) {
                 Some(block) => block,
                 // SAFETY: a valid, non-zero layout.
-                None => unsafe { self.inner.alloc(class_layout(c)) },
+                None => self.or_after_give_back(|a| unsafe { a.alloc(class_layout(c)) }),
             },
             // SAFETY: the caller's layout, as given.
-            None => unsafe { self.inner.alloc(layout) },
+            None => self.or_after_give_back(|a| unsafe { a.alloc(layout) }),
         }
     }
 
@@ -105,10 +134,10 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for SmallBlocks<A> {
                     block
                 }
                 // SAFETY: as in `alloc`.
-                None => unsafe { self.inner.alloc_zeroed(class_layout(c)) },
+                None => self.or_after_give_back(|a| unsafe { a.alloc_zeroed(class_layout(c)) }),
             },
             // SAFETY: as in `alloc`.
-            None => unsafe { self.inner.alloc_zeroed(layout) },
+            None => self.or_after_give_back(|a| unsafe { a.alloc_zeroed(layout) }),
         }
     }
 
@@ -136,8 +165,11 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for SmallBlocks<A> {
         match (old, new) {
             // The block already has the new class's size.
             (Some(o), Some(n)) if o == n => block,
-            // SAFETY: the caller's block and layout, as given.
-            (None, None) => unsafe { self.inner.realloc(block, layout, new_size) },
+            // SAFETY: the caller's block and layout, as given; a failed `realloc` leaves the
+            // block as it was, so it can be tried again.
+            (None, None) => {
+                self.or_after_give_back(|a| unsafe { a.realloc(block, layout, new_size) })
+            }
             _ => {
                 // SAFETY: `realloc`'s contract makes `new_size` with this alignment a valid
                 // layout.
@@ -181,6 +213,46 @@ mod tests {
         unsafe fn dealloc(&self, block: *mut u8, layout: Layout) {
             self.out.set(self.out.get() - 1);
             unsafe { System.dealloc(block, layout) }
+        }
+    }
+
+    /// The system allocator, refusing once `limit` blocks are out.
+    struct Bounded {
+        out: Cell<usize>,
+        limit: usize,
+    }
+
+    unsafe impl GlobalAlloc for Bounded {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            if self.out.get() == self.limit {
+                return std::ptr::null_mut();
+            }
+            self.out.set(self.out.get() + 1);
+            unsafe { System.alloc(layout) }
+        }
+
+        unsafe fn dealloc(&self, block: *mut u8, layout: Layout) {
+            self.out.set(self.out.get() - 1);
+            unsafe { System.dealloc(block, layout) }
+        }
+    }
+
+    #[test]
+    fn kept_blocks_go_back_beneath_when_it_runs_out() {
+        let heap = SmallBlocks::new(Bounded {
+            out: Cell::new(0),
+            limit: 4,
+        });
+        unsafe {
+            let small: Vec<_> = (0..4).map(|_| heap.alloc(layout(16))).collect();
+            for b in small {
+                heap.dealloc(b, layout(16));
+            }
+            // Four blocks kept, none free beneath: a large block needs them given back.
+            let big = heap.alloc(layout(1000));
+            assert!(!big.is_null());
+            assert_eq!(heap.inner.out.get(), 1);
+            heap.dealloc(big, layout(1000));
         }
     }
 

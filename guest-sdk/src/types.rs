@@ -291,12 +291,28 @@ impl fmt::Display for CallError {
 impl std::error::Error for CallError {}
 
 /// Why [`crate::register`] failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum RegisterError {
     /// The name is held by this pid.
     AlreadyRegistered(Pid),
     /// This process already has this name.
     AlreadyNamed(String),
+}
+
+// By hand, as `CallError`'s: a derived `Debug` escapes the name, linking core's Unicode
+// tables into every guest that `expect`s a registration.
+impl fmt::Debug for RegisterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RegisterError::AlreadyRegistered(pid) => {
+                f.debug_tuple("AlreadyRegistered").field(pid).finish()
+            }
+            RegisterError::AlreadyNamed(name) => f
+                .debug_tuple("AlreadyNamed")
+                .field(&otter_common::Quoted(name))
+                .finish(),
+        }
+    }
 }
 
 impl fmt::Display for RegisterError {
@@ -328,6 +344,10 @@ mod tests {
         assert_eq!(
             format!("{:#?}", CallError::BadReply("x".into())),
             "BadReply(\n    \"x\",\n)"
+        );
+        assert_eq!(
+            format!("{:?}", RegisterError::AlreadyNamed("kv".into())),
+            r#"AlreadyNamed("kv")"#
         );
     }
 }

@@ -24,6 +24,32 @@ async fn echo_ping_answers_pong_with_an_increasing_count() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_that_does_not_decode_is_badreply_with_the_servers_text_escaped() {
+    let node = node().await;
+    let kv = node
+        .spawn(
+            "kv",
+            otter::encode(&()).unwrap(),
+            otter::SpawnOptions::default(),
+        )
+        .await
+        .unwrap();
+    let evil = "evil\u{202e}\u{1b}[2J\n";
+    let _: Value = node.call(kv, &json!({"put": ["a", evil]})).await.unwrap();
+    #[derive(Debug, serde::Deserialize)]
+    enum Expected {
+        Fine,
+    }
+    match node.call::<_, Expected>(kv, &json!({"get": "a"})).await {
+        Err(otter::CallError::BadReply(why)) => {
+            assert!(why.contains("unknown variant `evil"), "{why}");
+            assert!(!why.contains(['\u{202e}', '\u{1b}', '\n']), "{why:?}");
+        }
+        other => panic!("expected badreply, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kv_put_then_get_round_trips_and_counts_writes() {
     let node = node().await;
     node.spawn(

@@ -437,7 +437,8 @@ impl EmbeddedProcess {
         let reply = self
             .call_term(dest, request, Some(DEFAULT_CALL_TIMEOUT))
             .await?;
-        Ok(decode(&reply).map_err(|e| CallError::BadReply(e.0))?)
+        Ok(decode(&reply)
+            .map_err(|e| CallError::BadReply(crate::guest_text::escaped(&e.0).into_owned()))?)
     }
 
     /// Call with a CBOR request and timeout (`None` waits forever), from this process.

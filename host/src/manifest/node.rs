@@ -147,8 +147,9 @@ impl Parser<'_> {
 
 impl Manifest {
     /// The `[node]` keys whose values differ in `other`, in the order the manifest docs
-    /// list them (`otter reload` names them: they take effect at the next start). A key
-    /// left out and one set to its default count as different; a test fails when a key
+    /// list them (`otter reload` names them: they take effect at the next start). Most keys
+    /// compare as written, so a key left out and one set to its default differ; `name`,
+    /// `control` and the `control_*` limits compare as resolved. A test fails when a key
     /// that reaches the node is missing here.
     pub fn node_changes(&self, other: &Manifest) -> Vec<&'static str> {
         let (a, b) = (self, other);

@@ -256,7 +256,8 @@ impl Node {
         let reply = self
             .call_term(dest, request, Some(DEFAULT_CALL_TIMEOUT))
             .await?;
-        decode(&reply).map_err(|e| CallError::BadReply(e.0))
+        decode(&reply)
+            .map_err(|e| CallError::BadReply(crate::guest_text::escaped(&e.0).into_owned()))
     }
 
     /// Call with a CBOR request and timeout (`None` waits forever).
