@@ -67,3 +67,44 @@ unsafe impl GlobalAlloc for Allocator {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::alloc::{GlobalAlloc, Layout};
+
+    use super::Allocator;
+
+    // In mimalloc, declared by `libmimalloc-sys` only with its `extended` feature.
+    unsafe extern "C" {
+        fn mi_usable_size(p: *const std::ffi::c_void) -> usize;
+    }
+
+    /// What a block of `layout` from `alloc` holds, in bytes.
+    fn usable(alloc: &impl GlobalAlloc, layout: Layout) -> usize {
+        // SAFETY: the block is freed with the allocator that made it, with its layout.
+        unsafe {
+            let p = alloc.alloc(layout);
+            assert!(!p.is_null());
+            assert_eq!(p as usize % layout.align(), 0, "{layout:?} misaligned");
+            let usable = mi_usable_size(p.cast());
+            alloc.dealloc(p, layout);
+            usable
+        }
+    }
+
+    #[test]
+    fn a_block_over_1_kib_is_not_padded_for_an_alignment_mimalloc_gives_anyway() {
+        let store = Layout::from_size_align(1280, 8).expect("layout");
+        assert_eq!(usable(&Allocator, store), 1280);
+    }
+
+    #[test]
+    fn every_block_has_its_layouts_alignment() {
+        for align in [1, 2, 4, 8, 16, 32, 64, 128, 4096] {
+            for size in [1, 7, 8, 15, 16, 24, 1000, 1025, 1280, 3000, 70_000] {
+                let layout = Layout::from_size_align(size, align).expect("layout");
+                assert!(usable(&Allocator, layout) >= size);
+            }
+        }
+    }
+}
