@@ -36,7 +36,7 @@ use crate::population::Limits;
 
 /// The allocator the `otter` binary uses too (see host/src/main.rs).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: otter::allocator::Allocator = otter::allocator::Allocator;
 
 #[derive(Parser)]
 #[command(

@@ -77,6 +77,7 @@
 //!    bounded) and writes `{"ok": …}`; the CLI prints the value.
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod allocator;
 mod bindings;
 mod cache;
 pub mod control;

@@ -14,9 +14,10 @@ mod cli;
 /// extension, which took about a seventh of spawn time; mimalloc does not. It is built
 /// without transparent huge pages (`no_thp`): a process's host state is a few KiB, and a
 /// heap marked for huge pages made the first touch of every 2 MiB of it zero a whole huge
-/// page, a third of spawn time (72 → 51 µs per spawn without them).
+/// page, a third of spawn time (72 → 51 µs per spawn without them). See `otter::allocator`
+/// for why not the `mimalloc` crate's own.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: otter::allocator::Allocator = otter::allocator::Allocator;
 
 fn main() -> std::process::ExitCode {
     cli::main()

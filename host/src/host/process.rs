@@ -223,7 +223,7 @@ impl Host for ProcessCtx {
         if self.panic.is_none() {
             // Cut so that `panic: <message>` fits the exit reason's length.
             let max = MAX_REASON - "panic: ".len();
-            self.panic = Some(crate::guest_text::one_line(&message, max));
+            self.panic = Some(crate::guest_text::one_line(&message, max).into());
             // The `terminate` the SDK runs next gets a callback's time, once per entry (the
             // record is forgotten at the next): a guest calling this again gets no more.
             self.ticks = 0;

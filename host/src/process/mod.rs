@@ -16,6 +16,7 @@ mod call_timeout;
 mod calls;
 mod ctx;
 mod flow;
+mod monitors;
 mod resources;
 mod serve;
 mod upgrade;
