@@ -11,7 +11,7 @@ use otter::{Node, SpawnOptions};
 
 /// The allocator the `otter` binary uses (see src/main.rs).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: otter::allocator::Allocator = otter::allocator::Allocator;
 
 /// The runtime `otter run` uses (see `otter::runtime`), with 2 workers.
 fn runtime() -> tokio::runtime::Runtime {

@@ -5,6 +5,10 @@
 //! over 1 KiB whose size is not a power of two by allocating `size + align - 1` bytes: a
 //! process's store record (1,280 bytes) took a 1,536-byte block. mimalloc's blocks of 16
 //! bytes or more are 16-byte aligned, so those requests go to `mi_malloc` instead.
+//!
+//! That guarantee holds for the library as built here (release, no guarded mode): a debug
+//! build of mimalloc run with `MIMALLOC_GUARDED_PRECISE=1` places blocks unaligned, and must
+//! not be combined with this allocator.
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::ffi::c_void;
