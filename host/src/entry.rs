@@ -78,6 +78,18 @@ pub(crate) enum Watcher {
 /// Where a supervisor learns of its children's exits.
 pub(crate) type ExitSender = tokio::sync::mpsc::UnboundedSender<(Pid, ExitReason)>;
 
+/// A process's watchers through its exit.
+enum Watchers {
+    /// Running: they will be told.
+    Live(Vec<Watcher>),
+    /// Exited, and the exit sequence is telling the watchers it took (then links, then
+    /// callers): one that comes meanwhile waits here to be told after them, so that whoever
+    /// learns of an exit learns of it after its supervisor, monitors and links have.
+    Exiting(Vec<Watcher>),
+    /// Everyone has been told: a new watcher learns of the exit at once.
+    Exited,
+}
+
 /// A process as the rest of the node sees it.
 pub(crate) struct ProcessEntry {
     pub(crate) pid: Pid,
@@ -95,8 +107,8 @@ pub(crate) struct ProcessEntry {
     /// Bytes of linear memory, kept current by the store's limiter.
     pub(crate) memory: Arc<AtomicUsize>,
     exit: OnceLock<ExitReason>,
-    /// `None` once the process has exited: nobody may watch it any more.
-    watchers: Mutex<Option<Vec<Watcher>>>,
+    /// Who is told of its exit, and how far the telling has gone.
+    watchers: Mutex<Watchers>,
     /// Linked processes; `None` once the process has exited.
     links: Mutex<Option<HashSet<Pid>>>,
     abort: OnceLock<AbortHandle>,
@@ -134,7 +146,7 @@ impl ProcessEntry {
             exit: OnceLock::new(),
             // Registered before the process runs, so that no exit of it, however early, goes
             // unobserved (OTP's `start_link` and `start_monitor` are atomic).
-            watchers: Mutex::new(Some(watchers)),
+            watchers: Mutex::new(Watchers::Live(watchers)),
             links: Mutex::new(Some(start.link.into_iter().collect())),
             abort: OnceLock::new(),
             kill_requested: AtomicBool::new(false),
@@ -169,19 +181,22 @@ impl ProcessEntry {
         self.exit.get().cloned().unwrap_or(ExitReason::Killed)
     }
 
-    /// Add a watcher; gives it back if the process has already exited.
+    /// Add a watcher; gives it back once the exit sequence has told every watcher (one
+    /// added while it runs is told at its end, see [`ProcessEntry::set_announced`]).
     pub(crate) fn add_watcher(&self, w: Watcher) -> Result<(), Watcher> {
-        match self.watchers.lock().expect("watchers lock").as_mut() {
-            Some(list) => {
+        match &mut *self.watchers.lock().expect("watchers lock") {
+            Watchers::Live(list) | Watchers::Exiting(list) => {
                 list.push(w);
                 Ok(())
             }
-            None => Err(w),
+            Watchers::Exited => Err(w),
         }
     }
 
     pub(crate) fn remove_monitor(&self, mref: u64) {
-        if let Some(list) = self.watchers.lock().expect("watchers lock").as_mut() {
+        if let Watchers::Live(list) | Watchers::Exiting(list) =
+            &mut *self.watchers.lock().expect("watchers lock")
+        {
             list.retain(|w| !matches!(w, Watcher::Monitor { mref: m, .. } if *m == mref));
         }
     }
@@ -228,12 +243,18 @@ impl ProcessEntry {
     /// who watched it and whom it was linked to, for the exit sequence to tell.
     pub(crate) fn set_exited(&self, reason: ExitReason) -> (Vec<Watcher>, HashSet<Pid>) {
         let _ = self.exit.set(reason);
-        let watchers = self
-            .watchers
-            .lock()
-            .expect("watchers lock")
-            .take()
-            .unwrap_or_default();
+        let watchers = {
+            let mut watchers = self.watchers.lock().expect("watchers lock");
+            match &mut *watchers {
+                Watchers::Live(list) => {
+                    let list = std::mem::take(list);
+                    *watchers = Watchers::Exiting(Vec::new());
+                    list
+                }
+                // A process exits once; a second call leaves the first sequence be.
+                Watchers::Exiting(_) | Watchers::Exited => Vec::new(),
+            }
+        };
         let links = self
             .links
             .lock()
@@ -241,6 +262,20 @@ impl ProcessEntry {
             .take()
             .unwrap_or_default();
         (watchers, links)
+    }
+
+    /// The exit sequence has told everyone [`ProcessEntry::set_exited`] returned: returns
+    /// the watchers that came meanwhile, to be told now; any later one is told at once.
+    pub(crate) fn set_announced(&self) -> Vec<Watcher> {
+        let mut watchers = self.watchers.lock().expect("watchers lock");
+        match std::mem::replace(&mut *watchers, Watchers::Exited) {
+            Watchers::Exiting(late) => late,
+            Watchers::Live(list) => {
+                *watchers = Watchers::Live(list);
+                Vec::new()
+            }
+            Watchers::Exited => Vec::new(),
+        }
     }
 
     pub(crate) fn info(&self) -> ProcessInfo {
@@ -263,5 +298,48 @@ impl ProcessEntry {
             restarts: self.restarts,
             uptime_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::sync::{mpsc, oneshot};
+
+    use super::{ProcessEntry, Start, Watcher};
+    use crate::exit::ExitReason;
+
+    /// `wait_exit` on a process whose exit sequence has begun but not yet told its
+    /// supervisor must not return first: whoever then asks the supervisor would find the
+    /// child still listed.
+    #[test]
+    fn a_watcher_that_comes_during_the_exit_sequence_is_told_after_the_sequences_watchers() {
+        let (supervisor, _exits) = mpsc::unbounded_channel();
+        let (mailbox, _receiver) = crate::mailbox::mailbox(None);
+        let entry = ProcessEntry::new(
+            7,
+            None,
+            mailbox,
+            Start {
+                exit_to: Some(supervisor),
+                ..Start::default()
+            },
+        );
+        let (told, _) = entry.set_exited(ExitReason::Normal);
+        assert!(matches!(told.as_slice(), [Watcher::Channel(_)]));
+
+        let (tx, mut rx) = oneshot::channel();
+        assert!(
+            entry.add_watcher(Watcher::Waiter(tx)).is_ok(),
+            "a watcher that comes while the supervisor is being told waits its turn"
+        );
+        assert!(rx.try_recv().is_err(), "not told before the announcement");
+        let late = entry.set_announced();
+        assert!(matches!(late.as_slice(), [Watcher::Waiter(_)]));
+
+        let (tx, _rx) = oneshot::channel();
+        assert!(
+            entry.add_watcher(Watcher::Waiter(tx)).is_err(),
+            "once announced, a new watcher is told at once"
+        );
     }
 }

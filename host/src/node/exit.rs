@@ -42,6 +42,22 @@ impl ExitGuard {
     pub(crate) fn set_reason(&mut self, reason: ExitReason) {
         self.reason = Some(reason);
     }
+
+    /// Tell one watcher that the process exited `reason`.
+    fn tell(&self, w: Watcher, reason: &ExitReason) {
+        match w {
+            Watcher::Monitor { mref, watcher } => {
+                self.node
+                    .deliver_down(watcher, mref, self.entry.pid, reason.clone())
+            }
+            Watcher::Waiter(tx) => {
+                let _ = tx.send(reason.clone());
+            }
+            Watcher::Channel(tx) => {
+                let _ = tx.send((self.entry.pid, reason.clone()));
+            }
+        }
+    }
 }
 
 impl Drop for ExitGuard {
@@ -50,18 +66,7 @@ impl Drop for ExitGuard {
         let (watchers, links) = self.entry.set_exited(reason.clone());
         self.node.remove(&self.entry);
         for w in watchers {
-            match w {
-                Watcher::Monitor { mref, watcher } => {
-                    self.node
-                        .deliver_down(watcher, mref, self.entry.pid, reason.clone())
-                }
-                Watcher::Waiter(tx) => {
-                    let _ = tx.send(reason.clone());
-                }
-                Watcher::Channel(tx) => {
-                    let _ = tx.send((self.entry.pid, reason.clone()));
-                }
-            }
+            self.tell(w, &reason);
         }
         for other in links {
             if let Some(entry) = self.node.entry(other) {
@@ -71,6 +76,12 @@ impl Drop for ExitGuard {
         }
         for slot in self.pending.drain(..) {
             let _ = slot.send(Err(CallError::Exited(reason.clone())));
+        }
+        // Watchers that came while the others were told: after them, as they would have
+        // been had they come a moment later (a `wait_exit` that returns has the
+        // supervisor told already).
+        for w in self.entry.set_announced() {
+            self.tell(w, &reason);
         }
         let pid = self.entry.pid;
         let module = self.entry.module_name();

@@ -372,10 +372,11 @@ impl State {
         tracing::debug!(supervisor = self.pid, %reason, "supervisor exited");
         // The name is free before anyone learns of the exit, as a process's is.
         self.forget();
-        exit.send_replace(Some(reason.clone()));
+        // Its own supervisor first: whoever waits for this exit may then ask that one.
         if let Some(tx) = exit_to {
-            let _ = tx.send((self.pid, reason));
+            let _ = tx.send((self.pid, reason.clone()));
         }
+        exit.send_replace(Some(reason));
     }
 
     /// A child exited: restart per its restart type and the strategy.
