@@ -535,20 +535,33 @@ async fn same_bytes_are_refused_and_same_vsn_needs_force() {
 async fn a_second_upgrade_of_the_same_module_at_once_is_refused() {
     let node = node().await;
     let p = probe(&node).await;
-    // The first waits for the probe, busy in a long callback.
+    // The probe is busy in a long callback before either upgrade starts (its call queued
+    // while it is suspended, then taken), so whichever upgrade comes second finds the other
+    // waiting for it, however slowly this machine runs the test.
+    node.suspend(p).unwrap();
     let n = node.clone();
-    let busy = tokio::spawn(async move {
-        n.call::<_, Value>(p, &json!({"spin": 300_000_000u64}))
-            .await
-    });
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    let n = node.clone();
-    let first = tokio::spawn(async move { to_v2(&n).await });
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    let err = to_v2(&node).await.unwrap_err();
-    assert!(matches!(err, UpgradeError::InProgress(_)), "{err}");
-    let _ = busy.await;
-    first.await.unwrap().unwrap();
+    let busy = tokio::spawn(async move { n.call::<_, Value>(p, &json!({"sleep": 1500})).await });
+    let queue_len = |n: usize| {
+        let node = node.clone();
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+            while node.process_info(p).expect("alive").queue_len != n {
+                assert!(tokio::time::Instant::now() < deadline, "queue never {n}");
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+    };
+    queue_len(1).await;
+    node.resume(p).unwrap();
+    queue_len(0).await;
+    let (a, b) = tokio::join!(to_v2(&node), to_v2(&node));
+    let refused = [&a, &b]
+        .into_iter()
+        .filter(|r| matches!(r, Err(UpgradeError::InProgress(_))))
+        .count();
+    assert_eq!(refused, 1, "one refused, one done: {a:?} / {b:?}");
+    assert!(a.is_ok() || b.is_ok(), "{a:?} / {b:?}");
+    busy.await.unwrap().expect("the busy call is answered");
     assert_eq!(vsn(&node, p).await, "2");
 }
 
