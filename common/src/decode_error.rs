@@ -11,7 +11,7 @@
 //! the library's error back to serde's side ([`stash`], [`unstash`]): one thread decodes
 //! one term at a time, so a slot per thread is enough.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::fmt::{self, Display};
 
 use serde::de::{self, Expected, Unexpected};
@@ -151,14 +151,14 @@ impl Display for Found<'_> {
     }
 }
 
-thread_local! {
+crate::process_local! {
     /// The [`Failure`] crossing the CBOR library as a placeholder error.
-    static CROSSING: RefCell<Option<Failure>> = const { RefCell::new(None) };
+    static CROSSING: Cell<Option<Failure>> = Cell::new(None);
 }
 
 /// The CBOR library's error standing for `failure`, which [`unstash`] gives back.
 pub(crate) fn stash<E: de::Error>(failure: Failure) -> E {
-    CROSSING.with(|c| *c.borrow_mut() = Some(failure));
+    CROSSING.with(|c| c.set(Some(failure)));
     E::custom("")
 }
 
@@ -166,7 +166,7 @@ pub(crate) fn stash<E: de::Error>(failure: Failure) -> E {
 /// own (which says where).
 pub(crate) fn unstash<E: Display>(error: E) -> Failure {
     CROSSING
-        .with(|c| c.borrow_mut().take())
+        .with(Cell::take)
         .unwrap_or_else(|| Failure {
             message: error.to_string(),
             positioned: true,
@@ -175,7 +175,7 @@ pub(crate) fn unstash<E: Display>(error: E) -> Failure {
 
 /// Forget a [`Failure`] left over from a decode the library abandoned.
 pub(crate) fn clear() {
-    CROSSING.with(|c| c.borrow_mut().take());
+    CROSSING.with(Cell::take);
 }
 
 #[cfg(test)]
