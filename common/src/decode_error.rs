@@ -54,7 +54,7 @@ impl std::error::Error for Failure {}
 
 impl de::Error for Failure {
     fn custom<T: Display>(msg: T) -> Self {
-        Failure::new(msg.to_string())
+        Failure::new(format!("{msg}"))
     }
 
     fn invalid_type(unexp: Unexpected<'_>, exp: &dyn Expected) -> Self {
@@ -168,7 +168,7 @@ pub(crate) fn unstash<E: Display>(error: E) -> Failure {
     CROSSING
         .with(Cell::take)
         .unwrap_or_else(|| Failure {
-            message: error.to_string(),
+            message: format!("{error}"),
             positioned: true,
         })
 }

@@ -43,7 +43,7 @@ pub fn encode_into<T: Serialize + ?Sized>(value: &T, term: &mut Term) -> Result<
     ser.serialize_unit_as_null(true);
     value
         .serialize(&mut ser)
-        .map_err(|e| TermError(e.to_string()))
+        .map_err(|e| TermError(format!("{e}")))
 }
 
 /// Decode a term into a serde value; a unit (`()`, a unit struct) reads from `null`, as

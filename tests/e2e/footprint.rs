@@ -19,7 +19,9 @@ async fn idle_linear_memory(module: &str) -> usize {
     for _ in 0..N {
         spawn().await.unwrap();
     }
-    node.pool_residency().memories.saturating_sub(before) / N
+    let r = node.pool_residency().memories.saturating_sub(before) / N;
+    eprintln!("RESIDENT {module} {r}");
+    r
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
