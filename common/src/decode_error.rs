@@ -165,12 +165,10 @@ pub(crate) fn stash<E: de::Error>(failure: Failure) -> E {
 /// The [`Failure`] a library error stands for: the one [`stash`] kept, or else the library's
 /// own (which says where).
 pub(crate) fn unstash<E: Display>(error: E) -> Failure {
-    CROSSING
-        .with(Cell::take)
-        .unwrap_or_else(|| Failure {
-            message: format!("{error}"),
-            positioned: true,
-        })
+    CROSSING.with(Cell::take).unwrap_or_else(|| Failure {
+        message: format!("{error}"),
+        positioned: true,
+    })
 }
 
 /// Forget a [`Failure`] left over from a decode the library abandoned.
