@@ -202,6 +202,12 @@ mod tests {
     }
 
     #[test]
+    fn a_string_that_is_not_utf8_is_refused_with_its_position() {
+        let e = decode::<(u8, String)>(&[0x82, 0x01, 0x62, b'a', 0xff]).unwrap_err();
+        assert_eq!(e.0, "invalid utf-8 at position 2");
+    }
+
+    #[test]
     fn a_decode_error_names_an_unknown_variant_and_the_known_ones() {
         let e = decode::<Vec<Op>>(&encode(&json!(["Inc", "Dec"])).unwrap()).unwrap_err();
         assert_eq!(
