@@ -9,7 +9,8 @@
 //! The CBOR library beneath has an error type of its own. A [`Failure`] raised by a visitor
 //! crosses it as a placeholder and is put back, unchanged, where [`crate::null_unit`] hands
 //! the library's error back to serde's side ([`stash`], [`unstash`]): one thread decodes
-//! one term at a time, so a slot per thread is enough.
+//! one term at a time, so a slot per thread is enough (per process in a guest, which has
+//! one thread: see [`crate::process_local!`]).
 
 use std::cell::Cell;
 use std::fmt::{self, Display};
