@@ -9,9 +9,10 @@
 //! The CBOR library beneath has an error type of its own. A [`Failure`] raised by a visitor
 //! crosses it as a placeholder and is put back, unchanged, where [`crate::null_unit`] hands
 //! the library's error back to serde's side ([`stash`], [`unstash`]): one thread decodes
-//! one term at a time, so a slot per thread is enough.
+//! one term at a time, so a slot per thread is enough (per process in a guest, which has
+//! one thread: see [`crate::process_local!`]).
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::fmt::{self, Display};
 
 use serde::de::{self, Expected, Unexpected};
@@ -54,7 +55,7 @@ impl std::error::Error for Failure {}
 
 impl de::Error for Failure {
     fn custom<T: Display>(msg: T) -> Self {
-        Failure::new(msg.to_string())
+        Failure::new(format!("{msg}"))
     }
 
     fn invalid_type(unexp: Unexpected<'_>, exp: &dyn Expected) -> Self {
@@ -151,31 +152,29 @@ impl Display for Found<'_> {
     }
 }
 
-thread_local! {
+crate::process_local! {
     /// The [`Failure`] crossing the CBOR library as a placeholder error.
-    static CROSSING: RefCell<Option<Failure>> = const { RefCell::new(None) };
+    static CROSSING: Cell<Option<Failure>> = Cell::new(None);
 }
 
 /// The CBOR library's error standing for `failure`, which [`unstash`] gives back.
 pub(crate) fn stash<E: de::Error>(failure: Failure) -> E {
-    CROSSING.with(|c| *c.borrow_mut() = Some(failure));
+    CROSSING.with(|c| c.set(Some(failure)));
     E::custom("")
 }
 
 /// The [`Failure`] a library error stands for: the one [`stash`] kept, or else the library's
 /// own (which says where).
 pub(crate) fn unstash<E: Display>(error: E) -> Failure {
-    CROSSING
-        .with(|c| c.borrow_mut().take())
-        .unwrap_or_else(|| Failure {
-            message: error.to_string(),
-            positioned: true,
-        })
+    CROSSING.with(Cell::take).unwrap_or_else(|| Failure {
+        message: format!("{error}"),
+        positioned: true,
+    })
 }
 
 /// Forget a [`Failure`] left over from a decode the library abandoned.
 pub(crate) fn clear() {
-    CROSSING.with(|c| c.borrow_mut().take());
+    CROSSING.with(Cell::take);
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ mod display;
 mod exit;
 mod log_level;
 mod null_unit;
+mod process_local;
 mod quoted;
 mod term;
 pub mod walk;
@@ -30,5 +31,8 @@ pub const MAX_VSN: usize = 255;
 pub use display::{SHOWN, Shown, shown};
 pub use exit::ExitReason;
 pub use log_level::LogLevel;
+#[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
+#[doc(hidden)]
+pub use process_local::ProcessLocal;
 pub use quoted::Quoted;
 pub use term::{EMPTY_ARRAY, MAX_TERM_DEPTH, NULL, Term, TermError, decode, encode, encode_into};

@@ -70,7 +70,7 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Units<D> {
     );
 
     fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Failure> {
-        self.0.deserialize_any(Unit(visitor)).map_err(unstash)
+        unit(self.0, visitor)
     }
 
     fn deserialize_unit_struct<V: Visitor<'de>>(
@@ -78,7 +78,7 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Units<D> {
         _name: &'static str,
         visitor: V,
     ) -> Result<V::Value, Failure> {
-        self.0.deserialize_any(Unit(visitor)).map_err(unstash)
+        unit(self.0, visitor)
     }
 
     fn deserialize_newtype_struct<V: Visitor<'de>>(
@@ -140,6 +140,21 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Units<D> {
     fn is_human_readable(&self) -> bool {
         self.0.is_human_readable()
     }
+}
+
+/// Read a unit from `null` or `[]`: `null` as an option's none, anything else as an array
+/// that must be empty. Not through the CBOR library's `deserialize_any`, which would link its
+/// conversions to every integer type, and their texts (a kilobyte of every guest's data).
+fn unit<'de, D: Deserializer<'de>, V: Visitor<'de>>(d: D, visitor: V) -> Result<V::Value, Failure> {
+    d.deserialize_option(Unit(visitor)).map_err(|e| {
+        let mut failure = unstash(e);
+        // The library, finding neither `null` nor an array, says it expected an array; it
+        // has already named the type it found and where.
+        if let Some(found) = failure.message.strip_suffix("expected array") {
+            failure.message = format!("{found}expected unit (null)");
+        }
+        failure
+    })
 }
 
 macro_rules! pass {
@@ -268,8 +283,9 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Unit<V> {
         )))
     }
 
-    fn visit_some<D: Deserializer<'de>>(self, _: D) -> Result<V::Value, D::Error> {
-        Err(stash(de::Error::invalid_type(Unexpected::Option, &self)))
+    /// Not `null`: the empty array, or else the library's error naming what it is.
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<V::Value, D::Error> {
+        d.deserialize_seq(self)
     }
 
     fn visit_newtype_struct<D: Deserializer<'de>>(self, _: D) -> Result<V::Value, D::Error> {

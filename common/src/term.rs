@@ -43,7 +43,7 @@ pub fn encode_into<T: Serialize + ?Sized>(value: &T, term: &mut Term) -> Result<
     ser.serialize_unit_as_null(true);
     value
         .serialize(&mut ser)
-        .map_err(|e| TermError(e.to_string()))
+        .map_err(|e| TermError(format!("{e}")))
 }
 
 /// Decode a term into a serde value; a unit (`()`, a unit struct) reads from `null`, as
@@ -176,15 +176,22 @@ mod tests {
 
     #[test]
     fn a_decode_error_names_the_value_found_the_type_expected_and_where() {
+        // A unit reads from `null` or `[]` without the CBOR library's `deserialize_any` (see
+        // `null_unit`): anything else is named by its CBOR type.
         let float = decode::<((), u8)>(&encode(&(1.5, 1)).unwrap()).unwrap_err();
         assert_eq!(
             float.to_string(),
-            "term: invalid type: floating point, expected unit, in the item ending at position 10"
+            "term: unexpected type f64 at position 1: expected unit (null)"
         );
         let string = decode::<((), u8)>(&encode(&("abc", 1)).unwrap()).unwrap_err();
         assert_eq!(
             string.0,
-            "invalid type: string `abc`, expected unit, in the item ending at position 5"
+            "unexpected type string at position 1: expected unit (null)"
+        );
+        let array = decode::<((), u8)>(&encode(&([1], 1)).unwrap()).unwrap_err();
+        assert_eq!(
+            array.0,
+            "invalid type: sequence, expected unit, in the item ending at position 3"
         );
         let nested = decode::<Config>(&encode(&json!({"size": 1, "ops": [{"Add": "x"}]})).unwrap())
             .unwrap_err();
@@ -192,6 +199,12 @@ mod tests {
             nested.0,
             "unexpected type string at position 11: expected u32"
         );
+    }
+
+    #[test]
+    fn a_string_that_is_not_utf8_is_refused_with_its_position() {
+        let e = decode::<(u8, String)>(&[0x82, 0x01, 0x62, b'a', 0xff]).unwrap_err();
+        assert_eq!(e.0, "invalid utf-8 at position 2");
     }
 
     #[test]

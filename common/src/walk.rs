@@ -215,14 +215,22 @@ impl<'a> Reader<'a> {
     }
 
     fn take(&mut self, n: u64) -> Result<&'a [u8], TermError> {
-        let end = usize::try_from(n)
+        // `get`, not indexing: a guest decodes with this too, and an index's bounds check
+        // would put its panic text and this file's path into every guest's data.
+        let (slice, end) = usize::try_from(n)
             .ok()
             .and_then(|n| self.pos.checked_add(n))
-            .filter(|&end| end <= self.bytes.len())
+            .and_then(|end| Some((self.bytes.get(self.pos..end)?, end)))
             .ok_or_else(|| malformed("unexpected end"))?;
-        let slice = &self.bytes[self.pos..end];
         self.pos = end;
         Ok(slice)
+    }
+
+    /// The next `N` bytes.
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], TermError> {
+        self.take(N as u64)?
+            .try_into()
+            .map_err(|_| malformed("unexpected end"))
     }
 
     fn arg(&mut self, info: u8) -> Result<Arg, TermError> {
@@ -301,16 +309,9 @@ impl<'a> Reader<'a> {
                 v @ 32.. => Token::Simple(v),
                 _ => return Err(malformed("a two-byte simple value below 32")),
             },
-            25 => {
-                let b = self.take(2)?;
-                Token::Float(f16_to_f64(u16::from_be_bytes([b[0], b[1]])))
-            }
-            26 => Token::Float(f64::from(f32::from_be_bytes(
-                self.take(4)?.try_into().expect("four bytes"),
-            ))),
-            27 => Token::Float(f64::from_be_bytes(
-                self.take(8)?.try_into().expect("eight bytes"),
-            )),
+            25 => Token::Float(f16_to_f64(u16::from_be_bytes(self.array()?))),
+            26 => Token::Float(f64::from(f32::from_be_bytes(self.array()?))),
+            27 => Token::Float(f64::from_be_bytes(self.array()?)),
             _ => return Err(malformed("reserved simple value")),
         })
     }

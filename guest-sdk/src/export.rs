@@ -5,8 +5,7 @@
 //! between callbacks; it is taken out while a callback runs so that a callback may call other
 //! servers without holding a borrow.
 
-use std::cell::RefCell;
-use std::thread::LocalKey;
+use std::cell::Cell;
 
 use crate::bindings::exports::otter::genserver::server::{
     BatchResult, CallResult, Envelope, ExitReason as WitExitReason, Info as WitInfo, InitResult,
@@ -17,16 +16,28 @@ use crate::server::{GenServer, Init, Next, NoReply, Reply};
 use crate::types::{ExitReason, Info, ReplyTo, WitReason};
 use crate::{decode, encode};
 
-/// Where the macro keeps the server's state: one per exported server type.
-pub type StateSlot<S> = LocalKey<RefCell<Option<S>>>;
+/// Where the macro keeps the server's state: one per exported server type, declared with
+/// `otter_common::process_local!`. A `Cell` rather than a `RefCell`: the state is taken out
+/// and put back, never borrowed across a callback, and a `RefCell`'s borrow checks would
+/// link their panic texts and locations into every server's data.
+#[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
+pub type StateSlot<S> = otter_common::ProcessLocal<Cell<Option<S>>>;
+
+/// Where the macro keeps the server's state (natively: a thread-local, for tests).
+#[cfg(not(all(target_family = "wasm", not(target_feature = "atomics"))))]
+pub type StateSlot<S> = std::thread::LocalKey<Cell<Option<S>>>;
 
 fn take<S: GenServer>(slot: &'static StateSlot<S>) -> S {
-    slot.with(|s| s.borrow_mut().take())
-        .expect("otter: callback before init (the host never does this)")
+    match slot.with(Cell::take) {
+        Some(state) => state,
+        // The host never calls back before `init` has put a state: a trap, without a panic
+        // message of its own in every server's data.
+        None => std::process::abort(),
+    }
 }
 
 fn put<S: GenServer>(slot: &'static StateSlot<S>, state: S) {
-    slot.with(|s| *s.borrow_mut() = Some(state));
+    slot.with(|s| s.set(Some(state)));
 }
 
 /// The state for a `handle-*` callback: a panic from now on runs `terminate` on the state
@@ -168,11 +179,12 @@ fn info_to<S: GenServer>(slot: &'static StateSlot<S>, msg: Info<S::Info>) -> Nor
     noreply_to_wit(result)
 }
 
-thread_local! {
+otter_common::process_local! {
     /// Messages of the current batch not yet handled: still queued, as the server sees it.
-    static BATCH_REMAINING: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
-    /// What the current batch has handled so far (see [`answer_handled_calls`]).
-    static HANDLED: RefCell<Handled> = const { RefCell::new(Handled::new()) };
+    static BATCH_REMAINING: Cell<u32> = Cell::new(0);
+    /// What the current batch has handled so far (see [`answer_handled_calls`]): taken out
+    /// while the batch's own bookkeeping changes it, so that a panic there finds it empty.
+    static HANDLED: Cell<Handled> = Cell::new(Handled::new());
 }
 
 /// The outcomes of the messages a batch has handled so far, and the callers of its calls,
@@ -180,6 +192,12 @@ thread_local! {
 struct Handled {
     outcomes: Vec<Outcome>,
     callers: Vec<WitFrom>,
+}
+
+impl Default for Handled {
+    fn default() -> Self {
+        Handled::new()
+    }
 }
 
 impl Handled {
@@ -200,11 +218,9 @@ impl Handled {
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 pub(crate) fn answer_handled_calls() {
     HANDLED.with(|h| {
-        // Borrowed: the panic came from inside this module's own bookkeeping; answer nothing.
-        let Ok(mut handled) = h.try_borrow_mut() else {
-            return;
-        };
-        let Handled { outcomes, callers } = &mut *handled;
+        // Empty if the panic came from inside this module's own bookkeeping: nothing answered.
+        let mut handled = h.take();
+        let Handled { outcomes, callers } = &mut handled;
         let mut callers = callers.iter();
         for outcome in outcomes.iter_mut() {
             let Outcome::Call(result) = outcome else {
@@ -220,6 +236,7 @@ pub(crate) fn answer_handled_calls() {
                 *result = CallResult::Noreply(WitNext::None);
             }
         }
+        h.set(handled);
     });
 }
 
@@ -238,9 +255,10 @@ pub fn handle_batch<S: GenServer>(
     let mut remaining = u32::try_from(batch.len()).unwrap_or(u32::MAX);
     let mut handled = 0;
     HANDLED.with(|h| {
-        let mut h = h.borrow_mut();
-        h.outcomes.clear();
-        h.callers.clear();
+        let mut kept = h.take();
+        kept.outcomes.clear();
+        kept.callers.clear();
+        h.set(kept);
     });
     let mut rest = terms.as_slice();
     let mut term = |len: u32| {
@@ -273,9 +291,10 @@ pub fn handle_batch<S: GenServer>(
         // A cast's or plain message's `noreply(none)` is left out (see `batch-result`).
         if caller.is_some() || !go_on {
             HANDLED.with(|h| {
-                let mut h = h.borrow_mut();
-                h.outcomes.push(outcome);
-                h.callers.extend(caller);
+                let mut kept = h.take();
+                kept.outcomes.push(outcome);
+                kept.callers.extend(caller);
+                h.set(kept);
             });
         }
         if !go_on {
@@ -284,9 +303,11 @@ pub fn handle_batch<S: GenServer>(
     }
     BATCH_REMAINING.with(|r| r.set(0));
     let outcomes = HANDLED.with(|h| {
-        let mut h = h.borrow_mut();
-        h.callers.clear();
-        std::mem::take(&mut h.outcomes)
+        let mut kept = h.take();
+        kept.callers.clear();
+        let outcomes = std::mem::take(&mut kept.outcomes);
+        h.set(kept);
+        outcomes
     });
     BatchResult { handled, outcomes }
 }
@@ -328,10 +349,10 @@ pub fn code_change<S: GenServer>(
 
 /// `export-state`.
 pub fn export_state<S: GenServer>(slot: &'static StateSlot<S>) -> Vec<u8> {
-    slot.with(|s| {
-        let state = s.borrow();
-        encode(state.as_ref().expect("otter: callback before init"))
-    })
+    let state = take(slot);
+    let bytes = encode(&state);
+    put(slot, state);
+    bytes
 }
 
 /// `restore-state`: the bytes this same version exported.
@@ -379,9 +400,9 @@ macro_rules! export_genserver {
         #[doc(hidden)]
         pub struct __OtterGenServerExport;
 
-        ::std::thread_local! {
-            static __OTTER_STATE: ::std::cell::RefCell<::std::option::Option<$server>> =
-                const { ::std::cell::RefCell::new(::std::option::Option::None) };
+        $crate::__private::process_local! {
+            static __OTTER_STATE: ::std::cell::Cell<::std::option::Option<$server>> =
+                ::std::cell::Cell::new(::std::option::Option::None);
         }
 
         impl $crate::__private::Guest for __OtterGenServerExport {

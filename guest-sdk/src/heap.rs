@@ -28,6 +28,9 @@ use crate::small_blocks::SmallBlocks;
 /// region lands on a page the heap already uses.
 const PAGE: usize = 4096;
 
+/// The alignment `dlmalloc` gives every block: two words.
+const MALLOC_ALIGN: usize = 2 * size_of::<usize>();
+
 /// A wasm page, the unit of `memory.grow`.
 const WASM_PAGE: usize = 65536;
 
@@ -102,15 +105,30 @@ unsafe impl GlobalAlloc for Dl {
         unsafe { (*self.0.get()).calloc(layout.size(), layout.align()) }
     }
 
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: as in `alloc`; `ptr` and `layout` are an allocation of this allocator (the
+    // `c_free` and `c_realloc` rather than `free` and `realloc`, which first check the size
+    // given against the chunk's with `assert!`s: a check of `GlobalAlloc`'s own contract,
+    // whose texts and source path would be bytes of every guest's data.
+    unsafe fn dealloc(&self, ptr: *mut u8, _layout: Layout) {
+        // SAFETY: as in `alloc`; `ptr` is an allocation of this allocator, not yet freed (the
         // caller's contract).
-        unsafe { (*self.0.get()).free(ptr, layout.size(), layout.align()) }
+        unsafe { (*self.0.get()).c_free(ptr) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: as in `dealloc`.
-        unsafe { (*self.0.get()).realloc(ptr, layout.size(), layout.align(), new_size) }
+        let heap = self.0.get();
+        if layout.align() <= MALLOC_ALIGN {
+            // SAFETY: as in `dealloc`; the result has the natural alignment, all `layout` asks.
+            return unsafe { (*heap).c_realloc(ptr, new_size) };
+        }
+        // SAFETY: as in `dealloc`; both blocks hold the bytes copied, and differ.
+        unsafe {
+            let moved = (*heap).malloc(new_size, layout.align());
+            if !moved.is_null() {
+                ptr::copy_nonoverlapping(ptr, moved, layout.size().min(new_size));
+                (*heap).c_free(ptr);
+            }
+            moved
+        }
     }
 }
 

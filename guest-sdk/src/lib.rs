@@ -203,5 +203,6 @@ pub mod __private {
     };
     pub use crate::bindings::otter::genserver::types::Outcome;
     pub use crate::export::*;
+    pub use otter_common::process_local;
     pub use wit_bindgen;
 }

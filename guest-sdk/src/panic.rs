@@ -15,7 +15,7 @@
 //! server asks for it with [`GenServer::TERMINATE_ON_PANIC`], and one that does not pays
 //! nothing (the checks are on a constant).
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 
 use crate::server::GenServer;
 use crate::types::ExitReason;
@@ -23,15 +23,20 @@ use crate::types::ExitReason;
 /// Runs `terminate` on the snapshot with the panic's reason; false if there was none.
 type Terminate = fn(ExitReason) -> bool;
 
-thread_local! {
-    /// The state's CBOR as the last callback that returned left it.
-    static SNAPSHOT: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+otter_common::process_local! {
+    /// The state's CBOR as the last callback that returned left it: taken out while it is
+    /// written or read.
+    static SNAPSHOT: Cell<Vec<u8>> = Cell::new(Vec::new());
     /// Whether [`SNAPSHOT`] holds a whole state (not while it is being written).
-    static SNAPSHOT_WHOLE: Cell<bool> = const { Cell::new(false) };
+    static SNAPSHOT_WHOLE: Cell<bool> = Cell::new(false);
     /// `terminate` on the snapshot, armed while a `handle-*` callback runs: a panic in
     /// `init`, `terminate` itself, `code-change` or the state's own export runs none, as in
     /// OTP.
-    static ARMED: Cell<Option<Terminate>> = const { Cell::new(None) };
+    static ARMED: Cell<Option<Terminate>> = Cell::new(None);
+    #[cfg(target_arch = "wasm32")]
+    /// Whether the panic hook is installed (a flag rather than `std::sync::Once`, whose
+    /// poisoning texts would land in every server's data).
+    static HOOKED: Cell<bool> = Cell::new(false);
 }
 
 /// Install the panic hook; once per instance. Called by the callbacks an instance starts
@@ -39,9 +44,7 @@ thread_local! {
 pub(crate) fn install_hook() {
     // Natively (unit tests) the test harness's own hook reports panics.
     #[cfg(target_arch = "wasm32")]
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    #[cfg(target_arch = "wasm32")]
-    ONCE.call_once(|| {
+    if !HOOKED.replace(true) {
         std::panic::set_hook(Box::new(|info| {
             let message = info.payload_as_str().unwrap_or("(not a string)");
             let reason = crate::imports::process::panicking(message);
@@ -53,7 +56,7 @@ pub(crate) fn install_hook() {
                 crate::imports::process::terminated_after_panic();
             }
         }));
-    });
+    }
 }
 
 /// Keep the state's bytes as the one `terminate` gets if a later callback panics.
@@ -62,15 +65,14 @@ pub(crate) fn snapshot<S: GenServer>(state: &S) {
         return;
     }
     SNAPSHOT.with(|s| {
-        let Ok(mut bytes) = s.try_borrow_mut() else {
-            return;
-        };
+        let mut bytes = s.take();
         SNAPSHOT_WHOLE.set(false);
         bytes.clear();
         // A state whose `Serialize` fails leaves no snapshot: its `terminate` is skipped.
         if otter_common::encode_into(state, &mut bytes).is_ok() {
             SNAPSHOT_WHOLE.set(true);
         }
+        s.set(bytes);
     });
 }
 
@@ -79,12 +81,8 @@ pub(crate) fn snapshot_bytes<S: GenServer>(bytes: Vec<u8>) {
     if !S::TERMINATE_ON_PANIC {
         return;
     }
-    SNAPSHOT.with(|s| {
-        if let Ok(mut kept) = s.try_borrow_mut() {
-            *kept = bytes;
-            SNAPSHOT_WHOLE.set(true);
-        }
-    });
+    SNAPSHOT.with(|s| s.set(bytes));
+    SNAPSHOT_WHOLE.set(true);
 }
 
 /// A `handle-*` callback begins: a panic from here runs `terminate` on the snapshot.
@@ -105,9 +103,10 @@ fn terminate_snapshot<S: GenServer>(reason: ExitReason) -> bool {
         return false;
     }
     let state = SNAPSHOT.with(|s| {
-        s.try_borrow()
-            .ok()
-            .and_then(|bytes| crate::decode::<S>(&bytes).ok())
+        let bytes = s.take();
+        let state = crate::decode::<S>(&bytes).ok();
+        s.set(bytes);
+        state
     });
     let Some(mut state) = state else {
         return false;

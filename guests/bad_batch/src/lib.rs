@@ -41,16 +41,16 @@ impl GenServer for Liar {
     }
 }
 
-std::thread_local! {
-    static STATE: std::cell::RefCell<Option<Liar>> = const { std::cell::RefCell::new(None) };
+otter_guest::__private::process_local! {
+    static STATE: std::cell::Cell<Option<Liar>> = std::cell::Cell::new(None);
 }
 
 fn mode() -> String {
     STATE.with(|s| {
-        s.borrow()
-            .as_ref()
-            .map(|l| l.mode.clone())
-            .unwrap_or_default()
+        let state = s.take();
+        let mode = state.as_ref().map(|l| l.mode.clone()).unwrap_or_default();
+        s.set(state);
+        mode
     })
 }
 

@@ -31,8 +31,8 @@ impl GenServer for Idle {
     }
 }
 
-std::thread_local! {
-    static STATE: std::cell::RefCell<Option<Idle>> = const { std::cell::RefCell::new(None) };
+otter_guest::__private::process_local! {
+    static STATE: std::cell::Cell<Option<Idle>> = std::cell::Cell::new(None);
 }
 
 struct Export;
