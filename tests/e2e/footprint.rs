@@ -9,7 +9,9 @@ use crate::support::*;
 const PAGE: usize = 4096;
 
 /// The linear memory a live idle `module` keeps resident (its `init` takes `()`), per process
-/// over 20, after each has answered `calls`.
+/// over 20, after each has answered `calls`. Two pages of the total are forgiven: a count
+/// taken beside the pools' own work can be a page off (seen once in a full parallel run of
+/// this suite), while a page more per process adds twenty.
 async fn idle_linear_memory(module: &str, calls: &[Value]) -> usize {
     const N: usize = 20;
     let node = node().await;
@@ -22,7 +24,8 @@ async fn idle_linear_memory(module: &str, calls: &[Value]) -> usize {
             let _: Value = node.call(pid, call).await.unwrap();
         }
     }
-    node.pool_residency().memories.saturating_sub(before) / N
+    let grown = node.pool_residency().memories.saturating_sub(before);
+    grown.saturating_sub(2 * PAGE) / N
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
