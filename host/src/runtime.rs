@@ -15,12 +15,28 @@
 //! from about 3.3 µs to 2.5 µs, and the context switches of 210,000 calls from ~55,000 to
 //! ~15,000 (`OTTER_BUSY_WAIT_US=0 otter-bench call 200000` against the default).
 //!
+//! A worker woken for nothing spins longer the next time. With one caller and one server,
+//! tokio hands off between them on one worker only three times in a row (its LIFO slot's
+//! limit); the fourth hand-off goes through the worker's run queue and wakes a parked worker
+//! to share the load. That worker finds the run queue already emptied by its owner, takes no
+//! message, spins the busy wait and parks, and is woken again by the next such hand-off: one
+//! eventfd write (a system call) on the busy worker and one context switch on the other
+//! every ~30 calls, and now and then the pair moves to the other worker, cache-cold. So a
+//! worker that parks without a process having taken a message on it since it last woke
+//! doubles its wait, up to [`MAX_BUSY_WAIT_FACTOR`] times the busy wait (at most 1 ms);
+//! one that did work goes back to the busy wait. `perf stat` of `otter-bench call 200000`
+//! on 2 workers: eventfd writes 16,258 → 1,246, context switches 16,513 → 1,690; a call
+//! 1.75 → 1.29 µs, a guest → guest call 2.80 → 1.95 µs (`BENCHMARKS.md`).
+//!
 //! The price: CPU time burnt after each burst of work, at most the busy wait per time a
-//! worker runs dry, and a busy-waiting worker takes no work from the others meanwhile (a
-//! backlog on one worker waits up to that long for help). So the wait is short:
-//! [`DEFAULT_BUSY_WAIT`], or `$OTTER_BUSY_WAIT_US` microseconds (0: none; at most 1,000).
-//! `otter run` refuses a value that is not a whole number ([`busy_wait`]); [`builder`] falls
-//! back to the default.
+//! worker runs dry, or the longer wait after wake-ups in which no process took a message (a
+//! runtime that also serves plain tokio tasks, an HTTP front end, spins up to 0.5 ms after
+//! those; one caller and one server keep the second worker spinning throughout, as BEAM's
+//! second scheduler does), and a busy-waiting
+//! worker takes no work from the others meanwhile (a backlog on one worker waits up to that
+//! long for help). So the wait is short: [`DEFAULT_BUSY_WAIT`], or `$OTTER_BUSY_WAIT_US`
+//! microseconds (0: none; at most 1,000). `otter run` refuses a value that is not a whole
+//! number ([`busy_wait`]); [`builder`] falls back to the default.
 //!
 //! ```no_run
 //! let runtime = otter::runtime::builder(None).build()?;
@@ -32,11 +48,16 @@
 //! # Ok::<_, anyhow::Error>(())
 //! ```
 
+use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 /// How long a worker that ran out of tasks busy-waits before parking its thread, unless
 /// `$OTTER_BUSY_WAIT_US` says otherwise.
 pub const DEFAULT_BUSY_WAIT: Duration = Duration::from_micros(20);
+
+/// How many times the busy wait a worker woken for nothing spins at most (see the module
+/// doc), within 1 ms.
+pub const MAX_BUSY_WAIT_FACTOR: u32 = 25;
 
 /// The environment variable that sets the busy wait, in microseconds.
 pub const BUSY_WAIT_ENV: &str = "OTTER_BUSY_WAIT_US";
@@ -44,7 +65,8 @@ pub const BUSY_WAIT_ENV: &str = "OTTER_BUSY_WAIT_US";
 /// A multi-thread runtime builder set up for a node: `workers` worker threads (default: one
 /// per CPU, as tokio's; at least 1), every driver enabled, and workers that busy-wait (see
 /// the module doc) before parking. Further settings can be made on the builder, except
-/// `on_thread_park`, which the busy wait uses (a hook set there replaces it).
+/// `on_thread_park` and `on_thread_unpark`, which the busy wait uses (a hook set there
+/// replaces it).
 pub fn builder(workers: Option<usize>) -> tokio::runtime::Builder {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.enable_all();
@@ -53,7 +75,14 @@ pub fn builder(workers: Option<usize>) -> tokio::runtime::Builder {
     }
     let wait = busy_wait().unwrap_or(DEFAULT_BUSY_WAIT);
     if !wait.is_zero() {
-        builder.on_thread_park(move || spin(wait));
+        let longest = (wait * MAX_BUSY_WAIT_FACTOR).min(Duration::from_millis(1));
+        builder.on_thread_unpark(|| TAKEN_AT_WAKE.set(TAKEN.get()));
+        builder.on_thread_park(move || {
+            let woken_for_nothing = TAKEN.get() == TAKEN_AT_WAKE.get();
+            let next = next_wait(LAST_WAIT.get(), woken_for_nothing, wait, longest);
+            LAST_WAIT.set(next);
+            spin(next);
+        });
     }
     builder
 }
@@ -87,6 +116,35 @@ fn busy_wait_from(var: Option<&str>) -> Result<Duration, BusyWaitError> {
     }
 }
 
+thread_local! {
+    /// Messages processes took on this thread ([`took_message`]).
+    static TAKEN: Cell<u64> = const { Cell::new(0) };
+    /// [`TAKEN`] when this worker last woke.
+    static TAKEN_AT_WAKE: Cell<u64> = const { Cell::new(0) };
+    /// How long this worker last busy-waited.
+    static LAST_WAIT: Cell<Duration> = const { Cell::new(Duration::ZERO) };
+}
+
+/// A process took a message on this thread: the worker's wake-up was not for nothing.
+pub(crate) fn took_message() {
+    TAKEN.set(TAKEN.get().wrapping_add(1));
+}
+
+/// How long a worker busy-waits before parking: twice its `last` wait if it was woken for
+/// nothing (within `wait..=longest`), else `wait`.
+fn next_wait(
+    last: Duration,
+    woken_for_nothing: bool,
+    wait: Duration,
+    longest: Duration,
+) -> Duration {
+    if woken_for_nothing {
+        (last * 2).clamp(wait, longest)
+    } else {
+        wait
+    }
+}
+
 /// Spin for `wait`. Tokio runs this right before a worker parks, while it still counts as
 /// awake: a task woken meanwhile stays with the worker that woke it instead of waking this
 /// one; once it returns, the worker parks as usual (at once awake again if work came).
@@ -103,7 +161,22 @@ fn spin(wait: Duration) {
 mod tests {
     use std::time::Duration;
 
-    use super::{DEFAULT_BUSY_WAIT, busy_wait_from};
+    use super::{DEFAULT_BUSY_WAIT, busy_wait_from, next_wait};
+
+    #[test]
+    fn a_worker_woken_for_nothing_waits_twice_as_long_up_to_the_cap_and_one_that_worked_the_busy_wait()
+     {
+        let us = Duration::from_micros;
+        let (wait, longest) = (us(20), us(500));
+        let mut last = Duration::ZERO;
+        let mut waits = Vec::new();
+        for _ in 0..7 {
+            last = next_wait(last, true, wait, longest);
+            waits.push(last.as_micros());
+        }
+        assert_eq!(waits, [20, 40, 80, 160, 320, 500, 500]);
+        assert_eq!(next_wait(last, false, wait, longest), wait);
+    }
 
     #[test]
     fn the_busy_wait_setting_is_parsed_capped_defaulted_or_refused() {

@@ -172,6 +172,47 @@ async fn call_times_out_and_the_late_reply_is_dropped() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_call_from_rust_times_out_at_its_own_timeout_not_an_earlier_calls() {
+    let node = node().await;
+    let p = probe(&node).await;
+    let ping = otter::from_json(&json!("ping"));
+    let timed = async |request: Value, timeout: u64| {
+        let t0 = std::time::Instant::now();
+        let r = node
+            .call_term(
+                p,
+                otter::from_json(&request),
+                Some(Duration::from_millis(timeout)),
+            )
+            .await;
+        (r, t0.elapsed())
+    };
+    // A call answered at once with a long timeout, then one answered too late with a short
+    // one: it ends at its own 100 ms, not at the first call's 5 s.
+    node.call_term(p, ping.clone(), Some(Duration::from_secs(5)))
+        .await
+        .unwrap();
+    let (r, took) = timed(json!({"defer_for": 1500}), 100).await;
+    assert_eq!(r, Err(CallError::Timeout));
+    assert!(
+        took < Duration::from_millis(2000),
+        "timed out after {took:?}"
+    );
+    // A call answered at once with a short timeout, then one answered late with a longer
+    // one: it waits its whole 600 ms, past the first call's 300 ms.
+    assert!(eventually(async || events(&node, p).await.contains(&"late-reply".to_string())).await);
+    node.call_term(p, ping, Some(Duration::from_millis(300)))
+        .await
+        .unwrap();
+    let (r, took) = timed(json!({"defer_for": 1500}), 600).await;
+    assert_eq!(r, Err(CallError::Timeout));
+    assert!(
+        took >= Duration::from_millis(600),
+        "timed out after {took:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_to_a_dead_pid_or_unknown_name_are_noproc_and_casts_are_noops() {
     let node = node().await;
     let p = probe(&node).await;

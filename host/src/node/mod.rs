@@ -31,6 +31,7 @@ use crate::registry::{Names, Registries};
 use crate::supervisor::Supervisor;
 use crate::term::{Term, decode, encode};
 
+mod call_timers;
 mod config;
 mod descriptors;
 mod exit;
@@ -83,6 +84,8 @@ pub(crate) struct NodeInner {
     pub(crate) sql_turns: Arc<tokio::sync::Semaphore>,
     /// The descriptors guests may hold ([`NodeConfig::max_guest_files`]).
     pub(crate) descriptors: Arc<crate::descriptors::DescriptorBudget>,
+    /// Timers of calls from Rust code, kept for reuse.
+    call_timers: call_timers::CallTimers,
     _clock: EpochClock,
 }
 
@@ -161,6 +164,7 @@ impl Node {
                 guest_log: Default::default(),
                 sql_turns,
                 descriptors,
+                call_timers: Default::default(),
                 _clock: clock,
             }),
         })

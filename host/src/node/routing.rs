@@ -137,12 +137,16 @@ impl NodeInner {
         request: Term,
         timeout: Option<Duration>,
     ) -> Result<Term, CallError> {
+        // A timeout too long to be a deadline is none.
+        let deadline = timeout.and_then(|t| tokio::time::Instant::now().checked_add(t));
         let (entry, rx) = self.send_call(caller, dest, request)?;
-        let outcome = match timeout {
-            Some(t) => match tokio::time::timeout(t, rx).await {
-                Ok(r) => r,
-                Err(_) => return Err(CallError::Timeout),
-            },
+        let outcome = match deadline {
+            Some(deadline) => {
+                let mut lent = self.call_timers.take();
+                let outcome = lent.timer.wait(rx, deadline).await;
+                self.call_timers.give_back(lent);
+                outcome.ok_or(CallError::Timeout)?
+            }
             None => rx.await,
         };
         call_outcome(&entry, outcome)
