@@ -364,7 +364,7 @@ impl Mailbox {
         let one = self.shared.bounded.is_some();
         if let Some(received) = take(&mut self.taken, &mut queues, messages, one, &traps) {
             self.count_out(&received);
-            crate::runtime::took_message();
+            crate::runtime::worked();
             return Poll::Ready(received);
         }
         // Registered under the lock, so a sender that queues after this will wake it.

@@ -18,23 +18,23 @@
 //! A worker woken for nothing spins longer the next time. With one caller and one server,
 //! tokio hands off between them on one worker only three times in a row (its LIFO slot's
 //! limit); the fourth hand-off goes through the worker's run queue and wakes a parked worker
-//! to share the load. That worker finds the run queue already emptied by its owner, takes no
-//! message, spins the busy wait and parks, and is woken again by the next such hand-off: one
+//! to share the load. That worker finds the run queue already emptied by its owner, runs no
+//! process, spins the busy wait and parks, and is woken again by the next such hand-off: one
 //! eventfd write (a system call) on the busy worker and one context switch on the other
 //! every ~30 calls, and now and then the pair moves to the other worker, cache-cold. So a
-//! worker that parks without a process having taken a message on it since it last woke
-//! doubles its wait, up to [`MAX_BUSY_WAIT_FACTOR`] times the busy wait (at most 1 ms);
+//! worker that parks without having run a process (or a supervisor, [`NodeTask`]) since it
+//! last woke doubles its wait, up to [`MAX_BUSY_WAIT_FACTOR`] times the busy wait (at most 1 ms);
 //! one that did work goes back to the busy wait. `perf stat` of `otter-bench call 200000`
 //! on 2 workers: eventfd writes 16,258 → 1,246, context switches 16,513 → 1,690; a call
 //! 1.75 → 1.29 µs, a guest → guest call 2.80 → 1.95 µs (`BENCHMARKS.md`).
 //!
 //! The price: CPU time burnt after each burst of work, at most the busy wait per time a
-//! worker runs dry, or the longer wait after wake-ups in which no process took a message (a
-//! runtime that also serves plain tokio tasks, an HTTP front end, spins up to 0.5 ms after
-//! those; one caller and one server keep the second worker spinning throughout, as BEAM's
-//! second scheduler does), and a busy-waiting
-//! worker takes no work from the others meanwhile (a backlog on one worker waits up to that
-//! long for help). So the wait is short: [`DEFAULT_BUSY_WAIT`], or `$OTTER_BUSY_WAIT_US`
+//! worker runs dry, or the longer wait after wake-ups in which no process ran (a runtime
+//! that also serves plain tokio tasks, an HTTP front end, spins up to 0.5 ms after those;
+//! one caller and one server keep the second worker spinning throughout, as BEAM's second
+//! scheduler does), and a busy-waiting worker takes no work from the others meanwhile (a
+//! backlog on one worker waits up to that long for help) and is not woken for I/O or
+//! timers (on one worker, those wait up to the spin). So the wait is short: [`DEFAULT_BUSY_WAIT`], or `$OTTER_BUSY_WAIT_US`
 //! microseconds (0: none; at most 1,000). `otter run` refuses a value that is not a whole
 //! number ([`busy_wait`]); [`builder`] falls back to the default.
 //!
@@ -49,6 +49,9 @@
 //! ```
 
 use std::cell::Cell;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 /// How long a worker that ran out of tasks busy-waits before parking its thread, unless
@@ -75,10 +78,12 @@ pub fn builder(workers: Option<usize>) -> tokio::runtime::Builder {
     }
     let wait = busy_wait().unwrap_or(DEFAULT_BUSY_WAIT);
     if !wait.is_zero() {
-        let longest = (wait * MAX_BUSY_WAIT_FACTOR).min(Duration::from_millis(1));
-        builder.on_thread_unpark(|| TAKEN_AT_WAKE.set(TAKEN.get()));
+        let longest = (wait * MAX_BUSY_WAIT_FACTOR)
+            .min(Duration::from_millis(1))
+            .max(wait);
+        builder.on_thread_unpark(|| WORKED_AT_WAKE.set(WORKED.get()));
         builder.on_thread_park(move || {
-            let woken_for_nothing = TAKEN.get() == TAKEN_AT_WAKE.get();
+            let woken_for_nothing = WORKED.get() == WORKED_AT_WAKE.get();
             let next = next_wait(LAST_WAIT.get(), woken_for_nothing, wait, longest);
             LAST_WAIT.set(next);
             spin(next);
@@ -117,17 +122,33 @@ fn busy_wait_from(var: Option<&str>) -> Result<Duration, BusyWaitError> {
 }
 
 thread_local! {
-    /// Messages processes took on this thread ([`took_message`]).
-    static TAKEN: Cell<u64> = const { Cell::new(0) };
-    /// [`TAKEN`] when this worker last woke.
-    static TAKEN_AT_WAKE: Cell<u64> = const { Cell::new(0) };
+    /// Times a process ran on this thread ([`worked`]).
+    static WORKED: Cell<u64> = const { Cell::new(0) };
+    /// [`WORKED`] when this worker last woke.
+    static WORKED_AT_WAKE: Cell<u64> = const { Cell::new(0) };
     /// How long this worker last busy-waited.
     static LAST_WAIT: Cell<Duration> = const { Cell::new(Duration::ZERO) };
 }
 
-/// A process took a message on this thread: the worker's wake-up was not for nothing.
-pub(crate) fn took_message() {
-    TAKEN.set(TAKEN.get().wrapping_add(1));
+/// A process ran on this thread (a poll of its task, a message taken from its mailbox): the
+/// worker's wake-up was not for nothing.
+pub(crate) fn worked() {
+    WORKED.set(WORKED.get().wrapping_add(1));
+}
+
+/// A task of the node's own (a process, a supervisor): each poll of it is work for the
+/// worker that runs it, whatever woke it (a message, a timeout, a reply, a host call's end).
+pub(crate) struct NodeTask<F>(pub(crate) F);
+
+impl<F: Future> Future for NodeTask<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        worked();
+        // SAFETY: the future is pinned structurally: `NodeTask` never moves it out of its
+        // pin, implements neither `Drop` nor `Unpin` by hand, and has no other field.
+        unsafe { self.map_unchecked_mut(|task| &mut task.0) }.poll(cx)
+    }
 }
 
 /// How long a worker busy-waits before parking: twice its `last` wait if it was woken for
@@ -161,7 +182,25 @@ fn spin(wait: Duration) {
 mod tests {
     use std::time::Duration;
 
-    use super::{DEFAULT_BUSY_WAIT, busy_wait_from, next_wait};
+    use super::{DEFAULT_BUSY_WAIT, NodeTask, WORKED, busy_wait_from, next_wait};
+
+    /// A process woken by a timeout, a reply or a host call's end takes no message, but its
+    /// worker did work: its busy wait must not grow.
+    #[test]
+    fn every_poll_of_a_node_task_counts_as_work() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let before = WORKED.get();
+        runtime.block_on(NodeTask(async {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }));
+        assert!(
+            WORKED.get() - before >= 2,
+            "polled at the start and after the timeout"
+        );
+    }
 
     #[test]
     fn a_worker_woken_for_nothing_waits_twice_as_long_up_to_the_cap_and_one_that_worked_the_busy_wait()

@@ -39,10 +39,9 @@ impl CallTimers {
     pub(crate) fn take(&self) -> Lent {
         let runtime = Handle::try_current().ok().map(|h| h.id());
         let mut free = self.free.lock().expect("call timers lock");
-        let timer = match free.last() {
-            Some((id, _)) if Some(*id) == runtime => free.pop().map(|(_, t)| t),
-            _ => None,
-        };
+        let timer = runtime
+            .and_then(|id| free.iter().rposition(|(kept, _)| *kept == id))
+            .map(|i| free.swap_remove(i).1);
         drop(free);
         Lent {
             runtime,
@@ -56,8 +55,64 @@ impl CallTimers {
             return;
         };
         let mut free = self.free.lock().expect("call timers lock");
+        if free.len() >= KEPT {
+            // Another runtime's timers go first: that runtime may be gone (its timers then
+            // hold its driver), and this one's callers are the ones calling now.
+            free.retain(|(kept, _)| *kept == runtime);
+        }
         if free.len() < KEPT {
             free.push((runtime, lent.timer));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{CallTimers, KEPT};
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+    }
+
+    fn kept_runtimes(timers: &CallTimers) -> Vec<tokio::runtime::Id> {
+        timers
+            .free
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    #[test]
+    fn a_kept_timer_is_reused_under_another_runtimes_and_a_full_keep_drops_other_runtimes_timers() {
+        let timers = CallTimers::default();
+        let (a, b) = (runtime(), runtime());
+        let lent_a = a.block_on(async { timers.take() });
+        let lent_b = b.block_on(async { timers.take() });
+        let (id_a, id_b) = (a.handle().id(), b.handle().id());
+        timers.give_back(lent_a);
+        timers.give_back(lent_b);
+        assert_eq!(kept_runtimes(&timers), [id_a, id_b]);
+
+        // `a`'s timer is found though `b`'s was given back after it.
+        let lent = a.block_on(async { timers.take() });
+        assert_eq!(kept_runtimes(&timers), [id_b]);
+
+        // A keep full of `b`'s timers (`b` may be gone) makes room for `a`'s.
+        b.block_on(async {
+            while timers.free.lock().unwrap().len() < KEPT {
+                timers.give_back(timers.take());
+                timers.give_back(super::Lent {
+                    runtime: Some(id_b),
+                    timer: Default::default(),
+                });
+            }
+        });
+        timers.give_back(lent);
+        assert!(kept_runtimes(&timers).contains(&id_a));
     }
 }

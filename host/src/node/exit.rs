@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::NodeInner;
+use crate::Pid;
 use crate::entry::{ProcessEntry, Watcher};
 use crate::error::CallError;
 use crate::exit::ExitReason;
@@ -42,21 +43,37 @@ impl ExitGuard {
     pub(crate) fn set_reason(&mut self, reason: ExitReason) {
         self.reason = Some(reason);
     }
+}
 
-    /// Tell one watcher that the process exited `reason`.
-    fn tell(&self, w: Watcher, reason: &ExitReason) {
-        match w {
-            Watcher::Monitor { mref, watcher } => {
-                self.node
-                    .deliver_down(watcher, mref, self.entry.pid, reason.clone())
-            }
-            Watcher::Waiter(tx) => {
-                let _ = tx.send(reason.clone());
-            }
-            Watcher::Channel(tx) => {
-                let _ = tx.send((self.entry.pid, reason.clone()));
-            }
+/// Tell one watcher that process `pid` exited `reason`.
+fn tell(node: &NodeInner, pid: Pid, w: Watcher, reason: &ExitReason) {
+    match w {
+        Watcher::Monitor { mref, watcher } => node.deliver_down(watcher, mref, pid, reason.clone()),
+        Watcher::Waiter(tx) => {
+            let _ = tx.send(reason.clone());
         }
+        Watcher::Channel(tx) => {
+            let _ = tx.send((pid, reason.clone()));
+        }
+    }
+}
+
+/// Ends the announcement of an exit, also if telling someone panicked: the watchers that
+/// came while the others were told are told now, after them, as they would have been had
+/// they come a moment later (a `wait_exit` that returns has the supervisor told already),
+/// and the process is no longer watchable.
+struct Announcing<'a> {
+    node: &'a NodeInner,
+    entry: &'a ProcessEntry,
+    reason: &'a ExitReason,
+}
+
+impl Drop for Announcing<'_> {
+    fn drop(&mut self) {
+        for w in self.entry.set_announced() {
+            tell(self.node, self.entry.pid, w, self.reason);
+        }
+        self.node.announced(self.entry.pid);
     }
 }
 
@@ -64,9 +81,16 @@ impl Drop for ExitGuard {
     fn drop(&mut self) {
         let reason = self.reason.take().unwrap_or(ExitReason::Killed);
         let (watchers, links) = self.entry.set_exited(reason.clone());
+        // Watchable until everyone is told, though out of the table first.
+        self.node.exiting(&self.entry);
+        let announcing = Announcing {
+            node: &self.node,
+            entry: &self.entry,
+            reason: &reason,
+        };
         self.node.remove(&self.entry);
         for w in watchers {
-            self.tell(w, &reason);
+            tell(&self.node, self.entry.pid, w, &reason);
         }
         for other in links {
             if let Some(entry) = self.node.entry(other) {
@@ -77,12 +101,7 @@ impl Drop for ExitGuard {
         for slot in self.pending.drain(..) {
             let _ = slot.send(Err(CallError::Exited(reason.clone())));
         }
-        // Watchers that came while the others were told: after them, as they would have
-        // been had they come a moment later (a `wait_exit` that returns has the
-        // supervisor told already).
-        for w in self.entry.set_announced() {
-            self.tell(w, &reason);
-        }
+        drop(announcing);
         let pid = self.entry.pid;
         let module = self.entry.module_name();
         if reason.is_clean() {

@@ -67,6 +67,9 @@ pub(crate) struct NodeInner {
     /// Keyed by pid with FxHash: pids are the node's own counter, not attacker-chosen, and
     /// every message looks its target up here.
     processes: DashMap<Pid, Arc<ProcessEntry>, rustc_hash::FxBuildHasher>,
+    /// Processes out of the table whose exit is still being announced (`exit.rs`): one who
+    /// starts to watch such a process meanwhile is told after its supervisor and links.
+    exiting: DashMap<Pid, Arc<ProcessEntry>, rustc_hash::FxBuildHasher>,
     pub(crate) names: Names,
     pub(crate) registries: Registries,
     /// Shared tables (ETS).
@@ -154,6 +157,7 @@ impl Node {
                 config,
                 modules: RwLock::default(),
                 processes: DashMap::default(),
+                exiting: DashMap::default(),
                 names: Names::default(),
                 registries: Registries::default(),
                 tables,
@@ -348,7 +352,7 @@ impl Node {
 
     /// Wait until a process exits and return its reason (`NoProc` if it is not alive).
     pub async fn wait_exit(&self, pid: Pid) -> ExitReason {
-        match self.inner.entry(pid) {
+        match self.inner.watchable(pid) {
             Some(entry) => self.inner.watch(&entry).await.unwrap_or(ExitReason::NoProc),
             None => ExitReason::NoProc,
         }

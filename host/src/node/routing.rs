@@ -89,6 +89,23 @@ impl NodeInner {
         self.processes.get(&pid).map(|e| e.value().clone())
     }
 
+    /// The process `pid` to watch: a live one, or one whose exit is still being announced
+    /// (a watcher it takes then is told after the others, see `exit.rs`).
+    pub(crate) fn watchable(&self, pid: Pid) -> Option<Arc<ProcessEntry>> {
+        self.entry(pid)
+            .or_else(|| self.exiting.get(&pid).map(|e| e.value().clone()))
+    }
+
+    /// `entry` exited and is about to leave the table: watchable until `announced`.
+    pub(crate) fn exiting(&self, entry: &Arc<ProcessEntry>) {
+        self.exiting.insert(entry.pid, entry.clone());
+    }
+
+    /// Everyone who watched `pid` has been told of its exit.
+    pub(crate) fn announced(&self, pid: Pid) {
+        self.exiting.remove(&pid);
+    }
+
     /// Whether a start must fail with `system_limit`: supervisors count toward
     /// `max_processes` as the processes they are in OTP.
     pub(crate) fn at_process_limit(&self) -> bool {
@@ -246,7 +263,11 @@ impl NodeInner {
     /// `watcher` monitors `target`; returns the monitor ref and the target's pid.
     pub(crate) fn monitor_from(&self, watcher: Pid, target: &Dest) -> (u64, Pid) {
         let mref = self.next_ref();
-        let Some(entry) = self.resolve(target) else {
+        let found = match target {
+            Dest::Pid(pid) => self.watchable(*pid),
+            Dest::Name(_) | Dest::Via(..) => self.resolve(target),
+        };
+        let Some(entry) = found else {
             let pid = match target {
                 Dest::Pid(p) => *p,
                 Dest::Name(_) | Dest::Via(..) => 0,

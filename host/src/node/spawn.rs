@@ -85,14 +85,14 @@ pub(crate) async fn spawn(
     });
     ctx.wasi = grants.map(|g| Box::new(crate::host::wasi::Wasi::new(g)));
     let guard = ExitGuard::new(node.clone(), entry.clone());
-    let task = tokio::spawn(crate::process::run(
+    let task = tokio::spawn(crate::runtime::NodeTask(crate::process::run(
         guard,
         module,
         ctx,
         args,
         opts.hibernate_after,
         started_tx,
-    ));
+    )));
     entry.set_abort(task.abort_handle());
     let started = async {
         started_rx

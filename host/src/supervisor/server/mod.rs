@@ -157,7 +157,9 @@ async fn start_inner(
         return Err(e);
     }
     tracing::debug!(supervisor = pid, "supervisor started");
-    tokio::spawn(state.run(cmds_rx, exits_rx, exit_tx, exit_to));
+    tokio::spawn(crate::runtime::NodeTask(
+        state.run(cmds_rx, exits_rx, exit_tx, exit_to),
+    ));
     Ok(handle)
 }
 
