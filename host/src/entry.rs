@@ -83,8 +83,10 @@ enum Watchers {
     /// Running: they will be told.
     Live(Vec<Watcher>),
     /// Exited, and the exit sequence is telling the watchers it took (then links, then
-    /// callers): one that comes meanwhile waits here to be told after them, so that whoever
-    /// learns of an exit learns of it after its supervisor, monitors and links have.
+    /// callers): someone in Rust who starts waiting meanwhile (`wait_exit`, `stop`) waits
+    /// here to be told after them, so that whoever returns from waiting for an exit finds
+    /// its supervisor, monitors and links told. A monitor is refused as from an exited
+    /// process (OTP: a monitor of an exiting process is `noproc`).
     Exiting(Vec<Watcher>),
     /// Everyone has been told: a new watcher learns of the exit at once.
     Exited,
@@ -181,15 +183,20 @@ impl ProcessEntry {
         self.exit.get().cloned().unwrap_or(ExitReason::Killed)
     }
 
-    /// Add a watcher; gives it back once the exit sequence has told every watcher (one
-    /// added while it runs is told at its end, see [`ProcessEntry::set_announced`]).
+    /// Add a watcher; gives it back once the process has exited, except a waiter that comes
+    /// while the exit sequence runs: it is told at its end (see
+    /// [`ProcessEntry::set_announced`]).
     pub(crate) fn add_watcher(&self, w: Watcher) -> Result<(), Watcher> {
         match &mut *self.watchers.lock().expect("watchers lock") {
-            Watchers::Live(list) | Watchers::Exiting(list) => {
+            Watchers::Live(list) => {
                 list.push(w);
                 Ok(())
             }
-            Watchers::Exited => Err(w),
+            Watchers::Exiting(late) if matches!(w, Watcher::Waiter(_)) => {
+                late.push(w);
+                Ok(())
+            }
+            Watchers::Exiting(_) | Watchers::Exited => Err(w),
         }
     }
 
@@ -333,6 +340,15 @@ mod tests {
             "a watcher that comes while the supervisor is being told waits its turn"
         );
         assert!(rx.try_recv().is_err(), "not told before the announcement");
+        assert!(
+            entry
+                .add_watcher(Watcher::Monitor {
+                    mref: 1,
+                    watcher: 8
+                })
+                .is_err(),
+            "a monitor of an exiting process is told at once (noproc, as OTP's)"
+        );
         let late = entry.set_announced();
         assert!(matches!(late.as_slice(), [Watcher::Waiter(_)]));
 

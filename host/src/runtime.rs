@@ -22,7 +22,7 @@
 //! process, spins the busy wait and parks, and is woken again by the next such hand-off: one
 //! eventfd write (a system call) on the busy worker and one context switch on the other
 //! every ~30 calls, and now and then the pair moves to the other worker, cache-cold. So a
-//! worker that parks without having run a process (or a supervisor, [`NodeTask`]) since it
+//! worker that parks without having run a process (or a supervisor) since it
 //! last woke doubles its wait, up to [`MAX_BUSY_WAIT_FACTOR`] times the busy wait (at most 1 ms);
 //! one that did work goes back to the busy wait. `perf stat` of `otter-bench call 200000`
 //! on 2 workers: eventfd writes 16,258 → 1,246, context switches 16,513 → 1,690; a call

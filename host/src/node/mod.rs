@@ -67,8 +67,8 @@ pub(crate) struct NodeInner {
     /// Keyed by pid with FxHash: pids are the node's own counter, not attacker-chosen, and
     /// every message looks its target up here.
     processes: DashMap<Pid, Arc<ProcessEntry>, rustc_hash::FxBuildHasher>,
-    /// Processes out of the table whose exit is still being announced (`exit.rs`): one who
-    /// starts to watch such a process meanwhile is told after its supervisor and links.
+    /// Processes out of the table whose exit is still being announced (`exit.rs`): a
+    /// `wait_exit` for one meanwhile returns after its supervisor and links are told.
     exiting: DashMap<Pid, Arc<ProcessEntry>, rustc_hash::FxBuildHasher>,
     pub(crate) names: Names,
     pub(crate) registries: Registries,

@@ -89,8 +89,8 @@ impl NodeInner {
         self.processes.get(&pid).map(|e| e.value().clone())
     }
 
-    /// The process `pid` to watch: a live one, or one whose exit is still being announced
-    /// (a watcher it takes then is told after the others, see `exit.rs`).
+    /// The process `pid` to wait for: a live one, or one whose exit is still being announced
+    /// (a waiter it takes then is told after the others, see `exit.rs`).
     pub(crate) fn watchable(&self, pid: Pid) -> Option<Arc<ProcessEntry>> {
         self.entry(pid)
             .or_else(|| self.exiting.get(&pid).map(|e| e.value().clone()))
@@ -263,11 +263,7 @@ impl NodeInner {
     /// `watcher` monitors `target`; returns the monitor ref and the target's pid.
     pub(crate) fn monitor_from(&self, watcher: Pid, target: &Dest) -> (u64, Pid) {
         let mref = self.next_ref();
-        let found = match target {
-            Dest::Pid(pid) => self.watchable(*pid),
-            Dest::Name(_) | Dest::Via(..) => self.resolve(target),
-        };
-        let Some(entry) = found else {
+        let Some(entry) = self.resolve(target) else {
             let pid = match target {
                 Dest::Pid(p) => *p,
                 Dest::Name(_) | Dest::Via(..) => 0,
