@@ -200,10 +200,9 @@ impl ProcessEntry {
         }
     }
 
+    /// Drop monitor `mref` (an exiting process holds none but those it is telling).
     pub(crate) fn remove_monitor(&self, mref: u64) {
-        if let Watchers::Live(list) | Watchers::Exiting(list) =
-            &mut *self.watchers.lock().expect("watchers lock")
-        {
+        if let Watchers::Live(list) = &mut *self.watchers.lock().expect("watchers lock") {
             list.retain(|w| !matches!(w, Watcher::Monitor { mref: m, .. } if *m == mref));
         }
     }
