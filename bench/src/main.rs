@@ -55,6 +55,10 @@ struct Cli {
     /// measure what recording the host's figures costs.
     #[arg(long, global = true)]
     metrics: bool,
+    /// The most instances of a module the node makes ahead of its spawns
+    /// (`NodeConfig::spare_instances`; 0: none, each spawn instantiates).
+    #[arg(long, global = true, default_value_t = otter::DEFAULT_SPARE_INSTANCES)]
+    spares: usize,
     #[command(subcommand)]
     bench: Bench,
 }
@@ -191,10 +195,11 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let guests = cli.guests.unwrap_or_else(xtask::guest_dir);
-    let outcome = match runtime.block_on(runtime.spawn(run(cli.bench, guests, cli.workers))) {
-        Ok(r) => r,
-        Err(e) => Err(anyhow::anyhow!("the benchmark task panicked: {e}")),
-    };
+    let outcome =
+        match runtime.block_on(runtime.spawn(run(cli.bench, guests, cli.workers, cli.spares))) {
+            Ok(r) => r,
+            Err(e) => Err(anyhow::anyhow!("the benchmark task panicked: {e}")),
+        };
     match outcome {
         Ok(()) => {
             // Dropping the runtime would tear down every process the benchmark left alive
@@ -208,7 +213,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(bench: Bench, guests: PathBuf, workers: usize) -> anyhow::Result<()> {
+async fn run(bench: Bench, guests: PathBuf, workers: usize, spares: usize) -> anyhow::Result<()> {
     if let Bench::Info = bench {
         metric::note(&format!("otter-bench {}", env!("CARGO_PKG_VERSION")));
         metric::out_count("schedulers_online", workers as u64, "schedulers");
@@ -221,7 +226,7 @@ async fn run(bench: Bench, guests: PathBuf, workers: usize) -> anyhow::Result<()
         );
         return Ok(());
     }
-    let node = node::start(&guests).await?;
+    let node = node::start(&guests, spares).await?;
     match bench {
         Bench::Info => unreachable!("answered above"),
         Bench::Call { n } => messaging::call(&node, n).await,

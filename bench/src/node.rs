@@ -13,8 +13,10 @@ pub(crate) const CALLER: &str = "caller";
 
 /// A node with the counter and the caller loaded from `guests` (their `.wasm` files).
 /// Loading compiles them (or reads the compile cache) before any figure is timed.
-pub(crate) async fn start(guests: &Path) -> anyhow::Result<Node> {
-    let node = Node::new(Default::default())?;
+pub(crate) async fn start(guests: &Path, spares: usize) -> anyhow::Result<Node> {
+    let mut config = otter::NodeConfig::default();
+    config.spare_instances(spares);
+    let node = Node::new(config)?;
     for module in [COUNTER, CALLER] {
         let path = guests.join(format!("{module}.wasm"));
         node.load_module(module, &path)

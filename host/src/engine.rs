@@ -172,6 +172,8 @@ pub struct Module {
     digest: [u8; 32],
     /// Whether it imports WASI (and so its processes take grants).
     wasi: bool,
+    /// Whether instantiating it runs its code (see [`runs_code_when_instantiated`]).
+    starts: bool,
     pub(crate) pre: GenserverPre<ProcessCtx>,
     /// Its callback-duration histograms.
     pub(crate) metrics: crate::metering::ModuleMetrics,
@@ -206,6 +208,12 @@ impl Module {
     /// SHA-256 of the bytes it was loaded from.
     pub(crate) fn digest(&self) -> &[u8; 32] {
         &self.digest
+    }
+
+    /// Whether instantiating it runs guest code (a start function): then an instance cannot
+    /// be made ahead of the spawn that needs it (see `node::spares`).
+    pub(crate) fn runs_code_when_instantiated(&self) -> bool {
+        self.starts
     }
 
     /// Whether it imports WASI.
@@ -275,6 +283,26 @@ fn has_component_type(bytes: &[u8]) -> bool {
         matches!(payload, Ok(wasmparser::Payload::CustomSection(c))
             if c.name().starts_with("component-type"))
     })
+}
+
+/// Whether instantiating the module runs any of its code: a start function in the module or
+/// in any core module or the component (a component runs a core module's `_initialize` as
+/// one), or, in a core module the encoder wraps, an `_initialize` export (which the wrapping
+/// turns into a start function). Bytes that do not parse are taken to run code.
+fn runs_code_when_instantiated(bytes: &[u8]) -> bool {
+    use wasmparser::Payload;
+    let core = wasmparser::Parser::is_core_wasm(bytes);
+    wasmparser::Parser::new(0)
+        .parse_all(bytes)
+        .any(|payload| match payload {
+            Ok(Payload::StartSection { .. } | Payload::ComponentStartSection { .. }) | Err(_) => {
+                true
+            }
+            Ok(Payload::ExportSection(exports)) if core => exports
+                .into_iter()
+                .any(|e| e.map_or(true, |e| e.name == "_initialize")),
+            Ok(_) => false,
+        })
 }
 
 /// What a caught panic said, for the log.
@@ -504,6 +532,7 @@ pub(crate) async fn compile(
         path: path.to_owned(),
         digest: sha2::Sha256::digest(bytes).into(),
         wasi,
+        starts: runs_code_when_instantiated(bytes),
         pre,
         metrics: Default::default(),
     })
@@ -512,6 +541,58 @@ pub(crate) async fn compile(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A core module of one function, exported as `export` if given, started if `start`.
+    fn core_module(export: Option<&str>, start: bool) -> wasm_encoder::Module {
+        use wasm_encoder::{
+            CodeSection, ExportKind, ExportSection, Function, FunctionSection, StartSection,
+            TypeSection,
+        };
+        let mut module = wasm_encoder::Module::new();
+        let mut types = TypeSection::new();
+        types.ty().function([], []);
+        module.section(&types);
+        let mut funcs = FunctionSection::new();
+        funcs.function(0);
+        module.section(&funcs);
+        if let Some(name) = export {
+            let mut exports = ExportSection::new();
+            exports.export(name, ExportKind::Func, 0);
+            module.section(&exports);
+        }
+        if start {
+            module.section(&StartSection { function_index: 0 });
+        }
+        let mut code = CodeSection::new();
+        let mut body = Function::new([]);
+        body.instructions().end();
+        code.function(&body);
+        module.section(&code);
+        module
+    }
+
+    /// A component holding `module`.
+    fn component(module: &wasm_encoder::Module) -> Vec<u8> {
+        let mut component = wasm_encoder::Component::new();
+        component.section(&wasm_encoder::ModuleSection(module));
+        component.finish()
+    }
+
+    #[test]
+    fn a_module_runs_code_when_instantiated_only_with_a_start_function_or_initialize() {
+        let plain = core_module(Some("f"), false);
+        assert!(!runs_code_when_instantiated(&plain.clone().finish()));
+        assert!(!runs_code_when_instantiated(&component(&plain)));
+        let started = core_module(None, true);
+        assert!(runs_code_when_instantiated(&started.clone().finish()));
+        // In a component, a core module's start function runs too.
+        assert!(runs_code_when_instantiated(&component(&started)));
+        // A core module's `_initialize` becomes a start function when it is wrapped.
+        assert!(runs_code_when_instantiated(
+            &core_module(Some("_initialize"), false).finish()
+        ));
+        assert!(runs_code_when_instantiated(b"\0asm\x01\0\0\0\x05garbage"));
+    }
 
     #[test]
     fn engine_settings_out_of_range_are_clamped_not_taken() {

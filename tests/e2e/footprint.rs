@@ -1,7 +1,7 @@
 //! What a live process keeps resident: the pages of its linear memory, and a heap that
 //! shares them.
 
-use otter::SpawnOptions;
+use otter::{Node, NodeConfig, SpawnOptions};
 use serde_json::{Value, json};
 
 use crate::support::*;
@@ -9,12 +9,17 @@ use crate::support::*;
 const PAGE: usize = 4096;
 
 /// The linear memory a live idle `module` keeps resident (its `init` takes `()`), per process
-/// over 20, after each has answered `calls`. Two pages of the total are forgiven: a count
+/// over 20, after each has answered `calls` (on a node that makes no spare instances: see
+/// `spares.rs` for those). Two pages of the total are forgiven: a count
 /// taken beside the pools' own work can be a page off (seen once in a full parallel run of
 /// this suite), while a page more per process adds twenty.
 async fn idle_linear_memory(module: &str, calls: &[Value]) -> usize {
     const N: usize = 20;
-    let node = node().await;
+    // Without spare instances, whose pages (made while the count runs) are not a process's.
+    let mut config = NodeConfig::default();
+    config.spare_instances(0);
+    let node = Node::new(config).unwrap();
+    node.load_module(module, wasm(module)).await.unwrap();
     let spawn = || node.spawn(module, otter::encode(&()).unwrap(), SpawnOptions::default());
     spawn().await.unwrap();
     let before = node.pool_residency().memories;

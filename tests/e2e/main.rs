@@ -29,6 +29,7 @@ mod overload;
 mod registry;
 mod scale;
 mod soak;
+mod spares;
 mod sql;
 mod starting;
 mod state;

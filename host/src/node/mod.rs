@@ -40,14 +40,16 @@ mod guest_log;
 mod names;
 mod options;
 mod routing;
+mod spares;
 mod spawn;
 mod supervisors;
 
 pub use crate::entry::ProcessInfo;
-pub use config::NodeConfig;
+pub use config::{DEFAULT_SPARE_INSTANCES, NodeConfig};
 pub(crate) use exit::ExitGuard;
 pub use guest_log::{GuestLogLine, LogLevel};
 pub use options::SpawnOptions;
+pub use spares::SpareInstances;
 pub(crate) use spawn::spawn;
 
 /// OTP's default call timeout.
@@ -89,6 +91,8 @@ pub(crate) struct NodeInner {
     pub(crate) descriptors: Arc<crate::descriptors::DescriptorBudget>,
     /// Timers of calls from Rust code, kept for reuse.
     call_timers: call_timers::CallTimers,
+    /// Instances made ahead of spawns.
+    pub(crate) spares: spares::Spares,
     _clock: EpochClock,
 }
 
@@ -127,6 +131,20 @@ pub struct PoolResidency {
 #[derive(Clone)]
 pub struct Node {
     pub(crate) inner: Arc<NodeInner>,
+    /// Shared by every clone: when the last goes, the spare instances, which hold the node,
+    /// go too (see `spares`).
+    _handle: Arc<Handle>,
+}
+
+/// What the last [`Node`] handle does when it goes.
+struct Handle(std::sync::Weak<NodeInner>);
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        if let Some(inner) = self.0.upgrade() {
+            inner.spares.close();
+        }
+    }
 }
 
 impl Node {
@@ -146,31 +164,35 @@ impl Node {
         });
         let sql_turns = Arc::new(tokio::sync::Semaphore::new(config.max_sql_statements));
         let descriptors = descriptors::guest_files(&config);
+        let spares = spares::Spares::new(config.spare_instances);
+        let inner = Arc::new(NodeInner {
+            engine,
+            pools,
+            linker,
+            wasi_linker: Default::default(),
+            grants: Default::default(),
+            cache: CompileCache::new(config.compile_cache.clone()),
+            config,
+            modules: RwLock::default(),
+            processes: DashMap::default(),
+            exiting: DashMap::default(),
+            names: Names::default(),
+            registries: Registries::default(),
+            tables,
+            supervisors: DashMap::new(),
+            next_pid: AtomicU64::new(1),
+            next_ref: AtomicU64::new(1),
+            upgrading: Default::default(),
+            guest_log: Default::default(),
+            sql_turns,
+            descriptors,
+            call_timers: Default::default(),
+            spares,
+            _clock: clock,
+        });
         Ok(Node {
-            inner: Arc::new(NodeInner {
-                engine,
-                pools,
-                linker,
-                wasi_linker: Default::default(),
-                grants: Default::default(),
-                cache: CompileCache::new(config.compile_cache.clone()),
-                config,
-                modules: RwLock::default(),
-                processes: DashMap::default(),
-                exiting: DashMap::default(),
-                names: Names::default(),
-                registries: Registries::default(),
-                tables,
-                supervisors: DashMap::new(),
-                next_pid: AtomicU64::new(1),
-                next_ref: AtomicU64::new(1),
-                upgrading: Default::default(),
-                guest_log: Default::default(),
-                sql_turns,
-                descriptors,
-                call_timers: Default::default(),
-                _clock: clock,
-            }),
+            _handle: Arc::new(Handle(Arc::downgrade(&inner))),
+            inner,
         })
     }
 
@@ -215,6 +237,8 @@ impl Node {
             .write()
             .expect("module table lock")
             .insert(name.to_owned(), module.clone());
+        // The spares of a module this one replaces are of no use any more.
+        self.inner.spares.forget(name, Some(&module));
         Ok(module)
     }
 
@@ -545,10 +569,17 @@ impl Node {
         PoolResidency { memories, stacks }
     }
 
+    /// What the node's spare instances are doing: how many wait for a spawn, and how many
+    /// have been made and taken (see [`NodeConfig::spare_instances`]).
+    pub fn spare_instances(&self) -> SpareInstances {
+        self.inner.spares.counts()
+    }
+
     /// Stop every supervision tree (root supervisors newest first, each stopping its tree in
     /// reverse start order), then every other process, newest first, each with
     /// `terminate(shutdown)` and up to 5 s.
     pub async fn shutdown(&self) {
+        self.inner.spares.close();
         // Supervisors first: one still running would restart the children stopped below it.
         let mut roots: Vec<Supervisor> = self
             .inner

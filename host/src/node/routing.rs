@@ -47,7 +47,8 @@ impl NodeInner {
         self.modules
             .write()
             .expect("module table lock")
-            .insert(module.name().to_owned(), module);
+            .insert(module.name().to_owned(), module.clone());
+        self.spares.forget(module.name(), Some(&module));
     }
 
     /// Forget the module loaded as `module`'s name if it is that very version (a release
@@ -60,6 +61,8 @@ impl NodeInner {
         {
             modules.remove(module.name());
         }
+        drop(modules);
+        self.spares.forget(module.name(), None);
     }
 
     /// Every module loaded under a name.

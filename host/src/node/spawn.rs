@@ -85,10 +85,11 @@ pub(crate) async fn spawn(
     });
     ctx.wasi = grants.map(|g| Box::new(crate::host::wasi::Wasi::new(g)));
     let guard = ExitGuard::new(node.clone(), entry.clone());
+    let instance = node.spares.take(node, &module, ctx);
     let task = tokio::spawn(crate::runtime::NodeTask(crate::process::run(
         guard,
         module,
-        ctx,
+        instance,
         args,
         opts.hibernate_after,
         started_tx,

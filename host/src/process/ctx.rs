@@ -9,6 +9,7 @@ use wasmtime::{Engine, Store, UpdateDeadline};
 use super::calls::Calls;
 use super::monitors::Monitors;
 use crate::Pid;
+use crate::bindings::Genserver;
 use crate::exit::ExitReason;
 use crate::limits::GuestFault;
 use crate::mailbox::Mailbox;
@@ -170,6 +171,33 @@ pub(crate) fn new_store(engine: &Engine, mut ctx: ProcessCtx) -> Store<ProcessCt
         Ok(UpdateDeadline::Yield(1))
     });
     store
+}
+
+/// How a new process gets its instance.
+pub(crate) enum Instantiation {
+    /// Made ahead of it (a spare, see `node::spares`), its store's data already the
+    /// process's context ([`adopt`]).
+    Made(Store<ProcessCtx>, Genserver),
+    /// To be made in a new store on this context.
+    Make(ProcessCtx),
+}
+
+/// Whether `ctx`'s process may take the store `store` made ahead: not if its instance already
+/// has more memory than the process may have (its own instantiation then fails as it should).
+pub(crate) fn can_adopt(store: &Store<ProcessCtx>, ctx: &ProcessCtx) -> bool {
+    store.data().limits.save().0 <= ctx.limits.cap()
+}
+
+/// Give a store made ahead of its process (a spare, made on a stand-in context) to the
+/// process whose context is `ctx`, as [`new_store`] would have made it: the instance's memory
+/// and table elements are counted against `ctx`'s limits (and shown in its process table
+/// entry), and its callbacks' time is counted from now. [`can_adopt`] has said it may.
+pub(crate) fn adopt(store: &mut Store<ProcessCtx>, mut ctx: ProcessCtx) {
+    ctx.limits.restore(store.data().limits.save());
+    ctx.entering(1);
+    *store.data_mut() = ctx;
+    // The deadline `new_store` set has passed while the spare waited.
+    store.set_epoch_deadline(1);
 }
 
 /// The exit reason for an error a guest call returned. The instance is unusable afterwards.

@@ -24,5 +24,5 @@ mod upgrade;
 pub(crate) use upgrade::{Prepared, Refusal, UpgradeOrder};
 
 pub(crate) use call_timeout::CallTimeout;
-pub(crate) use ctx::ProcessCtx;
+pub(crate) use ctx::{Instantiation, ProcessCtx, adopt, can_adopt, new_store};
 pub(crate) use serve::run;

@@ -14,7 +14,7 @@ use crate::engine::Module;
 use crate::error::StartError;
 use crate::exit::{ExitReason, WitReason};
 use crate::node::ExitGuard;
-use crate::process::ctx::{ProcessCtx, crash, new_store};
+use crate::process::ctx::{Instantiation, crash, new_store};
 use crate::term::Term;
 
 /// The process task: instantiate, `init`, tell the starter, then serve until the process
@@ -26,7 +26,7 @@ use crate::term::Term;
 pub(crate) fn run(
     guard: ExitGuard,
     module: Arc<Module>,
-    ctx: ProcessCtx,
+    instance: Instantiation,
     args: Term,
     hibernate_after: Option<Duration>,
     started: oneshot::Sender<Result<Pid, StartError>>,
@@ -34,7 +34,7 @@ pub(crate) fn run(
     serve_until_exit(Box::pin(start(
         guard,
         module,
-        ctx,
+        instance,
         args,
         hibernate_after,
         started,
@@ -76,30 +76,35 @@ async fn serve_until_exit(
     drop(process);
 }
 
-/// Instantiate and run `init`, then tell the starter: the process and what `init` said comes
-/// next, or `None` when it did not start (the starter has been told why, and the exit has
-/// run).
+/// Instantiate (unless the instance was made ahead) and run `init`, then tell the starter: the process and what
+/// `init` said comes next, or `None` when it did not start (the starter has been told why,
+/// and the exit has run).
 async fn start(
     mut guard: ExitGuard,
     module: Arc<Module>,
-    ctx: ProcessCtx,
+    instance: Instantiation,
     args: Term,
     hibernate_after: Option<Duration>,
     started: oneshot::Sender<Result<Pid, StartError>>,
 ) -> Option<(ExitGuard, Process, WitNext)> {
-    let pid = ctx.pid;
-    let engine = ctx.node.engine.clone();
-    let mut store = new_store(&engine, ctx);
-    let server = match module.pre.instantiate_async(&mut store).await {
-        Ok(s) => s,
-        Err(e) => {
-            let reason = crash(store.data(), e);
-            guard.set_reason(reason.clone());
-            drop(guard);
-            let _ = started.send(Err(StartError::Instantiate(reason.to_string())));
-            return None;
+    let (mut store, server) = match instance {
+        Instantiation::Made(store, server) => (store, server),
+        Instantiation::Make(ctx) => {
+            let engine = ctx.node.engine.clone();
+            let mut store = new_store(&engine, ctx);
+            match module.pre.instantiate_async(&mut store).await {
+                Ok(server) => (store, server),
+                Err(e) => {
+                    let reason = crash(store.data(), e);
+                    guard.set_reason(reason.clone());
+                    drop(guard);
+                    let _ = started.send(Err(StartError::Instantiate(reason.to_string())));
+                    return None;
+                }
+            }
         }
     };
+    let pid = store.data().pid;
     let init = server
         .otter_genserver_server()
         .call_init(&mut store, &args)
