@@ -1,6 +1,7 @@
 //! `[node]` limits on what the node keeps and runs outside every process: shared tables
 //! (`max_tables`, `max_tables_per_process`, `max_table_bytes`), SQL statements
-//! (`max_sql_statements`) and the files guests hold open (`max_guest_files`).
+//! (`max_sql_statements`), the files guests hold open (`max_guest_files`) and the instances
+//! made ahead of spawns (`spare_instances`).
 
 use super::ManifestError;
 use super::parse::Parser;
@@ -11,6 +12,10 @@ use super::raw::RawNode;
 /// all.
 pub const MAX_SQL_STATEMENTS: usize = 256;
 
+/// The most spare instances of one module a manifest may ask a node to keep: each holds what
+/// an idle process does, and past a few a spawn burst is served anyway.
+pub const MAX_SPARE_INSTANCES: usize = 64;
+
 /// The `[node]` table and SQL limits a manifest sets; `None` keeps the node's default.
 #[derive(Debug, Default)]
 pub(super) struct HostLimits {
@@ -19,6 +24,7 @@ pub(super) struct HostLimits {
     pub(super) max_table_bytes: Option<usize>,
     pub(super) max_sql_statements: Option<usize>,
     pub(super) max_guest_files: Option<usize>,
+    pub(super) spare_instances: Option<usize>,
 }
 
 impl Parser<'_> {
@@ -73,6 +79,20 @@ impl Parser<'_> {
                 ),
             ));
         }
+        // Zero is meaningful here: no spares.
+        let spare_instances = node
+            .spare_instances
+            .as_ref()
+            .map(|v| as_usize(*v.get_ref()));
+        if let (Some(n), Some(v)) = (spare_instances, &node.spare_instances)
+            && n > MAX_SPARE_INSTANCES
+        {
+            return Err(self.error(
+                &v.span(),
+                "node.spare_instances",
+                format!("at most {MAX_SPARE_INSTANCES}"),
+            ));
+        }
         Ok(HostLimits {
             max_tables: self.positive(&node.max_tables, "max_tables")?.map(as_usize),
             max_tables_per_process: self
@@ -81,6 +101,7 @@ impl Parser<'_> {
             max_table_bytes,
             max_sql_statements,
             max_guest_files,
+            spare_instances,
         })
     }
 }

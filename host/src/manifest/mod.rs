@@ -29,6 +29,8 @@
 //!                             # directories and sockets, 3 per SQLite connection); default
 //!                             # the open-file limit less max(256, a quarter), to which a
 //!                             # node lowers more; past it an open fails (WASI `io`)
+//! spare_instances = 8         # instances of a module made ahead of its spawns (0: none;
+//!                             # at most 64); a module's spares shrink when it stops spawning
 //! max_wasm_stack = 131072     # bytes of wasm stack one callback may use, 16 KiB to 8 MiB
 //!                             # (each process reserves it); deeper: exit `stack_overflow`
 //! epoch_tick_ms = 1           # the clock that preempts busy callbacks and times them, 1 to
@@ -167,7 +169,7 @@ use crate::term::Term;
 
 pub use crate::supervisor::DEFAULT_SHUTDOWN_TIMEOUT;
 pub use engine_limits::{MAX_EPOCH_TICK, MAX_LOAD_TIMEOUT, MAX_WASM_STACK, MIN_WASM_STACK};
-pub use host_limits::MAX_SQL_STATEMENTS;
+pub use host_limits::{MAX_SPARE_INSTANCES, MAX_SQL_STATEMENTS};
 pub use telemetry::MAX_SERIES;
 pub use tree::{ChildTable, ChildTableKind, SupervisorTable, WorkerSpec};
 
@@ -214,6 +216,9 @@ pub struct Manifest {
     /// `[node] max_guest_files`, if set (see [`crate::NodeConfig::max_guest_files`]): the
     /// node lowers it to what its limit of open files leaves guests.
     pub max_guest_files: Option<usize>,
+    /// `[node] spare_instances`, if set (see [`crate::NodeConfig::spare_instances`]); at
+    /// most [`MAX_SPARE_INSTANCES`].
+    pub spare_instances: Option<usize>,
     /// `[node] max_wasm_stack`, if set (see [`crate::EngineConfig::max_wasm_stack`]);
     /// within [`MIN_WASM_STACK`] and [`MAX_WASM_STACK`].
     pub max_wasm_stack: Option<usize>,
@@ -341,6 +346,9 @@ impl Manifest {
         }
         if let Some(n) = self.max_guest_files {
             config.max_guest_files(n);
+        }
+        if let Some(n) = self.spare_instances {
+            config.spare_instances(n);
         }
         if let Some(bytes) = self.max_wasm_stack {
             config.engine().max_wasm_stack(bytes);

@@ -192,6 +192,7 @@ impl Manifest {
                 a.max_sql_statements != b.max_sql_statements,
             ),
             ("max_guest_files", a.max_guest_files != b.max_guest_files),
+            ("spare_instances", a.spare_instances != b.spare_instances),
             ("max_wasm_stack", a.max_wasm_stack != b.max_wasm_stack),
             ("epoch_tick_ms", a.epoch_tick != b.epoch_tick),
             ("load_timeout_ms", a.load_timeout != b.load_timeout),

@@ -177,6 +177,7 @@ impl Parser<'_> {
             max_table_bytes: node.host_limits.max_table_bytes,
             max_sql_statements: node.host_limits.max_sql_statements,
             max_guest_files: node.host_limits.max_guest_files,
+            spare_instances: node.host_limits.spare_instances,
             max_wasm_stack: node.engine_limits.max_wasm_stack,
             epoch_tick: node.engine_limits.epoch_tick,
             load_timeout: node.engine_limits.load_timeout,

@@ -71,6 +71,7 @@ pub(super) struct RawNode {
     pub(super) max_table_bytes: Option<Spanned<u64>>,
     pub(super) max_sql_statements: Option<Spanned<u64>>,
     pub(super) max_guest_files: Option<Spanned<u64>>,
+    pub(super) spare_instances: Option<Spanned<u64>>,
     pub(super) max_wasm_stack: Option<Spanned<u64>>,
     pub(super) epoch_tick_ms: Option<Spanned<u64>>,
     pub(super) load_timeout_ms: Option<Spanned<u64>>,

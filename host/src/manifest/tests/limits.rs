@@ -225,7 +225,8 @@ fn every_node_key_reaches_the_node_config() {
     let text = LIMITS.replace(
         "[node]\n",
         "[node]\nmax_message_size = 4096\nmax_tables = 1\nmax_tables_per_process = 2\n\
-         max_table_bytes = 1048576\nmax_sql_statements = 3\nmax_guest_files = 64\n",
+         max_table_bytes = 1048576\nmax_sql_statements = 3\nmax_guest_files = 64\n\
+         spare_instances = 0\n",
     );
     let (_dir, m) = parse(&text);
     let c = m.expect("valid").node_config();
@@ -240,6 +241,38 @@ fn every_node_key_reaches_the_node_config() {
     assert_eq!(c.max_table_bytes, 1 << 20);
     assert_eq!(c.max_sql_statements, 3);
     assert_eq!(c.max_guest_files, Some(64));
+    assert_eq!(c.spare_instances, 0);
+}
+
+#[test]
+fn spare_instances_may_be_zero_and_at_most_the_bound() {
+    let with =
+        |n: &str| HOST_LIMITS.replace("[modules]", &format!("spare_instances = {n}\n\n[modules]"));
+    let (_dir, m) = parse(&with("0"));
+    assert_eq!(m.expect("none is valid").spare_instances, Some(0));
+    let (_dir, m) = parse(&with(&MAX_SPARE_INSTANCES.to_string()));
+    assert_eq!(
+        m.expect("the most is valid").spare_instances,
+        Some(MAX_SPARE_INSTANCES)
+    );
+    let (_dir, m) = parse(HOST_LIMITS);
+    assert_eq!(
+        m.expect("valid").spare_instances,
+        None,
+        "unset: the node's default"
+    );
+    for (n, says) in [
+        (
+            (MAX_SPARE_INSTANCES + 1).to_string(),
+            format!("at most {MAX_SPARE_INSTANCES}"),
+        ),
+        ("-1".into(), String::new()),
+    ] {
+        let e = error(&with(&n));
+        assert_eq!(e.line, Some(7), "{n}: {e}");
+        assert!(e.field.starts_with("node.spare_instances"), "{n}: {e}");
+        assert!(e.message.contains(&says), "{n}: {e}");
+    }
 }
 
 #[test]
@@ -404,6 +437,7 @@ fn a_change_to_any_node_key_is_a_change_of_the_node() {
         ("max_table_bytes", "1048576"),
         ("max_sql_statements", "255"),
         ("max_guest_files", "64"),
+        ("spare_instances", "2"),
         ("max_wasm_stack", "262144"),
         ("epoch_tick_ms", "2"),
         ("load_timeout_ms", "1000"),
