@@ -80,6 +80,33 @@ async fn an_echo_server_keeps_two_pages_after_a_call() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_kv_server_keeps_two_pages_too() {
+    // kv's `BTreeMap` brings std's B-tree asserts and source paths (~1.2 KiB of data): its
+    // data ended past the second page, and it kept three, until the SDK decoded terms
+    // itself rather than through the CBOR library, whose decode errors' `Display` and texts
+    // were ~1.1 KiB of every guest's data (kv's 6.3 -> 5.2 KiB with Rust 1.95).
+    let per_process = idle_linear_memory("kv", &[]).await;
+    assert!(
+        per_process <= 2 * PAGE,
+        "an idle kv server keeps {per_process} bytes of linear memory resident"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kv_server_keeps_two_pages_after_handling_calls() {
+    let calls = [
+        json!({"put": ["lang", "erlang"]}),
+        json!({"get": "lang"}),
+        json!({"delete": "lang"}),
+    ];
+    let per_process = idle_linear_memory("kv", &calls).await;
+    assert!(
+        per_process <= 2 * PAGE,
+        "a kv server that has answered calls keeps {per_process} bytes of linear memory resident"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_heap_grows_around_memory_the_guest_grew_itself() {
     let node = node().await;
     let p = probe(&node).await;
