@@ -65,7 +65,7 @@ impl<'de> Deserializer<'de> {
     fn current(&self) -> Result<u8, Failure> {
         self.reader
             .peek()
-            .ok_or_else(|| Failure::at(format_args!("end of input bytes"), self.reader.pos, ""))
+            .ok_or_else(|| end_of_input(self.reader.pos))
     }
 
     /// Run one of the tokenizer's reads; its error is placed at `at`, the item's start.
@@ -74,7 +74,7 @@ impl<'de> Deserializer<'de> {
         at: usize,
         read: impl FnOnce(&mut Reader<'de>) -> Result<T, TermError>,
     ) -> Result<T, Failure> {
-        read(&mut self.reader).map_err(|e| Failure::at(format_args!("{}", e.0), at, ""))
+        read(&mut self.reader).map_err(|e| located(e, at))
     }
 
     /// The next item's first byte, consumed.
@@ -100,6 +100,7 @@ impl<'de> Deserializer<'de> {
 
     /// "unexpected type … at position …: `expected`", the type named as the CBOR library
     /// names it.
+    #[cold]
     fn mismatch(&self, head: Head, expected: &str) -> Failure {
         let next = self.reader.bytes.get(head.at + 1).copied();
         Failure::at(
@@ -117,11 +118,11 @@ impl<'de> Deserializer<'de> {
             1 if signed => -1 - i128::from(self.argument(head)?),
             _ => return Err(self.mismatch(head, name)),
         };
-        T::try_from(value)
-            .map_err(|_| Failure::at(format_args!("{value} overflows target type"), head.at, name))
+        T::try_from(value).map_err(|_| overflow(value, head.at, name))
     }
 
-    /// A tag's number and its item's start, for the bignums of `i128` and `u128`.
+    /// The value of a bignum whose tag (`head`) is read: its definite byte string, big-endian,
+    /// at most 16 bytes after leading zeros.
     fn bignum(&mut self, head: Head) -> Result<u128, Failure> {
         let bytes = self.bytes()?;
         let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
@@ -246,7 +247,27 @@ impl<'de> Deserializer<'de> {
     }
 }
 
+/// "end of input bytes at position …".
+// Cold, as every error path here: the reads around them are the decoder's hot path.
+#[cold]
+fn end_of_input(at: usize) -> Failure {
+    Failure::at(format_args!("end of input bytes"), at, "")
+}
+
+/// The tokenizer's error `e`, at `at`.
+#[cold]
+fn located(e: TermError, at: usize) -> Failure {
+    Failure::at(format_args!("{}", e.0), at, "")
+}
+
+/// "… overflows target type at position …: expected …".
+#[cold]
+fn overflow(value: i128, at: usize, name: &str) -> Failure {
+    Failure::at(format_args!("{value} overflows target type"), at, name)
+}
+
 /// "invalid utf-8 at position …".
+#[cold]
 fn invalid_utf8(at: usize) -> Failure {
     Failure::at(format_args!("invalid utf-8"), at, "")
 }

@@ -33,7 +33,8 @@ async fn an_idle_counter_keeps_two_pages_of_linear_memory() {
     let per_process = idle_linear_memory("counter", &[]).await;
     // The top of its shadow stack shares a page with the start of its data (the guests'
     // 66 KiB stack), its heap the data's last page (the SDK's allocator): two pages while
-    // the counter's data and idle heap stay under 6 KiB (4.6 KiB of data with Rust 1.95).
+    // the counter's data and idle heap stay under 6 KiB (3.5 KiB of data with Rust 1.95,
+    // 4.6 before the SDK decoded terms without the CBOR library's decode errors).
     // Its data was 7.2 KiB and three pages before the SDK's decoding stopped linking the
     // CBOR library's `deserialize_any` (its conversion texts for every integer type), `std`'s
     // thread-local and `RefCell` checks and `Once` (process-local statics), and the panic
