@@ -6,13 +6,11 @@
 //! kind and a string is shown as it is, cut at [`SHOWN_STRING`] bytes, as is an unknown
 //! variant's or field's name (a sender chooses it, as long as the message).
 //!
-//! The CBOR library beneath has an error type of its own. A [`Failure`] raised by a visitor
-//! crosses it as a placeholder and is put back, unchanged, where [`crate::null_unit`] hands
-//! the library's error back to serde's side ([`stash`], [`unstash`]): one thread decodes
-//! one term at a time, so a slot per thread is enough (per process in a guest, which has
-//! one thread: see [`crate::process_local!`]).
+//! It is the error type of the term decoder itself ([`crate::cbor_de`]), which says where
+//! in the term a CBOR item was not what was asked for; serde's own errors (a missing field,
+//! an unknown variant) do not know where they are, and [`crate::decode`] adds where the
+//! reading stopped.
 
-use std::cell::Cell;
 use std::fmt::{self, Display};
 
 use serde::de::{self, Expected, Unexpected};
@@ -25,7 +23,7 @@ pub(crate) const SHOWN_STRING: usize = 64;
 pub(crate) struct Failure {
     /// What did not decode, in serde's words.
     pub(crate) message: String,
-    /// Whether the message already says where (the CBOR library's errors do).
+    /// Whether the message already says where (the decoder's own errors do).
     pub(crate) positioned: bool,
 }
 
@@ -34,6 +32,21 @@ impl Failure {
         Failure {
             message,
             positioned: false,
+        }
+    }
+
+    /// A failure the decoder found at byte `at` of the term: "`what` at position `at`",
+    /// then ": `detail`" unless it is empty (the CBOR library's words, which tests and
+    /// users have seen: "unexpected type f64 at position 1: expected u32").
+    pub(crate) fn at(what: fmt::Arguments<'_>, at: usize, detail: &str) -> Self {
+        let message = if detail.is_empty() {
+            format!("{what} at position {at}")
+        } else {
+            format!("{what} at position {at}: {detail}")
+        };
+        Failure {
+            message,
+            positioned: true,
         }
     }
 }
@@ -150,31 +163,6 @@ impl Display for Found<'_> {
             Unexpected::Other(other) => f.write_str(other),
         }
     }
-}
-
-crate::process_local! {
-    /// The [`Failure`] crossing the CBOR library as a placeholder error.
-    static CROSSING: Cell<Option<Failure>> = Cell::new(None);
-}
-
-/// The CBOR library's error standing for `failure`, which [`unstash`] gives back.
-pub(crate) fn stash<E: de::Error>(failure: Failure) -> E {
-    CROSSING.with(|c| c.set(Some(failure)));
-    E::custom("")
-}
-
-/// The [`Failure`] a library error stands for: the one [`stash`] kept, or else the library's
-/// own (which says where).
-pub(crate) fn unstash<E: Display>(error: E) -> Failure {
-    CROSSING.with(Cell::take).unwrap_or_else(|| Failure {
-        message: format!("{error}"),
-        positioned: true,
-    })
-}
-
-/// Forget a [`Failure`] left over from a decode the library abandoned.
-pub(crate) fn clear() {
-    CROSSING.with(Cell::take);
 }
 
 #[cfg(test)]

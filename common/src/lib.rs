@@ -7,11 +7,11 @@
 //! the host.
 #![warn(missing_docs, unreachable_pub)]
 
+mod cbor_de;
 mod decode_error;
 mod display;
 mod exit;
 mod log_level;
-mod null_unit;
 mod process_local;
 mod quoted;
 mod term;

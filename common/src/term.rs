@@ -8,8 +8,7 @@ use std::fmt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::decode_error;
-use crate::null_unit::Units;
+use crate::cbor_de::Deserializer;
 
 /// How deeply arrays, maps and tags may nest in a term the host reads: 128 levels, as
 /// `serde_json`'s own limit, so every JSON document the CLI accepts is a term the host can read.
@@ -49,7 +48,7 @@ pub fn encode_into<T: Serialize + ?Sized>(value: &T, term: &mut Term) -> Result<
 /// Decode a term into a serde value; a unit (`()`, a unit struct) reads from `null`, as
 /// [`encode`] writes it, or from `[]`.
 ///
-/// The serde decoder recurses as deeply as the term nests, so a term that could nest
+/// The decoder (`cbor_de`) recurses as deeply as the term nests, so a term that could nest
 /// deeper than [`MAX_TERM_DEPTH`] is first walked without recursion and refused if it
 /// does: a message may come from any process, and a few hundred kilobytes nested a level
 /// per byte would overflow the stack of whoever decodes it.
@@ -58,20 +57,20 @@ pub fn encode_into<T: Serialize + ?Sized>(value: &T, term: &mut Term) -> Result<
 /// If the bytes are not one CBOR item nested at most [`MAX_TERM_DEPTH`] deep, of the shape
 /// of `T`. The error says what was expected, what was found and where; a float found is
 /// named by its kind, a string shown up to 64 bytes, its control characters escaped (see
-/// `decode_error`). CBOR tags are skipped: `minicbor_serde`'s tag types do not read here.
+/// `decode_error`). A tag is read only as a `u128`'s or `i128`'s bignum, and skipped in an
+/// item ignored (an unknown field's value).
 pub fn decode<T: DeserializeOwned>(term: &[u8]) -> Result<T, TermError> {
     // Each level takes at least a byte: a shorter term cannot be too deep.
     if term.len() > MAX_TERM_DEPTH {
         crate::walk::check(term)?;
     }
-    let mut de = minicbor_serde::Deserializer::new(term);
-    decode_error::clear();
-    let value = T::deserialize(Units(&mut de)).map_err(|e| {
+    let mut de = Deserializer::new(term);
+    let value = T::deserialize(&mut de).map_err(|e| {
         if e.positioned {
             TermError(e.message)
         } else {
             // serde's errors do not know where they are: where the reading stopped does.
-            let end = de.decoder().position();
+            let end = de.position();
             TermError(format!(
                 "{}, in the item ending at position {end}",
                 e.message
@@ -79,7 +78,7 @@ pub fn decode<T: DeserializeOwned>(term: &[u8]) -> Result<T, TermError> {
         }
     })?;
     // One item, whatever the term's size (the walk above says so only for long ones).
-    let end = de.decoder().position();
+    let end = de.position();
     if end != term.len() {
         return Err(TermError(format!(
             "{} bytes after the item at position {end}",
@@ -176,8 +175,7 @@ mod tests {
 
     #[test]
     fn a_decode_error_names_the_value_found_the_type_expected_and_where() {
-        // A unit reads from `null` or `[]` without the CBOR library's `deserialize_any` (see
-        // `null_unit`): anything else is named by its CBOR type.
+        // A unit reads from `null` or `[]`: anything else is named by its CBOR type.
         let float = decode::<((), u8)>(&encode(&(1.5, 1)).unwrap()).unwrap_err();
         assert_eq!(
             float.to_string(),

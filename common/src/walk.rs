@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use crate::term::{MAX_TERM_DEPTH, TermError};
 
 /// The break byte that ends an indefinite-length item.
-const BREAK: u8 = 0xff;
+pub(crate) const BREAK: u8 = 0xff;
 
 /// One data item's head (and, for strings, its bytes).
 #[derive(Debug)]
@@ -192,29 +192,32 @@ fn malformed(what: &str) -> TermError {
     TermError(format!("malformed CBOR: {what}"))
 }
 
-struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
+/// Reads heads and strings from a position in a term: the tokenizer of [`walk`], and of the
+/// term decoder (`crate::cbor_de`).
+#[derive(Clone, Copy)]
+pub(crate) struct Reader<'a> {
+    pub(crate) bytes: &'a [u8],
+    pub(crate) pos: usize,
 }
 
 /// A head's argument: a number, or the start of an indefinite-length item.
-enum Arg {
+pub(crate) enum Arg {
     Value(u64),
     Indefinite,
 }
 
 impl<'a> Reader<'a> {
-    fn peek(&self) -> Option<u8> {
+    pub(crate) fn peek(&self) -> Option<u8> {
         self.bytes.get(self.pos).copied()
     }
 
-    fn byte(&mut self) -> Result<u8, TermError> {
+    pub(crate) fn byte(&mut self) -> Result<u8, TermError> {
         let b = self.peek().ok_or_else(|| malformed("unexpected end"))?;
         self.pos += 1;
         Ok(b)
     }
 
-    fn take(&mut self, n: u64) -> Result<&'a [u8], TermError> {
+    pub(crate) fn take(&mut self, n: u64) -> Result<&'a [u8], TermError> {
         // `get`, not indexing: a guest decodes with this too, and an index's bounds check
         // would put its panic text and this file's path into every guest's data.
         let (slice, end) = usize::try_from(n)
@@ -227,13 +230,13 @@ impl<'a> Reader<'a> {
     }
 
     /// The next `N` bytes.
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], TermError> {
+    pub(crate) fn array<const N: usize>(&mut self) -> Result<[u8; N], TermError> {
         self.take(N as u64)?
             .try_into()
             .map_err(|_| malformed("unexpected end"))
     }
 
-    fn arg(&mut self, info: u8) -> Result<Arg, TermError> {
+    pub(crate) fn arg(&mut self, info: u8) -> Result<Arg, TermError> {
         let width = match info {
             0..24 => return Ok(Arg::Value(info.into())),
             24 => 1,
@@ -250,7 +253,7 @@ impl<'a> Reader<'a> {
         ))
     }
 
-    fn definite(&mut self, info: u8) -> Result<u64, TermError> {
+    pub(crate) fn definite(&mut self, info: u8) -> Result<u64, TermError> {
         match self.arg(info)? {
             Arg::Value(n) => Ok(n),
             Arg::Indefinite => Err(malformed("indefinite length where none is allowed")),
@@ -263,8 +266,8 @@ impl<'a> Reader<'a> {
         Ok(match major {
             0 => Token::Uint(self.definite(info)?),
             1 => Token::Nint(self.definite(info)?),
-            2 => Token::Bytes(self.string(major, info)?),
-            3 => Token::Text(self.string(major, info)?),
+            2 => Token::Bytes(self.string(major, info, |_| Ok(()))?),
+            3 => Token::Text(self.string(major, info, |_| Ok(()))?),
             4 | 5 => {
                 let n = match self.arg(info)? {
                     Arg::Value(n) => Some(n),
@@ -282,18 +285,31 @@ impl<'a> Reader<'a> {
     }
 
     /// A string's bytes; an indefinite string's definite chunks of the same major type joined.
-    fn string(&mut self, major: u8, info: u8) -> Result<Cow<'a, [u8]>, TermError> {
+    /// Each chunk is first given to `chunk` (the decoder checks a text's UTF-8 chunk by
+    /// chunk, as RFC 8949 wants: a character may not straddle two chunks).
+    pub(crate) fn string(
+        &mut self,
+        major: u8,
+        info: u8,
+        mut chunk: impl FnMut(&'a [u8]) -> Result<(), TermError>,
+    ) -> Result<Cow<'a, [u8]>, TermError> {
         match self.arg(info)? {
-            Arg::Value(n) => Ok(Cow::Borrowed(self.take(n)?)),
+            Arg::Value(n) => {
+                let bytes = self.take(n)?;
+                chunk(bytes)?;
+                Ok(Cow::Borrowed(bytes))
+            }
             Arg::Indefinite => {
                 let mut data = Vec::new();
                 while self.peek() != Some(BREAK) {
-                    let chunk = self.byte()?;
-                    if chunk >> 5 != major {
+                    let head = self.byte()?;
+                    if head >> 5 != major {
                         return Err(malformed("a string chunk of another type"));
                     }
-                    let n = self.definite(chunk & 0x1f)?;
-                    data.extend_from_slice(self.take(n)?);
+                    let n = self.definite(head & 0x1f)?;
+                    let bytes = self.take(n)?;
+                    chunk(bytes)?;
+                    data.extend_from_slice(bytes);
                 }
                 self.pos += 1;
                 Ok(Cow::Owned(data))
