@@ -15,13 +15,14 @@
 //!
 //! The decoder recurses as deeply as the term nests: [`crate::decode`] bounds that first.
 
-use serde::de::{
-    self, DeserializeSeed, EnumAccess, MapAccess, SeqAccess, Unexpected, VariantAccess, Visitor,
-};
+use serde::de::{self, Unexpected, Visitor};
 
 use crate::decode_error::Failure;
 use crate::term::TermError;
 use crate::walk::{Arg, BREAK, Reader};
+
+use access::Items;
+use errors::{Length, TypeName, end_of_input, invalid_utf8, located, overflow};
 
 /// Decodes one serde value from the front of a term.
 pub(crate) struct Deserializer<'de> {
@@ -244,96 +245,6 @@ impl<'de> Deserializer<'de> {
             },
         }
         Ok(())
-    }
-}
-
-/// "end of input bytes at position …".
-// Cold, as every error path here: the reads around them are the decoder's hot path.
-#[cold]
-fn end_of_input(at: usize) -> Failure {
-    Failure::at(format_args!("end of input bytes"), at, "")
-}
-
-/// The tokenizer's error `e`, at `at`.
-#[cold]
-fn located(e: TermError, at: usize) -> Failure {
-    Failure::at(format_args!("{}", e.0), at, "")
-}
-
-/// "… overflows target type at position …: expected …".
-#[cold]
-fn overflow(value: i128, at: usize, name: &str) -> Failure {
-    Failure::at(format_args!("{value} overflows target type"), at, name)
-}
-
-/// "invalid utf-8 at position …".
-#[cold]
-fn invalid_utf8(at: usize) -> Failure {
-    Failure::at(format_args!("invalid utf-8"), at, "")
-}
-
-/// A CBOR type as the library named it in its errors, from an item's first byte (and the
-/// next, which tells a negative integer's range).
-struct TypeName(u8, Option<u8>);
-
-impl std::fmt::Display for TypeName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let wide = self.1.is_some_and(|b| b >= 0x80);
-        let name = match self.0 {
-            0x00..=0x18 => "u8",
-            0x19 => "u16",
-            0x1a => "u32",
-            0x1b => "u64",
-            0x20..=0x37 => "i8",
-            // A one-byte argument of 0x80 or more is -129 or less, and so on.
-            0x38 => {
-                if wide {
-                    "i16"
-                } else {
-                    "i8"
-                }
-            }
-            0x39 => {
-                if wide {
-                    "i32"
-                } else {
-                    "i16"
-                }
-            }
-            0x3a => {
-                if wide {
-                    "i64"
-                } else {
-                    "i32"
-                }
-            }
-            0x3b => {
-                if wide {
-                    "int"
-                } else {
-                    "i64"
-                }
-            }
-            0x40..=0x5b => "bytes",
-            0x5f => "indefinite bytes",
-            0x60..=0x7b => "string",
-            0x7f => "indefinite string",
-            0x80..=0x9b => "array",
-            0x9f => "indefinite array",
-            0xa0..=0xbb => "map",
-            0xbf => "indefinite map",
-            0xc0..=0xdb => "tag",
-            0xe0..=0xf3 | 0xf8 => "simple",
-            0xf4 | 0xf5 => "bool",
-            0xf6 => "null",
-            0xf7 => "undefined",
-            0xf9 => "f16",
-            0xfa => "f32",
-            0xfb => "f64",
-            0xff => "break",
-            other => return write!(f, "{other:#x}"),
-        };
-        f.write_str(name)
     }
 }
 
@@ -627,118 +538,7 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
     }
 }
 
-/// An array's or map's length as the library showed it.
-struct Length(Option<u64>);
-
-impl std::fmt::Display for Length {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            Some(n) => write!(f, "{n}"),
-            None => f.write_str("(indefinite)"),
-        }
-    }
-}
-
-/// The items of an array, or the entries of a map, still to read.
-struct Items<'a, 'de> {
-    de: &'a mut Deserializer<'de>,
-    /// How many (`None`: until a break).
-    left: Option<u64>,
-}
-
-impl Items<'_, '_> {
-    /// Whether another item follows; an indefinite one's break is consumed.
-    fn more(&mut self) -> Result<bool, Failure> {
-        match self.left {
-            None => Ok(!self.de.at_break()?),
-            Some(n) => Ok(n > 0),
-        }
-    }
-
-    fn count(&mut self) {
-        if let Some(n) = &mut self.left {
-            *n = n.saturating_sub(1);
-        }
-    }
-}
-
-impl<'de> SeqAccess<'de> for Items<'_, 'de> {
-    type Error = Failure;
-
-    fn next_element_seed<T: DeserializeSeed<'de>>(
-        &mut self,
-        seed: T,
-    ) -> Result<Option<T::Value>, Failure> {
-        if !self.more()? {
-            return Ok(None);
-        }
-        let value = seed.deserialize(&mut *self.de)?;
-        self.count();
-        Ok(Some(value))
-    }
-
-    fn size_hint(&self) -> Option<usize> {
-        self.left.and_then(|n| usize::try_from(n).ok())
-    }
-}
-
-impl<'de> MapAccess<'de> for Items<'_, 'de> {
-    type Error = Failure;
-
-    fn next_key_seed<K: DeserializeSeed<'de>>(
-        &mut self,
-        seed: K,
-    ) -> Result<Option<K::Value>, Failure> {
-        if !self.more()? {
-            return Ok(None);
-        }
-        seed.deserialize(&mut *self.de).map(Some)
-    }
-
-    fn next_value_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<T::Value, Failure> {
-        let value = seed.deserialize(&mut *self.de)?;
-        self.count();
-        Ok(value)
-    }
-
-    fn size_hint(&self) -> Option<usize> {
-        self.left.and_then(|n| usize::try_from(n).ok())
-    }
-}
-
-impl<'de> EnumAccess<'de> for &mut Deserializer<'de> {
-    type Error = Failure;
-    type Variant = Self;
-
-    fn variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<(T::Value, Self), Failure> {
-        let variant = seed.deserialize(&mut *self)?;
-        Ok((variant, self))
-    }
-}
-
-impl<'de> VariantAccess<'de> for &mut Deserializer<'de> {
-    type Error = Failure;
-
-    fn unit_variant(self) -> Result<(), Failure> {
-        Ok(())
-    }
-
-    fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, Failure> {
-        seed.deserialize(self)
-    }
-
-    fn tuple_variant<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, Failure> {
-        de::Deserializer::deserialize_tuple(self, len, visitor)
-    }
-
-    fn struct_variant<V: Visitor<'de>>(
-        self,
-        _fields: &'static [&'static str],
-        visitor: V,
-    ) -> Result<V::Value, Failure> {
-        de::Deserializer::deserialize_map(self, visitor)
-    }
-}
-
+mod access;
+mod errors;
 #[cfg(test)]
 mod tests;
