@@ -13,7 +13,8 @@
 //! - an error always says where it is, and a few of its texts are shorter (an overflow names
 //!   the type asked for, a tuple of the wrong length says which length it wanted).
 //!
-//! The decoder recurses as deeply as the term nests: [`crate::decode`] bounds that first.
+//! The decoder recurses as deeply as the term nests, which [`crate::decode`] bounds first,
+//! and at most [`MAX_NESTING`] deep whatever the term.
 
 use serde::de::{self, Unexpected, Visitor};
 
@@ -22,11 +23,20 @@ use crate::term::TermError;
 use crate::walk::{Arg, BREAK, Reader};
 
 use access::Items;
-use errors::{Length, TypeName, end_of_input, invalid_utf8, located, overflow};
+use errors::{Length, TypeName, end_of_input, invalid_utf8, located, nested_too_deep, overflow};
+
+/// How many arrays, maps and enums the decoder may be inside at once: twice the nesting the
+/// walk allows, so that no term the walk accepts is refused for it. It counts what the walk
+/// cannot: a variant given by its name alone reads the next item as its value, so a value
+/// of a recursive type (`enum E { Neg(Box<E>), .. }`) can recurse once per item of a flat
+/// array, a level of the guest's stack each.
+const MAX_NESTING: usize = 2 * crate::term::MAX_TERM_DEPTH;
 
 /// Decodes one serde value from the front of a term.
 pub(crate) struct Deserializer<'de> {
     reader: Reader<'de>,
+    /// Arrays, maps and enums being read (at most [`MAX_NESTING`]).
+    depth: usize,
 }
 
 /// An item's first byte and where it was.
@@ -54,7 +64,22 @@ impl<'de> Deserializer<'de> {
                 bytes: term,
                 pos: 0,
             },
+            depth: 0,
         }
+    }
+
+    /// Run `read` one level deeper, refused past [`MAX_NESTING`].
+    fn nested<R>(
+        &mut self,
+        read: impl FnOnce(&mut Self) -> Result<R, Failure>,
+    ) -> Result<R, Failure> {
+        if self.depth >= MAX_NESTING {
+            return Err(nested_too_deep(self.reader.pos, MAX_NESTING));
+        }
+        self.depth += 1;
+        let value = read(self);
+        self.depth -= 1;
+        value
     }
 
     /// Where the reading is: after the item, once it decoded.
@@ -291,6 +316,7 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
             0xc0..=0xdb => {
                 let mut probe = Deserializer {
                     reader: self.reader,
+                    depth: self.depth,
                 };
                 let head = probe.head()?;
                 match probe.argument(head)? {
@@ -462,7 +488,7 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Failure> {
         let (_, left) = self.array()?;
-        visitor.visit_seq(Items { de: self, left })
+        self.nested(|de| visitor.visit_seq(Items { de, left }))
     }
 
     /// A tuple is an array of exactly its length.
@@ -479,7 +505,7 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
                 &format!("expected an array of {len}"),
             ));
         }
-        visitor.visit_seq(Items { de: self, left })
+        self.nested(|de| visitor.visit_seq(Items { de, left }))
     }
 
     fn deserialize_tuple_struct<V: Visitor<'de>>(
@@ -493,7 +519,7 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
 
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Failure> {
         let left = self.map()?;
-        visitor.visit_map(Items { de: self, left })
+        self.nested(|de| visitor.visit_map(Items { de, left }))
     }
 
     /// A struct is a map from field names, as the serializer writes it.
@@ -521,7 +547,7 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
                 return Err(Failure::at(format_args!("invalid enum map length"), at, ""));
             }
         }
-        visitor.visit_enum(self)
+        self.nested(|de| visitor.visit_enum(de))
     }
 
     fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Failure> {

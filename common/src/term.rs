@@ -51,7 +51,9 @@ pub fn encode_into<T: Serialize + ?Sized>(value: &T, term: &mut Term) -> Result<
 /// The decoder (`cbor_de`) recurses as deeply as the term nests, so a term that could nest
 /// deeper than [`MAX_TERM_DEPTH`] is first walked without recursion and refused if it
 /// does: a message may come from any process, and a few hundred kilobytes nested a level
-/// per byte would overflow the stack of whoever decodes it.
+/// per byte would overflow the stack of whoever decodes it. The decoder also stops at twice
+/// that many arrays, maps and enums open at once, which a flat term can reach through a
+/// recursive type (a variant named alone reads the next item as its value).
 ///
 /// # Errors
 /// If the bytes are not one CBOR item nested at most [`MAX_TERM_DEPTH`] deep, of the shape

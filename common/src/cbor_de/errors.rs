@@ -22,6 +22,12 @@ pub(super) fn overflow(value: i128, at: usize, name: &str) -> Failure {
     Failure::at(format_args!("{value} overflows target type"), at, name)
 }
 
+/// "nested deeper than … at position …".
+#[cold]
+pub(super) fn nested_too_deep(at: usize, most: usize) -> Failure {
+    Failure::at(format_args!("nested deeper than {most}"), at, "")
+}
+
 /// "invalid utf-8 at position …".
 #[cold]
 pub(super) fn invalid_utf8(at: usize) -> Failure {

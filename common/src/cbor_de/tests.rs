@@ -519,3 +519,40 @@ fn an_enum_is_its_name_or_a_map_of_one_entry_from_its_name() {
         "unexpected type indefinite map at position 0: expected text (definite length)"
     );
 }
+
+#[derive(Debug, PartialEq, Deserialize)]
+enum Chain {
+    Neg(Box<Chain>),
+    Zero,
+}
+
+#[test]
+fn a_flat_array_cannot_make_a_recursive_value_recurse_past_the_bound() {
+    // A variant named alone reads the next item as its value: inside one flat array (which
+    // the walk passes), `"Neg"` after `"Neg"` nests a level each, a frame of the decoder's
+    // stack each.
+    let chain = |n: usize| {
+        let mut term = head(4, n as u64 + 1, false);
+        for _ in 0..n {
+            term.extend(encode(&"Neg").unwrap());
+        }
+        term.extend(encode(&"Zero").unwrap());
+        term
+    };
+    let e = decode::<Vec<Chain>>(&chain(10 * MAX_TERM_DEPTH)).unwrap_err();
+    assert!(e.0.contains("nested deeper than 256"), "{e}");
+    // Within the bound it reads as the library read it (the array's count is off: one item
+    // took all the others).
+    let e = decode::<Vec<Chain>>(&chain(100)).unwrap_err();
+    assert!(!e.0.contains("nested deeper"), "{e}");
+}
+
+#[test]
+fn a_term_as_deep_as_the_walk_allows_still_decodes() {
+    let mut term = vec![0x81; MAX_TERM_DEPTH - 1];
+    term.push(0x80);
+    assert!(decode::<serde_json::Value>(&term).is_ok());
+    let mut term = vec![0xa1, 0x61, b'k'].repeat(MAX_TERM_DEPTH - 1);
+    term.push(0xf6);
+    assert!(decode::<serde_json::Value>(&term).is_ok());
+}
