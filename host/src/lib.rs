@@ -133,8 +133,8 @@ pub use exit::ExitReason;
 pub use grants::{DatabaseGrant, DirGrant, DirMode, GrantError, ModuleGrants};
 pub use guest_text::escaped;
 pub use node::{
-    DEFAULT_CALL_TIMEOUT, DEFAULT_SPARE_INSTANCES, GuestLogLine, LogLevel, Node, NodeConfig,
-    PoolResidency, ProcessInfo, SpareInstances, SpawnOptions,
+    DEFAULT_CALL_TIMEOUT, DEFAULT_SPARE_INSTANCES, GuestLogLine, LogLevel, MAX_SPARE_INSTANCES,
+    Node, NodeConfig, PoolResidency, ProcessInfo, SpareInstances, SpawnOptions,
 };
 pub use otter_common::Pid;
 pub use process_limits::{DEFAULT_CALLBACK_TIMEOUT, MailboxBound, Overflow, ProcessLimits};

@@ -552,7 +552,7 @@ fn a_term_as_deep_as_the_walk_allows_still_decodes() {
     let mut term = vec![0x81; MAX_TERM_DEPTH - 1];
     term.push(0x80);
     assert!(decode::<serde_json::Value>(&term).is_ok());
-    let mut term = vec![0xa1, 0x61, b'k'].repeat(MAX_TERM_DEPTH - 1);
+    let mut term = [0xa1, 0x61, b'k'].repeat(MAX_TERM_DEPTH - 1);
     term.push(0xf6);
     assert!(decode::<serde_json::Value>(&term).is_ok());
 }

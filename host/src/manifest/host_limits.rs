@@ -6,15 +6,12 @@
 use super::ManifestError;
 use super::parse::Parser;
 use super::raw::RawNode;
+use crate::node::MAX_SPARE_INSTANCES;
 
 /// The most SQL statements the manifest lets run at once: half of tokio's default 512
 /// blocking threads, which WASI's file I/O shares, so that statements can never take them
 /// all.
 pub const MAX_SQL_STATEMENTS: usize = 256;
-
-/// The most spare instances of one module a manifest may ask a node to keep: each holds what
-/// an idle process does, and past a few a spawn burst is served anyway.
-pub const MAX_SPARE_INSTANCES: usize = 64;
 
 /// The `[node]` table and SQL limits a manifest sets; `None` keeps the node's default.
 #[derive(Debug, Default)]

@@ -169,7 +169,7 @@ use crate::term::Term;
 
 pub use crate::supervisor::DEFAULT_SHUTDOWN_TIMEOUT;
 pub use engine_limits::{MAX_EPOCH_TICK, MAX_LOAD_TIMEOUT, MAX_WASM_STACK, MIN_WASM_STACK};
-pub use host_limits::{MAX_SPARE_INSTANCES, MAX_SQL_STATEMENTS};
+pub use host_limits::MAX_SQL_STATEMENTS;
 pub use telemetry::MAX_SERIES;
 pub use tree::{ChildTable, ChildTableKind, SupervisorTable, WorkerSpec};
 
@@ -217,7 +217,7 @@ pub struct Manifest {
     /// node lowers it to what its limit of open files leaves guests.
     pub max_guest_files: Option<usize>,
     /// `[node] spare_instances`, if set (see [`crate::NodeConfig::spare_instances`]); at
-    /// most [`MAX_SPARE_INSTANCES`].
+    /// most [`MAX_SPARE_INSTANCES`](crate::MAX_SPARE_INSTANCES).
     pub spare_instances: Option<usize>,
     /// `[node] max_wasm_stack`, if set (see [`crate::EngineConfig::max_wasm_stack`]);
     /// within [`MIN_WASM_STACK`] and [`MAX_WASM_STACK`].

@@ -10,6 +10,10 @@ use crate::engine::EngineConfig;
 /// [`NodeConfig::spare_instances`] says otherwise.
 pub const DEFAULT_SPARE_INSTANCES: usize = 8;
 
+/// The most spare instances of one module a node keeps ([`NodeConfig::spare_instances`]):
+/// each holds what an idle process does, and past a few a spawn burst is served anyway.
+pub const MAX_SPARE_INSTANCES: usize = 64;
+
 /// Node-wide settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeConfig {
@@ -176,9 +180,9 @@ impl NodeConfig {
     /// holds what an idle process does, less its task and mailbox (about 20 KiB for a small
     /// server). They are made on a thread of the node's own, and only for modules whose
     /// instantiation runs none of their code (no start function): what a spawn sees is the
-    /// same either way.
+    /// same either way. At most [`MAX_SPARE_INSTANCES`] (a larger value is cut to it).
     pub fn spare_instances(&mut self, most: usize) -> &mut Self {
-        self.spare_instances = most;
+        self.spare_instances = most.min(MAX_SPARE_INSTANCES);
         self
     }
 

@@ -45,7 +45,7 @@ mod spawn;
 mod supervisors;
 
 pub use crate::entry::ProcessInfo;
-pub use config::{DEFAULT_SPARE_INSTANCES, NodeConfig};
+pub use config::{DEFAULT_SPARE_INSTANCES, MAX_SPARE_INSTANCES, NodeConfig};
 pub(crate) use exit::ExitGuard;
 pub use guest_log::{GuestLogLine, LogLevel};
 pub use options::SpawnOptions;
@@ -238,7 +238,7 @@ impl Node {
             .expect("module table lock")
             .insert(name.to_owned(), module.clone());
         // The spares of a module this one replaces are of no use any more.
-        self.inner.spares.forget(name, Some(&module));
+        self.inner.spares.forget(name, &module);
         Ok(module)
     }
 

@@ -48,7 +48,7 @@ impl NodeInner {
             .write()
             .expect("module table lock")
             .insert(module.name().to_owned(), module.clone());
-        self.spares.forget(module.name(), Some(&module));
+        self.spares.forget(module.name(), &module);
     }
 
     /// Forget the module loaded as `module`'s name if it is that very version (a release
@@ -62,7 +62,7 @@ impl NodeInner {
             modules.remove(module.name());
         }
         drop(modules);
-        self.spares.forget(module.name(), None);
+        self.spares.forget_module(module);
     }
 
     /// Every module loaded under a name.

@@ -9,10 +9,12 @@
 //! context (no pid, no mailbox) that the spawn's own replaces (`process::ctx::adopt`).
 //!
 //! Each module has a shelf of at most [`NodeConfig::spare_instances`] spares; it starts at
-//! one and doubles each time a spawn finds it empty, so a module spawned once keeps one
-//! spare, and one spawned in bursts keeps the most. A spare holds what a live idle process
-//! does, less its task and mailbox (~20 KiB for a small server). A shelf whose module was
-//! replaced (an upgrade, a reload) is emptied at the next spawn of its name.
+//! one after the module's first spawn, doubles each time a spawn finds it empty, and halves
+//! every half second no spawn comes, so a module spawned in bursts keeps the most and one
+//! spawned less than once a second keeps none for long (the spare made after each of its
+//! spawns is dropped unused). A spare holds what a live idle process does, less its task and
+//! mailbox (~20 KiB for a small server). A shelf whose module is replaced (an upgrade, a
+//! reload) is emptied then.
 //!
 //! The spares hold the node (their stand-in contexts do), so the node cannot be freed while
 //! any is on a shelf: [`Spares::close`] empties the shelves and stops the thread when the
@@ -22,7 +24,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use wasmtime::Store;
@@ -33,7 +35,8 @@ use crate::engine::Module;
 use crate::process::{Instantiation, ProcessCtx, adopt, can_adopt, new_store};
 use crate::process_limits::ProcessLimits;
 
-/// What a node's spare instances are doing ([`Node::spare_instances`](super::Node::spare_instances)).
+/// What a node's spare instances are doing
+/// ([`Node::spare_instances`](super::Node::spare_instances)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SpareInstances {
     /// Made and waiting for a spawn, all modules together.
@@ -71,8 +74,9 @@ struct Shelf {
     requested: bool,
     /// A spawn came for one since the shelves last shrank.
     asked: bool,
-    /// Making one failed (its memory is over the node's cap, say): none will be made.
-    failed: bool,
+    /// When making one last failed (its memory over the node's cap, or the pools out of
+    /// address space): none is made for [`RETRY_AFTER`] after.
+    failed: Option<Instant>,
 }
 
 impl Spares {
@@ -100,7 +104,7 @@ impl Spares {
             return Instantiation::Make(ctx);
         }
         let (spare, stale, request) = {
-            let mut shelves = self.shelves.lock().expect("spares lock");
+            let mut shelves = self.shelves.lock().unwrap_or_else(PoisonError::into_inner);
             if self.closed.load(Ordering::Relaxed) {
                 return Instantiation::Make(ctx);
             }
@@ -118,7 +122,7 @@ impl Spares {
                         want: 0,
                         requested: false,
                         asked: false,
-                        failed: false,
+                        failed: None,
                     });
                     shelves.last_mut().expect("just pushed")
                 }
@@ -126,9 +130,10 @@ impl Spares {
             shelf.asked = true;
             let spare = shelf.spares.pop();
             if spare.is_none() {
-                shelf.want = (shelf.want * 2).clamp(1, self.most);
+                shelf.want = shelf.want.saturating_mul(2).clamp(1, self.most);
             }
-            let request = !shelf.failed && !shelf.requested && shelf.spares.len() < shelf.want;
+            let failing = shelf.failed.is_some_and(|t| t.elapsed() < RETRY_AFTER);
+            let request = !failing && !shelf.requested && shelf.spares.len() < shelf.want;
             shelf.requested |= request;
             (spare, stale, request)
         };
@@ -152,7 +157,7 @@ impl Spares {
 
     /// Return a spare a spawn could not take to its shelf (if the shelf is still there).
     fn put_back(&self, module: &Arc<Module>, spare: Spare) {
-        let mut shelves = self.shelves.lock().expect("spares lock");
+        let mut shelves = self.shelves.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(shelf) = shelves.iter_mut().find(|s| Arc::ptr_eq(&s.module, module))
             && shelf.spares.len() < self.most
         {
@@ -165,7 +170,7 @@ impl Spares {
 
     /// Whether no shelf holds a spare.
     fn is_empty(&self) -> bool {
-        let shelves = self.shelves.lock().expect("spares lock");
+        let shelves = self.shelves.lock().unwrap_or_else(PoisonError::into_inner);
         shelves.iter().all(|s| s.spares.is_empty())
     }
 
@@ -175,7 +180,7 @@ impl Spares {
     fn shrink(&self) {
         let mut dropped = Vec::new();
         {
-            let mut shelves = self.shelves.lock().expect("spares lock");
+            let mut shelves = self.shelves.lock().unwrap_or_else(PoisonError::into_inner);
             for shelf in shelves.iter_mut() {
                 if !std::mem::take(&mut shelf.asked) {
                     shelf.want /= 2;
@@ -190,13 +195,27 @@ impl Spares {
         drop(dropped);
     }
 
-    /// Drop the spares of the modules named `name`, but for `keep`'s (which replaced them).
-    pub(crate) fn forget(&self, name: &str, keep: Option<&Arc<Module>>) {
+    /// Drop the spares of the modules named `name` but `keep` (which replaced them).
+    pub(crate) fn forget(&self, name: &str, keep: &Arc<Module>) {
         let gone: Vec<Shelf> = {
-            let mut shelves = self.shelves.lock().expect("spares lock");
-            let (gone, kept) = std::mem::take(&mut *shelves).into_iter().partition(|s| {
-                s.module.name() == name && !keep.is_some_and(|k| Arc::ptr_eq(&s.module, k))
-            });
+            let mut shelves = self.shelves.lock().unwrap_or_else(PoisonError::into_inner);
+            let (gone, kept) = std::mem::take(&mut *shelves)
+                .into_iter()
+                .partition(|s| s.module.name() == name && !Arc::ptr_eq(&s.module, keep));
+            *shelves = kept;
+            gone
+        };
+        // Dropped unlocked, as in `close`.
+        drop(gone);
+    }
+
+    /// Drop the spares of `module` (unloaded: a release that loaded it was rolled back).
+    pub(crate) fn forget_module(&self, module: &Arc<Module>) {
+        let gone: Vec<Shelf> = {
+            let mut shelves = self.shelves.lock().unwrap_or_else(PoisonError::into_inner);
+            let (gone, kept) = std::mem::take(&mut *shelves)
+                .into_iter()
+                .partition(|s| Arc::ptr_eq(&s.module, module));
             *shelves = kept;
             gone
         };
@@ -207,14 +226,17 @@ impl Spares {
     /// Empty every shelf and make no more spares: the node is going.
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Relaxed);
-        let shelves = std::mem::take(&mut *self.shelves.lock().expect("spares lock"));
+        let shelves = {
+            let mut shelves = self.shelves.lock().unwrap_or_else(PoisonError::into_inner);
+            std::mem::take(&mut *shelves)
+        };
         // Dropped unlocked: a spare's store drops its stand-in context, which may free the
         // node, and with it these shelves.
         drop(shelves);
         // The thread ends when its channel closes.
         if let Some(requests) = self.requests.get() {
             let (closed, _) = channel();
-            *requests.lock().expect("spares requests lock") = closed;
+            *requests.lock().unwrap_or_else(PoisonError::into_inner) = closed;
         }
     }
 
@@ -247,7 +269,10 @@ impl Spares {
             Mutex::new(tx)
         });
         // A send fails only once the thread is gone (no thread, or closed): nothing to do.
-        let _ = requests.lock().expect("spares requests lock").send(module);
+        let _ = requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .send(module);
     }
 
     /// Fill `module`'s shelf to what it wants; returns once it is full, or closed, or making
@@ -260,7 +285,7 @@ impl Spares {
     ) {
         loop {
             {
-                let mut shelves = self.shelves.lock().expect("spares lock");
+                let mut shelves = self.shelves.lock().unwrap_or_else(PoisonError::into_inner);
                 let Some(shelf) = shelves.iter_mut().find(|s| Arc::ptr_eq(&s.module, module))
                 else {
                     return;
@@ -271,7 +296,7 @@ impl Spares {
                 }
             }
             let made = rt.block_on(make(node, module));
-            let mut shelves = self.shelves.lock().expect("spares lock");
+            let mut shelves = self.shelves.lock().unwrap_or_else(PoisonError::into_inner);
             let Some(shelf) = shelves.iter_mut().find(|s| Arc::ptr_eq(&s.module, module)) else {
                 // Closed or replaced meanwhile: the spare is dropped, unlocked.
                 drop(shelves);
@@ -289,8 +314,12 @@ impl Spares {
                     return;
                 }
                 Err(e) => {
-                    tracing::debug!(module = module.name(), error = %e, "no spare instances for this module");
-                    shelf.failed = true;
+                    tracing::debug!(
+                        module = module.name(),
+                        error = %e,
+                        "no spare instance of this module for a second"
+                    );
+                    shelf.failed = Some(Instant::now());
                     shelf.requested = false;
                     return;
                 }
@@ -298,6 +327,9 @@ impl Spares {
         }
     }
 }
+
+/// How long after a spare could not be made no other is tried for its module.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// How often the shelves shrink: each that no spawn came to since wants half as many.
 const SHRINK_EVERY: Duration = Duration::from_millis(500);
@@ -378,6 +410,32 @@ mod tests {
         true
     }
 
+    #[test]
+    fn a_node_asked_for_unbounded_spares_keeps_at_most_the_bound() {
+        let mut config = NodeConfig::default();
+        config.spare_instances(usize::MAX);
+        assert_eq!(config.spare_instances, crate::MAX_SPARE_INSTANCES);
+    }
+
+    /// A release rolled back unloads the version it loaded, which may no longer be the one
+    /// its name starts: the one that is keeps its spares.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn unloading_a_replaced_version_keeps_the_current_versions_spares() {
+        let node = node_with_counter().await;
+        let dir = xtask::guest_dir();
+        let old = node.module("counter").unwrap();
+        node.load_module("counter", dir.join("counter.wasm"))
+            .await
+            .unwrap();
+        let unit = crate::encode(&()).unwrap();
+        node.spawn("counter", unit, SpawnOptions::default())
+            .await
+            .unwrap();
+        assert!(until(|| node.spare_instances().ready > 0).await);
+        node.inner.unload_module(&old);
+        assert!(node.spare_instances().ready > 0);
+    }
+
     /// The spares hold the node: without the last handle emptying them, a node dropped with
     /// spares on its shelves would be freed (with its epoch thread and pools) only once they
     /// shrank away, or never while spawns keep its shelves full.
@@ -389,9 +447,9 @@ mod tests {
             .spawn("counter", unit, SpawnOptions::default())
             .await
             .unwrap();
-        assert!(until(|| node.spare_instances().ready > 0).await);
         node.kill(pid);
         node.wait_exit(pid).await;
+        assert!(until(|| node.spare_instances().ready > 0).await);
         let inner = Arc::downgrade(&node.inner);
         let other = node.clone();
         drop(node);

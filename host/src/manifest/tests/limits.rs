@@ -1,7 +1,7 @@
 //! `[node]` limits and a worker's own: read, defaulted, and refused when absurd.
 
 use super::*;
-use crate::{MailboxBound, Overflow, ProcessLimits};
+use crate::{MAX_SPARE_INSTANCES, MailboxBound, Overflow, ProcessLimits};
 
 const LIMITS: &str = r#"[node]
 max_processes = 1000

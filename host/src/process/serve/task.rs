@@ -76,9 +76,9 @@ async fn serve_until_exit(
     drop(process);
 }
 
-/// Instantiate (unless the instance was made ahead) and run `init`, then tell the starter: the process and what
-/// `init` said comes next, or `None` when it did not start (the starter has been told why,
-/// and the exit has run).
+/// Instantiate (unless the instance was made ahead) and run `init`, then tell the starter:
+/// the process and what `init` said comes next, or `None` when it did not start (the starter
+/// has been told why, and the exit has run).
 async fn start(
     mut guard: ExitGuard,
     module: Arc<Module>,
