@@ -140,3 +140,29 @@ async fn spares_no_spawn_comes_for_are_given_back() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hibernated_process_wakes_in_a_spare_with_its_state() {
+    let node = node_with_spares(4, &["counter"]).await;
+    let pid = node
+        .spawn("counter", unit(), SpawnOptions::default())
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let _: u64 = node.call(pid, &"inc").await.unwrap();
+    }
+    let count: u64 = node.call(pid, &"hibernate").await.unwrap();
+    assert_eq!(count, 3);
+    assert!(eventually(async || node.is_hibernating(pid)).await);
+    assert!(eventually(async || node.spare_instances().ready > 0).await);
+    let taken = node.spare_instances().taken;
+    let count: u64 = node.call(pid, &"get").await.unwrap();
+    assert_eq!(count, 3, "the state came back");
+    assert_eq!(
+        node.spare_instances().taken,
+        taken + 1,
+        "it woke in a spare"
+    );
+    let count: u64 = node.call(pid, &"inc").await.unwrap();
+    assert_eq!(count, 4);
+}

@@ -8,7 +8,7 @@ use tokio::sync::oneshot;
 use wasmtime::Store;
 
 use super::batch::handle_batch;
-use super::ctx::{ProcessCtx, crash, new_store};
+use super::ctx::{Instantiation, ProcessCtx, crash, new_store};
 use super::flow::{Flow, call_flow, noreply_flow};
 use crate::Pid;
 use crate::bindings::{
@@ -83,17 +83,25 @@ enum Event {
     },
 }
 
-/// A new instance with the state a hibernating process kept.
+/// A new instance with the state a hibernating process kept: a spare of its module if the
+/// node has one (see `node::spares`), else one made here.
 async fn rehydrate(
-    module: &Module,
-    ctx: ProcessCtx,
+    module: &Arc<Module>,
+    mut ctx: ProcessCtx,
     state: Term,
 ) -> Result<(Store<ProcessCtx>, Genserver), ExitReason> {
-    let engine = ctx.node.engine.clone();
-    let mut store = new_store(&engine, ctx);
-    let server = match module.pre.instantiate_async(&mut store).await {
-        Ok(server) => server,
-        Err(e) => return Err(crash(store.data(), e)),
+    let node = ctx.node.clone();
+    // A new instance holds no handle of the old one's.
+    ctx.close_instance_resources();
+    let (mut store, server) = match node.spares.take(&node, module, ctx) {
+        Instantiation::Made(store, server) => (store, server),
+        Instantiation::Make(ctx) => {
+            let mut store = new_store(&node.engine, ctx);
+            match module.pre.instantiate_async(&mut store).await {
+                Ok(server) => (store, server),
+                Err(e) => return Err(crash(store.data(), e)),
+            }
+        }
     };
     server
         .otter_genserver_server()
