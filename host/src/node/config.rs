@@ -178,7 +178,7 @@ impl NodeConfig {
     /// time). Default [`DEFAULT_SPARE_INSTANCES`]; 0 makes none. A module's spares start at
     /// one, after its first spawn, and double each time a spawn finds none, up to this; each
     /// holds what an idle process does, less its task and mailbox (about 20 KiB for a small
-    /// server). They are made on a thread of the node's own, and only for modules whose
+    /// server). They are made by tasks on the node's runtime, and only for modules whose
     /// instantiation runs none of their code (no start function): what a spawn sees is the
     /// same either way. At most [`MAX_SPARE_INSTANCES`] (a larger value is cut to it).
     pub fn spare_instances(&mut self, most: usize) -> &mut Self {

@@ -1,7 +1,10 @@
 //! Spare instances: stores with a module's instance in them, made ahead of the spawns that
-//! take them, on a thread of the node's own, so that a spawn's time is `init`'s and not
-//! instantiation's (a third of it on this machine: the store, three core instances, their
-//! exports looked up and type-checked, the fiber stack and memory taken from the pools).
+//! take them, so that a spawn's time is `init`'s and not instantiation's (a third of it on
+//! this machine: the store, three core instances, their exports looked up and type-checked,
+//! the fiber stack and memory taken from the pools). They are made by a task on the node's
+//! runtime, which a worker with nothing else to do runs at once (a thread of their own was
+//! measured: woken per spare, it made one for only half the spawns and gained nothing
+//! outside real-time priority).
 //!
 //! Instantiating runs no guest code for a module that has no start function (see
 //! [`Module::runs_code_when_instantiated`]), so an instance made early is the instance the
@@ -17,14 +20,13 @@
 //! reload) is emptied then.
 //!
 //! The spares hold the node (their stand-in contexts do), so the node cannot be freed while
-//! any is on a shelf: [`Spares::close`] empties the shelves and stops the thread when the
-//! last [`Node`](super::Node) handle goes, and at [`Node::shutdown`](super::Node::shutdown).
+//! any is on a shelf: [`Spares::close`] empties the shelves and makes no more when the last
+//! [`Node`](super::Node) handle goes, and at [`Node::shutdown`](super::Node::shutdown).
 //!
 //! [`NodeConfig::spare_instances`]: super::NodeConfig::spare_instances
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use wasmtime::Store;
@@ -34,6 +36,12 @@ use crate::bindings::Genserver;
 use crate::engine::Module;
 use crate::process::{Instantiation, ProcessCtx, adopt, can_adopt, new_store};
 use crate::process_limits::ProcessLimits;
+
+/// How long after a spare could not be made no other is tried for its module.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// How often the shelves shrink: each that no spawn came to since wants half as many.
+const SHRINK_EVERY: Duration = Duration::from_millis(500);
 
 /// What a node's spare instances are doing
 /// ([`Node::spare_instances`](super::Node::spare_instances)).
@@ -50,18 +58,24 @@ pub struct SpareInstances {
 /// A store with an instance in it, not yet a process's.
 pub(crate) type Spare = (Store<ProcessCtx>, Genserver);
 
-/// The node's shelves of spare instances and the thread that fills them.
+/// The node's shelves of spare instances.
 pub(crate) struct Spares {
     /// The most spares one module may have ([`super::NodeConfig::spare_instances`]).
     most: usize,
-    shelves: Mutex<Vec<Shelf>>,
-    /// Where spawns ask for a shelf to be filled; the thread starts at the first request.
-    requests: OnceLock<Mutex<Sender<Arc<Module>>>>,
+    shelves: Mutex<Shelves>,
     closed: AtomicBool,
-    /// Spares made so far, for tests and the log.
+    /// Spares made so far.
     made: AtomicUsize,
     /// Spares taken by spawns so far.
     taken: AtomicUsize,
+}
+
+/// Every module's shelf, and whether a task shrinks them.
+#[derive(Default)]
+struct Shelves {
+    shelves: Vec<Shelf>,
+    /// A task shrinks the shelves every [`SHRINK_EVERY`]; it ends when there are none.
+    shrinking: bool,
 }
 
 /// One module's spares.
@@ -70,8 +84,8 @@ struct Shelf {
     spares: Vec<Spare>,
     /// How many it should hold: doubles when a spawn finds none, up to `most`.
     want: usize,
-    /// A request to fill it is on its way: spawns do not send another.
-    requested: bool,
+    /// A task fills it now: spawns start no other.
+    filling: bool,
     /// A spawn came for one since the shelves last shrank.
     asked: bool,
     /// When making one last failed (its memory over the node's cap, or the pools out of
@@ -84,16 +98,19 @@ impl Spares {
         Spares {
             most,
             shelves: Mutex::default(),
-            requests: OnceLock::new(),
             closed: AtomicBool::new(false),
             made: AtomicUsize::new(0),
             taken: AtomicUsize::new(0),
         }
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, Shelves> {
+        self.shelves.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// `ctx`'s process takes a spare of `module`, if there is one it can take: the spare's
     /// store, now with `ctx` as its data. Otherwise the process is to make its own instance.
-    /// Either way the shelf is refilled in the background.
+    /// Either way the shelf is refilled in the background. Called on the node's runtime.
     pub(crate) fn take(
         &self,
         node: &Arc<NodeInner>,
@@ -103,11 +120,12 @@ impl Spares {
         if self.most == 0 || module.runs_code_when_instantiated() {
             return Instantiation::Make(ctx);
         }
-        let (spare, stale, request) = {
-            let mut shelves = self.shelves.lock().unwrap_or_else(PoisonError::into_inner);
+        let (spare, stale, fill, shrink) = {
+            let mut all = self.lock();
             if self.closed.load(Ordering::Relaxed) {
                 return Instantiation::Make(ctx);
             }
+            let shelves = &mut all.shelves;
             // A replaced module's shelf goes (its spares are dropped below, unlocked).
             let stale = shelves
                 .iter()
@@ -120,7 +138,7 @@ impl Spares {
                         module: module.clone(),
                         spares: Vec::new(),
                         want: 0,
-                        requested: false,
+                        filling: false,
                         asked: false,
                         failed: None,
                     });
@@ -133,13 +151,21 @@ impl Spares {
                 shelf.want = shelf.want.saturating_mul(2).clamp(1, self.most);
             }
             let failing = shelf.failed.is_some_and(|t| t.elapsed() < RETRY_AFTER);
-            let request = !failing && !shelf.requested && shelf.spares.len() < shelf.want;
-            shelf.requested |= request;
-            (spare, stale, request)
+            let fill = !failing && !shelf.filling && shelf.spares.len() < shelf.want;
+            shelf.filling |= fill;
+            // Decided under the lock the shrinking task ends under: one of them sees the other.
+            let shrink = !std::mem::replace(&mut all.shrinking, true);
+            (spare, stale, fill, shrink)
         };
         drop(stale);
-        if request {
-            self.request(node, module.clone());
+        if fill {
+            let (node, module) = (node.clone(), module.clone());
+            tokio::spawn(crate::runtime::NodeTask(async move {
+                node.spares.fill(&node, &module).await;
+            }));
+        }
+        if shrink {
+            tokio::spawn(shrink_while_stocked(Arc::downgrade(node)));
         }
         let Some((mut store, server)) = spare else {
             return Instantiation::Make(ctx);
@@ -157,31 +183,83 @@ impl Spares {
 
     /// Return a spare a spawn could not take to its shelf (if the shelf is still there).
     fn put_back(&self, module: &Arc<Module>, spare: Spare) {
-        let mut shelves = self.shelves.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(shelf) = shelves.iter_mut().find(|s| Arc::ptr_eq(&s.module, module))
+        let mut all = self.lock();
+        if let Some(shelf) = all
+            .shelves
+            .iter_mut()
+            .find(|s| Arc::ptr_eq(&s.module, module))
             && shelf.spares.len() < self.most
         {
             shelf.spares.push(spare);
             return;
         }
-        drop(shelves);
+        drop(all);
         drop(spare);
     }
 
-    /// Whether no shelf holds a spare.
-    fn is_empty(&self) -> bool {
-        let shelves = self.shelves.lock().unwrap_or_else(PoisonError::into_inner);
-        shelves.iter().all(|s| s.spares.is_empty())
+    /// Fill `module`'s shelf to what it wants; returns once it is full, or gone, or closed,
+    /// or making one failed.
+    async fn fill(&self, node: &Arc<NodeInner>, module: &Arc<Module>) {
+        loop {
+            {
+                let mut all = self.lock();
+                let Some(shelf) = all
+                    .shelves
+                    .iter_mut()
+                    .find(|s| Arc::ptr_eq(&s.module, module))
+                else {
+                    return;
+                };
+                if self.closed.load(Ordering::Relaxed) || shelf.spares.len() >= shelf.want {
+                    shelf.filling = false;
+                    return;
+                }
+            }
+            let made = make(node, module).await;
+            let mut all = self.lock();
+            let Some(shelf) = all
+                .shelves
+                .iter_mut()
+                .find(|s| Arc::ptr_eq(&s.module, module))
+            else {
+                // Closed or replaced meanwhile: the spare is dropped, unlocked.
+                drop(all);
+                return;
+            };
+            match made {
+                Ok(spare) if !self.closed.load(Ordering::Relaxed) => {
+                    shelf.spares.push(spare);
+                    self.made.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(spare) => {
+                    shelf.filling = false;
+                    drop(all);
+                    drop(spare);
+                    return;
+                }
+                Err(e) => {
+                    shelf.failed = Some(Instant::now());
+                    shelf.filling = false;
+                    drop(all);
+                    tracing::debug!(
+                        module = module.name(),
+                        error = %e,
+                        "no spare instance of this module for a second"
+                    );
+                    return;
+                }
+            }
+        }
     }
 
     /// Halve what each shelf no spawn came to since the last time wants, dropping the spares
     /// past it; a shelf that wants none and holds none goes (so does its module, if nothing
-    /// else holds it).
-    fn shrink(&self) {
+    /// else holds it). Whether any shelf is left.
+    fn shrink(&self) -> bool {
         let mut dropped = Vec::new();
-        {
-            let mut shelves = self.shelves.lock().unwrap_or_else(PoisonError::into_inner);
-            for shelf in shelves.iter_mut() {
+        let left = {
+            let mut all = self.lock();
+            for shelf in all.shelves.iter_mut() {
                 if !std::mem::take(&mut shelf.asked) {
                     shelf.want /= 2;
                     if shelf.spares.len() > shelf.want {
@@ -189,34 +267,35 @@ impl Spares {
                     }
                 }
             }
-            shelves.retain(|s| s.want > 0 || !s.spares.is_empty() || s.requested);
-        }
+            all.shelves
+                .retain(|s| s.want > 0 || !s.spares.is_empty() || s.filling);
+            let left = !all.shelves.is_empty();
+            // The shrinking task ends with the last shelf; the next spawn starts another.
+            all.shrinking = left;
+            left
+        };
         // Dropped unlocked, as in `close`.
         drop(dropped);
+        left
     }
 
     /// Drop the spares of the modules named `name` but `keep` (which replaced them).
     pub(crate) fn forget(&self, name: &str, keep: &Arc<Module>) {
-        let gone: Vec<Shelf> = {
-            let mut shelves = self.shelves.lock().unwrap_or_else(PoisonError::into_inner);
-            let (gone, kept) = std::mem::take(&mut *shelves)
-                .into_iter()
-                .partition(|s| s.module.name() == name && !Arc::ptr_eq(&s.module, keep));
-            *shelves = kept;
-            gone
-        };
-        // Dropped unlocked, as in `close`.
-        drop(gone);
+        self.forget_where(|m| m.name() == name && !Arc::ptr_eq(m, keep));
     }
 
     /// Drop the spares of `module` (unloaded: a release that loaded it was rolled back).
     pub(crate) fn forget_module(&self, module: &Arc<Module>) {
+        self.forget_where(|m| Arc::ptr_eq(m, module));
+    }
+
+    fn forget_where(&self, gone: impl Fn(&Arc<Module>) -> bool) {
         let gone: Vec<Shelf> = {
-            let mut shelves = self.shelves.lock().unwrap_or_else(PoisonError::into_inner);
-            let (gone, kept) = std::mem::take(&mut *shelves)
+            let mut all = self.lock();
+            let (gone, kept) = std::mem::take(&mut all.shelves)
                 .into_iter()
-                .partition(|s| Arc::ptr_eq(&s.module, module));
-            *shelves = kept;
+                .partition(|s| gone(&s.module));
+            all.shelves = kept;
             gone
         };
         // Dropped unlocked, as in `close`.
@@ -226,144 +305,33 @@ impl Spares {
     /// Empty every shelf and make no more spares: the node is going.
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Relaxed);
-        let shelves = {
-            let mut shelves = self.shelves.lock().unwrap_or_else(PoisonError::into_inner);
-            std::mem::take(&mut *shelves)
-        };
+        let shelves = std::mem::take(&mut self.lock().shelves);
         // Dropped unlocked: a spare's store drops its stand-in context, which may free the
         // node, and with it these shelves.
         drop(shelves);
-        // The thread ends when its channel closes.
-        if let Some(requests) = self.requests.get() {
-            let (closed, _) = channel();
-            *requests.lock().unwrap_or_else(PoisonError::into_inner) = closed;
-        }
     }
 
     /// How many spares there are, and have been made and taken so far.
     pub(crate) fn counts(&self) -> SpareInstances {
-        let ready = self
-            .shelves
-            .lock()
-            .expect("spares lock")
-            .iter()
-            .map(|s| s.spares.len())
-            .sum();
+        let ready = self.lock().shelves.iter().map(|s| s.spares.len()).sum();
         SpareInstances {
             ready,
             made: self.made.load(Ordering::Relaxed),
             taken: self.taken.load(Ordering::Relaxed),
         }
     }
-
-    fn request(&self, node: &Arc<NodeInner>, module: Arc<Module>) {
-        let requests = self.requests.get_or_init(|| {
-            let (tx, rx) = channel();
-            let weak = Arc::downgrade(node);
-            let started = std::thread::Builder::new()
-                .name("otter-spares".into())
-                .spawn(move || fill(&weak, &rx));
-            if let Err(e) = started {
-                tracing::warn!(error = %e, "no thread for spare instances: spawns make their own");
-            }
-            Mutex::new(tx)
-        });
-        // A send fails only once the thread is gone (no thread, or closed): nothing to do.
-        let _ = requests
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .send(module);
-    }
-
-    /// Fill `module`'s shelf to what it wants; returns once it is full, or closed, or making
-    /// one failed.
-    fn fill_shelf(
-        &self,
-        node: &Arc<NodeInner>,
-        module: &Arc<Module>,
-        rt: &tokio::runtime::Runtime,
-    ) {
-        loop {
-            {
-                let mut shelves = self.shelves.lock().unwrap_or_else(PoisonError::into_inner);
-                let Some(shelf) = shelves.iter_mut().find(|s| Arc::ptr_eq(&s.module, module))
-                else {
-                    return;
-                };
-                if self.closed.load(Ordering::Relaxed) || shelf.spares.len() >= shelf.want {
-                    shelf.requested = false;
-                    return;
-                }
-            }
-            let made = rt.block_on(make(node, module));
-            let mut shelves = self.shelves.lock().unwrap_or_else(PoisonError::into_inner);
-            let Some(shelf) = shelves.iter_mut().find(|s| Arc::ptr_eq(&s.module, module)) else {
-                // Closed or replaced meanwhile: the spare is dropped, unlocked.
-                drop(shelves);
-                return;
-            };
-            match made {
-                Ok(spare) if !self.closed.load(Ordering::Relaxed) => {
-                    shelf.spares.push(spare);
-                    self.made.fetch_add(1, Ordering::Relaxed);
-                }
-                Ok(spare) => {
-                    shelf.requested = false;
-                    drop(shelves);
-                    drop(spare);
-                    return;
-                }
-                Err(e) => {
-                    tracing::debug!(
-                        module = module.name(),
-                        error = %e,
-                        "no spare instance of this module for a second"
-                    );
-                    shelf.failed = Some(Instant::now());
-                    shelf.requested = false;
-                    return;
-                }
-            }
-        }
-    }
 }
 
-/// How long after a spare could not be made no other is tried for its module.
-const RETRY_AFTER: Duration = Duration::from_secs(1);
-
-/// How often the shelves shrink: each that no spawn came to since wants half as many.
-const SHRINK_EVERY: Duration = Duration::from_millis(500);
-
-/// The thread: fill each shelf asked for, and shrink the shelves no spawn comes to, until the
-/// node is gone or closes the channel.
-fn fill(node: &Weak<NodeInner>, requests: &Receiver<Arc<Module>>) {
-    let rt = match tokio::runtime::Builder::new_current_thread().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            tracing::warn!(error = %e, "no runtime for spare instances: spawns make their own");
-            return;
-        }
-    };
-    let mut shrunk = Instant::now();
+/// Shrink the node's shelves every [`SHRINK_EVERY`] until there are none; holds the node
+/// only while it shrinks them.
+async fn shrink_while_stocked(node: Weak<NodeInner>) {
     loop {
-        // With every shelf empty there is nothing to shrink: wait for a spawn.
-        let empty = node.upgrade().is_none_or(|n| n.spares.is_empty());
-        let next = if empty {
-            requests.recv().map_err(|_| RecvTimeoutError::Disconnected)
-        } else {
-            requests.recv_timeout(SHRINK_EVERY.saturating_sub(shrunk.elapsed()))
-        };
+        tokio::time::sleep(SHRINK_EVERY).await;
         let Some(node) = node.upgrade() else {
             return;
         };
-        match next {
-            Ok(module) => node.spares.fill_shelf(&node, &module, &rt),
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return,
-        }
-        if shrunk.elapsed() >= SHRINK_EVERY {
-            node.spares.shrink();
-            shrunk = Instant::now();
+        if !node.spares.shrink() {
+            return;
         }
     }
 }
