@@ -78,6 +78,15 @@ struct Shelves {
     shrinking: bool,
 }
 
+impl Shelves {
+    /// `module`'s shelf, if it has one.
+    fn of(&mut self, module: &Arc<Module>) -> Option<&mut Shelf> {
+        self.shelves
+            .iter_mut()
+            .find(|s| Arc::ptr_eq(&s.module, module))
+    }
+}
+
 /// One module's spares.
 struct Shelf {
     module: Arc<Module>,
@@ -184,10 +193,7 @@ impl Spares {
     /// Return a spare a spawn could not take to its shelf (if the shelf is still there).
     fn put_back(&self, module: &Arc<Module>, spare: Spare) {
         let mut all = self.lock();
-        if let Some(shelf) = all
-            .shelves
-            .iter_mut()
-            .find(|s| Arc::ptr_eq(&s.module, module))
+        if let Some(shelf) = all.of(module)
             && shelf.spares.len() < self.most
         {
             shelf.spares.push(spare);
@@ -203,11 +209,7 @@ impl Spares {
         loop {
             {
                 let mut all = self.lock();
-                let Some(shelf) = all
-                    .shelves
-                    .iter_mut()
-                    .find(|s| Arc::ptr_eq(&s.module, module))
-                else {
+                let Some(shelf) = all.of(module) else {
                     return;
                 };
                 if self.closed.load(Ordering::Relaxed) || shelf.spares.len() >= shelf.want {
@@ -217,11 +219,7 @@ impl Spares {
             }
             let made = make(node, module).await;
             let mut all = self.lock();
-            let Some(shelf) = all
-                .shelves
-                .iter_mut()
-                .find(|s| Arc::ptr_eq(&s.module, module))
-            else {
+            let Some(shelf) = all.of(module) else {
                 // Closed or replaced meanwhile: the spare is dropped, unlocked.
                 drop(all);
                 return;
