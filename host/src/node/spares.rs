@@ -129,17 +129,12 @@ impl Spares {
         if self.most == 0 || module.runs_code_when_instantiated() {
             return Instantiation::Make(ctx);
         }
-        let (spare, stale, fill, shrink) = {
+        let (spare, fill, shrink) = {
             let mut all = self.lock();
             if self.closed.load(Ordering::Relaxed) {
                 return Instantiation::Make(ctx);
             }
             let shelves = &mut all.shelves;
-            // A replaced module's shelf goes (its spares are dropped below, unlocked).
-            let stale = shelves
-                .iter()
-                .position(|s| s.module.name() == module.name() && !Arc::ptr_eq(&s.module, module))
-                .map(|i| shelves.swap_remove(i));
             let shelf = match shelves.iter().position(|s| Arc::ptr_eq(&s.module, module)) {
                 Some(i) => &mut shelves[i],
                 None => {
@@ -164,9 +159,8 @@ impl Spares {
             shelf.filling |= fill;
             // Decided under the lock the shrinking task ends under: one of them sees the other.
             let shrink = !std::mem::replace(&mut all.shrinking, true);
-            (spare, stale, fill, shrink)
+            (spare, fill, shrink)
         };
-        drop(stale);
         if fill {
             let (node, module) = (node.clone(), module.clone());
             tokio::spawn(crate::runtime::NodeTask(async move {
