@@ -137,12 +137,16 @@ fn a_new_guess_sends_the_reserve_made_for_the_old_one_back() {
 #[test]
 fn one_large_process_does_not_make_every_slot_large() {
     let slots = learned(64, &[0]);
-    // The next probe touches many pages; it is read at the slot after it.
+    // The next probe touches many pages; the slot after it hands it in to be read, which
+    // the thread does once spawns have taken its reserve below half.
     for _ in 0..2 * PROBE_EVERY {
         let slot = slots.acquire().expect("slot");
         if slot.prepared == 0 {
             touch(slot, &(0..12).collect::<Vec<_>>());
-            slots.acquire().expect("slot");
+            let target = slots.lock().demand.target();
+            for _ in 0..target {
+                touch(slots.acquire().expect("slot"), &[0]);
+            }
             break;
         }
         touch(slot, &[0]);
@@ -327,4 +331,40 @@ fn a_reserve_still_taken_from_is_kept() {
         slots.idle_check();
     }
     assert_eq!(slots.lock().demand.target(), target, "spawns still come");
+}
+
+#[test]
+fn a_probe_is_read_when_the_thread_next_refills_not_by_waking_it() {
+    let slots = learned(16, &[0]);
+    let asleep = || !*slots.wake.pending.lock().unwrap();
+    eventually(&slots, "the reserve is full and every probe read", |s| {
+        s.learned == s.samples && s.preparing.is_none() && s.prepared.len() == s.demand.target()
+    });
+    let start = Instant::now();
+    while !asleep() {
+        assert!(start.elapsed().as_secs() < 10, "the thread never waited");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // A probe's turn, then the slot after it, which hands the probe in to be read; the
+    // reserve is still over half full.
+    let mut state = slots.lock();
+    state.turn = PROBE_EVERY - 1;
+    let probe = slots.take_unwarmed(&mut state).expect("probe");
+    assert_eq!(probe.prepared, 0, "a probe is handed out unprepared");
+    drop(state);
+    touch(probe, &[0]);
+    let mut state = slots.lock();
+    let _next = slots.take_unwarmed(&mut state).expect("slot");
+    let samples = state.samples;
+    assert!(state.prepared.len() >= state.demand.low_water());
+    drop(state);
+    assert!(asleep(), "the thread was woken for the probe alone");
+    std::thread::sleep(Duration::from_millis(50));
+    assert_ne!(slots.lock().learned, samples, "the probe was read at once");
+    // Spawns take the reserve below half: the thread wakes to refill it, and reads the
+    // probe first.
+    let _taken: Vec<Slot> = (0..PROBE_EVERY)
+        .map(|_| slots.acquire().expect("slot"))
+        .collect();
+    eventually(&slots, "the probe is read", |s| s.learned >= samples);
 }
