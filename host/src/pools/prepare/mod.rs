@@ -13,8 +13,8 @@
 //!
 //! Which pages: those resident in both of the last two *probes*, slots handed out
 //! unprepared, each read after a later slot is handed out (its holder has run its start by
-//! then, in the usual burst), when the thread next wakes to refill or check the reserve, and
-//! forgotten if it is released first. Every [`PROBE_EVERY`]th
+//! then, in the usual burst) — at once while there is no guess yet, else when the thread
+//! next wakes to refill or check the reserve — and forgotten if it is released first. Every [`PROBE_EVERY`]th
 //! slot is a probe, so the guess follows the modules being spawned; it is never learned from a
 //! prepared slot, whose untouched prepared pages would look used, and one large process does
 //! not make it large. When it changes, the reserve made for the old guess goes back to the
@@ -81,13 +81,18 @@ impl Slots {
                 None => self.cold(state),
             };
         }
-        // The probe handed out before this slot has had its start: learn from it. The thread
-        // reads it when it next runs (to refill the reserve, or to check it), not at once:
-        // waking a sleeping thread for it took the spawning worker a system call and a
-        // cross-CPU wake-up every eighth spawn, twice the refills' wake-ups.
+        // The probe handed out before this slot has had its start: learn from it. Once there
+        // is a guess, the thread reads it when it next runs (to refill the reserve, or to
+        // check it), not at once: waking a sleeping thread for it took the spawning worker a
+        // system call and a cross-CPU wake-up every eighth spawn, twice the refills'. Until
+        // then no reserve may be wanted (one that idled to nothing wants none until a spawn
+        // misses a prepared slot, and only a guess makes that a miss): the probe wakes it.
         if let Some(probe) = state.probe.take() {
             state.before = state.sample.replace(probe);
             state.samples += 1;
+            if !state.guess {
+                self.wake.notify();
+            }
         }
         state.turn = (state.turn + 1) % PROBE_EVERY;
         let probe_turn = state.turn == 0;

@@ -368,3 +368,25 @@ fn a_probe_is_read_when_the_thread_next_refills_not_by_waking_it() {
         .collect();
     eventually(&slots, "the probe is read", |s| s.learned >= samples);
 }
+
+#[test]
+fn a_pool_idled_to_nothing_before_it_learned_anything_learns_when_spawns_come() {
+    let slots = Slots::preparing(Slots::new(16 * page(), 0));
+    for _ in 0..8 {
+        slots.idle_check();
+    }
+    assert_eq!(slots.lock().demand.target(), 0);
+    // The first slot starts the thread, which finds nothing to do and waits.
+    let first = slots.acquire().expect("slot");
+    touch(first, &[0]);
+    std::thread::sleep(Duration::from_millis(100));
+    // No reserve is wanted, so nothing wakes the thread but the probes.
+    let _held: Vec<Slot> = (0..3 * PROBE_EVERY)
+        .map(|_| {
+            let slot = slots.acquire().expect("slot");
+            touch(slot, &[0]);
+            slot
+        })
+        .collect();
+    eventually(&slots, "a guess learned from the probes", |s| s.guess);
+}
