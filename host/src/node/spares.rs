@@ -85,6 +85,21 @@ impl Shelves {
             .iter_mut()
             .find(|s| Arc::ptr_eq(&s.module, module))
     }
+
+    /// `module`'s shelf, made empty (wanting none yet) if it has none.
+    fn of_or_new(&mut self, module: &Arc<Module>) -> &mut Shelf {
+        if self.of(module).is_none() {
+            self.shelves.push(Shelf {
+                module: module.clone(),
+                spares: Vec::new(),
+                want: 0,
+                filling: false,
+                asked: false,
+                failed: None,
+            });
+        }
+        self.of(module).expect("just made")
+    }
 }
 
 /// One module's spares.
@@ -134,21 +149,7 @@ impl Spares {
             if self.closed.load(Ordering::Relaxed) {
                 return Instantiation::Make(ctx);
             }
-            let shelves = &mut all.shelves;
-            let shelf = match shelves.iter().position(|s| Arc::ptr_eq(&s.module, module)) {
-                Some(i) => &mut shelves[i],
-                None => {
-                    shelves.push(Shelf {
-                        module: module.clone(),
-                        spares: Vec::new(),
-                        want: 0,
-                        filling: false,
-                        asked: false,
-                        failed: None,
-                    });
-                    shelves.last_mut().expect("just pushed")
-                }
-            };
+            let shelf = all.of_or_new(module);
             shelf.asked = true;
             let spare = shelf.spares.pop();
             if spare.is_none() {
