@@ -372,6 +372,11 @@ impl Mailbox {
             Some(w) if w.will_wake(cx.waker()) => {}
             slot => *slot = Some(cx.waker().clone()),
         }
+        // The process waits: a buffer grown for a burst is not kept for its life (freed
+        // outside the lock, which senders wait on).
+        let freed = (trimmed(&mut self.taken), trimmed(&mut queues.messages));
+        drop(queues);
+        drop(freed);
         Poll::Pending
     }
 
@@ -516,6 +521,26 @@ fn take_in_transit(
     None
 }
 
+#[cfg(test)]
+impl Mailbox {
+    /// Messages both queues have room for.
+    fn slots(&self) -> usize {
+        self.taken.capacity() + self.shared.lock().messages.capacity()
+    }
+}
+
+/// Past room for this many messages (12 KiB), an empty queue's buffer is freed when its
+/// process waits. A queue's buffer doubles as it fills and never shrinks by itself, so a
+/// server that was once sent a burst of a million messages would keep 48 MiB for life
+/// (BEAM frees a message as it is taken); a queue that stays short keeps its buffer, and one
+/// that fills again grows again (less than one copy per message).
+const KEEP_SLOTS: usize = 256;
+
+/// `queue`'s buffer, taken out if `queue` is empty and has room for more than [`KEEP_SLOTS`].
+fn trimmed(queue: &mut VecDeque<Message>) -> Option<VecDeque<Message>> {
+    (queue.is_empty() && queue.capacity() > KEEP_SLOTS).then(|| std::mem::take(queue))
+}
+
 impl Drop for Mailbox {
     fn drop(&mut self) {
         let mut queues = self.shared.lock();
@@ -531,3 +556,6 @@ impl Drop for Mailbox {
         drop((messages, signals, unanswered));
     }
 }
+
+#[cfg(test)]
+mod tests;

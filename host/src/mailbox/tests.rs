@@ -1,0 +1,61 @@
+use std::task::{Context, Waker};
+
+use super::{KEEP_SLOTS, Mailbox, Message, mailbox};
+use crate::process_limits::{MailboxBound, Overflow};
+
+/// Take every message waiting, as a process does, until it would wait.
+fn drain(rx: &mut Mailbox) -> usize {
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut taken = 0;
+    while rx.poll_recv(&mut cx, true, |_| false).is_ready() {
+        taken += 1;
+    }
+    taken
+}
+
+fn burst(bound: Option<MailboxBound>, n: usize) -> Mailbox {
+    let (tx, mut rx) = mailbox(bound);
+    for _ in 0..n {
+        assert!(tx.send(Message::Cast(vec![0x01])).is_ok());
+    }
+    assert_eq!(drain(&mut rx), n);
+    // The sender's side stays with the mailbox: the process table keeps it.
+    std::mem::forget(tx);
+    rx
+}
+
+#[test]
+fn a_burst_of_messages_does_not_keep_its_queue_s_memory_once_the_process_waits() {
+    let rx = burst(None, 50_000);
+    assert!(
+        rx.slots() <= 2 * KEEP_SLOTS,
+        "a drained mailbox still holds room for {} messages",
+        rx.slots()
+    );
+}
+
+#[test]
+fn a_bounded_mailbox_gives_back_its_burst_s_memory_too() {
+    let rx = burst(Some(MailboxBound::new(100_000, Overflow::Reject)), 50_000);
+    assert!(
+        rx.slots() <= 2 * KEEP_SLOTS,
+        "a drained bounded mailbox still holds room for {} messages",
+        rx.slots()
+    );
+}
+
+#[test]
+fn a_queue_that_stays_short_keeps_its_buffer_between_messages() {
+    let (tx, mut rx) = mailbox(None);
+    for _ in 0..3 {
+        for _ in 0..KEEP_SLOTS / 2 {
+            assert!(tx.send(Message::Cast(vec![0x01])).is_ok());
+        }
+        assert_eq!(drain(&mut rx), KEEP_SLOTS / 2);
+    }
+    assert!(
+        rx.slots() >= KEEP_SLOTS / 2,
+        "the buffer of a short queue was freed: {} slots left",
+        rx.slots()
+    );
+}
