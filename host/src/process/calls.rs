@@ -37,8 +37,9 @@ use crate::mailbox::ReplySlot;
 pub(crate) struct Calls {
     /// The call `handle-call` is handling, if it has not answered it yet.
     current: Option<(u64, ReplySlot)>,
-    /// Calls left to a later `reply`; made at the first (a process that answers every call
-    /// in its callback never has one, and every byte here is in every live process's store).
+    /// Calls left to a later `reply`; made at the first, freed when all are answered (a
+    /// process that answers every call in its callback never has one, and every byte here is
+    /// in every live process's store).
     #[allow(clippy::box_collection)] // the point: a pointer inline, not the map's 48 bytes
     pending: Option<Box<HashMap<u64, ReplySlot>>>,
     next_tag: u64,
@@ -87,7 +88,13 @@ impl Calls {
             Some((t, slot)) if t == tag => Some(slot),
             other => {
                 self.current = other;
-                self.pending.as_mut()?.remove(&tag)
+                let pending = self.pending.as_mut()?;
+                let slot = pending.remove(&tag);
+                if pending.is_empty() {
+                    // Answered all: the table a burst of calls grew is not kept for life.
+                    self.pending = None;
+                }
+                slot
             }
         }
     }
@@ -148,5 +155,26 @@ mod tests {
         let (slot, _caller) = oneshot::channel();
         assert_ne!(calls.begin_pending(slot), first);
         assert_eq!(calls.drain().len(), 1);
+    }
+
+    #[test]
+    fn a_process_whose_open_calls_are_all_answered_keeps_no_table_for_them() {
+        let mut calls = Calls::default();
+        let mut callers = Vec::new();
+        let tags: Vec<u64> = (0..64)
+            .map(|_| {
+                let (slot, caller) = oneshot::channel();
+                callers.push(caller);
+                calls.begin_pending(slot)
+            })
+            .collect();
+        for tag in tags {
+            assert!(calls.take(tag).is_some());
+        }
+        assert!(
+            calls.pending.is_none(),
+            "a burst of calls left a table with room for {} behind",
+            calls.pending.as_ref().map_or(0, |p| p.capacity())
+        );
     }
 }
