@@ -21,8 +21,37 @@ impl Monitors {
         self.0.get_or_insert_with(Box::default).insert(mref, target);
     }
 
-    /// Drop the monitor `mref`: its target, or `None` if it was not held.
+    /// Drop the monitor `mref`: its target, or `None` if it was not held. The last one
+    /// dropped frees the table, so a burst of monitors does not keep its room for life.
     pub(crate) fn remove(&mut self, mref: &u64) -> Option<Pid> {
-        self.0.as_mut()?.remove(mref)
+        let held = self.0.as_mut()?;
+        let target = held.remove(mref);
+        if held.is_empty() {
+            self.0 = None;
+        }
+        target
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Monitors;
+
+    #[test]
+    fn a_process_that_holds_no_more_monitors_keeps_no_table_for_them() {
+        let mut monitors = Monitors::default();
+        for mref in 0..100 {
+            monitors.insert(mref, 7);
+        }
+        for mref in 0..100 {
+            assert_eq!(monitors.remove(&mref), Some(7));
+        }
+        assert_eq!(monitors.len(), 0);
+        assert!(
+            monitors.0.is_none(),
+            "room for {} monitors kept",
+            monitors.0.as_ref().map_or(0, |m| m.capacity())
+        );
+        assert_eq!(monitors.remove(&3), None, "a monitor not held");
     }
 }
