@@ -15,8 +15,10 @@ use std::time::{Duration, Instant};
 
 use tokio::task::AbortHandle;
 
-/// The fewest entries kept before finished timers are swept from the table.
-const MIN_SWEEP: usize = 64;
+/// The fewest entries kept before finished timers are swept from the table. A finished
+/// timer's entry holds its task's memory (its abort handle keeps the task allocated), a few
+/// hundred bytes, so a process that arms one timer at a time keeps no more than these.
+const MIN_SWEEP: usize = 8;
 
 /// A process's pending timers.
 pub(crate) struct Timers {
@@ -25,9 +27,6 @@ pub(crate) struct Timers {
     live: Arc<AtomicUsize>,
     /// The bytes of those timers' messages.
     bytes: Arc<AtomicUsize>,
-    /// Sweep the table of finished timers when it reaches this size: twice what the last
-    /// sweep left, so sweeping costs O(1) per timer, amortised.
-    sweep_at: usize,
 }
 
 struct Timer {
@@ -67,7 +66,6 @@ impl Timers {
             handles: HashMap::new(),
             live: Arc::default(),
             bytes: Arc::default(),
-            sweep_at: MIN_SWEEP,
         }
     }
 
@@ -86,9 +84,11 @@ impl Timers {
         {
             return Err(TooManyTimers);
         }
-        if self.handles.len() >= self.sweep_at {
+        // Swept once at least half the table has finished: a sweep then frees at least as
+        // many entries as it keeps, so it costs O(1) per timer, amortised, and a burst of
+        // timers that fired is not kept.
+        if self.handles.len() >= (2 * self.live.load(Ordering::Relaxed)).max(MIN_SWEEP) {
             self.handles.retain(|_, t| !t.handle.is_finished());
-            self.sweep_at = (self.handles.len() * 2).max(MIN_SWEEP);
         }
         self.live.fetch_add(1, Ordering::Relaxed);
         self.bytes.fetch_add(size, Ordering::Relaxed);
@@ -121,6 +121,17 @@ impl Timers {
         t.handle.abort();
         Some(t.deadline.saturating_duration_since(Instant::now()))
     }
+
+    /// Forget the timer `id` if it is one of these: its message has just been taken, so it
+    /// has fired.
+    pub(crate) fn fired(&mut self, id: u64) {
+        self.handles.remove(&id);
+    }
+
+    #[cfg(test)]
+    fn entries(&self) -> usize {
+        self.handles.len()
+    }
 }
 
 impl Drop for Timers {
@@ -128,5 +139,69 @@ impl Drop for Timers {
         for (_, t) in self.handles.drain() {
             t.handle.abort();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{MIN_SWEEP, TimerLimits, Timers};
+
+    const LIMITS: TimerLimits = TimerLimits {
+        count: 100_000,
+        bytes: usize::MAX,
+    };
+
+    /// Wait until every timer armed so far has fired.
+    async fn all_fired(timers: &Timers) {
+        while timers.live.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_process_arming_one_timer_at_a_time_keeps_few_fired_ones() {
+        let mut timers = Timers::new();
+        for id in 0..100 {
+            timers.arm(id, Duration::ZERO, 8, LIMITS, || {}).unwrap();
+            all_fired(&timers).await;
+        }
+        assert!(
+            timers.entries() <= MIN_SWEEP,
+            "{} fired timers kept",
+            timers.entries()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_burst_of_timers_that_fired_is_not_kept_by_the_next_timer() {
+        let mut timers = Timers::new();
+        for id in 0..1_000 {
+            timers.arm(id, Duration::ZERO, 8, LIMITS, || {}).unwrap();
+        }
+        all_fired(&timers).await;
+        timers
+            .arm(1_000, Duration::from_secs(60), 8, LIMITS, || {})
+            .unwrap();
+        assert!(
+            timers.entries() <= MIN_SWEEP,
+            "{} fired timers kept after the burst",
+            timers.entries()
+        );
+        assert!(
+            timers.cancel(1_000).is_some(),
+            "the live timer is still there"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_timer_whose_message_was_taken_is_forgotten_and_cannot_be_cancelled() {
+        let mut timers = Timers::new();
+        timers.arm(1, Duration::ZERO, 8, LIMITS, || {}).unwrap();
+        all_fired(&timers).await;
+        timers.fired(1);
+        assert_eq!(timers.entries(), 0);
+        assert_eq!(timers.cancel(1), None);
     }
 }

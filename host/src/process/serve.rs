@@ -470,6 +470,10 @@ impl Process {
                 noreply_flow(store.data(), r)
             }
             Event::Message(Message::Timer { timer, msg }) => {
+                // One of its own timers has fired: its entry in the table goes now.
+                if let Some(timers) = store.data_mut().timers.as_mut() {
+                    timers.fired(timer);
+                }
                 let info = WitInfo::Timer(WitTimerFired { timer, msg });
                 let r = guest.call_handle_info(&mut *store, &info).await;
                 noreply_flow(store.data(), r)
