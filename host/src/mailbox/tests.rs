@@ -1,6 +1,6 @@
 use std::task::{Context, Waker};
 
-use super::{KEEP_SLOTS, Mailbox, Message, mailbox};
+use super::{KEEP_SLOTS, Mailbox, MailboxSender, Message, mailbox};
 use crate::process_limits::{MailboxBound, Overflow};
 
 /// Take every message waiting, as a process does, until it would wait.
@@ -13,20 +13,19 @@ fn drain(rx: &mut Mailbox) -> usize {
     taken
 }
 
-fn burst(bound: Option<MailboxBound>, n: usize) -> Mailbox {
+/// A mailbox sent `n` messages, all taken.
+fn burst(bound: Option<MailboxBound>, n: usize) -> (MailboxSender, Mailbox) {
     let (tx, mut rx) = mailbox(bound);
     for _ in 0..n {
         assert!(tx.send(Message::Cast(vec![0x01])).is_ok());
     }
     assert_eq!(drain(&mut rx), n);
-    // The sender's side stays with the mailbox: the process table keeps it.
-    std::mem::forget(tx);
-    rx
+    (tx, rx)
 }
 
 #[test]
 fn a_burst_of_messages_does_not_keep_its_queue_s_memory_once_the_process_waits() {
-    let rx = burst(None, 50_000);
+    let (_tx, rx) = burst(None, 50_000);
     assert!(
         rx.slots() <= 2 * KEEP_SLOTS,
         "a drained mailbox still holds room for {} messages",
@@ -36,7 +35,7 @@ fn a_burst_of_messages_does_not_keep_its_queue_s_memory_once_the_process_waits()
 
 #[test]
 fn a_bounded_mailbox_gives_back_its_burst_s_memory_too() {
-    let rx = burst(Some(MailboxBound::new(100_000, Overflow::Reject)), 50_000);
+    let (_tx, rx) = burst(Some(MailboxBound::new(100_000, Overflow::Reject)), 50_000);
     assert!(
         rx.slots() <= 2 * KEEP_SLOTS,
         "a drained bounded mailbox still holds room for {} messages",
