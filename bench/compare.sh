@@ -131,6 +131,7 @@ fmt() {
           else if (k == "us") print num(v) " µs";
           else if (k == "rate") print (v >= 1e6) ? num(v / 1e6) " M/s" : num(v / 1e3) " k/s";
           else if (k == "bytes") print num(v / 1024) " KiB";
+          else if (k == "mib") print num(v / 1048576) " MiB";
           else printf "%d\n", v }' | tr -d '\n'
 }
 
@@ -182,6 +183,7 @@ erl_runs=$([ -n "${BEAM_RAW:-}" ] && echo "reused from $BEAM_RAW" || echo "$RUNS
     row "Otter only: idle server's memory: host heap (the rest)" bytes otter_mem_host_heap
     row "Otter only: call round trip through \`call_term\`" ns otter_call_term_latency
     row "Otter only: many → one, clients as tokio tasks ↑" rate otter_many_to_one_tasks
+    row "Otter only: RSS growth for a second burst of casts, to a second counter" mib otter_cast_second_burst_rss
     row "Otter only: restart, first tenth of the crash loop" us otter_restart_latency_first_tenth
     row "Otter only: restart, last tenth of the crash loop (flat)" us otter_restart_latency_last_tenth
     row "Otter only: hibernate a server (call, then instance dropped)" us otter_hibernate

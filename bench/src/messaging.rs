@@ -10,7 +10,7 @@ use serde::Serialize;
 use tokio::sync::Barrier;
 use tokio::task::JoinSet;
 
-use crate::metric::out;
+use crate::metric::{out, rss_bytes};
 use crate::node::{CALLER, count, counter, op, unit};
 
 /// Calls (or casts) made before the timed ones, as the Erlang harness's `?WARMUP`.
@@ -54,7 +54,8 @@ async fn call_loop(node: &Node, pid: Pid, n: u64) -> anyhow::Result<()> {
 
 /// One producer, `n` casts `inc`, timed until a final call `get` returns (every cast handled).
 /// The request is encoded once and cloned per cast, as a producer sending one message
-/// repeatedly would.
+/// repeatedly would. Then, untimed, the same burst to a second counter: how much the resident
+/// set grows for it (`otter_cast_second_burst_rss`) shows what the first burst left held.
 pub(crate) async fn cast(node: &Node, n: u64) -> anyhow::Result<()> {
     let pid = counter(node).await?;
     let inc = op("inc");
@@ -73,6 +74,21 @@ pub(crate) async fn cast(node: &Node, n: u64) -> anyhow::Result<()> {
         "gen_server_cast_throughput",
         n as f64 / elapsed.as_secs_f64(),
         "msgs/s",
+    );
+
+    // What the burst left behind, as the next burst finds it: the same burst to a second
+    // counter grows the resident set only by what the first one's process still holds
+    // back from the allocator (its queue's buffers, if it kept them).
+    let second = counter(node).await?;
+    let rss_before = rss_bytes()?;
+    for _ in 0..n {
+        node.cast(second, inc.clone());
+    }
+    ensure!(count(node, second).await? == n, "the counter lost casts");
+    out(
+        "otter_cast_second_burst_rss",
+        rss_bytes()?.saturating_sub(rss_before) as f64,
+        "bytes",
     );
     Ok(())
 }
