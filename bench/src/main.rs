@@ -73,7 +73,8 @@ enum Bench {
         #[arg(default_value_t = 1_000_000)]
         n: u64,
     },
-    /// One producer, N casts to a counter, timed until a final call returns.
+    /// One producer, N casts to a counter, timed until a final call returns; then, untimed, the
+    /// same casts to a second counter and the growth of RSS meanwhile
     Cast {
         #[arg(default_value_t = 1_000_000)]
         n: u64,
