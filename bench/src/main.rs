@@ -20,6 +20,7 @@
 
 mod messaging;
 mod metric;
+mod monitors;
 mod node;
 mod order_sink;
 mod population;
@@ -111,6 +112,12 @@ enum Bench {
     /// guest); time per call.
     GuestCall {
         #[arg(default_value_t = 100_000)]
+        n: u64,
+    },
+    /// Otter only: one process holds N monitors of a counter, then removes them; time per
+    /// demonitor, and per monitor-and-demonitor with none other held.
+    Monitors {
+        #[arg(default_value_t = 20_000)]
         n: u64,
     },
     /// Otter only: as `many_to_one`, with P tokio tasks calling through the Node API.
@@ -235,6 +242,7 @@ async fn run(bench: Bench, guests: PathBuf, workers: usize, spares: usize) -> an
         Bench::ManyToOne { p, n } => messaging::many_to_one(&node, p, n).await,
         Bench::ManyToOneTasks { p, n } => messaging::many_to_one_tasks(&node, p, n).await,
         Bench::GuestCall { n } => messaging::guest_call(&node, n).await,
+        Bench::Monitors { n } => monitors::monitors(&node, n).await,
         Bench::Spawn { n, guest } => population::spawn(&node, n, guest).await,
         Bench::Hibernate { n } => population::hibernate(&node, n).await,
         Bench::Restart { n } => restart::restart(&node, n).await,
@@ -287,6 +295,7 @@ fn bench_name(bench: &Bench) -> &'static str {
         Bench::ManyToOne { .. } => "many_to_one",
         Bench::ManyToOneTasks { .. } => "many_to_one_tasks",
         Bench::GuestCall { .. } => "guest_call",
+        Bench::Monitors { .. } => "monitors",
         Bench::Hibernate { .. } => "hibernate",
         Bench::MaxLive { .. } => "max_live",
         Bench::Upgrade { .. } => "upgrade",

@@ -2,7 +2,7 @@
 //! when it exits, and what `ps` shows of it. Below both the node and the process task, which
 //! share it.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
@@ -81,11 +81,19 @@ pub(crate) type ExitSender = tokio::sync::mpsc::UnboundedSender<(Pid, ExitReason
 /// A process's watchers through its exit.
 enum Watchers {
     /// Running: they will be told.
-    Live(Vec<Watcher>),
+    Live {
+        /// Supervisors' exit channels and Rust waiters, in arrival order.
+        others: Vec<Watcher>,
+        /// Monitors, ref → watcher (in the order they were made, as refs grow): a map, so
+        /// that a demonitor stays cheap however many processes watch this one (a list was
+        /// scanned whole); made at the first, freed with the last.
+        #[allow(clippy::box_collection)] // a pointer inline, not the map's 24 bytes
+        monitors: Option<Box<BTreeMap<u64, Pid>>>,
+    },
     /// Exited, and the exit sequence is telling the watchers it took (then links, then
-    /// callers): someone in Rust who starts waiting meanwhile (`wait_exit`, `stop`) waits
-    /// here to be told after them, so that whoever returns from waiting for an exit finds
-    /// its supervisor, monitors and links told. A monitor is refused as from an exited
+    /// callers): someone in Rust waiting for the exit (`wait_exit`, `stop`), from before it
+    /// or from meanwhile, waits here to be told after them, so that whoever returns from
+    /// waiting for an exit finds its supervisor, monitors and links told. A monitor is refused as from an exited
     /// process (OTP: a monitor of an exiting process is `noproc`).
     Exiting(Vec<Watcher>),
     /// Everyone has been told: a new watcher learns of the exit at once.
@@ -131,10 +139,12 @@ impl ProcessEntry {
         mailbox: MailboxSender,
         start: Start,
     ) -> Self {
-        let mut watchers: Vec<Watcher> = start.exit_to.map(Watcher::Channel).into_iter().collect();
-        if let Some((mref, watcher)) = start.monitor {
-            watchers.push(Watcher::Monitor { mref, watcher });
-        }
+        let watchers = Watchers::Live {
+            others: start.exit_to.map(Watcher::Channel).into_iter().collect(),
+            monitors: start
+                .monitor
+                .map(|(mref, watcher)| Box::new(BTreeMap::from([(mref, watcher)]))),
+        };
         ProcessEntry {
             pid,
             module: Mutex::new(module),
@@ -148,7 +158,7 @@ impl ProcessEntry {
             exit: OnceLock::new(),
             // Registered before the process runs, so that no exit of it, however early, goes
             // unobserved (OTP's `start_link` and `start_monitor` are atomic).
-            watchers: Mutex::new(Watchers::Live(watchers)),
+            watchers: Mutex::new(watchers),
             links: Mutex::new(Some(start.link.into_iter().collect())),
             abort: OnceLock::new(),
             kill_requested: AtomicBool::new(false),
@@ -188,8 +198,15 @@ impl ProcessEntry {
     /// [`ProcessEntry::set_announced`]).
     pub(crate) fn add_watcher(&self, w: Watcher) -> Result<(), Watcher> {
         match &mut *self.watchers.lock().expect("watchers lock") {
-            Watchers::Live(list) => {
-                list.push(w);
+            Watchers::Live { others, monitors } => {
+                match w {
+                    Watcher::Monitor { mref, watcher } => {
+                        monitors
+                            .get_or_insert_with(Box::default)
+                            .insert(mref, watcher);
+                    }
+                    w => others.push(w),
+                }
                 Ok(())
             }
             Watchers::Exiting(late) if matches!(w, Watcher::Waiter(_)) => {
@@ -202,8 +219,13 @@ impl ProcessEntry {
 
     /// Drop monitor `mref` (an exiting process holds none but those it is telling).
     pub(crate) fn remove_monitor(&self, mref: u64) {
-        if let Watchers::Live(list) = &mut *self.watchers.lock().expect("watchers lock") {
-            list.retain(|w| !matches!(w, Watcher::Monitor { mref: m, .. } if *m == mref));
+        if let Watchers::Live { monitors, .. } = &mut *self.watchers.lock().expect("watchers lock")
+            && let Some(held) = monitors
+        {
+            held.remove(&mref);
+            if held.is_empty() {
+                *monitors = None;
+            }
         }
     }
 
@@ -245,20 +267,36 @@ impl ProcessEntry {
         self.parent
     }
 
-    /// The process exited `reason`: from now on nobody may watch or link to it. Returns
-    /// who watched it and whom it was linked to, for the exit sequence to tell.
+    /// The process exited `reason`: from now on nobody may watch or link to it. Returns its
+    /// supervisors and monitors (oldest first) and whom it was linked to, for the exit
+    /// sequence to tell; those waiting in Rust are told at its end
+    /// ([`ProcessEntry::set_announced`]).
     pub(crate) fn set_exited(&self, reason: ExitReason) -> (Vec<Watcher>, HashSet<Pid>) {
         let _ = self.exit.set(reason);
         let watchers = {
             let mut watchers = self.watchers.lock().expect("watchers lock");
-            match &mut *watchers {
-                Watchers::Live(list) => {
-                    let list = std::mem::take(list);
-                    *watchers = Watchers::Exiting(Vec::new());
-                    list
+            match std::mem::replace(&mut *watchers, Watchers::Exited) {
+                Watchers::Live { others, monitors } => {
+                    // Supervisors, then monitors; the waiters in Rust wait for the end of the
+                    // sequence, with those that come during it, so that whoever returns from
+                    // waiting finds everyone told.
+                    let (waiters, mut told): (Vec<_>, Vec<_>) = others
+                        .into_iter()
+                        .partition(|w| matches!(w, Watcher::Waiter(_)));
+                    told.extend(
+                        monitors
+                            .into_iter()
+                            .flat_map(|m| m.into_iter())
+                            .map(|(mref, watcher)| Watcher::Monitor { mref, watcher }),
+                    );
+                    *watchers = Watchers::Exiting(waiters);
+                    told
                 }
                 // A process exits once; a second call leaves the first sequence be.
-                Watchers::Exiting(_) | Watchers::Exited => Vec::new(),
+                other => {
+                    *watchers = other;
+                    Vec::new()
+                }
             }
         };
         let links = self
@@ -276,8 +314,8 @@ impl ProcessEntry {
         let mut watchers = self.watchers.lock().expect("watchers lock");
         match std::mem::replace(&mut *watchers, Watchers::Exited) {
             Watchers::Exiting(late) => late,
-            Watchers::Live(list) => {
-                *watchers = Watchers::Live(list);
+            live @ Watchers::Live { .. } => {
+                *watchers = live;
                 Vec::new()
             }
             Watchers::Exited => Vec::new(),
@@ -356,5 +394,51 @@ mod tests {
             entry.add_watcher(Watcher::Waiter(tx)).is_err(),
             "once announced, a new watcher is told at once"
         );
+    }
+
+    #[test]
+    fn monitors_are_told_in_the_order_they_were_made_and_waiters_after_everyone() {
+        let (supervisor, _exits) = mpsc::unbounded_channel();
+        let (mailbox, _receiver) = crate::mailbox::mailbox(None);
+        let entry = ProcessEntry::new(
+            7,
+            None,
+            mailbox,
+            Start {
+                exit_to: Some(supervisor),
+                ..Start::default()
+            },
+        );
+        let (waiter, mut waited) = oneshot::channel();
+        assert!(entry.add_watcher(Watcher::Waiter(waiter)).is_ok());
+        for mref in 1..=10_000 {
+            let monitor = Watcher::Monitor {
+                mref,
+                watcher: 100 + mref,
+            };
+            assert!(entry.add_watcher(monitor).is_ok());
+        }
+        for mref in (2..=10_000).step_by(2) {
+            entry.remove_monitor(mref);
+        }
+        entry.remove_monitor(20_000);
+
+        let (told, _) = entry.set_exited(ExitReason::Normal);
+        assert!(matches!(told.first(), Some(Watcher::Channel(_))));
+        let downs: Vec<(u64, u64)> = told[1..]
+            .iter()
+            .map(|w| match w {
+                Watcher::Monitor { mref, watcher } => (*mref, *watcher),
+                _ => panic!("only monitors after the supervisor"),
+            })
+            .collect();
+        let expected: Vec<(u64, u64)> = (1..=10_000).step_by(2).map(|m| (m, 100 + m)).collect();
+        assert_eq!(downs, expected, "the monitors left, oldest first");
+        assert!(
+            waited.try_recv().is_err(),
+            "a waiter is not told while the sequence tells the others"
+        );
+        let late = entry.set_announced();
+        assert!(matches!(late.as_slice(), [Watcher::Waiter(_)]));
     }
 }

@@ -374,7 +374,9 @@ impl Node {
         alive
     }
 
-    /// Wait until a process exits and return its reason (`NoProc` if it is not alive).
+    /// Wait until a process exits and return its reason (`NoProc` if it is not alive). It
+    /// returns once the exit has been told to everyone else: its supervisor, its monitors
+    /// (their `DOWN` messages queued), its links and the callers it left unanswered.
     pub async fn wait_exit(&self, pid: Pid) -> ExitReason {
         match self.inner.watchable(pid) {
             Some(entry) => self.inner.watch(&entry).await.unwrap_or(ExitReason::NoProc),
