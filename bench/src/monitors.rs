@@ -24,24 +24,19 @@ pub(crate) async fn monitors(node: &Node, n: u64) -> anyhow::Result<()> {
     for mref in refs {
         me.demonitor(mref)?;
     }
-    let elapsed = t0.elapsed();
-    out(
-        "otter_demonitor_among_many",
-        elapsed.as_nanos() as f64 / n as f64,
-        "ns/demonitor",
-    );
+    per(t0, n, "otter_demonitor_among_many", "ns/demonitor");
 
     let t0 = Instant::now();
     for _ in 0..n {
         let mref = me.monitor(pid)?;
         me.demonitor(mref)?;
     }
-    let elapsed = t0.elapsed();
-    out(
-        "otter_monitor_demonitor",
-        elapsed.as_nanos() as f64 / n as f64,
-        "ns/cycle",
-    );
+    per(t0, n, "otter_monitor_demonitor", "ns/cycle");
     me.close(ExitReason::Normal);
     Ok(())
+}
+
+/// Print `name`: the time since `t0` per one of `n`.
+fn per(t0: Instant, n: u64, name: &str, unit: &str) {
+    out(name, t0.elapsed().as_nanos() as f64 / n as f64, unit);
 }

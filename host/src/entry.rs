@@ -350,24 +350,32 @@ mod tests {
     use tokio::sync::{mpsc, oneshot};
 
     use super::{ProcessEntry, Start, Watcher};
+    use crate::Pid;
     use crate::exit::ExitReason;
+    use crate::mailbox::Mailbox;
+
+    /// A process's entry with a supervisor watching it, and the supervisor's end of its exit
+    /// channel and the process's mailbox, to keep while it is used.
+    fn supervised() -> (
+        ProcessEntry,
+        mpsc::UnboundedReceiver<(Pid, ExitReason)>,
+        Mailbox,
+    ) {
+        let (supervisor, exits) = mpsc::unbounded_channel();
+        let (mailbox, receiver) = crate::mailbox::mailbox(None);
+        let start = Start {
+            exit_to: Some(supervisor),
+            ..Start::default()
+        };
+        (ProcessEntry::new(7, None, mailbox, start), exits, receiver)
+    }
 
     /// `wait_exit` on a process whose exit sequence has begun but not yet told its
     /// supervisor must not return first: whoever then asks the supervisor would find the
     /// child still listed.
     #[test]
     fn a_watcher_that_comes_during_the_exit_sequence_is_told_after_the_sequences_watchers() {
-        let (supervisor, _exits) = mpsc::unbounded_channel();
-        let (mailbox, _receiver) = crate::mailbox::mailbox(None);
-        let entry = ProcessEntry::new(
-            7,
-            None,
-            mailbox,
-            Start {
-                exit_to: Some(supervisor),
-                ..Start::default()
-            },
-        );
+        let (entry, _supervisor, _mailbox) = supervised();
         let (told, _) = entry.set_exited(ExitReason::Normal);
         assert!(matches!(told.as_slice(), [Watcher::Channel(_)]));
 
@@ -398,17 +406,7 @@ mod tests {
 
     #[test]
     fn monitors_are_told_in_the_order_they_were_made_and_waiters_after_everyone() {
-        let (supervisor, _exits) = mpsc::unbounded_channel();
-        let (mailbox, _receiver) = crate::mailbox::mailbox(None);
-        let entry = ProcessEntry::new(
-            7,
-            None,
-            mailbox,
-            Start {
-                exit_to: Some(supervisor),
-                ..Start::default()
-            },
-        );
+        let (entry, _supervisor, _mailbox) = supervised();
         let (waiter, mut waited) = oneshot::channel();
         assert!(entry.add_watcher(Watcher::Waiter(waiter)).is_ok());
         for mref in 1..=10_000 {
