@@ -93,8 +93,8 @@ enum Watchers {
     /// Exited, and the exit sequence is telling the watchers it took (then links, then
     /// callers): someone in Rust waiting for the exit (`wait_exit`, `stop`), from before it
     /// or from meanwhile, waits here to be told after them, so that whoever returns from
-    /// waiting for an exit finds its supervisor, monitors and links told. A monitor is refused as from an exited
-    /// process (OTP: a monitor of an exiting process is `noproc`).
+    /// waiting for an exit finds its supervisor, monitors and links told. A monitor is
+    /// refused as from an exited process (OTP: a monitor of an exiting process is `noproc`).
     Exiting(Vec<Watcher>),
     /// Everyone has been told: a new watcher learns of the exit at once.
     Exited,
