@@ -14,10 +14,10 @@
 //! Which pages: those resident in both of the last two *probes*, slots handed out
 //! unprepared, each read after a later slot is handed out (its holder has run its start by
 //! then, in the usual burst) — at once while there is no guess yet, else when the thread
-//! next wakes to refill or check the reserve — and forgotten if it is released first. Every [`PROBE_EVERY`]th
-//! slot is a probe, so the guess follows the modules being spawned; it is never learned from a
-//! prepared slot, whose untouched prepared pages would look used, and one large process does
-//! not make it large. When it changes, the reserve made for the old guess goes back to the
+//! next wakes to refill or check the reserve — and forgotten if it is released first. Every
+//! [`PROBE_EVERY`]th slot is a probe, so the guess follows the modules being spawned; it is
+//! never learned from a prepared slot, whose untouched prepared pages would look used, and
+//! one large process does not make it large. When it changes, the reserve made for the old guess goes back to the
 //! kernel. A wrong guess costs memory only: at most [`MAX_PREPARED_BYTES`] per slot, which
 //! go back to the kernel with the slot's own pages when it is released (its `prepared`
 //! extent).
