@@ -24,8 +24,10 @@
 //!
 //! Both queues sit behind one short-held lock. A channel per queue would cost each process
 //! two preallocated blocks (about 4 KiB, more than a hibernated process needs for everything
-//! else), whereas an empty `VecDeque` costs nothing; and the lock lets the process take every
+//! else), whereas an empty queue costs nothing; and the lock lets the process take every
 //! waiting message at once, so a burst of messages costs it one lock, not one per message.
+//! The message queues are kept in chunks ([`queue`]): a long queue is never copied to grow,
+//! and gives its memory back as the process takes its messages.
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
@@ -40,6 +42,9 @@ use crate::error::CallError;
 use crate::exit::ExitReason;
 use crate::process_limits::{MailboxBound, Overflow};
 use crate::term::Term;
+use queue::Queue;
+
+mod queue;
 
 /// Where a call's answer goes: the caller waits on the other end.
 pub(crate) type ReplySlot = oneshot::Sender<Result<Term, CallError>>;
@@ -128,7 +133,7 @@ pub(crate) struct Overflowed {
 
 #[derive(Default)]
 struct Queues {
-    messages: VecDeque<Message>,
+    messages: Queue<Message>,
     signals: VecDeque<Signal>,
     /// Exit signals among `messages`, not yet taken.
     exits: usize,
@@ -155,7 +160,7 @@ pub(crate) struct MailboxSender {
 pub(crate) struct Mailbox {
     shared: Arc<Shared>,
     /// Messages taken from the shared queue (or put back by a batch), ahead of it.
-    taken: VecDeque<Message>,
+    taken: Queue<Message>,
 }
 
 /// A mailbox, bounded by `bound` if given.
@@ -180,7 +185,7 @@ pub(crate) fn mailbox(bound: Option<MailboxBound>) -> (MailboxSender, Mailbox) {
         },
         Mailbox {
             shared,
-            taken: VecDeque::new(),
+            taken: Queue::default(),
         },
     )
 }
@@ -236,7 +241,8 @@ impl MailboxSender {
                 }
                 Overflow::DropOldest => {
                     bounded.dropped.fetch_add(1, Ordering::Relaxed);
-                    match queues.messages.iter().position(Message::droppable) {
+                    let oldest = queues.messages.iter().position(Message::droppable);
+                    match oldest {
                         Some(i) => {
                             victim = queues.messages.remove(i);
                             queues.messages.push_back(msg);
@@ -372,11 +378,6 @@ impl Mailbox {
             Some(w) if w.will_wake(cx.waker()) => {}
             slot => *slot = Some(cx.waker().clone()),
         }
-        // The process waits: a buffer grown for a burst is not kept for its life (freed
-        // outside the lock, which senders wait on).
-        let freed = (trimmed(&mut self.taken), trimmed(&mut queues.messages));
-        drop(queues);
-        drop(freed);
         Poll::Pending
     }
 
@@ -469,7 +470,7 @@ impl Mailbox {
 /// The next signal, exit signal or (if `messages`) message; `one` (a bounded mailbox) takes
 /// messages from the shared queue one at a time, instead of all that wait at once.
 fn take(
-    taken: &mut VecDeque<Message>,
+    taken: &mut Queue<Message>,
     queues: &mut Queues,
     messages: bool,
     one: bool,
@@ -501,7 +502,7 @@ fn take(
 /// signal on the way: trapped, it stays in its place as an `EXIT` message; otherwise it is
 /// returned (no longer queued), and whatever came after it stays in transit.
 fn take_in_transit(
-    taken: &mut VecDeque<Message>,
+    taken: &mut Queue<Message>,
     queues: &mut Queues,
     traps: &impl Fn(Pid) -> bool,
 ) -> Option<Received> {
@@ -527,18 +528,6 @@ impl Mailbox {
     fn slots(&self) -> usize {
         self.taken.capacity() + self.shared.lock().messages.capacity()
     }
-}
-
-/// Past room for this many messages (12 KiB), an empty queue's buffer is freed when its
-/// process waits. A queue's buffer doubles as it fills and never shrinks by itself, so a
-/// server that was once sent a burst of a million messages would keep 48 MiB for life
-/// (BEAM frees a message as it is taken); a queue that stays short keeps its buffer, and one
-/// that fills again grows again (less than one copy per message).
-const KEEP_SLOTS: usize = 256;
-
-/// `queue`'s buffer, taken out if `queue` is empty and has room for more than [`KEEP_SLOTS`].
-fn trimmed(queue: &mut VecDeque<Message>) -> Option<VecDeque<Message>> {
-    (queue.is_empty() && queue.capacity() > KEEP_SLOTS).then(|| std::mem::take(queue))
 }
 
 impl Drop for Mailbox {

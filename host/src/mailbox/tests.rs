@@ -1,6 +1,7 @@
 use std::task::{Context, Waker};
 
-use super::{KEEP_SLOTS, Mailbox, Message, mailbox};
+use super::queue::CHUNK;
+use super::{Mailbox, Message, mailbox};
 use crate::process_limits::{MailboxBound, Overflow};
 
 /// Take every message waiting, as a process does, until it would wait.
@@ -22,7 +23,7 @@ fn burst_is_given_back(bound: Option<MailboxBound>, n: usize) {
     }
     assert_eq!(drain(&mut rx), n);
     assert!(
-        rx.slots() <= 2 * KEEP_SLOTS,
+        rx.slots() <= 2 * CHUNK,
         "a drained mailbox still holds room for {} messages",
         rx.slots()
     );
@@ -42,14 +43,32 @@ fn a_bounded_mailbox_gives_back_its_burst_s_memory_too() {
 fn a_queue_that_stays_short_keeps_its_buffer_between_messages() {
     let (tx, mut rx) = mailbox(None);
     for _ in 0..3 {
-        for _ in 0..KEEP_SLOTS / 2 {
+        for _ in 0..CHUNK / 2 {
             assert!(tx.send(Message::Cast(vec![0x01])).is_ok());
         }
-        assert_eq!(drain(&mut rx), KEEP_SLOTS / 2);
+        assert_eq!(drain(&mut rx), CHUNK / 2);
     }
     assert!(
-        rx.slots() >= KEEP_SLOTS / 2,
+        rx.slots() >= CHUNK / 2,
         "the buffer of a short queue was freed: {} slots left",
+        rx.slots()
+    );
+}
+
+#[test]
+fn a_long_queue_gives_its_memory_back_as_the_process_takes_its_messages() {
+    let (tx, mut rx) = mailbox(None);
+    let n = 100 * CHUNK;
+    for _ in 0..n {
+        assert!(tx.send(Message::Cast(vec![0x01])).is_ok());
+    }
+    let mut cx = Context::from_waker(Waker::noop());
+    for _ in 0..n / 2 {
+        assert!(rx.poll_recv(&mut cx, true, |_| false).is_ready());
+    }
+    assert!(
+        rx.slots() <= n / 2 + 2 * CHUNK,
+        "half the queue taken, room for {} of {n} messages is kept",
         rx.slots()
     );
 }

@@ -46,10 +46,12 @@ pub(crate) struct ProcessCtx {
     /// The SDK's panic hook ran `terminate` after that panic, in the same entry (see the
     /// `terminated-after-panic` import): the crash report says so.
     pub(crate) terminated_after_panic: bool,
-    /// Epoch ticks the current callback may run (`u64::MAX`: no limit).
-    pub(crate) tick_budget: u64,
+    /// Epoch ticks the current callback may run (`u32::MAX`: no limit; 49 days of the
+    /// shortest tick, 1 ms). 32 bits each, as `entries`: every byte here is paid by every
+    /// process, and the store it sits in is one allocation that must stay in its size class.
+    pub(crate) tick_budget: u32,
     /// Epoch ticks the current callback has run, reset at each entry from the host.
-    pub(crate) ticks: u64,
+    pub(crate) ticks: u32,
     /// Messages the current entry handles (a batch has several, each with its budget).
     pub(crate) entries: u32,
     /// For a process that uses WASI: the grants it started with and its WASI context,
@@ -97,11 +99,11 @@ impl ProcessCtx {
         let tick_budget = match own.callback_timeout.or(node.config.callback_timeout) {
             Some(limit) => {
                 let tick = node.config.engine.epoch_tick.as_nanos().max(1);
-                u64::try_from(limit.as_nanos().div_ceil(tick))
-                    .unwrap_or(u64::MAX)
+                u32::try_from(limit.as_nanos().div_ceil(tick))
+                    .unwrap_or(u32::MAX)
                     .max(1)
             }
-            None => u64::MAX,
+            None => u32::MAX,
         };
         ProcessCtx {
             pid,
@@ -164,8 +166,8 @@ pub(crate) fn new_store(engine: &Engine, mut ctx: ProcessCtx) -> Store<ProcessCt
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(|mut store| {
         let ctx = store.data_mut();
-        ctx.ticks += 1;
-        if ctx.ticks > ctx.tick_budget.saturating_mul(u64::from(ctx.entries)) {
+        ctx.ticks = ctx.ticks.saturating_add(1);
+        if u64::from(ctx.ticks) > u64::from(ctx.tick_budget) * u64::from(ctx.entries) {
             return Err(wasmtime::Trap::Interrupt.into());
         }
         Ok(UpdateDeadline::Yield(1))
