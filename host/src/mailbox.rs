@@ -103,8 +103,11 @@ pub(crate) enum Signal {
 /// What both sides share.
 struct Shared {
     queues: Mutex<Queues>,
-    /// Messages sent and not yet handed to the process, visible to operators (`ps`).
-    queued: AtomicUsize,
+    /// Messages and exit signals handed to the process, less those it put back (wrapping):
+    /// what was queued and is no longer, for operators (`ps`) with `Queues::sent`. Only the
+    /// process writes it (from its `Mailbox`), so a load and a store, not an atomic
+    /// read-modify-write, which would cost each message as much as the queue's lock does.
+    taken: AtomicUsize,
     /// The bound, if any: boxed, so that an unbounded mailbox pays one word for it.
     bounded: Option<Box<Bounded>>,
 }
@@ -137,6 +140,8 @@ struct Queues {
     signals: VecDeque<Signal>,
     /// Exit signals among `messages`, not yet taken.
     exits: usize,
+    /// Messages and exit signals ever queued (wrapping), counted under the lock.
+    sent: usize,
     /// The process waiting for either queue.
     waker: Option<Waker>,
     /// The process has exited: nothing more is accepted.
@@ -167,7 +172,7 @@ pub(crate) struct Mailbox {
 pub(crate) fn mailbox(bound: Option<MailboxBound>) -> (MailboxSender, Mailbox) {
     let shared = Arc::new(Shared {
         queues: Mutex::new(Queues::default()),
-        queued: AtomicUsize::new(0),
+        taken: AtomicUsize::new(0),
         bounded: bound.map(|bound| {
             Box::new(Bounded {
                 // At least 1, however the bound was built (its fields are public).
@@ -213,7 +218,7 @@ impl MailboxSender {
         }
         self.push(msg, |queues, msg| {
             queues.messages.push_back(msg);
-            self.shared.queued.fetch_add(1, Ordering::Relaxed);
+            queues.sent = queues.sent.wrapping_add(1);
         })
     }
 
@@ -223,7 +228,7 @@ impl MailboxSender {
         let r = self.push(msg, |queues, msg| {
             if bounded.held.load(Ordering::Relaxed) < bounded.bound.bound {
                 bounded.held.fetch_add(1, Ordering::Relaxed);
-                self.shared.queued.fetch_add(1, Ordering::Relaxed);
+                queues.sent = queues.sent.wrapping_add(1);
                 queues.messages.push_back(msg);
                 return;
             }
@@ -280,13 +285,15 @@ impl MailboxSender {
         self.push((from, reason), |queues, (from, reason)| {
             queues.messages.push_back(Message::Exit { from, reason });
             queues.exits += 1;
-            self.shared.queued.fetch_add(1, Ordering::Relaxed);
+            queues.sent = queues.sent.wrapping_add(1);
         })
     }
 
     /// Messages waiting, as far as the senders know.
     pub(crate) fn queued(&self) -> usize {
-        self.shared.queued.load(Ordering::Relaxed)
+        // Read before `sent`, so it counts only what `sent` has counted: never more.
+        let taken = self.shared.taken.load(Ordering::Relaxed);
+        self.shared.lock().sent.wrapping_sub(taken)
     }
 
     /// Queue a signal; gives it back if the process has exited.
@@ -409,15 +416,23 @@ impl Mailbox {
         match received {
             Received::Signal(_) => {}
             Received::Message(msg) => self.handed_out(msg),
-            Received::Exit { .. } => {
-                self.shared.queued.fetch_sub(1, Ordering::Relaxed);
-            }
+            Received::Exit { .. } => self.count_taken(1),
         }
+    }
+
+    /// Add `n` (wrapping) to what the process has taken. Only `&mut self` methods of the
+    /// process's own mailbox come here, so nothing else writes the count meanwhile.
+    fn count_taken(&self, n: usize) {
+        let taken = &self.shared.taken;
+        taken.store(
+            taken.load(Ordering::Relaxed).wrapping_add(n),
+            Ordering::Relaxed,
+        );
     }
 
     /// Count a message handed to the process as no longer queued.
     fn handed_out(&self, msg: &Message) {
-        self.shared.queued.fetch_sub(1, Ordering::Relaxed);
+        self.count_taken(1);
         if let Some(bounded) = &self.shared.bounded
             && msg.droppable()
         {
@@ -456,7 +471,7 @@ impl Mailbox {
     /// Put messages a batch did not handle back at the front, in their order.
     pub(crate) fn put_back(&mut self, msgs: impl DoubleEndedIterator<Item = Message>) {
         for msg in msgs.rev() {
-            self.shared.queued.fetch_add(1, Ordering::Relaxed);
+            self.count_taken(usize::MAX); // -1, wrapping
             if let Some(bounded) = &self.shared.bounded
                 && msg.droppable()
             {

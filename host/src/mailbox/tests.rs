@@ -72,3 +72,21 @@ fn a_long_queue_gives_its_memory_back_as_the_process_takes_its_messages() {
         rx.slots()
     );
 }
+
+#[test]
+fn queued_counts_what_waits_including_exit_signals_and_messages_put_back() {
+    let (tx, mut rx) = mailbox(None);
+    for _ in 0..5 {
+        assert!(tx.send(Message::Cast(vec![0x01])).is_ok());
+    }
+    assert_eq!(tx.queued(), 5);
+    let batch: Vec<Message> = std::iter::from_fn(|| rx.next_batchable()).collect();
+    assert_eq!(batch.len(), 5);
+    assert_eq!(tx.queued(), 0);
+    assert!(tx.exit(7, crate::exit::ExitReason::Normal).is_ok());
+    assert_eq!(tx.queued(), 1);
+    rx.put_back(batch.into_iter().skip(3));
+    assert_eq!(tx.queued(), 3, "two messages put back wait again");
+    assert_eq!(drain(&mut rx), 3);
+    assert_eq!(tx.queued(), 0);
+}

@@ -99,6 +99,21 @@ impl NodeInner {
         Ok(self.pid_of(dest)?.and_then(|pid| self.entry(pid)))
     }
 
+    /// `f` applied to the live process `dest` stands for, if any, under the process table's
+    /// read lock: a message goes to a mailbox this way without taking a reference to the
+    /// process's entry, whose two atomic operations were a sixth of the cost of a cast to
+    /// it. `f` must not touch the process table.
+    pub(crate) fn with_live<R>(
+        &self,
+        dest: &Dest,
+        f: impl FnOnce(&ProcessEntry) -> R,
+    ) -> Result<Option<R>, RegistryError> {
+        let Some(pid) = self.pid_of(dest)? else {
+            return Ok(None);
+        };
+        Ok(self.processes.get(&pid).map(|entry| f(entry.value())))
+    }
+
     /// The pid `dest` names: a pid as it is (alive or not), a name or key's holder.
     pub(crate) fn pid_of(&self, dest: &Dest) -> Result<Option<Pid>, RegistryError> {
         Ok(match dest {

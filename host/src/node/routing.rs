@@ -225,19 +225,15 @@ impl NodeInner {
             tracing::warn!("cast dropped: {why}");
             return;
         }
-        if let Some(entry) = self.resolve(dest) {
-            let _ = entry.mailbox.send(Message::Cast(request));
-        }
+        // What a mailbox refuses is dropped here, outside the process table's lock.
+        let _ = self.with_live(dest, |entry| entry.mailbox.send(Message::Cast(request)));
     }
 
     pub(crate) fn send(&self, dest: &Dest, msg: Term) -> Result<(), SendError> {
         self.check_size("message", &msg)
             .map_err(SendError::Badarg)?;
-        match self.try_resolve(dest)? {
-            Some(entry) => {
-                let _ = entry.mailbox.send(Message::Info(msg));
-                Ok(())
-            }
+        match self.with_live(dest, |entry| entry.mailbox.send(Message::Info(msg)))? {
+            Some(_) => Ok(()),
             None if matches!(dest, Dest::Pid(_)) => Ok(()),
             None => Err(SendError::NoProc),
         }
@@ -246,9 +242,9 @@ impl NodeInner {
     /// Deliver a fired `start-timer` timer (its message was checked when it was armed); a
     /// destination that is gone is no error, as for `send-after`.
     pub(crate) fn send_timer(&self, dest: &Dest, timer: u64, msg: Term) {
-        if let Some(entry) = self.resolve(dest) {
-            let _ = entry.mailbox.send(Message::Timer { timer, msg });
-        }
+        let _ = self.with_live(dest, |entry| {
+            entry.mailbox.send(Message::Timer { timer, msg })
+        });
     }
 
     /// A future that resolves with the process's exit reason.
