@@ -205,7 +205,16 @@ impl ProcessEntry {
                             .get_or_insert_with(Box::default)
                             .insert(mref, watcher);
                     }
-                    w => others.push(w),
+                    w => {
+                        // A `stop` or `wait_exit` that gave up (a timeout, a dropped future)
+                        // leaves its waiter behind: pruned as the list doubles, so that
+                        // polling a long-lived process's exit with a timeout does not grow
+                        // it without bound.
+                        if others.len() == others.capacity() {
+                            others.retain(|w| !matches!(w, Watcher::Waiter(tx) if tx.is_closed()));
+                        }
+                        others.push(w);
+                    }
                 }
                 Ok(())
             }
@@ -368,6 +377,36 @@ mod tests {
             ..Start::default()
         };
         (ProcessEntry::new(7, None, mailbox, start), exits, receiver)
+    }
+
+    #[test]
+    fn waiters_that_gave_up_do_not_pile_up_in_a_live_process_s_entry() {
+        let (entry, _supervisor, _mailbox) = supervised();
+        let (still, waiting) = oneshot::channel();
+        assert!(entry.add_watcher(Watcher::Waiter(still)).is_ok());
+        for _ in 0..10_000 {
+            let (tx, rx) = oneshot::channel();
+            assert!(entry.add_watcher(Watcher::Waiter(tx)).is_ok());
+            drop(rx);
+        }
+        let kept = match &*entry.watchers.lock().unwrap() {
+            super::Watchers::Live { others, .. } => others.capacity(),
+            _ => unreachable!("the process is live"),
+        };
+        assert!(kept <= 64, "room for {kept} watchers kept");
+        let (told, _) = entry.set_exited(ExitReason::Normal);
+        assert!(
+            matches!(told.as_slice(), [Watcher::Channel(_)]),
+            "the supervisor is told first"
+        );
+        let late = entry.set_announced();
+        assert!(late.len() <= 64, "{} waiters told", late.len());
+        assert!(
+            late.iter()
+                .any(|w| matches!(w, Watcher::Waiter(tx) if !tx.is_closed())),
+            "the waiter still waiting is not told"
+        );
+        drop(waiting);
     }
 
     /// `wait_exit` on a process whose exit sequence has begun but not yet told its
