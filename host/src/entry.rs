@@ -252,6 +252,12 @@ impl ProcessEntry {
     pub(crate) fn remove_link(&self, other: Pid) {
         if let Some(set) = self.links.lock().expect("links lock").as_mut() {
             set.remove(&other);
+            // A process that once held many links (a pool's owner) does not keep their room
+            // for life: shrunk to twice what is left once it is a quarter full, which costs
+            // O(1) per unlink, amortised.
+            if set.len() < set.capacity() / 4 {
+                set.shrink_to(set.len() * 2);
+            }
         }
     }
 
@@ -377,6 +383,25 @@ mod tests {
             ..Start::default()
         };
         (ProcessEntry::new(7, None, mailbox, start), exits, receiver)
+    }
+
+    #[test]
+    fn links_removed_give_their_room_back() {
+        let (entry, _supervisor, _mailbox) = supervised();
+        for pid in 0..10_000 {
+            assert!(entry.add_link(pid));
+        }
+        for pid in 1..10_000 {
+            entry.remove_link(pid);
+        }
+        let links = entry.links.lock().unwrap();
+        let set = links.as_ref().expect("live");
+        assert!(set.contains(&0));
+        assert!(
+            set.capacity() <= 64,
+            "room for {} links kept",
+            set.capacity()
+        );
     }
 
     #[test]
