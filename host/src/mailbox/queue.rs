@@ -45,13 +45,7 @@ impl<T> Queue<T> {
 
     /// Items queued.
     pub(crate) fn len(&self) -> usize {
-        self.head.len()
-            + self
-                .rest
-                .iter()
-                .flat_map(|r| r.iter())
-                .map(VecDeque::len)
-                .sum::<usize>()
+        self.chunks().map(VecDeque::len).sum()
     }
 
     /// The oldest item.
@@ -92,9 +86,7 @@ impl<T> Queue<T> {
 
     /// The items, oldest first.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &T> {
-        self.head
-            .iter()
-            .chain(self.rest.iter().flat_map(|r| r.iter()).flatten())
+        self.chunks().flatten()
     }
 
     /// Take the item at `index` (0 is the oldest), if there is one.
@@ -127,13 +119,12 @@ impl<T> Queue<T> {
     /// Room for items the queue holds now.
     #[cfg(test)]
     pub(crate) fn capacity(&self) -> usize {
-        self.head.capacity()
-            + self
-                .rest
-                .iter()
-                .flat_map(|r| r.iter())
-                .map(VecDeque::capacity)
-                .sum::<usize>()
+        self.chunks().map(VecDeque::capacity).sum()
+    }
+
+    /// The chunks, oldest first.
+    fn chunks(&self) -> impl Iterator<Item = &VecDeque<T>> {
+        std::iter::once(&self.head).chain(self.rest.iter().flat_map(|r| r.iter()))
     }
 
     /// `head` was emptied: the next chunk takes its place, and the emptied one is freed.
