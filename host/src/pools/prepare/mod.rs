@@ -43,8 +43,11 @@ pub(super) use demand::Demand;
 /// it.
 const MADV_POPULATE_WRITE: libc::c_int = 23;
 
-/// One slot handed out in this many (without warm pages) is a probe.
-const PROBE_EVERY: u32 = 8;
+/// One slot handed out in this many (without warm pages) is a probe. A probe costs its own
+/// spawn the page faults a prepared slot spares, and this thread a `mincore` read of
+/// [`SAMPLE_BYTES`]: at one in 8 that was a tenth of the CPU of a run of spawns. At one in 32
+/// a change of the modules being spawned is learned within 64 spawns.
+const PROBE_EVERY: u32 = 32;
 
 /// A probe's pages are read this far from its start (a stack's: from its end): past a Rust
 /// guest's data, whether built with the SDK's 66 KiB shadow stack or the toolchain's 1 MiB
