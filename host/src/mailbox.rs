@@ -422,10 +422,10 @@ impl Mailbox {
 
     /// Add `n` (wrapping) to what the process has taken. Only `&mut self` methods of the
     /// process's own mailbox come here, so nothing else writes the count meanwhile.
-    fn count_taken(&self, n: usize) {
+    fn count_taken(&self, n: isize) {
         let taken = &self.shared.taken;
         taken.store(
-            taken.load(Ordering::Relaxed).wrapping_add(n),
+            taken.load(Ordering::Relaxed).wrapping_add_signed(n),
             Ordering::Relaxed,
         );
     }
@@ -471,7 +471,7 @@ impl Mailbox {
     /// Put messages a batch did not handle back at the front, in their order.
     pub(crate) fn put_back(&mut self, msgs: impl DoubleEndedIterator<Item = Message>) {
         for msg in msgs.rev() {
-            self.count_taken(usize::MAX); // -1, wrapping
+            self.count_taken(-1);
             if let Some(bounded) = &self.shared.bounded
                 && msg.droppable()
             {

@@ -96,7 +96,7 @@ impl NodeInner {
         &self,
         dest: &Dest,
     ) -> Result<Option<Arc<ProcessEntry>>, RegistryError> {
-        Ok(self.pid_of(dest)?.and_then(|pid| self.entry(pid)))
+        self.with_live(dest, Arc::clone)
     }
 
     /// `f` applied to the live process `dest` stands for, if any, under the process table's
@@ -106,7 +106,7 @@ impl NodeInner {
     pub(crate) fn with_live<R>(
         &self,
         dest: &Dest,
-        f: impl FnOnce(&ProcessEntry) -> R,
+        f: impl FnOnce(&Arc<ProcessEntry>) -> R,
     ) -> Result<Option<R>, RegistryError> {
         let Some(pid) = self.pid_of(dest)? else {
             return Ok(None);
