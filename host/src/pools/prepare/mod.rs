@@ -12,12 +12,14 @@
 //! once they stop (the `demand` module).
 //!
 //! Which pages: those resident in both of the last two *probes*, slots handed out
-//! unprepared, each read after a later slot is handed out (its holder has run its start by
-//! then, in the usual burst) — at once while there is no guess yet, else when the thread
-//! next wakes to refill or check the reserve — and forgotten if it is released first. Every
-//! [`PROBE_EVERY`]th slot is a probe, so the guess follows the modules being spawned; it is
-//! never learned from a prepared slot, whose untouched prepared pages would look used, and
-//! one large process does not make it large. When it changes, the reserve made for the old
+//! unprepared. A probe is handed in to be read [`HAND_IN_AFTER`] slots after it (its holder
+//! has run its start by then, even with a few spawns under way at once), or at the next slot
+//! while there is no guess yet; it is read at once while there is no guess, else when the
+//! thread next wakes to refill or check the reserve, and forgotten if it is released first.
+//! A probe with nothing resident has not started: it teaches nothing, unless the probe
+//! before it agrees. Every [`PROBE_EVERY`]th slot is a probe, so the guess follows the
+//! modules being spawned; it is never learned from a prepared slot, whose untouched prepared
+//! pages would look used, and one large process does not make it large. When it changes, the reserve made for the old
 //! guess goes back to the kernel. A wrong guess costs memory only: at most
 //! [`MAX_PREPARED_BYTES`] per slot, which go back to the kernel with the slot's own pages
 //! when it is released (its `prepared` extent).
@@ -48,6 +50,13 @@ const MADV_POPULATE_WRITE: libc::c_int = 23;
 /// [`SAMPLE_BYTES`]: at one in 8 that was a tenth of the CPU of a run of spawns. At one in 32
 /// a change of the modules being spawned is learned within 64 spawns.
 const PROBE_EVERY: u32 = 32;
+
+/// Once there is a guess, a probe is handed in to be read this many slots after it: halfway
+/// to the next. Handed in at the next slot, it was read while its process was still
+/// starting, as often as one time in four in a run of spawns (the next slot was taken by a
+/// spawn on the other worker): it looked smaller than it was, or empty, and the reserve
+/// made for the right pages was thrown away for it.
+const HAND_IN_AFTER: u32 = PROBE_EVERY / 2;
 
 /// A probe's pages are read this far from its start (a stack's: from its end): past a Rust
 /// guest's data, whether built with the SDK's 66 KiB shadow stack or the toolchain's 1 MiB
@@ -84,21 +93,23 @@ impl Slots {
                 None => self.cold(state),
             };
         }
-        // The probe handed out before this slot has had its start: learn from it. Once there
-        // is a guess, the thread reads it when it next runs (to refill the reserve, or to
-        // check it), not at once: waking a sleeping thread for it took the spawning worker a
-        // system call and a cross-CPU wake-up every eighth spawn, twice the refills'. Until
-        // then no reserve may be wanted (one that idled to nothing wants none until a spawn
-        // misses a prepared slot, and only a guess makes that a miss): the probe wakes it.
-        if let Some(probe) = state.probe.take() {
+        state.turn = (state.turn + 1) % PROBE_EVERY;
+        let probe_turn = state.turn == 0;
+        // The probe has had its start by now: learn from it. Once there is a guess, the
+        // thread reads it when it next runs (to refill the reserve, or to check it), not at
+        // once: waking a sleeping thread for it took the spawning worker a system call and a
+        // cross-CPU wake-up every eighth spawn, twice the refills'. Until then no reserve may
+        // be wanted (one that idled to nothing wants none until a spawn misses a prepared
+        // slot, and only a guess makes that a miss): the probe wakes it.
+        if (!state.guess || state.turn == HAND_IN_AFTER)
+            && let Some(probe) = state.probe.take()
+        {
             state.before = state.sample.replace(probe);
             state.samples += 1;
             if !state.guess {
                 self.wake.notify();
             }
         }
-        state.turn = (state.turn + 1) % PROBE_EVERY;
-        let probe_turn = state.turn == 0;
         let missed = !probe_turn && state.guess && state.prepared.is_empty();
         state.demand.took(missed);
         let slot = match state.prepared.pop() {
@@ -106,7 +117,11 @@ impl Slots {
             prepared => {
                 state.prepared.extend(prepared);
                 let slot = self.cold(state)?;
-                state.probe = Some(slot);
+                // A slot handed out unprepared because none was ready is no probe once there
+                // is a guess: the probe waiting to be handed in stays the one read.
+                if probe_turn || !state.guess {
+                    state.probe = Some(slot);
+                }
                 slot
             }
         };
@@ -215,6 +230,12 @@ impl Slots {
             _ => self.footprint(before),
         };
         let footprint = self.footprint(sample);
+        if before.is_empty() != footprint.is_empty() {
+            // One of them had not started when it was read: keep the guess, and read that
+            // one again as the probe before the next.
+            learned.last = (!footprint.is_empty()).then_some((sample.base, footprint));
+            return;
+        }
         let shared: Vec<usize> = footprint
             .iter()
             .copied()

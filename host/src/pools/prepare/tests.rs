@@ -137,20 +137,20 @@ fn a_new_guess_sends_the_reserve_made_for_the_old_one_back() {
 #[test]
 fn one_large_process_does_not_make_every_slot_large() {
     let slots = learned(64, &[0]);
-    // The next probe touches many pages; the slot after it hands it in to be read, which
-    // the thread does once spawns have taken its reserve below half.
-    for _ in 0..2 * PROBE_EVERY {
-        let slot = slots.acquire().expect("slot");
-        if slot.prepared == 0 {
-            touch(slot, &(0..12).collect::<Vec<_>>());
-            let target = slots.lock().demand.target();
-            for _ in 0..target {
-                touch(slots.acquire().expect("slot"), &[0]);
-            }
-            break;
-        }
-        touch(slot, &[0]);
+    // The next probe touches many pages. It is handed in to be read halfway to the next
+    // probe, and read once spawns have taken the reserve below half.
+    let probe = {
+        let mut state = slots.lock();
+        state.turn = PROBE_EVERY - 1;
+        slots.take_unwarmed(&mut state).expect("probe")
+    };
+    assert_eq!(probe.prepared, 0, "a probe is handed out unprepared");
+    touch(probe, &(0..12).collect::<Vec<_>>());
+    let samples = slots.lock().samples;
+    for _ in 0..HAND_IN_AFTER {
+        touch(slots.acquire().expect("slot"), &[0]);
     }
+    assert_eq!(slots.lock().samples, samples + 1, "the probe is handed in");
     eventually(&slots, "the large probe learned from", |s| {
         s.learned == s.samples && !s.prepared.is_empty() && s.preparing.is_none()
     });
@@ -161,6 +161,57 @@ fn one_large_process_does_not_make_every_slot_large() {
             1,
             "only the shared page"
         );
+    }
+}
+
+#[test]
+fn a_probe_is_handed_in_to_be_read_only_halfway_to_the_next() {
+    let slots = learned(16, &[0]);
+    let mut state = slots.lock();
+    state.turn = PROBE_EVERY - 1;
+    let probe = slots.take_unwarmed(&mut state).expect("probe");
+    assert_eq!(probe.prepared, 0, "a probe is handed out unprepared");
+    let samples = state.samples;
+    for taken in 1..HAND_IN_AFTER {
+        let _slot = slots.take_unwarmed(&mut state).expect("slot");
+        assert_eq!(
+            state.samples, samples,
+            "the probe is handed in {taken} slots after it, its process maybe still starting"
+        );
+    }
+    let _slot = slots.take_unwarmed(&mut state).expect("slot");
+    assert_eq!(state.samples, samples + 1, "the probe is never handed in");
+    assert!(state.sample.is_some_and(|s| s.base == probe.base));
+}
+
+#[test]
+fn a_probe_read_before_its_process_touched_a_page_leaves_the_guess_alone() {
+    let slots = learned(16, &[0]);
+    // A probe handed in and read before its process wrote anything (a spawn that has not
+    // run its start yet).
+    let samples = {
+        let mut state = slots.lock();
+        state.turn = PROBE_EVERY - 1;
+        let _probe = slots.take_unwarmed(&mut state).expect("probe");
+        state.turn = HAND_IN_AFTER - 1;
+        let _next = slots.take_unwarmed(&mut state).expect("slot");
+        state.samples
+    };
+    // Spawns take the reserve below half: the thread wakes to refill it, and reads the
+    // probe first.
+    let _taken: Vec<Slot> = (0..HAND_IN_AFTER)
+        .map(|_| slots.acquire().expect("slot"))
+        .collect();
+    eventually(&slots, "the probe is read", |s| s.learned >= samples);
+    assert!(
+        slots.lock().guess,
+        "an empty probe made the pool forget which pages to prepare"
+    );
+    eventually(&slots, "the reserve refilled", |s| {
+        s.prepared.len() == s.demand.target() && s.preparing.is_none()
+    });
+    for slot in slots.lock().prepared.clone() {
+        assert!(resident(&slots, slot, 16)[0], "prepared with the guess");
     }
 }
 
@@ -345,8 +396,8 @@ fn a_probe_is_read_when_the_thread_next_refills_not_by_waking_it() {
         assert!(start.elapsed().as_secs() < 10, "the thread never waited");
         std::thread::sleep(Duration::from_millis(1));
     }
-    // A probe's turn, then the slot after it, which hands the probe in to be read; the
-    // reserve is still over half full.
+    // A probe's turn, then the slot that hands the probe in to be read; the reserve is
+    // still over half full.
     let mut state = slots.lock();
     state.turn = PROBE_EVERY - 1;
     let probe = slots.take_unwarmed(&mut state).expect("probe");
@@ -354,6 +405,7 @@ fn a_probe_is_read_when_the_thread_next_refills_not_by_waking_it() {
     drop(state);
     touch(probe, &[0]);
     let mut state = slots.lock();
+    state.turn = HAND_IN_AFTER - 1;
     let _next = slots.take_unwarmed(&mut state).expect("slot");
     let samples = state.samples;
     assert!(state.prepared.len() >= state.demand.low_water());
@@ -389,4 +441,20 @@ fn a_pool_idled_to_nothing_before_it_learned_anything_learns_when_spawns_come() 
         })
         .collect();
     eventually(&slots, "a guess learned from the probes", |s| s.guess);
+}
+
+#[test]
+fn a_slot_handed_out_unprepared_for_want_of_a_ready_one_is_no_probe() {
+    let slots = learned(16, &[0]);
+    let mut state = slots.lock();
+    state.turn = PROBE_EVERY - 1;
+    let probe = slots.take_unwarmed(&mut state).expect("probe");
+    // Spawns outran the thread: the next slot is taken before its process started too.
+    let _taken = std::mem::take(&mut state.prepared);
+    let missed = slots.take_unwarmed(&mut state).expect("slot");
+    assert_eq!(missed.prepared, 0, "nothing was ready");
+    assert!(
+        state.probe.is_some_and(|p| p.base == probe.base),
+        "the probe to be handed in is the slot taken last, not the probe"
+    );
 }
