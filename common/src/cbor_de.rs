@@ -181,6 +181,12 @@ impl<'de> Deserializer<'de> {
         }
         let n = self.argument(head)?;
         let bytes = self.read(head.at, |r| r.take(n))?;
+        // Most texts a server decodes are short ASCII names (variants, fields, keys): checked
+        // inline, without the call into `from_utf8`.
+        if bytes.is_ascii() {
+            // SAFETY: ASCII is UTF-8.
+            return Ok(unsafe { std::str::from_utf8_unchecked(bytes) });
+        }
         std::str::from_utf8(bytes).map_err(|_| invalid_utf8(head.at))
     }
 

@@ -272,13 +272,25 @@ pub fn handle_batch<S: GenServer>(
         handled += 1;
         BATCH_REMAINING.with(|r| r.set(remaining));
         let mut caller = None;
+        let noreply = |result| match result {
+            // A cast's or plain message's `noreply(none)` is left out (see `batch-result`):
+            // the common case builds no outcome at all.
+            NoreplyResult::Noreply(WitNext::None) => None,
+            result => Some(Outcome::Noreply(result)),
+        };
         let outcome = match envelope {
             Envelope::Call((len, from)) => {
                 caller = Some(from);
                 Outcome::Call(handle_call(slot, term(len), from))
             }
-            Envelope::Cast(len) => Outcome::Noreply(handle_cast(slot, term(len))),
-            Envelope::Info(len) => Outcome::Noreply(handle_message(slot, term(len))),
+            Envelope::Cast(len) => match noreply(handle_cast(slot, term(len))) {
+                Some(outcome) => outcome,
+                None => continue,
+            },
+            Envelope::Info(len) => match noreply(handle_message(slot, term(len))) {
+                Some(outcome) => outcome,
+                None => continue,
+            },
         };
         let go_on = matches!(
             outcome,
@@ -288,7 +300,6 @@ pub fn handle_batch<S: GenServer>(
                     | CallResult::Badarg(_)
             ) | Outcome::Noreply(NoreplyResult::Noreply(WitNext::None))
         );
-        // A cast's or plain message's `noreply(none)` is left out (see `batch-result`).
         if caller.is_some() || !go_on {
             HANDLED.with(|h| {
                 let mut kept = h.take();
