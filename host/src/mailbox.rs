@@ -41,7 +41,7 @@ use crate::Pid;
 use crate::error::CallError;
 use crate::exit::ExitReason;
 use crate::process_limits::{MailboxBound, Overflow};
-use crate::term::Term;
+use crate::term::{QueuedTerm, Term};
 use queue::Queue;
 
 mod queue;
@@ -58,11 +58,11 @@ pub(crate) enum Message {
         reply: ReplySlot,
     },
     /// A cast.
-    Cast(Term),
+    Cast(QueuedTerm),
     /// A plain message.
-    Info(Term),
+    Info(QueuedTerm),
     /// A `start-timer` timer fired.
-    Timer { timer: u64, msg: Term },
+    Timer { timer: u64, msg: QueuedTerm },
     /// A monitored process exited.
     Down {
         monitor: u64,
@@ -349,9 +349,8 @@ impl Message {
     /// envelope, or a large message.
     pub(crate) fn batchable(&self) -> bool {
         match self {
-            Message::Call { request: term, .. } | Message::Cast(term) | Message::Info(term) => {
-                term.len() <= MAX_BATCHED_TERM
-            }
+            Message::Call { request, .. } => request.len() <= MAX_BATCHED_TERM,
+            Message::Cast(term) | Message::Info(term) => term.len() <= MAX_BATCHED_TERM,
             Message::Down { .. } | Message::Exit { .. } | Message::Timer { .. } => false,
         }
     }

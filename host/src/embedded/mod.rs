@@ -244,8 +244,8 @@ impl Core {
 
     fn message(self: &Arc<Self>, msg: Message) -> Option<Received> {
         Some(match msg {
-            Message::Info(term) => Received::Message(term),
-            Message::Cast(term) => Received::Cast(term),
+            Message::Info(term) => Received::Message(term.into_vec()),
+            Message::Cast(term) => Received::Cast(term.into_vec()),
             Message::Call {
                 request,
                 caller,
@@ -271,7 +271,10 @@ impl Core {
                 }
             }
             Message::Exit { from, reason } => Received::Exit { from, reason },
-            Message::Timer { timer, msg } => Received::Timer { timer, msg },
+            Message::Timer { timer, msg } => Received::Timer {
+                timer,
+                msg: msg.into_vec(),
+            },
         })
     }
 

@@ -179,7 +179,9 @@ impl Host for ProcessCtx {
             .give_away(self.pid, &table, to, data, |p| node.entry(p).is_some());
         answer(given.map(|(to, msg)| {
             if let Some(entry) = node.entry(to) {
-                let _ = entry.mailbox.send(crate::mailbox::Message::Info(msg));
+                let _ = entry
+                    .mailbox
+                    .send(crate::mailbox::Message::Info(crate::term::queued(msg)));
             }
         }))
     }

@@ -19,7 +19,7 @@ fn drain(rx: &mut Mailbox) -> usize {
 fn burst_is_given_back(bound: Option<MailboxBound>, n: usize) {
     let (tx, mut rx) = mailbox(bound);
     for _ in 0..n {
-        assert!(tx.send(Message::Cast(vec![0x01])).is_ok());
+        assert!(tx.send(Message::Cast(smallvec::smallvec![0x01])).is_ok());
     }
     assert_eq!(drain(&mut rx), n);
     assert!(
@@ -44,7 +44,7 @@ fn a_queue_that_stays_short_keeps_its_buffer_between_messages() {
     let (tx, mut rx) = mailbox(None);
     for _ in 0..3 {
         for _ in 0..CHUNK / 2 {
-            assert!(tx.send(Message::Cast(vec![0x01])).is_ok());
+            assert!(tx.send(Message::Cast(smallvec::smallvec![0x01])).is_ok());
         }
         assert_eq!(drain(&mut rx), CHUNK / 2);
     }
@@ -60,7 +60,7 @@ fn a_long_queue_gives_its_memory_back_as_the_process_takes_its_messages() {
     let (tx, mut rx) = mailbox(None);
     let n = 100 * CHUNK;
     for _ in 0..n {
-        assert!(tx.send(Message::Cast(vec![0x01])).is_ok());
+        assert!(tx.send(Message::Cast(smallvec::smallvec![0x01])).is_ok());
     }
     let mut cx = Context::from_waker(Waker::noop());
     for _ in 0..n / 2 {
@@ -77,7 +77,7 @@ fn a_long_queue_gives_its_memory_back_as_the_process_takes_its_messages() {
 fn queued_counts_what_waits_including_exit_signals_and_messages_put_back() {
     let (tx, mut rx) = mailbox(None);
     for _ in 0..5 {
-        assert!(tx.send(Message::Cast(vec![0x01])).is_ok());
+        assert!(tx.send(Message::Cast(smallvec::smallvec![0x01])).is_ok());
     }
     assert_eq!(tx.queued(), 5);
     let batch: Vec<Message> = std::iter::from_fn(|| rx.next_batchable()).collect();
@@ -89,4 +89,25 @@ fn queued_counts_what_waits_including_exit_signals_and_messages_put_back() {
     assert_eq!(tx.queued(), 3, "two messages put back wait again");
     assert_eq!(drain(&mut rx), 3);
     assert_eq!(tx.queued(), 0);
+}
+
+/// A queue slot holds a short message's term inline: a message is no larger for it than with
+/// a `Vec`, and a long term keeps the buffer it was sent in.
+#[test]
+fn a_short_term_is_kept_inside_its_message_and_a_long_one_in_its_own_buffer() {
+    assert!(
+        std::mem::size_of::<Message>() <= 48,
+        "a message grew to {} bytes",
+        std::mem::size_of::<Message>()
+    );
+    let short = crate::term::queued(vec![0x63, b'i', b'n', b'c']);
+    assert!(!short.spilled(), "a 4-byte term is kept inline");
+    let long = vec![0x5A; crate::term::INLINE_TERM + 1];
+    let buffer = long.as_ptr();
+    let long = crate::term::queued(long);
+    assert_eq!(long.as_ptr(), buffer, "a long term is copied");
+    // A short term in a roomy buffer is kept inline all the same.
+    let mut roomy = Vec::with_capacity(1024);
+    roomy.extend_from_slice(&[0x01]);
+    assert!(!crate::term::queued(roomy).spilled());
 }

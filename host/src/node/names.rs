@@ -13,7 +13,7 @@ use crate::mailbox::Message;
 use crate::registry::{
     HeldBudget, Keys, RegisterEntryError, RegisterError, RegistryError, RegistryExists,
 };
-use crate::term::Term;
+use crate::term::{QueuedTerm, Term};
 
 /// Named registries of keys, as Elixir's `Registry`.
 ///
@@ -200,7 +200,10 @@ impl NodeInner {
         let mut sent = 0;
         for pid in self.registries.pids(registry, key)? {
             if let Some(entry) = self.entry(pid)
-                && entry.mailbox.send(Message::Info(msg.clone())).is_ok()
+                && entry
+                    .mailbox
+                    .send(Message::Info(QueuedTerm::from_slice(&msg)))
+                    .is_ok()
             {
                 sent += 1;
             }

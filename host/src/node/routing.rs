@@ -16,7 +16,7 @@ use crate::error::{CallError, SendError};
 use crate::exit::ExitReason;
 use crate::mailbox::{Message, Signal};
 use crate::process::CallTimeout;
-use crate::term::Term;
+use crate::term::{Term, queued};
 
 /// Where a call's reply comes.
 type ReplyWait = oneshot::Receiver<Result<Term, CallError>>;
@@ -133,7 +133,7 @@ impl NodeInner {
             .owner_exited(entry.pid, |p| self.processes.contains_key(&p));
         for (heir, msg) in transfers {
             if let Some(heir) = self.entry(heir) {
-                let _ = heir.mailbox.send(Message::Info(msg));
+                let _ = heir.mailbox.send(Message::Info(queued(msg)));
             }
         }
     }
@@ -226,13 +226,15 @@ impl NodeInner {
             return;
         }
         // What a mailbox refuses is dropped here, outside the process table's lock.
-        let _ = self.with_live(dest, |entry| entry.mailbox.send(Message::Cast(request)));
+        let _ = self.with_live(dest, |entry| {
+            entry.mailbox.send(Message::Cast(queued(request)))
+        });
     }
 
     pub(crate) fn send(&self, dest: &Dest, msg: Term) -> Result<(), SendError> {
         self.check_size("message", &msg)
             .map_err(SendError::Badarg)?;
-        match self.with_live(dest, |entry| entry.mailbox.send(Message::Info(msg)))? {
+        match self.with_live(dest, |entry| entry.mailbox.send(Message::Info(queued(msg))))? {
             Some(_) => Ok(()),
             None if matches!(dest, Dest::Pid(_)) => Ok(()),
             None => Err(SendError::NoProc),
@@ -243,7 +245,10 @@ impl NodeInner {
     /// destination that is gone is no error, as for `send-after`.
     pub(crate) fn send_timer(&self, dest: &Dest, timer: u64, msg: Term) {
         let _ = self.with_live(dest, |entry| {
-            entry.mailbox.send(Message::Timer { timer, msg })
+            entry.mailbox.send(Message::Timer {
+                timer,
+                msg: queued(msg),
+            })
         });
     }
 

@@ -7,6 +7,7 @@ use super::flow::{Flow, call_flow, noreply_flow};
 use crate::bindings::{Genserver, WitEnvelope, WitNext, WitOutcome, WitReplyTo};
 use crate::exit::ExitReason;
 use crate::mailbox::Message;
+use crate::term::QueuedTerm;
 
 /// Most messages one `handle-batch` carries: enough to amortise entering the guest, few enough
 /// that signals and the batch's first callers are not kept waiting long.
@@ -114,19 +115,19 @@ pub(super) async fn handle_batch(
     let mut unhandled = Vec::with_capacity(batch.len() - handled);
     for envelope in batch.into_iter().skip(handled) {
         let end = offset + envelope_len(&envelope);
-        let term = terms[offset..end].to_vec();
+        let term = &terms[offset..end];
         offset = end;
         unhandled.push(match envelope {
             WitEnvelope::Call((_, from)) => match ctx.calls.take(from.tag) {
                 Some(reply) => Message::Call {
-                    request: term,
+                    request: term.to_vec(),
                     caller: from.caller,
                     reply,
                 },
                 None => continue,
             },
-            WitEnvelope::Cast(_) => Message::Cast(term),
-            WitEnvelope::Info(_) => Message::Info(term),
+            WitEnvelope::Cast(_) => Message::Cast(QueuedTerm::from_slice(term)),
+            WitEnvelope::Info(_) => Message::Info(QueuedTerm::from_slice(term)),
         });
     }
     ctx.mailbox.put_back(unhandled.into_iter());

@@ -460,12 +460,12 @@ impl Process {
                 noreply_flow(store.data(), r)
             }
             Event::Message(Message::Cast(req)) => {
-                let r = guest.call_handle_cast(&mut *store, &req).await;
+                let r = guest.call_handle_cast(&mut *store, &req.into_vec()).await;
                 noreply_flow(store.data(), r)
             }
             Event::Message(Message::Info(msg)) => {
                 let r = guest
-                    .call_handle_info(&mut *store, &WitInfo::Message(msg))
+                    .call_handle_info(&mut *store, &WitInfo::Message(msg.into_vec()))
                     .await;
                 noreply_flow(store.data(), r)
             }
@@ -474,7 +474,10 @@ impl Process {
                 if let Some(timers) = store.data_mut().timers.as_mut() {
                     timers.fired(timer);
                 }
-                let info = WitInfo::Timer(WitTimerFired { timer, msg });
+                let info = WitInfo::Timer(WitTimerFired {
+                    timer,
+                    msg: msg.into_vec(),
+                });
                 let r = guest.call_handle_info(&mut *store, &info).await;
                 noreply_flow(store.data(), r)
             }

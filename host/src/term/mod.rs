@@ -22,9 +22,29 @@ pub(crate) use otter_common::shown;
 pub(crate) use otter_common::walk;
 
 use serde::de::DeserializeOwned;
+use smallvec::SmallVec;
 
 use otter_common::NULL;
 pub use otter_common::{MAX_TERM_DEPTH, Term, TermError, encode};
+
+/// The longest term a queued message keeps inline.
+pub(crate) const INLINE_TERM: usize = 16;
+
+/// A term as a mailbox keeps it: up to [`INLINE_TERM`] bytes inside the message itself, a
+/// longer one in the buffer it was sent in. Most requests are a name or a small tuple, so
+/// most messages are one slot of their queue: the process reads each without a second cache
+/// miss, and frees no buffer another thread allocated. As small as a `Vec`, so a message is
+/// no larger for it.
+pub(crate) type QueuedTerm = SmallVec<[u8; INLINE_TERM]>;
+
+/// `term` as a mailbox keeps it: copied in if it is short, else its buffer as it is.
+pub(crate) fn queued(term: Term) -> QueuedTerm {
+    if term.len() <= INLINE_TERM {
+        SmallVec::from_slice(&term)
+    } else {
+        SmallVec::from_vec(term)
+    }
+}
 
 /// Refuse a term that is not one well-formed CBOR item nested at most [`MAX_TERM_DEPTH`]
 /// deep, without recursion (safe on a process's fiber stack).
