@@ -19,10 +19,10 @@
 //! A probe with nothing resident has not started: it teaches nothing, unless the probe
 //! before it agrees. Every [`PROBE_EVERY`]th slot is a probe, so the guess follows the
 //! modules being spawned; it is never learned from a prepared slot, whose untouched prepared
-//! pages would look used, and one large process does not make it large. When it changes, the reserve made for the old
-//! guess goes back to the kernel. A wrong guess costs memory only: at most
-//! [`MAX_PREPARED_BYTES`] per slot, which go back to the kernel with the slot's own pages
-//! when it is released (its `prepared` extent).
+//! pages would look used, and one large process does not make it large. When it changes,
+//! the reserve made for the old guess goes back to the kernel. A wrong guess costs memory
+//! only: at most [`MAX_PREPARED_BYTES`] per slot, which go back to the kernel with the
+//! slot's own pages when it is released (its `prepared` extent).
 //!
 //! The thread waits for work without holding the pool, so it ends as soon as the pool's
 //! owners drop it (dropping the pool wakes it).
