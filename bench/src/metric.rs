@@ -30,6 +30,11 @@ pub(crate) fn rss_bytes() -> anyhow::Result<u64> {
     Ok(kib_field("/proc/self/status", "VmRSS:")? * 1024)
 }
 
+/// This process's page tables, in bytes (`VmPTE`): kernel memory that `VmRSS` leaves out.
+pub(crate) fn page_table_bytes() -> anyhow::Result<u64> {
+    Ok(kib_field("/proc/self/status", "VmPTE:")? * 1024)
+}
+
 /// Memory the kernel could still give without swapping, in bytes (`MemAvailable`).
 pub(crate) fn mem_available() -> anyhow::Result<u64> {
     Ok(kib_field("/proc/meminfo", "MemAvailable:")? * 1024)

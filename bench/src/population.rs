@@ -11,7 +11,7 @@ use std::time::Instant;
 use anyhow::{Context, ensure};
 use otter::{Node, Pid, SpawnOptions};
 
-use crate::metric::{mem_available, note, out, out_count, rss_bytes};
+use crate::metric::{mem_available, note, out, out_count, page_table_bytes, rss_bytes};
 use crate::node::{COUNTER, counter, op, unit};
 
 /// The server `spawn` starts.
@@ -33,6 +33,7 @@ pub(crate) async fn spawn(node: &Node, n: u64, guest: SpawnGuest) -> anyhow::Res
     let start = || node.spawn(module, unit(), SpawnOptions::default());
     start().await?;
     let r0 = rss_bytes()?;
+    let pt0 = page_table_bytes()?;
     let p0 = node.pool_residency();
     let t0 = Instant::now();
     let mut pids = Vec::with_capacity(n as usize);
@@ -41,6 +42,7 @@ pub(crate) async fn spawn(node: &Node, n: u64, guest: SpawnGuest) -> anyhow::Res
     }
     let elapsed = t0.elapsed();
     let r1 = rss_bytes()?;
+    let pt1 = page_table_bytes()?;
     let p1 = node.pool_residency();
     out(
         &format!("gen_server_spawn{suffix}"),
@@ -69,6 +71,13 @@ pub(crate) async fn spawn(node: &Node, n: u64, guest: SpawnGuest) -> anyhow::Res
     out(
         &format!("otter_mem_host_heap{suffix}"),
         per_process(r0, r1, n) - memories - stacks,
+        "bytes/proc",
+    );
+    // Not in the RSS: the page tables mapping those pages (each linear memory is a slot of
+    // `max_memory` bytes, so its pages get a page-table page of their own).
+    out(
+        &format!("otter_mem_page_tables{suffix}"),
+        per_process(pt0, pt1, n),
         "bytes/proc",
     );
     Ok(())
