@@ -71,6 +71,14 @@ fn learned(pages: usize, touched: &[usize]) -> Arc<Slots> {
     slots
 }
 
+/// The next slot, at a probe's turn.
+fn take_probe(slots: &Slots, state: &mut State) -> Slot {
+    state.turn = PROBE_EVERY - 1;
+    let probe = slots.take_unwarmed(state).expect("probe");
+    assert_eq!(probe.prepared, 0, "a probe is handed out unprepared");
+    probe
+}
+
 #[test]
 fn a_prepared_slot_has_the_probes_pages_resident_and_reads_as_zeros() {
     let slots = learned(64, &[3, 4, 10]);
@@ -139,12 +147,7 @@ fn one_large_process_does_not_make_every_slot_large() {
     let slots = learned(64, &[0]);
     // The next probe touches many pages. It is handed in to be read halfway to the next
     // probe, and read once spawns have taken the reserve below half.
-    let probe = {
-        let mut state = slots.lock();
-        state.turn = PROBE_EVERY - 1;
-        slots.take_unwarmed(&mut state).expect("probe")
-    };
-    assert_eq!(probe.prepared, 0, "a probe is handed out unprepared");
+    let probe = take_probe(&slots, &mut slots.lock());
     touch(probe, &(0..12).collect::<Vec<_>>());
     let samples = slots.lock().samples;
     for _ in 0..HAND_IN_AFTER {
@@ -168,9 +171,7 @@ fn one_large_process_does_not_make_every_slot_large() {
 fn a_probe_is_handed_in_to_be_read_only_halfway_to_the_next() {
     let slots = learned(16, &[0]);
     let mut state = slots.lock();
-    state.turn = PROBE_EVERY - 1;
-    let probe = slots.take_unwarmed(&mut state).expect("probe");
-    assert_eq!(probe.prepared, 0, "a probe is handed out unprepared");
+    let probe = take_probe(&slots, &mut state);
     let samples = state.samples;
     for taken in 1..HAND_IN_AFTER {
         let _slot = slots.take_unwarmed(&mut state).expect("slot");
@@ -191,8 +192,7 @@ fn a_probe_read_before_its_process_touched_a_page_leaves_the_guess_alone() {
     // run its start yet).
     let samples = {
         let mut state = slots.lock();
-        state.turn = PROBE_EVERY - 1;
-        let _probe = slots.take_unwarmed(&mut state).expect("probe");
+        take_probe(&slots, &mut state);
         state.turn = HAND_IN_AFTER - 1;
         let _next = slots.take_unwarmed(&mut state).expect("slot");
         state.samples
@@ -398,11 +398,7 @@ fn a_probe_is_read_when_the_thread_next_refills_not_by_waking_it() {
     }
     // A probe's turn, then the slot that hands the probe in to be read; the reserve is
     // still over half full.
-    let mut state = slots.lock();
-    state.turn = PROBE_EVERY - 1;
-    let probe = slots.take_unwarmed(&mut state).expect("probe");
-    assert_eq!(probe.prepared, 0, "a probe is handed out unprepared");
-    drop(state);
+    let probe = take_probe(&slots, &mut slots.lock());
     touch(probe, &[0]);
     let mut state = slots.lock();
     state.turn = HAND_IN_AFTER - 1;
@@ -447,8 +443,7 @@ fn a_pool_idled_to_nothing_before_it_learned_anything_learns_when_spawns_come() 
 fn a_slot_handed_out_unprepared_for_want_of_a_ready_one_is_no_probe() {
     let slots = learned(16, &[0]);
     let mut state = slots.lock();
-    state.turn = PROBE_EVERY - 1;
-    let probe = slots.take_unwarmed(&mut state).expect("probe");
+    let probe = take_probe(&slots, &mut state);
     // Spawns outran the thread: the next slot is taken before its process started too.
     let _taken = std::mem::take(&mut state.prepared);
     let missed = slots.take_unwarmed(&mut state).expect("slot");
