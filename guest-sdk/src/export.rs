@@ -292,13 +292,14 @@ pub fn handle_batch<S: GenServer>(
                 None => continue,
             },
         };
+        // An outcome of a cast or plain message asks for something: never a plain one.
         let go_on = matches!(
             outcome,
             Outcome::Call(
                 CallResult::Reply((_, WitNext::None))
                     | CallResult::Noreply(WitNext::None)
                     | CallResult::Badarg(_)
-            ) | Outcome::Noreply(NoreplyResult::Noreply(WitNext::None))
+            )
         );
         if caller.is_some() || !go_on {
             HANDLED.with(|h| {
