@@ -272,24 +272,20 @@ pub fn handle_batch<S: GenServer>(
         handled += 1;
         BATCH_REMAINING.with(|r| r.set(remaining));
         let mut caller = None;
-        let noreply = |result| match result {
-            // A cast's or plain message's `noreply(none)` is left out (see `batch-result`):
-            // the common case builds no outcome at all.
-            NoreplyResult::Noreply(WitNext::None) => None,
-            result => Some(Outcome::Noreply(result)),
-        };
+        // A cast's or plain message's `noreply(none)` is left out (see `batch-result`): the
+        // common case builds no outcome at all.
         let outcome = match envelope {
             Envelope::Call((len, from)) => {
                 caller = Some(from);
                 Outcome::Call(handle_call(slot, term(len), from))
             }
-            Envelope::Cast(len) => match noreply(handle_cast(slot, term(len))) {
-                Some(outcome) => outcome,
-                None => continue,
+            Envelope::Cast(len) => match handle_cast(slot, term(len)) {
+                NoreplyResult::Noreply(WitNext::None) => continue,
+                result => Outcome::Noreply(result),
             },
-            Envelope::Info(len) => match noreply(handle_message(slot, term(len))) {
-                Some(outcome) => outcome,
-                None => continue,
+            Envelope::Info(len) => match handle_message(slot, term(len)) {
+                NoreplyResult::Noreply(WitNext::None) => continue,
+                result => Outcome::Noreply(result),
             },
         };
         // An outcome of a cast or plain message asks for something: never a plain one.
