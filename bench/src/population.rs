@@ -73,8 +73,8 @@ pub(crate) async fn spawn(node: &Node, n: u64, guest: SpawnGuest) -> anyhow::Res
         per_process(r0, r1, n) - memories - stacks,
         "bytes/proc",
     );
-    // Not in the RSS: the page tables mapping those pages (each linear memory is a slot of
-    // `max_memory` bytes, so its pages get a page-table page of their own).
+    // Not in the RSS: the page tables mapping those pages (eight small memory slots, or one
+    // of `max_memory` bytes, to a page-table page).
     out(
         &format!("otter_mem_page_tables{suffix}"),
         per_process(pt0, pt1, n),

@@ -72,8 +72,9 @@ impl EngineConfig {
 
     /// The most linear memory one process may have. Default 16 MiB. A process that grows
     /// past it fails its allocation (a Rust guest then traps) and exits; nothing else does.
-    /// Each process reserves this much address space (not RAM) up front, so it also bounds how
-    /// many processes fit in the address space: 16 MiB × 100,000 is 1.6 TiB of the 128 TiB.
+    /// A process's memory reserves 256 KiB of address space (not RAM) at first, and this much
+    /// once it grows past that (it moves, once), so it also bounds how many large processes
+    /// fit in the address space: 16 MiB × 100,000 is 1.6 TiB of the 128 TiB.
     pub fn max_memory(&mut self, bytes: usize) -> &mut Self {
         self.max_memory = bytes;
         self
@@ -115,20 +116,19 @@ pub(crate) fn new_engine(cfg: &EngineConfig) -> anyhow::Result<(Engine, crate::p
     config.epoch_interruption(true);
     config.max_wasm_stack(cfg.max_wasm_stack);
     config.async_stack_size(cfg.async_stack_size());
-    // Processes are many and small: each memory is a slot of `max_memory` bytes in a shared
-    // region (see the `pools` module), with no virtual reservation or guard region of its own (those
+    // Processes are many and small: each memory is a slot (of at most `max_memory` bytes) in a
+    // shared region (see the `pools` module), with no virtual reservation or guard region of its own (those
     // exhaust address space and map count long before RAM), and no copy-on-write image
     // (4 kernel maps per instance; the slot allocator does not support images either). The
     // whole slot is accessible, so compiled code must check bounds against the memory's current
     // size: that is what a zero reservation and zero guard make it do. With memories that do
     // not move, a non-zero reservation would let it treat the whole reservation as
-    // valid-or-trap, and the rest of a slot does not trap.
+    // valid-or-trap, and the rest of a slot does not trap. Whether memories may move, the
+    // pools decide: one that outgrows a small slot moves into a larger one.
     config.memory_reservation(0);
     config.memory_guard_size(0);
     config.guard_before_linear_memory(false);
     config.memory_init_cow(false);
-    // Slots never move, so compiled code may keep a memory's base in a register across calls.
-    config.memory_may_move(false);
     config.cranelift_opt_level(wasmtime::OptLevel::Speed);
     let pools = crate::pools::install(&mut config, cfg.async_stack_size(), cfg.max_memory);
     let engine = wasmtime::Engine::new(&config).map_err(|e| anyhow::anyhow!("{e:#}"))?;

@@ -49,8 +49,8 @@ pub(crate) const MAX_TABLE_ELEMENTS: usize = 100_000;
 
 /// How many core instances, tables and linear memories one process may have. A component
 /// built with the SDK has three core instances, a few tables and one memory; each memory
-/// takes a `max_memory` slot of address space even when empty, so wasmtime's default of
-/// 10,000 of each would let one module reserve terabytes.
+/// takes a slot of address space even when empty (up to `max_memory`), so wasmtime's default
+/// of 10,000 of each would let one module reserve terabytes.
 pub(crate) const MAX_INSTANCES: usize = 32;
 /// See [`MAX_INSTANCES`].
 pub(crate) const MAX_TABLES: usize = 32;

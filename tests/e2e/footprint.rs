@@ -1,5 +1,5 @@
 //! What a live process keeps resident: the pages of its linear memory, and a heap that
-//! shares them.
+//! shares them; and a memory that outgrows the slot it starts in keeps its bytes.
 
 use otter::{Node, NodeConfig, SpawnOptions};
 use serde_json::{Value, json};
@@ -124,4 +124,46 @@ async fn the_heap_grows_around_memory_the_guest_grew_itself() {
     );
     let pong: Value = node.call(p, &json!("ping")).await.unwrap();
     assert_eq!(pong, json!("pong"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_whose_memory_outgrows_its_first_slot_keeps_its_state_and_so_do_its_neighbours() {
+    // A memory starts in a 256 KiB slot and moves, copied, into one of the per-process cap
+    // when it grows past it. 400 values of 1 KiB take it well past.
+    let node = node().await;
+    let spawn = || node.spawn("kv", otter::encode(&()).unwrap(), SpawnOptions::default());
+    let (before, grower) = (spawn().await.unwrap(), spawn().await.unwrap());
+    let _: Value = node
+        .call(before, &json!({"put": ["k", "before"]}))
+        .await
+        .unwrap();
+    let value = |i: usize| format!("{i:04}").repeat(256);
+    for i in 0..400 {
+        let _: Value = node
+            .call(grower, &json!({"put": [i.to_string(), value(i)]}))
+            .await
+            .unwrap();
+    }
+    let after = spawn().await.unwrap();
+    let _: Value = node
+        .call(after, &json!({"put": ["k", "after"]}))
+        .await
+        .unwrap();
+    for i in 0..400 {
+        let got: Value = node
+            .call(grower, &json!({"get": i.to_string()}))
+            .await
+            .unwrap();
+        assert_eq!(got, json!(value(i)), "key {i}");
+    }
+    let got: Value = node.call(before, &json!({"get": "k"})).await.unwrap();
+    assert_eq!(got, json!("before"));
+    let got: Value = node.call(after, &json!({"get": "k"})).await.unwrap();
+    assert_eq!(got, json!("after"));
+    let missing: Value = node.call(after, &json!({"get": "0"})).await.unwrap();
+    assert_eq!(
+        missing,
+        Value::Null,
+        "a neighbour sees none of the moved memory's data"
+    );
 }

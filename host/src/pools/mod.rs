@@ -26,16 +26,27 @@
 //!
 //! ## Linear memories
 //!
-//! A process's linear memory is one slot of `max_memory` bytes (the per-process cap), reserved
-//! but not committed. It grows in place up to the slot and never moves; growing past the slot
-//! fails. The whole slot is readable and writable, so the bytes past the memory's current size
-//! are not protected by the kernel: compiled code must check bounds against the current size,
-//! which is what it does when the engine reserves nothing and has no guard region
-//! (`memory_reservation(0)`, `memory_guard_size(0)`; `new_memory` refuses anything else).
+//! A process's linear memory may grow to `max_memory` bytes (the per-process cap), and
+//! starts in a *small slot* of [`SMALL_MEMORY_SLOT`] bytes, reserved but not committed. It
+//! grows in place up to its slot; growing past a small slot moves it, once, into a slot of
+//! the cap (its written pages copied, the small slot released), where it grows in place again
+//! and growing past the slot fails. A memory that needs more than a small slot at start takes
+//! a slot of the cap at once. The whole slot is readable and writable, so the bytes past the
+//! memory's current size are not protected by the kernel: compiled code must check bounds
+//! against the current size, which is what it does when the engine reserves nothing and has
+//! no guard region (`memory_reservation(0)`, `memory_guard_size(0)`; `new_memory` refuses
+//! anything else), and reload the memory's base after anything that may grow it
+//! (`memory_may_move`).
+//!
+//! Why two sizes: the kernel maps 2 MiB of address space per page-table page (4 KiB, zeroed
+//! when first needed). With every memory in a slot of the cap, 16 MiB by default, each idle
+//! process's few pages took a page-table page of their own: 4.7 KiB of kernel memory per
+//! process, and zeroing it was a fifth of a spawn's CPU. Eight small slots share one.
 //!
 //! ## Costs
 //!
-//! Virtual: `max_memory` plus one stack per process, never committed (`MAP_NORESERVE`; under
+//! Virtual: a small memory slot (`max_memory` once the memory outgrew it) plus one stack per
+//! process, never committed (`MAP_NORESERVE`; under
 //! `vm.overcommit_memory = 2` the kernel ignores that flag and counts whole chunks). Resident:
 //! only the pages a process touched, and the prepared reserve while spawns come (up to 33
 //! slots per pool with the pages recent processes shared, at most 64 KiB each: 4 MiB for a
@@ -94,6 +105,11 @@ const MAX_CHUNK_BYTES: usize = 64 << 30;
 /// A 32-bit linear memory never exceeds 4 GiB, so no slot needs to be larger.
 pub(crate) const MAX_MEMORY_SLOT: usize = 4 << 30;
 
+/// The slot a linear memory starts in while it fits: a Rust guest built with the SDK (a
+/// 64 KiB shadow stack, its data, an idle heap) starts in 192 KiB. Eight such slots share a
+/// page-table page.
+pub(crate) const SMALL_MEMORY_SLOT: usize = 256 << 10;
+
 /// At most this many released slots per pool keep their pages for the next holder.
 const WARM_SLOTS: usize = 1024;
 
@@ -111,7 +127,8 @@ const WARM_BYTES: usize = 1 << 20;
 #[derive(Clone)]
 pub(crate) struct Pools {
     stacks: Arc<Slots>,
-    memories: Arc<Slots>,
+    /// Small memory slots (none when the cap is no larger), then slots of the cap.
+    memories: Vec<Arc<Slots>>,
 }
 
 impl Pools {
@@ -128,7 +145,8 @@ impl Pools {
     /// process's; while spawns go on, a slot prepared or taken during the count may be
     /// counted once too few).
     pub(crate) fn resident(&self) -> (usize, usize) {
-        (self.memories.resident(), self.stacks.resident())
+        let memories = self.memories.iter().map(|slots| slots.resident()).sum();
+        (memories, self.stacks.resident())
     }
 }
 
@@ -141,14 +159,24 @@ pub(crate) fn install(config: &mut Config, stack_size: usize, max_memory: usize)
     stacks.slot_guard = page;
     stacks.grows_down = true;
     let stacks = Slots::preparing(stacks);
-    let memories = Slots::preparing(Slots::new(max_memory.clamp(1, MAX_MEMORY_SLOT), 0));
+    let cap = max_memory.clamp(1, MAX_MEMORY_SLOT).next_multiple_of(page);
+    let full = Slots::preparing(Slots::new(cap, 0));
+    let small =
+        (cap > SMALL_MEMORY_SLOT).then(|| Slots::preparing(Slots::new(SMALL_MEMORY_SLOT, 0)));
+    // Memories move only from a small slot into a full one; without small slots, compiled
+    // code may keep a memory's base in a register across calls.
+    config.memory_may_move(small.is_some());
     config.with_host_stack(Arc::new(StackPool {
         slots: stacks.clone(),
     }));
     config.with_host_memory(Arc::new(MemoryPool {
-        slots: memories.clone(),
+        small: small.clone(),
+        full: full.clone(),
     }));
-    Pools { stacks, memories }
+    Pools {
+        stacks,
+        memories: small.into_iter().chain([full]).collect(),
+    }
 }
 
 /// An address inside a chunk mapping.

@@ -5,7 +5,7 @@ use wasm_encoder::{
     BlockType, CodeSection, ExportKind, ExportSection, Function, FunctionSection, MemArg,
     MemorySection, MemoryType as MemType, TypeSection, ValType,
 };
-use wasmtime::{Engine, Instance, Module, StackCreator, Store, Trap};
+use wasmtime::{Engine, Instance, MemoryCreator, MemoryType, Module, StackCreator, Store, Trap};
 
 use super::*;
 use crate::engine::EngineConfig;
@@ -116,6 +116,12 @@ impl Guest {
 
     async fn load(&mut self, addr: u32) -> wasmtime::Result<i32> {
         self.call("load", addr as i32).await
+    }
+
+    async fn store(&mut self, addr: u32, value: i32) {
+        self.call::<(i32, i32), ()>("store", (addr as i32, value))
+            .await
+            .expect("store in bounds");
     }
 
     async fn grow(&mut self, pages: u32) -> i32 {
@@ -276,7 +282,7 @@ async fn out_of_bounds_access_inside_a_slot_traps() {
     let module = module(&engine, 1);
     let mut guest = Guest::new(&engine, &module).await;
     assert_eq!(guest.load(65532).await.expect("in bounds"), 0);
-    // Past the memory's size but inside its 16 MiB slot, which is mapped read-write.
+    // Past the memory's size: inside its slot, which is mapped read-write, and past it.
     for addr in [65533, 65536, 1 << 20, (16 << 20) - 4] {
         assert!(
             is_trap(guest.load(addr).await, Trap::MemoryOutOfBounds),
@@ -302,6 +308,112 @@ async fn memory_grows_to_its_slot_and_no_further() {
             .expect("the slot's last word"),
         0
     );
+    assert_eq!(guest.grow(1).await, -1);
+}
+
+/// Wasm pages in a small memory slot.
+const SMALL_PAGES: u32 = (SMALL_MEMORY_SLOT >> 16) as u32;
+
+#[tokio::test]
+async fn a_memory_outgrowing_its_small_slot_moves_once_with_its_bytes() {
+    let cap = 16 << 20;
+    let engine = engine(cap);
+    let module = module(&engine, 1);
+    let mut guest = Guest::new(&engine, &module).await;
+    let small = guest.memory_base();
+    guest.store(8, 11).await;
+    assert_eq!(guest.grow(SMALL_PAGES - 1).await, 1);
+    assert_eq!(
+        guest.memory_base(),
+        small,
+        "growth within the small slot stays"
+    );
+    let last = SMALL_MEMORY_SLOT as u32 - 4;
+    guest.store(last, 22).await;
+    assert_eq!(guest.grow(1).await, SMALL_PAGES as i32);
+    let full = guest.memory_base();
+    assert_ne!(full, small, "growth past the small slot moves the memory");
+    assert_eq!(guest.load(8).await.expect("moved"), 11);
+    assert_eq!(guest.load(last).await.expect("moved"), 22);
+    assert_eq!(guest.load(last + 4).await.expect("grown"), 0);
+    // Then it grows in place, to the cap and no further.
+    let rest = (cap >> 16) as u32 - SMALL_PAGES - 1;
+    assert_eq!(guest.grow(rest).await, SMALL_PAGES as i32 + 1);
+    assert_eq!(
+        guest.memory_base(),
+        full,
+        "growth within the full slot stays"
+    );
+    assert_eq!(
+        guest
+            .load(cap as u32 - 4)
+            .await
+            .expect("the cap's last word"),
+        0
+    );
+    assert_eq!(guest.grow(1).await, -1);
+    assert!(is_trap(
+        guest.load(cap as u32).await,
+        Trap::MemoryOutOfBounds
+    ));
+    assert_eq!(guest.load(8).await.expect("still there"), 11);
+    // The small slot it left is handed out again, reading as zeros.
+    let mut next = Guest::new(&engine, &module).await;
+    assert_eq!(next.memory_base(), small, "the small slot is reused");
+    assert_eq!(next.load(8).await.expect("in bounds"), 0);
+    assert_eq!(next.grow(SMALL_PAGES - 1).await, 1);
+    assert_eq!(next.load(last).await.expect("in bounds"), 0);
+}
+
+#[test]
+fn a_memory_starts_in_a_small_slot_unless_it_needs_more_at_start() {
+    let cap = 16 << 20;
+    let full = Slots::preparing(Slots::new(cap, 0));
+    let small = Slots::preparing(Slots::new(SMALL_MEMORY_SLOT, 0));
+    let pool = MemoryPool {
+        small: Some(small),
+        full,
+    };
+    let one_page = pool
+        .new_memory(MemoryType::new(1, None), 1 << 16, None, Some(0), 0)
+        .expect("a memory");
+    assert_eq!(one_page.byte_capacity(), SMALL_MEMORY_SLOT);
+    let fits = pool
+        .new_memory(
+            MemoryType::new(SMALL_PAGES, None),
+            SMALL_MEMORY_SLOT,
+            None,
+            Some(0),
+            0,
+        )
+        .expect("a memory");
+    assert_eq!(fits.byte_capacity(), SMALL_MEMORY_SLOT);
+    let larger = pool
+        .new_memory(
+            MemoryType::new(SMALL_PAGES + 1, None),
+            SMALL_MEMORY_SLOT + (1 << 16),
+            None,
+            Some(0),
+            0,
+        )
+        .expect("a memory");
+    assert_eq!(larger.byte_capacity(), cap);
+    // Eight small slots to a page-table page (2 MiB).
+    assert_eq!(
+        (fits.as_ptr() as usize).abs_diff(one_page.as_ptr() as usize),
+        SMALL_MEMORY_SLOT
+    );
+}
+
+#[tokio::test]
+async fn a_memory_without_small_slots_never_moves() {
+    // A cap no larger than a small slot: one size of slot.
+    let engine = engine(SMALL_MEMORY_SLOT);
+    let module = module(&engine, 1);
+    let mut guest = Guest::new(&engine, &module).await;
+    let base = guest.memory_base();
+    assert_eq!(guest.grow(SMALL_PAGES - 1).await, 1);
+    assert_eq!(guest.memory_base(), base);
     assert_eq!(guest.grow(1).await, -1);
 }
 
