@@ -183,6 +183,8 @@ erl_runs=$([ -n "${BEAM_RAW:-}" ] && echo "reused from $BEAM_RAW" || echo "$RUNS
     row "Otter only: idle server's memory: host heap (the rest)" bytes otter_mem_host_heap
     row "Otter only: idle server's page tables, not in the RSS" bytes otter_mem_page_tables
     row "Otter only: call round trip through \`call_term\`" ns otter_call_term_latency
+    row "Otter only: the floor under a call: \`handle-call\` entered directly, no process" ns otter_call_floor
+    row "Otter only: the floor under any callback: \`vsn\` entered directly" ns otter_entry_floor
     row "Otter only: many → one, clients as tokio tasks ↑" rate otter_many_to_one_tasks
     row "Otter only: RSS growth for a second burst of casts, to a second counter" mib otter_cast_second_burst_rss
     row "Otter only: restart, first tenth of the crash loop" us otter_restart_latency_first_tenth

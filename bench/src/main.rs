@@ -237,7 +237,7 @@ async fn run(bench: Bench, guests: PathBuf, workers: usize, spares: usize) -> an
     let node = node::start(&guests, spares).await?;
     match bench {
         Bench::Info => unreachable!("answered above"),
-        Bench::Call { n } => messaging::call(&node, n).await,
+        Bench::Call { n } => messaging::call(&node, &guests, n).await,
         Bench::Cast { n } => messaging::cast(&node, n).await,
         Bench::ManyToOne { p, n } => messaging::many_to_one(&node, p, n).await,
         Bench::ManyToOneTasks { p, n } => messaging::many_to_one_tasks(&node, p, n).await,

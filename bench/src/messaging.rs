@@ -1,17 +1,19 @@
 //! Calls and casts to one counter: `call`, `cast`, `many_to_one` (and its Otter-only
 //! variant `many_to_one_tasks`), each the same measurement as `beam_bench.erl`'s.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, ensure};
+use otter::call_floor::BareGuest;
 use otter::{Node, Pid, SpawnOptions};
 use serde::Serialize;
 use tokio::sync::Barrier;
 use tokio::task::JoinSet;
 
 use crate::metric::{out, rss_bytes};
-use crate::node::{CALLER, count, counter, op, unit};
+use crate::node::{CALLER, COUNTER, count, counter, op, unit};
 
 /// Calls (or casts) made before the timed ones, as the Erlang harness's `?WARMUP`.
 const WARMUP: u64 = 10_000;
@@ -22,8 +24,11 @@ const WARMUP: u64 = 10_000;
 /// &"inc")`: it encodes the request, waits up to 5 s (OTP's default timeout, which
 /// `gen_server:call/2` also arms) and decodes the reply. `otter_call_term_latency` is the
 /// same loop through `call_term` with the request encoded once, no timeout and the reply left
-/// as CBOR: the runtime's own share of a call.
-pub(crate) async fn call(node: &Node, n: u64) -> anyhow::Result<()> {
+/// as CBOR: the runtime's own share of a call. Then the floor under both, on a counter
+/// instance without a process (`otter::call_floor`): `otter_call_floor`, its `handle-call`
+/// entered directly `n` times (wasmtime's component call and the guest's own work), and
+/// `otter_entry_floor`, its `vsn` (entering the guest and lifting a short string).
+pub(crate) async fn call(node: &Node, guests: &Path, n: u64) -> anyhow::Result<()> {
     let pid = counter(node).await?;
     call_loop(node, pid, WARMUP).await?;
     let t0 = Instant::now();
@@ -39,6 +44,32 @@ pub(crate) async fn call(node: &Node, n: u64) -> anyhow::Result<()> {
     let elapsed = t0.elapsed();
     out(
         "otter_call_term_latency",
+        elapsed.as_nanos() as f64 / n as f64,
+        "ns/call",
+    );
+
+    let counter = guests.join(format!("{COUNTER}.wasm"));
+    let mut bare = BareGuest::start(&counter, &unit()).await?;
+    for _ in 0..WARMUP {
+        bare.handle_call(&inc).await?;
+    }
+    let t0 = Instant::now();
+    for _ in 0..n {
+        bare.handle_call(&inc).await?;
+    }
+    let elapsed = t0.elapsed();
+    out(
+        "otter_call_floor",
+        elapsed.as_nanos() as f64 / n as f64,
+        "ns/call",
+    );
+    let t0 = Instant::now();
+    for _ in 0..n {
+        bare.vsn().await?;
+    }
+    let elapsed = t0.elapsed();
+    out(
+        "otter_entry_floor",
         elapsed.as_nanos() as f64 / n as f64,
         "ns/call",
     );

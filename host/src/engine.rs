@@ -249,7 +249,7 @@ fn precheck(bytes: &[u8]) -> Result<(), String> {
 
 /// A component's bytes: components as they are, a core module built with the SDK wrapped
 /// into a component by its embedded WIT. [`precheck`] has passed.
-fn to_component(bytes: &[u8]) -> Result<Vec<u8>, String> {
+pub(crate) fn to_component(bytes: &[u8]) -> Result<Vec<u8>, String> {
     if wasmparser::Parser::is_component(bytes) {
         return Ok(bytes.to_vec());
     }

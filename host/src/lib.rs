@@ -80,6 +80,8 @@
 pub mod allocator;
 mod bindings;
 mod cache;
+#[doc(hidden)]
+pub mod call_floor;
 pub mod control;
 mod descriptors;
 mod dest;
