@@ -166,4 +166,9 @@ async fn a_server_whose_memory_outgrows_its_first_slot_keeps_its_state_and_so_do
         Value::Null,
         "a neighbour sees none of the moved memory's data"
     );
+    // Its state, exported from the moved memory, is whole.
+    let state = otter::to_json(&node.get_state(grower).await.unwrap()).unwrap();
+    let data = state["data"].as_object().expect("kv's state has its data");
+    assert_eq!(data.len(), 400);
+    assert_eq!(data["399"], json!(value(399)));
 }
