@@ -41,17 +41,17 @@
 //! Why two sizes: the kernel maps 2 MiB of address space per page-table page (4 KiB, zeroed
 //! when first needed). With every memory in a slot of the cap, 16 MiB by default, each idle
 //! process's few pages took a page-table page of their own: 4.7 KiB of kernel memory per
-//! process, and zeroing it was a fifth of a spawn's CPU. Eight small slots share one.
+//! process, and zeroing it was about a sixth of a spawn's CPU. Eight small slots share one.
 //!
 //! ## Costs
 //!
 //! Virtual: a small memory slot (`max_memory` once the memory outgrew it) plus one stack per
-//! process, never committed (`MAP_NORESERVE`; under
-//! `vm.overcommit_memory = 2` the kernel ignores that flag and counts whole chunks). Resident:
-//! only the pages a process touched, and the prepared reserve while spawns come (up to 33
-//! slots per pool with the pages recent processes shared, at most 64 KiB each: 4 MiB for a
-//! node at worst, 20 KiB a slot for small servers; none a few seconds after the spawns
-//! stop). Chunks are unmapped when the engine and every slot are gone.
+//! process, never committed (`MAP_NORESERVE`; under `vm.overcommit_memory = 2` the kernel
+//! ignores that flag and counts whole chunks). Resident: only the pages a process touched,
+//! and the prepared reserve while spawns come (up to 33 slots in each of the three pools,
+//! small memories, full memories and stacks, with the pages recent processes shared, at most
+//! 64 KiB each: 6 MiB for a node at worst, 20 KiB a slot for small servers; none a few
+//! seconds after the spawns stop). Chunks are unmapped when the engine and every slot are gone.
 //!
 //! ## Reuse
 //!
