@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use wasmtime::{LinearMemory, MemoryCreator, MemoryType};
 
+use super::residency::resident_runs;
 use super::{Scrub, Slot, Slots, swap_enabled};
 
 /// Hands out linear memories.
@@ -113,19 +114,10 @@ unsafe fn copy_written(slots: &Slots, from: Slot, to: Slot, len: usize) {
         unsafe { std::ptr::copy_nonoverlapping(from, to, len) };
         return;
     }
-    let mut page = 0;
-    while page < resident.len() {
-        if !resident[page] {
-            page += 1;
-            continue;
-        }
-        let run = resident[page..].iter().take_while(|r| **r).count();
-        let offset = page * slots.page;
+    for run in resident_runs(&resident) {
+        let (offset, bytes) = (run.start * slots.page, run.len() * slots.page);
         // SAFETY: whole pages within `len` of both slots, which do not overlap.
-        unsafe {
-            std::ptr::copy_nonoverlapping(from.add(offset), to.add(offset), run * slots.page)
-        };
-        page += run;
+        unsafe { std::ptr::copy_nonoverlapping(from.add(offset), to.add(offset), bytes) };
     }
 }
 

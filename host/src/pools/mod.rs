@@ -439,16 +439,12 @@ impl Slots {
         if !unsafe { self.residency(base, len, &mut resident) } {
             return false;
         }
-        let mut page = 0;
-        while page < resident.len() {
-            if !resident[page] {
-                page += 1;
-                continue;
-            }
-            let run = resident[page..].iter().take_while(|r| **r).count();
+        for run in residency::resident_runs(&resident) {
             // SAFETY: whole resident pages inside the slot, which nobody else uses.
-            unsafe { base.add(page * self.page).write_bytes(0, run * self.page) };
-            page += run;
+            unsafe {
+                base.add(run.start * self.page)
+                    .write_bytes(0, run.len() * self.page)
+            };
         }
         true
     }

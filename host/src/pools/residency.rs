@@ -3,6 +3,8 @@
 //! only to list the slots handed out (chunks live as long as the pool); the page tables are
 //! read outside it, so spawns and exits are not held up meanwhile.
 
+use std::ops::Range;
+
 use super::{Addr, Slot, Slots};
 
 /// Pages read per `mincore` when counting a whole pool: a GiB, with a 256 KiB buffer.
@@ -110,4 +112,16 @@ impl Slots {
         }
         (pages * self.page).saturating_sub(reserve)
     }
+}
+
+/// The runs of resident pages in `resident` (an entry per page, as [`Slots::residency`]
+/// fills it), as ranges of page indices.
+pub(super) fn resident_runs(resident: &[bool]) -> impl Iterator<Item = Range<usize>> + '_ {
+    let mut page = 0;
+    std::iter::from_fn(move || {
+        let start = page + resident.get(page..)?.iter().position(|r| *r)?;
+        let len = resident[start..].iter().take_while(|r| **r).count();
+        page = start + len;
+        Some(start..page)
+    })
 }

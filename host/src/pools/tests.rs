@@ -590,3 +590,15 @@ fn slots_are_never_backed_by_huge_pages() {
     }
     panic!("the slot's mapping is not in /proc/self/smaps");
 }
+
+#[test]
+fn resident_runs_are_the_stretches_of_resident_pages() {
+    let runs = |r: &[bool]| residency::resident_runs(r).collect::<Vec<_>>();
+    assert_eq!(runs(&[]), vec![]);
+    assert_eq!(runs(&[false, false]), vec![]);
+    assert_eq!(runs(&[true, true, true]), vec![0..3]);
+    assert_eq!(
+        runs(&[false, true, true, false, false, true]),
+        vec![1..3, 5..6]
+    );
+}
