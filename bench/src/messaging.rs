@@ -12,7 +12,7 @@ use serde::Serialize;
 use tokio::sync::Barrier;
 use tokio::task::JoinSet;
 
-use crate::metric::{out, rss_bytes};
+use crate::metric::{out, out_per_call, rss_bytes};
 use crate::node::{CALLER, COUNTER, count, counter, op, unit};
 
 /// Calls (or casts) made before the timed ones, as the Erlang harness's `?WARMUP`.
@@ -41,12 +41,7 @@ pub(crate) async fn call(node: &Node, guests: &Path, n: u64) -> anyhow::Result<(
     for _ in 0..n {
         node.call_term(pid, inc.clone(), None).await?;
     }
-    let elapsed = t0.elapsed();
-    out(
-        "otter_call_term_latency",
-        elapsed.as_nanos() as f64 / n as f64,
-        "ns/call",
-    );
+    out_per_call("otter_call_term_latency", t0.elapsed(), n);
 
     let counter = guests.join(format!("{COUNTER}.wasm"));
     let mut bare = BareGuest::start(&counter, &unit()).await?;
@@ -57,22 +52,12 @@ pub(crate) async fn call(node: &Node, guests: &Path, n: u64) -> anyhow::Result<(
     for _ in 0..n {
         bare.handle_call(&inc).await?;
     }
-    let elapsed = t0.elapsed();
-    out(
-        "otter_call_floor",
-        elapsed.as_nanos() as f64 / n as f64,
-        "ns/call",
-    );
+    out_per_call("otter_call_floor", t0.elapsed(), n);
     let t0 = Instant::now();
     for _ in 0..n {
         bare.vsn().await?;
     }
-    let elapsed = t0.elapsed();
-    out(
-        "otter_entry_floor",
-        elapsed.as_nanos() as f64 / n as f64,
-        "ns/call",
-    );
+    out_per_call("otter_entry_floor", t0.elapsed(), n);
     Ok(())
 }
 
@@ -198,7 +183,7 @@ async fn per_call(
         count(node, pid).await? == n + WARMUP,
         "the counter lost calls"
     );
-    out(metric, elapsed.as_nanos() as f64 / n as f64, "ns/call");
+    out_per_call(metric, elapsed, n);
     Ok(())
 }
 

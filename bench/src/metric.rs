@@ -12,6 +12,11 @@ pub(crate) fn out(name: &str, value: f64, unit: &str) {
     let _ = std::io::stdout().flush();
 }
 
+/// Print the time of one of `n` calls that took `elapsed` in all, in ns/call.
+pub(crate) fn out_per_call(name: &str, elapsed: std::time::Duration, n: u64) {
+    out(name, elapsed.as_nanos() as f64 / n as f64, "ns/call");
+}
+
 /// Print one whole-number figure, `name value unit`.
 pub(crate) fn out_count(name: &str, value: u64, unit: &str) {
     println!("{name} {value} {unit}");

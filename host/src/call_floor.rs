@@ -1,6 +1,6 @@
 //! The floor under a call: a guest's exports entered directly, on one store, with no process
-//! around it (no mailbox, task, routing or reply slot). `otter-bench floor` times them beside
-//! the call benchmarks, so that a table shows how much of a call is wasmtime's component call
+//! around it (no mailbox, task, routing or reply slot). `otter-bench call` times them after
+//! its call loops, so that a table shows how much of a call is wasmtime's component call
 //! and the guest's own work, which no change to the runtime can take away.
 //!
 //! Not an API for servers: a guest driven here has none of a process's imports (calling one
