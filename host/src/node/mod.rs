@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -77,7 +77,11 @@ pub(crate) struct NodeInner {
     /// Shared tables (ETS).
     pub(crate) tables: crate::table::Tables,
     /// Running supervisors by pid, so a name or pid reaches them (they are not processes).
-    pub(crate) supervisors: DashMap<Pid, Supervisor>,
+    /// Only through `insert_supervisor` and `remove_supervisor`, which keep `population`.
+    supervisors: DashMap<Pid, Supervisor>,
+    /// Processes in the table plus supervisors: what `max_processes` limits. Kept beside the
+    /// maps because their `len` takes every shard's lock, and every spawn asks.
+    population: AtomicUsize,
     next_pid: AtomicU64,
     next_ref: AtomicU64,
     /// Modules being upgraded and whether a release is being installed: a second upgrade
@@ -180,6 +184,7 @@ impl Node {
             registries: Registries::default(),
             tables,
             supervisors: DashMap::new(),
+            population: AtomicUsize::new(0),
             next_pid: AtomicU64::new(1),
             next_ref: AtomicU64::new(1),
             upgrading: Default::default(),

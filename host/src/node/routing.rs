@@ -112,11 +112,13 @@ impl NodeInner {
     /// Whether a start must fail with `system_limit`: supervisors count toward
     /// `max_processes` as the processes they are in OTP.
     pub(crate) fn at_process_limit(&self) -> bool {
-        self.processes.len() + self.supervisors.len() >= self.config.max_processes
+        self.population.load(Ordering::Relaxed) >= self.config.max_processes
     }
 
     pub(crate) fn insert(&self, entry: Arc<ProcessEntry>) {
-        self.processes.insert(entry.pid, entry);
+        if self.processes.insert(entry.pid, entry).is_none() {
+            self.population.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Remove an exited process from the table and the registries, and delete its shared
@@ -127,7 +129,9 @@ impl NodeInner {
             self.names.unregister(&name, entry.pid);
         }
         self.registries.remove_pid(entry.pid);
-        self.processes.remove(&entry.pid);
+        if self.processes.remove(&entry.pid).is_some() {
+            self.population.fetch_sub(1, Ordering::Relaxed);
+        }
         let transfers = self
             .tables
             .owner_exited(entry.pid, |p| self.processes.contains_key(&p));

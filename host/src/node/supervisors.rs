@@ -1,7 +1,10 @@
 //! The node's supervisors: starting one, finding one by pid, name or `via` key, and stopping
 //! one with its subtree. The supervisors themselves are in `supervisor/`.
 
+use std::sync::atomic::Ordering;
+
 use super::{Node, NodeInner};
+use crate::Pid;
 use crate::dest::Dest;
 use crate::supervisor::{ChildError, Supervisor, SupervisorError, SupervisorSpec, start};
 
@@ -83,5 +86,19 @@ impl NodeInner {
     pub(crate) fn supervisor(&self, dest: &Dest) -> Option<Supervisor> {
         let pid = self.pid_of(dest).ok().flatten()?;
         self.supervisors.get(&pid).map(|s| s.clone())
+    }
+
+    /// A supervisor starts: reachable by its pid, and counted toward `max_processes`.
+    pub(crate) fn insert_supervisor(&self, pid: Pid, supervisor: Supervisor) {
+        if self.supervisors.insert(pid, supervisor).is_none() {
+            self.population.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A supervisor exits.
+    pub(crate) fn remove_supervisor(&self, pid: Pid) {
+        if self.supervisors.remove(&pid).is_some() {
+            self.population.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }

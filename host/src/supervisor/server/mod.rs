@@ -132,7 +132,7 @@ async fn start_inner(
             .register_supervisor(name, pid)
             .map_err(SupervisorError::AlreadyStarted)?;
     }
-    node.inner.supervisors.insert(pid, handle.clone());
+    node.inner.insert_supervisor(pid, handle.clone());
     let mut state = State {
         node,
         pid,
@@ -219,7 +219,7 @@ impl State {
 
     /// Free the name and leave the node's supervisor table: the supervisor is exiting.
     fn forget(&self) {
-        self.node.inner.supervisors.remove(&self.pid);
+        self.node.inner.remove_supervisor(self.pid);
         if let Some(name) = &self.name {
             self.node.inner.unregister_supervisor(name, self.pid);
         }
