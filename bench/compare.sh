@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Erlang/OTP and Otter side by side: runs the Erlang baseline harness (bench/beam, kept
 # outside this repository) and otter-bench, each benchmark RUNS times as a fresh OS process,
-# and prints one markdown table of medians with the ratio Otter/Erlang.
+# the two taking turns run by run, and prints one markdown table of medians with the ratio
+# Otter/Erlang.
 #
 #   bench/compare.sh                      # every figure, 5 runs each
 #   RUNS=3 bench/compare.sh call cast     # a subset (names as beam_bench's and otter-bench's)
@@ -48,7 +49,7 @@ selected=()
 for arg in "$@"; do
     case "$arg" in
         --max-live) want_heavy=1 ;;
-        -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) selected+=("$arg") ;;
     esac
 done
@@ -83,16 +84,37 @@ BIN="$ROOT/target/release/otter-bench"
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 LOAD_START=$(loadavg)
 
-if [ ${#beam_benches[@]} -gt 0 ] && [ -z "${BEAM_RAW:-}" ]; then
-    echo "Erlang/OTP: ${beam_benches[*]}, $RUNS runs each (log: $OUT/beam.log)" >&2
-    if ! OUT="$OUT/beam" RAW="$ERL_RAW" RUNS="$RUNS" "$BEAM_BENCH/run.sh" "${beam_benches[@]}" \
-        >"$OUT/beam.log" 2>&1; then
+run_erl=0
+[ ${#beam_benches[@]} -gt 0 ] && [ -z "${BEAM_RAW:-}" ] && run_erl=1
+[ "$run_erl" = 1 ] && : >"$ERL_RAW"
+
+# One Erlang run of benchmark $1, the $2th, appended to ERL_RAW (through the harness's own
+# script: a fresh VM, as every run).
+erl_run() {
+    local one="$OUT/beam/one.txt"
+    if ! OUT="$OUT/beam" RAW="$one" RUNS=1 "$BEAM_BENCH/run.sh" "$1" >>"$OUT/beam.log" 2>&1; then
         tail -20 "$OUT/beam.log" >&2
         die "the Erlang harness failed; see $OUT/beam.log"
     fi
-fi
+    sed "s/^# run $1 1 /# run $1 $2 /" "$one" >>"$ERL_RAW"
+    grep -v '^#' "$one" | grep -E ' (ns|us|/s|bytes)' | sed "s/^/  erlang $1 $2: /" >&2 || true
+}
 
-echo "Otter: ${selected[*]}, $RUNS runs each (heavy ones once)" >&2
+# One Otter run of benchmark $1, the $2th, appended to OTTER_RAW.
+otter_run() {
+    echo "# run $1 $2 loadavg=$(loadavg)" >>"$OTTER_RAW"
+    # shellcheck disable=SC2086 # a size is one or two words
+    "$BIN" "$1" ${SIZE[$1]:-} | tee -a "$OTTER_RAW" | sed "s/^/  otter $1 $2: /" >&2
+}
+
+# The two sides take turns, run by run, in alternating order (Erlang first in odd runs,
+# Otter first in even ones): this VM's speed drifts over minutes, and both sides of a ratio
+# should see the same drift.
+if [ "$run_erl" = 1 ]; then
+    echo "Erlang/OTP and Otter in turns: ${selected[*]}, $RUNS runs each (heavy ones once, Otter only; Erlang's log: $OUT/beam.log)" >&2
+else
+    echo "Otter: ${selected[*]}, $RUNS runs each (heavy ones once)" >&2
+fi
 {
     echo "# $(date -u +%FT%TZ) host=$(hostname) nproc=$(nproc) otter=$(git describe --always --dirty 2>/dev/null || echo unknown)"
     "$BIN" info
@@ -100,10 +122,14 @@ echo "Otter: ${selected[*]}, $RUNS runs each (heavy ones once)" >&2
 for b in "${selected[@]}"; do
     runs=$RUNS
     for h in "${HEAVY[@]}"; do [ "$b" = "$h" ] && runs=1; done
+    erl=0
+    if [ "$run_erl" = 1 ]; then
+        for c in "${beam_benches[@]}"; do [ "$b" = "$c" ] && erl=1; done
+    fi
     for i in $(seq 1 "$runs"); do
-        echo "# run $b $i loadavg=$(loadavg)" >>"$OTTER_RAW"
-        # shellcheck disable=SC2086 # a size is one or two words
-        "$BIN" "$b" ${SIZE[$b]:-} | tee -a "$OTTER_RAW" | sed "s/^/  otter $b $i: /" >&2
+        if [ "$erl" = 1 ] && [ $((i % 2)) = 1 ]; then erl_run "$b" "$i"; fi
+        otter_run "$b" "$i"
+        if [ "$erl" = 1 ] && [ $((i % 2)) = 0 ]; then erl_run "$b" "$i"; fi
     done
 done
 
@@ -155,7 +181,7 @@ otp=$(awk '$1 == "otp_version" {print $2; exit}' "$ERL_RAW" 2>/dev/null || true)
 erl_sched=$(awk '$1 == "schedulers_online" {print $2; exit}' "$ERL_RAW" 2>/dev/null || true)
 ott_sched=$(awk '$1 == "schedulers_online" {print $2; exit}' "$OTTER_RAW")
 ott_wait=$(awk '$1 == "busy_wait" {print $2; exit}' "$OTTER_RAW")
-erl_runs=$([ -n "${BEAM_RAW:-}" ] && echo "reused from $BEAM_RAW" || echo "$RUNS runs")
+erl_runs=$([ -n "${BEAM_RAW:-}" ] && echo "reused from $BEAM_RAW" || echo "$RUNS runs, in turns with Otter's")
 
 {
     echo "Machine: $(nproc) CPUs ($cpu), $mem, $(uname -sr); load $LOAD_START at start"
