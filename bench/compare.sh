@@ -166,13 +166,23 @@ ratio() {
     awk -v e="$1" -v o="$2" 'BEGIN { if (e > 0) printf "%.2f×", o / e; else printf "–" }'
 }
 
+# paired ERLANG_METRIC OTTER_METRIC: the lowest and highest ratio of the runs the two sides
+# took in turns (Otter's nth run over Erlang's nth), when they did.
+paired() {
+    if [ "$run_erl" != 1 ] || [ -z "$1" ]; then printf '–'; return; fi
+    paste <(grep "^$1 " "$ERL_RAW" | awk '{print $2}') <(grep "^$2 " "$OTTER_RAW" | awk '{print $2}') |
+        awk -F'\t' '$1 > 0 && $2 != "" { r = $2 / $1; if (!n++ || r < lo) lo = r; if (r > hi) hi = r }
+            END { if (n) printf "%.2f–%.2f×", lo, hi; else printf "–" }'
+}
+
 # row LABEL KIND OTTER_METRIC [ERLANG_METRIC]
 row() {
     local erl=""
     [ -n "${4:-}" ] && erl=${ERL[$4]:-}
     local ott=${OTT[$3]:-}
     [ -z "$ott" ] && [ -z "$erl" ] && return 0
-    printf '| %s | %s | %s | %s |\n' "$1" "$(fmt "$2" "$erl")" "$(fmt "$2" "$ott")" "$(ratio "$erl" "$ott")"
+    printf '| %s | %s | %s | %s | %s |\n' "$1" "$(fmt "$2" "$erl")" "$(fmt "$2" "$ott")" \
+        "$(ratio "$erl" "$ott")" "$(paired "${4:-}" "$3")"
 }
 
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
@@ -191,10 +201,11 @@ erl_runs=$([ -n "${BEAM_RAW:-}" ] && echo "reused from $BEAM_RAW" || echo "$RUNS
     echo
     echo "Medians. Otter/Erlang is Otter's figure divided by Erlang's: below 1× Otter is faster"
     echo "or smaller, except on rows marked ↑ (throughputs, counts), where above 1× Otter is"
-    echo "better. Goals (issue 12's targets) in brackets."
+    echo "better. Goals (issue 12's targets) in brackets. Run by run: the lowest and highest"
+    echo "ratio of an Otter run to the Erlang run next to it."
     echo
-    echo "| figure | Erlang/OTP | Otter | Otter/Erlang |"
-    echo "|---|---|---|---|"
+    echo "| figure | Erlang/OTP | Otter | Otter/Erlang | run by run |"
+    echo "|---|---|---|---|---|"
     row "call round trip, 1 caller (≤ 0.5×)" ns gen_server_call_latency gen_server_call_latency
     row "cast throughput, 1 producer ↑ (≥ 1.5×)" rate gen_server_cast_throughput gen_server_cast_throughput
     row "many callers → one server ↑ (≥ 1×)" rate gen_server_many_to_one gen_server_many_to_one
