@@ -22,13 +22,22 @@ use std::task::{Poll, Waker};
 
 use tokio::time::{Instant, Sleep};
 
-/// A process's call timer (see the module doc): none until its first call.
+/// A process's call timer (see the module doc): none until its first call. One pointer, so
+/// that a process's context stays in its allocator size class.
 #[derive(Default)]
 pub(crate) struct CallTimeout {
-    timer: Option<Pin<Box<Sleep>>>,
-    /// The waker the timer holds: the one it was last polled with, while it has neither
-    /// fired nor been reset since (see the module doc).
-    registered: Option<Waker>,
+    timer: Option<Pin<Box<Armed>>>,
+}
+
+pin_project_lite::pin_project! {
+    /// The timer and the waker it holds.
+    struct Armed {
+        #[pin]
+        sleep: Sleep,
+        // The waker the timer was last polled with, while it has neither fired nor been
+        // reset since (see the module doc).
+        registered: Option<Waker>,
+    }
 }
 
 impl CallTimeout {
@@ -38,24 +47,29 @@ impl CallTimeout {
         reply: F,
         deadline: Instant,
     ) -> Option<F::Output> {
-        let registered = &mut self.registered;
-        let timer = match &mut self.timer {
-            Some(timer) => {
-                if timer.deadline() > deadline {
-                    timer.as_mut().reset(deadline);
-                    *registered = None;
+        let armed = match &mut self.timer {
+            Some(armed) => {
+                let a = armed.as_mut().project();
+                if a.sleep.deadline() > deadline {
+                    a.sleep.reset(deadline);
+                    *a.registered = None;
                 }
-                timer
+                armed
             }
-            empty => empty.insert(Box::pin(tokio::time::sleep_until(deadline))),
+            empty => empty.insert(Box::pin(Armed {
+                sleep: tokio::time::sleep_until(deadline),
+                registered: None,
+            })),
         };
+        let armed = armed.as_mut().project();
+        let (mut sleep, registered) = (armed.sleep, armed.registered);
         let mut reply = pin!(reply);
         poll_fn(|cx| {
             if let Poll::Ready(out) = reply.as_mut().poll(cx) {
                 return Poll::Ready(Some(out));
             }
             // A timer that has not fired yet will wake the waker it holds: this one.
-            if registered.as_ref().is_some_and(|w| w.will_wake(cx.waker())) && !timer.is_elapsed() {
+            if registered.as_ref().is_some_and(|w| w.will_wake(cx.waker())) && !sleep.is_elapsed() {
                 return Poll::Pending;
             }
             // Out of budget, tokio's timer returns before taking the waker (and has the task
@@ -63,12 +77,12 @@ impl CallTimeout {
             let registers = tokio::task::coop::has_budget_remaining();
             // At most twice: a timer that fired for an earlier deadline is re-armed for this
             // one, which is then pending (or, if it has passed too, fires at once).
-            while timer.as_mut().poll(cx).is_ready() {
-                if timer.deadline() >= deadline {
+            while sleep.as_mut().poll(cx).is_ready() {
+                if sleep.deadline() >= deadline {
                     *registered = None;
                     return Poll::Ready(None);
                 }
-                timer.as_mut().reset(deadline);
+                sleep.as_mut().reset(deadline);
             }
             *registered = registers.then(|| cx.waker().clone());
             Poll::Pending
@@ -79,7 +93,6 @@ impl CallTimeout {
     /// Drop the timer (the process hibernates: nothing it holds should wake it).
     pub(crate) fn clear(&mut self) {
         self.timer = None;
-        self.registered = None;
     }
 }
 
