@@ -77,7 +77,8 @@ pub(crate) struct NodeInner {
     /// Shared tables (ETS).
     pub(crate) tables: crate::table::Tables,
     /// Running supervisors by pid, so a name or pid reaches them (they are not processes).
-    /// Only through `insert_supervisor` and `remove_supervisor`, which keep `population`.
+    /// Changed only through `insert_supervisor` and `remove_supervisor`, which keep
+    /// `population`.
     supervisors: DashMap<Pid, Supervisor>,
     /// Processes in the table plus supervisors: what `max_processes` limits. Kept beside the
     /// maps because their `len` takes every shard's lock, and every spawn asks.
