@@ -12,13 +12,14 @@ use anyhow::Context;
 use wasmtime::Store;
 use wasmtime::component::{Component, Linker};
 
-use crate::bindings::{Genserver, WitReplyTo};
+use crate::bindings::WitReplyTo;
+use crate::callbacks::Callbacks;
 use crate::engine::{EngineConfig, new_engine, to_component};
 
 /// One instance of a module, entered only through its exports.
 pub struct BareGuest {
     store: Store<()>,
-    server: Genserver,
+    server: Callbacks,
 }
 
 impl BareGuest {
@@ -39,13 +40,12 @@ impl BareGuest {
         let mut store = Store::new(&engine, ());
         // No epoch thread runs: nothing would advance the epoch.
         store.set_epoch_deadline(u64::MAX);
-        let server = Genserver::instantiate_async(&mut store, &component, &linker)
+        let server = crate::callbacks::instantiate_checked(&mut store, &component, &linker)
             .await
             .map_err(|e| anyhow::anyhow!("{e:#}"))?;
         let mut guest = BareGuest { store, server };
         guest
             .server
-            .otter_genserver_server()
             .call_init(&mut guest.store, &args.to_vec())
             .await
             .map_err(|e| anyhow::anyhow!("init: {e:#}"))?;
@@ -63,7 +63,6 @@ impl BareGuest {
             tag: 3,
         };
         self.server
-            .otter_genserver_server()
             .call_handle_call(&mut self.store, request, from)
             .await
             .map(drop)
@@ -76,7 +75,6 @@ impl BareGuest {
     /// If the guest traps.
     pub async fn vsn(&mut self) -> anyhow::Result<()> {
         self.server
-            .otter_genserver_server()
             .call_vsn(&mut self.store)
             .await
             .map(drop)

@@ -9,7 +9,7 @@ use std::time::Duration;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, Store, UpdateDeadline};
 
-use crate::bindings::{Genserver, GenserverPre};
+use crate::callbacks::CallbacksPre;
 use crate::error::LoadError;
 use crate::memory::MemoryLimit;
 use crate::node::NodeInner;
@@ -174,7 +174,7 @@ pub struct Module {
     wasi: bool,
     /// Whether instantiating it runs its code (see [`runs_code_when_instantiated`]).
     starts: bool,
-    pub(crate) pre: GenserverPre<ProcessCtx>,
+    pub(crate) pre: CallbacksPre<ProcessCtx>,
     /// Its callback-duration histograms.
     pub(crate) metrics: crate::metering::ModuleMetrics,
 }
@@ -381,7 +381,7 @@ async fn try_instance(
     store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
     let instance = tokio::time::timeout_at(
         deadline,
-        Genserver::instantiate_async(&mut store, component, &linker),
+        crate::callbacks::instantiate_checked(&mut store, component, &linker),
     )
     .await
     .map_err(|_| late("instantiation did not finish"))?
@@ -392,18 +392,15 @@ async fn try_instance(
     if !ask_vsn {
         return Ok(None);
     }
-    let vsn = tokio::time::timeout_at(
-        deadline,
-        instance.otter_genserver_server().call_vsn(&mut store),
-    )
-    .await
-    .map_err(|_| late("vsn() did not return"))?
-    .map_err(|e| {
-        format!(
-            "vsn() failed: {}",
-            crate::trap::load_reason(store.data(), &e)
-        )
-    })?;
+    let vsn = tokio::time::timeout_at(deadline, instance.call_vsn(&mut store))
+        .await
+        .map_err(|_| late("vsn() did not return"))?
+        .map_err(|e| {
+            format!(
+                "vsn() failed: {}",
+                crate::trap::load_reason(store.data(), &e)
+            )
+        })?;
     if vsn.len() > otter_common::MAX_VSN {
         return Err(format!(
             "vsn() returned {} bytes (at most {})",
@@ -510,8 +507,8 @@ pub(crate) async fn compile(
     let pre = linker
         .instantiate_pre(&component)
         .map_err(|e| invalid(format!("imports what Otter does not provide: {e:#}")))?;
-    let pre = GenserverPre::new(pre)
-        .map_err(|e| invalid(format!("does not export otter:genserver/server: {e:#}")))?;
+    let pre = CallbacksPre::new(pre)
+        .map_err(|e| invalid(format!("does not export otter:genserver/server: {e}")))?;
     let section = vsn_section(bytes).map_err(&invalid)?;
     let asked = try_instance(
         engine,

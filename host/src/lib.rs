@@ -82,6 +82,7 @@ mod bindings;
 mod cache;
 #[doc(hidden)]
 pub mod call_floor;
+mod callbacks;
 pub mod control;
 mod descriptors;
 mod dest;

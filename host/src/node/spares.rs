@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use wasmtime::Store;
 
 use super::NodeInner;
-use crate::bindings::Genserver;
+use crate::callbacks::Callbacks;
 use crate::engine::Module;
 use crate::process::{Instantiation, ProcessCtx, adopt, can_adopt, new_store};
 use crate::process_limits::ProcessLimits;
@@ -56,7 +56,7 @@ pub struct SpareInstances {
 }
 
 /// A store with an instance in it, not yet a process's.
-pub(crate) type Spare = (Store<ProcessCtx>, Genserver);
+pub(crate) type Spare = (Store<ProcessCtx>, Callbacks);
 
 /// The node's shelves of spare instances.
 pub(crate) struct Spares {

@@ -4,7 +4,8 @@ use wasmtime::Store;
 
 use super::ctx::{ProcessCtx, crash};
 use super::flow::{Flow, call_flow, noreply_flow};
-use crate::bindings::{Genserver, WitEnvelope, WitNext, WitOutcome, WitReplyTo};
+use crate::bindings::{WitEnvelope, WitNext, WitOutcome, WitReplyTo};
+use crate::callbacks::Callbacks;
 use crate::exit::ExitReason;
 use crate::mailbox::Message;
 use crate::term::QueuedTerm;
@@ -21,7 +22,7 @@ const BATCH_BYTES: usize = 64 * 1024;
 /// `noreply(none)`). Messages the guest did not reach go back to the front of the mailbox.
 pub(super) async fn handle_batch(
     store: &mut Store<ProcessCtx>,
-    server: &Genserver,
+    server: &Callbacks,
     first: Message,
 ) -> Flow {
     let ctx = store.data_mut();
@@ -57,11 +58,7 @@ pub(super) async fn handle_batch(
         };
     }
     ctx.entering(batch.len());
-    let result = match server
-        .otter_genserver_server()
-        .call_handle_batch(&mut *store, &terms, &batch)
-        .await
-    {
+    let result = match server.call_handle_batch(&mut *store, &terms, &batch).await {
         Ok(r) => r,
         // The batch's callers are pending: the exit answers them.
         Err(e) => return Flow::Crash(crash(store.data(), e)),

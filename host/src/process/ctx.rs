@@ -9,7 +9,7 @@ use wasmtime::{Engine, Store, UpdateDeadline};
 use super::calls::Calls;
 use super::monitors::Monitors;
 use crate::Pid;
-use crate::bindings::Genserver;
+use crate::callbacks::Callbacks;
 use crate::exit::ExitReason;
 use crate::limits::GuestFault;
 use crate::mailbox::Mailbox;
@@ -179,7 +179,7 @@ pub(crate) fn new_store(engine: &Engine, mut ctx: ProcessCtx) -> Store<ProcessCt
 pub(crate) enum Instantiation {
     /// Made ahead of it (a spare, see `node::spares`), its store's data already the
     /// process's context ([`adopt`]).
-    Made(Store<ProcessCtx>, Genserver),
+    Made(Store<ProcessCtx>, Callbacks),
     /// To be made in a new store on this context.
     Make(ProcessCtx),
 }

@@ -11,9 +11,8 @@ use super::batch::handle_batch;
 use super::ctx::{Instantiation, ProcessCtx, crash, new_store};
 use super::flow::{Flow, call_flow, noreply_flow};
 use crate::Pid;
-use crate::bindings::{
-    Genserver, WitDown, WitExitSignal, WitInfo, WitNext, WitReplyTo, WitTimerFired,
-};
+use crate::bindings::{WitDown, WitExitSignal, WitInfo, WitNext, WitReplyTo, WitTimerFired};
+use crate::callbacks::Callbacks;
 use crate::engine::Module;
 use crate::entry::ProcessEntry;
 use crate::exit::{ExitReason, WitReason};
@@ -31,7 +30,7 @@ pub(crate) use task::run;
 enum Instance {
     Awake {
         store: Store<ProcessCtx>,
-        server: Genserver,
+        server: Callbacks,
     },
     Hibernating {
         ctx: ProcessCtx,
@@ -89,7 +88,7 @@ async fn rehydrate(
     module: &Arc<Module>,
     mut ctx: ProcessCtx,
     state: Term,
-) -> Result<(Store<ProcessCtx>, Genserver), ExitReason> {
+) -> Result<(Store<ProcessCtx>, Callbacks), ExitReason> {
     let node = ctx.node.clone();
     // A new instance holds no handle of the old one's.
     ctx.close_instance_resources();
@@ -104,7 +103,6 @@ async fn rehydrate(
         }
     };
     server
-        .otter_genserver_server()
         .call_restore_state(&mut store, &state)
         .await
         .map_err(|e| crash(store.data(), e))?
@@ -236,10 +234,7 @@ impl Process {
     async fn handle_continue(&mut self, arg: &Term) -> Flow {
         match self.awake().await {
             Ok((store, server)) => {
-                let r = server
-                    .otter_genserver_server()
-                    .call_handle_continue(&mut *store, arg)
-                    .await;
+                let r = server.call_handle_continue(&mut *store, arg).await;
                 noreply_flow(store.data(), r)
             }
             Err(reason) => Flow::Crash(reason),
@@ -335,7 +330,7 @@ impl Process {
     }
 
     /// The awake instance, re-created from the state if hibernating.
-    async fn awake(&mut self) -> Result<(&mut Store<ProcessCtx>, &Genserver), ExitReason> {
+    async fn awake(&mut self) -> Result<(&mut Store<ProcessCtx>, &Callbacks), ExitReason> {
         if let Instance::Hibernating { .. } = self.instance {
             let Instance::Hibernating { ctx, state } =
                 std::mem::replace(&mut self.instance, Instance::Gone)
@@ -376,7 +371,6 @@ impl Process {
                 // An entry of its own: a panic announced before does not name its trap.
                 store.data_mut().forget_panic();
                 server
-                    .otter_genserver_server()
                     .call_export_state(&mut *store)
                     .await
                     .map_err(|e| crash(store.data(), e))
@@ -406,7 +400,6 @@ impl Process {
         };
         store.data_mut().forget_panic();
         let state = server
-            .otter_genserver_server()
             .call_export_state(&mut *store)
             .await
             .map_err(|e| crash(store.data(), e))?;
@@ -429,7 +422,7 @@ impl Process {
         let Instance::Awake { store, server } = &mut self.instance else {
             unreachable!("handle runs awake")
         };
-        let guest = server.otter_genserver_server();
+        let guest = &*server;
         match event {
             Event::Message(first) if first.batchable() && store.data().mailbox.has_message() => {
                 handle_batch(store, server, first).await
@@ -535,11 +528,7 @@ impl Process {
             match self.awake().await {
                 Ok((store, server)) => {
                     let wit_reason = reason.to_wit();
-                    if let Err(e) = server
-                        .otter_genserver_server()
-                        .call_terminate(&mut *store, &wit_reason)
-                        .await
-                    {
+                    if let Err(e) = server.call_terminate(&mut *store, &wit_reason).await {
                         reason = crash(store.data(), e);
                     }
                 }

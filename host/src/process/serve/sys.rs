@@ -26,7 +26,7 @@ impl Process {
                 return Err(reason);
             }
         };
-        let guest = server.otter_genserver_server();
+        let guest = server;
         let answer = match guest.call_restore_state(&mut *store, &state).await {
             Ok(Ok(())) => guest.call_export_state(&mut *store).await.map(Ok),
             Ok(Err(refused)) => Ok(Err(ReplaceStateError::Refused(

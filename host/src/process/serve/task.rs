@@ -105,10 +105,7 @@ async fn start(
         }
     };
     let pid = store.data().pid;
-    let init = server
-        .otter_genserver_server()
-        .call_init(&mut store, &args)
-        .await;
+    let init = server.call_init(&mut store, &args).await;
     let next = match init {
         Ok(InitResult::Ok(next)) => next,
         other => {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use wasmtime::Store;
 
 use super::{Instance, Process, rehydrate};
-use crate::bindings::Genserver;
+use crate::callbacks::Callbacks;
 use crate::engine::Module;
 use crate::exit::ExitReason;
 use crate::process::ctx::crash;
@@ -24,7 +24,7 @@ enum Kept {
     /// commits, given back if not.
     Awake {
         store: Store<ProcessCtx>,
-        server: Genserver,
+        server: Callbacks,
         resources: InstanceResources,
     },
     /// A hibernating process's state bytes.
@@ -39,14 +39,13 @@ async fn migrate(
     old_vsn: &str,
     state: &Term,
     extra: &Term,
-) -> Result<Genserver, String> {
+) -> Result<Callbacks, String> {
     let server = to
         .pre
         .instantiate_async(&mut *store)
         .await
         .map_err(|e| crate::process::ctx::reason(store.data(), &e))?;
     match server
-        .otter_genserver_server()
         .call_code_change(&mut *store, old_vsn, state, extra)
         .await
     {
@@ -71,7 +70,7 @@ async fn migrate_within(
     state: &Term,
     extra: &Term,
     timeout: std::time::Duration,
-) -> Result<Genserver, String> {
+) -> Result<Callbacks, String> {
     match tokio::time::timeout(timeout, migrate(to, store, old_vsn, state, extra)).await {
         Ok(migrated) => migrated,
         Err(_) => Err(format!(
@@ -166,10 +165,7 @@ impl Process {
                 state,
             )),
             Instance::Awake { mut store, server } => {
-                let exported = server
-                    .otter_genserver_server()
-                    .call_export_state(&mut store)
-                    .await;
+                let exported = server.call_export_state(&mut store).await;
                 let state = match exported {
                     Ok(state) => state,
                     Err(e) => {
@@ -246,7 +242,7 @@ impl Process {
         &mut self,
         ctx: ProcessCtx,
         state: Term,
-    ) -> Result<(Store<ProcessCtx>, Genserver), ExitReason> {
+    ) -> Result<(Store<ProcessCtx>, Callbacks), ExitReason> {
         let Some(migration) = self.migration.take() else {
             return rehydrate(&self.module, ctx, state).await;
         };
