@@ -225,27 +225,11 @@ mod tests {
     /// `func()`: the names of the contract without its types.
     fn component_with_untyped_callbacks() -> Vec<u8> {
         use wasm_encoder::{
-            CanonicalFunctionSection, CodeSection, ComponentExportKind, ComponentExportSection,
-            ComponentInstanceSection, ComponentTypeSection, ExportKind, ExportSection, Function,
-            FunctionSection, InstanceSection, ModuleArg, ModuleSection, TypeSection,
+            CanonicalFunctionSection, ComponentExportKind, ComponentExportSection,
+            ComponentInstanceSection, ComponentTypeSection, ExportKind, InstanceSection, ModuleArg,
+            ModuleSection,
         };
-        let mut module = wasm_encoder::Module::new();
-        let mut types = TypeSection::new();
-        types.ty().function([], []);
-        let mut funcs = FunctionSection::new();
-        funcs.function(0);
-        let mut exports = ExportSection::new();
-        exports.export("f", ExportKind::Func, 0);
-        let mut code = CodeSection::new();
-        let mut body = Function::new([]);
-        body.instructions().end();
-        code.function(&body);
-        module
-            .section(&types)
-            .section(&funcs)
-            .section(&exports)
-            .section(&code);
-
+        let module = crate::engine::tests::core_module(Some("f"), false);
         let mut component = wasm_encoder::Component::new();
         component.section(&ModuleSection(&module));
         let mut instances = InstanceSection::new();

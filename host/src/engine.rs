@@ -536,11 +536,11 @@ pub(crate) async fn compile(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A core module of one function, exported as `export` if given, started if `start`.
-    fn core_module(export: Option<&str>, start: bool) -> wasm_encoder::Module {
+    pub(crate) fn core_module(export: Option<&str>, start: bool) -> wasm_encoder::Module {
         use wasm_encoder::{
             CodeSection, ExportKind, ExportSection, Function, FunctionSection, StartSection,
             TypeSection,
