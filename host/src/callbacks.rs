@@ -314,6 +314,12 @@ mod tests {
     }
 
     #[test]
+    fn the_server_interface_is_named_with_the_contract_version() {
+        let expected = format!("otter:genserver/server@{}", crate::CONTRACT_VERSION);
+        assert_eq!(SERVER_INTERFACE, expected);
+    }
+
+    #[test]
     fn a_component_without_the_server_interface_is_refused_with_its_name() {
         let mut module = wasm_encoder::Component::new();
         module.section(&wasm_encoder::ComponentTypeSection::new());
