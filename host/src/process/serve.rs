@@ -422,7 +422,7 @@ impl Process {
         let Instance::Awake { store, server } = &mut self.instance else {
             unreachable!("handle runs awake")
         };
-        let guest = &*server;
+        let server = &*server;
         match event {
             Event::Message(first) if first.batchable() && store.data().mailbox.has_message() => {
                 handle_batch(store, server, first).await
@@ -433,7 +433,7 @@ impl Process {
                     from,
                     reason: reason.to_wit(),
                 });
-                let r = guest.call_handle_info(&mut *store, &info).await;
+                let r = server.call_handle_info(&mut *store, &info).await;
                 noreply_flow(store.data(), r)
             }
             Event::Signal(
@@ -449,15 +449,17 @@ impl Process {
                 unreachable!("answered without a callback")
             }
             Event::Timeout => {
-                let r = guest.call_handle_info(&mut *store, &WitInfo::Timeout).await;
+                let r = server
+                    .call_handle_info(&mut *store, &WitInfo::Timeout)
+                    .await;
                 noreply_flow(store.data(), r)
             }
             Event::Message(Message::Cast(req)) => {
-                let r = guest.call_handle_cast(&mut *store, &req.into_vec()).await;
+                let r = server.call_handle_cast(&mut *store, &req.into_vec()).await;
                 noreply_flow(store.data(), r)
             }
             Event::Message(Message::Info(msg)) => {
-                let r = guest
+                let r = server
                     .call_handle_info(&mut *store, &WitInfo::Message(msg.into_vec()))
                     .await;
                 noreply_flow(store.data(), r)
@@ -471,7 +473,7 @@ impl Process {
                     timer,
                     msg: msg.into_vec(),
                 });
-                let r = guest.call_handle_info(&mut *store, &info).await;
+                let r = server.call_handle_info(&mut *store, &info).await;
                 noreply_flow(store.data(), r)
             }
             Event::Message(Message::Down {
@@ -488,7 +490,7 @@ impl Process {
                     pid,
                     reason: reason.to_wit(),
                 });
-                let r = guest.call_handle_info(&mut *store, &info).await;
+                let r = server.call_handle_info(&mut *store, &info).await;
                 noreply_flow(store.data(), r)
             }
             Event::Message(Message::Call {
@@ -503,7 +505,7 @@ impl Process {
                     caller,
                     tag,
                 };
-                let result = guest.call_handle_call(&mut *store, &request, from).await;
+                let result = server.call_handle_call(&mut *store, &request, from).await;
                 let ctx = store.data_mut();
                 // None if the guest already answered with `reply` inside the callback.
                 let slot = ctx.calls.finish_current();

@@ -26,9 +26,8 @@ impl Process {
                 return Err(reason);
             }
         };
-        let guest = server;
-        let answer = match guest.call_restore_state(&mut *store, &state).await {
-            Ok(Ok(())) => guest.call_export_state(&mut *store).await.map(Ok),
+        let answer = match server.call_restore_state(&mut *store, &state).await {
+            Ok(Ok(())) => server.call_export_state(&mut *store).await.map(Ok),
             Ok(Err(refused)) => Ok(Err(ReplaceStateError::Refused(
                 crate::guest_text::one_line(&refused, crate::limits::MAX_REASON),
             ))),
