@@ -99,7 +99,7 @@ pub(crate) async fn instantiate_checked<T: Send + 'static>(
     Callbacks::checked(&mut store, &instance, &indices)
 }
 
-/// The results of `$results` (a tuple of one type, or `()`).
+/// What a callback whose results tuple is `R` (one type, or none) returns to its caller.
 pub(crate) type ValueOf<R> = <R as Results>::Value;
 
 macro_rules! callbacks {
