@@ -215,6 +215,8 @@ erl_runs=$([ -n "${BEAM_RAW:-}" ] && echo "reused from $BEAM_RAW" || echo "$RUNS
     row "restart after kill, crash loop of one supervisor (≤ 1×)" us supervisor_restart_latency supervisor_restart_latency
     row "restart after kill, fresh supervisor every 50 (≤ 1×)" us supervisor_restart_latency_batched supervisor_restart_latency_batched
     row "Otter only: guest → guest call inside a callback (≤ 1 µs)" ns otter_guest_call_latency
+    row "Otter only: under a guest's call: the cheapest import (\`clock.monotonic-time\`)" ns otter_guest_import_floor
+    row "Otter only: under a guest's call: an import that suspends and resumes (\`clock.sleep(0)\`)" ns otter_guest_yield_floor
     row "Otter only: idle server's memory: linear memory pages" bytes otter_mem_linear_memory
     row "Otter only: idle server's memory: fiber stack pages" bytes otter_mem_fiber_stack
     row "Otter only: idle server's memory: host heap (the rest)" bytes otter_mem_host_heap

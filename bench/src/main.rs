@@ -109,7 +109,8 @@ enum Bench {
         n: u64,
     },
     /// Otter only: one caller guest makes N calls to a counter inside one callback (guest →
-    /// guest); time per call.
+    /// guest); time per call. Then, N times each inside one callback, the cheapest import and
+    /// an import that suspends and resumes (`sleep(0)`).
     GuestCall {
         #[arg(default_value_t = 100_000)]
         n: u64,

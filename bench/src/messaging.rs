@@ -114,6 +114,8 @@ pub(crate) async fn cast(node: &Node, n: u64) -> anyhow::Result<()> {
 #[serde(rename_all = "snake_case")]
 enum CallerReq {
     Run { to: Pid, n: u64 },
+    ReadClock { n: u64 },
+    Yield { n: u64 },
 }
 
 /// `p` client processes each making `n` calls `inc` to one counter; calls per second from
@@ -155,6 +157,11 @@ pub(crate) async fn many_to_one(node: &Node, p: u64, n: u64) -> anyhow::Result<(
 /// Otter only: one caller guest makes `n` calls `inc` to a counter inside one callback
 /// (guest → guest, the calling fiber suspended on each); time per call. The same as
 /// `many_to_one` with one client, as a latency: what a server pays to call another.
+///
+/// Then what such a call is made of, by the same guest inside one callback, `n` times each:
+/// `otter_guest_import_floor`, the cheapest import (`clock.monotonic-time`: into the host
+/// and back), and `otter_guest_yield_floor`, an import that suspends the guest's fiber and
+/// is resumed by the process's next poll (`clock.sleep(0)`), as a call's is by its reply.
 pub(crate) async fn guest_call(node: &Node, n: u64) -> anyhow::Result<()> {
     let server = counter(node).await?;
     let client = node.spawn(CALLER, unit(), SpawnOptions::default()).await?;
@@ -167,7 +174,17 @@ pub(crate) async fn guest_call(node: &Node, n: u64) -> anyhow::Result<()> {
     let t0 = Instant::now();
     node.call_term(client, run, None).await?;
     let elapsed = t0.elapsed();
-    per_call(node, server, n, elapsed, "otter_guest_call_latency").await
+    per_call(node, server, n, elapsed, "otter_guest_call_latency").await?;
+    for (req, metric) in [
+        (CallerReq::ReadClock { n }, "otter_guest_import_floor"),
+        (CallerReq::Yield { n }, "otter_guest_yield_floor"),
+    ] {
+        let req = otter::encode(&req)?;
+        let t0 = Instant::now();
+        node.call_term(client, req, None).await?;
+        out_per_call(metric, t0.elapsed(), n);
+    }
+    Ok(())
 }
 
 /// Print `metric`, the time of one of `n` calls that took `elapsed`, once the counter `pid`

@@ -34,9 +34,9 @@ pub fn system_time() -> SystemTime {
 /// milliseconds, at most `u32::MAX` ms (about 49 days) at a time. Only this process waits;
 /// messages queue meanwhile. A kill ends the process at once; other signals (a stop, exit
 /// signals) are handled after the callback returns, as during a [`crate::call`].
-/// `sleep(Duration::ZERO)` yields (Erlang's `erlang:yield/0`): every other process ready to
-/// run goes first, so a process that loops over many messages to itself leaves room for the
-/// others.
+/// `sleep(Duration::ZERO)` yields (Erlang's `erlang:yield/0`): the process goes to the back
+/// of its scheduler's run queue and the processes ready to run there go first, so a process
+/// that loops over many messages to itself leaves room for the others.
 pub fn sleep(duration: Duration) {
     let ms = duration.as_nanos().div_ceil(1_000_000);
     host::sleep(u32::try_from(ms).unwrap_or(u32::MAX));

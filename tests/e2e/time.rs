@@ -80,6 +80,53 @@ async fn a_sleeping_process_holds_up_no_other() {
     );
 }
 
+/// On one thread: each `sleep(0)` suspends the process and lets a task that is ready run
+/// before it resumes (Erlang's `erlang:yield/0`), so a thousand of them inside one callback
+/// let a task that yields in a loop of its own run hundreds of times meanwhile.
+#[tokio::test(flavor = "current_thread")]
+async fn sleep_zero_lets_a_ready_task_run_before_the_process_goes_on() {
+    let node = crate::support::node().await;
+    let yielder = node
+        .spawn(
+            "caller",
+            otter::encode(&()).unwrap(),
+            SpawnOptions::default(),
+        )
+        .await
+        .unwrap();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let other = tokio::spawn({
+        let done = done.clone();
+        async move {
+            let mut polls = 0u64;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                polls += 1;
+                // Ready again at once: to the back of the run queue, as the process goes.
+                let mut again = false;
+                std::future::poll_fn(|cx| {
+                    if std::mem::replace(&mut again, true) {
+                        return std::task::Poll::Ready(());
+                    }
+                    cx.waker().wake_by_ref();
+                    std::task::Poll::Pending
+                })
+                .await;
+            }
+            polls
+        }
+    });
+    // The other task is under way.
+    tokio::task::yield_now().await;
+    let n: u64 = node
+        .call(yielder, &json!({"yield": {"n": 1000}}))
+        .await
+        .unwrap();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(n, 1000);
+    let polls = other.await.unwrap();
+    assert!(polls >= 500, "the other task ran {polls} times");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kill_ends_a_process_asleep_for_ever_at_once() {
     let node = starter_node().await;
