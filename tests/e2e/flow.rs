@@ -61,6 +61,27 @@ async fn idle_timeout_delivers_timeout_after_the_idle_period() {
     assert!(eventually(saw_timeout).await);
 }
 
+/// A process keeps one timer armed from wait to wait: a shorter idle timeout than the one
+/// before still fires at its own deadline, not at the earlier wait's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_timeout_shorter_than_the_one_before_fires_at_its_own_deadline() {
+    let node = node().await;
+    let p = probe(&node).await;
+    let r: Value = node.call(p, &json!({"timeout": 60_000})).await.unwrap();
+    assert_eq!(r, json!("ok"));
+    let r: Value = node.call(p, &json!({"timeout": 100})).await.unwrap();
+    assert_eq!(r, json!("ok"));
+    // Through get_state, a signal, which does not cancel the timeout (a call would).
+    let saw_timeout = async || {
+        let state = otter::to_json(&node.get_state(p).await.unwrap()).unwrap();
+        state["events"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("timeout"))
+    };
+    assert!(eventually(saw_timeout).await, "no timeout within 2 s");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_before_the_idle_timeout_cancels_it() {
     let node = node().await;

@@ -107,13 +107,7 @@ impl Host for ProcessCtx {
         let timeout =
             timeout_ms.map_or(DEFAULT_CALL_TIMEOUT, |ms| Duration::from_millis(ms.into()));
         self.node
-            .call_from_process(
-                self.pid,
-                &dest(to),
-                request,
-                timeout,
-                &mut self.call_timeout,
-            )
+            .call_from_process(self.pid, &dest(to), request, timeout, &mut self.wait_timer)
             .await
             .map_err(call_error)
     }

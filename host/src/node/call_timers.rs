@@ -1,5 +1,5 @@
 //! The timers of the calls Rust code makes with a timeout (`Node::call`, `call_term`): a
-//! few kept from call to call, as a process keeps its own (`process::CallTimeout`).
+//! few kept from call to call, as a process keeps its own (`process::WaitTimer`).
 //!
 //! A tokio timer armed per call cost more than its insert into the wheel: on a multi-thread
 //! runtime, registering a timer earlier than the one the parked timer driver will wake for
@@ -14,7 +14,7 @@ use std::sync::Mutex;
 
 use tokio::runtime::{Handle, Id};
 
-use crate::process::CallTimeout;
+use crate::process::WaitTimer;
 
 /// Timers kept for reuse at most: as many as Rust callers usually wait at once; a caller
 /// beyond them arms a timer of its own, as before.
@@ -24,14 +24,14 @@ const KEPT: usize = 64;
 /// it is registered with: a timer is only reused on that runtime.
 #[derive(Default)]
 pub(crate) struct CallTimers {
-    free: Mutex<Vec<(Id, CallTimeout)>>,
+    free: Mutex<Vec<(Id, WaitTimer)>>,
 }
 
 /// A call timer lent out by [`CallTimers::take`].
 pub(crate) struct Lent {
     runtime: Option<Id>,
     /// The timer itself.
-    pub(crate) timer: CallTimeout,
+    pub(crate) timer: WaitTimer,
 }
 
 impl CallTimers {

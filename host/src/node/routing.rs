@@ -15,7 +15,7 @@ use crate::entry::{ProcessEntry, Watcher};
 use crate::error::{CallError, SendError};
 use crate::exit::ExitReason;
 use crate::mailbox::{Message, Signal};
-use crate::process::CallTimeout;
+use crate::process::WaitTimer;
 use crate::term::{Term, queued};
 
 /// Where a call's reply comes.
@@ -184,7 +184,7 @@ impl NodeInner {
         dest: &Dest,
         request: Term,
         timeout: Duration,
-        timer: &mut CallTimeout,
+        timer: &mut WaitTimer,
     ) -> Result<Term, CallError> {
         let deadline = tokio::time::Instant::now() + timeout;
         let (entry, rx) = self.send_call(caller, dest, request)?;

@@ -15,7 +15,7 @@ use crate::limits::GuestFault;
 use crate::mailbox::Mailbox;
 use crate::memory::MemoryLimit;
 use crate::node::NodeInner;
-use crate::process::CallTimeout;
+use crate::process::WaitTimer;
 use crate::process_limits::ProcessLimits;
 use crate::term::Term;
 use crate::timer::Timers;
@@ -28,8 +28,9 @@ pub(crate) struct ProcessCtx {
     pub(crate) mailbox: Mailbox,
     /// The calls it has taken and not answered yet.
     pub(crate) calls: Calls,
-    /// The timer of the calls it makes, kept from call to call.
-    pub(crate) call_timeout: CallTimeout,
+    /// The timer of what it waits for with a deadline, one at a time: the calls it makes
+    /// and its idle timeout. Kept from wait to wait.
+    pub(crate) wait_timer: WaitTimer,
     /// Its `send-after` timers, made at the first (most processes arm none, and every byte
     /// here is paid by every process).
     pub(crate) timers: Option<Box<Timers>>,
@@ -111,7 +112,7 @@ impl ProcessCtx {
             module,
             mailbox,
             calls: Calls::default(),
-            call_timeout: CallTimeout::default(),
+            wait_timer: WaitTimer::default(),
             timers: None,
             monitors: Monitors::default(),
             trap_exit: false,

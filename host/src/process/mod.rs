@@ -12,7 +12,6 @@
 //! and `resources` what that data holds for one instance only (kept through an upgrade).
 
 mod batch;
-mod call_timeout;
 mod calls;
 mod ctx;
 mod flow;
@@ -20,9 +19,10 @@ mod monitors;
 mod resources;
 mod serve;
 mod upgrade;
+mod wait_timer;
 
 pub(crate) use upgrade::{Prepared, Refusal, UpgradeOrder};
 
-pub(crate) use call_timeout::CallTimeout;
 pub(crate) use ctx::{Instantiation, ProcessCtx, adopt, can_adopt, new_store};
 pub(crate) use serve::run;
+pub(crate) use wait_timer::WaitTimer;

@@ -322,10 +322,14 @@ impl Process {
         let Some(deadline) = deadline.filter(|_| !suspended) else {
             return event(mailbox.recv(!suspended, traps).await);
         };
-        tokio::select! {
-            biased;
-            received = mailbox.recv(true, traps) => event(received),
-            () = tokio::time::sleep_until(deadline) => Event::Timeout,
+        // The process's wait timer, kept armed from wait to wait (see `process::wait_timer`).
+        match ctx
+            .wait_timer
+            .wait(mailbox.recv(true, traps), deadline)
+            .await
+        {
+            Some(received) => event(received),
+            None => Event::Timeout,
         }
     }
 
@@ -409,7 +413,7 @@ impl Process {
         };
         let mut ctx = store.into_data();
         ctx.limits.reset();
-        ctx.call_timeout.clear();
+        ctx.wait_timer.clear();
         // Its files and connections end with the instance: a transaction it left open is
         // rolled back now, and no descriptor is held, for as long as it sleeps.
         ctx.close_instance_resources();

@@ -1,15 +1,18 @@
-//! The timeout of the calls a process makes (`process.call`): one timer per process, kept
-//! from call to call.
+//! The timer of a process's waits with a deadline: the calls it makes (`process.call`) and
+//! its idle timeout (a callback's `timeout(ms)`, `hibernate_after`). One timer per process,
+//! kept from wait to wait; the waits never overlap (a call waits inside a callback, the idle
+//! timeout between callbacks).
 //!
 //! Arming and clearing a tokio timer for every call took ~6 % of the CPU of many → one (the
-//! timer wheel's insert and remove, under the driver's lock). A process makes one call at a
-//! time, and with the same timeout each call's deadline is later than the one before; so the
-//! timer armed for a call stays armed through the calls that follow, and when it fires
-//! before the deadline of the call then waiting, it is re-armed for that deadline. Each call
-//! still ends with `timeout` at its own deadline, no earlier; a timer armed for a later
-//! deadline than the new call's is moved earlier at once.
+//! timer wheel's insert and remove, under the driver's lock), and for every message taken by
+//! a server that answers with an idle timeout, 0.25–0.7 µs a call. A process waits for one
+//! thing at a time, and with the same timeout each wait's deadline is later than the one
+//! before; so the timer armed for a wait stays armed through the waits that follow, and when
+//! it fires before the deadline of the wait then going on, it is re-armed for that deadline.
+//! Each wait still ends with `timeout` at its own deadline, no earlier; a timer armed for a
+//! later deadline than the new wait's is moved earlier at once.
 //!
-//! A timer left armed after the last call fires once (a spurious wake of the process's task,
+//! A timer left armed after the last wait fires once (a spurious wake of the process's task,
 //! which polls and finds nothing) and is then inert; hibernation drops it.
 //!
 //! Nor is the timer polled again while it holds the waiting task's waker and has not fired:
@@ -22,10 +25,10 @@ use std::task::{Poll, Waker};
 
 use tokio::time::{Instant, Sleep};
 
-/// A process's call timer (see the module doc): none until its first call. One pointer, so
-/// that a process's context stays in its allocator size class.
+/// A process's wait timer (see the module doc): none until its first wait with a deadline.
+/// One pointer, so that a process's context stays in its allocator size class.
 #[derive(Default)]
-pub(crate) struct CallTimeout {
+pub(crate) struct WaitTimer {
     timer: Option<Pin<Box<Armed>>>,
 }
 
@@ -40,8 +43,9 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl CallTimeout {
-    /// Wait for `reply` until `deadline`: its output, or `None` once the deadline has passed.
+impl WaitTimer {
+    /// Wait for `reply` (a call's reply, the next message) until `deadline`: its output, or
+    /// `None` once the deadline has passed.
     pub(crate) async fn wait<F: Future>(
         &mut self,
         reply: F,
@@ -106,11 +110,11 @@ mod tests {
     use tokio::sync::oneshot;
     use tokio::time::Instant;
 
-    use super::CallTimeout;
+    use super::WaitTimer;
 
     #[tokio::test]
     async fn each_call_times_out_at_its_own_deadline_whatever_the_timer_was_armed_for() {
-        let mut timeout = CallTimeout::default();
+        let mut timeout = WaitTimer::default();
         // A first call, answered at once, arms the timer for its deadline.
         let (tx, rx) = oneshot::channel::<u32>();
         tx.send(1).unwrap();
@@ -125,7 +129,7 @@ mod tests {
         ends_at(deadline);
         // A first call answered at once with a long timeout, then one with a short timeout
         // never answered: it ends at its own, earlier deadline.
-        let mut timeout = CallTimeout::default();
+        let mut timeout = WaitTimer::default();
         let (tx, rx) = oneshot::channel::<u32>();
         tx.send(2).unwrap();
         let long = Instant::now() + Duration::from_secs(60);
@@ -140,10 +144,10 @@ mod tests {
     /// where a `block_on`'s may differ from poll to poll); `Err` if it has not timed out
     /// within 5 s. Before waiting, the task spends its budget if `out_of_budget`.
     async fn never_answered(
-        mut timeout: CallTimeout,
+        mut timeout: WaitTimer,
         deadline: Instant,
         out_of_budget: bool,
-    ) -> Result<CallTimeout, &'static str> {
+    ) -> Result<WaitTimer, &'static str> {
         tokio::spawn(async move {
             if out_of_budget {
                 // Without yielding: each message received costs a unit.
@@ -182,7 +186,7 @@ mod tests {
     #[tokio::test]
     async fn a_call_made_when_its_task_is_out_of_budget_still_times_out() {
         let deadline = Instant::now() + Duration::from_millis(20);
-        never_answered(CallTimeout::default(), deadline, true)
+        never_answered(WaitTimer::default(), deadline, true)
             .await
             .unwrap();
         ends_at(deadline);
@@ -192,7 +196,7 @@ mod tests {
     async fn a_timer_that_fires_for_an_earlier_call_wakes_the_next_one_to_wait_on() {
         // The timer is armed for the first call's deadline, and holds its task's waker.
         let first = Instant::now() + Duration::from_millis(20);
-        let timeout = never_answered(CallTimeout::default(), first, false)
+        let timeout = never_answered(WaitTimer::default(), first, false)
             .await
             .unwrap();
         // A second call from another task arms nothing new: its deadline is later. Its
