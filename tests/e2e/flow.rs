@@ -48,17 +48,19 @@ async fn idle_timeout_delivers_timeout_after_the_idle_period() {
     let p = try_probe(&node, json!({"mode": {"timeout": 300}}), None)
         .await
         .unwrap();
-    // Inspect through get_state: a signal, which (unlike a call) does not cancel the timeout.
-    let saw_timeout = async || {
-        let state = otter::to_json(&node.get_state(p).await.unwrap()).unwrap();
-        state["events"]
-            .as_array()
-            .unwrap()
-            .contains(&json!("timeout"))
-    };
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(!saw_timeout().await, "fired before the idle period");
-    assert!(eventually(saw_timeout).await);
+    assert!(!saw_timeout(&node, p).await, "fired before the idle period");
+    assert!(eventually(async || saw_timeout(&node, p).await).await);
+}
+
+/// Whether probe `p` has had its idle timeout, seen through `get_state`: a signal, which
+/// (unlike a call) does not cancel the timeout.
+async fn saw_timeout(node: &otter::Node, p: otter::Pid) -> bool {
+    let state = otter::to_json(&node.get_state(p).await.unwrap()).unwrap();
+    state["events"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("timeout"))
 }
 
 /// A process keeps one timer armed from wait to wait: a shorter idle timeout than the one
@@ -71,15 +73,10 @@ async fn an_idle_timeout_shorter_than_the_one_before_fires_at_its_own_deadline()
     assert_eq!(r, json!("ok"));
     let r: Value = node.call(p, &json!({"timeout": 100})).await.unwrap();
     assert_eq!(r, json!("ok"));
-    // Through get_state, a signal, which does not cancel the timeout (a call would).
-    let saw_timeout = async || {
-        let state = otter::to_json(&node.get_state(p).await.unwrap()).unwrap();
-        state["events"]
-            .as_array()
-            .unwrap()
-            .contains(&json!("timeout"))
-    };
-    assert!(eventually(saw_timeout).await, "no timeout within 2 s");
+    assert!(
+        eventually(async || saw_timeout(&node, p).await).await,
+        "no timeout within 2 s"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
