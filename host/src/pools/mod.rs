@@ -66,7 +66,8 @@
 //! Memories stay warm only without swap: `mincore` cannot tell a page never written from one
 //! swapped out with its old bytes.
 //! Past that many warm slots, or for a memory larger than [`WARM_BYTES`], the slot goes back to
-//! the kernel, which makes it read as zeros.
+//! the kernel, which makes it read as zeros: those of up to [`WARM_BYTES`] a batch at a time,
+//! since each `madvise` flushes the TLB of every CPU the node runs on (the `discard` module).
 //!
 //! ## Prepared slots
 //!
@@ -83,6 +84,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use rustix::mm::{self, Advice, MapFlags, MprotectFlags, ProtFlags};
 use wasmtime::Config;
 
+mod discard;
 mod memory;
 mod prepare;
 mod residency;
@@ -244,6 +246,9 @@ struct State {
     warm_bytes: usize,
     /// Released slots given back to the kernel (they read as zeros).
     free: Vec<Slot>,
+    /// Released slots waiting to be given back to the kernel with others (see the `discard`
+    /// module), with the bytes of each that may have been written; handed to no one.
+    discarding: Vec<(Slot, usize)>,
     /// Slots of the newest chunk never handed out.
     fresh: usize,
     /// Cold slots whose likely pages are resident already, zero-filled; handed out after
@@ -406,22 +411,51 @@ impl Slots {
             self.lock().warm.push(slot);
             return;
         }
-        if keep {
-            self.lock().warm_bytes -= len;
+        if len == 0 {
+            self.lock().free.push(slot);
+            return;
         }
-        if len > 0 {
-            // SAFETY: as above; discarding the slot's pages cannot affect anyone else.
-            let discarded =
-                unsafe { mm::madvise(slot.base.0.as_ptr().cast(), len, Advice::LinuxDontNeed) };
-            if let Err(e) = discarded {
-                // A slot that might not read as zeros must not be handed out again: leak it.
-                tracing::warn!(error = %e, "could not discard a released slot; it stays unused");
+        if len > WARM_BYTES {
+            // Its pages, not the TLB flush, are most of what giving it back costs: at once.
+            // SAFETY: as above.
+            unsafe { self.give_back(vec![(slot, len)]) };
+            return;
+        }
+        let batch = {
+            let mut state = self.lock();
+            state.discarding.push((slot, len));
+            if state.discarding.len() < discard::BATCH {
                 return;
             }
+            std::mem::take(&mut state.discarding)
+        };
+        // SAFETY: as above, for each slot of the batch.
+        unsafe { self.give_back(batch) };
+    }
+
+    /// Give each slot's first bytes back to the kernel, then the slots to the cold ones; a
+    /// slot whose pages could not be given back is leaked, as it might not read as zeros.
+    ///
+    /// # Safety
+    ///
+    /// Nobody uses the slots, and each length is a page multiple within its slot.
+    unsafe fn give_back(&self, slots: Vec<(Slot, usize)>) {
+        let ranges: Vec<(*mut u8, usize)> = slots
+            .iter()
+            .map(|(slot, len)| (slot.base.0.as_ptr(), *len))
+            .collect();
+        // SAFETY: the caller's contract.
+        let failed = unsafe { discard::dont_need(&ranges) };
+        let mut state = self.lock();
+        for ((mut slot, _), failed) in slots.into_iter().zip(failed) {
+            if let Some(e) = failed {
+                tracing::warn!(error = %e, "could not discard a released slot; it stays unused");
+                continue;
+            }
+            // Its prepared pages went back with the rest.
+            slot.prepared = 0;
+            state.free.push(slot);
         }
-        // Its prepared pages went back with the rest.
-        slot.prepared = 0;
-        self.lock().free.push(slot);
     }
 
     /// Zero the resident pages among the first `len` bytes of `slot`; false if the kernel would

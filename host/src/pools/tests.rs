@@ -194,7 +194,7 @@ fn a_released_memory_too_large_to_zero_goes_back_to_the_kernel_and_reads_as_zero
 fn warm_slots_are_bounded_and_the_rest_read_as_zeros() {
     let page = rustix::param::page_size();
     let slots = Slots::new(page, 0);
-    let held: Vec<Slot> = (0..WARM_SLOTS + 10)
+    let held: Vec<Slot> = (0..WARM_SLOTS + discard::BATCH + 3)
         .map(|_| slots.acquire().expect("slot"))
         .collect();
     for slot in &held {
@@ -204,9 +204,96 @@ fn warm_slots_are_bounded_and_the_rest_read_as_zeros() {
         unsafe { slots.release(*slot, page, Scrub::Nothing) };
     }
     assert_eq!(slots.lock().warm.len(), WARM_SLOTS);
-    assert_eq!(slots.lock().free.len(), 10);
+    assert_eq!(
+        slots.lock().free.len(),
+        discard::BATCH,
+        "one batch given back"
+    );
+    assert_eq!(slots.lock().discarding.len(), 3, "the next batch waits");
     let cold = slots.lock().free[0];
     assert!(read(&slots, cold).iter().all(|&b| b == 0));
+}
+
+/// Resident pages among a slot's first `len` bytes.
+fn resident_pages(slots: &Slots, slot: Slot, len: usize) -> usize {
+    let mut resident = Vec::new();
+    // SAFETY: the slot's first bytes, page aligned, inside its chunk.
+    assert!(unsafe { slots.residency(slot.base.0.as_ptr(), len, &mut resident) });
+    resident.iter().filter(|r| **r).count()
+}
+
+#[test]
+fn released_slots_past_the_warm_ones_go_back_to_the_kernel_a_batch_at_a_time() {
+    let page = rustix::param::page_size();
+    let slots = Slots::new(2 * page, 0);
+    let held: Vec<Slot> = (0..WARM_SLOTS + discard::BATCH)
+        .map(|_| slots.acquire().expect("slot"))
+        .collect();
+    let (warm, cold) = held.split_at(WARM_SLOTS);
+    let (waiting, last) = cold.split_at(discard::BATCH - 1);
+    for slot in warm.iter().chain(waiting) {
+        // SAFETY: this test's slot, two pages, written through, then released once.
+        unsafe {
+            slot.base.0.as_ptr().write_bytes(0x5A, 2 * page);
+            slots.release(*slot, 2 * page, Scrub::Nothing);
+        }
+    }
+    assert!(slots.lock().free.is_empty(), "given back before its batch");
+    for slot in waiting {
+        assert_eq!(
+            resident_pages(&slots, *slot, 2 * page),
+            2,
+            "a waiting slot kept its pages"
+        );
+    }
+    // SAFETY: as above.
+    unsafe {
+        last[0].base.0.as_ptr().write_bytes(0x5A, 2 * page);
+        slots.release(last[0], 2 * page, Scrub::Nothing);
+    }
+    let state = slots.lock();
+    assert!(state.discarding.is_empty());
+    assert_eq!(
+        state.free.len(),
+        discard::BATCH,
+        "the whole batch went back"
+    );
+    let free = state.free.clone();
+    drop(state);
+    for slot in free {
+        assert_eq!(
+            resident_pages(&slots, slot, 2 * page),
+            0,
+            "a slot given back kept pages"
+        );
+        assert!(read(&slots, slot).iter().all(|&b| b == 0));
+        assert_eq!(slot.prepared, 0);
+    }
+}
+
+#[test]
+fn a_slot_waiting_to_be_given_back_is_handed_to_no_one() {
+    let page = rustix::param::page_size();
+    let slots = Slots::new(page, 0);
+    let held: Vec<Slot> = (0..=WARM_SLOTS)
+        .map(|_| slots.acquire().expect("slot"))
+        .collect();
+    for slot in &held {
+        // SAFETY: this test's slot, one page, written through, then released once.
+        unsafe {
+            slot.base.0.as_ptr().write_bytes(0x77, page);
+            slots.release(*slot, page, Scrub::Nothing);
+        }
+    }
+    let waiting = slots.lock().discarding[0].0;
+    // Every warm slot, then a fresh one: never the waiting one.
+    for _ in 0..=WARM_SLOTS {
+        let slot = slots.acquire().expect("slot");
+        assert_ne!(
+            slot.base, waiting.base,
+            "a slot not yet given back was handed out"
+        );
+    }
 }
 
 #[test]
@@ -229,7 +316,11 @@ fn warm_slots_are_bounded_in_bytes_too() {
         "more deep stacks kept than the byte budget"
     );
     assert_eq!(state.warm_bytes, fits * slot_size);
-    assert_eq!(state.free.len(), 3);
+    assert_eq!(
+        state.free.len(),
+        3,
+        "larger than a warm memory: back at once"
+    );
     drop(state);
     slots.acquire().expect("a warm slot");
     assert_eq!(
@@ -476,7 +567,7 @@ async fn wasm_stack_overflow_traps_on_a_pooled_stack() {
 }
 
 /// Whether the running kernel's version is at least `major.minor`.
-fn kernel_at_least(major: u32, minor: u32) -> bool {
+pub(super) fn kernel_at_least(major: u32, minor: u32) -> bool {
     // SAFETY: `uname` fills the struct it is given.
     let uts = unsafe {
         let mut uts = std::mem::zeroed::<libc::utsname>();

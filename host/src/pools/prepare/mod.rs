@@ -35,8 +35,6 @@ use std::sync::atomic::Ordering;
 use std::sync::{Condvar, Mutex, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
-use rustix::mm::{self, Advice};
-
 use super::{Addr, Slot, Slots, State};
 
 pub(super) use demand::Demand;
@@ -199,7 +197,7 @@ impl Slots {
             }
             Err(e) => {
                 drop(state);
-                self.discard(slot);
+                self.discard(vec![slot]);
                 let permanent = matches!(
                     e.raw_os_error(),
                     Some(libc::EINVAL | libc::EPERM | libc::ENOSYS)
@@ -251,9 +249,7 @@ impl Slots {
             state.guess = !learned.pages.is_empty();
             std::mem::take(&mut state.prepared)
         };
-        for slot in stale {
-            self.discard(slot);
-        }
+        self.discard(stale);
     }
 
     /// An idle check (see [`Demand::idle_check`]): the prepared slots past the reserve's new
@@ -265,31 +261,19 @@ impl Slots {
             let excess = state.prepared.len().saturating_sub(target);
             state.prepared.drain(..excess).collect::<Vec<_>>()
         };
-        for slot in excess {
-            self.discard(slot);
-        }
+        self.discard(excess);
     }
 
-    /// Give a prepared slot's pages back to the kernel and the slot to the cold ones.
-    fn discard(&self, mut slot: Slot) {
-        if slot.prepared > 0 {
-            // SAFETY: the slot's first pages; nobody holds it (prepared slots are not handed
-            // out), and discarding them makes them read as zeros again.
-            let discarded = unsafe {
-                mm::madvise(
-                    slot.base.0.as_ptr().cast(),
-                    slot.prepared,
-                    Advice::LinuxDontNeed,
-                )
-            };
-            if let Err(e) = discarded {
-                // A slot that might keep pages must not be prepared again as if it had none.
-                tracing::warn!(error = %e, "could not discard a prepared slot; it stays unused");
-                return;
-            }
-            slot.prepared = 0;
-        }
-        self.lock().free.push(slot);
+    /// Give prepared slots' pages back to the kernel (together, see the `discard` module) and
+    /// the slots to the cold ones.
+    fn discard(&self, slots: Vec<Slot>) {
+        let (prepared, bare): (Vec<Slot>, Vec<Slot>) =
+            slots.into_iter().partition(|slot| slot.prepared > 0);
+        self.lock().free.extend(bare);
+        let prepared = prepared.into_iter().map(|slot| (slot, slot.prepared));
+        // SAFETY: each slot's first pages; nobody holds them (prepared slots are not handed
+        // out), and discarding them makes them read as zeros again.
+        unsafe { self.give_back(prepared.collect()) };
     }
 
     /// Where in a slot its used pages are looked for: the first [`SAMPLE_BYTES`] (a stack's

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::*;
-use crate::pools::{Scrub, WARM_BYTES, WARM_SLOTS};
+use crate::pools::{Scrub, WARM_BYTES, WARM_SLOTS, discard};
 
 fn page() -> usize {
     rustix::param::page_size()
@@ -248,8 +248,12 @@ fn a_released_prepared_slot_gives_its_untouched_prepared_pages_back() {
     let slots = learned(pages, &[1, 2, 200]);
     let slot = slots.acquire().expect("slot");
     assert!(resident(&slots, slot, pages)[200], "prepared");
-    // No room among the warm slots, so that release gives the pages to the kernel.
+    // No room among the warm slots, so that release gives the pages to the kernel, with
+    // those of a batch's worth of other slots.
     let other = slots.acquire().expect("slot");
+    let batch: Vec<Slot> = (1..discard::BATCH)
+        .map(|_| slots.acquire().expect("slot"))
+        .collect();
     slots
         .lock()
         .warm
@@ -257,6 +261,14 @@ fn a_released_prepared_slot_gives_its_untouched_prepared_pages_back() {
     // Its holder wrote only its first page.
     // SAFETY: released once, unused after.
     unsafe { slots.release(slot, page(), Scrub::Zeros) };
+    assert!(
+        resident(&slots, slot, pages)[200],
+        "given back before its batch"
+    );
+    for other in batch {
+        // SAFETY: released once, unused after.
+        unsafe { slots.release(other, page(), Scrub::Zeros) };
+    }
     slots.lock().warm.clear();
     assert!(
         resident(&slots, slot, pages).iter().all(|r| !r),
