@@ -6,10 +6,10 @@
 //! A process that exits or hibernates once the warm slots are full pays that twice (its
 //! memory and its stack). One `process_madvise` call on the process itself (Linux 6.13)
 //! takes many ranges, and a kernel that batches the flush over them (6.18 here) does one for
-//! all: sixteen ranges took 1.8 µs each. So slots released small wait in a batch of [`BATCH`], handed to
-//! no one, and go back together; a slot larger than the warm ones goes at once, as its pages,
-//! not the flush, are most of its cost. On a kernel that refuses the call each range is
-//! given back alone, as before.
+//! all: sixteen ranges took 1.8 µs each. So slots released small wait in a batch of
+//! [`BATCH`], handed to no one, and go back together; a slot larger than the warm ones goes
+//! at once, as its pages, not the flush, are most of its cost. On a kernel that refuses the
+//! call each range is given back alone, as before.
 //!
 //! Until its batch goes, a slot keeps the pages its holder touched: at most `BATCH - 1`
 //! slots of up to `WARM_BYTES` each per pool.
@@ -54,7 +54,7 @@ pub(super) unsafe fn dont_need(ranges: &[(*mut u8, usize)]) -> Vec<Option<io::Er
 /// # Safety
 ///
 /// As for [`dont_need`].
-pub(super) unsafe fn dont_need_one(base: *mut u8, len: usize) -> io::Result<()> {
+unsafe fn dont_need_one(base: *mut u8, len: usize) -> io::Result<()> {
     // SAFETY: the caller's contract.
     unsafe { mm::madvise(base.cast(), len, Advice::LinuxDontNeed) }.map_err(io::Error::from)
 }
