@@ -411,6 +411,9 @@ impl Slots {
             self.lock().warm.push(slot);
             return;
         }
+        if keep {
+            self.lock().warm_bytes -= len;
+        }
         if len == 0 {
             self.lock().free.push(slot);
             return;
@@ -440,6 +443,9 @@ impl Slots {
     ///
     /// Nobody uses the slots, and each length is a page multiple within its slot.
     unsafe fn give_back(&self, slots: Vec<(Slot, usize)>) {
+        if slots.is_empty() {
+            return;
+        }
         let ranges: Vec<(*mut u8, usize)> = slots
             .iter()
             .map(|(slot, len)| (slot.base.0.as_ptr(), *len))
