@@ -7,7 +7,7 @@ use std::sync::Arc;
 use wasmtime::{LinearMemory, MemoryCreator, MemoryType};
 
 use super::residency::resident_runs;
-use super::{Scrub, Slot, Slots, swap_enabled};
+use super::{Scrub, Slot, Slots, written};
 
 /// Hands out linear memories.
 pub(super) struct MemoryPool {
@@ -98,8 +98,8 @@ impl PooledMemory {
 }
 
 /// Copy the first `len` bytes of `from` (a slot of `slots`) to `to`, which reads as zeros:
-/// only the resident pages, since the others read as zeros too (without swap: a page swapped
-/// out is not resident, so with swap everything is copied).
+/// only the written pages, since the others read as zeros too; all of them when which pages
+/// were written is unknown (a page swapped out: see the `written` module).
 ///
 /// # Safety
 ///
@@ -107,14 +107,13 @@ impl PooledMemory {
 unsafe fn copy_written(slots: &Slots, from: Slot, to: Slot, len: usize) {
     let (from, to) = (from.base.0.as_ptr(), to.base.0.as_ptr());
     let len = len.next_multiple_of(slots.page).min(slots.slot_size);
-    let mut resident = Vec::new();
-    // SAFETY: `from..from + len` is page aligned and inside the slot.
-    if swap_enabled() || !unsafe { slots.residency(from, len, &mut resident) } {
+    let mut pages = Vec::new();
+    if !written::written_pages(from, len, slots.page, &mut pages) {
         // SAFETY: the caller's contract; the slots do not overlap.
         unsafe { std::ptr::copy_nonoverlapping(from, to, len) };
         return;
     }
-    for run in resident_runs(&resident) {
+    for run in resident_runs(&pages) {
         let (offset, bytes) = (run.start * slots.page, run.len() * slots.page);
         // SAFETY: whole pages within `len` of both slots, which do not overlap.
         unsafe { std::ptr::copy_nonoverlapping(from.add(offset), to.add(offset), bytes) };

@@ -59,12 +59,11 @@
 //! back to the kernel costs twice: `madvise(MADV_DONTNEED)` on release, then a page fault for
 //! every page the next process touches. So up to [`WARM_SLOTS`] released slots of each pool, and
 //! [`WARM_POOL_BYTES`] of what they may hold, stay *warm*: their pages stay resident and are
-//! reused first. A warm memory slot has its resident
-//! pages (found with `mincore`) zeroed in place, since wasmtime requires zero-filled memory; a
-//! warm stack is reused as it is, since no wasm code can read a fiber stack (wasm's own
-//! frames are not addressable) and wasmtime asks for zeroed stacks only when configured to.
-//! Memories stay warm only without swap: `mincore` cannot tell a page never written from one
-//! swapped out with its old bytes.
+//! reused first. A warm memory slot has its written pages (found in the pagemap, the
+//! `written` module) zeroed in place, since wasmtime requires zero-filled memory; one with a
+//! page swapped out goes back to the kernel instead. A warm stack is reused as it is, since
+//! no wasm code can read a fiber stack (wasm's own frames are not addressable) and wasmtime
+//! asks for zeroed stacks only when configured to.
 //! Past that many warm slots, or for a memory larger than [`WARM_BYTES`], the slot goes back to
 //! the kernel, which makes it read as zeros: those of up to [`WARM_BYTES`] a batch at a time,
 //! since each `madvise` flushes the TLB of every CPU the node runs on (the `discard` module).
@@ -89,6 +88,7 @@ mod memory;
 mod prepare;
 mod residency;
 mod stack;
+mod written;
 
 use memory::MemoryPool;
 use stack::StackPool;
@@ -391,7 +391,7 @@ impl Slots {
             .max(slot.prepared)
             .next_multiple_of(self.page)
             .min(self.slot_size);
-        let warmable = scrub == Scrub::Nothing || (len <= WARM_BYTES && !swap_enabled());
+        let warmable = scrub == Scrub::Nothing || len <= WARM_BYTES;
         // Its bytes are counted at once, so that releases at the same time cannot all fit.
         let keep = {
             let mut state = self.lock();
@@ -464,23 +464,22 @@ impl Slots {
         }
     }
 
-    /// Zero the resident pages among the first `len` bytes of `slot`; false if the kernel would
-    /// not say which are resident. Without swap the others were never written and read as
-    /// zeros; with swap a page that is not resident may be swapped out with its old bytes,
-    /// which is why memories are not kept warm when swap is on.
+    /// Zero the written pages among the first `len` bytes of `slot`; false if which those
+    /// are is unknown (a page swapped out, or no pagemap: see the `written` module). The
+    /// other pages were never written, or were given back, and read as zeros.
     ///
     /// # Safety
     ///
     /// Nobody uses `slot`, and `len` is a page multiple within it.
     unsafe fn zero_resident(&self, slot: Slot, len: usize) -> bool {
         let base = slot.base.0.as_ptr();
-        let mut resident = Vec::new();
-        // SAFETY: `base..base + len` is mapped (inside the slot) and page aligned.
-        if !unsafe { self.residency(base, len, &mut resident) } {
+        let mut pages = Vec::new();
+        if !written::written_pages(base, len, self.page, &mut pages) {
             return false;
         }
-        for run in residency::resident_runs(&resident) {
-            // SAFETY: whole resident pages inside the slot, which nobody else uses.
+        for run in residency::resident_runs(&pages) {
+            // SAFETY: whole pages inside the slot, which nobody else uses. One swapped out
+            // since it was read is read back by the write, which then zeroes it.
             unsafe {
                 base.add(run.start * self.page)
                     .write_bytes(0, run.len() * self.page)
@@ -541,17 +540,6 @@ fn guard_install(base: NonNull<u8>, len: usize) -> bool {
         );
     });
     false
-}
-
-/// Whether the kernel may swap anonymous pages out: any active swap area (zram too). If that
-/// cannot be read, assume it may.
-fn swap_enabled() -> bool {
-    static SWAP: OnceLock<bool> = OnceLock::new();
-    *SWAP.get_or_init(|| match std::fs::read_to_string("/proc/swaps") {
-        // A header line, then one line per active swap area.
-        Ok(swaps) => swaps.lines().count() > 1,
-        Err(_) => true,
-    })
 }
 
 impl Drop for Slots {
