@@ -145,6 +145,52 @@ async fn a_down_queued_behind_its_demonitor_is_dropped() {
     assert_eq!(events(&node, watcher).await, ["init", "cast:a", "cast:b"]);
 }
 
+/// A watcher whose target died while it was suspended, with the `DOWN` queued behind a call
+/// that demonitors and then waits with `timeout` (hibernates if none).
+async fn demonitor_with_its_down_queued(node: &Node, timeout: Option<u32>) -> Pid {
+    let watcher = probe(node).await;
+    let target = probe(node).await;
+    let mref: Value = node
+        .call(watcher, &json!({"monitor": {"pid": target}}))
+        .await
+        .unwrap();
+    node.suspend(watcher).unwrap();
+    let demonitor = call_later(
+        node,
+        watcher,
+        json!({"demonitor_then": {"monitor": mref, "timeout": timeout}}),
+    );
+    queued(node, watcher, 1).await;
+    node.kill(target);
+    queued(node, watcher, 2).await;
+    node.resume(watcher).unwrap();
+    assert_eq!(demonitor.await.unwrap().unwrap(), json!("ok"));
+    watcher
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_down_does_not_cancel_the_idle_timeout() {
+    let node = node().await;
+    let watcher = demonitor_with_its_down_queued(&node, Some(30)).await;
+    // Asked only once the timeout is long past: each question is a message, which would
+    // cancel it.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(
+        events(&node, watcher).await,
+        ["init", "timeout"],
+        "OTP's demonitor flush removes the DOWN: the timeout still fires"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_down_does_not_wake_a_hibernating_process() {
+    let node = node().await;
+    let watcher = demonitor_with_its_down_queued(&node, None).await;
+    assert!(eventually(async || node.is_hibernating(watcher)).await);
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    assert!(node.is_hibernating(watcher), "the DOWN woke it");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_call_still_queued_when_a_server_stops_gets_its_exit_reason() {
     let node = node().await;

@@ -245,6 +245,14 @@ impl GenServer for Probe {
                 otter_guest::demonitor(r);
                 Reply::ok(ok())
             }
+            Request::DemonitorThen { monitor, timeout } => {
+                otter_guest::demonitor(monitor);
+                let next = match timeout {
+                    Some(ms) => Next::Timeout(ms),
+                    None => Next::Hibernate,
+                };
+                Reply::Reply(ok(), next)
+            }
             Request::Register(name) => Reply::ok(match otter_guest::register(&name) {
                 Ok(()) => ok(),
                 Err(e) => Value::Str(e.to_string()),

@@ -91,6 +91,12 @@ pub(crate) enum Request {
     CastSelf(String),
     Monitor(DestArg),
     Demonitor(u64),
+    /// Demonitor, then wait for the next message with an idle timeout of `timeout` ms, or
+    /// hibernate if none.
+    DemonitorThen {
+        monitor: u64,
+        timeout: Option<u32>,
+    },
     Register(String),
     Whereis(String),
     QueueLen,

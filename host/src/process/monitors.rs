@@ -21,6 +21,11 @@ impl Monitors {
         self.0.get_or_insert_with(Box::default).insert(mref, target);
     }
 
+    /// Whether `mref` is held (not yet removed, nor its `DOWN` handled).
+    pub(crate) fn holds(&self, mref: u64) -> bool {
+        self.0.as_ref().is_some_and(|m| m.contains_key(&mref))
+    }
+
     /// Drop the monitor `mref`: its target, or `None` if it was not held. The last one
     /// dropped frees the table, so a burst of monitors does not keep its room for life.
     pub(crate) fn remove(&mut self, mref: &u64) -> Option<Pid> {

@@ -306,6 +306,11 @@ impl Process {
                 }
                 Event::Signal(Signal::Suspend) => self.suspended = true,
                 Event::Signal(Signal::Resume) => self.suspended = false,
+                // A demonitored ref's DOWN, queued before the demonitor: OTP's `demonitor`
+                // with `flush` removes it from the mailbox, so it neither wakes a hibernating
+                // process nor cancels an idle timeout.
+                Event::Message(Message::Down { monitor, .. })
+                    if !self.ctx().monitors.holds(monitor) => {}
                 event => return Woken::Event(event),
             }
         }
@@ -485,7 +490,7 @@ impl Process {
                 pid,
                 reason,
             }) => {
-                // A demonitored ref's DOWN is dropped, even if it was already queued.
+                // Its monitor ends here; one demonitored was dropped by `next_event`.
                 if store.data_mut().monitors.remove(&monitor).is_none() {
                     return Flow::Next(WitNext::None);
                 }
