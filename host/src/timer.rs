@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::task::AbortHandle;
@@ -23,29 +23,51 @@ const MIN_SWEEP: usize = 8;
 /// A process's pending timers.
 pub(crate) struct Timers {
     handles: HashMap<u64, Timer>,
-    /// Timers armed and neither fired nor cancelled, counted by their own tasks.
-    live: Arc<AtomicUsize>,
-    /// The bytes of those timers' messages.
-    bytes: Arc<AtomicUsize>,
+    /// The live timers and their messages' bytes, shared with the timers' tasks.
+    counts: Arc<Counts>,
 }
 
 struct Timer {
     handle: AbortHandle,
     deadline: Instant,
+    claim: Arc<Claim>,
 }
 
-/// Counts one live timer and its message's bytes for as long as its task exists (fired,
-/// cancelled or aborted, the task's future is dropped exactly once).
-struct Live {
-    live: Arc<AtomicUsize>,
-    bytes: Arc<AtomicUsize>,
+/// Timers armed and neither fired nor cancelled, and the bytes of their messages.
+#[derive(Default)]
+struct Counts {
+    live: AtomicUsize,
+    bytes: AtomicUsize,
+}
+
+/// Who ends a timer: its task as it fires, or a cancel, whichever claims it first, and only
+/// that one; the task dropped unclaimed (its process gone) ends it too. The one that claims
+/// it uncounts it, so a cancelled timer stops counting at once, not when the runtime next
+/// drops its task, and a cancel that says time was left means no message comes.
+struct Claim {
+    pending: AtomicBool,
+    counts: Arc<Counts>,
     size: usize,
 }
 
-impl Drop for Live {
+impl Claim {
+    /// Claim the timer: true for the first caller only, which uncounts it.
+    fn take(&self) -> bool {
+        if !self.pending.swap(false, Ordering::AcqRel) {
+            return false;
+        }
+        self.counts.live.fetch_sub(1, Ordering::Relaxed);
+        self.counts.bytes.fetch_sub(self.size, Ordering::Relaxed);
+        true
+    }
+}
+
+/// Claims its timer when the task's future is dropped, fired, cancelled or aborted.
+struct ClaimOnDrop(Arc<Claim>);
+
+impl Drop for ClaimOnDrop {
     fn drop(&mut self) {
-        self.live.fetch_sub(1, Ordering::Relaxed);
-        self.bytes.fetch_sub(self.size, Ordering::Relaxed);
+        self.0.take();
     }
 }
 
@@ -64,8 +86,7 @@ impl Timers {
     pub(crate) fn new() -> Self {
         Timers {
             handles: HashMap::new(),
-            live: Arc::default(),
-            bytes: Arc::default(),
+            counts: Arc::default(),
         }
     }
 
@@ -79,43 +100,54 @@ impl Timers {
         max: TimerLimits,
         fire: impl FnOnce() + Send + 'static,
     ) -> Result<(), TooManyTimers> {
-        if self.live.load(Ordering::Relaxed) >= max.count
-            || self.bytes.load(Ordering::Relaxed).saturating_add(size) > max.bytes
+        let live = self.counts.live.load(Ordering::Relaxed);
+        if live >= max.count
+            || self
+                .counts
+                .bytes
+                .load(Ordering::Relaxed)
+                .saturating_add(size)
+                > max.bytes
         {
             return Err(TooManyTimers);
         }
-        // Swept once at least half the table has finished: a sweep then frees at least as
-        // many entries as it keeps, so it costs O(1) per timer, amortised, and a burst of
-        // timers that fired is not kept.
-        if self.handles.len() >= (2 * self.live.load(Ordering::Relaxed)).max(MIN_SWEEP) {
-            self.handles.retain(|_, t| !t.handle.is_finished());
+        // Swept once at least half the table has ended: a sweep then frees at least as many
+        // entries as it keeps, so it costs O(1) per timer, amortised, and a burst of timers
+        // that fired is not kept.
+        if self.handles.len() >= (2 * live).max(MIN_SWEEP) {
+            self.handles
+                .retain(|_, t| t.claim.pending.load(Ordering::Relaxed));
         }
-        self.live.fetch_add(1, Ordering::Relaxed);
-        self.bytes.fetch_add(size, Ordering::Relaxed);
-        let live = Live {
-            live: self.live.clone(),
-            bytes: self.bytes.clone(),
+        self.counts.live.fetch_add(1, Ordering::Relaxed);
+        self.counts.bytes.fetch_add(size, Ordering::Relaxed);
+        let claim = Arc::new(Claim {
+            pending: AtomicBool::new(true),
+            counts: self.counts.clone(),
             size,
-        };
+        });
+        let on_drop = ClaimOnDrop(claim.clone());
         let task = tokio::spawn(async move {
-            let _live = live;
             tokio::time::sleep(delay).await;
-            fire();
+            if on_drop.0.take() {
+                fire();
+            }
         });
         self.handles.insert(
             id,
             Timer {
                 handle: task.abort_handle(),
                 deadline: Instant::now() + delay,
+                claim,
             },
         );
         Ok(())
     }
 
     /// Cancel a timer: the time that was left, or `None` if it had fired (or never was).
+    /// When it returns a time, the timer's message will not come.
     pub(crate) fn cancel(&mut self, id: u64) -> Option<Duration> {
         let t = self.handles.remove(&id)?;
-        if t.handle.is_finished() {
+        if !t.claim.take() {
             return None;
         }
         t.handle.abort();
@@ -144,6 +176,8 @@ impl Drop for Timers {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
     use std::time::Duration;
 
     use super::{MIN_SWEEP, TimerLimits, Timers};
@@ -155,7 +189,12 @@ mod tests {
 
     /// Wait until every timer armed so far has fired.
     async fn all_fired(timers: &Timers) {
-        while timers.live.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+        while timers
+            .counts
+            .live
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0
+        {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }
@@ -203,5 +242,56 @@ mod tests {
         timers.fired(1);
         assert_eq!(timers.entries(), 0);
         assert_eq!(timers.cancel(1), None);
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_timer_stops_counting_at_once() {
+        let limits = TimerLimits {
+            count: 10,
+            bytes: 100,
+        };
+        let mut timers = Timers::new();
+        // Twice the limit, each cancelled at once, without the runtime getting to drop the
+        // aborted tasks in between.
+        for id in 0..20 {
+            timers
+                .arm(id, Duration::from_secs(60), 10, limits, || {})
+                .expect("the cancelled timers no longer count");
+            assert!(timers.cancel(id).is_some());
+        }
+    }
+
+    #[test]
+    fn a_cancel_that_finds_time_left_means_no_message() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_time()
+            .build()
+            .unwrap();
+        let _inside = runtime.enter();
+        let mut timers = Timers::new();
+        let (started, firing) = std::sync::mpsc::channel();
+        let (go_on, go) = std::sync::mpsc::channel::<()>();
+        let fired = Arc::new(AtomicBool::new(false));
+        let delivered = fired.clone();
+        timers
+            .arm(1, Duration::ZERO, 8, LIMITS, move || {
+                started.send(()).unwrap();
+                go.recv().unwrap();
+                delivered.store(true, Ordering::SeqCst);
+            })
+            .unwrap();
+        // The timer's task is delivering its message (on the worker) when the cancel comes.
+        firing
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the timer fires");
+        let left = timers.cancel(1);
+        go_on.send(()).unwrap();
+        drop(runtime);
+        assert!(fired.load(Ordering::SeqCst));
+        assert_eq!(
+            left, None,
+            "its message was on its way: the cancel must say it fired"
+        );
     }
 }
