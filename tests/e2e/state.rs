@@ -1,9 +1,9 @@
 //! `get_state` and `replace_state` (OTP's `sys:get_state`/`sys:replace_state`): signals
 //! handled between callbacks, leaving the rest of the process alone.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use otter::ReplaceStateError;
+use otter::{ReplaceStateError, SpawnOptions};
 use serde_json::{Value, json};
 
 use crate::support::*;
@@ -148,4 +148,27 @@ async fn a_process_that_crashes_taking_the_state_exits_with_the_reason_and_monit
         "{:?}",
         events(&node, watcher).await
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_system_message_starts_the_idle_time_again_as_in_otp() {
+    // OTP's `system_continue` re-enters the server's receive with its whole timeout, so a
+    // `sys:get_state` 600 ms into a 1,000 ms `hibernate_after` puts the hibernation at
+    // 1,600 ms (checked on OTP 25 with an idle timeout, and with suspend and resume).
+    let node = node().await;
+    let opts = SpawnOptions::default().hibernate_after(Duration::from_millis(1000));
+    let p = node
+        .spawn("probe", otter::from_json(&json!({})), opts)
+        .await
+        .unwrap();
+    let t0 = Instant::now();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(!node.is_hibernating(p));
+    let _ = node.get_state(p).await.unwrap();
+    tokio::time::sleep_until((t0 + Duration::from_millis(1200)).into()).await;
+    assert!(
+        !node.is_hibernating(p),
+        "hibernated 1,000 ms after its start: the get_state did not start the idle time again"
+    );
+    assert!(eventually(async || node.is_hibernating(p)).await);
 }

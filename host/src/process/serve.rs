@@ -140,15 +140,10 @@ impl Process {
             let event = match woken.take() {
                 Some(event) => event,
                 None => {
-                    let deadline = match next {
+                    let idle = match next {
                         // OTP's `hibernate_after` applies only when no idle timeout is set.
                         WitNext::None if self.hibernate_after.is_some() => {
-                            let idle = self.hibernate_after.unwrap_or_default();
-                            // An idle time too far to add to now never comes.
-                            match self
-                                .next_event(tokio::time::Instant::now().checked_add(idle))
-                                .await
-                            {
+                            match self.next_event(self.hibernate_after).await {
                                 Woken::Event(Event::Timeout) => {
                                     next = WitNext::Hibernate;
                                     continue;
@@ -163,9 +158,7 @@ impl Process {
                             }
                         }
                         WitNext::None => None,
-                        WitNext::Timeout(ms) => {
-                            Some(tokio::time::Instant::now() + Duration::from_millis(ms.into()))
-                        }
+                        WitNext::Timeout(ms) => Some(Duration::from_millis(ms.into())),
                         WitNext::Hibernate => {
                             return match self.hibernate().await {
                                 Ok(()) => Served::Hibernated,
@@ -185,7 +178,7 @@ impl Process {
                             continue;
                         }
                     };
-                    match self.next_event(deadline).await {
+                    match self.next_event(idle).await {
                         Woken::Event(event) => event,
                         Woken::Exit { reason, terminate } => {
                             return Served::Exit(self.exit(reason, terminate).await);
@@ -241,12 +234,29 @@ impl Process {
         }
     }
 
-    /// The next event that needs a callback. Signals that need none are handled here and
-    /// neither wake a hibernating process nor cancel an idle timeout, as system messages do
-    /// not in OTP.
-    async fn next_event(&mut self, deadline: Option<tokio::time::Instant>) -> Woken {
+    /// The next event that needs a callback, or [`Event::Timeout`] once `idle` has passed
+    /// without one. Signals that need none are handled here and do not wake a hibernating
+    /// process. A system message (`get_state`, `replace_state`, suspend, resume, upgrade)
+    /// starts `idle` again, as OTP's `system_continue` re-enters the receive with the whole
+    /// timeout; a late reply, an ignored exit signal or a dropped `DOWN` does not, as none
+    /// of them reaches an OTP server's mailbox.
+    async fn next_event(&mut self, idle: Option<Duration>) -> Woken {
+        // An idle time too far to add to now never comes.
+        let from_now = || idle.and_then(|d| tokio::time::Instant::now().checked_add(d));
+        let mut deadline = from_now();
         loop {
-            match self.receive(deadline).await {
+            let event = self.receive(deadline).await;
+            let system = matches!(
+                event,
+                Event::Signal(
+                    Signal::GetState(_)
+                        | Signal::ReplaceState { .. }
+                        | Signal::Suspend
+                        | Signal::Resume
+                        | Signal::Upgrade(_)
+                )
+            );
+            match event {
                 Event::Signal(Signal::Reply { tag, reply }) => self.ctx().answer(tag, reply),
                 Event::Signal(Signal::GetState(tx)) => {
                     // Boxed: rare, and a guest call's future would size this one.
@@ -312,6 +322,9 @@ impl Process {
                 Event::Message(Message::Down { monitor, .. })
                     if !self.ctx().monitors.holds(monitor) => {}
                 event => return Woken::Event(event),
+            }
+            if system {
+                deadline = from_now();
             }
         }
     }
