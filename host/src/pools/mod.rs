@@ -366,15 +366,18 @@ impl Slots {
             state.fresh = self.per_chunk;
         }
         let index = self.per_chunk - state.fresh;
-        state.fresh -= 1;
         let chunk = state.chunks.last().expect("a chunk was just mapped");
         // SAFETY: `index < per_chunk`, so the slot lies inside the chunk's mapping of
         // `guard + per_chunk * slot_size` bytes.
         let base = unsafe { chunk.base.0.add(self.guard + index * self.slot_size) };
+        // A guard that could not be installed this time leaves the slot where it is, for the
+        // next try: never handed out without one where the kernel can install it.
+        let guarded = self.slot_guard > 0 && guard_install(base, self.slot_guard)?;
+        state.fresh -= 1;
         Ok(Slot {
             base: Addr(base),
             lowest: index == 0,
-            guarded: self.slot_guard > 0 && guard_install(base, self.slot_guard),
+            guarded,
             prepared: 0,
             warm: 0,
         })
@@ -520,26 +523,41 @@ impl Slots {
     }
 }
 
-/// Make `len` bytes at `base` fault on access, without splitting their mapping; false (and a
-/// warning, once per node process) if the kernel cannot.
-fn guard_install(base: NonNull<u8>, len: usize) -> bool {
+/// Make `len` bytes at `base` fault on access, without splitting their mapping: `Ok(false)`
+/// (and a warning, once per node process) if the kernel cannot, `Err` if it could not this
+/// time (no memory for the page tables, a signal), when the slot must not be handed out
+/// unguarded.
+fn guard_install(base: NonNull<u8>, len: usize) -> io::Result<bool> {
     static UNSUPPORTED: OnceLock<()> = OnceLock::new();
     if UNSUPPORTED.get().is_some() {
-        return false;
+        return Ok(false);
     }
     // SAFETY: a page-aligned range at the bottom of a slot just carved out of a chunk this pool
     // owns; nobody uses it yet, and making it fault cannot affect other memory.
     if unsafe { libc::madvise(base.as_ptr().cast(), len, MADV_GUARD_INSTALL) } == 0 {
-        return true;
+        return Ok(true);
     }
     let err = io::Error::last_os_error();
+    if !guard_unsupported(&err) {
+        return Err(err);
+    }
     UNSUPPORTED.get_or_init(|| {
         tracing::warn!(
             error = %err,
             "fiber stacks run without guard pages (MADV_GUARD_INSTALL needs Linux 6.13+)"
         );
     });
-    false
+    Ok(false)
+}
+
+/// Whether `MADV_GUARD_INSTALL` failed for good: an advice the kernel does not know (before
+/// 6.13), or a mapping it cannot guard (locked by `mlockall`), or one a seccomp policy bars.
+/// Anything else is of the moment.
+fn guard_unsupported(err: &io::Error) -> bool {
+    matches!(
+        err.raw_os_error(),
+        Some(libc::EINVAL | libc::ENOSYS | libc::EPERM)
+    )
 }
 
 impl Drop for Slots {

@@ -689,3 +689,16 @@ fn resident_runs_are_the_stretches_of_resident_pages() {
         vec![1..3, 5..6]
     );
 }
+
+#[test]
+fn a_guard_page_refused_for_the_moment_is_not_taken_for_a_kernel_without_guards() {
+    for errno in [libc::EINVAL, libc::ENOSYS, libc::EPERM] {
+        assert!(guard_unsupported(&io::Error::from_raw_os_error(errno)));
+    }
+    for errno in [libc::ENOMEM, libc::EINTR, libc::EAGAIN] {
+        assert!(
+            !guard_unsupported(&io::Error::from_raw_os_error(errno)),
+            "errno {errno} is of the moment: the slot waits, unguarded stacks are not the rule"
+        );
+    }
+}
