@@ -19,13 +19,26 @@ pub(super) const CHUNK: usize = 256;
 pub(crate) struct Queue<T> {
     /// The oldest items: the only chunk of a short queue.
     head: VecDeque<T>,
-    /// The chunks behind `head`, oldest first, each made with room for [`CHUNK`] items; boxed
-    /// so that a short queue pays one word for them.
-    #[expect(
-        clippy::box_collection,
-        reason = "one word in every mailbox instead of four"
-    )]
-    rest: Option<Box<VecDeque<VecDeque<T>>>>,
+    /// The chunks behind `head`; boxed so that a short queue pays one word for them.
+    rest: Option<Box<Rest<T>>>,
+}
+
+/// The chunks behind a long queue's head.
+struct Rest<T> {
+    /// Oldest first, each made with room for [`CHUNK`] items.
+    chunks: VecDeque<VecDeque<T>>,
+    /// The items they hold, so that a queue's length (a guest may ask it in a loop) is not a
+    /// walk over its chunks under the mailbox's lock.
+    len: usize,
+}
+
+impl<T> Rest<T> {
+    fn of(chunk: VecDeque<T>) -> Box<Rest<T>> {
+        Box::new(Rest {
+            len: chunk.len(),
+            chunks: VecDeque::from([chunk]),
+        })
+    }
 }
 
 impl<T> Default for Queue<T> {
@@ -45,7 +58,7 @@ impl<T> Queue<T> {
 
     /// Items queued.
     pub(crate) fn len(&self) -> usize {
-        self.chunks().map(VecDeque::len).sum()
+        self.head.len() + self.rest.as_ref().map_or(0, |r| r.len)
     }
 
     /// The oldest item.
@@ -57,11 +70,14 @@ impl<T> Queue<T> {
     pub(crate) fn push_back(&mut self, item: T) {
         match &mut self.rest {
             None if self.head.len() < CHUNK => self.head.push_back(item),
-            None => self.rest = Some(Box::new(VecDeque::from([chunk_of(item)]))),
-            Some(rest) => match rest.back_mut() {
-                Some(last) if last.len() < CHUNK => last.push_back(item),
-                _ => rest.push_back(chunk_of(item)),
-            },
+            None => self.rest = Some(Rest::of(chunk_of(item))),
+            Some(rest) => {
+                rest.len += 1;
+                match rest.chunks.back_mut() {
+                    Some(last) if last.len() < CHUNK => last.push_back(item),
+                    _ => rest.chunks.push_back(chunk_of(item)),
+                }
+            }
         }
     }
 
@@ -72,7 +88,13 @@ impl<T> Queue<T> {
             return;
         }
         let full = std::mem::replace(&mut self.head, chunk_of(item));
-        self.rest.get_or_insert_default().push_front(full);
+        match &mut self.rest {
+            None => self.rest = Some(Rest::of(full)),
+            Some(rest) => {
+                rest.len += full.len();
+                rest.chunks.push_front(full);
+            }
+        }
     }
 
     /// Take the oldest item; a chunk it empties is given back.
@@ -100,12 +122,13 @@ impl<T> Queue<T> {
         }
         index -= self.head.len();
         let rest = self.rest.as_mut()?;
-        for (i, chunk) in rest.iter_mut().enumerate() {
+        for (i, chunk) in rest.chunks.iter_mut().enumerate() {
             if index < chunk.len() {
                 let item = chunk.remove(index);
+                rest.len -= 1;
                 if chunk.is_empty() {
-                    rest.remove(i);
-                    if rest.is_empty() {
+                    rest.chunks.remove(i);
+                    if rest.chunks.is_empty() {
                         self.rest = None;
                     }
                 }
@@ -124,16 +147,17 @@ impl<T> Queue<T> {
 
     /// The chunks, oldest first.
     fn chunks(&self) -> impl Iterator<Item = &VecDeque<T>> {
-        std::iter::once(&self.head).chain(self.rest.iter().flat_map(|r| r.iter()))
+        std::iter::once(&self.head).chain(self.rest.iter().flat_map(|r| r.chunks.iter()))
     }
 
     /// `head` was emptied: the next chunk takes its place, and the emptied one is freed.
     fn promote(&mut self) {
         let Some(rest) = &mut self.rest else { return };
-        if let Some(next) = rest.pop_front() {
+        if let Some(next) = rest.chunks.pop_front() {
+            rest.len -= next.len();
             self.head = next;
         }
-        if rest.is_empty() {
+        if rest.chunks.is_empty() {
             self.rest = None;
         }
     }
@@ -178,10 +202,10 @@ mod tests {
         }
         assert!(q.head.len() <= CHUNK);
         assert!(
-            q.rest.as_ref().is_none_or(|r| !r.is_empty()),
+            q.rest.as_ref().is_none_or(|r| !r.chunks.is_empty()),
             "an empty list of chunks kept"
         );
-        for chunk in q.rest.iter().flat_map(|r| r.iter()) {
+        for chunk in q.rest.iter().flat_map(|r| r.chunks.iter()) {
             assert!(
                 !chunk.is_empty() && chunk.len() <= CHUNK,
                 "a chunk of {}",
@@ -215,6 +239,7 @@ mod tests {
                 }
                 check_shape(&q);
                 prop_assert_eq!(q.len(), model.len());
+                prop_assert_eq!(q.len(), q.iter().count());
                 prop_assert_eq!(q.front(), model.front());
             }
             prop_assert!(q.iter().eq(model.iter()));
