@@ -3,6 +3,7 @@
 //! more than a limit, however large the file is or grows while it is read.
 
 use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// The largest module file the node reads (64 MiB).
@@ -14,7 +15,12 @@ pub const MAX_MANIFEST_BYTES: u64 = 4 << 20;
 /// A regular file's bytes, if it holds at most `limit`. Blocking: async code runs it with
 /// `spawn_blocking` (see [`read_regular_async`]).
 pub(crate) fn read_regular(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
-    let file = std::fs::File::open(path)?;
+    // Without blocking: opening a FIFO for reading waits for a writer, for ever if none
+    // comes, before its type could be checked. A regular file reads the same either way.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
     let too_large = || {
         std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
@@ -65,5 +71,21 @@ mod tests {
         assert!(e.to_string().contains("not a regular file"), "{e}");
         let e = read_regular(Path::new("/dev/zero"), 10).unwrap_err();
         assert!(e.to_string().contains("not a regular file"), "{e}");
+    }
+
+    #[test]
+    fn a_fifo_is_refused_without_waiting_for_a_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("m.wasm");
+        let path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a NUL-terminated path and a mode.
+        assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+        let (done, read) = std::sync::mpsc::channel();
+        std::thread::spawn(move || done.send(read_regular(&fifo, 10).map_err(|e| e.to_string())));
+        let e = read
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("reading a FIFO waited for a writer")
+            .unwrap_err();
+        assert!(e.contains("not a regular file"), "{e}");
     }
 }
