@@ -12,6 +12,8 @@ use super::{
 use crate::dest::Dest;
 use crate::error::CallError;
 use crate::exit::ExitReason;
+use crate::guest_text::one_line;
+use crate::limits::{MAX_REASON, MAX_SHUTDOWN_TERM, check_term};
 use crate::node::{DEFAULT_CALL_TIMEOUT, Node};
 use crate::term::{from_json, to_json};
 
@@ -206,21 +208,29 @@ fn reply_json(term: &[u8]) -> Result<Value, ControlError> {
     to_json(term).map_err(|e| ControlError::new(ErrorKind::Badreply, e.to_string()))
 }
 
-/// `None` means kill.
+/// `None` means kill. A reason is held to what a guest's is: an error text is made one
+/// line of at most `MAX_REASON` bytes (it is logged, and copied to every monitor, link and
+/// waiting caller), and a shutdown term over `MAX_SHUTDOWN_TERM` is refused.
 pub(super) fn parse_reason(reason: Option<&Value>) -> Result<Option<ExitReason>, ControlError> {
     let Some(reason) = reason else {
         return Ok(Some(ExitReason::Shutdown));
     };
+    let error = |text: &str| ExitReason::Error(one_line(text, MAX_REASON));
     Ok(Some(match reason {
         Value::String(s) => match s.as_str() {
             "normal" => ExitReason::Normal,
             "shutdown" => ExitReason::Shutdown,
             "kill" => return Ok(None),
-            other => ExitReason::Error(other.to_owned()),
+            other => error(other),
         },
         Value::Object(m) if m.len() == 1 => match m.iter().next() {
-            Some((k, v)) if k == "shutdown" => ExitReason::ShutdownWith(from_json(v)),
-            Some((k, Value::String(text))) if k == "error" => ExitReason::Error(text.clone()),
+            Some((k, v)) if k == "shutdown" => {
+                let term = from_json(v);
+                check_term("shutdown term", term.len(), MAX_SHUTDOWN_TERM)
+                    .map_err(|why| ControlError::new(ErrorKind::Badarg, why))?;
+                ExitReason::ShutdownWith(term)
+            }
+            Some((k, Value::String(text))) if k == "error" => error(text),
             _ => return Err(bad_reason()),
         },
         _ => return Err(bad_reason()),

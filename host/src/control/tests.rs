@@ -85,6 +85,27 @@ fn reasons_parse() {
     assert!(parse_reason(Some(&json!(3))).is_err());
 }
 
+#[test]
+fn a_reason_from_a_client_is_held_to_a_guests_limits() {
+    // An error text: one line (it is logged), at most MAX_REASON bytes.
+    let Some(ExitReason::Error(text)) = parse_reason(Some(&json!(format!(
+        "x\nINFO forged{}",
+        "y".repeat(1 << 20)
+    ))))
+    .unwrap() else {
+        panic!("an error reason");
+    };
+    assert!(!text.contains('\n'), "{text:.80}");
+    assert!(
+        text.len() <= crate::limits::MAX_REASON,
+        "{} bytes",
+        text.len()
+    );
+    let e = parse_reason(Some(&json!({"shutdown": "z".repeat(1 << 20)}))).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Badarg, "{e:?}");
+    assert!(parse_reason(Some(&json!({"shutdown": "z".repeat(1000)}))).is_ok());
+}
+
 #[tokio::test]
 async fn a_stale_socket_is_replaced_and_a_live_one_refused() {
     let dir = tempfile::tempdir().unwrap();
