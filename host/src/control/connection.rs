@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
-use tokio::net::unix::OwnedWriteHalf;
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Notify, OwnedSemaphorePermit, watch};
 
 use super::slots::{Idle, Slots};
@@ -126,7 +126,16 @@ pub(super) async fn serve(shared: Arc<Shared>, admitted: Admitted) {
         let response = match decode_request(&line) {
             Ok(request) => {
                 tracing::debug!(?request, "control request");
-                handle_app(&shared.node, shared.app.as_deref(), request).await
+                let abandon = request.abandoned_with_its_client();
+                let answer = handle_app(&shared.node, shared.app.as_deref(), request);
+                if !abandon {
+                    answer.await
+                } else if let Some(response) = unless_client_leaves(answer, &mut reader).await {
+                    response
+                } else {
+                    tracing::debug!("control connection: the client left; its request abandoned");
+                    return;
+                }
             }
             Err(refusal) => refusal,
         };
@@ -134,6 +143,27 @@ pub(super) async fn serve(shared: Arc<Shared>, admitted: Admitted) {
             return;
         }
     }
+}
+
+/// `answer`, or `None` if the client closes its side first: a request that waits on a
+/// process for as long as the client asked (a call with a long timeout, a state of a process
+/// stuck in a callback) would otherwise hold its connection slot after the client is gone.
+/// What the client sends meanwhile (its next request) stays unread until then.
+async fn unless_client_leaves(
+    answer: impl Future<Output = Response>,
+    reader: &mut BufReader<OwnedReadHalf>,
+) -> Option<Response> {
+    let mut answer = std::pin::pin!(answer);
+    tokio::select! {
+        biased;
+        response = &mut answer => return Some(response),
+        read = reader.fill_buf() => {
+            if read.map_or(true, |bytes| bytes.is_empty()) {
+                return None;
+            }
+        }
+    }
+    Some(answer.await)
 }
 
 /// A request line (without its newline) as the request it holds, or the `badrequest`

@@ -223,6 +223,23 @@ pub enum Request {
     Modules {},
 }
 
+impl Request {
+    /// Whether answering it waits on processes (a call, a state, an `init`, a stop's
+    /// `terminate`), for as long as they take, and may be abandoned if the client leaves: as
+    /// an OTP caller that dies abandons its call, the process goes on. An upgrade, reload or
+    /// rollback is never abandoned half done.
+    pub(crate) fn abandoned_with_its_client(&self) -> bool {
+        matches!(
+            self,
+            Request::Call { .. }
+                | Request::State { .. }
+                | Request::Start { .. }
+                | Request::StartChild { .. }
+                | Request::Stop { .. }
+        )
+    }
+}
+
 /// One response: `{"ok": value}` or `{"error": {"kind": ..., "message": ...}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

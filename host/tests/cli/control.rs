@@ -230,6 +230,27 @@ fn a_connection_gets_busy_when_every_slot_is_answering() {
 }
 
 #[test]
+fn a_client_that_leaves_gives_its_slot_back_and_its_call_is_abandoned() {
+    let app = app_with("control_max_connections = 2");
+    let _node = app.spawn().ready();
+    // Two calls the probe never answers, with timeouts far too long to wait for, whose
+    // clients then leave: the slots they held serve the next clients.
+    for _ in 0..2 {
+        let mut stream = connect(&app);
+        stream
+            .write_all(
+                b"{\"op\":\"call\",\"dest\":\"probe\",\"msg\":\"defer\",\"timeout_ms\":3600000}\n",
+            )
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        drop(stream);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let out = app.otter(&["ps"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+}
+
+#[test]
 fn control_connections_idle_past_the_timeout_are_closed() {
     let app = app_with("control_idle_timeout_ms = 300");
     let _node = app.spawn().ready();
