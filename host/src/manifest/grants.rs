@@ -8,6 +8,10 @@ use super::parse::Parser;
 use super::raw::RawGrants;
 use crate::grants::{DirMode, GrantError, ModuleGrants, check_database, check_dir};
 
+/// The longest a database grant's `timeout_ms` may be: an hour (SQLite takes at most
+/// 2^31 - 1 ms, and a statement that runs longer than this is stuck).
+const MAX_DATABASE_TIMEOUT_MS: u64 = 3_600_000;
+
 /// The most entries of each kind one module's grants may list.
 const MAX_GRANTS: usize = 64;
 
@@ -155,6 +159,13 @@ impl Parser<'_> {
             if let Some(ms) = &d.timeout_ms {
                 if *ms.get_ref() == 0 {
                     return Err(self.error(&ms.span(), field("timeout_ms"), "at least 1"));
+                }
+                if *ms.get_ref() > MAX_DATABASE_TIMEOUT_MS {
+                    return Err(self.error(
+                        &ms.span(),
+                        field("timeout_ms"),
+                        format!("at most {MAX_DATABASE_TIMEOUT_MS} (an hour)"),
+                    ));
                 }
                 let timeout = std::time::Duration::from_millis(*ms.get_ref());
                 grants.database_timeout(name, timeout);

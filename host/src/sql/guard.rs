@@ -77,7 +77,9 @@ pub(super) fn open(
         db.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
         db.set_db_config(DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, false)?;
         db.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_FTS3_TOKENIZER, false)?;
-        db.busy_timeout(timeout)?;
+        // SQLite takes at most 2^31 - 1 ms (rusqlite panics past it); a grant made in code
+        // is not held to the manifest's hour.
+        db.busy_timeout(timeout.min(Duration::from_millis(i32::MAX as u64)))?;
         // Sorts and temporary tables in memory, under the heap limit, never in temporary
         // files a guest could grow to fill the host's disk.
         db.pragma_update(None, "temp_store", "MEMORY")?;

@@ -179,3 +179,26 @@ fn a_database_below_a_subdirectory_of_a_read_write_wasi_directory_is_refused_at_
     manifest("data/orders.db").expect("in the directory itself");
     manifest("orders.db").expect("outside it");
 }
+
+#[test]
+fn a_database_timeout_sqlite_cannot_take_is_refused_at_its_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("echo.wasm"), b"").unwrap();
+    let manifest = |ms: u64| {
+        let file = dir.path().join("app.toml");
+        let text = format!(
+            "[modules.echo]\npath = \"echo.wasm\"\n\n[modules.echo.grants]\n\
+             databases = [\n  {{ name = \"orders\", path = \"orders.db\", timeout_ms = {ms} }},\n]\n"
+        );
+        std::fs::write(&file, text).unwrap();
+        Manifest::load(&file)
+    };
+    let e = manifest(1 << 31).expect_err("refused");
+    assert_eq!(e.line, Some(6), "{e}");
+    assert_eq!(
+        e.field, "modules.echo.grants.databases[0].timeout_ms",
+        "{e}"
+    );
+    assert!(e.message.contains("at most 3600000"), "{e}");
+    manifest(3_600_000).expect("an hour");
+}
