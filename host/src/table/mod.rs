@@ -111,7 +111,7 @@ pub(crate) struct Table {
 pub(crate) struct Tables {
     limits: TableLimits,
     index: RwLock<Index>,
-    /// What all tables' objects cost, against `limits.bytes`.
+    /// What all tables' objects and heir data cost, against `limits.bytes`.
     bytes: AtomicUsize,
 }
 
@@ -171,12 +171,14 @@ impl Tables {
                 self.limits.tables_per_process
             )));
         }
+        let heir = heir.filter(|(p, _)| *p != owner);
+        self.reserve(heir_cost(heir.as_ref()))?;
         mine.push(name.to_owned());
         let table = Table {
             kind,
             access,
             owner: AtomicU64::new(owner),
-            heir: Mutex::new(heir.filter(|(p, _)| *p != owner)),
+            heir: Mutex::new(heir),
             objects: RwLock::new(Objects::new(kind)),
         };
         index.by_name.insert(name.to_owned(), Arc::new(table));
@@ -430,6 +432,7 @@ impl Tables {
         disown(&mut index, caller, name);
         drop(index);
         self.release(write(&table.objects).close());
+        self.release(heir_cost(lock(&table.heir).take().as_ref()));
         Ok(())
     }
 
@@ -454,6 +457,13 @@ impl Tables {
                 "give_away needs a living process other than the owner".to_owned(),
             ));
         }
+        // As `create` holds a process to its count: tables given to it count too.
+        if index.owned.get(&to).map_or(0, Vec::len) >= self.limits.tables_per_process {
+            return Err(TableError::SystemLimit(format!(
+                "the receiver owns {} tables",
+                self.limits.tables_per_process
+            )));
+        }
         table.owner.store(to, Ordering::Release);
         disown(&mut index, caller, name);
         index.owned.entry(to).or_default().push(name.to_owned());
@@ -470,11 +480,18 @@ impl Tables {
         if let Some((_, data)) = &heir {
             self.check_heir_data(name, data)?;
         }
-        let table = self.get(name)?;
+        // Under the index's lock, so that a table deleted meanwhile gets no heir data it
+        // would never give back.
+        let index = read(&self.index);
+        let table = index.by_name.get(name).ok_or(TableError::NoTable)?;
         if table.owner() != caller {
             return Err(TableError::NotOwner);
         }
-        *lock(&table.heir) = heir.filter(|(p, _)| *p != caller);
+        let heir = heir.filter(|(p, _)| *p != caller);
+        self.reserve(heir_cost(heir.as_ref()))?;
+        let old = std::mem::replace(&mut *lock(&table.heir), heir);
+        drop(index);
+        self.release(heir_cost(old.as_ref()));
         Ok(())
     }
 
@@ -497,6 +514,8 @@ impl Tables {
                 continue;
             };
             let heir = lock(&table.heir).take();
+            // Stored no longer: sent with the table, or dropped with it.
+            self.release(heir_cost(heir.as_ref()));
             match heir {
                 Some((heir, data)) if heir != owner && alive(heir) => {
                     table.owner.store(heir, Ordering::Release);
@@ -611,6 +630,11 @@ fn disown(index: &mut Index, owner: Pid, name: &str) {
             index.owned.remove(&owner);
         }
     }
+}
+
+/// What a table's heir data takes from the node's table budget while the table holds it.
+fn heir_cost(heir: Option<&(Pid, Term)>) -> usize {
+    heir.map_or(0, |(_, data)| data.len())
 }
 
 /// `{"ETS-TRANSFER": {"table": name, "from": pid, "data": data}}`, with `data` as it came.

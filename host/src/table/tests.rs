@@ -266,3 +266,60 @@ fn an_exit_deleting_a_busy_table_does_not_hold_back_the_readers_of_other_tables(
     });
     assert_eq!(tables.get("busy").err(), Some(TableError::NoTable));
 }
+
+#[test]
+fn heir_data_counts_against_the_node_table_budget_until_the_table_lets_it_go() {
+    let tables = Tables::new(TableLimits {
+        tables: 10,
+        tables_per_process: 10,
+        bytes: 10_000,
+        term: 1 << 16,
+    });
+    let data = |n: usize| Some((99, encode(&"d".repeat(n)).unwrap()));
+    tables
+        .create(1, "a", Kind::Set, Access::Public, data(6000))
+        .unwrap();
+    assert!(bytes(&tables) > 6000);
+    assert!(matches!(
+        tables.create(1, "b", Kind::Set, Access::Public, data(6000)),
+        Err(TableError::SystemLimit(_))
+    ));
+    // Replaced by a smaller one, then cleared: given back each time.
+    tables.set_heir(1, "a", data(10)).unwrap();
+    assert!(bytes(&tables) < 100, "{}", bytes(&tables));
+    tables.set_heir(1, "a", data(6000)).unwrap();
+    assert!(tables.set_heir(1, "a", data(9000)).is_err());
+    tables.delete_table(1, "a").unwrap();
+    assert_eq!(bytes(&tables), 0);
+    // Passed on with the table when its owner exits, or dropped with it.
+    tables
+        .create(1, "c", Kind::Set, Access::Public, data(6000))
+        .unwrap();
+    let transfers = tables.owner_exited(1, |_| true);
+    assert_eq!(transfers.len(), 1);
+    assert_eq!(bytes(&tables), 0);
+}
+
+#[test]
+fn a_table_given_away_counts_against_the_receivers_tables() {
+    let tables = Tables::new(TableLimits {
+        tables: 10,
+        tables_per_process: 2,
+        bytes: 1 << 20,
+        term: 1 << 16,
+    });
+    for name in ["r1", "r2"] {
+        tables
+            .create(2, name, Kind::Set, Access::Public, None)
+            .unwrap();
+    }
+    tables
+        .create(1, "g", Kind::Set, Access::Public, None)
+        .unwrap();
+    let given = tables.give_away(1, "g", 2, encode(&0).unwrap(), |_| true);
+    assert!(
+        matches!(given, Err(TableError::SystemLimit(_))),
+        "{given:?}"
+    );
+    assert_eq!(tables.get("g").unwrap().owner(), 1);
+}
