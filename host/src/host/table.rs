@@ -47,10 +47,7 @@ impl ProcessCtx {
         let tables = &self.node.tables;
         let t = tables.writable(self.pid, table)?;
         crate::table::check_insert_len(objects.len())?;
-        let objects = objects
-            .into_iter()
-            .map(|(k, v)| tables.object(&t, k, v))
-            .collect::<Result<Vec<_>, _>>()?;
+        let objects = tables.objects(&t, objects)?;
         tables.insert(&t, objects, only_new)
     }
 }

@@ -254,6 +254,33 @@ impl Tables {
         })
     }
 
+    /// The objects of an insert into `table`, made one by one until what they would cost
+    /// passes what the node's table budget has left: their sort keys can be many times
+    /// their terms (18 bytes for a one-byte integer), and ten thousand of them, each up to
+    /// [`SORT_KEY_FACTOR`] times the largest term, must not all be built on the host only
+    /// for the insert to be refused.
+    pub(crate) fn objects(
+        &self,
+        table: &Table,
+        pairs: Vec<(Term, Term)>,
+    ) -> Result<Vec<Object>, TableError> {
+        let room = self
+            .limits
+            .bytes
+            .saturating_sub(self.bytes.load(Ordering::Acquire));
+        let mut cost = 0usize;
+        let mut objects = Vec::with_capacity(pairs.len());
+        for (key, value) in pairs {
+            let object = self.object(table, key, value)?;
+            cost = cost.saturating_add(object.cost());
+            if cost > room {
+                return Err(self.over_budget());
+            }
+            objects.push(object);
+        }
+        Ok(objects)
+    }
+
     /// A key's sort key, checked.
     pub(crate) fn key(&self, key: &[u8]) -> Result<Vec<u8>, TableError> {
         crate::limits::check_term("key", key.len(), self.limits.term)
@@ -553,9 +580,14 @@ impl Tables {
                 held.checked_add(cost).filter(|&n| n <= max)
             })
             .map(drop)
-            .map_err(|_| {
-                TableError::SystemLimit(format!("the node's tables would take over {max} bytes"))
-            })
+            .map_err(|_| self.over_budget())
+    }
+
+    fn over_budget(&self) -> TableError {
+        TableError::SystemLimit(format!(
+            "the node's tables would take over {} bytes",
+            self.limits.bytes
+        ))
     }
 
     /// Give `cost` back to the node's table budget (never below nothing, should the

@@ -45,8 +45,10 @@ const MAP_ITEM_OVERHEAD: usize = 48;
 /// The bytes that sort as `term` does in the term order, if they take at most `max` bytes.
 ///
 /// A sort key can be many times longer than its term (a one-byte integer takes 18 bytes), so
-/// `max` bounds what building it holds: its bytes, and what a map's entries take while they
-/// are sorted. The walk stops as soon as it is passed.
+/// `max` bounds what building it costs: its bytes, what a map's entries take while they are
+/// sorted, and the bytes copied as each map's sorted entries join its parent. Arrays and
+/// tags are written in place, so building a key is linear in its length whatever their
+/// nesting. The walk stops as soon as the bound is passed.
 ///
 /// # Errors
 /// If `term` is not one well-formed CBOR item nested at most
@@ -54,14 +56,14 @@ const MAP_ITEM_OVERHEAD: usize = 48;
 pub(crate) fn sort_key(term: &[u8], max: usize) -> Result<Vec<u8>, TermError> {
     let mut builder = Builder {
         open: Vec::new(),
-        done: Vec::with_capacity(term.len().min(max) + 8),
+        buffers: vec![Vec::with_capacity(term.len().min(max) + 8)],
         left: max,
     };
     walk(term, &mut builder).map_err(|halt| match halt {
         Halt::Malformed(e) => e,
         Halt::Stopped(TooLong) => TermError(format!("its order key would take over {max} bytes")),
     })?;
-    Ok(builder.done)
+    Ok(builder.buffers.swap_remove(0))
 }
 
 /// A sort key passed its bound.
@@ -92,20 +94,24 @@ pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
-/// A container being built; its items' keys are appended as they complete.
+/// A container being built.
 enum Open {
-    Array(Vec<u8>),
+    /// An array or a tag, written into the innermost buffer as its items come; `own` if it
+    /// is a map's key or value, with a buffer of its own that goes to the map at its close.
+    InPlace { array: bool, own: bool },
+    /// A map: its entries each in a buffer of their own until it closes and sorts them.
     Map {
         entries: Vec<(Vec<u8>, Vec<u8>)>,
         key: Option<Vec<u8>>,
     },
-    Tag(Vec<u8>),
 }
 
 struct Builder {
     /// Containers still open, innermost last.
     open: Vec<Open>,
-    done: Vec<u8>,
+    /// The key being built, then the buffer of each map key or value being built (an array
+    /// or a tag in a map), innermost last: where the next bytes go.
+    buffers: Vec<Vec<u8>>,
     /// What the key may still take.
     left: usize,
 }
@@ -117,23 +123,33 @@ impl Builder {
         Ok(())
     }
 
+    /// Whether the innermost open container is a map: its items are built apart.
+    fn in_map(&self) -> bool {
+        matches!(self.open.last(), Some(Open::Map { .. }))
+    }
+
     /// A complete item goes into a map: its buffer costs too.
     fn charge_map_item(&mut self) -> Result<(), TooLong> {
-        if matches!(self.open.last(), Some(Open::Map { .. })) {
+        if self.in_map() {
             self.charge(MAP_ITEM_OVERHEAD)?;
         }
         Ok(())
     }
 
-    /// Where a complete item's key goes: into the innermost open container, or out.
-    fn emit(&mut self, item: Vec<u8>) {
-        match self.open.last_mut() {
-            None => self.done.extend_from_slice(&item),
-            Some(Open::Array(items) | Open::Tag(items)) => items.extend_from_slice(&item),
-            Some(Open::Map { entries, key }) => match key.take() {
+    /// Where bytes go now.
+    fn out(&mut self) -> &mut Vec<u8> {
+        self.buffers
+            .last_mut()
+            .expect("the key's own buffer is never taken")
+    }
+
+    /// A map's key or value, complete.
+    fn give_to_map(&mut self, item: Vec<u8>) {
+        if let Some(Open::Map { entries, key }) = self.open.last_mut() {
+            match key.take() {
                 None => *key = Some(item),
                 Some(k) => entries.push((k, item)),
-            },
+            }
         }
     }
 }
@@ -150,14 +166,11 @@ impl<'a> Visit<'a> for Builder {
             Token::Array(_) | Token::Map(_) | Token::Tag(_) => 0,
         })?;
         self.charge_map_item()?;
-        // Into an array or the top level it goes where it ends up, with no buffer of its own
-        // (a key is ordered on every read).
+        // Into an array, a tag or the top level it goes where it ends up; a map's key or
+        // value is a buffer of its own, which the map sorts.
+        let in_map = self.in_map();
         let mut own = Vec::new();
-        let out = match self.open.last_mut() {
-            None => &mut self.done,
-            Some(Open::Array(items) | Open::Tag(items)) => items,
-            Some(Open::Map { .. }) => &mut own,
-        };
+        let out = if in_map { &mut own } else { self.out() };
         match token {
             Token::Uint(n) => number(out, i128::from(n), None),
             Token::Nint(n) => number(out, -1 - i128::from(n), None),
@@ -168,8 +181,8 @@ impl<'a> Visit<'a> for Builder {
             // The walker reports containers and tags through `open`.
             Token::Array(_) | Token::Map(_) | Token::Tag(_) => {}
         }
-        if matches!(self.open.last(), Some(Open::Map { .. })) {
-            self.emit(own);
+        if in_map {
+            self.give_to_map(own);
         }
         Ok(())
     }
@@ -181,42 +194,69 @@ impl<'a> Visit<'a> for Builder {
             _ => 2,
         })?;
         self.charge_map_item()?;
+        let own = self.in_map();
         let open = match token {
             Token::Map(_) => Open::Map {
                 entries: Vec::new(),
                 key: None,
             },
             Token::Tag(tag) => {
-                let mut item = vec![TAG];
-                item.extend_from_slice(&tag.to_be_bytes());
-                Open::Tag(item)
+                if own {
+                    self.buffers.push(Vec::new());
+                }
+                let out = self.out();
+                out.push(TAG);
+                out.extend_from_slice(&tag.to_be_bytes());
+                Open::InPlace { array: false, own }
             }
-            _ => Open::Array(vec![ARRAY]),
+            _ => {
+                if own {
+                    self.buffers.push(Vec::new());
+                }
+                self.out().push(ARRAY);
+                Open::InPlace { array: true, own }
+            }
         };
         self.open.push(open);
         Ok(())
     }
 
     fn close(&mut self) -> Result<(), Self::Stop> {
-        let item = match self.open.pop() {
-            Some(Open::Array(mut items)) => {
-                items.push(END);
-                items
+        match self.open.pop() {
+            Some(Open::InPlace { array, own }) => {
+                if array {
+                    self.out().push(END);
+                }
+                if own {
+                    let item = self.buffers.pop().expect("pushed at its open");
+                    self.give_to_map(item);
+                }
             }
             Some(Open::Map { mut entries, .. }) => {
                 entries.sort();
-                let mut out = vec![MAP];
+                // Its entries are copied once more, into its parent: counted, so that maps
+                // nested deep cannot make that copying quadratic.
+                let len = entries
+                    .iter()
+                    .map(|(k, v)| k.len() + v.len())
+                    .sum::<usize>();
+                self.charge(len)?;
+                let mut own = Vec::new();
+                let in_map = self.in_map();
+                let out = if in_map { &mut own } else { self.out() };
+                out.reserve(len + 2);
+                out.push(MAP);
                 for (k, v) in entries {
                     out.extend_from_slice(&k);
                     out.extend_from_slice(&v);
                 }
                 out.push(END);
-                out
+                if in_map {
+                    self.give_to_map(own);
+                }
             }
-            Some(Open::Tag(item)) => item,
-            None => return Ok(()),
-        };
-        self.emit(item);
+            None => {}
+        }
         Ok(())
     }
 }
@@ -401,5 +441,33 @@ mod tests {
         deep.push(0x01);
         assert!(sort_key(&deep, usize::MAX).is_err());
         assert!(sort_key(&[0x82, 0x01], usize::MAX).is_err());
+    }
+
+    /// `levels` arrays (`0x81`) or one-entry maps `{"k": ...}` (`0xa1 0x61 k`) around `inner`.
+    fn nested(levels: usize, map: bool, inner: &[u8]) -> Vec<u8> {
+        let head: &[u8] = if map { &[0xa1, 0x61, b'k'] } else { &[0x81] };
+        let mut term = head.repeat(levels);
+        term.extend_from_slice(inner);
+        term
+    }
+
+    #[test]
+    fn maps_nested_deep_count_each_copy_of_their_entries() {
+        let text = encode(&"x".repeat(1000)).unwrap();
+        let term = nested(100, true, &text);
+        // Its key is about 1.5 KiB, but each of the 100 maps copies what it holds into its
+        // parent as it closes: some 100 KiB of work, counted against the bound.
+        assert!(sort_key(&term, 1 << 20).unwrap().len() < 2000);
+        assert!(sort_key(&term, 50_000).is_err());
+    }
+
+    #[test]
+    fn arrays_nested_deep_are_built_in_place() {
+        let text = encode(&"x".repeat(1000)).unwrap();
+        let term = nested(127, false, &text);
+        let built = sort_key(&term, 1 << 20).unwrap();
+        assert_eq!(built, sort_key(&term, built.len() + 1000).unwrap());
+        assert_eq!(built[..127], [ARRAY; 127]);
+        assert_eq!(built[built.len() - 127..], [END; 127]);
     }
 }

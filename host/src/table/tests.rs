@@ -323,3 +323,28 @@ fn a_table_given_away_counts_against_the_receivers_tables() {
     );
     assert_eq!(tables.get("g").unwrap().owner(), 1);
 }
+
+#[test]
+fn an_insert_whose_objects_would_pass_the_budget_is_refused_as_they_are_made() {
+    let tables = Tables::new(TableLimits {
+        tables: 10,
+        tables_per_process: 10,
+        bytes: 100_000,
+        term: 1 << 16,
+    });
+    tables
+        .create(1, "t", Kind::Set, Access::Public, None)
+        .unwrap();
+    let t = tables.writable(1, "t").unwrap();
+    // A key of a thousand small integers orders as 18 KB: ten of them pass the budget.
+    let pair = |i: u32| (encode(&(i, vec![1u8; 1000])).unwrap(), encode(&0).unwrap());
+    let refused = tables.objects(&t, (0..10).map(pair).collect());
+    assert!(
+        matches!(refused, Err(TableError::SystemLimit(_))),
+        "{:?}",
+        refused.err()
+    );
+    let made = tables.objects(&t, (0..3).map(pair).collect()).unwrap();
+    assert!(tables.insert(&t, made, false).unwrap());
+    assert!(bytes(&tables) > 54_000);
+}
