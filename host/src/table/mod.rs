@@ -333,9 +333,26 @@ impl Tables {
         self.release(freed);
     }
 
-    /// Delete a key's objects equal to a value.
+    /// Delete a key's objects equal to a value (ordered by [`Tables::value_key`]). A set's
+    /// value is ordered without the write lock, which holds back every reader of the table,
+    /// and within the bound the sought value was ordered in: the bound counts what building
+    /// the key costs, which for text and maps is more than its length.
     pub(crate) fn delete_object(&self, table: &Table, sort: &[u8], value_sort: &[u8]) {
-        let freed = write(&table.objects).delete_object(sort, value_sort);
+        let bound = self.sort_key_bound();
+        let known = match table.kind {
+            Kind::Set | Kind::OrderedSet => {
+                let Some(value) = read(&table.objects).value(sort).cloned() else {
+                    return;
+                };
+                let equal = sort_key(&value, bound).is_ok_and(|v| v == value_sort);
+                Some((value, equal))
+            }
+            Kind::Bag | Kind::DuplicateBag => None,
+        };
+        let known = known
+            .as_ref()
+            .map(|(value, equal)| (value.as_slice(), *equal));
+        let freed = write(&table.objects).delete_object(sort, value_sort, known, bound);
         self.release(freed);
     }
 

@@ -215,20 +215,28 @@ impl Objects {
     }
 
     /// Delete a key's objects whose value sorts as `value_sort`; returns the cost freed:
-    /// what each of them was charged.
-    pub(crate) fn delete_object(&mut self, sort: &[u8], value_sort: &[u8]) -> usize {
+    /// what each of them was charged. `known`: a set's value, and whether it sorts so,
+    /// found before the caller took the write lock; used if the value is still those bytes.
+    /// `bound`: what ordering a set's value may cost, as `value_sort` was ordered.
+    pub(crate) fn delete_object(
+        &mut self,
+        sort: &[u8],
+        value_sort: &[u8],
+        known: Option<(&[u8], bool)>,
+        bound: usize,
+    ) -> usize {
         let Some(slot) = self.map.get_mut(sort) else {
             return 0;
         };
         let mut freed = 0usize;
         let before = slot.values.len();
         slot.values.retain(|s| {
-            // A set keeps no value sort keys: its one value is ordered here (a key longer
-            // than the one sought is not it, and is not built whole).
-            let equal = if s.value_sort.is_empty() {
-                super::order::sort_key(&s.value, value_sort.len()).is_ok_and(|v| v == value_sort)
-            } else {
-                s.value_sort == value_sort
+            // A set keeps no value sort keys: its one value is ordered before the lock was
+            // taken, or here if it changed since.
+            let equal = match known {
+                _ if !s.value_sort.is_empty() => s.value_sort == value_sort,
+                Some((bytes, equal)) if bytes == s.value.as_slice() => equal,
+                _ => super::order::sort_key(&s.value, bound).is_ok_and(|v| v == value_sort),
             };
             if equal {
                 freed = freed.saturating_add(s.cost);

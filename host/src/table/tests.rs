@@ -348,3 +348,34 @@ fn an_insert_whose_objects_would_pass_the_budget_is_refused_as_they_are_made() {
     assert!(tables.insert(&t, made, false).unwrap());
     assert!(bytes(&tables) > 54_000);
 }
+
+#[test]
+fn a_sets_value_ordered_before_the_write_lock_is_used_only_if_it_is_still_there() {
+    let tables = tables();
+    tables
+        .create(1, "s", Kind::Set, Access::Public, None)
+        .unwrap();
+    let t = tables.writable(1, "s").unwrap();
+    let v = |text: &str| encode(&text).unwrap();
+    let put = |value: Term| {
+        let object = tables.object(&t, encode(&1).unwrap(), value).unwrap();
+        tables.insert(&t, vec![object], false).unwrap();
+    };
+    let sort = tables.key(&encode(&1).unwrap()).unwrap();
+    // Another encoding of the same text is the same value.
+    put(v("a"));
+    let indefinite = vec![0x7f, 0x61, b'a', 0xff];
+    tables.delete_object(&t, &sort, &tables.value_key(&indefinite).unwrap());
+    assert_eq!(tables.get("s").unwrap().size(), Ok(0));
+    // Ordered as "b" before a writer put "a" back: the verdict is not for "a".
+    put(v("a"));
+    let b_sort = tables.value_key(&v("b")).unwrap();
+    let stale = Some((v("b"), true));
+    let known = stale.as_ref().map(|(bytes, eq)| (bytes.as_slice(), *eq));
+    write(&t.objects).delete_object(&sort, &b_sort, known, usize::MAX);
+    assert_eq!(
+        tables.get("s").unwrap().size(),
+        Ok(1),
+        "a was deleted for b"
+    );
+}
