@@ -584,6 +584,30 @@ async fn an_upgrade_racing_a_kill_leaves_the_others_upgraded() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn change_code_waits_its_turn_behind_an_upgrade_of_its_module() {
+    let node = node().await;
+    let busy = probe(&node).await;
+    let q = probe(&node).await;
+    node.suspend(q).unwrap();
+    // An upgrade of the module waits for `busy`, in a long callback.
+    let n = node.clone();
+    let call = tokio::spawn(async move { n.call::<_, Value>(busy, &json!({"sleep": 1500})).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let n = node.clone();
+    let upgrade = tokio::spawn(async move { to_v2(&n).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let null = otter::encode(&()).unwrap();
+    let err = node
+        .change_code(q, null, Duration::from_secs(5))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, UpgradeError::InProgress(_)), "{err}");
+    upgrade.await.unwrap().unwrap();
+    call.await.unwrap().unwrap();
+    assert_eq!(ps_vsn(&node, q), "2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn change_code_needs_a_suspended_process() {
     let node = node().await;
     let p = probe(&node).await;

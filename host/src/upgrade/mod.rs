@@ -425,6 +425,8 @@ impl Node {
     ///
     /// # Errors
     /// [`UpgradeError::NoProc`]; [`UpgradeError::NotSuspended`];
+    /// [`UpgradeError::InProgress`] or [`UpgradeError::Reloading`] while its module is being
+    /// upgraded or the node reloaded;
     /// [`UpgradeError::UnknownModule`] for a process of the embedding program;
     /// [`UpgradeError::Failed`] (the process keeps its code and state).
     pub async fn change_code(
@@ -440,6 +442,10 @@ impl Node {
         let running = entry
             .module()
             .ok_or_else(|| UpgradeError::UnknownModule(crate::entry::EMBEDDED_MODULE.into()))?;
+        // Its module's upgrade slot, as an upgrade's: the code it changes to is read under
+        // it, so an upgrade or reload of the module at the same time cannot have the process
+        // taken forward and then back again.
+        let _slot = node.upgrade_slot(running.name(), false)?;
         let to = node
             .module(running.name())
             .ok_or_else(|| UpgradeError::UnknownModule(running.name().to_owned()))?;
