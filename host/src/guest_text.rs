@@ -41,6 +41,35 @@ pub fn escaped(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `value` as one line of JSON that shows on a terminal as it is written: besides what JSON
+/// escapes itself (quotes, backslashes, C0 control characters), DEL, C1 control
+/// characters (`\u{9b}` starts an escape sequence on some terminals), bidirectional
+/// overrides and line separators are written as `\uXXXX`. The same value, read back.
+///
+/// ```
+/// let shown = otter::json_line(&serde_json::json!({"a": "\u{9b}31m\u{202e}\u{7f}\n"}));
+/// assert_eq!(shown, r#"{"a":"\u009b31m\u202e\u007f\n"}"#);
+/// ```
+pub fn json_line(value: &serde_json::Value) -> String {
+    let text = value.to_string();
+    // Outside strings JSON has no such characters, and inside them serde_json has escaped
+    // the C0 ones and the backslash: what is left raw of them are these.
+    let raw = |c: char| c != '\\' && c >= ' ' && unsafe_char(c);
+    if !text.contains(raw) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if raw(c) {
+            // All of them are in the Basic Multilingual Plane: one `\uXXXX` each.
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// `text` [`escaped`], cut to at most `max` bytes (ending in `…` when cut).
 pub(crate) fn one_line(text: &str, max: usize) -> String {
     let mut out = String::with_capacity(text.len().min(max));

@@ -134,7 +134,7 @@ pub use error::{
 };
 pub use exit::ExitReason;
 pub use grants::{DatabaseGrant, DirGrant, DirMode, GrantError, ModuleGrants};
-pub use guest_text::escaped;
+pub use guest_text::{escaped, json_line};
 pub use node::{
     DEFAULT_CALL_TIMEOUT, DEFAULT_SPARE_INSTANCES, GuestLogLine, LogLevel, MAX_SPARE_INSTANCES,
     Node, NodeConfig, PoolResidency, ProcessInfo, SpareInstances, SpawnOptions,

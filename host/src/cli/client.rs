@@ -29,7 +29,7 @@ pub(super) fn run(socket: &Path, command: &Command) -> anyhow::Result<()> {
                     timeout_ms: Some(*timeout),
                 },
             )?;
-            print(&format!("{reply}\n"))?;
+            print(&format!("{}\n", otter::json_line(&reply)))?;
         }
         Command::Cast { name, json } => {
             let msg = parse_json(json)?;
@@ -91,7 +91,7 @@ pub(super) fn run(socket: &Path, command: &Command) -> anyhow::Result<()> {
         Command::Ps { json } => {
             let list = control::request(socket, &Request::Ps {}).context("ps")?;
             if *json {
-                print(&format!("{list}\n"))?;
+                print(&format!("{}\n", otter::json_line(&list)))?;
             } else {
                 print(&table(&rows(list).context("ps: unexpected answer")?))?;
             }
@@ -99,7 +99,7 @@ pub(super) fn run(socket: &Path, command: &Command) -> anyhow::Result<()> {
         Command::Tree { json } => {
             let tree = control::request(socket, &Request::Tree {}).context("tree")?;
             if *json {
-                print(&format!("{tree}\n"))?;
+                print(&format!("{}\n", otter::json_line(&tree)))?;
             } else {
                 let tree: TreeNode =
                     serde_json::from_value(tree).context("tree: unexpected answer")?;
@@ -115,7 +115,7 @@ pub(super) fn run(socket: &Path, command: &Command) -> anyhow::Result<()> {
                 set,
             };
             let state = ask(socket, "state", name, request)?;
-            print(&format!("{state}\n"))?;
+            print(&format!("{}\n", otter::json_line(&state)))?;
         }
         Command::Start {
             supervisor,

@@ -81,7 +81,7 @@ pub(super) fn upgrade(socket: &Path, args: &Args<'_>) -> anyhow::Result<()> {
 pub(super) fn modules(socket: &Path, json: bool) -> anyhow::Result<()> {
     let list = control::request(socket, &Request::Modules {}).context("modules")?;
     if json {
-        return print(&format!("{list}\n"));
+        return print(&format!("{}\n", otter::json_line(&list)));
     }
     let list: Vec<ModuleInfo> =
         serde_json::from_value(list).context("modules: unexpected answer")?;

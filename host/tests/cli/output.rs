@@ -92,6 +92,32 @@ fn ps_and_tree_escape_control_characters_in_guest_text() {
 }
 
 #[test]
+fn json_a_guest_sends_back_is_printed_with_nothing_a_terminal_acts_on() {
+    let app = app();
+    let _node = app.spawn().ready();
+    let pid = probe_pid(&app);
+    // The probe logs the text of a cast, and answers its log: DEL, a C1 control, a
+    // right-to-left override and a line separator, which JSON may carry raw.
+    let evil = "\u{7f}\u{9b}31m\u{202e}\u{2028}";
+    let cast = serde_json::json!({ "record": evil }).to_string();
+    app.ok(&["cast", &pid, &cast]);
+    let out = app.ok(&["call", &pid, r#""log""#]);
+    assert_no_control_chars("call", &out);
+    assert!(!out.contains(['\u{202e}', '\u{2028}']), "{out}");
+    assert!(
+        out.contains(r#""cast:\u007f\u009b31m\u202e\u2028""#),
+        "{out}"
+    );
+    // Still the same JSON value.
+    let log: Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(
+        log.as_array()
+            .unwrap()
+            .contains(&Value::from(format!("cast:{evil}")))
+    );
+}
+
+#[test]
 fn an_error_carrying_guest_text_is_one_escaped_line() {
     let app = app();
     let _node = app.spawn().ready();
