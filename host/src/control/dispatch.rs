@@ -204,8 +204,36 @@ fn alive(node: &Node, dest: &Dest) -> Result<crate::Pid, ControlError> {
     pid.ok_or_else(|| ControlError::from(CallError::NoProc))
 }
 
-fn reply_json(term: &[u8]) -> Result<Value, ControlError> {
-    to_json(term).map_err(|e| ControlError::new(ErrorKind::Badreply, e.to_string()))
+/// A guest's term as the JSON an answer carries, if a client can read it back: JSON readers
+/// stop at a nesting depth (serde_json's at 128), and the answer's `{"ok": ...}` is one more.
+pub(super) fn reply_json(term: &[u8]) -> Result<Value, ControlError> {
+    let value = to_json(term).map_err(|e| ControlError::new(ErrorKind::Badreply, e.to_string()))?;
+    if json_depth(&value) > MAX_ANSWER_DEPTH {
+        return Err(ControlError::new(
+            ErrorKind::Badreply,
+            format!("nested over {MAX_ANSWER_DEPTH} deep as JSON, past what a JSON reader takes"),
+        ));
+    }
+    Ok(value)
+}
+
+/// The deepest a term shown in an answer may nest as JSON: serde_json reads 128 levels, one
+/// of them the answer's own object.
+const MAX_ANSWER_DEPTH: usize = 126;
+
+/// How deep `value` nests (a scalar: 1), found without recursing.
+fn json_depth(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 1)];
+    while let Some((value, depth)) = stack.pop() {
+        deepest = deepest.max(depth);
+        match value {
+            Value::Array(items) => stack.extend(items.iter().map(|v| (v, depth + 1))),
+            Value::Object(map) => stack.extend(map.values().map(|v| (v, depth + 1))),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// `None` means kill. A reason is held to what a guest's is: an error text is made one

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::dispatch::parse_reason;
+use super::dispatch::{parse_reason, reply_json};
 use super::*;
 use crate::dest::Dest;
 use crate::error::CallError;
@@ -155,4 +155,19 @@ fn a_float_in_a_request_is_the_float_written() {
             "{text}"
         );
     }
+}
+
+#[test]
+fn a_reply_too_deep_for_a_json_reader_is_refused_as_badreply() {
+    let nested = |depth: usize| {
+        let mut term = vec![0x81; depth];
+        term.push(0x01);
+        term
+    };
+    let shown = reply_json(&nested(125)).unwrap();
+    // What the client does with the answer line.
+    let line = serde_json::to_string(&Response::Ok(shown)).unwrap();
+    assert!(serde_json::from_str::<Response>(&line).is_ok());
+    let e = reply_json(&nested(127)).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Badreply, "{e:?}");
 }
