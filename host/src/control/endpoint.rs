@@ -69,6 +69,15 @@ pub enum BindError {
     /// The socket's directory belongs to another user.
     #[error("{0} belongs to another user; refusing to put the control socket there")]
     ForeignDir(PathBuf),
+    /// The socket's directory is a symbolic link, or other users may write to it: either
+    /// lets another user put their own socket where clients look for the node's.
+    #[error("{dir}: {why}; refusing to put the control socket there")]
+    UnsafeDir {
+        /// The directory.
+        dir: PathBuf,
+        /// What is wrong with it.
+        why: &'static str,
+    },
     /// The OS refused.
     #[error("{path}: {source}")]
     Io {
@@ -107,7 +116,8 @@ impl Endpoint {
     /// # Errors
     /// [`BindError::AlreadyRunning`] if a node answers there; [`BindError::NotASocket`] if
     /// another kind of file is in the way; [`BindError::ForeignDir`] if the directory
-    /// belongs to another user; [`BindError::Io`] for what the OS refuses.
+    /// belongs to another user; [`BindError::UnsafeDir`] if it is a symbolic link or other
+    /// users may write to it; [`BindError::Io`] for what the OS refuses.
     pub fn bind(path: impl AsRef<Path>) -> Result<Endpoint, BindError> {
         let path = std::path::absolute(path.as_ref()).map_err(io_err(path.as_ref()))?;
         let dir = path.parent().unwrap_or(Path::new("/")).to_owned();
@@ -277,10 +287,22 @@ impl Drop for Endpoint {
 }
 
 fn prepare_dir(dir: &Path) -> Result<(), BindError> {
-    match std::fs::metadata(dir) {
+    let unsafe_dir = |why| BindError::UnsafeDir {
+        dir: dir.to_owned(),
+        why,
+    };
+    // The directory itself, not what a link there points to: whoever owns the link may
+    // point it elsewhere once the node is bound, and clients would follow.
+    match std::fs::symlink_metadata(dir) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(unsafe_dir("a symbolic link")),
         Ok(meta) => {
             if crate::trust::check_owner(&meta).is_err() {
                 return Err(BindError::ForeignDir(dir.to_owned()));
+            }
+            // Without the sticky bit, anyone who may write to it may rename the socket
+            // away and bind their own in its place.
+            if meta.mode() & 0o022 != 0 && meta.mode() & 0o1000 == 0 {
+                return Err(unsafe_dir("writable by other users"));
             }
             if meta.mode() & 0o077 != 0 {
                 tracing::warn!(

@@ -171,3 +171,38 @@ fn a_reply_too_deep_for_a_json_reader_is_refused_as_badreply() {
     let e = reply_json(&nested(127)).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Badreply, "{e:?}");
 }
+
+#[tokio::test]
+async fn a_socket_directory_another_user_could_swap_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real");
+    std::fs::create_dir(&real).unwrap();
+    std::os::unix::fs::symlink(&real, dir.path().join("link")).unwrap();
+    let refused = Endpoint::bind(dir.path().join("link/n.sock"));
+    assert!(
+        matches!(
+            refused,
+            Err(BindError::UnsafeDir {
+                why: "a symbolic link",
+                ..
+            })
+        ),
+        "{:?}",
+        refused.err()
+    );
+    let set_mode = |mode| {
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    set_mode(0o777);
+    let refused = Endpoint::bind(real.join("n.sock"));
+    assert!(
+        matches!(refused, Err(BindError::UnsafeDir { .. })),
+        "{:?}",
+        refused.err()
+    );
+    // Sticky, as /tmp: others cannot take the socket away.
+    set_mode(0o1777);
+    drop(Endpoint::bind(real.join("n.sock")).unwrap());
+    set_mode(0o755);
+    drop(Endpoint::bind(real.join("n.sock")).unwrap());
+}
