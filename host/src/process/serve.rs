@@ -390,8 +390,9 @@ impl Process {
         let state = match &mut self.instance {
             Instance::Hibernating { state, .. } => Ok(state.clone()),
             Instance::Awake { store, server } => {
-                // An entry of its own: a panic announced before does not name its trap.
-                store.data_mut().forget_panic();
+                // An entry of its own: its time counts from now, and a panic announced
+                // before does not name its trap.
+                store.data_mut().entering(1);
                 server
                     .call_export_state(&mut *store)
                     .await
@@ -420,7 +421,7 @@ impl Process {
         let Instance::Awake { store, server } = &mut self.instance else {
             return Ok(());
         };
-        store.data_mut().forget_panic();
+        store.data_mut().entering(1);
         let state = server
             .call_export_state(&mut *store)
             .await

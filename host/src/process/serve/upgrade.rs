@@ -165,6 +165,8 @@ impl Process {
                 state,
             )),
             Instance::Awake { mut store, server } => {
+                // An entry of its own, timed from now, as every callback is.
+                store.data_mut().entering(1);
                 let exported = server.call_export_state(&mut store).await;
                 let state = match exported {
                     Ok(state) => state,
