@@ -343,12 +343,13 @@ impl Node {
         in_reload: bool,
     ) -> Result<(Arc<Module>, slot::Slot<'_>), UpgradeError> {
         let node = &self.inner;
-        let from = node
-            .module(module)
-            .ok_or_else(|| UpgradeError::UnknownModule(module.to_owned()))?;
         node.check_size("extra", &opts.extra)
             .map_err(UpgradeError::Badarg)?;
         let slot = node.upgrade_slot(module, in_reload)?;
+        // Read under the slot: an upgrade that held it until just now has changed it.
+        let from = node
+            .module(module)
+            .ok_or_else(|| UpgradeError::UnknownModule(module.to_owned()))?;
         if digest == from.digest() {
             return Err(UpgradeError::Unchanged {
                 module: module.to_owned(),
