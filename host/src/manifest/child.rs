@@ -99,12 +99,10 @@ impl Parser<'_> {
             (None, None) => Shutdown::Timeout(DEFAULT_SHUTDOWN_TIMEOUT),
         };
         let line = self.line_of(span);
-        let not_for = |field: &str, present: bool, what: &str| {
-            if present {
-                Err(self.error(span, f(field), format!("not allowed on a {what} child")))
-            } else {
-                Ok(())
-            }
+        // Named at the key's own line where it has a span, else at the child's.
+        let not_for = |field: &str, at: Option<Range<usize>>, what: &str| match at {
+            Some(at) => Err(self.error(&at, f(field), format!("not allowed on a {what} child"))),
+            None => Ok(()),
         };
         if let Some(id) = &child.id
             && id.get_ref().is_empty()
@@ -112,27 +110,43 @@ impl Parser<'_> {
             return Err(self.error(&id.span(), f("id"), "empty id"));
         }
         if is_sup {
-            not_for("module", child.module.is_some(), "supervisor")?;
-            not_for("args", child.args.is_some(), "supervisor")?;
+            not_for(
+                "module",
+                child.module.as_ref().map(Spanned::span),
+                "supervisor",
+            )?;
+            not_for("args", child.args.as_ref().map(Spanned::span), "supervisor")?;
             not_for(
                 "start_timeout_ms",
-                child.start_timeout_ms.is_some(),
+                child.start_timeout_ms.as_ref().map(Spanned::span),
                 "supervisor",
             )?;
-            not_for("via", child.via.is_some(), "supervisor")?;
+            not_for("via", child.via.as_ref().map(Spanned::span), "supervisor")?;
             not_for(
                 "hibernate_after_ms",
-                child.hibernate_after_ms.is_some(),
+                child.hibernate_after_ms.as_ref().map(Spanned::span),
                 "supervisor",
             )?;
-            not_for("memory_limit", child.memory_limit.is_some(), "supervisor")?;
+            not_for(
+                "memory_limit",
+                child.memory_limit.as_ref().map(Spanned::span),
+                "supervisor",
+            )?;
             not_for(
                 "callback_timeout_ms",
-                child.callback_timeout_ms.is_some(),
+                child.callback_timeout_ms.as_ref().map(Spanned::span),
                 "supervisor",
             )?;
-            not_for("mailbox", child.mailbox.is_some(), "supervisor")?;
-            not_for("grants", child.grants.is_some(), "supervisor")?;
+            not_for(
+                "mailbox",
+                child.mailbox.as_ref().map(Spanned::span),
+                "supervisor",
+            )?;
+            not_for(
+                "grants",
+                child.grants.as_ref().map(Spanned::span),
+                "supervisor",
+            )?;
             let Some(id) = &child.id else {
                 return Err(self.error(span, f("id"), "a supervisor child needs an id"));
             };
@@ -157,10 +171,26 @@ impl Parser<'_> {
                 line,
             });
         }
-        not_for("strategy", child.strategy.is_some(), "worker")?;
-        not_for("intensity", child.intensity.is_some(), "worker")?;
-        not_for("period_ms", child.period_ms.is_some(), "worker")?;
-        not_for("children", child.children.is_some(), "worker")?;
+        not_for(
+            "strategy",
+            child.strategy.as_ref().map(Spanned::span),
+            "worker",
+        )?;
+        not_for(
+            "intensity",
+            child.intensity.as_ref().map(|_| span.clone()),
+            "worker",
+        )?;
+        not_for(
+            "period_ms",
+            child.period_ms.as_ref().map(Spanned::span),
+            "worker",
+        )?;
+        not_for(
+            "children",
+            child.children.as_ref().map(|_| span.clone()),
+            "worker",
+        )?;
         let Some(module) = &child.module else {
             return Err(self.error(span, here, "missing field `module`"));
         };

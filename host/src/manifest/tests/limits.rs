@@ -109,6 +109,7 @@ fn a_supervisor_child_takes_no_process_limits() {
         e.to_string().contains("not allowed on a supervisor child"),
         "{e}"
     );
+    assert_eq!(e.line, Some(6), "the key's own line, not the child's: {e}");
 }
 
 const HOST_LIMITS: &str = r#"[node]
