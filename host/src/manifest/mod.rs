@@ -305,9 +305,18 @@ impl fmt::Display for ManifestError {
         if !self.field.is_empty() {
             write!(f, ": {}", self.field)?;
         }
-        write!(f, ": {}", self.message)
+        // One short line, whatever the manifest held: a message may quote the text it
+        // refuses (a duplicate key, a string of the wrong type) or list what was declared.
+        write!(
+            f,
+            ": {}",
+            crate::guest_text::one_line(&self.message, MAX_SHOWN_MESSAGE)
+        )
     }
 }
+
+/// The most bytes of a manifest error's message shown (the message itself is kept whole).
+const MAX_SHOWN_MESSAGE: usize = 300;
 
 impl Manifest {
     /// The node settings its `[node]` table asks for, the others at their defaults (what

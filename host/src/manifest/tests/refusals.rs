@@ -202,3 +202,15 @@ fn a_database_timeout_sqlite_cannot_take_is_refused_at_its_line() {
     assert!(e.message.contains("at most 3600000"), "{e}");
     manifest(3_600_000).expect("an hour");
 }
+
+#[test]
+fn an_error_quoting_a_long_value_is_shown_on_one_short_line() {
+    let long = "x".repeat(10_000);
+    let e = error(&format!(
+        "[node]\nname = \"n\"\nmax_message_size = \"{long}\"\n"
+    ));
+    let shown = e.to_string();
+    assert!(shown.len() < 600, "{} bytes: {shown:.200}", shown.len());
+    assert_eq!(shown.lines().count(), 1, "{shown:.200}");
+    assert_eq!(e.line, Some(3), "{shown:.200}");
+}
