@@ -6,10 +6,15 @@ use super::*;
 use crate::term::encode;
 
 fn tables() -> Tables {
+    tables_with(10, 1 << 20)
+}
+
+/// Tables that a process may own `per_process` of, holding `bytes` in all.
+fn tables_with(per_process: usize, bytes: usize) -> Tables {
     Tables::new(TableLimits {
         tables: 10,
-        tables_per_process: 10,
-        bytes: 1 << 20,
+        tables_per_process: per_process,
+        bytes,
         term: 1 << 16,
     })
 }
@@ -269,12 +274,7 @@ fn an_exit_deleting_a_busy_table_does_not_hold_back_the_readers_of_other_tables(
 
 #[test]
 fn heir_data_counts_against_the_node_table_budget_until_the_table_lets_it_go() {
-    let tables = Tables::new(TableLimits {
-        tables: 10,
-        tables_per_process: 10,
-        bytes: 10_000,
-        term: 1 << 16,
-    });
+    let tables = tables_with(10, 10_000);
     let data = |n: usize| Some((99, encode(&"d".repeat(n)).unwrap()));
     tables
         .create(1, "a", Kind::Set, Access::Public, data(6000))
@@ -302,12 +302,7 @@ fn heir_data_counts_against_the_node_table_budget_until_the_table_lets_it_go() {
 
 #[test]
 fn a_table_given_away_counts_against_the_receivers_tables() {
-    let tables = Tables::new(TableLimits {
-        tables: 10,
-        tables_per_process: 2,
-        bytes: 1 << 20,
-        term: 1 << 16,
-    });
+    let tables = tables_with(2, 1 << 20);
     for name in ["r1", "r2"] {
         tables
             .create(2, name, Kind::Set, Access::Public, None)
@@ -326,12 +321,7 @@ fn a_table_given_away_counts_against_the_receivers_tables() {
 
 #[test]
 fn an_insert_whose_objects_would_pass_the_budget_is_refused_as_they_are_made() {
-    let tables = Tables::new(TableLimits {
-        tables: 10,
-        tables_per_process: 10,
-        bytes: 100_000,
-        term: 1 << 16,
-    });
+    let tables = tables_with(10, 100_000);
     tables
         .create(1, "t", Kind::Set, Access::Public, None)
         .unwrap();
