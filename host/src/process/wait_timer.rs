@@ -76,20 +76,23 @@ impl WaitTimer {
             if registered.as_ref().is_some_and(|w| w.will_wake(cx.waker())) && !sleep.is_elapsed() {
                 return Poll::Pending;
             }
-            // Out of budget, tokio's timer returns before taking the waker (and has the task
-            // polled again at once).
-            let registers = tokio::task::coop::has_budget_remaining();
             // At most twice: a timer that fired for an earlier deadline is re-armed for this
             // one, which is then pending (or, if it has passed too, fires at once).
-            while sleep.as_mut().poll(cx).is_ready() {
+            loop {
+                // Out of budget, tokio's timer returns before taking the waker (and has the
+                // task polled again at once): asked before each poll, as the first may have
+                // spent the last of it.
+                let registers = tokio::task::coop::has_budget_remaining();
+                if sleep.as_mut().poll(cx).is_pending() {
+                    *registered = registers.then(|| cx.waker().clone());
+                    return Poll::Pending;
+                }
                 if sleep.deadline() >= deadline {
                     *registered = None;
                     return Poll::Ready(None);
                 }
                 sleep.as_mut().reset(deadline);
             }
-            *registered = registers.then(|| cx.waker().clone());
-            Poll::Pending
         })
         .await
     }
