@@ -409,7 +409,7 @@ impl Slots {
         };
         // SAFETY: the range is inside the slot, which nobody uses any more (the caller's
         // contract).
-        if keep && (scrub == Scrub::Nothing || unsafe { self.zero_resident(slot, len) }) {
+        if keep && (scrub == Scrub::Nothing || unsafe { self.zero_written(slot, len) }) {
             slot.warm = len;
             self.lock().warm.push(slot);
             return;
@@ -474,7 +474,7 @@ impl Slots {
     /// # Safety
     ///
     /// Nobody uses `slot`, and `len` is a page multiple within it.
-    unsafe fn zero_resident(&self, slot: Slot, len: usize) -> bool {
+    unsafe fn zero_written(&self, slot: Slot, len: usize) -> bool {
         let base = slot.base.0.as_ptr();
         let mut pages = Vec::new();
         if !written::written_pages(base, len, self.page, &mut pages) {
