@@ -532,10 +532,15 @@ impl Tables {
             return Err(TableError::NotOwner);
         }
         let heir = heir.filter(|(p, _)| *p != caller);
-        self.reserve(heir_cost(heir.as_ref()))?;
-        let old = std::mem::replace(&mut *lock(&table.heir), heir);
-        drop(index);
-        self.release(heir_cost(old.as_ref()));
+        // Only the difference: replacing heir data needs no room for both at once.
+        let mut held = lock(&table.heir);
+        let (old, new) = (heir_cost(held.as_ref()), heir_cost(heir.as_ref()));
+        if new > old {
+            self.reserve(new - old)?;
+        } else {
+            self.release(old - new);
+        }
+        *held = heir;
         Ok(())
     }
 
