@@ -101,17 +101,14 @@ unsafe fn dont_need_batched(ranges: &[(*mut u8, usize)]) -> usize {
 /// parent) or where the kernel has none.
 fn own_pidfd() -> Option<i32> {
     static PIDFD: OnceLock<Option<(u32, OwnedFd)>> = OnceLock::new();
-    let (pid, fd) = PIDFD
-        .get_or_init(|| {
-            let pid = std::process::id();
-            // SAFETY: `pidfd_open` takes a pid and flags and returns a new descriptor or -1.
-            let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-            let fd = i32::try_from(fd).ok().filter(|fd| *fd >= 0)?;
-            // SAFETY: `fd` was just opened, and is owned by nothing else.
-            Some((pid, unsafe { OwnedFd::from_raw_fd(fd) }))
-        })
-        .as_ref()?;
-    (*pid == std::process::id()).then(|| fd.as_raw_fd())
+    super::own_handle(&PIDFD, || {
+        // SAFETY: `pidfd_open` takes a pid and flags and returns a new descriptor or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, std::process::id(), 0) };
+        let fd = i32::try_from(fd).ok().filter(|fd| *fd >= 0)?;
+        // SAFETY: `fd` was just opened, and is owned by nothing else.
+        Some(unsafe { OwnedFd::from_raw_fd(fd) })
+    })
+    .map(AsRawFd::as_raw_fd)
 }
 
 #[cfg(test)]

@@ -560,6 +560,19 @@ fn guard_unsupported(err: &io::Error) -> bool {
     )
 }
 
+/// A handle on this process, opened once by `open` and kept in `cell`; `None` where it
+/// could not be opened, and in a forked child, where a handle the parent opened still names
+/// the parent (its pages, its pid).
+fn own_handle<T>(
+    cell: &'static OnceLock<Option<(u32, T)>>,
+    open: impl FnOnce() -> Option<T>,
+) -> Option<&'static T> {
+    let (pid, handle) = cell
+        .get_or_init(|| Some((std::process::id(), open()?)))
+        .as_ref()?;
+    (*pid == std::process::id()).then_some(handle)
+}
+
 impl Drop for Slots {
     fn drop(&mut self) {
         // The preparing thread waits without holding the pool: let it see the pool is gone.

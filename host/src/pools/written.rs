@@ -104,16 +104,13 @@ pub(super) fn written_pages(
 /// parent's) or where it cannot be opened.
 fn own_pagemap() -> Option<&'static File> {
     static PAGEMAP: OnceLock<Option<(u32, File)>> = OnceLock::new();
-    let (pid, file) = PAGEMAP
-        .get_or_init(|| {
-            let file = File::open("/proc/self/pagemap");
-            if let Err(e) = &file {
+    super::own_handle(&PAGEMAP, || {
+        File::open("/proc/self/pagemap")
+            .inspect_err(|e| {
                 tracing::warn!(error = %e, "cannot read /proc/self/pagemap: released memories are given back to the kernel, not reused warm");
-            }
-            Some((std::process::id(), file.ok()?))
-        })
-        .as_ref()?;
-    (*pid == std::process::id()).then_some(file)
+            })
+            .ok()
+    })
 }
 
 #[cfg(test)]
